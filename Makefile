@@ -1,0 +1,48 @@
+# vsguesttruth: `make demo` shows it working on the lab, `make test` runs every test.
+# Every target sets up what is missing first; `make setup` is idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LAB := lab/bin/vsgt-lab
+GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
+DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup debian test test-unit test-lab demo bench clean
+
+setup: debian $(VENV)/.installed $(LAB)
+
+debian:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+$(LAB): lab/*.go lab/topology.json
+	cd lab && $(GOENV) go build -o bin/vsgt-lab .
+
+test: setup
+	$(BIN)/pytest -q
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+clean:
+	-$(BIN)/vsguesttruth lab down 2>/dev/null
+	rm -rf $(VENV) lab/bin *.egg-info

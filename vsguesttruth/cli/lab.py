@@ -1,0 +1,156 @@
+"""`vsguesttruth lab ...`: start, inspect, fault and stop the SAN lab."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from vsguesttruth.lab import Lab, LabInfo
+
+PATH_STATES = ("active", "standby", "disabled", "dead")
+
+
+def _lab() -> Lab:
+    return Lab()
+
+
+def _print_info(info: LabInfo, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(info.as_dict(), indent=2))
+        return
+    click.echo(f"lab running (pid {info.pid}): {info.hosts} hosts, {info.vms} VMs")
+    click.echo(f"  vCenter SOAP  {info.url}  user {info.username!r} password {info.password!r}")
+    if info.cert:
+        click.echo(f"  certificate   {info.cert}  (SHA-1 {info.thumbprint})")
+    click.echo(f"  control API   {info.control}")
+    click.echo("  use it with   vsguesttruth --lab status   or   eval \"$(vsguesttruth lab env)\"")
+
+
+@click.group()
+def lab() -> None:
+    """The SAN lab: a simulated vCenter with a real SAN topology and fault injection."""
+
+
+@lab.command()
+@click.option("--topology", type=click.Path(exists=True, dir_okay=False), help="Topology JSON file (default: lab/topology.json).")
+@click.option("--hosts", type=click.IntRange(min=1), help="Scale: number of hosts (benchmarks).")
+@click.option("--vms", type=click.IntRange(min=0), help="Scale: number of VMs (benchmarks).")
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Added to every SOAP call.")
+@click.option("--http", is_flag=True, help="Serve plain http instead of https.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="SOAP port (default: a free one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
+def up(topology, hosts, vms, latency_ms, http, port, as_json) -> None:
+    """Build the lab if needed, start it in the background, wait until it answers."""
+    if (hosts is None) != (vms is None):
+        raise click.UsageError("--hosts and --vms go together")
+    info = _lab().up(topology=topology, hosts=hosts, vms=vms, latency_ms=latency_ms, http=http, port=port)
+    _print_info(info, as_json)
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def status(as_json) -> None:
+    """Whether a lab is running, and how to reach it."""
+    info = _lab().info()
+    if info is None:
+        if as_json:
+            click.echo(json.dumps({"running": False}))
+        else:
+            click.echo("no lab is running: start one with `vsguesttruth lab up`")
+        raise SystemExit(1)
+    if as_json:
+        click.echo(json.dumps({"running": True, **info.as_dict()}, indent=2))
+    else:
+        _print_info(info, False)
+
+
+@lab.command()
+def down() -> None:
+    """Stop the lab and remove everything it left."""
+    click.echo("lab stopped" if _lab().down() else "no lab was running")
+
+
+@lab.command()
+def env() -> None:
+    """Print shell exports for the running lab: eval "$(vsguesttruth lab env)"."""
+    info = _lab().require()
+    click.echo(f"export VSGT_URL='{info.url}' VSGT_USERNAME='{info.username}' VSGT_PASSWORD='{info.password}'")
+    if info.cert:
+        click.echo(f"export VSGT_CA_FILE='{info.cert}'")
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def topology(as_json) -> None:
+    """The lab's hosts, HBAs, paths, LUNs, targets, datastores and VMs (names for `lab fault`)."""
+    topo = _lab().topology()
+    if as_json:
+        click.echo(json.dumps(topo, indent=2))
+        return
+    for host in topo.get("hosts", []):
+        paths = host.get("paths", [])
+        dead = sum(1 for p in paths if p.get("state") == "dead")
+        hbas = ", ".join(h["name"] if isinstance(h, dict) else str(h) for h in host.get("hbas", []))
+        click.echo(f"{host['name']:<12} {host.get('cluster', ''):<8} HBAs {hbas:<28} paths {len(paths)} ({dead} dead)")
+    for lun in topo.get("luns", []):
+        click.echo(f"LUN {lun.get('name', ''):<12} {lun.get('canonical', '')}")
+    click.echo("targets: " + ", ".join(t["name"] if isinstance(t, dict) else str(t) for t in topo.get("targets", [])))
+
+
+@lab.group()
+def fault() -> None:
+    """Inject a fault (published to WaitForUpdatesEx watchers within a second)."""
+
+
+def _done(result: dict, what: str) -> None:
+    click.echo(f"{what}" + (f": {result['changed']} changed" if isinstance(result, dict) and "changed" in result else ""))
+
+
+@fault.command("path")
+@click.argument("host")
+@click.argument("path")
+@click.option("--state", type=click.Choice(PATH_STATES), default="dead", show_default=True)
+def fault_path(host, path, state) -> None:
+    """Set one path's state, e.g. `lab fault path esx-a01 vmhba2:C0:T0:L1`."""
+    _done(_lab().fault("path", host=host, path=path, state=state), f"path {path} on {host} is {state}")
+
+
+@fault.command("hba")
+@click.argument("host")
+@click.argument("hba")
+@click.option("--state", type=click.Choice(("dead", "ok")), default="dead", show_default=True)
+def fault_hba(host, hba, state) -> None:
+    """Cable pull: every path of one HBA on one host dead (`--state ok` plugs it back)."""
+    _done(_lab().fault("hba", host=host, hba=hba, state=state), f"{hba} on {host} is {state}")
+
+
+@fault.command("target")
+@click.argument("target")
+@click.option("--state", type=click.Choice(("dead", "ok")), default="dead", show_default=True)
+def fault_target(target, state) -> None:
+    """Array port or switch failure: every path through TARGET dead on every host."""
+    _done(_lab().fault("target", target=target, state=state), f"target {target} is {state}")
+
+
+@fault.command("lun")
+@click.argument("lun")
+@click.option("--state", type=click.Choice(("pdl", "apd", "apd_timeout", "ok")), required=True)
+def fault_lun(lun, state) -> None:
+    """A LUN in PDL, in APD (later APD timeout), or back ok."""
+    _done(_lab().fault("lun", lun=lun, state=state), f"LUN {lun} is {state}")
+
+
+@fault.command("host")
+@click.argument("host")
+@click.option("--state", type=click.Choice(("disconnected", "notResponding", "connected")), default="disconnected", show_default=True)
+def fault_host(host, state) -> None:
+    """Disconnect a host from vCenter (or reconnect it)."""
+    _done(_lab().fault("host", host=host, state=state), f"{host} is {state}")
+
+
+@lab.command()
+def restore() -> None:
+    """Undo every fault: back to the topology's initial state."""
+    _lab().restore()
+    click.echo("lab restored")
