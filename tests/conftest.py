@@ -1,6 +1,97 @@
-"""Shared test configuration."""
+"""Shared fixtures: hypothesis settings, and one SAN lab per test session reached through real SOAP."""
 
+from __future__ import annotations
+
+import ssl
+from urllib.parse import urlparse
+
+import pytest
 from hypothesis import HealthCheck, settings
+from pyVim.connect import Disconnect, SmartConnect
+
+from vsguesttruth.lab import Lab, LabInfo
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
+
+
+class RunningLab:
+    """A started lab: its connection details plus fault injection."""
+
+    def __init__(self, lab: Lab, info: LabInfo) -> None:
+        self._lab = lab
+        self.info = info
+        self.url = info.url
+        self.username = info.username
+        self.password = info.password
+        self.control = info.control
+        self.cert = info.cert
+        self.thumbprint = info.thumbprint
+        self.run_dir = lab.run_dir
+
+    def fault(self, kind: str, **body: str) -> dict:
+        return self._lab.fault(kind, **body)
+
+    def restore(self) -> dict:
+        return self._lab.restore()
+
+    def topology(self) -> dict:
+        return self._lab.topology()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cert)
+
+    def connect(self):
+        """A new pyVmomi ServiceInstance, TLS verified against the lab's certificate."""
+        url = urlparse(self.url)
+        return SmartConnect(
+            host=url.hostname, port=url.port, user=self.username, pwd=self.password,
+            sslContext=self.ssl_context(), disableSslCertValidation=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> RunningLab:
+    """The default-topology lab, shared by the whole session; faults are restored after each test."""
+    lab = Lab(tmp_path_factory.mktemp("lab"))
+    info = lab.up()
+    try:
+        yield RunningLab(lab, info)
+    finally:
+        lab.down()
+
+
+@pytest.fixture(autouse=True)
+def _restore_lab(request):
+    """Undo injected faults after every test that used the lab, so tests stay independent."""
+    yield
+    if "lab" in request.fixturenames:
+        request.getfixturevalue("lab").restore()
+
+
+@pytest.fixture(scope="session")
+def si(lab: RunningLab):
+    """A connected pyVmomi ServiceInstance on the lab."""
+    instance = lab.connect()
+    try:
+        yield instance
+    finally:
+        Disconnect(instance)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/tests/lab/" in str(item.fspath) or "/tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def conn(lab: RunningLab):
+    """vsguesttruth's own connection to the lab (TLS verified against the lab's certificate)."""
+    from vsguesttruth.vcenter.connect import ConnectionSettings, connect
+
+    connection = connect(ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert))
+    try:
+        yield connection
+    finally:
+        connection.close()

@@ -6,6 +6,8 @@ config), 130 interrupted. Errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from vsguesttruth import __version__
@@ -27,6 +29,13 @@ class Cli(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as err:  # a bug: say so in one line; VSGT_DEBUG=1 shows the traceback
+            if os.environ.get("VSGT_DEBUG"):
+                raise
+            click.echo(f"internal error: {type(err).__name__}: {err} (set VSGT_DEBUG=1 for the traceback and report it)", err=True)
+            ctx.exit(EXIT_ERROR)
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -91,11 +91,15 @@ def topology(as_json) -> None:
     for host in topo.get("hosts", []):
         paths = host.get("paths", [])
         dead = sum(1 for p in paths if p.get("state") == "dead")
-        hbas = ", ".join(h["name"] if isinstance(h, dict) else str(h) for h in host.get("hbas", []))
-        click.echo(f"{host['name']:<12} {host.get('cluster', ''):<8} HBAs {hbas:<28} paths {len(paths)} ({dead} dead)")
+        hbas = ", ".join(h["device"] for h in host.get("hbas", []))
+        click.echo(f"host {host['name']:<10} {host.get('cluster', ''):<6} {host.get('connection_state', ''):<13} "
+                   f"HBAs {hbas:<24} {len(paths)} paths ({dead} dead)")
     for lun in topo.get("luns", []):
-        click.echo(f"LUN {lun.get('name', ''):<12} {lun.get('canonical', '')}")
-    click.echo("targets: " + ", ".join(t["name"] if isinstance(t, dict) else str(t) for t in topo.get("targets", [])))
+        click.echo(f"LUN  {lun['name']:<16} {lun['canonical_name']:<38} array {lun.get('array', '-'):<2} "
+                   f"{lun.get('state', '')}  datastore {lun.get('datastore') or '-'}")
+    click.echo("targets: " + ", ".join(t["name"] for t in topo.get("targets", [])))
+    click.echo("datastores: " + ", ".join(d["name"] for d in topo.get("datastores", [])))
+    click.echo("VMs: " + ", ".join(f"{v['name']}@{v.get('host', '?')}" for v in topo.get("vms", [])))
 
 
 @lab.group()

@@ -1,0 +1,586 @@
+package main
+
+// Building the simulator inventory from the SAN model: datacenter, clusters, hosts (each with its
+// own storage system), datastores mounted by exactly the hosts that see them, and VMs.
+//
+// We build the objects directly instead of through simulator.Model.Create: the generic path gives
+// every host one shared storage struct and every datastore only its last host.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/simulator/esx"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type hostInventory struct {
+	ref     types.ManagedObjectReference
+	mo      *simulator.HostSystem
+	ss      *labStorageSystem
+	cluster *simulator.ClusterComputeResource
+	ssSeq   uint64 // last render published on ss (guarded by the ss object lock)
+}
+
+type dsInventory struct {
+	ref    types.ManagedObjectReference
+	mo     *simulator.Datastore
+	volume types.BaseHostFileSystemVolume
+	dir    string
+}
+
+func newInternalContext() *simulator.Context {
+	return &simulator.Context{
+		Context: context.Background(),
+		Session: &simulator.Session{
+			UserSession: types.UserSession{Key: uuid.New().String(), UserName: "vsgt-lab"},
+			Registry:    simulator.NewRegistry(),
+		},
+		Map: simulator.Map,
+	}
+}
+
+// buildInventory creates the simulator service and every inventory object.
+func (l *Lab) buildInventory() error {
+	s := l.san
+	m := simulator.VPX()
+	m.Datacenter, m.Portgroup, m.Host, m.Cluster, m.ClusterHost, m.Datastore, m.Machine = 0, 0, 0, 0, 0, 0, 0
+	m.Autostart = false
+	if err := m.Create(); err != nil {
+		return err
+	}
+	l.model = m
+	ctx := newInternalContext()
+	l.ctx = ctx
+	reg := simulator.Map
+
+	root := reg.Get(m.ServiceContent.RootFolder).(*simulator.Folder)
+	dc := simulator.NewDatacenter(ctx, &root.Folder)
+	dc.Name = s.topo.Datacenter
+	l.dc = dc
+	hostFolder := reg.Get(dc.HostFolder).(*simulator.Folder)
+	dsFolder := reg.Get(dc.DatastoreFolder).(*simulator.Folder)
+	l.vmFolder = reg.Get(dc.VmFolder).(*simulator.Folder)
+
+	// clusters and hosts
+	clusters := map[string]*simulator.ClusterComputeResource{}
+	for _, name := range s.clusterOrder {
+		cl, fault := simulator.CreateClusterComputeResource(ctx, hostFolder, name, types.ClusterConfigSpecEx{})
+		if fault != nil {
+			return fmt.Errorf("cluster %s: %T", name, fault)
+		}
+		// vSphere HA/DRS clusters as admins run them
+		cl.ConfigurationEx.(*types.ClusterConfigInfoEx).DasConfig.Enabled = types.NewBool(true)
+		clusters[name] = cl
+	}
+	for _, h := range s.hosts {
+		l.newHost(clusters[h.cluster], h)
+	}
+
+	// datastores: shared ones first, so the simulator's linear lookups by name stay short
+	dss := append([]*datastore(nil), s.datastores...)
+	sort.SliceStable(dss, func(i, j int) bool { return dss[i].localHost == nil && dss[j].localHost != nil })
+	for _, d := range dss {
+		if err := l.newDatastore(dc, dsFolder, d); err != nil {
+			return err
+		}
+	}
+	for _, h := range s.hosts {
+		refs := make([]types.ManagedObjectReference, 0, len(h.datastores))
+		for _, d := range h.datastores {
+			refs = append(refs, d.inv.ref)
+		}
+		h.inv.mo.Datastore = refs
+		dss := reg.Get(*h.inv.mo.ConfigManager.DatastoreSystem).(*simulator.HostDatastoreSystem)
+		dss.Datastore = refs
+		cl := h.inv.cluster
+		for _, ref := range refs {
+			if simulator.FindReference(cl.Datastore, ref) == nil {
+				cl.Datastore = append(cl.Datastore, ref)
+			}
+		}
+	}
+
+	// initial storage state of every host and datastore
+	s.mu.Lock()
+	hrs := make([]*hostRender, len(s.hosts))
+	for i, h := range s.hosts {
+		hrs[i] = s.renderHost(h)
+	}
+	drs := make([]*dsRender, len(s.datastores))
+	for i, d := range s.datastores {
+		drs[i] = s.renderDatastore(d)
+	}
+	s.mu.Unlock()
+	for i, h := range s.hosts {
+		l.publishHost(nil, h, hrs[i], false)
+	}
+	for i, d := range s.datastores {
+		l.publishDatastore(nil, d, drs[i], false)
+	}
+
+	// VMs
+	for i := range s.topo.VMs {
+		if err := l.newVM(&s.topo.VMs[i]); err != nil {
+			return fmt.Errorf("vm %s: %v", s.topo.VMs[i].Name, err)
+		}
+	}
+	// datastore.vm from vm.datastore (what vCenter keeps consistent)
+	for _, v := range s.vms {
+		vm := reg.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: v.moref}).(*simulator.VirtualMachine)
+		for _, ref := range vm.Datastore {
+			ds := reg.Get(ref).(*simulator.Datastore)
+			if simulator.FindReference(ds.Vm, vm.Self) == nil {
+				ds.Vm = append(ds.Vm, vm.Self)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Lab) newHost(cl *simulator.ClusterComputeResource, h *host) {
+	reg := simulator.Map
+	hs := simulator.NewHostSystem(esx.HostSystem)
+	hs.Runtime.ConnectionState = types.HostSystemConnectionStateConnected
+	hs.Summary.Config.Name = h.name
+	hs.Name = h.name
+	id := uuid.NewSHA1(uuid.NameSpaceOID, []byte("host/"+h.name)).String()
+	hs.Summary.Hardware.Uuid = id
+	hs.Hardware.SystemInfo.Uuid = id
+	reg.PutEntity(cl, reg.NewEntity(hs))
+	hs.Summary.Host = &hs.Self
+	hs.Config.Host = hs.Self
+	hs.Network = cl.Network[:1]
+	cl.Host = append(cl.Host, hs.Self)
+	sum := cl.Summary.GetComputeResourceSummary()
+	sum.TotalCpu += hs.Summary.Hardware.CpuMhz
+	sum.TotalMemory += hs.Summary.Hardware.MemorySize
+	sum.NumCpuCores += hs.Summary.Hardware.NumCpuCores
+	sum.NumCpuThreads += hs.Summary.Hardware.NumCpuThreads
+	sum.EffectiveCpu += hs.Summary.Hardware.CpuMhz
+	sum.EffectiveMemory += hs.Summary.Hardware.MemorySize >> 20
+	sum.NumHosts++
+	sum.NumEffectiveHosts++
+	sum.OverallStatus = types.ManagedEntityStatusGreen
+
+	// Our own HostStorageSystem under the same moref: per-host storage, multipath methods.
+	old := reg.Get(*hs.ConfigManager.StorageSystem).(*simulator.HostStorageSystem)
+	ss := &labStorageSystem{HostStorageSystem: *old, lab: l, h: h}
+	ss.Self = old.Self
+	ss.HBA = nil
+	reg.Put(ss)
+
+	h.inv = &hostInventory{ref: hs.Self, mo: hs, ss: ss, cluster: cl}
+}
+
+func (l *Lab) newDatastore(dc *simulator.Datacenter, folder *simulator.Folder, d *datastore) error {
+	reg := simulator.Map
+	dir := filepath.Join(l.tmp, "ds", d.name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	d.inv = &dsInventory{dir: dir}
+	if d.kind == "NFS" {
+		d.inv.volume = l.san.nasVolume(d)
+	} else {
+		d.inv.volume = l.san.vmfsVolume(d)
+	}
+	ds := &simulator.Datastore{}
+	ds.Name = d.name
+	ds.Info = l.san.datastoreInfo(d, dir, d.capacity)
+	ds.Summary = types.DatastoreSummary{
+		Name:               d.name,
+		Url:                dir,
+		Capacity:           d.capacity,
+		FreeSpace:          d.capacity,
+		Accessible:         true,
+		MultipleHostAccess: types.NewBool(len(d.hosts) > 1),
+		Type:               d.kind,
+		MaintenanceMode:    string(types.DatastoreSummaryMaintenanceModeStateNormal),
+	}
+	ds.Capability = types.DatastoreCapability{
+		DirectoryHierarchySupported:      true,
+		RawDiskMappingsSupported:         d.kind == "VMFS",
+		PerFileThinProvisioningSupported: true,
+		StorageIORMSupported:             types.NewBool(true),
+		NativeSnapshotSupported:          types.NewBool(false),
+		TopLevelDirectoryCreateSupported: types.NewBool(true),
+		SeSparseSupported:                types.NewBool(d.kind == "VMFS"),
+		VmfsSparseSupported:              types.NewBool(d.kind == "VMFS"),
+		VsanSparseSupported:              types.NewBool(false),
+		UpitSupported:                    types.NewBool(false),
+		VmdkExpandSupported:              types.NewBool(true),
+	}
+	reg.NewEntity(ds)
+	ds.Summary.Datastore = &ds.Self
+	folder.ChildEntity = append(folder.ChildEntity, ds.Self)
+	reg.PutEntity(folder, ds)
+	dc.Datastore = append(dc.Datastore, ds.Self)
+	browser := &simulator.HostDatastoreBrowser{}
+	browser.Datastore = []types.ManagedObjectReference{ds.Self}
+	ds.Browser = reg.Put(browser).Reference()
+	d.inv.ref = ds.Self
+	d.inv.mo = ds
+	return nil
+}
+
+func diskFile(ds, vm string, index int) string {
+	if index == 0 {
+		return fmt.Sprintf("[%s] %s/%s.vmdk", ds, vm, vm)
+	}
+	return fmt.Sprintf("[%s] %s/%s_%d.vmdk", ds, vm, vm, index)
+}
+
+func deltaFile(ds, vm string, index, level int) string {
+	if index == 0 {
+		return fmt.Sprintf("[%s] %s/%s-%06d.vmdk", ds, vm, vm, level)
+	}
+	return fmt.Sprintf("[%s] %s/%s_%d-%06d.vmdk", ds, vm, vm, index, level)
+}
+
+// diskUUID is a backing uuid in the form vSphere generates (6000C29...).
+func diskUUID(vm string, index int) string {
+	h := hexHash("disk", vm, fmt.Sprint(index))
+	return fmt.Sprintf("6000C29%s-%s-%s-%s-%s", h[0:1], h[1:5], h[5:9], h[9:13], h[13:25])
+}
+
+// touch creates the files of a datastore path ("[ds] dir/name.vmdk") and its extent.
+func (l *Lab) touch(dsPath string, extra ...string) error {
+	var p struct{ ds, rel string }
+	end := strings.Index(dsPath, "] ")
+	if !strings.HasPrefix(dsPath, "[") || end < 0 {
+		return fmt.Errorf("bad datastore path %q", dsPath)
+	}
+	p.ds, p.rel = dsPath[1:end], dsPath[end+2:]
+	d := l.san.dsByName[p.ds]
+	if d == nil {
+		return fmt.Errorf("unknown datastore in %s", dsPath)
+	}
+	name := filepath.Join(d.inv.dir, p.rel)
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	names := []string{name}
+	for _, suffix := range extra {
+		names = append(names, name[:len(name)-len(".vmdk")]+suffix)
+	}
+	for _, n := range names {
+		f, err := os.Create(n)
+		if err != nil {
+			return err
+		}
+		_ = f.Close()
+	}
+	return nil
+}
+
+func (l *Lab) newVM(spec *VMSpec) error {
+	s := l.san
+	reg := simulator.Map
+	ctx := l.ctx
+	v := &vmInfo{spec: spec, name: spec.Name}
+	// placement: the given host, else round robin over the cluster's hosts
+	if spec.Host != "" {
+		v.host = s.hostByName[spec.Host]
+	} else {
+		hosts := s.clusterHosts[spec.Cluster]
+		v.host = hosts[len(s.vms)%len(hosts)]
+	}
+	h := v.host
+	mounted := map[string]bool{}
+	for _, d := range h.datastores {
+		mounted[d.name] = true
+	}
+	for _, d := range spec.Disks {
+		if d.Datastore != "" && !mounted[d.Datastore] {
+			return fmt.Errorf("host %s does not mount datastore %s", h.name, d.Datastore)
+		}
+		if d.RDM != "" && !containsHost(s.lunByName[d.RDM].hosts, h) {
+			return fmt.Errorf("host %s does not see rdm lun %s", h.name, d.RDM)
+		}
+	}
+	if !mounted[spec.Home] {
+		return fmt.Errorf("host %s does not mount home datastore %s", h.name, spec.Home)
+	}
+	// VM folders on every datastore the VM uses (the simulator creates files, not folders)
+	for _, d := range spec.Disks {
+		if d.Datastore != "" && d.Datastore != spec.Home {
+			if err := os.MkdirAll(filepath.Join(s.dsByName[d.Datastore].inv.dir, spec.Name), 0o700); err != nil {
+				return err
+			}
+		}
+	}
+	guest := spec.GuestID
+	if guest == "" {
+		guest = string(types.VirtualMachineGuestOsIdentifierRhel8_64Guest)
+		if len(l.san.vms)%3 == 2 {
+			guest = string(types.VirtualMachineGuestOsIdentifierWindows9Server64Guest)
+		}
+	}
+	config := types.VirtualMachineConfigSpec{
+		Name:     spec.Name,
+		GuestId:  guest,
+		NumCPUs:  2,
+		MemoryMB: 4096,
+		Files:    &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s/%s.vmx", spec.Home, spec.Name, spec.Name)},
+	}
+	// controllers: one per bus, key 1000+bus, on the PCI bus like vSphere places them
+	ctls := map[int]types.BaseVirtualSCSIController{}
+	var ctlOrder []int
+	for i, d := range spec.Disks {
+		if _, ok := ctls[d.Bus]; !ok {
+			unit := int32(3 + d.Bus)
+			base := types.VirtualSCSIController{
+				VirtualController: types.VirtualController{
+					VirtualDevice: types.VirtualDevice{Key: int32(1000 + d.Bus), ControllerKey: 100, UnitNumber: &unit},
+					BusNumber:     int32(d.Bus),
+				},
+				HotAddRemove:       types.NewBool(true),
+				SharedBus:          types.VirtualSCSISharingNoSharing,
+				ScsiCtlrUnitNumber: 7,
+			}
+			if d.Controller == "lsilogic" {
+				ctls[d.Bus] = &types.VirtualLsiLogicController{VirtualSCSIController: base}
+			} else {
+				ctls[d.Bus] = &types.ParaVirtualSCSIController{VirtualSCSIController: base}
+			}
+			ctlOrder = append(ctlOrder, d.Bus)
+		}
+		c := ctls[d.Bus].GetVirtualSCSIController()
+		c.Device = append(c.Device, int32(2000+16*d.Bus+d.Unit))
+		_ = i
+	}
+	sort.Ints(ctlOrder)
+	var changes []types.BaseVirtualDeviceConfigSpec
+	for _, bus := range ctlOrder {
+		changes = append(changes, &types.VirtualDeviceConfigSpec{
+			Operation: types.VirtualDeviceConfigSpecOperationAdd,
+			Device:    ctls[bus].(types.BaseVirtualDevice),
+		})
+	}
+	nic := esx.EthernetCard
+	nic.Backing = &types.VirtualEthernetCardNetworkBackingInfo{
+		VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "VM Network"},
+	}
+	changes = append(changes, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: &nic})
+	for i, d := range spec.Disks {
+		if d.RDM != "" {
+			continue // added after creation: the simulator only knows flat VMDKs
+		}
+		unit := int32(d.Unit)
+		disk := &types.VirtualDisk{
+			VirtualDevice: types.VirtualDevice{
+				Key:           int32(2000 + 16*d.Bus + d.Unit),
+				ControllerKey: int32(1000 + d.Bus),
+				UnitNumber:    &unit,
+				Backing: &types.VirtualDiskFlatVer2BackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: diskFile(d.Datastore, spec.Name, i)},
+					DiskMode:                     string(types.VirtualDiskModePersistent),
+					ThinProvisioned:              types.NewBool(true),
+					Uuid:                         diskUUID(spec.Name, i),
+				},
+			},
+			CapacityInKB:    d.SizeGB << 20,
+			CapacityInBytes: d.SizeGB << 30,
+		}
+		changes = append(changes, &types.VirtualDeviceConfigSpec{
+			Operation:     types.VirtualDeviceConfigSpecOperationAdd,
+			FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate,
+			Device:        disk,
+		})
+	}
+	config.DeviceChange = changes
+
+	res := l.vmFolder.CreateVMTask(ctx, &types.CreateVM_Task{
+		This:   l.vmFolder.Self,
+		Config: config,
+		Pool:   *h.inv.cluster.ResourcePool,
+		Host:   &h.inv.ref,
+	})
+	task := reg.Get(res.(*methods.CreateVM_TaskBody).Res.Returnval).(*simulator.Task)
+	if task.Info.Error != nil {
+		return fmt.Errorf("CreateVM: %T %s", task.Info.Error.Fault, task.Info.Error.LocalizedMessage)
+	}
+	ref := task.Info.Result.(types.ManagedObjectReference)
+	vm := reg.Get(ref).(*simulator.VirtualMachine)
+	v.moref = ref.Value
+
+	// snapshot delta chains: take the snapshots, then point the disk at its newest delta
+	for i, d := range spec.Disks {
+		for level := 1; level <= d.Snapshots; level++ {
+			vm.CreateSnapshotTask(&types.CreateSnapshot_Task{This: vm.Self, Name: fmt.Sprintf("before-change-%d", level),
+				Description: "lab snapshot"})
+			key := int32(2000 + 16*d.Bus + d.Unit)
+			devices := append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...)
+			for j, dev := range devices {
+				disk, ok := dev.(*types.VirtualDisk)
+				if !ok || disk.Key != key {
+					continue
+				}
+				parent := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+				file := deltaFile(spec.Home, spec.Name, i, level)
+				if err := l.touch(file, "-delta.vmdk"); err != nil {
+					return err
+				}
+				homeRef := s.dsByName[spec.Home].inv.ref
+				child := &types.VirtualDiskFlatVer2BackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: &homeRef},
+					DiskMode:                     parent.DiskMode,
+					ThinProvisioned:              parent.ThinProvisioned,
+					EagerlyScrub:                 types.NewBool(false),
+					Split:                        types.NewBool(false),
+					WriteThrough:                 types.NewBool(false),
+					DigestEnabled:                types.NewBool(false),
+					Uuid:                         parent.Uuid,
+					Parent:                       parent,
+					DeltaDiskFormat:              "redoLogFormat",
+					DeltaGrainSize:               0,
+				}
+				nd := *disk
+				nd.Backing = child
+				devices[j] = &nd
+			}
+			vm.Config.Hardware.Device = devices
+		}
+	}
+	if err := l.fixLayout(vm); err != nil {
+		return err
+	}
+
+	// physical-mode RDMs: a mapping file in the VM folder pointing at the LUN
+	for i, d := range spec.Disks {
+		if d.RDM == "" {
+			continue
+		}
+		ln := s.lunByName[d.RDM]
+		ln.rdmVM = spec.Name
+		file := diskFile(spec.Home, spec.Name, i)
+		if err := l.touch(file, "-rdmp.vmdk"); err != nil {
+			return err
+		}
+		homeRef := s.dsByName[spec.Home].inv.ref
+		unit := int32(d.Unit)
+		disk := &types.VirtualDisk{
+			VirtualDevice: types.VirtualDevice{
+				Key:           int32(2000 + 16*d.Bus + d.Unit),
+				ControllerKey: int32(1000 + d.Bus),
+				UnitNumber:    &unit,
+				DeviceInfo:    &types.Description{Label: fmt.Sprintf("Hard disk %d", i+1), Summary: fmt.Sprintf("%d KB", ln.capacity>>10)},
+				Backing: &types.VirtualDiskRawDiskMappingVer1BackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: &homeRef},
+					LunUuid:                      ln.uuid,
+					DeviceName:                   ln.devicePath(),
+					CompatibilityMode:            string(types.VirtualDiskCompatibilityModePhysicalMode),
+					DiskMode:                     string(types.VirtualDiskModeIndependent_persistent),
+					Uuid:                         diskUUID(spec.Name, i),
+					Sharing:                      string(types.VirtualDiskSharingSharingNone),
+				},
+			},
+			CapacityInKB:    ln.capacity >> 10,
+			CapacityInBytes: ln.capacity,
+		}
+		vm.Config.Hardware.Device = append(append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...), disk)
+		vm.Summary.Config.NumVirtualDisks++
+	}
+	// disk labels in bus/unit order, like vSphere numbers them
+	l.labelDisks(vm)
+
+	// powered on, VMware Tools running
+	if spec.PoweredOn == nil || *spec.PoweredOn {
+		now := time.Now()
+		vm.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOn
+		vm.Runtime.BootTime = &now
+		vm.Summary.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOn
+		vm.Summary.Runtime.BootTime = &now
+		vm.Guest.ToolsStatus = types.VirtualMachineToolsStatusToolsOk
+		vm.Guest.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+		vm.Guest.ToolsVersionStatus2 = string(types.VirtualMachineToolsVersionStatusGuestToolsCurrent)
+		vm.Guest.ToolsVersion = "12352"
+		vm.Guest.GuestState = "running"
+		vm.Guest.HostName = spec.Name
+		vm.Guest.GuestId = guest
+		vm.Summary.Guest = &types.VirtualMachineGuestSummary{
+			GuestId:             guest,
+			ToolsStatus:         vm.Guest.ToolsStatus,
+			ToolsVersionStatus2: vm.Guest.ToolsVersionStatus2,
+			ToolsRunningStatus:  vm.Guest.ToolsRunningStatus,
+			HostName:            spec.Name,
+		}
+		vm.Summary.QuickStats.GuestHeartbeatStatus = types.ManagedEntityStatusGreen
+	}
+	s.vms = append(s.vms, v)
+	h.vms = append(h.vms, v)
+	return nil
+}
+
+// fixLayout refreshes layoutEx/storage for flat-VMDK-only VMs (the simulator's own walk of the
+// disk chain) and records every datastore the chain touches in vm.datastore.
+func (l *Lab) fixLayout(vm *simulator.VirtualMachine) error {
+	vm.RefreshStorageInfo(l.ctx, &types.RefreshStorageInfo{This: vm.Self})
+	for _, dev := range vm.Config.Hardware.Device {
+		disk, ok := dev.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		for ok && b != nil {
+			if b.Datastore != nil && simulator.FindReference(vm.Datastore, *b.Datastore) == nil {
+				vm.Datastore = append(vm.Datastore, *b.Datastore)
+			}
+			b = b.Parent
+		}
+	}
+	return nil
+}
+
+func (l *Lab) labelDisks(vm *simulator.VirtualMachine) {
+	type slot struct {
+		bus, unit int32
+		disk      *types.VirtualDisk
+	}
+	ctlBus := map[int32]int32{}
+	var slots []slot
+	for _, dev := range vm.Config.Hardware.Device {
+		if c, ok := dev.(types.BaseVirtualSCSIController); ok {
+			sc := c.GetVirtualSCSIController()
+			ctlBus[sc.Key] = sc.BusNumber
+		}
+	}
+	for _, dev := range vm.Config.Hardware.Device {
+		if d, ok := dev.(*types.VirtualDisk); ok && d.UnitNumber != nil {
+			slots = append(slots, slot{ctlBus[d.ControllerKey], *d.UnitNumber, d})
+		}
+	}
+	sort.Slice(slots, func(i, j int) bool {
+		if slots[i].bus != slots[j].bus {
+			return slots[i].bus < slots[j].bus
+		}
+		return slots[i].unit < slots[j].unit
+	})
+	for i, s := range slots {
+		if s.disk.DeviceInfo == nil {
+			s.disk.DeviceInfo = &types.Description{}
+		}
+		s.disk.DeviceInfo.GetDescription().Label = fmt.Sprintf("Hard disk %d", i+1)
+	}
+}
+
+func containsHost(list []*host, h *host) bool {
+	for _, x := range list {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+var _ mo.Reference = (*labStorageSystem)(nil)

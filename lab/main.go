@@ -1,0 +1,257 @@
+// vsgt-lab: the SAN lab, a vCenter SOAP endpoint (govmomi simulator) with a real SAN behind it and an
+// HTTP control API to inject faults. README.md is the contract: flags, state file, control API.
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+)
+
+// Lab is the running lab: the SAN model, the simulator objects it drives, the fault bookkeeping.
+type Lab struct {
+	san      *san
+	model    *simulator.Model
+	ctx      *simulator.Context
+	dc       *simulator.Datacenter
+	vmFolder *simulator.Folder
+	tmp      string // every temporary file of the lab lives below this folder
+
+	ctlMu   sync.Mutex // serialises control API mutations
+	touched *change    // what faults touched since the last restore (guarded by san.mu)
+}
+
+// Hooks for the vCenter-behaviour fixes (vcenter_*.go); hooks.go wires them when those exist.
+var (
+	vcenterFixes      func(ctx *simulator.Context, m *simulator.Model)
+	latencyMiddleware func(h http.Handler, d time.Duration) http.Handler
+)
+
+type options struct {
+	topology  string
+	hosts     int
+	vms       int
+	latencyMS int
+	plainHTTP bool
+	listen    string
+	control   string
+	stateFile string
+	tlsDir    string
+	username  string
+	password  string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.topology, "topology", "", "topology JSON file (default: the embedded topology.json)")
+	flag.IntVar(&o.hosts, "hosts", 0, "scale: number of hosts (clusters of up to 32)")
+	flag.IntVar(&o.vms, "vms", 0, "scale: number of VMs spread over the hosts")
+	flag.IntVar(&o.latencyMS, "latency-ms", 0, "added latency per SOAP call, in milliseconds")
+	flag.BoolVar(&o.plainHTTP, "http", false, "serve plain http instead of https")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "SOAP endpoint address (port 0: any free port)")
+	flag.StringVar(&o.control, "control", "127.0.0.1:0", "control API address (port 0: any free port)")
+	flag.StringVar(&o.stateFile, "state-file", "", "write connection details here once ready; removed on exit")
+	flag.StringVar(&o.tlsDir, "tls-dir", "", "where to write cert.pem and key.pem (default: a temporary folder)")
+	flag.StringVar(&o.username, "username", "user", "login user name")
+	flag.StringVar(&o.password, "password", "pass", "login password")
+	flag.Parse()
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	log.SetPrefix("vsgt-lab ")
+	if err := run(o); err != nil {
+		log.Printf("error: %v", err)
+		os.Exit(1)
+	}
+}
+
+type stateDoc struct {
+	URL        string  `json:"url"`
+	Username   string  `json:"username"`
+	Password   string  `json:"password"`
+	Control    string  `json:"control"`
+	PID        int     `json:"pid"`
+	Cert       string  `json:"cert"`
+	Thumbprint string  `json:"thumbprint"`
+	Hosts      int     `json:"hosts"`
+	VMs        int     `json:"vms"`
+	StartedInS float64 `json:"started_in_s"`
+}
+
+func run(o options) (err error) {
+	start := time.Now()
+	tmp, err := os.MkdirTemp("", "vsgt-lab-")
+	if err != nil {
+		return err
+	}
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		cleanups = nil
+	}
+	cleanups = append(cleanups, func() { _ = os.RemoveAll(tmp) })
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	// the simulator's own temporary files (VM logs, certificates) go below our folder too
+	_ = os.Setenv("TMPDIR", tmp)
+
+	topo, err := loadTopology(o.topology)
+	if err != nil {
+		return err
+	}
+	if o.hosts > 0 || o.vms > 0 {
+		if err = topo.scale(o.hosts, o.vms); err != nil {
+			return err
+		}
+	}
+	s, err := newSAN(topo)
+	if err != nil {
+		return err
+	}
+	lab := &Lab{san: s, tmp: tmp, touched: newChange()}
+	if err = lab.buildInventory(); err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { lab.model.Remove() })
+	log.Printf("inventory: %d hosts, %d datastores, %d VMs in %.1fs", len(s.hosts), len(s.datastores), len(s.vms),
+		time.Since(start).Seconds())
+
+	if vcenterFixes != nil {
+		vcenterFixes(lab.ctx, lab.model)
+	}
+
+	svc := lab.model.Service
+	svc.Listen = &url.URL{Host: o.listen, User: url.UserPassword(o.username, o.password)}
+	var certFile, thumbprint string
+	var pool *x509.CertPool
+	if !o.plainHTTP {
+		dir := o.tlsDir
+		if dir == "" {
+			dir = filepath.Join(tmp, "tls")
+		} else if _, statErr := os.Stat(dir); os.IsNotExist(statErr) {
+			cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+		}
+		cert, der, cf, cerr := writeCertificate(dir)
+		if cerr != nil {
+			return cerr
+		}
+		certFile, thumbprint = cf, sha1Thumbprint(der)
+		svc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		parsed, _ := x509.ParseCertificate(der)
+		pool = x509.NewCertPool()
+		pool.AddCert(parsed)
+	}
+	srv := svc.NewServer()
+	cleanups = append(cleanups, srv.Close)
+	if o.latencyMS > 0 {
+		d := time.Duration(o.latencyMS) * time.Millisecond
+		if latencyMiddleware != nil {
+			srv.Config.Handler = latencyMiddleware(srv.Config.Handler, d)
+		} else {
+			lab.model.DelayConfig.Delay = o.latencyMS // the simulator's own per-call delay
+		}
+	}
+	endpoint := *srv.URL
+	endpoint.User = nil
+
+	ln, err := net.Listen("tcp", o.control)
+	if err != nil {
+		return fmt.Errorf("control API: %v", err)
+	}
+	ctl := &http.Server{Handler: lab.controlHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ctl.Serve(ln) }()
+	cleanups = append(cleanups, func() { _ = ctl.Close() })
+	controlURL := "http://" + ln.Addr().String()
+
+	// ready when the SOAP endpoint answers over its own TLS
+	if err = waitReady(endpoint, pool); err != nil {
+		return err
+	}
+	doc := stateDoc{
+		URL: endpoint.String(), Username: o.username, Password: o.password, Control: controlURL,
+		PID: os.Getpid(), Cert: certFile, Thumbprint: thumbprint, Hosts: len(s.hosts), VMs: len(s.vms),
+		StartedInS: float64(time.Since(start).Milliseconds()) / 1000,
+	}
+	if o.stateFile != "" {
+		if err = writeAtomic(o.stateFile, doc); err != nil {
+			return err
+		}
+		sf := o.stateFile
+		cleanups = append(cleanups, func() { _ = os.Remove(sf) })
+	}
+	log.Printf("ready in %.2fs: %s (control %s)", doc.StartedInS, doc.URL, controlURL)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	got := <-sig
+	log.Printf("%s: shutting down", got)
+	cleanup()
+	return nil
+}
+
+func waitReady(endpoint url.URL, pool *x509.CertPool) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	if pool != nil {
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
+	}
+	u := endpoint
+	u.Path = "/about"
+	var lastErr error
+	for i := 0; i < 100; i++ {
+		res, err := client.Get(u.String())
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", res.Status)
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the SOAP endpoint did not answer: %v", lastErr)
+}
+
+func writeAtomic(path string, v interface{}) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".state-*.json")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

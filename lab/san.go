@@ -1,0 +1,495 @@
+package main
+
+// The SAN model: arrays, target ports, LUNs, hosts with their HBAs and paths, datastores, plus the
+// fault state. It is plain Go data; storage.go renders it into the vSphere structs a host reports,
+// faults.go changes the fault state and publishes the re-rendered structs.
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Path states as vSphere reports them (HostMultipathInfoPath.pathState/state).
+const (
+	stateActive   = "active"
+	stateStandby  = "standby"
+	stateDisabled = "disabled"
+	stateDead     = "dead"
+)
+
+// LUN fault states of the control API.
+const (
+	lunOK         = "ok"
+	lunPDL        = "pdl"
+	lunAPD        = "apd"
+	lunAPDTimeout = "apd_timeout"
+)
+
+type array struct {
+	spec    *ArraySpec
+	name    string
+	wwnn    int64
+	targets []*target
+}
+
+type target struct {
+	name  string // "A-ctl0-p0"
+	array *array
+	ctl   int
+	port  int // == fabric: port 0 on fabric A (vmhba2), port 1 on fabric B (vmhba3)
+	wwpn  int64
+	wwnn  int64
+	dead  bool // fault state
+}
+
+type lun struct {
+	spec      *LunSpec // nil for a host's local disk
+	name      string
+	array     *array // nil for a local disk
+	id        int
+	canonical string // naa.*
+	uuid      string // ScsiLun.uuid
+	capacity  int64  // bytes
+	ssd       bool
+	vaai      bool
+	local     bool
+	owner     int
+	vendor    string
+	model     string
+	serial    string
+	state     string     // fault state: ok, pdl, apd, apd_timeout
+	ds        *datastore // VMFS datastore using it as an extent, if any
+	rdmVM     string     // VM mapping it as an RDM, if any
+	hosts     []*host    // hosts it is presented to
+}
+
+func (l *lun) scsiKey() string { return "key-vim.host.ScsiDisk-" + l.uuid }
+func (l *lun) luKey() string   { return "key-vim.host.MultipathInfo.LogicalUnit-" + l.uuid }
+func (l *lun) devicePath() string {
+	return "/vmfs/devices/disks/" + l.canonical
+}
+
+type hba struct {
+	device  string // vmhba2
+	key     string
+	fabric  int // 0, 1; -1 for the local SAS adapter
+	wwpn    int64
+	wwnn    int64
+	bus     int32
+	pci     string
+	dead    bool      // fault state
+	targets []*target // reachable targets, index = SCSI target number T
+}
+
+type path struct {
+	name     string // vmhba2:C0:T0:L1
+	host     *host
+	hba      *hba
+	target   *target // nil for the local disk
+	lun      *lun
+	tindex   int
+	base     string // initial state: active (owning controller) or standby
+	override string // control API or DisableMultipathPath; "" = none
+}
+
+// state is the effective path state: a dead HBA, target or LUN kills the path; otherwise an explicit
+// override (fault/path, DisableMultipathPath) wins over the ALUA state.
+func (p *path) state() string {
+	if p.lun.state != lunOK || p.hba.dead || (p.target != nil && p.target.dead) {
+		return stateDead
+	}
+	if p.override != "" {
+		return p.override
+	}
+	return p.base
+}
+
+func working(state string) bool { return state == stateActive || state == stateStandby }
+
+type host struct {
+	name       string
+	cluster    string
+	index      int
+	hbas       []*hba
+	hbaByName  map[string]*hba
+	luns       []*lun // local disk first, then array LUNs in topology order
+	paths      []*path
+	pathByName map[string]*path
+	local      *lun
+	datastores []*datastore
+	conn       string // runtime.connectionState
+	vms        []*vmInfo
+
+	inv   *hostInventory // the simulator objects (inventory.go)
+	pubMu sync.Mutex
+	seq   uint64 // last published render
+}
+
+type datastore struct {
+	spec       *DatastoreSpec // nil for a local datastore
+	name       string
+	kind       string // VMFS, NFS
+	extents    []*lun
+	hosts      []*host
+	uuid       string // VMFS uuid, or the NFS volume id
+	capacity   int64
+	localHost  *host
+	replicaOf  string
+	replica    string
+	remoteHost string
+	remotePath string
+	ssd        bool
+	vaai       bool
+
+	inv *dsInventory
+	seq uint64
+}
+
+func (d *datastore) mountPath() string { return "/vmfs/volumes/" + d.uuid }
+
+type vmInfo struct {
+	spec  *VMSpec
+	name  string
+	host  *host
+	moref string
+	disks []diskInfo
+}
+
+type diskInfo struct {
+	label      string
+	controller string
+	bus, unit  int
+	key        int32
+	uuid       string
+	files      []string // top first
+	datastores []string
+	rdm        *lun
+	capacity   int64
+}
+
+// san is the whole lab model. mu guards every fault field (target.dead, lun.state, hba.dead,
+// path.override, host.conn) and seq.
+type san struct {
+	topo          *Topology
+	arrays        []*array
+	targets       []*target
+	targetByName  map[string]*target
+	luns          []*lun // array LUNs
+	lunByName     map[string]*lun
+	hosts         []*host
+	hostByName    map[string]*host
+	datastores    []*datastore
+	dsByName      map[string]*datastore
+	vms           []*vmInfo
+	clusterHosts  map[string][]*host
+	clusterOrder  []string
+	mu            sync.Mutex
+	seq           uint64
+	faultsApplied int
+}
+
+func hexHash(parts ...string) string {
+	h := sha1.Sum([]byte(strings.Join(parts, "/")))
+	return hex.EncodeToString(h[:])
+}
+
+// vmfsUUID looks like a VMFS volume uuid: 5f3a1b2c-4d5e6f70-1a2b-001122334455.
+func vmfsUUID(seed string) string {
+	h := hexHash("vmfs", seed)
+	return h[0:8] + "-" + h[8:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// naaID is an NAA type 6 id as arrays report them: naa.624a9370 + array serial + LUN serial.
+func naaID(a *array, id int) string {
+	return fmt.Sprintf("naa.624a9370%08x%016x", a.spec.Serial, uint64(0x5a0000+id))
+}
+
+// scsiUUID mimics how ESXi builds ScsiLun.uuid: 0200 + LUN number + 0000 + the NAA id + vendor/model.
+func scsiUUID(lunID int, canonical, model string) string {
+	id := strings.TrimPrefix(canonical, "naa.")
+	id = strings.TrimPrefix(id, "mpx.")
+	m := hex.EncodeToString([]byte(model + "      "))[:12]
+	return fmt.Sprintf("02%02x%02x0000%s%s", 0, lunID%256, id, m)
+}
+
+func newSAN(t *Topology) (*san, error) {
+	s := &san{
+		topo:         t,
+		targetByName: map[string]*target{},
+		lunByName:    map[string]*lun{},
+		hostByName:   map[string]*host{},
+		dsByName:     map[string]*datastore{},
+		clusterHosts: map[string][]*host{},
+	}
+	for i := range t.Arrays {
+		spec := &t.Arrays[i]
+		a := &array{spec: spec, name: spec.Name, wwnn: int64(0x524a937000000000) | int64(spec.Serial)<<8}
+		for c := 0; c < spec.Controllers; c++ {
+			for p := 0; p < spec.Ports; p++ {
+				tg := &target{
+					name:  fmt.Sprintf("%s-ctl%d-p%d", spec.Name, c, p),
+					array: a, ctl: c, port: p,
+					wwpn: int64(0x524a937000000000) | int64(spec.Serial)<<8 | int64(c<<4|p) + 0x10,
+					wwnn: a.wwnn,
+				}
+				a.targets = append(a.targets, tg)
+				s.targets = append(s.targets, tg)
+				s.targetByName[tg.name] = tg
+			}
+		}
+		s.arrays = append(s.arrays, a)
+	}
+	arrays := map[string]*array{}
+	for _, a := range s.arrays {
+		arrays[a.name] = a
+	}
+	// hosts and HBAs
+	idx := 0
+	for ci, c := range t.Clusters {
+		s.clusterOrder = append(s.clusterOrder, c.Name)
+		for hi, name := range c.Hosts {
+			h := &host{name: name, cluster: c.Name, index: idx, hbaByName: map[string]*hba{}, pathByName: map[string]*path{},
+				conn: "connected"}
+			idx++
+			local := &hba{device: "vmhba0", key: "key-vim.host.SerialAttachedHba-vmhba0", fabric: -1, bus: 24, pci: "0000:18:00.0",
+				wwnn: int64(0x500056b300000000) | int64(ci)<<16 | int64(hi)<<4}
+			h.hbas = append(h.hbas, local)
+			for f := 0; f < 2; f++ {
+				dev := fmt.Sprintf("vmhba%d", 2+f)
+				hb := &hba{
+					device: dev, key: "key-vim.host.FibreChannelHba-" + dev, fabric: f,
+					// 20:00:00:25:b5:<cluster>:<host>:<fabric>, the usual UCS-style pool
+					wwpn: int64(0x20000025b5000000) | int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | int64(0xa0+f),
+					wwnn: int64(0x20000025b5000000) | int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | 0xf0,
+					bus:  int32(59 + 36*f), pci: fmt.Sprintf("0000:%02x:00.0", 59+36*f),
+				}
+				h.hbas = append(h.hbas, hb)
+			}
+			for _, hb := range h.hbas {
+				h.hbaByName[hb.device] = hb
+			}
+			// each FC HBA reaches the ports of its fabric on every array; T numbers in that order
+			for _, hb := range h.hbas[1:] {
+				for _, a := range s.arrays {
+					for _, tg := range a.targets {
+						if tg.port == hb.fabric {
+							hb.targets = append(hb.targets, tg)
+						}
+					}
+				}
+			}
+			// the local disk
+			serial := fmt.Sprintf("%08x", uint32(0x7c000000+h.index))
+			ld := &lun{
+				name:      "local-" + name,
+				id:        0,
+				canonical: fmt.Sprintf("naa.5000c50%09x", 0x0a0000000+h.index),
+				capacity:  t.LocalCapacityGB << 30,
+				local:     true,
+				vendor:    "SEAGATE",
+				model:     "ST300MM0048",
+				serial:    serial,
+				state:     lunOK,
+				hosts:     []*host{h},
+			}
+			ld.uuid = scsiUUID(0, ld.canonical, ld.model)
+			h.local = ld
+			h.luns = append(h.luns, ld)
+			lp := &path{name: "vmhba0:C0:T0:L0", host: h, hba: local, lun: ld, base: stateActive}
+			h.paths = append(h.paths, lp)
+			h.pathByName[lp.name] = lp
+			s.hosts = append(s.hosts, h)
+			s.hostByName[name] = h
+			s.clusterHosts[c.Name] = append(s.clusterHosts[c.Name], h)
+		}
+	}
+	// array LUNs and their paths
+	for i := range t.Luns {
+		spec := &t.Luns[i]
+		a := arrays[spec.Array]
+		l := &lun{
+			spec: spec, name: spec.Name, array: a, id: spec.ID, capacity: spec.CapacityGB << 30,
+			ssd: spec.SSD, vaai: spec.VAAI, owner: spec.Owner, vendor: a.spec.Vendor, model: a.spec.Model,
+			state: lunOK,
+		}
+		l.canonical = naaID(a, spec.ID)
+		l.serial = fmt.Sprintf("%08X%016X", a.spec.Serial, uint64(0x5a0000+spec.ID))
+		l.uuid = scsiUUID(spec.ID, l.canonical, l.model)
+		s.luns = append(s.luns, l)
+		s.lunByName[l.name] = l
+		for _, h := range s.hosts {
+			if !presented(spec, h) {
+				continue
+			}
+			l.hosts = append(l.hosts, h)
+			h.luns = append(h.luns, l)
+			for _, hb := range h.hbas[1:] {
+				for ti, tg := range hb.targets {
+					if tg.array != a {
+						continue
+					}
+					st := stateStandby
+					if tg.ctl == l.owner {
+						st = stateActive
+					}
+					p := &path{
+						name: fmt.Sprintf("%s:C0:T%d:L%d", hb.device, ti, l.id),
+						host: h, hba: hb, target: tg, lun: l, tindex: ti, base: st,
+					}
+					h.paths = append(h.paths, p)
+					h.pathByName[p.name] = p
+				}
+			}
+		}
+	}
+	// datastores
+	for i := range t.Datastores {
+		spec := &t.Datastores[i]
+		d := &datastore{spec: spec, name: spec.Name, kind: spec.Type, replicaOf: spec.ReplicaOf}
+		switch d.kind {
+		case "VMFS":
+			d.uuid = vmfsUUID(spec.Name)
+			d.ssd, d.vaai = true, true
+			var hosts map[*host]bool
+			for _, e := range spec.Extents {
+				l := s.lunByName[e]
+				l.ds = d
+				d.extents = append(d.extents, l)
+				d.capacity += l.capacity
+				d.ssd = d.ssd && l.ssd
+				d.vaai = d.vaai && l.vaai
+				// a VMFS volume is mounted where every extent is visible
+				seen := map[*host]bool{}
+				for _, h := range l.hosts {
+					if hosts == nil || hosts[h] {
+						seen[h] = true
+					}
+				}
+				hosts = seen
+			}
+			for _, h := range s.hosts {
+				if hosts[h] {
+					d.hosts = append(d.hosts, h)
+				}
+			}
+		case "NFS":
+			h := hexHash("nfs", spec.Name)
+			d.uuid = h[0:8] + "-" + h[8:16]
+			d.capacity = spec.CapacityGB << 30
+			d.remoteHost, d.remotePath = spec.RemoteHost, spec.RemotePath
+			d.vaai = false
+			for _, h := range s.hosts {
+				if len(spec.Clusters) == 0 || contains(spec.Clusters, h.cluster) {
+					d.hosts = append(d.hosts, h)
+				}
+			}
+		}
+		s.datastores = append(s.datastores, d)
+		s.dsByName[d.name] = d
+	}
+	for _, d := range s.datastores {
+		if d.replicaOf != "" {
+			s.dsByName[d.replicaOf].replica = d.name
+		}
+	}
+	if t.localDatastores() {
+		for _, h := range s.hosts {
+			d := &datastore{name: "local-" + h.name, kind: "VMFS", extents: []*lun{h.local}, hosts: []*host{h},
+				uuid: vmfsUUID("local/" + h.name), capacity: h.local.capacity, localHost: h}
+			h.local.ds = d
+			s.datastores = append(s.datastores, d)
+			s.dsByName[d.name] = d
+		}
+	}
+	for _, d := range s.datastores {
+		for _, h := range d.hosts {
+			h.datastores = append(h.datastores, d)
+		}
+	}
+	for _, h := range s.hosts {
+		sort.SliceStable(h.datastores, func(i, j int) bool {
+			return h.datastores[i].localHost != nil && h.datastores[j].localHost == nil
+		})
+	}
+	return s, nil
+}
+
+func presented(spec *LunSpec, h *host) bool {
+	if len(spec.Clusters) == 0 && len(spec.Hosts) == 0 {
+		return true
+	}
+	return contains(spec.Clusters, h.cluster) || contains(spec.Hosts, h.name)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// mount reports whether host h can use datastore d, and if not why, as ESXi reports it in
+// HostMountInfo.inaccessibleReason: a PDL on any extent wins, then APD (array-wide), then a
+// host-local APD when this host has no working path left to an extent.
+func (s *san) mount(h *host, d *datastore) (bool, string) {
+	if d.kind != "VMFS" {
+		return true, ""
+	}
+	for _, l := range d.extents {
+		if l.state == lunPDL {
+			return false, "PermanentDeviceLoss"
+		}
+	}
+	for _, l := range d.extents {
+		if l.state == lunAPDTimeout {
+			return false, "AllPathsDown_Timeout"
+		}
+	}
+	for _, l := range d.extents {
+		if l.state == lunAPD {
+			return false, "AllPathsDown_Start"
+		}
+	}
+	for _, l := range d.extents {
+		ok := false
+		for _, p := range h.paths {
+			if p.lun == l && working(p.state()) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			// ESXi enters APD for a device on this host when its last path dies
+			return false, "AllPathsDown_Start"
+		}
+	}
+	return true, ""
+}
+
+// accessible is Datastore.summary.accessible as vCenter computes it: true when at least one
+// connected host can reach the datastore.
+func (s *san) accessible(d *datastore) bool {
+	for _, h := range d.hosts {
+		if h.conn != "connected" {
+			continue
+		}
+		if ok, _ := s.mount(h, d); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *san) formatWWN(v int64) string {
+	b := make([]string, 8)
+	for i := 0; i < 8; i++ {
+		b[i] = fmt.Sprintf("%02x", byte(uint64(v)>>(56-8*i)))
+	}
+	return strings.Join(b, ":")
+}

@@ -1,0 +1,298 @@
+package main
+
+// Rendering the SAN model into the vSphere structs a host reports. Every render builds fresh
+// structs (copy-on-write): a response being encoded from an older render is never mutated.
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// hostRender is everything storage-related one host reports, for one moment.
+type hostRender struct {
+	seq   uint64
+	sdi   *types.HostStorageDeviceInfo
+	mps   *types.HostMultipathStateInfo
+	fsv   *types.HostFileSystemVolumeInfo
+	conn  types.HostSystemConnectionState
+	mount map[*datastore]types.HostMountInfo
+}
+
+type dsRender struct {
+	seq        uint64
+	mounts     []types.DatastoreHostMount
+	accessible bool
+}
+
+func vStorage(ok bool) string {
+	if ok {
+		return "vStorageSupported"
+	}
+	return "vStorageUnsupported"
+}
+
+func boolp(b bool) *bool { return &b }
+
+func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
+	status := "online"
+	if hb.dead {
+		status = "offline"
+	}
+	if hb.fabric < 0 {
+		return &types.HostSerialAttachedHba{
+			HostHostBusAdapter: types.HostHostBusAdapter{
+				Key: hb.key, Device: hb.device, Bus: hb.bus, Status: status,
+				Model: "Dell HBA330 Mini", Driver: "lsi_msgpt3", Pci: hb.pci, StorageProtocol: "scsi",
+			},
+			NodeWorldWideName: fmt.Sprintf("%016x", uint64(hb.wwnn)),
+		}
+	}
+	return &types.HostFibreChannelHba{
+		HostHostBusAdapter: types.HostHostBusAdapter{
+			Key: hb.key, Device: hb.device, Bus: hb.bus, Status: status,
+			Model:  "Emulex LightPulse LPe32000 PCIe Fibre Channel Adapter",
+			Driver: "lpfc", Pci: hb.pci, StorageProtocol: "scsi",
+		},
+		PortWorldWideName: hb.wwpn,
+		NodeWorldWideName: hb.wwnn,
+		PortType:          "fabric",
+		Speed:             32,
+	}
+}
+
+func (s *san) renderLun(l *lun) types.BaseScsiLun {
+	op := []string{"ok"}
+	if l.state == lunPDL {
+		// ESXi reports a device that returned a PDL sense code as lost
+		op = []string{"lostCommunication"}
+	}
+	display := fmt.Sprintf("%s Fibre Channel Disk (%s)", l.vendor, l.canonical)
+	vaai := vStorage(l.vaai)
+	if l.local {
+		display = fmt.Sprintf("Local %s Disk (%s)", l.vendor, l.canonical)
+		vaai = "vStorageUnsupported"
+	}
+	return &types.HostScsiDisk{
+		ScsiLun: types.ScsiLun{
+			HostDevice:    types.HostDevice{DeviceName: l.devicePath(), DeviceType: "disk"},
+			Key:           l.scsiKey(),
+			Uuid:          l.uuid,
+			CanonicalName: l.canonical,
+			DisplayName:   display,
+			LunType:       "disk",
+			Vendor:        l.vendor,
+			Model:         l.model,
+			Revision:      "8888",
+			ScsiLevel:     6,
+			SerialNumber:  l.serial,
+			Descriptor: []types.ScsiLunDescriptor{
+				{Quality: "highQuality", Id: l.canonical},
+				{Quality: "mediumQuality", Id: l.uuid},
+			},
+			QueueDepth:          32,
+			OperationalState:    op,
+			VStorageSupport:     vaai,
+			ProtocolEndpoint:    boolp(false),
+			PerenniallyReserved: boolp(false),
+		},
+		Capacity:     types.HostDiskDimensionsLba{BlockSize: 512, Block: l.capacity / 512},
+		DevicePath:   l.devicePath(),
+		Ssd:          boolp(l.ssd),
+		LocalDisk:    boolp(l.local),
+		ScsiDiskType: "native512",
+	}
+}
+
+func (s *san) transport(p *path) types.BaseHostTargetTransport {
+	if p.target == nil {
+		return &types.HostSerialAttachedTargetTransport{}
+	}
+	return &types.HostFibreChannelTargetTransport{PortWorldWideName: p.target.wwpn, NodeWorldWideName: p.target.wwnn}
+}
+
+// vmfsVolume is the HostVmfsVolume of a VMFS datastore (the same on every host: it is immutable).
+func (s *san) vmfsVolume(d *datastore) *types.HostVmfsVolume {
+	v := &types.HostVmfsVolume{
+		HostFileSystemVolume: types.HostFileSystemVolume{Type: "VMFS", Name: d.name, Capacity: d.capacity},
+		BlockSizeMb:          1,
+		BlockSize:            1024,
+		UnmapGranularity:     1024,
+		UnmapPriority:        "low",
+		MaxBlocks:            63963136,
+		MajorVersion:         6,
+		Version:              "6.82",
+		Uuid:                 d.uuid,
+		VmfsUpgradable:       false,
+		Ssd:                  boolp(d.ssd),
+		Local:                boolp(d.localHost != nil),
+		ScsiDiskType:         "native512",
+	}
+	for _, l := range d.extents {
+		v.Extent = append(v.Extent, types.HostScsiDiskPartition{DiskName: l.canonical, Partition: 1})
+	}
+	return v
+}
+
+func (s *san) nasVolume(d *datastore) *types.HostNasVolume {
+	return &types.HostNasVolume{
+		HostFileSystemVolume: types.HostFileSystemVolume{Type: "NFS", Name: d.name, Capacity: d.capacity},
+		RemoteHost:           d.remoteHost,
+		RemotePath:           d.remotePath,
+		RemoteHostNames:      []string{d.remoteHost},
+		SecurityType:         "AUTH_SYS",
+		ProtocolEndpoint:     boolp(false),
+	}
+}
+
+func (s *san) volume(d *datastore) types.BaseHostFileSystemVolume {
+	if d.inv != nil && d.inv.volume != nil {
+		return d.inv.volume
+	}
+	if d.kind == "NFS" {
+		return s.nasVolume(d)
+	}
+	return s.vmfsVolume(d)
+}
+
+func (s *san) mountInfo(h *host, d *datastore) types.HostMountInfo {
+	ok, reason := s.mount(h, d)
+	return types.HostMountInfo{
+		Path:               d.mountPath(),
+		AccessMode:         "readWrite",
+		Mounted:            boolp(true),
+		Accessible:         boolp(ok),
+		InaccessibleReason: reason,
+	}
+}
+
+// renderHost builds config.storageDevice, config.multipathState and config.fileSystemVolume of a
+// host. Caller holds s.mu.
+func (s *san) renderHost(h *host) *hostRender {
+	s.seq++
+	r := &hostRender{seq: s.seq, conn: types.HostSystemConnectionState(h.conn), mount: map[*datastore]types.HostMountInfo{}}
+	sdi := &types.HostStorageDeviceInfo{SoftwareInternetScsiEnabled: false}
+	for _, hb := range h.hbas {
+		sdi.HostBusAdapter = append(sdi.HostBusAdapter, s.renderHBA(h, hb))
+	}
+	for _, l := range h.luns {
+		sdi.ScsiLun = append(sdi.ScsiLun, s.renderLun(l))
+	}
+	// scsiTopology: adapter -> target -> lun, static (what the host discovered)
+	topo := &types.HostScsiTopology{}
+	mpi := &types.HostMultipathInfo{}
+	mps := &types.HostMultipathStateInfo{}
+	for _, hb := range h.hbas {
+		iface := types.HostScsiTopologyInterface{Key: "key-vim.host.ScsiTopology.Interface-" + hb.device, Adapter: hb.key}
+		ntargets := len(hb.targets)
+		if hb.fabric < 0 {
+			ntargets = 1
+		}
+		for ti := 0; ti < ntargets; ti++ {
+			tgt := types.HostScsiTopologyTarget{Key: fmt.Sprintf("key-vim.host.ScsiTopology.Target-%s:0:%d", hb.device, ti), Target: int32(ti)}
+			for _, p := range h.paths {
+				if p.hba != hb || p.tindex != ti {
+					continue
+				}
+				tgt.Lun = append(tgt.Lun, types.HostScsiTopologyLun{
+					Key:     fmt.Sprintf("key-vim.host.ScsiTopology.Lun-%s:%d:%s", hb.device, ti, p.lun.uuid),
+					Lun:     int32(p.lun.id),
+					ScsiLun: p.lun.scsiKey(),
+				})
+				tgt.Transport = s.transport(p)
+			}
+			if tgt.Transport == nil {
+				if hb.fabric >= 0 {
+					tg := hb.targets[ti]
+					tgt.Transport = &types.HostFibreChannelTargetTransport{PortWorldWideName: tg.wwpn, NodeWorldWideName: tg.wwnn}
+				} else {
+					tgt.Transport = &types.HostSerialAttachedTargetTransport{}
+				}
+			}
+			iface.Target = append(iface.Target, tgt)
+		}
+		topo.Adapter = append(topo.Adapter, iface)
+	}
+	for _, l := range h.luns {
+		lu := types.HostMultipathInfoLogicalUnit{Key: l.luKey(), Id: l.uuid, Lun: l.scsiKey()}
+		if l.local {
+			lu.Policy = &types.HostMultipathInfoFixedLogicalUnitPolicy{
+				HostMultipathInfoLogicalUnitPolicy: types.HostMultipathInfoLogicalUnitPolicy{Policy: "VMW_PSP_FIXED"},
+				Prefer:                             "vmhba0:C0:T0:L0",
+			}
+			lu.StorageArrayTypePolicy = &types.HostMultipathInfoLogicalUnitStorageArrayTypePolicy{Policy: "VMW_SATP_LOCAL"}
+		} else {
+			lu.Policy = &types.HostMultipathInfoLogicalUnitPolicy{Policy: "VMW_PSP_RR"}
+			lu.StorageArrayTypePolicy = &types.HostMultipathInfoLogicalUnitStorageArrayTypePolicy{Policy: "VMW_SATP_ALUA"}
+		}
+		for _, p := range h.paths {
+			if p.lun != l {
+				continue
+			}
+			st := p.state()
+			lu.Path = append(lu.Path, types.HostMultipathInfoPath{
+				Key:       "key-vim.host.MultipathInfo.Path-" + p.name,
+				Name:      p.name,
+				PathState: st,
+				State:     st,
+				// round robin over the ALUA active-optimized paths
+				IsWorkingPath: boolp(st == stateActive),
+				Adapter:       p.hba.key,
+				// vSphere: "key of the LogicalUnit to which this path belongs"
+				Lun:       l.luKey(),
+				Transport: s.transport(p),
+			})
+			mps.Path = append(mps.Path, types.HostMultipathStateInfoPath{Name: p.name, PathState: st})
+		}
+		mpi.Lun = append(mpi.Lun, lu)
+	}
+	sdi.ScsiTopology = topo
+	sdi.MultipathInfo = mpi
+	fsv := &types.HostFileSystemVolumeInfo{VolumeTypeList: []string{"VMFS", "NFS", "NFS41", "vsan", "VVOL", "VFFS", "OTHER", "PMEM"}}
+	for _, d := range h.datastores {
+		mi := s.mountInfo(h, d)
+		r.mount[d] = mi
+		fsv.MountInfo = append(fsv.MountInfo, types.HostFileSystemMountInfo{
+			MountInfo:       mi,
+			Volume:          s.volume(d),
+			VStorageSupport: vStorage(d.vaai),
+		})
+	}
+	r.sdi, r.mps, r.fsv = sdi, mps, fsv
+	return r
+}
+
+// renderDatastore builds datastore.host and summary.accessible. Caller holds s.mu.
+func (s *san) renderDatastore(d *datastore) *dsRender {
+	s.seq++
+	r := &dsRender{seq: s.seq}
+	for _, h := range d.hosts {
+		r.mounts = append(r.mounts, types.DatastoreHostMount{Key: h.inv.ref, MountInfo: s.mountInfo(h, d)})
+	}
+	r.accessible = s.accessible(d)
+	return r
+}
+
+func (s *san) datastoreInfo(d *datastore, dir string, free int64) types.BaseDatastoreInfo {
+	now := time.Now()
+	base := types.DatastoreInfo{
+		Name:                   d.name,
+		Url:                    dir,
+		FreeSpace:              free,
+		MaxFileSize:            62 << 40,
+		MaxVirtualDiskCapacity: 62 << 40,
+		MaxMemoryFileSize:      62 << 40,
+		Timestamp:              &now,
+		ContainerId:            d.uuid,
+	}
+	if d.kind == "NFS" {
+		return &types.NasDatastoreInfo{DatastoreInfo: base, Nas: d.inv.volume.(*types.HostNasVolume)}
+	}
+	return &types.VmfsDatastoreInfo{
+		DatastoreInfo:          base,
+		MaxPhysicalRDMFileSize: 64 << 40,
+		MaxVirtualRDMFileSize:  62 << 40,
+		Vmfs:                   d.inv.volume.(*types.HostVmfsVolume),
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+// Our HostStorageSystem: the simulator's, put back in the registry under the same moref, plus the
+// SOAP methods a multipath-aware client uses. Its data comes from the host's render (faults.go).
+
+import (
+	"fmt"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type labStorageSystem struct {
+	simulator.HostStorageSystem // must stay the first field: the simulator digs the mo type out of it
+
+	lab *Lab
+	h   *host
+}
+
+// DisableMultipathPath: the path goes to state "disabled" (ESXi keeps it so until enabled again).
+func (s *labStorageSystem) DisableMultipathPath(ctx *simulator.Context, req *types.DisableMultipathPath) soap.HasFault {
+	body := &methods.DisableMultipathPathBody{}
+	if fault := s.lab.setPathFromSOAP(ctx, s.h, req.PathName, false); fault != nil {
+		body.Fault_ = simulator.Fault(fmt.Sprintf("path %s: %T", req.PathName, fault), fault)
+		return body
+	}
+	body.Res = &types.DisableMultipathPathResponse{}
+	return body
+}
+
+// EnableMultipathPath undoes DisableMultipathPath (a dead path stays dead).
+func (s *labStorageSystem) EnableMultipathPath(ctx *simulator.Context, req *types.EnableMultipathPath) soap.HasFault {
+	body := &methods.EnableMultipathPathBody{}
+	if fault := s.lab.setPathFromSOAP(ctx, s.h, req.PathName, true); fault != nil {
+		body.Fault_ = simulator.Fault(fmt.Sprintf("path %s: %T", req.PathName, fault), fault)
+		return body
+	}
+	body.Res = &types.EnableMultipathPathResponse{}
+	return body
+}
+
+// RefreshStorageSystem re-reads the host's storage: a re-publication of the current state.
+func (s *labStorageSystem) RefreshStorageSystem(ctx *simulator.Context, _ *types.RefreshStorageSystem) soap.HasFault {
+	s.lab.republish(ctx, s.h)
+	return &methods.RefreshStorageSystemBody{Res: new(types.RefreshStorageSystemResponse)}
+}
+
+// RescanAllHba: nothing new to discover; the simulator's version swaps in canned HBAs, ours keeps
+// the host's own.
+func (s *labStorageSystem) RescanAllHba(ctx *simulator.Context, _ *types.RescanAllHba) soap.HasFault {
+	s.lab.republish(ctx, s.h)
+	return &methods.RescanAllHbaBody{Res: new(types.RescanAllHbaResponse)}
+}
+
+// RescanHba rescans one adapter.
+func (s *labStorageSystem) RescanHba(ctx *simulator.Context, req *types.RescanHba) soap.HasFault {
+	body := &methods.RescanHbaBody{}
+	if s.h.hbaByName[req.HbaDevice] == nil {
+		body.Fault_ = simulator.Fault("unknown hba "+req.HbaDevice, &types.NotFound{})
+		return body
+	}
+	s.lab.republish(ctx, s.h)
+	body.Res = new(types.RescanHbaResponse)
+	return body
+}
+
+// RescanVmfs: volumes are static in the lab.
+func (s *labStorageSystem) RescanVmfs(ctx *simulator.Context, _ *types.RescanVmfs) soap.HasFault {
+	return &methods.RescanVmfsBody{Res: new(types.RescanVmfsResponse)}
+}

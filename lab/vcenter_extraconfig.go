@@ -1,0 +1,215 @@
+package main
+
+// ReconfigVM_Task and extraConfig. vsguesttruth delivers its verdicts to guests as
+// `guestinfo.vsguesttruth.*` extraConfig keys and rewrites them when they change. vCenter treats
+// VirtualMachineConfigSpec.extraConfig as a set of key updates:
+//   - a key already present gets the new value (in place), a new key is appended;
+//   - a key with an empty or unset value is removed;
+//   - the VM's config.extraConfig (and config.changeVersion, config.modified) change is published,
+//     so a WaitForUpdatesEx on "config.extraConfig" or on "config" sees it;
+//   - a spec.changeVersion that no longer matches config.changeVersion fails the task with
+//     ConcurrentAccess (vCenter's optimistic locking).
+// The simulator appends every key again (duplicates, never removes) and publishes nothing.
+//
+// A spec with only extraConfig (what vsguesttruth sends) is done here entirely, with vCenter's task
+// name and a VmReconfiguredEvent. A spec with more is applied in two steps: our extraConfig, then
+// the simulator's ReconfigVM_Task with the rest (its "SET.*" simulator keys included); if that
+// fails, the extraConfig change is rolled back.
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func init() {
+	vcCallFixes["ReconfigVM_Task"] = vcHandleReconfigVM
+}
+
+// vcSimulatorExtraConfig tells the simulator's own pseudo keys ("SET.guest.ipAddress", alias "ip0"),
+// which it turns into guest property changes, from real extraConfig.
+func vcSimulatorExtraConfig(key string) bool {
+	return key == "ip0" || strings.HasPrefix(key, "SET.")
+}
+
+func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
+	req := method.Body.(*types.ReconfigVM_Task)
+	vm, ok := simulator.Map.Get(req.This).(*simulator.VirtualMachine)
+	if !ok {
+		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
+	}
+
+	var ours, theirs []types.BaseOptionValue
+	for _, o := range req.Spec.ExtraConfig {
+		if o == nil {
+			continue
+		}
+		if vcSimulatorExtraConfig(o.GetOptionValue().Key) {
+			theirs = append(theirs, o)
+		} else {
+			ours = append(ours, o)
+		}
+	}
+	rest := req.Spec
+	rest.ExtraConfig = theirs
+	rest.ChangeVersion = ""
+	onlyExtraConfig := reflect.DeepEqual(rest, types.VirtualMachineConfigSpec{})
+
+	var body soap.HasFault
+	simulator.Map.WithLock(vm, func() {
+		if fault := vcCheckChangeVersion(vm, req.Spec.ChangeVersion); fault != nil && !onlyExtraConfig {
+			// the simulator's task does not know changeVersion: refuse before it runs
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, fault
+			})
+			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
+			return
+		}
+
+		if onlyExtraConfig {
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				if vm.Config.Template {
+					return nil, &types.NotSupported{} // a template is reconfigured only as a VM
+				}
+				if fault := vcCheckChangeVersion(vm, req.Spec.ChangeVersion); fault != nil {
+					return nil, fault
+				}
+				if fault := vcValidateExtraConfig(ours); fault != nil {
+					return nil, fault
+				}
+				ev := &types.VmReconfiguredEvent{VmEvent: types.VmEvent{Event: vcEventArgs(vm.Self)}, ConfigSpec: req.Spec}
+				vcPostEvents(ctx, ev)
+				vcApplyExtraConfig(vm, ours)
+				return nil, nil
+			})
+			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
+			return
+		}
+
+		// Mixed spec: our extraConfig first, then the simulator for the rest.
+		if fault := vcValidateExtraConfig(ours); fault != nil {
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, fault
+			})
+			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
+			return
+		}
+		before := vm.Config.ExtraConfig
+		vcApplyExtraConfig(vm, ours)
+		sreq := *req
+		sreq.Spec = rest
+		res := vm.ReconfigVMTask(ctx, &sreq)
+		if b, ok := res.(*methods.ReconfigVM_TaskBody); ok && b.Res != nil {
+			if task, ok := simulator.Map.Get(b.Res.Returnval).(*simulator.Task); ok {
+				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				if task.Info.State == types.TaskInfoStateError && len(ours) != 0 {
+					vcPublishExtraConfig(vm, before)
+				}
+			}
+		}
+		body = res
+	})
+	return body
+}
+
+// vcCheckChangeVersion: vCenter applies a spec carrying changeVersion only if it still matches.
+func vcCheckChangeVersion(vm *simulator.VirtualMachine, want string) types.BaseMethodFault {
+	if want != "" && vm.Config != nil && want != vm.Config.ChangeVersion {
+		return &types.ConcurrentAccess{}
+	}
+	return nil
+}
+
+func vcValidateExtraConfig(opts []types.BaseOptionValue) types.BaseMethodFault {
+	for _, o := range opts {
+		if strings.TrimSpace(o.GetOptionValue().Key) == "" {
+			return &types.InvalidArgument{InvalidProperty: "configSpec.extraConfig"}
+		}
+	}
+	return nil
+}
+
+// vcExtraConfigString: VMX options are strings; vCenter stores and returns every value as one.
+func vcExtraConfigString(v types.AnyType) (string, bool) {
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		return x, x != ""
+	case *string:
+		if x == nil {
+			return "", false
+		}
+		return *x, *x != ""
+	default:
+		s := fmt.Sprint(x)
+		return s, s != ""
+	}
+}
+
+// vcApplyExtraConfig merges the updates into a new list (replace in place, append new, remove
+// empty), keeping only the first of any duplicate the simulator may have left, and publishes it.
+// The caller holds the VM's lock.
+func vcApplyExtraConfig(vm *simulator.VirtualMachine, updates []types.BaseOptionValue) {
+	if len(updates) == 0 {
+		return
+	}
+	type upd struct {
+		val string
+		set bool
+	}
+	want := map[string]upd{}
+	var order []string
+	for _, o := range updates {
+		ov := o.GetOptionValue()
+		val, set := vcExtraConfigString(ov.Value)
+		if _, seen := want[ov.Key]; !seen {
+			order = append(order, ov.Key)
+		}
+		want[ov.Key] = upd{val, set} // the last update of a key wins
+	}
+	var list []types.BaseOptionValue
+	done := map[string]bool{}
+	for _, o := range vm.Config.ExtraConfig {
+		key := o.GetOptionValue().Key
+		if done[key] {
+			continue // a duplicate left by the simulator's append
+		}
+		done[key] = true
+		if u, ok := want[key]; ok {
+			if u.set {
+				list = append(list, &types.OptionValue{Key: key, Value: u.val})
+			}
+			continue
+		}
+		list = append(list, o)
+	}
+	for _, key := range order {
+		if u := want[key]; !done[key] && u.set {
+			list = append(list, &types.OptionValue{Key: key, Value: u.val})
+			done[key] = true
+		}
+	}
+	if list == nil {
+		list = []types.BaseOptionValue{}
+	}
+	vcPublishExtraConfig(vm, list)
+}
+
+func vcPublishExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionValue) {
+	now := time.Now().UTC()
+	simulator.Map.Update(vm, []types.PropertyChange{
+		{Name: "config.extraConfig", Val: list},
+		{Name: "config.changeVersion", Val: now.Format("2006-01-02T15:04:05.000000Z")},
+		{Name: "config.modified", Val: now},
+	})
+}

@@ -1,0 +1,310 @@
+"""`make bench`: vsguesttruth's collector side by side with the ways people read vCenter, in one run.
+
+Starts the lab at 2,000 hosts / 20,000 VMs with 5 ms added to every SOAP call (override with --hosts,
+--vms, --latency-ms) and measures, each part in a fresh process so its peak RSS is its own:
+
+  (a) naive   a hand-written pyVmomi script: attribute access per object, one round trip each; run for a
+              fixed budget and extrapolated to the whole inventory
+  (b) plain   one pyVmomi RetrievePropertiesEx of the properties such a script reads
+  (b') narrow one pyVmomi RetrievePropertiesEx of exactly the properties vsguesttruth asks for
+  (c) ours    vsguesttruth's full snapshot (collector + model) plus the truth of every disk
+  (d) watch   fault-to-verdict latency through WaitForUpdatesEx, p50/p99 over injected faults
+  (e) RSS     peak resident memory of each part
+
+Prints a table and the ratios; ``--json FILE`` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+# The properties a straightforward script reads: whole config subtrees, no care for size.
+PLAIN_PROPERTIES = {
+    "HostSystem": ["name", "parent", "runtime", "config.storageDevice", "config.multipathState", "config.fileSystemVolume"],
+    "Datastore": ["name", "summary", "info", "host"],
+    "VirtualMachine": ["name", "runtime", "config.hardware.device", "config.instanceUuid", "config.extraConfig"],
+}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def connect(info: dict):
+    from pyVim.connect import SmartConnect
+
+    url = urlparse(info["url"])
+    ctx = ssl.create_default_context(cafile=info["cert"]) if info.get("cert") else None
+    return SmartConnect(host=url.hostname, port=url.port, user=info["username"], pwd=info["password"],
+                        sslContext=ctx, protocol=url.scheme)
+
+
+def views(content, types):
+    from pyVmomi import vim
+
+    return {t: content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim, t)], True) for t in types}
+
+
+# -- parts (each runs in its own process) ----------------------------------------------------------
+
+def part_naive(info: dict, budget: float) -> dict:
+    """Attribute access per object; each access is one RetrieveProperties round trip."""
+    si = connect(info)
+    content = si.RetrieveContent()
+    v = views(content, ["HostSystem", "Datastore", "VirtualMachine"])
+    counts, spent = {}, {}
+
+    def host(h):
+        h.name, h.parent.name, h.runtime.connectionState
+        sd = h.config.storageDevice
+        sd.hostBusAdapter, sd.scsiLun, sd.multipathInfo
+
+    def datastore(d):
+        d.name, d.summary.type, d.info, d.host
+
+    def vm(m):
+        m.name, m.runtime.host, m.runtime.powerState
+        m.config.hardware.device, m.config.instanceUuid, m.config.extraConfig
+
+    for kind, fn in (("HostSystem", host), ("Datastore", datastore), ("VirtualMachine", vm)):
+        objs = v[kind].view
+        counts[kind] = len(objs)
+        start, done = time.perf_counter(), 0
+        for obj in objs:
+            fn(obj)
+            done += 1
+            if time.perf_counter() - start > budget / 3:
+                break
+        spent[kind] = (time.perf_counter() - start) / max(done, 1)
+    total = sum(counts[k] * spent[k] for k in counts)
+    return {"seconds": total, "extrapolated": True, "per_object_ms": {k: round(spent[k] * 1000, 1) for k in spent},
+            "objects": sum(counts.values()), "rss_mb": peak_rss_mb()}
+
+
+def retrieve_all(content, properties: dict) -> int:
+    from pyVmomi import vim, vmodl
+
+    pc = vmodl.query.PropertyCollector
+    v = views(content, list(properties))
+    spec = pc.FilterSpec(
+        objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[pc.TraversalSpec(type=vim.view.ContainerView, path="view")])
+                   for view in v.values()],
+        propSet=[pc.PropertySpec(type=getattr(vim, t), pathSet=paths) for t, paths in properties.items()],
+    )
+    n = 0
+    result = content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions(maxObjects=1000))
+    while result:
+        n += len(result.objects)
+        result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token) if result.token else None
+    return n
+
+
+def part_plain(info: dict, narrow: bool) -> dict:
+    si = connect(info)
+    content = si.RetrieveContent()
+    if narrow:
+        from vsguesttruth.vcenter.convert import PROPERTIES
+
+        properties = {k: list(v) for k, v in PROPERTIES.items()}
+    else:
+        properties = PLAIN_PROPERTIES
+    start = time.perf_counter()
+    n = retrieve_all(content, properties)
+    return {"seconds": time.perf_counter() - start, "objects": n, "rss_mb": peak_rss_mb()}
+
+
+def _ours_connection(info: dict):
+    from vsguesttruth.vcenter.connect import ConnectionSettings, connect as vsgt_connect
+
+    return vsgt_connect(ConnectionSettings(url=info["url"], username=info["username"], password=info["password"],
+                                           ca_file=info.get("cert") or None))
+
+
+def part_ours(info: dict) -> dict:
+    from vsguesttruth.truth import TruthContext
+    from vsguesttruth.vcenter.inventory import snapshot
+
+    conn = _ours_connection(info)
+    start = time.perf_counter()
+    inv = snapshot(conn)
+    collected = time.perf_counter()
+    truths = TruthContext(inv).disk_truths()
+    done = time.perf_counter()
+    return {"seconds": done - start, "collect_s": collected - start, "truth_s": done - collected,
+            "objects": len(inv.hosts) + len(inv.vms) + len(inv.datastores), "disks": len(truths), "rss_mb": peak_rss_mb()}
+
+
+def part_watch(info: dict, faults: int) -> dict:
+    """Inject faults through the lab's control API; time until the watch shows the new verdict."""
+    import urllib.request
+
+    from vsguesttruth.truth import TruthContext
+    from vsguesttruth.vcenter.watch import Watcher
+
+    conn = _ours_connection(info)
+    latest: dict = {}
+    changed = threading.Condition()
+    stop = threading.Event()
+
+    watcher = Watcher(conn)
+
+    def follow():
+        while not stop.is_set():
+            inv = watcher.next_inventory(1.0)
+            if inv is None:
+                continue
+            with changed:
+                latest["inv"] = inv
+                latest["at"] = time.perf_counter()
+                changed.notify_all()
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    with changed:
+        changed.wait_for(lambda: "inv" in latest, timeout=600)
+    inv = latest["inv"]
+    # victims: one VM per host on distinct hosts, first disk; fault every path of its first LUN there
+    ctx = TruthContext(inv)
+    victims = []
+    used_hosts = set()
+    for vm in inv.vms.values():
+        if vm.host in used_hosts or not vm.disks:
+            continue
+        truth = ctx.vm_truth(vm.moref)
+        disk = truth.disks[0]
+        if not disk.luns:
+            continue
+        host = inv.hosts[vm.host]
+        victims.append((vm.moref, disk.key, host.name, [p.name for p in host.paths_to(disk.luns[0].canonical_name)][:1]))
+        used_hosts.add(vm.host)
+        if len(victims) >= faults:
+            break
+
+    def post(body: dict) -> None:
+        req = urllib.request.Request(info["control"] + "/v1/fault/path", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=30).read()
+
+    latencies = []
+    for vm_moref, key, host_name, path_names in victims:
+        for state, want in (("dead", "degraded"), ("active", "healthy")):
+            t0 = time.perf_counter()
+            post({"host": host_name, "path": path_names[0], "state": state})
+
+            def seen() -> bool:
+                cur = latest["inv"]
+                if latest["at"] < t0:
+                    return False
+                disk = next(d for d in TruthContext(cur).vm_truth(vm_moref).disks if d.key == key)
+                return disk.verdict.value == want
+
+            with changed:
+                ok = changed.wait_for(seen, timeout=30)
+            latencies.append((time.perf_counter() - t0) if ok else float("inf"))
+    stop.set()
+    watcher.close()
+    finite = sorted(latencies)
+    return {"faults": len(latencies), "p50_s": statistics.median(finite),
+            "p99_s": finite[min(len(finite) - 1, int(round(0.99 * (len(finite) - 1))))], "max_s": finite[-1],
+            "rss_mb": peak_rss_mb()}
+
+
+# -- orchestration -------------------------------------------------------------------------------
+
+def run_part(name: str, info: dict, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--part", name, "--info", json.dumps(info), *extra],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"bench part {name} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=2000)
+    parser.add_argument("--vms", type=int, default=20000)
+    parser.add_argument("--latency-ms", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds for the naive script before extrapolating")
+    parser.add_argument("--faults", type=int, default=12, help="VMs to fault (each: one fault and one recovery)")
+    parser.add_argument("--json", dest="json_out")
+    parser.add_argument("--part")
+    parser.add_argument("--info")
+    parser.add_argument("--narrow", action="store_true")
+    args = parser.parse_args()
+
+    if args.part:
+        info = json.loads(args.info)
+        result = {
+            "naive": lambda: part_naive(info, args.budget),
+            "plain": lambda: part_plain(info, args.narrow),
+            "ours": lambda: part_ours(info),
+            "watch": lambda: part_watch(info, args.faults),
+        }[args.part]()
+        print(json.dumps(result))
+        return
+
+    from vsguesttruth.lab import Lab
+
+    run_dir = Path(tempfile.mkdtemp(prefix="vsgt-bench-"))
+    lab = Lab(run_dir)
+    print(f"starting the lab: {args.hosts} hosts, {args.vms} VMs, {args.latency_ms} ms per SOAP call ...", flush=True)
+    t0 = time.perf_counter()
+    info = lab.up(hosts=args.hosts, vms=args.vms, latency_ms=args.latency_ms, timeout=600).as_dict()
+    lab_start = time.perf_counter() - t0
+    lab_rss = _rss_of(info["pid"])
+    try:
+        rows = {}
+        for name, extra in (("naive", ["--budget", str(args.budget)]), ("plain", []), ("narrow", ["--narrow"]),
+                            ("ours", []), ("watch", ["--faults", str(args.faults)])):
+            part = "plain" if name == "narrow" else name
+            print(f"  measuring {name} ...", flush=True)
+            rows[name] = run_part(part, info, *extra)
+    finally:
+        lab.down()
+    report(args, lab_start, lab_rss, rows)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"lab_start_s": lab_start, "lab_rss_mb": lab_rss, **rows}, indent=2))
+
+
+def _rss_of(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
+    naive, plain, narrow, ours, watch_ = (rows[k] for k in ("naive", "plain", "narrow", "ours", "watch"))
+    print()
+    print(f"lab: {args.hosts} hosts, {args.vms} VMs, +{args.latency_ms} ms/call; started in {lab_start:.1f} s, RSS {lab_rss:.0f} MB")
+    print(f"{'part':<46} {'seconds':>9} {'peak RSS MB':>12}")
+    print(f"{'(a) naive pyVmomi script (extrapolated)':<46} {naive['seconds']:>9.1f} {naive['rss_mb']:>12.0f}")
+    print(f"{'(b) plain RetrievePropertiesEx':<46} {plain['seconds']:>9.1f} {plain['rss_mb']:>12.0f}")
+    print(f"{'(b2) pyVmomi, only the properties we ask':<46} {narrow['seconds']:>9.1f} {narrow['rss_mb']:>12.0f}")
+    print(f"{'(c) vsguesttruth snapshot + truth':<46} {ours['seconds']:>9.1f} {ours['rss_mb']:>12.0f}"
+          f"   (collect {ours['collect_s']:.1f} s, truth {ours['truth_s']:.1f} s, {ours['disks']} disks)")
+    print(f"{'(d) fault -> verdict through the watch':<46} p50 {watch_['p50_s'] * 1000:.0f} ms, p99 {watch_['p99_s'] * 1000:.0f} ms"
+          f" over {watch_['faults']} faults; watcher RSS {watch_['rss_mb']:.0f} MB")
+    print()
+    print(f"ratios: (a)/(c) = {naive['seconds'] / ours['seconds']:.1f}x faster than the naive script (target >= 20x); "
+          f"(b)/(c) = {plain['seconds'] / ours['seconds']:.2f} (target >= 1); "
+          f"(e) collector peak RSS {ours['rss_mb']:.0f} MB (target < 600 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""PropertyCollector plumbing: container views, the filter spec, paged retrieval, property changes.
+
+Modelled on govmomi's ``view.Manager`` + ``property.Collector``: one recursive ContainerView per
+managed object type on the root folder, one FilterSpec that traverses every view's ``view``
+property and names exactly the property paths :data:`convert.PROPERTIES` lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from pyVmomi import vim, vmodl
+
+from .convert import PROPERTIES, VIM_TYPES, Record
+
+log = logging.getLogger(__name__)
+
+PC = vmodl.query.PropertyCollector
+
+#: A real vCenter pages at this size anyway; the lab answers in one page.
+DEFAULT_MAX_OBJECTS = 1000
+
+
+# --------------------------------------------------------------------------------------------
+# views and specs
+
+
+def create_views(content: Any, kinds: Sequence[str] = tuple(PROPERTIES)) -> dict[str, Any]:
+    """One recursive ContainerView on the root folder per managed object type."""
+    views: dict[str, Any] = {}
+    try:
+        for kind in kinds:
+            views[kind] = content.viewManager.CreateContainerView(content.rootFolder, [VIM_TYPES[kind]], True)
+    except BaseException:
+        destroy_views(views)
+        raise
+    return views
+
+
+def destroy_views(views: Mapping[str, Any]) -> None:
+    """Best effort: a view of a dead session is gone already."""
+    for view in views.values():
+        try:
+            view.DestroyView()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def filter_spec(views: Mapping[str, Any], properties: Mapping[str, Sequence[str]] = PROPERTIES) -> Any:
+    """A FilterSpec: each view's ``view`` list, and the listed paths for each type."""
+    object_set = [
+        PC.ObjectSpec(
+            obj=view,
+            skip=True,
+            selectSet=[PC.TraversalSpec(name=f"view-{kind}", type=vim.view.ContainerView, path="view", skip=False)],
+        )
+        for kind, view in views.items()
+    ]
+    prop_set = [
+        PC.PropertySpec(type=VIM_TYPES[kind], pathSet=list(properties[kind]), all=False)
+        for kind in views
+        if kind in properties
+    ]
+    return PC.FilterSpec(objectSet=object_set, propSet=prop_set)
+
+
+def object_filter_spec(refs: Sequence[Any], properties: Mapping[str, Sequence[str]] = PROPERTIES) -> Any:
+    """A FilterSpec for a few objects by reference (a refetch after a change we can't apply)."""
+    kinds = sorted({ref._wsdlName for ref in refs})
+    return PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=ref, skip=False) for ref in refs],
+        propSet=[PC.PropertySpec(type=VIM_TYPES[k], pathSet=list(properties[k]), all=False) for k in kinds],
+        reportMissingObjectsInResults=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# retrieval
+
+
+def retrieve(
+    collector: Any,
+    specs: Sequence[Any],
+    max_objects: int | None = DEFAULT_MAX_OBJECTS,
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[Any]:
+    """RetrievePropertiesEx, then ContinueRetrievePropertiesEx while there is a token.
+
+    Yields ObjectContent. ``on_page(n)`` is called with each page's object count. If the caller
+    stops early, the remaining pages are cancelled (CancelRetrievePropertiesEx).
+    """
+    options = PC.RetrieveOptions(maxObjects=max_objects) if max_objects else PC.RetrieveOptions()
+    result = collector.RetrievePropertiesEx(specSet=list(specs), options=options)
+    while result is not None:
+        if on_page is not None:
+            on_page(len(result.objects or ()))
+        token = result.token
+        try:
+            yield from result.objects or ()
+        except GeneratorExit:
+            if token:
+                try:
+                    collector.CancelRetrievePropertiesEx(token=token)
+                except Exception:  # noqa: BLE001
+                    pass
+            raise
+        if not token:
+            return
+        result = collector.ContinueRetrievePropertiesEx(token=token)
+
+
+def check_missing(content: Any) -> None:
+    """Raise NotAuthenticated if a property is missing because the session is gone.
+
+    (Some servers, vcsim among them, answer RetrieveProperties of a dead session with a
+    MissingProperty per path rather than a fault.) Other missing paths (a property this vCenter
+    version lacks, no permission on one object) just stay absent.
+    """
+    for missing in getattr(content, "missingSet", None) or ():
+        fault = getattr(missing, "fault", None)
+        fault = getattr(fault, "fault", fault)  # LocalizedMethodFault wraps the fault
+        if isinstance(fault, vim.fault.NotAuthenticated):
+            raise fault
+        log.debug("%s: property %s missing: %s", content.obj, missing.path, type(fault).__name__)
+
+
+def record_of(content: Any) -> tuple[str, Record]:
+    """ObjectContent -> (moref, Record)."""
+    check_missing(content)
+    props = {prop.name: prop.val for prop in content.propSet or ()}
+    return content.obj._moId, Record(kind=content.obj._wsdlName, props=props)
+
+
+# --------------------------------------------------------------------------------------------
+# property changes on nested paths
+
+
+@dataclass(frozen=True)
+class Key:
+    """``[2000]`` or ``["key-vim.host.ScsiDisk-0200"]`` in a property path."""
+
+    value: str | int
+
+
+_TOKEN = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+)|([^\]]*))\s*\]')
+
+
+def parse_path(path: str) -> list[str | Key]:
+    """``config.hardware.device[2000].backing`` -> ``['config', 'hardware', 'device', Key(2000), 'backing']``."""
+    out: list[str | Key] = []
+    pos = 0
+    while pos < len(path):
+        match = _TOKEN.match(path, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"cannot parse property path {path!r}")
+        name, quoted, number, bare = match.groups()
+        if name is not None:
+            out.append(name)
+        elif quoted is not None:
+            out.append(Key(re.sub(r"\\(.)", r"\1", quoted)))
+        elif number is not None:
+            out.append(Key(int(number)))
+        else:
+            out.append(Key((bare or "").strip()))
+        pos = match.end()
+    return out
+
+
+def _matches(element: Any, key: Key) -> bool:
+    for attr in ("key", "name"):
+        value = getattr(element, attr, None)
+        if value is None:
+            continue
+        if hasattr(value, "_moId"):
+            value = value._moId
+        if value == key.value or str(value) == str(key.value):
+            return True
+    return False
+
+
+class _Unapplicable(Exception):
+    """The change can't be applied to the value we hold: refetch the object."""
+
+
+def _step(value: Any, segment: str | Key) -> Any:
+    if value is None:
+        raise _Unapplicable("nothing to descend into")
+    if isinstance(segment, Key):
+        for element in value:
+            if _matches(element, segment):
+                return element
+        raise _Unapplicable(f"no element {segment.value!r}")
+    if not hasattr(value, segment):
+        raise _Unapplicable(f"no attribute {segment!r}")
+    return getattr(value, segment)
+
+
+def _set(holder: Any, segment: str | Key, op: str, val: Any) -> None:
+    if isinstance(segment, Key):
+        index = next((i for i, element in enumerate(holder) if _matches(element, segment)), None)
+        if op in ("remove", "indirectRemove"):
+            if index is None:
+                return
+            del holder[index]
+        elif index is None:
+            holder.append(val)
+        else:
+            holder[index] = val
+        return
+    if op in ("remove", "indirectRemove"):
+        setattr(holder, segment, None)
+    elif op == "add":
+        current = getattr(holder, segment, None)
+        if isinstance(current, list):
+            current.append(val)
+        else:
+            setattr(holder, segment, val)
+    else:
+        setattr(holder, segment, val)
+
+
+def apply_change(props: dict[str, Any], requested: Sequence[str], name: str, op: str, val: Any) -> bool:
+    """Apply one PropertyChange to an object's ``{path: value}``; False if it must be refetched.
+
+    Handles a change at a requested path, below one (``config.multipathState.path["x"].pathState``,
+    applied in place to the value we hold) and above some (``config`` when we hold
+    ``config.storageDevice.scsiLun``: the sub-values are taken out of the new value).
+    """
+    op = str(op)
+    if name in requested:
+        if op in ("remove", "indirectRemove"):
+            props.pop(name, None)
+        else:
+            props[name] = val
+        return True
+    for root in requested:
+        if name.startswith(root + ".") or name.startswith(root + "["):
+            try:
+                tail = parse_path(name[len(root):])
+                if not tail:
+                    raise _Unapplicable("empty tail")
+                holder = props.get(root)
+                for segment in tail[:-1]:
+                    holder = _step(holder, segment)
+                if holder is None:
+                    raise _Unapplicable("nothing to change")
+                _set(holder, tail[-1], op, val)
+            except (_Unapplicable, ValueError, TypeError, AttributeError) as exc:
+                log.debug("cannot apply %s %s (%s): refetching", op, name, exc)
+                return False
+            return True
+    for root in requested:
+        if root.startswith(name + "."):
+            if op in ("remove", "indirectRemove") or val is None:
+                props.pop(root, None)
+                continue
+            try:
+                sub = val
+                for segment in parse_path(root[len(name):]):
+                    sub = getattr(sub, str(segment), None) if sub is not None else None
+            except ValueError:
+                return False
+            if sub is None:
+                props.pop(root, None)
+            else:
+                props[root] = sub
+    return True  # (a path we don't hold changes nothing we hold)

@@ -1,0 +1,332 @@
+"""Watching vCenter: WaitForUpdatesEx on one PropertyFilter, an Inventory per change.
+
+Like a client-go informer: the filter's first update is the full state (list), later ones are
+changes (watch). We keep, per managed object, its current ``{path: value}`` and its model object;
+a change touches only the objects it names, which are re-converted, and a new
+:class:`~vsguesttruth.model.Inventory` is produced when a model object actually changed.
+
+No polling: between changes we block in WaitForUpdatesEx. The watch has its own PropertyCollector
+(CreatePropertyCollector), so it never disturbs other users of the session's default collector.
+
+If the session is lost (NotAuthenticated; logged out, terminated, expired) or the connection
+drops, the watch reconnects with backoff (:meth:`Connection.reconnect`), builds a new collector,
+views and filter, and resyncs from scratch: the next Inventory is a complete fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Iterator
+
+from pyVmomi import vim, vmodl
+
+from ..model import Datastore, Host, Inventory, Vm
+from .connect import Connection, is_connection_lost, is_session_lost, translate
+from .convert import (
+    CLUSTER,
+    DATASTORE,
+    HOST,
+    PROPERTIES,
+    VM,
+    Record,
+    cluster_names,
+    convert_record,
+    datastore_names,
+)
+from .errors import VsgtError
+from .properties import (
+    PC,
+    apply_change,
+    create_views,
+    destroy_views,
+    filter_spec,
+    object_filter_spec,
+    record_of,
+    retrieve,
+)
+
+log = logging.getLogger(__name__)
+
+Model = Host | Datastore | Vm
+
+
+class _Resync(Exception):
+    """Internal: our collector/filter is gone; start over."""
+
+
+class Watcher:
+    """A live inventory: ``next_inventory()`` returns the next one, built from the latest change.
+
+    The first call returns the full inventory (the filter's initial update). Each later call waits
+    for changes and returns the new inventory, or ``None`` when ``timeout`` passed without one.
+    After a lost session it resyncs and returns a full fresh inventory (see :attr:`resyncs`).
+    ``close()`` (from any thread) cancels a wait in progress; a closed watcher returns ``None``.
+    """
+
+    def __init__(self, conn: Connection, *, max_wait: float = 30.0) -> None:
+        self.conn = conn
+        self.max_wait = max_wait
+        #: how many times the watch started over after a lost session or connection
+        self.resyncs = 0
+        #: the latest inventory returned (None before the first)
+        self.inventory: Inventory | None = None
+        self._records: dict[str, Record] = {}
+        self._models: dict[str, Model] = {}
+        self._collector: Any = None
+        self._filter: Any = None
+        self._views: dict[str, Any] = {}
+        self._version: str | None = None  # None: not set up; "": set up, initial update pending
+        self._generation = -1
+        self._started = False
+        self._failures = 0
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- context manager / iteration ------------------------------------------------------------
+
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Inventory]:
+        while not self._closed.is_set():
+            inventory = self.next_inventory(None)
+            if inventory is None:
+                return
+            yield inventory
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def next_inventory(self, timeout: float | None = None) -> Inventory | None:
+        """The next inventory: at once the first time, else after the next change.
+
+        ``timeout`` seconds (None: no limit) to wait for a change; ``None`` is returned if none
+        came, or if the watcher was closed. Errors that reconnecting can't cure are raised as
+        :class:`VsgtError`.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._closed.is_set():
+            try:
+                if self._version is None or self._generation != self.conn.generation:
+                    inventory = self._resync()
+                    self._failures = 0
+                    return inventory
+                changed = self._wait(deadline)
+                self._failures = 0
+            except Exception as exc:  # noqa: BLE001
+                if self._closed.is_set():
+                    return None
+                self._recover(exc)
+                continue
+            if changed:
+                self.inventory = self._inventory()
+                return self.inventory
+            if deadline is not None and time.monotonic() >= deadline:
+                return None  # timed out (None), or changes that changed no model object (False)
+        return None
+
+    def _recover(self, exc: Exception) -> None:
+        """After a failed call: reconnect (lost session/connection) or just resync (lost collector).
+
+        Raises what reconnecting can't cure, translated. Repeated failures back off (up to 5 s).
+        """
+        self._version = None
+        self._failures += 1
+        if self._failures > 1:
+            self._closed.wait(min(5.0, 0.1 * 2 ** (self._failures - 2)))
+        if is_session_lost(exc) or is_connection_lost(exc):
+            log.warning("watch lost its session or connection (%s): reconnecting and resyncing",
+                        getattr(exc, "msg", None) or type(exc).__name__)
+            self.conn.reconnect(self._generation)
+        elif isinstance(exc, (_Resync, vmodl.fault.ManagedObjectNotFound)):
+            log.warning("watch lost its property collector: resyncing")
+        else:
+            raise translate(exc, self.conn.settings, "watch the inventory") from None
+
+    def close(self) -> None:
+        """Stop: cancel a wait in progress and drop the collector, views and filter (best effort)."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        collector = self._collector
+        if collector is not None:
+            try:
+                collector.CancelWaitForUpdates()
+            except Exception:  # noqa: BLE001
+                pass
+        self._teardown()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        content = self.conn.content
+        self._generation = self.conn.generation
+        self._collector = content.propertyCollector.CreatePropertyCollector()
+        self._views = create_views(content)
+        self._filter = self._collector.CreateFilter(filter_spec(self._views), partialUpdates=True)
+        self._version = ""
+
+    def _teardown(self) -> None:
+        with self._lock:
+            collector, views = self._collector, self._views
+            self._collector, self._filter, self._views = None, None, {}
+        if self._generation != self.conn.generation:
+            return  # made under a session that is gone, and gone with it
+        if collector is not None:
+            try:
+                collector.DestroyPropertyCollector()  # destroys its filters too
+            except Exception:  # noqa: BLE001
+                pass
+        destroy_views(views)
+
+    def _resync(self) -> Inventory | None:
+        """(Re)build the collector and load the full state from the filter's initial update."""
+        self._teardown()
+        self._setup()
+        self._records.clear()
+        self._models.clear()
+        self._wait(None)
+        if self._started:
+            self.resyncs += 1
+        self._started = True
+        self.inventory = self._inventory()
+        return self.inventory
+
+    def _wait_seconds(self, deadline: float | None) -> int:
+        # Keep each wait shorter than the HTTP timeout, so a quiet vCenter isn't a dead one.
+        longest = max(1, int(min(self.max_wait, self.conn.settings.timeout - 5)))
+        if deadline is None:
+            return longest
+        remaining = deadline - time.monotonic()
+        return max(0, min(longest, math.ceil(remaining)))
+
+    def _wait(self, deadline: float | None) -> bool | None:
+        """One WaitForUpdatesEx (more while ``truncated``); True if a model object changed.
+
+        None when the wait timed out with no update at all.
+        """
+        collector = self._collector
+        if collector is None:
+            raise _Resync()
+        # The initial update (version "") comes at once; a wait bound keeps an empty inventory
+        # from blocking forever.
+        options = PC.WaitOptions(maxWaitSeconds=self._wait_seconds(deadline))
+        update = collector.WaitForUpdatesEx(version=self._version, options=options)
+        if update is None:
+            return None
+        touched: dict[str, str] = {}
+        refetch: dict[str, Any] = {}
+        while True:
+            self._version = update.version
+            for filter_update in update.filterSet or ():
+                for object_update in filter_update.objectSet or ():
+                    self._apply(object_update, touched, refetch)
+            if not update.truncated:
+                break
+            # more of the same version pending: fetch it now, without waiting
+            update = collector.WaitForUpdatesEx(version=self._version, options=PC.WaitOptions(maxWaitSeconds=0))
+            if update is None:
+                break
+        if refetch:
+            self._refetch(refetch, touched)
+        return self._reconvert(touched)
+
+    def _apply(self, update: Any, touched: dict[str, str], refetch: dict[str, Any]) -> None:
+        ref = update.obj
+        mo, kind = ref._moId, ref._wsdlName
+        if kind not in PROPERTIES:
+            return
+        touched[mo] = kind
+        if update.kind == "leave":
+            self._records.pop(mo, None)
+            refetch.pop(mo, None)
+            return
+        record = self._records.get(mo)
+        if update.kind == "enter" or record is None:
+            record = self._records[mo] = Record(kind=kind, props={})
+        requested = PROPERTIES[kind]
+        for change in update.changeSet or ():
+            if not apply_change(record.props, requested, change.name, str(change.op), change.val):
+                refetch[mo] = ref
+        for missing in getattr(update, "missingSet", None) or ():
+            fault = getattr(missing.fault, "fault", missing.fault)
+            if isinstance(fault, vim.fault.NotAuthenticated):
+                raise fault
+
+    def _refetch(self, refs: dict[str, Any], touched: dict[str, str]) -> None:
+        """Re-read objects whose change we could not apply in place (one call for all of them)."""
+        spec = object_filter_spec(list(refs.values()))
+        seen: set[str] = set()
+        for content in retrieve(self._collector, [spec], None):
+            mo, record = record_of(content)
+            self._records[mo] = record
+            seen.add(mo)
+        for mo in set(refs) - seen:  # gone meanwhile
+            self._records.pop(mo, None)
+        touched.update({mo: ref._wsdlName for mo, ref in refs.items()})
+
+    def _reconvert(self, touched: dict[str, str]) -> bool:
+        """Re-convert the touched objects (and their dependants); True if a model changed."""
+        if not touched:
+            return False
+        kinds = set(touched.values())
+        dirty = set(touched)
+        # A cluster's name is part of its hosts; a datastore's name resolves VM files.
+        if CLUSTER in kinds:
+            dirty.update(mo for mo, r in self._records.items() if r.kind == HOST)
+        if DATASTORE in kinds:
+            dirty.update(mo for mo, r in self._records.items() if r.kind == VM)
+        clusters = cluster_names(self._records)
+        ds_by_name = datastore_names(self._records)
+        changed = False
+        for mo in dirty:
+            record = self._records.get(mo)
+            old = self._models.get(mo)
+            new = convert_record(mo, record, clusters, ds_by_name) if record is not None else None
+            if new is None:
+                if old is not None:
+                    del self._models[mo]
+                    changed = True
+                continue
+            if new != old:
+                self._models[mo] = new
+                changed = True
+        return changed
+
+    def _inventory(self) -> Inventory:
+        hosts: dict[str, Host] = {}
+        datastores: dict[str, Datastore] = {}
+        vms: dict[str, Vm] = {}
+        for mo, model in self._models.items():
+            if isinstance(model, Host):
+                hosts[mo] = model
+            elif isinstance(model, Datastore):
+                datastores[mo] = model
+            else:
+                vms[mo] = model
+        return Inventory(hosts=hosts, datastores=datastores, vms=vms)
+
+
+def watch(conn: Connection, *, max_wait: float = 30.0) -> Iterator[Inventory]:
+    """Yield the full inventory, then a new one after every change, forever.
+
+    Resyncs by itself after a lost session (the next value is a full fresh inventory). Close the
+    generator (``.close()`` or leaving a ``for`` loop) to stop; errors are :class:`VsgtError`.
+    """
+    watcher = Watcher(conn, max_wait=max_wait)
+    try:
+        yield from watcher
+    finally:
+        watcher.close()
+
+
+__all__ = ["Watcher", "watch", "VsgtError"]
