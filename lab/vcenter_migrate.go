@@ -141,7 +141,7 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 		var folder *simulator.Folder
 		if spec.Folder != nil {
 			f, ok := simulator.Map.Get(*spec.Folder).(*simulator.Folder)
-			if !ok {
+			if !ok || !vcContains(f.ChildType, "VirtualMachine") {
 				body = vcFault(&types.InvalidArgument{InvalidProperty: "spec.folder"}, "A specified parameter was not correct: spec.folder")
 				return
 			}
@@ -154,9 +154,9 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			}
 			vcMovePlacement(ctx, vm, p, true)
 			if folder != nil && (vm.Parent == nil || *vm.Parent != folder.Self) {
-				simulator.Map.WithLock(folder, func() {
-					folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: folder.Self, List: []types.ManagedObjectReference{vm.Self}})
-				})
+				// not under the folder's lock: the simulator's folder code takes it (and skips the
+				// VM's, ctx.Caller being the VM we hold)
+				folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: folder.Self, List: []types.ManagedObjectReference{vm.Self}})
 			}
 			return nil, nil
 		})
@@ -959,6 +959,15 @@ func vcStorageUsage(vm *simulator.VirtualMachine, files []types.VirtualMachineFi
 		summary.Unshared += u.Unshared
 	}
 	return info, summary
+}
+
+func vcContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func vcWith(refs []types.ManagedObjectReference, ref types.ManagedObjectReference) []types.ManagedObjectReference {

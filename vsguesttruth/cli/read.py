@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vsguesttruth.cli.connection import connection_options
 from vsguesttruth.errors import VsgtError
@@ -26,9 +27,14 @@ def _console() -> Console:
     return Console(soft_wrap=False, width=None if click.get_text_stream("stdout").isatty() else 160)
 
 
-def _verdict(v: Verdict | str | None) -> str:
+def _verdict(v: Verdict | str | None) -> tuple[str, str]:
+    """A verdict (or path state) coloured; data is never parsed as rich markup."""
     value = getattr(v, "value", v) or "-"
-    return f"[{STYLE.get(value, '')}]{value}[/]" if value in STYLE else value
+    return (value, STYLE.get(value, ""))
+
+
+def _line(*parts: str | tuple[str, str]) -> Text:
+    return Text.assemble(*parts)
 
 
 def _snapshot():
@@ -79,7 +85,8 @@ def status(vm_names, cluster, host_names, verdicts, as_json) -> None:
         for column in ("VM", "DISK", "HOST", "VERDICT", "EXPLANATION"):
             table.add_column(column, no_wrap=column != "EXPLANATION")
         for d in disks:
-            table.add_row(d.vm_name, f"{d.label} ({d.disk.controller} {d.disk.bus}:{d.disk.unit})", d.host or "-", _verdict(d.verdict), d.explanation)
+            table.add_row(Text(d.vm_name), Text(f"{d.label} ({d.disk.controller} {d.disk.bus}:{d.disk.unit})"),
+                          Text(d.host or "-"), _line(_verdict(d.verdict)), Text(d.explanation))
         console = _console()
         console.print(table)
         console.print(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy")
@@ -117,32 +124,32 @@ def map_(vm_name, as_json) -> None:
         click.echo(json.dumps(truth.as_dict(), indent=2))
         return
     console = _console()
-    console.print(f"[bold]{truth.name}[/] ({truth.vm}, {truth.power_state}) on {truth.host or '?'}"
-                  f"{' in ' + truth.cluster if truth.cluster else ''}: {_verdict(truth.verdict)}: {truth.explanation}")
+    console.print(_line((truth.name, "bold"), f" ({truth.vm}, {truth.power_state}) on {truth.host or '?'}"
+                        f"{' in ' + truth.cluster if truth.cluster else ''}: ", _verdict(truth.verdict), f": {truth.explanation}"))
     for d in truth.disks:
         disk = d.disk
-        console.print(f"  [bold]{d.label}[/] {disk.controller} {disk.bus}:{disk.unit}, {disk.capacity_bytes / 2**30:.1f} GiB, "
-                      f"{disk.backing}, uuid {disk.uuid or '-'}: {_verdict(d.verdict)}: {d.explanation}")
+        console.print(_line("  ", (d.label, "bold"), f" {disk.controller} {disk.bus}:{disk.unit}, {disk.capacity_bytes / 2**30:.1f} GiB, "
+                            f"{disk.backing}, uuid {disk.uuid or '-'}: ", _verdict(d.verdict), f": {d.explanation}"))
         for f in disk.files:
-            console.print(f"    file {f}", highlight=False)
+            console.print(_line(f"    file {f}"))
         for ds in d.datastores:
             mounts = ", ".join(f"{m.host}{'' if m.accessible else ' (' + (m.reason or 'inaccessible') + ')'}" for m in ds.mounts)
-            console.print(f"    datastore {ds.name} ({ds.kind}{', ' + ds.remote if ds.remote else ''}): {_verdict(ds.verdict)}; mounted on {mounts or '-'}")
+            console.print(_line(f"    datastore {ds.name} ({ds.kind}{', ' + ds.remote if ds.remote else ''}): ",
+                                _verdict(ds.verdict), f"; mounted on {mounts or '-'}"))
         for lun in d.luns:
-            console.print(f"    LUN {lun.canonical_name} {lun.media} {lun.lun_type} VAAI {lun.vaai}"
-                          f"{' (extent of ' + lun.datastore + ')' if lun.datastore else ''}: {_verdict(lun.verdict)}")
+            console.print(_line(f"    LUN {lun.canonical_name} {lun.media} {lun.lun_type} VAAI {lun.vaai}"
+                                f"{' (extent of ' + lun.datastore + ')' if lun.datastore else ''}: ", _verdict(lun.verdict)))
             for hp in lun.hosts:
                 here = " <- VM here" if hp.host == truth.host else ""
                 state = ",".join(hp.operational_state)
-                console.print(f"      {hp.host}: {hp.working}/{hp.total} paths working, LUN {state}"
-                              f"{'' if hp.connected else ' (host not connected)'}{here}")
+                console.print(_line(f"      {hp.host}: {hp.working}/{hp.total} paths working, LUN {state}"
+                                    f"{'' if hp.connected else ' (host not connected)'}{here}"))
                 for p in hp.paths:
-                    console.print(f"        {p.name:<20} {p.hba:<8} target {p.target or '-':<24} {_verdict_path(p.state.value)}", highlight=False)
+                    console.print(_line(f"        {p.name:<20} {p.hba:<8} target {p.target or '-':<24} ", _verdict_path(p.state.value)))
 
 
-def _verdict_path(state: str) -> str:
-    return {"active": "[green]active[/]", "standby": "[green]standby[/]", "dead": "[red]dead[/]",
-            "disabled": "[yellow]disabled[/]"}.get(state, state)
+def _verdict_path(state: str) -> tuple[str, str]:
+    return (state, {"active": "green", "standby": "green", "dead": "red", "disabled": "yellow"}.get(state, ""))
 
 
 @click.command()
@@ -164,19 +171,20 @@ def paths(host_names, as_json) -> None:
     for column in ("HOST", "CLUSTER", "STATE", "VERDICT", "SUMMARY"):
         table.add_column(column, no_wrap=True)
     for s in summaries:
-        table.add_row(s.name, s.cluster or "-", s.connection_state, _verdict(s.verdict), s.line)
+        table.add_row(Text(s.name), Text(s.cluster or "-"), Text(s.connection_state), _line(_verdict(s.verdict)), Text(s.line))
     console.print(table)
     if not host_names:
         return
     for s in summaries:
-        console.print(f"\n[bold]{s.name}[/]: " + ", ".join(f"{h.device} {h.kind} {h.status}{' ' + h.wwpn if h.wwpn else ''}" for h in s.hbas))
+        hbas = ", ".join(f"{h.device} {h.kind} {h.status}{' ' + h.wwpn if h.wwpn else ''}" for h in s.hbas)
+        console.print(_line("\n", (s.name, "bold"), f": {hbas}"))
         detail = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("LUN", "DATASTORE", "MEDIA", "VAAI", "STATE", "PATHS", "BY HBA", "VERDICT"):
             detail.add_column(column, no_wrap=True)
         for lun in s.luns:
             by_hba = "  ".join(f"{hba} {_counts(c)}" for hba, c in lun.by_hba.items())
-            detail.add_row(lun.canonical_name, lun.datastore or "-", lun.media, lun.vaai.replace("vStorage", ""),
-                           ",".join(lun.operational_state), f"{lun.working}/{lun.total}", by_hba, _verdict(lun.verdict))
+            detail.add_row(*map(Text, (lun.canonical_name, lun.datastore or "-", lun.media, lun.vaai.replace("vStorage", ""),
+                           ",".join(lun.operational_state), f"{lun.working}/{lun.total}", by_hba)), _line(_verdict(lun.verdict)))
         console.print(detail)
 
 

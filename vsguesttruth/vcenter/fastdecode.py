@@ -29,6 +29,7 @@ Public API::
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 import platform
 import sys
@@ -94,6 +95,10 @@ _M_APPEND = 0  # into the property's own (default) typed array
 _M_SET = 1  # plain store; pyVmomi's __setattr__ check already passed for this value type
 _M_FIRST = 2  # store after CheckField; promoted to _M_SET once a non-empty value passed
 _M_VERIFY = 3  # store after a per-value-type check (value types vary: morefs, faults)
+
+
+# The common spellings of xsd:boolean; value() handles the rest like pyVmomi.
+_BOOLS = {"true": True, "false": False, "1": True, "0": False}
 
 
 class _Fallback(Exception):
@@ -172,8 +177,8 @@ class _Decoder:
         self.nsmap = nsmap
         self.default_ns = nsmap.get("", "")
         self.classes: dict[type, _ClassInfo] = {}
-        #: (declared item type, xsi:type or None) -> (kind, type) for array items
-        self.item_plans: dict[tuple[type, str | None], tuple[int, type]] = {}
+        #: declared item type -> {xsi:type or None -> (kind, aux)} for array items
+        self.item_plans: dict[type, dict[str | None, tuple[int, Any]]] = {}
         self.mo_classes: dict[str, type] = {}
         self.lock = threading.Lock()
 
@@ -208,8 +213,16 @@ class _Decoder:
             info = self.classes[cls] = _ClassInfo(cls)
         return info
 
+    def aux(self, kind: int, typ: type) -> Any:
+        """What the walk needs for a kind: the _ClassInfo of a DataObject class, else the type."""
+        if kind == _K_DATA:
+            return self.class_info(typ)
+        if kind == _K_LMF:
+            return self.class_info(_LMF)
+        return typ
+
     def plan(self, ci: _ClassInfo, tag: str, xsi: str | None) -> tuple:
-        """(attribute, kind, type, mode, property info) for a child element of a ``ci.cls`` object."""
+        """(attribute, kind, aux, mode, property info) for a child element of a ``ci.cls`` object."""
         name = tag.rpartition("}")[2]
         prop = ci.cls._GetPropertyInfo(name)
         exempt = name == "fault" and issubclass(ci.cls, _LMF)
@@ -220,16 +233,13 @@ class _Decoder:
             mode = _M_APPEND
         else:
             mode = _M_FIRST
-        if kind == _K_DATA:
-            self.class_info(typ)
-        plan = (prop.name, kind, typ, mode, prop)
+        plan = (prop.name, kind, self.aux(kind, typ), mode, prop)
         ci.plans.setdefault(tag, {})[xsi] = plan
         return plan
 
-    def item_plan(self, item: type, xsi: str | None) -> tuple[int, type]:
-        plan = self.item_plans[(item, xsi)] = self.resolve(item, xsi, False)
-        if plan[0] == _K_DATA:
-            self.class_info(plan[1])
+    def item_plan(self, item: type, xsi: str | None) -> tuple[int, Any]:
+        kind, typ = self.resolve(item, xsi, False)
+        plan = self.item_plans.setdefault(item, {})[xsi] = (kind, self.aux(kind, typ))
         return plan
 
     def mo_class(self, attr: dict[str, str]) -> type:
@@ -244,29 +254,35 @@ class _Decoder:
         return cls
 
     # ---- the walk -------------------------------------------------------------------------
+    # The hot loops inline the frequent kinds; value() does every kind.
 
     def data(self, elem: Any, ci: _ClassInfo, stub: Any) -> Any:
         d = ci.defaults.copy()
         for name, array_type in ci.arrays:
             d[name] = array_type()
         plans = ci.plans
-        classes = self.classes
         for child in elem:
             xsi = child.get(_XSI_TYPE)
             try:
-                name, kind, typ, mode, prop = plans[child.tag][xsi]
+                name, kind, aux, mode, prop = plans[child.tag][xsi]
             except KeyError:
-                name, kind, typ, mode, prop = self.plan(ci, child.tag, xsi)
+                name, kind, aux, mode, prop = self.plan(ci, child.tag, xsi)
             if kind == _K_STR:
                 val = child.text or ""
+            elif kind == _K_CTOR:
+                val = aux(child.text or "")
             elif kind == _K_DATA:
-                val = self.data(child, classes[typ], stub)
+                val = self.data(child, aux, stub)
+            elif kind == _K_BOOL:
+                val = _BOOLS.get(child.text)
+                if val is None:
+                    val = self.value(child, kind, aux, stub)
             elif kind == _K_ENUM:
-                val = getattr(typ, child.text or "")
+                val = getattr(aux, child.text or "")
             elif kind == _K_MOR:
                 val = self.moref(child, stub)
             else:
-                val = self.value(child, kind, typ, stub)
+                val = self.value(child, kind, aux, stub)
             if mode == _M_SET:
                 d[name] = val
             elif mode == _M_APPEND:
@@ -281,12 +297,10 @@ class _Decoder:
             else:  # _M_FIRST
                 CheckField(prop, val)
                 d[name] = val
-                if val is not None and (
-                    kind != _K_LIST or prop.type is object or prop.flags & F_OPTIONAL
-                ):
+                if val is not None and (kind != _K_LIST or prop.type is object or prop.flags & F_OPTIONAL):
                     # Passed, and the check depends on the value's type only (an empty array
                     # can fail only a required, typed property): never again for this plan.
-                    plans[child.tag][xsi] = (name, kind, typ, _M_SET, prop)
+                    plans[child.tag][xsi] = (name, kind, aux, _M_SET, prop)
         obj = ci.cls.__new__(ci.cls)
         ci.set_dict(obj, d)
         return obj
@@ -294,25 +308,27 @@ class _Decoder:
     def array(self, elem: Any, list_type: type, stub: Any) -> Any:
         arr = list_type()
         item = list_type.Item
-        plans = self.item_plans
-        classes = self.classes
+        plans = self.item_plans.get(item) or {}
         append = arr.append
         for child in elem:
             xsi = child.get(_XSI_TYPE)
             try:
-                kind, typ = plans[(item, xsi)]
+                kind, aux = plans[xsi]
             except KeyError:
-                kind, typ = self.item_plan(item, xsi)
+                kind, aux = self.item_plan(item, xsi)
+                plans = self.item_plans[item]
             if kind == _K_STR:
                 append(child.text or "")
             elif kind == _K_DATA:
-                append(self.data(child, classes[typ], stub))
+                append(self.data(child, aux, stub))
+            elif kind == _K_CTOR:
+                append(aux(child.text or ""))
             elif kind == _K_MOR:
                 append(self.moref(child, stub))
             elif kind == _K_ENUM:
-                append(getattr(typ, child.text or ""))
+                append(getattr(aux, child.text or ""))
             else:
-                append(self.value(child, kind, typ, stub))
+                append(self.value(child, kind, aux, stub))
         return arr
 
     def moref(self, elem: Any, stub: Any) -> Any:
@@ -326,12 +342,15 @@ class _Decoder:
         _set_mo_dict(mo, {"_moId": _intern(moid), "_stub": stub, "_serverGuid": guid})
         return mo
 
-    def value(self, elem: Any, kind: int, typ: type, stub: Any) -> Any:
-        """Any kind, including the rare ones (pyVmomi's EndElementHandler conversions)."""
+    def value(self, elem: Any, kind: int, typ: Any, stub: Any) -> Any:
+        """Any kind, including the rare ones (pyVmomi's EndElementHandler conversions).
+
+        ``typ`` is the plan's aux: a _ClassInfo for _K_DATA/_K_LMF, else the type.
+        """
         if kind == _K_STR:
             return elem.text or ""
         if kind == _K_DATA:
-            return self.data(elem, self.class_info(typ), stub)
+            return self.data(elem, typ, stub)
         if kind == _K_MOR:
             return self.moref(elem, stub)
         if kind == _K_LIST:
@@ -355,7 +374,7 @@ class _Decoder:
                 raise TypeError(data)
             return val
         if kind == _K_LMF:
-            wrapper = self.data(elem, self.class_info(_LMF), stub)
+            wrapper = self.data(elem, typ, stub)
             wrapper.fault.msg = wrapper.localizedMessage
             return wrapper.fault
         if kind == _K_TYPE:
@@ -383,7 +402,7 @@ class _Decoder:
             raise _Fallback("several return values for a single-valued result")
         for child in children:
             kind, typ = self.resolve(result_type, child.get(_XSI_TYPE), False)
-            val = self.value(child, kind, typ, stub)
+            val = self.value(child, kind, self.aux(kind, typ), stub)
             if is_list and not isinstance(val, list):
                 result.append(val)
             else:
@@ -441,11 +460,19 @@ def decode(data: bytes, result_type: type, stub: Any) -> Any:
     ``stub`` is the stub adapter morefs are bound to and whose ``version`` decides type widening.
     A SOAP fault body is returned as the fault object (not raised), as pyVmomi's deserializer does.
     """
+    # Millions of short-lived container objects would trigger the cyclic GC over and over (its full
+    # collections scan the whole growing result); nothing here makes cycles, so pause it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        return _fast_decode(data, result_type, stub)
-    except Exception as exc:  # noqa: BLE001 - anything odd: pyVmomi decides, identically
-        log.debug("fastdecode: pyVmomi decodes this response (%s: %s)", type(exc).__name__, exc)
-    return SoapResponseDeserializer(stub).Deserialize(data, result_type)
+        try:
+            return _fast_decode(data, result_type, stub)
+        except Exception as exc:  # noqa: BLE001 - anything odd: pyVmomi decides, identically
+            log.debug("fastdecode: pyVmomi decodes this response (%s: %s)", type(exc).__name__, exc)
+        return SoapResponseDeserializer(stub).Deserialize(data, result_type)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,132 @@
+"""The guestinfo contract: key names, size limits, and the state document's wire encoding.
+
+Shared by the service (which writes ``state`` and ``response`` and reads ``policy`` and ``request``)
+and the in-guest agent (which does the opposite). Pure: no pyVmomi, no I/O. The JSON Schemas of every
+value live in ``vsguesttruth/schema/``.
+
+The state document is compact JSON. When it would not fit the guest RPC message limit (64 KB for the
+whole ``info-get`` reply), it travels as an envelope ``{"schema": 1, "encoding": "gzip+base64",
+"data": "..."}``, the convention cloud-init uses for guestinfo user data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+PREFIX = "guestinfo.vsguesttruth."
+STATE = PREFIX + "state"
+POLICY = PREFIX + "policy"
+REQUEST = PREFIX + "request"
+RESPONSE = PREFIX + "response"
+KEYS = (STATE, POLICY, REQUEST, RESPONSE)
+
+SCHEMA_VERSION = 1
+RPC_LIMIT = 64 * 1024  # the guest RPC channel's message limit (bytes), reply framing included
+STATE_LIMIT = RPC_LIMIT - 1024  # what a state value may use, leaving room for the RPC reply framing
+PLAIN_LIMIT = 48 * 1024  # above this the state is sent gzip+base64
+POLICY_LIMIT = 4096  # untrusted guest input: larger values are refused unread
+REQUEST_LIMIT = 1024
+ENCODING = "gzip+base64"
+SCHEMA_DIR = Path(__file__).parent / "schema"
+
+
+class DocumentError(ValueError):
+    """A guestinfo value that cannot be decoded; the message says why."""
+
+
+def dumps(doc: Any) -> str:
+    """Compact, deterministic JSON (the same content always gives the same bytes)."""
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def encode_state(doc: dict) -> str:
+    """The state document as it goes into guestinfo: plain JSON, or a gzip+base64 envelope if large."""
+    text = dumps(doc)
+    if len(text.encode()) <= PLAIN_LIMIT:
+        return text
+    data = base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode("ascii")
+    value = dumps({"schema": SCHEMA_VERSION, "encoding": ENCODING, "data": data})
+    if len(value) > STATE_LIMIT:
+        raise DocumentError(f"state document is {len(value)} bytes even compressed; the limit is {STATE_LIMIT}")
+    return value
+
+
+def decode_state(value: str | bytes) -> dict:
+    """The state document from a guestinfo value (plain or enveloped). Raises DocumentError."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DocumentError("state value is not UTF-8") from None
+    if len(value) > RPC_LIMIT:
+        raise DocumentError(f"state value is {len(value)} bytes, over the {RPC_LIMIT} byte limit")
+    doc = _json_object(value, "state")
+    if doc.get("encoding") is not None:
+        if doc.get("encoding") != ENCODING or not isinstance(doc.get("data"), str):
+            raise DocumentError(f"unknown state encoding {doc.get('encoding')!r}")
+        try:
+            raw = gzip.decompress(base64.b64decode(doc["data"], validate=True))
+        except (binascii.Error, OSError, EOFError) as err:
+            raise DocumentError(f"state envelope does not decode: {err}") from None
+        if len(raw) > 16 * RPC_LIMIT:
+            raise DocumentError("state envelope decompresses to more than 1 MiB")
+        doc = _json_object(raw.decode("utf-8", errors="strict"), "state")
+    return doc
+
+
+def parse_guest_json(value: str | bytes, limit: int, what: str) -> dict:
+    """A value a guest wrote (policy, request): size-limited, strict UTF-8, a JSON object, shallow.
+
+    Everything a guest writes is untrusted: this refuses before parsing what is too large, and
+    parsing refuses duplicate keys, NaN/Infinity and nesting deeper than 4 levels.
+    """
+    raw = value.encode("utf-8", errors="surrogateescape") if isinstance(value, str) else value
+    if len(raw) > limit:
+        raise DocumentError(f"{what} is {len(raw)} bytes; the limit is {limit}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DocumentError(f"{what} is not valid UTF-8") from None
+    doc = _json_object(text, what)
+    if _depth(doc) > 4:
+        raise DocumentError(f"{what} is nested too deeply")
+    return doc
+
+
+def load_schema(name: str) -> dict:
+    """One of the published JSON Schemas: ``state``, ``policy``, ``request``, ``response``."""
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+
+
+def _json_object(text: str, what: str) -> dict:
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise DocumentError(f"{what} has duplicate keys")
+        return dict(pairs)
+
+    def no_constant(name):
+        raise DocumentError(f"{what} contains {name}, which is not JSON")
+
+    try:
+        doc = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+    except RecursionError:
+        raise DocumentError(f"{what} is nested too deeply") from None
+    except json.JSONDecodeError as err:
+        raise DocumentError(f"{what} is not valid JSON: {err.msg} at character {err.pos}") from None
+    if not isinstance(doc, dict):
+        raise DocumentError(f"{what} must be a JSON object, not {type(doc).__name__}")
+    return doc
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
