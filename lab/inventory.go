@@ -9,10 +9,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,9 +85,11 @@ func (l *Lab) buildInventory() error {
 		cl.ConfigurationEx.(*types.ClusterConfigInfoEx).DasConfig.Enabled = types.NewBool(true)
 		clusters[name] = cl
 	}
+	t0 := time.Now()
 	for _, h := range s.hosts {
 		l.newHost(clusters[h.cluster], h)
 	}
+	log.Printf("hosts %.1fs", time.Since(t0).Seconds())
 
 	// datastores: shared ones first, so the simulator's linear lookups by name stay short
 	dss := append([]*datastore(nil), s.datastores...)
@@ -128,18 +133,55 @@ func (l *Lab) buildInventory() error {
 		l.publishDatastore(nil, d, drs[i], false)
 	}
 
-	// VMs
-	for i := range s.topo.VMs {
-		if err := l.newVM(&s.topo.VMs[i]); err != nil {
-			return fmt.Errorf("vm %s: %v", s.topo.VMs[i].Name, err)
-		}
+	log.Printf("datastores+render %.1fs", time.Since(t0).Seconds())
+	// VMs: in topology order for a small lab (stable morefs), on every core for a big one
+	vms := s.topo.VMs
+	s.vms = make([]*vmInfo, len(vms))
+	workers := 1
+	if len(vms) > 200 {
+		workers = runtime.NumCPU()
+	}
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(vms); i += workers {
+				v, err := l.newVM(&vms[i], i)
+				if err != nil {
+					errs <- fmt.Errorf("vm %s: %v", vms[i].Name, err)
+					return
+				}
+				s.vms[i] = v
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	log.Printf("vms %.1fs", time.Since(t0).Seconds())
+	for _, v := range s.vms {
+		v.host.vms = append(v.host.vms, v)
 	}
 	// datastore.vm from vm.datastore (what vCenter keeps consistent)
+	dsVMs := map[*simulator.Datastore]map[types.ManagedObjectReference]bool{}
 	for _, v := range s.vms {
 		vm := reg.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: v.moref}).(*simulator.VirtualMachine)
 		for _, ref := range vm.Datastore {
 			ds := reg.Get(ref).(*simulator.Datastore)
-			if simulator.FindReference(ds.Vm, vm.Self) == nil {
+			set := dsVMs[ds]
+			if set == nil {
+				set = map[types.ManagedObjectReference]bool{}
+				for _, x := range ds.Vm {
+					set[x] = true
+				}
+				dsVMs[ds] = set
+			}
+			if !set[vm.Self] {
+				set[vm.Self] = true
 				ds.Vm = append(ds.Vm, vm.Self)
 			}
 		}
@@ -147,9 +189,48 @@ func (l *Lab) buildInventory() error {
 	return nil
 }
 
+// hostConfigTemplate is the simulator's ESXi host config, deep-copied once. simulator.NewHostSystem
+// deep-copies it per host through XML (5 ms a host); we copy the parts a host may change.
+var hostConfigTemplate *types.HostConfigInfo
+
+func newHostSystem() *simulator.HostSystem {
+	reg := simulator.Map
+	if hostConfigTemplate == nil {
+		hostConfigTemplate = simulator.NewHostSystem(esx.HostSystem).Config // its own deep copy
+		hostConfigTemplate.StorageDevice = nil
+	}
+	now := time.Now()
+	hs := &simulator.HostSystem{HostSystem: esx.HostSystem}
+	hs.Summary.Runtime = &hs.Runtime
+	hs.Summary.Runtime.BootTime = &now
+	hardware := *esx.HostSystem.Summary.Hardware
+	hs.Summary.Hardware = &hardware
+	info := *esx.HostHardwareInfo
+	hs.Hardware = &info
+	cfg := *hostConfigTemplate
+	network := *hostConfigTemplate.Network
+	network.Vswitch = append([]types.HostVirtualSwitch(nil), network.Vswitch...)
+	network.Portgroup = append([]types.HostPortGroup(nil), network.Portgroup...)
+	network.Vnic = append([]types.HostVirtualNic(nil), network.Vnic...)
+	network.Pnic = append([]types.PhysicalNic(nil), network.Pnic...)
+	cfg.Network = &network
+	hs.Config = &cfg
+	put := func(obj interface {
+		Reference() types.ManagedObjectReference
+	}) *types.ManagedObjectReference {
+		ref := reg.Put(obj.(mo.Reference)).Reference()
+		return &ref
+	}
+	hs.ConfigManager.DatastoreSystem = put(&simulator.HostDatastoreSystem{Host: &hs.HostSystem})
+	hs.ConfigManager.NetworkSystem = put(simulator.NewHostNetworkSystem(&hs.HostSystem))
+	hs.ConfigManager.AdvancedOption = put(simulator.NewOptionManager(nil, esx.Setting).(mo.Reference))
+	hs.ConfigManager.FirewallSystem = put(simulator.NewHostFirewallSystem(&hs.HostSystem))
+	return hs
+}
+
 func (l *Lab) newHost(cl *simulator.ClusterComputeResource, h *host) {
 	reg := simulator.Map
-	hs := simulator.NewHostSystem(esx.HostSystem)
+	hs := newHostSystem()
 	hs.Runtime.ConnectionState = types.HostSystemConnectionStateConnected
 	hs.Summary.Config.Name = h.name
 	hs.Name = h.name
@@ -172,13 +253,11 @@ func (l *Lab) newHost(cl *simulator.ClusterComputeResource, h *host) {
 	sum.NumEffectiveHosts++
 	sum.OverallStatus = types.ManagedEntityStatusGreen
 
-	// Our own HostStorageSystem under the same moref: per-host storage, multipath methods.
-	old := reg.Get(*hs.ConfigManager.StorageSystem).(*simulator.HostStorageSystem)
-	ss := &labStorageSystem{HostStorageSystem: *old, lab: l, h: h}
-	ss.Self = old.Self
-	ss.HBA = nil
-	reg.Put(ss)
-
+	// Our own HostStorageSystem: per-host storage, multipath methods.
+	ss := &labStorageSystem{HostStorageSystem: simulator.HostStorageSystem{Host: &hs.HostSystem}, lab: l, h: h}
+	ss.Self.Type = "HostStorageSystem"
+	ref := reg.Put(ss).Reference()
+	hs.ConfigManager.StorageSystem = &ref
 	h.inv = &hostInventory{ref: hs.Self, mo: hs, ss: ss, cluster: cl}
 }
 
@@ -283,7 +362,7 @@ func (l *Lab) touch(dsPath string, extra ...string) error {
 	return nil
 }
 
-func (l *Lab) newVM(spec *VMSpec) error {
+func (l *Lab) newVM(spec *VMSpec, index int) (*vmInfo, error) {
 	s := l.san
 	reg := simulator.Map
 	ctx := l.ctx
@@ -293,7 +372,7 @@ func (l *Lab) newVM(spec *VMSpec) error {
 		v.host = s.hostByName[spec.Host]
 	} else {
 		hosts := s.clusterHosts[spec.Cluster]
-		v.host = hosts[len(s.vms)%len(hosts)]
+		v.host = hosts[index%len(hosts)]
 	}
 	h := v.host
 	mounted := map[string]bool{}
@@ -302,27 +381,27 @@ func (l *Lab) newVM(spec *VMSpec) error {
 	}
 	for _, d := range spec.Disks {
 		if d.Datastore != "" && !mounted[d.Datastore] {
-			return fmt.Errorf("host %s does not mount datastore %s", h.name, d.Datastore)
+			return nil, fmt.Errorf("host %s does not mount datastore %s", h.name, d.Datastore)
 		}
 		if d.RDM != "" && !containsHost(s.lunByName[d.RDM].hosts, h) {
-			return fmt.Errorf("host %s does not see rdm lun %s", h.name, d.RDM)
+			return nil, fmt.Errorf("host %s does not see rdm lun %s", h.name, d.RDM)
 		}
 	}
 	if !mounted[spec.Home] {
-		return fmt.Errorf("host %s does not mount home datastore %s", h.name, spec.Home)
+		return nil, fmt.Errorf("host %s does not mount home datastore %s", h.name, spec.Home)
 	}
 	// VM folders on every datastore the VM uses (the simulator creates files, not folders)
 	for _, d := range spec.Disks {
 		if d.Datastore != "" && d.Datastore != spec.Home {
 			if err := os.MkdirAll(filepath.Join(s.dsByName[d.Datastore].inv.dir, spec.Name), 0o700); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	guest := spec.GuestID
 	if guest == "" {
 		guest = string(types.VirtualMachineGuestOsIdentifierRhel8_64Guest)
-		if len(l.san.vms)%3 == 2 {
+		if index%3 == 2 {
 			guest = string(types.VirtualMachineGuestOsIdentifierWindows9Server64Guest)
 		}
 	}
@@ -408,14 +487,16 @@ func (l *Lab) newVM(spec *VMSpec) error {
 	})
 	task := reg.Get(res.(*methods.CreateVM_TaskBody).Res.Returnval).(*simulator.Task)
 	if task.Info.Error != nil {
-		return fmt.Errorf("CreateVM: %T %s", task.Info.Error.Fault, task.Info.Error.LocalizedMessage)
+		return nil, fmt.Errorf("CreateVM: %T %s", task.Info.Error.Fault, task.Info.Error.LocalizedMessage)
 	}
 	ref := task.Info.Result.(types.ManagedObjectReference)
 	vm := reg.Get(ref).(*simulator.VirtualMachine)
 	v.moref = ref.Value
 
 	// snapshot delta chains: take the snapshots, then point the disk at its newest delta
+	snapshots := false
 	for i, d := range spec.Disks {
+		snapshots = snapshots || d.Snapshots > 0
 		for level := 1; level <= d.Snapshots; level++ {
 			vm.CreateSnapshotTask(&types.CreateSnapshot_Task{This: vm.Self, Name: fmt.Sprintf("before-change-%d", level),
 				Description: "lab snapshot"})
@@ -429,7 +510,7 @@ func (l *Lab) newVM(spec *VMSpec) error {
 				parent := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 				file := deltaFile(spec.Home, spec.Name, i, level)
 				if err := l.touch(file, "-delta.vmdk"); err != nil {
-					return err
+					return nil, err
 				}
 				homeRef := s.dsByName[spec.Home].inv.ref
 				child := &types.VirtualDiskFlatVer2BackingInfo{
@@ -452,8 +533,8 @@ func (l *Lab) newVM(spec *VMSpec) error {
 			vm.Config.Hardware.Device = devices
 		}
 	}
-	if err := l.fixLayout(vm); err != nil {
-		return err
+	if snapshots {
+		l.fixLayout(vm)
 	}
 
 	// physical-mode RDMs: a mapping file in the VM folder pointing at the LUN
@@ -465,7 +546,7 @@ func (l *Lab) newVM(spec *VMSpec) error {
 		ln.rdmVM = spec.Name
 		file := diskFile(spec.Home, spec.Name, i)
 		if err := l.touch(file, "-rdmp.vmdk"); err != nil {
-			return err
+			return nil, err
 		}
 		homeRef := s.dsByName[spec.Home].inv.ref
 		unit := int32(d.Unit)
@@ -517,14 +598,12 @@ func (l *Lab) newVM(spec *VMSpec) error {
 		}
 		vm.Summary.QuickStats.GuestHeartbeatStatus = types.ManagedEntityStatusGreen
 	}
-	s.vms = append(s.vms, v)
-	h.vms = append(h.vms, v)
-	return nil
+	return v, nil
 }
 
 // fixLayout refreshes layoutEx/storage for flat-VMDK-only VMs (the simulator's own walk of the
 // disk chain) and records every datastore the chain touches in vm.datastore.
-func (l *Lab) fixLayout(vm *simulator.VirtualMachine) error {
+func (l *Lab) fixLayout(vm *simulator.VirtualMachine) {
 	vm.RefreshStorageInfo(l.ctx, &types.RefreshStorageInfo{This: vm.Self})
 	for _, dev := range vm.Config.Hardware.Device {
 		disk, ok := dev.(*types.VirtualDisk)
@@ -539,7 +618,6 @@ func (l *Lab) fixLayout(vm *simulator.VirtualMachine) error {
 			b = b.Parent
 		}
 	}
-	return nil
 }
 
 func (l *Lab) labelDisks(vm *simulator.VirtualMachine) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -92,7 +93,7 @@ type stateDoc struct {
 
 func run(o options) (err error) {
 	start := time.Now()
-	tmp, err := os.MkdirTemp("", "vsgt-lab-")
+	tmp, err := os.MkdirTemp(tempRoot(), "vsgt-lab-")
 	if err != nil {
 		return err
 	}
@@ -126,8 +127,14 @@ func run(o options) (err error) {
 		return err
 	}
 	lab := &Lab{san: s, tmp: tmp, touched: newChange()}
-	if err = lab.buildInventory(); err != nil {
+	gc := debug.SetGCPercent(300) // building allocates a lot that stays: collect less often meanwhile
+	err = lab.buildInventory()
+	debug.SetGCPercent(gc)
+	if err != nil {
 		return err
+	}
+	if len(s.vms) > 1000 {
+		debug.FreeOSMemory() // give back the garbage of the build before serving
 	}
 	cleanups = append(cleanups, func() { lab.model.Remove() })
 	log.Printf("inventory: %d hosts, %d datastores, %d VMs in %.1fs", len(s.hosts), len(s.datastores), len(s.vms),
@@ -160,6 +167,8 @@ func run(o options) (err error) {
 	}
 	srv := svc.NewServer()
 	cleanups = append(cleanups, srv.Close)
+	// the call-level vCenter fixes also for clients that use another host name (vcenter_fixes.go)
+	srv.Config.Handler = withVCenterFixes(srv.Config.Handler)
 	if o.latencyMS > 0 {
 		d := time.Duration(o.latencyMS) * time.Millisecond
 		if latencyMiddleware != nil {
@@ -204,6 +213,22 @@ func run(o options) (err error) {
 	log.Printf("%s: shutting down", got)
 	cleanup()
 	return nil
+}
+
+// tempRoot prefers a tmpfs: the simulator keeps every VM's files on disk, and creating ~100k files
+// for a scaled lab on an ordinary file system costs most of the start time.
+func tempRoot() string {
+	if d := os.Getenv("VSGT_LAB_TMP"); d != "" {
+		return d
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if f, err := os.CreateTemp("/dev/shm", ".vsgt-lab-probe-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/dev/shm"
+		}
+	}
+	return os.TempDir()
 }
 
 func waitReady(endpoint url.URL, pool *x509.CertPool) error {

@@ -11,6 +11,17 @@ exists. Example (see ``scripts/config.example.toml``)::
 
     [service_level]
     min_working_paths = 2
+
+    [scope]                      # which VMs get the truth; leave out for all
+    clusters = ["prod-a"]        # every criterion given must hold
+    vms = ["db*", "web01"]       # VM names, glob patterns allowed
+    attribute = "vsguesttruth=on"  # a custom attribute name=value
+
+    [guest]                      # how far a guest's own policy and requests may go
+    min_refresh_interval = 10
+
+    [publish]
+    concurrency = 8
 """
 
 from __future__ import annotations
@@ -22,12 +33,57 @@ from pathlib import Path
 from typing import Any
 
 from vsguesttruth.errors import ConfigError
+from vsguesttruth.guestinfo import FIELDS
 
 VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish"}
+SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int}
+GUEST_KEYS = {
+    "allow_policy": bool, "min_refresh_interval": int, "default_refresh_interval": int, "allowed_fields": list,
+    "allow_migrate_requests": bool, "requests_per_hour": int,
+}
+PUBLISH_KEYS = {"concurrency": int, "attempts": int, "task_timeout": int, "full_interval": int, "settle_ms": int}
+MAX_REFRESH_INTERVAL = 86400
+
+
+@dataclass(frozen=True)
+class ScopeConfig:
+    """Which VMs the service publishes to: every criterion given must hold; none given means all VMs."""
+
+    clusters: tuple[str, ...] = ()
+    vms: tuple[str, ...] = ()  # names or glob patterns (fnmatch, case-sensitive)
+    attribute: tuple[str, str] | None = None  # custom attribute (name, value)
+    attribute_refresh: int = 300  # seconds between re-reads of the custom attribute (it is not watched)
+
+    @property
+    def everything(self) -> bool:
+        return not (self.clusters or self.vms or self.attribute)
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    """The admin's bounds on what a guest may ask for (its policy and its requests are untrusted)."""
+
+    allow_policy: bool = True  # false: every guest policy is refused, the defaults apply
+    min_refresh_interval: int = 10  # seconds; a guest asking for less is refused
+    default_refresh_interval: int = 0  # seconds; 0: no periodic re-probe unless the guest asks for one
+    allowed_fields: tuple[str, ...] = FIELDS  # optional disk parts a guest may get (and gets by default)
+    allow_migrate_requests: bool = False
+    requests_per_hour: int = 6  # per VM; 0 refuses every request
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """How the service writes: bounded concurrency, bounded retries on transient faults."""
+
+    concurrency: int = 8  # ReconfigVM tasks in flight at once
+    attempts: int = 4  # tries per write on transient faults (TaskInProgress, connection loss, ...)
+    task_timeout: int = 120  # seconds to wait for one ReconfigVM task
+    full_interval: int = 600  # seconds between full recomputations (a safety net under the incremental one)
+    settle_ms: int = 500  # how long after a re-probe its result is taken to have reached the watch
 
 
 @dataclass(frozen=True)
@@ -37,6 +93,9 @@ class Config:
     path: str = ""
     vcenter: dict[str, Any] = field(default_factory=dict)
     service_level: dict[str, Any] = field(default_factory=dict)
+    scope: ScopeConfig = field(default_factory=ScopeConfig)
+    guest: GuestConfig = field(default_factory=GuestConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
 
 def default_path() -> Path | None:
@@ -73,7 +132,78 @@ def load(path: str | Path | None = None) -> Config:
     level = data.get("service_level", {})
     if not isinstance(level, dict):
         raise ConfigError(f"config file {chosen}: [service_level] must be a table")
-    return Config(path=str(chosen), vcenter=vcenter, service_level=dict(level))
+    return Config(
+        path=str(chosen), vcenter=vcenter, service_level=dict(level),
+        scope=parse_scope(_check_section(chosen, "scope", data.get("scope", {}), SCOPE_KEYS), chosen),
+        guest=parse_guest(_check_section(chosen, "guest", data.get("guest", {}), GUEST_KEYS), chosen),
+        publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
+    )
+
+
+def parse_scope(section: dict[str, Any], path: Path | str = "") -> ScopeConfig:
+    """[scope] as checked by ``load`` -> ScopeConfig; ConfigError on a bad value."""
+    where = _where(path, "scope")
+    clusters = _strings(section.get("clusters", []), f"{where}.clusters")
+    vms = _strings(section.get("vms", []), f"{where}.vms")
+    attribute = None
+    if "attribute" in section:
+        name, sep, value = section["attribute"].partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{where}.attribute must be \"name=value\" (a custom attribute), not {section['attribute']!r}")
+        attribute = (name.strip(), value.strip())
+    refresh = _int(section, "attribute_refresh", where, 10, MAX_REFRESH_INTERVAL, 300)
+    return ScopeConfig(clusters=clusters, vms=vms, attribute=attribute, attribute_refresh=refresh)
+
+
+def parse_guest(section: dict[str, Any], path: Path | str = "") -> GuestConfig:
+    """[guest] as checked by ``load`` -> GuestConfig; ConfigError on a bad value."""
+    where = _where(path, "guest")
+    minimum = _int(section, "min_refresh_interval", where, 1, MAX_REFRESH_INTERVAL, 10)
+    default = _int(section, "default_refresh_interval", where, 0, MAX_REFRESH_INTERVAL, 0)
+    if 0 < default < minimum:
+        raise ConfigError(f"{where}.default_refresh_interval ({default}) is below min_refresh_interval ({minimum}); "
+                          "use 0 for no periodic re-probe")
+    fields = _strings(section.get("allowed_fields", list(FIELDS)), f"{where}.allowed_fields")
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown:
+        raise ConfigError(f"{where}.allowed_fields: unknown field {unknown[0]!r}; known: {', '.join(FIELDS)}")
+    return GuestConfig(
+        allow_policy=section.get("allow_policy", True), min_refresh_interval=minimum,
+        default_refresh_interval=default, allowed_fields=tuple(f for f in FIELDS if f in fields),
+        allow_migrate_requests=section.get("allow_migrate_requests", False),
+        requests_per_hour=_int(section, "requests_per_hour", where, 0, 3600, 6),
+    )
+
+
+def parse_publish(section: dict[str, Any], path: Path | str = "") -> PublishConfig:
+    """[publish] as checked by ``load`` -> PublishConfig; ConfigError on a bad value."""
+    where = _where(path, "publish")
+    return PublishConfig(
+        concurrency=_int(section, "concurrency", where, 1, 64, 8),
+        attempts=_int(section, "attempts", where, 1, 20, 4),
+        task_timeout=_int(section, "task_timeout", where, 1, 3600, 120),
+        full_interval=_int(section, "full_interval", where, 10, MAX_REFRESH_INTERVAL, 600),
+        settle_ms=_int(section, "settle_ms", where, 0, 60000, 500),
+    )
+
+
+def _where(path: Path | str, section: str) -> str:
+    return f"config file {path}: {section}" if path else section
+
+
+def _strings(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{name} must be a list of non-empty strings")
+    return tuple(dict.fromkeys(value))
+
+
+def _int(section: dict[str, Any], key: str, where: str, low: int, high: int, default: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}.{key} must be an integer")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}.{key} must be between {low} and {high}, not {value}")
+    return value
 
 
 def _check_section(path: Path, name: str, section: Any, keys: dict[str, type]) -> dict[str, Any]:
@@ -82,6 +212,6 @@ def _check_section(path: Path, name: str, section: Any, keys: dict[str, type]) -
     for key, value in section.items():
         if key not in keys:
             raise ConfigError(f"config file {path}: unknown key {name}.{key}; known: {', '.join(sorted(keys))}")
-        if not isinstance(value, keys[key]):
+        if not isinstance(value, keys[key]) or (keys[key] is int and isinstance(value, bool)):
             raise ConfigError(f"config file {path}: {name}.{key} must be a {keys[key].__name__}")
     return dict(section)

@@ -32,6 +32,8 @@ PLAIN_LIMIT = 48 * 1024  # above this the state is sent gzip+base64
 POLICY_LIMIT = 4096  # untrusted guest input: larger values are refused unread
 REQUEST_LIMIT = 1024
 ENCODING = "gzip+base64"
+#: The optional parts of each disk a guest may ask for in its policy's ``fields`` (default: all the admin allows).
+FIELDS = ("luns", "explanation", "datastores", "capacity", "uuid")
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
 

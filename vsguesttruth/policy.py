@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from vsguesttruth.errors import VsgtError
+
 # vSphere configuration maximum: 32 paths to a LUN per host. A level above that can never hold.
 MAX_PATHS_PER_LUN = 32
 
 
-class PolicyError(ValueError):
+class PolicyError(VsgtError, ValueError):
     """A policy or service level that cannot be accepted; the message says what to fix."""
 
 

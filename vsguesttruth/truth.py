@@ -480,7 +480,8 @@ class TruthContext:
         counted = [h for h in hbas if h.total or h.status.lower() == "offline"]
         working = sum(1 for p in host.paths if p.state.working)
         online = sum(1 for h in counted if h.online)
-        ok = sum(1 for lun in luns if lun.verdict is Verdict.HEALTHY)
+        # "ok" as storage admins count it: the LUN is there and I/O flows (lost redundancy still counts)
+        ok = sum(1 for lun in luns if lun.verdict in (Verdict.HEALTHY, Verdict.DEGRADED, Verdict.BELOW_SLA))
         line = (f"{online}/{len(counted)} HBAs online, {ok}/{len(luns)} LUNs ok, "
                 f"{working}/{len(host.paths)} paths working")
         if not host.connected:
@@ -580,6 +581,10 @@ class TruthContext:
                 if name not in luns:
                     luns[name] = self._lun(cache, host_moref, name)
         verdict, explanation = _summarize(parts)
+        if verdict is Verdict.HEALTHY and len(luns) > 1:  # one short line, not one clause per LUN
+            here = [h for lun in luns.values() for h in lun.hosts if h.host_moref == host_moref]
+            explanation = (f"all {sum(h.total for h in here)} paths to {len(luns)} LUNs working on "
+                           f"{here[0].host if here else '?'}")
         sla_met = verdict.usable and all(lun.sla_met for lun in luns.values())
         return _Backing(verdict, explanation, sla_met, tuple(datastores), tuple(luns.values()))
 

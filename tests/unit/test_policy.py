@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vsguesttruth.errors import VsgtError
 from vsguesttruth.policy import MAX_PATHS_PER_LUN, PolicyError, ServiceLevel
 
 
@@ -45,7 +46,7 @@ def test_from_dict_rejects_with_a_message_that_says_what_to_fix(data, message):
 def test_constructor_checks_as_strictly_as_parsing():
     with pytest.raises(PolicyError):
         ServiceLevel(min_working_paths=0)
-    assert isinstance(PolicyError("x"), ValueError)
+    assert isinstance(PolicyError("x"), ValueError) and isinstance(PolicyError("x"), VsgtError)
 
 
 @given(st.integers(1, MAX_PATHS_PER_LUN), st.none() | st.integers(1, 10_000))

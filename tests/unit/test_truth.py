@@ -497,8 +497,11 @@ def test_host_summary_counts_hbas_luns_and_paths():
     assert summary.line == "3/3 HBAs online, 7/7 LUNs ok, 25/25 paths working"  # idle vmhba1 not counted
     assert summary.verdict is H and len(summary.hbas) == 4
     pulled = host_summary(set_hba(LAB, "esx-a01", "vmhba2", "dead"), host_moref("esx-a01"))
-    assert pulled.line == "2/3 HBAs online, 1/7 LUNs ok, 13/25 paths working"
+    # a LUN that lost redundancy is still "ok" (I/O flows); a lost LUN is not
+    assert pulled.line == "2/3 HBAs online, 7/7 LUNs ok, 13/25 paths working"
     assert pulled.verdict is D
+    lost = host_summary(set_lun(LAB, "gold01", "pdl"), host_moref("esx-a01"))
+    assert lost.line.startswith("3/3 HBAs online, 6/7 LUNs ok")
     gold = next(lun for lun in pulled.luns if lun.canonical_name == GOLD)
     assert (gold.datastore, gold.working, gold.total, gold.verdict) == ("ds-gold", 2, 4, D)
     assert gold.by_hba == {"vmhba2": {"active": 0, "standby": 0, "disabled": 0, "dead": 2, "unknown": 0},

@@ -1,0 +1,365 @@
+"""The lab's default topology as a vSphere client sees it (lab/README.md, "The default topology").
+
+Everything is read through pyVmomi from the SOAP endpoint, and cross-checked between the places a
+client may look: HostSystem.config.storageDevice, the host's HostStorageSystem, config.multipathState,
+config.fileSystemVolume, Datastore.host/info/summary, VM disk backings; and against the control API's
+GET /v1/topology.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pyVmomi import vim, vmodl
+
+pytestmark = pytest.mark.lab
+
+CLUSTERS = {"cl-a": ["esx-a01", "esx-a02", "esx-a03"], "cl-b": ["esx-b01", "esx-b02", "esx-b03"]}
+PATH_NAME = re.compile(r"^vmhba(\d+):C0:T(\d+):L(\d+)$")
+NAA = re.compile(r"^naa\.[0-9a-f]{16,32}$")
+
+
+def collect(si, kind, paths):
+    """{name: {path: value}} for every object of a kind, in one RetrievePropertiesEx round."""
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
+    try:
+        pc = vmodl.query.PropertyCollector
+        spec = pc.FilterSpec(
+            objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[
+                pc.TraversalSpec(name="view", path="view", skip=False, type=vim.view.ContainerView)])],
+            propSet=[pc.PropertySpec(type=kind, pathSet=["name", *paths])],
+        )
+        result = content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+        objects = list(result.objects)
+        while result.token:
+            result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+            objects += result.objects
+    finally:
+        view.Destroy()
+    out = {}
+    for obj in objects:
+        props = {p.name: p.val for p in obj.propSet}
+        props["obj"] = obj.obj
+        out[props["name"]] = props
+    return out
+
+
+@pytest.fixture(scope="module")
+def hosts(si):
+    return collect(si, vim.HostSystem, [
+        "parent", "config.storageDevice", "config.multipathState", "config.fileSystemVolume",
+        "configManager.storageSystem", "datastore", "vm", "runtime.connectionState",
+    ])
+
+
+@pytest.fixture(scope="module")
+def datastores(si):
+    return collect(si, vim.Datastore, ["summary", "info", "host", "vm"])
+
+
+@pytest.fixture(scope="module")
+def vms(si):
+    return collect(si, vim.VirtualMachine, ["config.hardware.device", "runtime", "datastore", "snapshot", "config.uuid"])
+
+
+@pytest.fixture(scope="module")
+def topo(lab):
+    return lab.topology()
+
+
+def luns_of(host):
+    return {lun.canonicalName: lun for lun in host["config.storageDevice"].scsiLun}
+
+
+def hba_keys(host):
+    return {hba.key: hba for hba in host["config.storageDevice"].hostBusAdapter}
+
+
+def host_name(si, moref):
+    return vim.HostSystem(moref._moId, si._stub).name
+
+
+# -- compute ------------------------------------------------------------------------------------
+
+def test_clusters_and_hosts(hosts):
+    by_cluster = {}
+    for name, h in hosts.items():
+        assert isinstance(h["parent"], vim.ClusterComputeResource)
+        by_cluster.setdefault(h["parent"].name, []).append(name)
+        assert h["runtime.connectionState"] == "connected"
+    assert {k: sorted(v) for k, v in by_cluster.items()} == CLUSTERS
+
+
+def test_hbas_local_and_two_fc_with_own_wwns(hosts):
+    wwpns = []
+    for h in hosts.values():
+        hbas = {a.device: a for a in h["config.storageDevice"].hostBusAdapter}
+        assert set(hbas) == {"vmhba0", "vmhba2", "vmhba3"}
+        assert not isinstance(hbas["vmhba0"], vim.host.FibreChannelHba)
+        for dev in ("vmhba2", "vmhba3"):
+            fc = hbas[dev]
+            assert isinstance(fc, vim.host.FibreChannelHba)
+            assert fc.status == "online"
+            assert fc.portWorldWideName and fc.nodeWorldWideName
+            assert fc.key == f"key-vim.host.FibreChannelHba-{dev}"
+            wwpns.append(fc.portWorldWideName)
+    assert len(wwpns) == len(set(wwpns)) == 12, "every FC HBA has its own WWPN"
+
+
+# -- LUNs ---------------------------------------------------------------------------------------
+
+def test_array_luns_shared_across_hosts(hosts, topo):
+    array_luns = {lun["canonical_name"]: lun for lun in topo["luns"]}
+    for name, h in hosts.items():
+        luns = luns_of(h)
+        for canonical, lun in luns.items():
+            assert NAA.match(canonical), canonical
+            assert isinstance(lun, vim.host.ScsiDisk)
+            assert lun.lunType == "disk"
+            assert lun.uuid and lun.vendor and lun.model and lun.displayName
+            assert lun.operationalState == ["ok"]
+            assert lun.capacity.block * lun.capacity.blockSize > 0
+            if canonical in array_luns:
+                expected = array_luns[canonical]
+                assert lun.uuid == expected["uuid"], "the same LUN has the same uuid on every host"
+                assert lun.ssd == expected["ssd"]
+                assert lun.localDisk is False
+                assert name in expected["hosts"]
+            else:
+                assert lun.localDisk is True, f"{canonical} on {name} is neither an array LUN nor local"
+        seen = {c for c in luns if c in array_luns}
+        assert seen == {c for c, lun in array_luns.items() if name in lun["hosts"]}
+
+
+def test_media_vaai_and_presentation(hosts, topo):
+    by_name = {lun["name"]: lun for lun in topo["luns"]}
+    a01 = luns_of(hosts["esx-a01"])
+    gold = a01[by_name["gold01"]["canonical_name"]]
+    silver = a01[by_name["silver01"]["canonical_name"]]
+    assert gold.ssd is True and gold.vStorageSupport == "vStorageSupported"
+    assert silver.ssd is False and silver.vStorageSupport == "vStorageUnsupported"
+    bronze = by_name["bronze01"]["canonical_name"]
+    for name, h in hosts.items():
+        assert (bronze in luns_of(h)) == name.startswith("esx-b"), "bronze01 is presented to cl-b only"
+
+
+def test_alua_paths(hosts, topo):
+    targets = {t["name"]: t for t in topo["targets"]}
+    owner = {lun["canonical_name"]: lun["owner_controller"] for lun in topo["luns"]}
+    target_wwpn = {int(t["wwpn"].replace(":", ""), 16): t for t in targets.values()}
+    for name, h in hosts.items():
+        sd = h["config.storageDevice"]
+        luns = {lun.key: lun for lun in sd.scsiLun}
+        hbas = hba_keys(h)
+        for lu in sd.multipathInfo.lun:
+            lun = luns[lu.lun]
+            assert lu.id == lun.uuid
+            if lun.localDisk:
+                assert [p.name for p in lu.path] == ["vmhba0:C0:T0:L0"]
+                continue
+            assert len(lu.path) == 4, f"{name} {lun.canonicalName}: 4 paths (2 HBAs x 2 controllers)"
+            states = sorted(p.pathState for p in lu.path)
+            assert states == ["active", "active", "standby", "standby"]
+            for p in lu.path:
+                m = PATH_NAME.match(p.name)
+                assert m and m.group(1) in ("2", "3")
+                assert p.state == p.pathState
+                assert p.isWorkingPath is (p.pathState == "active")
+                assert p.lun == lu.key
+                assert hbas[p.adapter].device == f"vmhba{m.group(1)}"
+                assert isinstance(p.transport, vim.host.FibreChannelTargetTransport)
+                target = target_wwpn[p.transport.portWorldWideName]
+                fabric = int(m.group(1)) - 2
+                assert target["port"] == fabric, "vmhba2 is on fabric A (port 0), vmhba3 on fabric B (port 1)"
+                assert (p.pathState == "active") == (target["controller"] == owner[lun.canonicalName])
+
+
+def test_multipath_state_matches_multipath_info(hosts):
+    for h in hosts.values():
+        info = {p.name: p.pathState for lu in h["config.storageDevice"].multipathInfo.lun for p in lu.path}
+        state = {p.name: p.pathState for p in h["config.multipathState"].path}
+        assert info == state
+
+
+def test_storage_system_matches_host_config(si, hosts):
+    for h in hosts.values():
+        ss = h["configManager.storageSystem"]
+        assert isinstance(ss, vim.host.StorageSystem)
+        sdi = ss.storageDeviceInfo
+        cfg = h["config.storageDevice"]
+        assert [lun.canonicalName for lun in sdi.scsiLun] == [lun.canonicalName for lun in cfg.scsiLun]
+        assert [a.key for a in sdi.hostBusAdapter] == [a.key for a in cfg.hostBusAdapter]
+        assert [(p.name, p.pathState) for lu in sdi.multipathInfo.lun for p in lu.path] == \
+            [(p.name, p.pathState) for lu in cfg.multipathInfo.lun for p in lu.path]
+        assert [(p.name, p.pathState) for p in ss.multipathStateInfo.path] == \
+            [(p.name, p.pathState) for p in h["config.multipathState"].path]
+        assert [m.volume.name for m in ss.fileSystemVolumeInfo.mountInfo] == \
+            [m.volume.name for m in h["config.fileSystemVolume"].mountInfo]
+
+
+def test_scsi_topology(hosts):
+    for h in hosts.values():
+        sd = h["config.storageDevice"]
+        lun_keys = {lun.key for lun in sd.scsiLun}
+        hbas = hba_keys(h)
+        seen = set()
+        for iface in sd.scsiTopology.adapter:
+            assert iface.adapter in hbas
+            for target in iface.target:
+                for lun in target.lun:
+                    assert lun.scsiLun in lun_keys
+                    seen.add(lun.scsiLun)
+        assert seen == lun_keys
+
+
+# -- datastores ---------------------------------------------------------------------------------
+
+def test_vmfs_datastores_and_extents(si, hosts, datastores):
+    for name, ds in datastores.items():
+        if ds["summary"].type != "VMFS":
+            continue
+        info = ds["info"]
+        assert isinstance(info, vim.host.VmfsDatastoreInfo)
+        extents = [e.diskName for e in info.vmfs.extent]
+        assert extents and all(NAA.match(e) for e in extents)
+        mounts = {host_name(si, m.key): m for m in ds["host"]}
+        assert mounts, f"{name} is mounted nowhere"
+        for hname, mount in mounts.items():
+            assert mount.mountInfo.mounted and mount.mountInfo.accessible
+            h = hosts[hname]
+            assert set(extents) <= set(luns_of(h)), f"{hname} mounts {name} but does not see its extents"
+            assert ds["obj"] in h["datastore"]
+            vols = {m.volume.name: m for m in h["config.fileSystemVolume"].mountInfo}
+            vol = vols[name]
+            assert isinstance(vol.volume, vim.host.VmfsVolume)
+            assert vol.volume.uuid == info.vmfs.uuid
+            assert [e.diskName for e in vol.volume.extent] == extents
+            assert vol.mountInfo.path == mount.mountInfo.path
+        assert ds["summary"].accessible is True
+    assert len(datastores["ds-span"]["info"].vmfs.extent) == 2, "ds-span spans two LUNs"
+
+
+def test_datastore_host_lists_every_host(si, hosts, datastores):
+    """vCenter lists every host that mounts a datastore in datastore.host (the stock simulator kept one)."""
+    all_hosts = set(hosts)
+    assert {host_name(si, m.key) for m in datastores["ds-gold"]["host"]} == all_hosts
+    assert {host_name(si, m.key) for m in datastores["nfs01"]["host"]} == all_hosts
+    assert {host_name(si, m.key) for m in datastores["ds-bronze"]["host"]} == set(CLUSTERS["cl-b"])
+    for hname, h in hosts.items():
+        for ds_ref in h["datastore"]:
+            ds = datastores[ds_ref.name]
+            assert hname in {host_name(si, m.key) for m in ds["host"]}
+
+
+def test_local_datastore_per_host(si, hosts, datastores):
+    for hname, h in hosts.items():
+        ds = datastores[f"local-{hname}"]
+        assert [host_name(si, m.key) for m in ds["host"]] == [hname]
+        (extent,) = ds["info"].vmfs.extent
+        assert luns_of(h)[extent.diskName].localDisk is True
+        assert ds["info"].vmfs.local is True
+
+
+def test_nfs_datastore(datastores, hosts):
+    ds = datastores["nfs01"]
+    assert ds["summary"].type == "NFS"
+    assert isinstance(ds["info"], vim.host.NasDatastoreInfo)
+    assert ds["info"].nas.remoteHost and ds["info"].nas.remotePath.startswith("/")
+    for h in hosts.values():
+        vols = {m.volume.name: m.volume for m in h["config.fileSystemVolume"].mountInfo}
+        assert isinstance(vols["nfs01"], vim.host.NasVolume)
+
+
+def test_replica_array(topo, datastores):
+    dss = {d["name"]: d for d in topo["datastores"]}
+    assert dss["ds-gold"]["replica"] == "ds-gold-replica"
+    assert dss["ds-gold-replica"]["replica_of"] == "ds-gold"
+    luns = {lun["name"]: lun for lun in topo["luns"]}
+    assert luns["gold01-r"]["array"] == "B" and luns["gold01-r"]["replica_of"] == "gold01"
+    assert luns["gold01"]["array"] == "A"
+    replica_extents = [e.diskName for e in datastores["ds-gold-replica"]["info"].vmfs.extent]
+    assert replica_extents == [luns["gold01-r"]["canonical_name"]]
+    assert replica_extents != [e.diskName for e in datastores["ds-gold"]["info"].vmfs.extent]
+
+
+# -- VMs ----------------------------------------------------------------------------------------
+
+def disks(vm):
+    return [d for d in vm["config.hardware.device"] if isinstance(d, vim.vm.device.VirtualDisk)]
+
+
+def test_vms_placed_powered_on_with_disks(si, vms, hosts, datastores):
+    assert 18 <= len(vms) <= 24
+    controllers = set()
+    for name, vm in vms.items():
+        assert vm["runtime"].powerState == "poweredOn"
+        host = host_name(si, vm["runtime"].host)
+        h = hosts[host]
+        assert vm["obj"] in h["vm"]
+        ds_names = {d.name for d in vm["datastore"]}
+        assert ds_names <= {d.name for d in h["datastore"]}, f"{name} uses a datastore its host does not mount"
+        for ds in ds_names:
+            assert vm["obj"] in datastores[ds]["vm"]
+        by_key = {d.key: d for d in vm["config.hardware.device"]}
+        vdisks = disks(vm)
+        assert 1 <= len(vdisks) <= 3
+        for disk in vdisks:
+            ctl = by_key[disk.controllerKey]
+            assert isinstance(ctl, (vim.vm.device.ParaVirtualSCSIController, vim.vm.device.VirtualLsiLogicController))
+            controllers.add(type(ctl).__name__)
+            assert disk.unitNumber is not None and disk.unitNumber != 7
+            assert disk.backing.uuid
+            assert disk.key in ctl.device
+    assert controllers == {"vim.vm.device.ParaVirtualSCSIController", "vim.vm.device.VirtualLsiLogicController"}
+
+
+def test_physical_rdm(si, vms, hosts, topo):
+    rdm01 = {lun["name"]: lun for lun in topo["luns"]}["rdm01"]
+    vm = vms["db01"]
+    rdms = [d for d in disks(vm) if isinstance(d.backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo)]
+    assert len(rdms) == 1
+    b = rdms[0].backing
+    assert b.compatibilityMode == "physicalMode"
+    assert b.lunUuid == rdm01["uuid"]
+    assert b.deviceName == f"/vmfs/devices/disks/{rdm01['canonical_name']}"
+    assert b.fileName.startswith("[") and b.datastore is not None
+    host = hosts[host_name(si, vm["runtime"].host)]
+    lun = luns_of(host)[rdm01["canonical_name"]]
+    assert lun.uuid == b.lunUuid, "lunUuid names the ScsiLun.uuid the VM's host reports"
+
+
+def test_snapshot_delta_chain(vms, datastores):
+    vm = vms["app03"]
+    chain_disk = [d for d in disks(vm) if d.backing.parent is not None]
+    assert len(chain_disk) == 1
+    files, dss = [], []
+    backing = chain_disk[0].backing
+    while backing is not None:
+        assert isinstance(backing, vim.vm.device.VirtualDisk.FlatVer2BackingInfo)
+        files.append(backing.fileName)
+        dss.append(backing.datastore.name)
+        backing = backing.parent
+    assert len(files) == 3
+    assert re.search(r"-00000[12]\.vmdk$", files[0]) and re.search(r"-000001\.vmdk$", files[1])
+    assert dss == ["ds-gold", "ds-gold", "ds-silver"], "deltas in the VM home, base disk on ds-silver"
+    assert {"ds-gold", "ds-silver"} <= {d.name for d in vm["datastore"]}
+    snap = vm["snapshot"]
+    assert snap is not None and len(snap.rootSnapshotList) == 1
+    assert len(snap.rootSnapshotList[0].childSnapshotList) == 1
+    assert snap.currentSnapshot == snap.rootSnapshotList[0].childSnapshotList[0].snapshot
+
+
+def test_control_topology_matches_vcenter(si, topo, hosts, vms):
+    for th in topo["hosts"]:
+        h = hosts[th["name"]]
+        assert h["obj"]._moId == th["moref"]
+        vc_paths = {p.name: p.pathState for lu in h["config.storageDevice"].multipathInfo.lun for p in lu.path}
+        assert {p["name"]: p["state"] for p in th["paths"]} == vc_paths
+        assert {hba["device"] for hba in th["hbas"]} == {"vmhba0", "vmhba2", "vmhba3"}
+    assert {v["name"] for v in topo["vms"]} == set(vms)
+    for tv in topo["vms"]:
+        assert tv["moref"] == vms[tv["name"]]["obj"]._moId
+        assert tv["host"] == host_name(si, vms[tv["name"]]["runtime"].host)
+    assert {t["name"] for t in topo["targets"]} >= {"A-ctl0-p0", "A-ctl0-p1", "A-ctl1-p0", "A-ctl1-p1"}
