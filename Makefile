@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := lab/bin/vsgt-lab
 GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
-DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev
+DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup debian test test-unit test-lab demo bench clean

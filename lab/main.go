@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -93,10 +95,12 @@ type stateDoc struct {
 
 func run(o options) (err error) {
 	start := time.Now()
+	removeStale(tempRoot())
 	tmp, err := os.MkdirTemp(tempRoot(), "vsgt-lab-")
 	if err != nil {
 		return err
 	}
+	_ = os.WriteFile(filepath.Join(tmp, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	var cleanups []func()
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -229,6 +233,40 @@ func tempRoot() string {
 		}
 	}
 	return os.TempDir()
+}
+
+// removeStale deletes the temporary folders of labs that died without cleaning up (SIGKILL): on
+// a tmpfs they would hold memory until reboot.
+func removeStale(root string) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "vsgt-lab-*"))
+	for _, dir := range dirs {
+		data, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue // not ours, or still being created
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if !alive(pid) {
+			log.Printf("removing %s of lab %d, which is gone", dir, pid)
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !os.IsNotExist(err)
+	}
+	if i := strings.LastIndex(string(stat), ") "); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z' // a zombie is dead
+	}
+	return true
 }
 
 func waitReady(endpoint url.URL, pool *x509.CertPool) error {

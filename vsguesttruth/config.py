@@ -22,6 +22,13 @@ exists. Example (see ``scripts/config.example.toml``)::
 
     [publish]
     concurrency = 8
+
+    [remediation]                # what happens when a VM's storage calls for a move
+    mode = "advise"              # off / advise / auto
+    max_concurrent = 2
+
+    [replicas]                   # datastore name = its replica's name (media_failure fails over there)
+    "ds-gold" = "ds-gold-replica"
 """
 
 from __future__ import annotations
@@ -39,13 +46,20 @@ VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "remediation", "replicas"}
 SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int}
 GUEST_KEYS = {
     "allow_policy": bool, "min_refresh_interval": int, "default_refresh_interval": int, "allowed_fields": list,
     "allow_migrate_requests": bool, "requests_per_hour": int,
 }
 PUBLISH_KEYS = {"concurrency": int, "attempts": int, "task_timeout": int, "full_interval": int, "settle_ms": int}
+REMEDIATION_KEYS = {
+    "mode": str, "max_concurrent": int, "cooldown_minutes": int, "max_per_hour": int, "stable_seconds": int,
+    "breaker_failures": int, "breaker_open_seconds": int, "task_timeout_seconds": int, "attempts": int,
+    "retry_seconds": int, "allowed_hosts": list, "same_cluster_only": bool, "move_degraded": bool,
+    "replica_attribute": str,
+}
+REMEDIATION_MODES = ("off", "advise", "auto")
 MAX_REFRESH_INTERVAL = 86400
 
 
@@ -87,6 +101,32 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class RemediationConfig:
+    """What the remediation may do on its own, and the guard rails around it (see ``vsguesttruth.remediation``)."""
+
+    mode: str = "advise"  # off: nothing; advise: plan, post events, never move; auto: move
+    max_concurrent: int = 2  # migrations in flight at once
+    cooldown_minutes: int = 30  # a VM moved is not moved again (or back) within this time
+    max_per_hour: int = 10  # migrations started per rolling hour, all VMs together
+    stable_seconds: int = 30  # hysteresis: a verdict must hold this long before it is acted on
+    breaker_failures: int = 3  # consecutive failed migrations that open the circuit breaker
+    breaker_open_seconds: int = 600  # how long the breaker stays open before one trial move (half-open)
+    task_timeout_seconds: int = 600  # per MigrateVM/RelocateVM task
+    attempts: int = 3  # failed migrations of one VM before it waits out the cooldown
+    retry_seconds: int = 60  # first wait after a failed migration of a VM (doubles per failure)
+    allowed_hosts: tuple[str, ...] = ()  # host names (globs) a VM may move to; empty: any host
+    same_cluster_only: bool = True  # vMotion within the VM's cluster only
+    move_degraded: bool = True  # move a degraded VM whose working paths are below its service level
+    replicas: dict[str, str] = field(default_factory=dict)  # datastore name -> replica datastore name
+    replica_attribute: str = ""  # custom attribute on a datastore naming its replica ("" : config only)
+    allow_guest_requests: bool = False  # from [guest] allow_migrate_requests
+
+    @property
+    def cooldown_seconds(self) -> int:
+        return self.cooldown_minutes * 60
+
+
+@dataclass(frozen=True)
 class Config:
     """What the admin configured; empty when there is no file."""
 
@@ -96,6 +136,7 @@ class Config:
     scope: ScopeConfig = field(default_factory=ScopeConfig)
     guest: GuestConfig = field(default_factory=GuestConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    remediation: RemediationConfig = field(default_factory=RemediationConfig)
 
 
 def default_path() -> Path | None:
@@ -132,10 +173,15 @@ def load(path: str | Path | None = None) -> Config:
     level = data.get("service_level", {})
     if not isinstance(level, dict):
         raise ConfigError(f"config file {chosen}: [service_level] must be a table")
+    guest = parse_guest(_check_section(chosen, "guest", data.get("guest", {}), GUEST_KEYS), chosen)
+    remediation = parse_remediation(
+        _check_section(chosen, "remediation", data.get("remediation", {}), REMEDIATION_KEYS),
+        data.get("replicas", {}), chosen, allow_guest_requests=guest.allow_migrate_requests,
+    )
     return Config(
         path=str(chosen), vcenter=vcenter, service_level=dict(level),
         scope=parse_scope(_check_section(chosen, "scope", data.get("scope", {}), SCOPE_KEYS), chosen),
-        guest=parse_guest(_check_section(chosen, "guest", data.get("guest", {}), GUEST_KEYS), chosen),
+        guest=guest, remediation=remediation,
         publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
     )
 
@@ -184,6 +230,41 @@ def parse_publish(section: dict[str, Any], path: Path | str = "") -> PublishConf
         task_timeout=_int(section, "task_timeout", where, 1, 3600, 120),
         full_interval=_int(section, "full_interval", where, 10, MAX_REFRESH_INTERVAL, 600),
         settle_ms=_int(section, "settle_ms", where, 0, 60000, 500),
+    )
+
+
+def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path | str = "", *,
+                      allow_guest_requests: bool = False) -> RemediationConfig:
+    """[remediation] (as checked by ``load``) and [replicas] -> RemediationConfig; ConfigError on a bad value."""
+    where = _where(path, "remediation")
+    mode = section.get("mode", "advise")
+    if mode not in REMEDIATION_MODES:
+        raise ConfigError(f"{where}.mode must be one of {', '.join(REMEDIATION_MODES)}, not {mode!r}")
+    pairs = replicas if replicas is not None else {}
+    if not isinstance(pairs, dict):
+        raise ConfigError(f"{_where(path, 'replicas')} must be a table of \"datastore\" = \"replica\"")
+    for name, replica in pairs.items():
+        if not isinstance(replica, str) or not replica or not name:
+            raise ConfigError(f"{_where(path, 'replicas')}.{name} must be a datastore name (a non-empty string)")
+        if replica == name:
+            raise ConfigError(f"{_where(path, 'replicas')}.{name} names itself as its replica")
+    attribute = section.get("replica_attribute", "")
+    return RemediationConfig(
+        mode=mode,
+        max_concurrent=_int(section, "max_concurrent", where, 1, 64, 2),
+        cooldown_minutes=_int(section, "cooldown_minutes", where, 0, 7 * 24 * 60, 30),
+        max_per_hour=_int(section, "max_per_hour", where, 0, 10000, 10),
+        stable_seconds=_int(section, "stable_seconds", where, 0, 3600, 30),
+        breaker_failures=_int(section, "breaker_failures", where, 1, 100, 3),
+        breaker_open_seconds=_int(section, "breaker_open_seconds", where, 1, MAX_REFRESH_INTERVAL, 600),
+        task_timeout_seconds=_int(section, "task_timeout_seconds", where, 10, MAX_REFRESH_INTERVAL, 600),
+        attempts=_int(section, "attempts", where, 1, 20, 3),
+        retry_seconds=_int(section, "retry_seconds", where, 1, MAX_REFRESH_INTERVAL, 60),
+        allowed_hosts=_strings(section.get("allowed_hosts", []), f"{where}.allowed_hosts"),
+        same_cluster_only=section.get("same_cluster_only", True),
+        move_degraded=section.get("move_degraded", True),
+        replicas=dict(pairs), replica_attribute=attribute.strip(),
+        allow_guest_requests=allow_guest_requests,
     )
 
 

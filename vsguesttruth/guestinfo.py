@@ -77,7 +77,11 @@ def decode_state(value: str | bytes) -> dict:
             raise DocumentError(f"state envelope does not decode: {err}") from None
         if len(raw) > 16 * RPC_LIMIT:
             raise DocumentError("state envelope decompresses to more than 1 MiB")
-        doc = _json_object(raw.decode("utf-8", errors="strict"), "state")
+        try:
+            text = raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise DocumentError("state envelope does not hold UTF-8") from None
+        doc = _json_object(text, "state")
     return doc
 
 
@@ -121,6 +125,8 @@ def _json_object(text: str, what: str) -> dict:
         raise DocumentError(f"{what} is nested too deeply") from None
     except json.JSONDecodeError as err:
         raise DocumentError(f"{what} is not valid JSON: {err.msg} at character {err.pos}") from None
+    except ValueError:  # e.g. an integer of more than 4300 digits (CPython's int conversion limit)
+        raise DocumentError(f"{what} holds a number too large to read") from None
     if not isinstance(doc, dict):
         raise DocumentError(f"{what} must be a JSON object, not {type(doc).__name__}")
     return doc

@@ -324,6 +324,10 @@ BAD_VALUES = [
     '<val xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>f</fileName><datastore type="HostSystem">host-1'
     "</datastore></val>",  # moref of the wrong managed type
     '<val xsi:type="MissingProperty"><path>p</path><fault xsi:type="NotAuthenticated"/></val>',  # no inner fault
+    '<val xsi:type="xsd:string">a<b>inner</b>c</val>',  # elements inside scalars
+    '<val xsi:type="ArrayOfString"><string><x/></string></val>',
+    '<val xsi:type="ManagedObjectReference" type="HostSystem">host-1<x/></val>',
+    '<val xsi:type="HostScsiDisk"><deviceName>a<b/></deviceName></val>',
 ]
 
 

@@ -319,8 +319,8 @@ def map_disks(disks: Sequence[Mapping], guest: GuestStorage) -> list[Match]:
 
 def _by_address(disk: Mapping, disks: Sequence[Mapping], guest: GuestStorage, work: _Work, fallback: bool) -> Match | None:
     kind, bus, unit = disk.get("controller"), disk.get("bus"), disk.get("unit")
-    if not isinstance(bus, int) or not isinstance(unit, int):
-        return Match(None, UNMATCHED, "the document gives no bus/unit") if fallback else None
+    if not isinstance(bus, int) or not isinstance(unit, int) or bus < 0 or unit < 0:
+        return Match(None, UNMATCHED, "vCenter gave no bus/unit for this disk") if fallback else None
     capacity = disk.get("capacity") if isinstance(disk.get("capacity"), int) else None
     if kind not in DRIVERS:
         return Match(None, UNMATCHED, f"controller type {kind!r} cannot be located in the guest") if fallback else None
@@ -329,7 +329,7 @@ def _by_address(disk: Mapping, disks: Sequence[Mapping], guest: GuestStorage, wo
         if fallback:
             return Match(None, UNMATCHED, f"no {kind} controller ({'/'.join(DRIVERS[kind])}) in the guest")
         return None
-    buses = sorted({d.get("bus") for d in disks if d.get("controller") == kind and isinstance(d.get("bus"), int)})
+    buses = sorted({d.get("bus") for d in disks if d.get("controller") == kind and isinstance(d.get("bus"), int) and d.get("bus") >= 0})
     rank = buses.index(bus)
     method = NVME_ADDRESS if kind == "nvme" else SCSI_ADDRESS
 

@@ -76,19 +76,21 @@ _intern = sys.intern
 _set_do_dict = vars(DataObject)["__dict__"].__set__
 _set_mo_dict = vars(ManagedObject)["__dict__"].__set__
 
-# Value kinds: how an element becomes a value.
-_K_STR = 0  # str(text)
-_K_DATA = 1  # DataObject (recursive)
-_K_ENUM = 2  # getattr(EnumType, text)
-_K_MOR = 3  # ManagedObject reference, class from the `type` attribute
-_K_LIST = 4  # typed array (ArrayOfX wrapper element)
-_K_CTOR = 5  # typ(text): int, long, short, byte, float, double, URI, PropertyPath, Link
-_K_BOOL = 6
-_K_BINARY = 7
-_K_DATETIME = 8
-_K_TYPE = 9  # vmodl.TypeName
-_K_METHOD = 10  # vmodl.MethodName
-_K_LMF = 11  # a MethodFault sent as a LocalizedMethodFault: decode the wrapper, return its fault
+# Value kinds: how an element becomes a value. Containers first, then leaves (>= _K_LEAF), which
+# may not contain elements (pyVmomi raises TypeError "Invalid type for tag": we let it).
+_K_DATA = 0  # DataObject (recursive)
+_K_LIST = 1  # typed array (ArrayOfX wrapper element)
+_K_LMF = 2  # a MethodFault sent as a LocalizedMethodFault: decode the wrapper, return its fault
+_K_STR = 3  # str(text)
+_K_LEAF = _K_STR
+_K_CTOR = 4  # typ(text): int, long, short, byte, float, double, URI, PropertyPath, Link
+_K_BOOL = 5
+_K_ENUM = 6  # getattr(EnumType, text)
+_K_MOR = 7  # ManagedObject reference, class from the `type` attribute
+_K_BINARY = 8
+_K_DATETIME = 9
+_K_TYPE = 10  # vmodl.TypeName
+_K_METHOD = 11  # vmodl.MethodName
 
 # How a decoded value lands in its parent DataObject.
 _M_APPEND = 0  # into the property's own (default) typed array
@@ -267,12 +269,14 @@ class _Decoder:
                 name, kind, aux, mode, prop = plans[child.tag][xsi]
             except KeyError:
                 name, kind, aux, mode, prop = self.plan(ci, child.tag, xsi)
-            if kind == _K_STR:
+            if kind == _K_DATA:
+                val = self.data(child, aux, stub)
+            elif kind >= _K_LEAF and len(child):
+                raise _Fallback(f"element inside the scalar {child.tag}")
+            elif kind == _K_STR:
                 val = child.text or ""
             elif kind == _K_CTOR:
                 val = aux(child.text or "")
-            elif kind == _K_DATA:
-                val = self.data(child, aux, stub)
             elif kind == _K_BOOL:
                 val = _BOOLS.get(child.text)
                 if val is None:
@@ -317,10 +321,12 @@ class _Decoder:
             except KeyError:
                 kind, aux = self.item_plan(item, xsi)
                 plans = self.item_plans[item]
-            if kind == _K_STR:
-                append(child.text or "")
-            elif kind == _K_DATA:
+            if kind == _K_DATA:
                 append(self.data(child, aux, stub))
+            elif kind >= _K_LEAF and len(child):
+                raise _Fallback(f"element inside the scalar {child.tag}")
+            elif kind == _K_STR:
+                append(child.text or "")
             elif kind == _K_CTOR:
                 append(aux(child.text or ""))
             elif kind == _K_MOR:
@@ -347,6 +353,8 @@ class _Decoder:
 
         ``typ`` is the plan's aux: a _ClassInfo for _K_DATA/_K_LMF, else the type.
         """
+        if kind >= _K_LEAF and len(elem):
+            raise _Fallback(f"element inside the scalar {elem.tag}")
         if kind == _K_STR:
             return elem.text or ""
         if kind == _K_DATA:

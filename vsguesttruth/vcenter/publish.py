@@ -1,0 +1,293 @@
+"""Writing guestinfo: ReconfigVM_Task with only our extraConfig keys, and host storage re-probes.
+
+A write sends ``vim.vm.ConfigSpec(extraConfig=[OptionValue(key, value), ...])`` naming only
+``guestinfo.vsguesttruth.*`` keys: vCenter replaces those keys and leaves every other key of the VM as it
+is (an empty value removes a key). Writes run with bounded concurrency (a thread pool) and are retried
+with tenacity on transient faults only (a lost connection or session, TaskInProgress, ConcurrentAccess,
+Timedout, HostCommunication); a fault that retrying cannot cure (InvalidArgument, NotSupported, no
+permission) fails that write at once and is reported, never raised into the caller's loop.
+
+Counters (:attr:`Publisher.tasks`, :attr:`Publisher.writes`, ...) and a short log of recent writes are
+kept for tests and metrics. No pyVmomi object leaves this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import tenacity
+from pyVmomi import vim, vmodl
+
+from ..guestinfo import PREFIX
+from .connect import Connection, is_connection_lost, is_session_lost, translate
+from .errors import TaskFailed, VsgtError
+
+log = logging.getLogger(__name__)
+
+#: Faults worth another try: the same call can succeed a moment later.
+TRANSIENT_FAULTS: tuple[type, ...] = tuple(
+    t for t in (
+        getattr(vim.fault, "TaskInProgress", None),
+        getattr(vim.fault, "ConcurrentAccess", None),
+        getattr(vim.fault, "Timedout", None),
+        getattr(vim.fault, "HostCommunication", None),
+        getattr(vmodl.fault, "HostCommunication", None),
+    ) if isinstance(t, type)
+)
+LOG_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Write:
+    """Values for some of one VM's guestinfo keys (only ``guestinfo.vsguesttruth.*``; "" removes a key)."""
+
+    vm: str  # moref
+    name: str
+    values: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    write: Write
+    ok: bool
+    error: str = ""
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Counters:
+    tasks: int = 0  # ReconfigVM_Task calls made (retries included)
+    writes: int = 0  # writes that succeeded
+    failures: int = 0  # writes that failed for good
+    retries: int = 0
+    refreshes: int = 0  # RefreshStorageSystem calls that succeeded
+    log: deque[Write] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+
+
+class _Retry(Exception):
+    """Internal: a transient failure; ``cause`` is what happened."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another try of the same write can succeed (a pyVmomi fault or a socket error)."""
+    if isinstance(exc, TRANSIENT_FAULTS):
+        return True
+    return is_session_lost(exc) or is_connection_lost(exc)
+
+
+class Publisher:
+    """Writes guestinfo keys of many VMs: ``write([Write, ...]) -> [WriteResult, ...]`` (same order).
+
+    ``dry_run``: nothing is sent; every write is reported as done (counted in :attr:`skipped`).
+    """
+
+    def __init__(self, conn: Connection, *, concurrency: int = 8, attempts: int = 4, task_timeout: float = 120.0,
+                 backoff: tuple[float, float] = (0.2, 5.0), dry_run: bool = False) -> None:
+        self.conn = conn
+        self.concurrency = max(1, concurrency)
+        self.attempts = max(1, attempts)
+        self.task_timeout = task_timeout
+        self.backoff = backoff
+        self.dry_run = dry_run
+        self.skipped = 0
+        self._counters = _Counters()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- counters -----------------------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> int:
+        return self._counters.tasks
+
+    @property
+    def writes(self) -> int:
+        return self._counters.writes
+
+    @property
+    def failures(self) -> int:
+        return self._counters.failures
+
+    @property
+    def retries(self) -> int:
+        return self._counters.retries
+
+    @property
+    def refreshes(self) -> int:
+        return self._counters.refreshes
+
+    def recent(self) -> list[Write]:
+        """The latest successful writes, oldest first (at most 1000)."""
+        with self._lock:
+            return list(self._counters.log)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def write(self, writes: Sequence[Write]) -> list[WriteResult]:
+        """Send the writes, at most ``concurrency`` at once; never raises for one VM's failure."""
+        for w in writes:
+            bad = [k for k in w.values if not k.startswith(PREFIX)]
+            if bad:
+                raise ValueError(f"refusing to write {bad[0]!r}: only {PREFIX}* keys are ours")
+        if not writes:
+            return []
+        if self.dry_run:
+            self.skipped += len(writes)
+            return [WriteResult(w, True) for w in writes]
+        if len(writes) == 1 or self.concurrency == 1:
+            return [self._write_one(w) for w in writes]
+        return list(self._executor().map(self._write_one, writes))
+
+    def refresh(self, hosts: Iterable[str]) -> dict[str, str]:
+        """Re-probe the storage of each host (one RefreshStorageSystem each, concurrently).
+
+        Returns host moref -> error message for the hosts that failed ({} when all went well).
+        """
+        hosts = list(dict.fromkeys(hosts))
+        if self.dry_run or not hosts:
+            return {}
+
+        def one(host: str) -> tuple[str, str]:
+            try:
+                refresh_storage(self.conn, host)
+            except VsgtError as err:
+                log.warning("re-probe of %s failed: %s", host, err)
+                return host, str(err)
+            with self._lock:
+                self._counters.refreshes += 1
+            return host, ""
+
+        results = [one(h) for h in hosts] if len(hosts) == 1 else list(self._executor().map(one, hosts))
+        return {h: err for h, err in results if err}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "Publisher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="vsgt-publish")
+        return self._pool
+
+    def _write_one(self, w: Write) -> WriteResult:
+        start = time.monotonic()
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            generation = self.conn.generation
+            try:
+                with self._lock:
+                    self._counters.tasks += 1
+                self._reconfigure(w.vm, w.values)
+            except Exception as exc:  # noqa: BLE001 - sorted into retry / fail below
+                if is_session_lost(exc) or is_connection_lost(exc):
+                    self.conn.reconnect(generation)  # raises when that cannot be cured
+                    raise _Retry(exc) from None
+                if is_transient(exc):
+                    raise _Retry(exc) from None
+                raise
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retry),
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_exponential(multiplier=self.backoff[0], min=self.backoff[0], max=self.backoff[1]),
+            before_sleep=lambda state: self._retrying(w, state),
+            reraise=True,
+        )
+        try:
+            retrying(attempt)
+        except Exception as exc:  # noqa: BLE001 - one VM's failure is reported, not raised
+            cause = exc.cause if isinstance(exc, _Retry) else exc
+            error = cause if isinstance(cause, VsgtError) else translate(
+                cause, self.conn.settings, f"write the guestinfo of {w.name}")
+            with self._lock:
+                self._counters.failures += 1
+            log.warning("writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, error)
+            return WriteResult(w, False, str(error), attempts, time.monotonic() - start)
+        with self._lock:
+            self._counters.writes += 1
+            self._counters.log.append(w)
+        return WriteResult(w, True, "", attempts, time.monotonic() - start)
+
+    def _retrying(self, w: Write, state: tenacity.RetryCallState) -> None:
+        with self._lock:
+            self._counters.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        cause = getattr(exc, "cause", exc)
+        log.info("writing the guestinfo of %s: %s; retrying", w.name, getattr(cause, "msg", None) or type(cause).__name__)
+
+    def _reconfigure(self, moref: str, values: Mapping[str, str]) -> None:
+        """One ReconfigVM_Task with only ``values`` in extraConfig; waits for it; raises its fault."""
+        vm = vim.VirtualMachine(moref, self.conn.si._stub)
+        spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
+        task = vm.ReconfigVM_Task(spec)
+        wait_for_task(task, self.task_timeout)
+
+
+def wait_for_task(task: Any, timeout: float) -> None:
+    """Poll a task until it ends (no property filter: writer threads must not share one collector's wait).
+
+    Raises the task's fault, or :class:`TaskFailed` when it takes longer than ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        info = task.info
+        if info.state == vim.TaskInfo.State.success:
+            return
+        if info.state == vim.TaskInfo.State.error:
+            raise info.error if isinstance(info.error, BaseException) else TaskFailed(
+                f"task {task._moId} failed without saying why")
+        if time.monotonic() >= deadline:
+            raise TaskFailed(f"task {task._moId} did not finish within {timeout:g} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def refresh_storage(conn: Connection, host_moref: str) -> None:
+    """HostStorageSystem.RefreshStorageSystem on one host: the host re-reads its storage (paths, LUNs,
+    mounts), as a multipathing daemon's path re-probe would. Raises :class:`VsgtError`."""
+
+    def call() -> None:
+        host = vim.HostSystem(host_moref, conn.si._stub)
+        storage = host.configManager.storageSystem
+        if storage is None:
+            raise TaskFailed(f"host {host_moref} has no storage system to refresh")
+        storage.RefreshStorageSystem()
+
+    conn.run(call, f"re-probe the storage of {host_moref}")
+
+
+def read_guestinfo(conn: Connection, moref: str) -> dict[str, str]:
+    """Every extraConfig key of one VM (ours and everybody else's), read now: for tests and checks."""
+
+    def call() -> dict[str, str]:
+        vm = vim.VirtualMachine(moref, conn.si._stub)
+        return {str(o.key): "" if o.value is None else str(o.value) for o in (vm.config.extraConfig or ())}
+
+    return conn.run(call, f"read the extraConfig of {moref}")
+
+
+__all__ = ["Publisher", "Write", "WriteResult", "is_transient", "read_guestinfo", "refresh_storage", "wait_for_task"]

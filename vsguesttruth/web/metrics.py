@@ -1,0 +1,135 @@
+"""Prometheus metrics: what the service counts, and what the truth looks like right now.
+
+Two kinds:
+
+- **Counters and gauges others update**, through this small API (module level, one process-wide registry,
+  safe from any thread)::
+
+      from vsguesttruth.web import metrics
+      metrics.publish_done("ok")            # a guestinfo write (F's publisher): ok / skipped / failed
+      metrics.migration_done("ok")          # a vMotion / Storage vMotion (H's executor): ok / failed / refused
+      metrics.vcenter_error("session_lost") # any vCenter fault worth counting, by a short kind
+      metrics.watch_heard()                 # the watch heard from vCenter (an update or an empty wait)
+      metrics.inventory_updated()           # a new Inventory was built
+
+- **The truth, computed at scrape time** from the app's inventory source (:class:`TruthCollector`): the
+  verdict of every disk as a labelled gauge, disk counts per verdict, path counts per host and per
+  (host, LUN) and state. Nothing is stored between scrapes, so a disk that disappears disappears here too.
+
+``render(source)`` gives the text exposition format (``/metrics``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vsguesttruth.model import PathState
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+PUBLISHES = Counter("vsguesttruth_publishes", "Guestinfo writes, by outcome (ok, skipped, failed).",
+                    ["outcome"], registry=REGISTRY)
+MIGRATIONS = Counter("vsguesttruth_migrations", "Migrations (vMotion / Storage vMotion), by outcome.",
+                     ["outcome"], registry=REGISTRY)
+VCENTER_ERRORS = Counter("vsguesttruth_vcenter_errors", "vCenter faults and connection problems, by kind.",
+                         ["kind"], registry=REGISTRY)
+INVENTORY_UPDATES = Counter("vsguesttruth_inventory_updates", "Inventories built from vCenter changes.",
+                            registry=REGISTRY)
+WATCH_LAG = Gauge("vsguesttruth_watch_lag_seconds",
+                  "Seconds since the watch last heard from vCenter (an update or an empty wait); grows when "
+                  "the watch is stuck or vCenter is unreachable.", registry=REGISTRY)
+
+_lock = threading.Lock()
+_last_heard: float | None = None
+
+
+def _lag() -> float:
+    with _lock:
+        return 0.0 if _last_heard is None else max(time.monotonic() - _last_heard, 0.0)
+
+
+WATCH_LAG.set_function(_lag)
+
+
+def publish_done(outcome: str = "ok", count: int = 1) -> None:
+    PUBLISHES.labels(outcome=outcome).inc(count)
+
+
+def migration_done(outcome: str = "ok") -> None:
+    MIGRATIONS.labels(outcome=outcome).inc()
+
+
+def vcenter_error(kind: str = "error") -> None:
+    VCENTER_ERRORS.labels(kind=kind).inc()
+
+
+def watch_heard(at: float | None = None) -> None:
+    global _last_heard
+    with _lock:
+        _last_heard = time.monotonic() if at is None else at
+
+
+def inventory_updated() -> None:
+    INVENTORY_UPDATES.inc()
+    watch_heard()
+
+
+class TruthCollector(Collector):
+    """Verdicts and path counts of the source's latest inventory, computed when scraped."""
+
+    def __init__(self, snapshot: Callable[[], Any]) -> None:
+        #: returns ``(inventory, truth_context, level)`` or ``None`` before the first inventory
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        verdict = GaugeMetricFamily(
+            "vsguesttruth_disk_verdict",
+            "1 for the current verdict of each virtual disk (one series per disk).",
+            labels=["vm", "vm_name", "disk", "host", "verdict"],
+        )
+        disks = GaugeMetricFamily("vsguesttruth_disks", "Virtual disks by verdict.", labels=["verdict"])
+        host_paths = GaugeMetricFamily("vsguesttruth_host_paths", "Multipath paths per host, by state.",
+                                       labels=["host", "state"])
+        lun_paths = GaugeMetricFamily("vsguesttruth_lun_paths", "Multipath paths per host and LUN, by state.",
+                                      labels=["host", "lun", "state"])
+        ready = GaugeMetricFamily("vsguesttruth_inventory_ready", "1 once a first inventory was collected.")
+        found = self._snapshot()
+        ready.add_metric([], 0 if found is None else 1)
+        if found is not None:
+            from vsguesttruth.truth import Verdict
+
+            inv, ctx, level = found
+            counts = dict.fromkeys((v.value for v in Verdict), 0)
+            for d in ctx.disk_truths(level):
+                counts[d.verdict.value] += 1
+                verdict.add_metric([d.vm, d.vm_name, d.label, d.host, d.verdict.value], 1)
+            for name, n in counts.items():
+                disks.add_metric([name], n)
+            states = [s.value for s in PathState]
+            for host in sorted(inv.hosts.values(), key=lambda h: h.name):
+                per_host = dict.fromkeys(states, 0)
+                per_lun: dict[str, dict[str, int]] = {}
+                for p in host.paths:
+                    per_host[p.state.value] += 1
+                    per_lun.setdefault(p.lun, dict.fromkeys(states, 0))[p.state.value] += 1
+                for state, n in per_host.items():
+                    host_paths.add_metric([host.name, state], n)
+                for lun, by_state in sorted(per_lun.items()):
+                    for state, n in by_state.items():
+                        lun_paths.add_metric([host.name, lun, state], n)
+        yield from (ready, verdict, disks, host_paths, lun_paths)
+
+
+def render(snapshot: Callable[[], Any]) -> bytes:
+    """The text exposition: the shared counters, then the truth of ``snapshot()``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TruthCollector(snapshot))
+    return generate_latest(REGISTRY) + generate_latest(registry)
