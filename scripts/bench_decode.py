@@ -23,6 +23,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -129,11 +130,11 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
 
-    proc = None
+    proc, tmp = None, None
     if args.url:
         url = args.url
     else:
-        proc, url, _ = start_lab(args.lab_binary, args.hosts, args.vms)
+        proc, url, tmp = start_lab(args.lab_binary, args.hosts, args.vms)
     parts = urlsplit(url)
     si = SmartConnect(host=parts.hostname, port=parts.port or (443 if parts.scheme == "https" else 80),
                       user=parts.username or "user", pwd=parts.password or "pass",
@@ -188,6 +189,9 @@ def main() -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     rows = results["queries"].values()
     total_py = sum(r["pyvmomi_s"] for r in rows)

@@ -69,7 +69,11 @@ _LONG = VmomiSupport.long
 _LMF = VmomiSupport.GetVmodlType("vmodl.LocalizedMethodFault")
 # pyVmomi's own wsdl type lookup (with its ManagedObjectReference special cases); it ignores `self`.
 _lookup_wsdl_type = SoapAdapter.SoapDeserializer.LookupWsdlType
-_is_dynamic_type = SoapAdapter.isDynamicType
+_is_dynamic_type = getattr(
+    SoapAdapter,
+    "isDynamicType",  # pyVmomi >= 8.0.2; the same test was inline before
+    lambda t: t is ManagedMethod or t is VmomiSupport.PropertyPath or t is type,
+)
 _intern = sys.intern
 
 # Installs a whole instance __dict__ at once (both classes have a plain instance dict).
@@ -137,7 +141,7 @@ def _kind_of(typ: type) -> int:
 class _ClassInfo:
     """Everything the decoder needs to build instances of one DataObject class."""
 
-    __slots__ = ("cls", "defaults", "arrays", "plans", "set_dict", "verified")
+    __slots__ = ("cls", "defaults", "arrays", "plans", "verified")
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
@@ -166,7 +170,6 @@ class _ClassInfo:
         self.arrays = tuple(arrays)
         #: element tag -> {xsi:type attribute or None -> plan}
         self.plans: dict[str, dict[str | None, tuple]] = {}
-        self.set_dict = _set_do_dict
         #: (property name, value type) pairs whose __setattr__ type check passed
         self.verified: set[tuple[str, type]] = set()
 
@@ -182,7 +185,6 @@ class _Decoder:
         #: declared item type -> {xsi:type or None -> (kind, aux)} for array items
         self.item_plans: dict[type, dict[str | None, tuple[int, Any]]] = {}
         self.mo_classes: dict[str, type] = {}
-        self.lock = threading.Lock()
 
     # ---- type resolution (what pyVmomi's StartElementHandler does) ----------------------------
 
@@ -229,10 +231,10 @@ class _Decoder:
         prop = ci.cls._GetPropertyInfo(name)
         exempt = name == "fault" and issubclass(ci.cls, _LMF)
         kind, typ = self.resolve(prop.type, xsi, exempt)
-        if kind in (_K_MOR, _K_LMF, _K_TYPE, _K_METHOD):
+        if kind != _K_LIST and issubclass(prop.type, list):
+            mode = _M_APPEND  # pyVmomi appends to the default array: no type check
+        elif kind in (_K_MOR, _K_LMF, _K_TYPE, _K_METHOD):
             mode = _M_VERIFY  # the value's type is only known per value
-        elif kind != _K_LIST and issubclass(prop.type, list):
-            mode = _M_APPEND
         else:
             mode = _M_FIRST
         plan = (prop.name, kind, self.aux(kind, typ), mode, prop)
@@ -306,7 +308,7 @@ class _Decoder:
                     # can fail only a required, typed property): never again for this plan.
                     plans[child.tag][xsi] = (name, kind, aux, _M_SET, prop)
         obj = ci.cls.__new__(ci.cls)
-        ci.set_dict(obj, d)
+        _set_do_dict(obj, d)
         return obj
 
     def array(self, elem: Any, list_type: type, stub: Any) -> Any:
@@ -435,13 +437,25 @@ def _decoder(version: str | None, nsmap: dict[str, str]) -> _Decoder:
 
 def _parse(data: bytes) -> tuple[Any, dict[str, str]]:
     """The element tree and the document's namespace prefixes (one URI per prefix, else fallback)."""
-    parser = XMLPullParser(events=("start-ns",))
+    close = getattr(XMLPullParser, "_close_and_return_root", None)  # what iterparse() uses
+    parser = XMLPullParser(events=("start-ns",) if close else ("start-ns", "start"))
     parser.feed(data)
-    root = parser._close_and_return_root()  # noqa: SLF001 - XMLPullParser.close() drops the root
+    if close:
+        root = close(parser)
+    else:  # pragma: no cover - a future Python without it: take the root from the first "start"
+        parser.close()
+        root = None
     nsmap: dict[str, str] = {}
-    for _event, (prefix, uri) in parser.read_events():
+    for event, item in parser.read_events():
+        if event == "start":
+            if root is None:
+                root = item
+            continue
+        prefix, uri = item
         if nsmap.setdefault(prefix, uri) != uri:
             raise _Fallback(f"namespace prefix {prefix!r} bound to several URIs")
+    if root is None:
+        raise _Fallback("empty document")
     return root, nsmap
 
 
@@ -520,8 +534,8 @@ def _bind_args(info: Any, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
 
 def _user_agent() -> str:
     return "pyvmomi {0} {1} Python/{2} ({3}; {4}; {5})".format(
-        SoapAdapter.version_info_str,
-        SoapAdapter.kind,
+        getattr(SoapAdapter, "version_info_str", ""),
+        getattr(SoapAdapter, "kind", ""),
         getattr(SoapAdapter, "PYTHON_VERSION", platform.python_version()),
         getattr(SoapAdapter, "OS_NAME", platform.uname()[0]),
         getattr(SoapAdapter, "OS_VERSION", platform.uname()[2]),
@@ -626,7 +640,6 @@ def _soap_invoke(soap: Any, mo: Any, info: Any, args: list[Any], outer: Any = No
 
 def _session_invoke(stub: Any, mo: Any, info: Any, args: list[Any]) -> Any:
     """SessionOrientedStub.InvokeMethod's login/retry loop around :func:`_soap_invoke`."""
-    import socket  # noqa: F401 - socket.error is OSError
     import time
     from xml.parsers.expat import ExpatError
 
@@ -664,8 +677,11 @@ def invoke(stub_or_si: Any, mo: Any, method: str, *args: Any, **kwargs: Any) -> 
     pyVmomi method name (``"RetrievePropertiesEx"``) or its wsdl name. The request is serialized and
     sent exactly as pyVmomi sends it (same connection pool, cookie, headers, gzip); the result is what
     pyVmomi would return; a vmodl fault raises the same pyVmomi exception object; socket and HTTP
-    errors propagate like pyVmomi's. Other stub kinds are simply called through pyVmomi.
+    errors propagate like pyVmomi's. Other stub kinds are simply called through pyVmomi, and an
+    ``mo`` that is no pyVmomi managed object is called as it is.
     """
+    if not isinstance(mo, ManagedObject):  # not a pyVmomi object (a test double): a plain call
+        return getattr(mo, method)(*args, **kwargs)
     stub = stub_or_si
     if stub is None:
         stub = mo._stub
@@ -673,9 +689,15 @@ def invoke(stub_or_si: Any, mo: Any, method: str, *args: Any, **kwargs: Any) -> 
         stub = stub._stub
     info = _method_info(mo, method)
     bound = _bind_args(info, args, kwargs)
-    if type(stub) is SoapStubAdapter or isinstance(stub, SoapStubAdapter):
+    # Only stubs whose InvokeMethod is pyVmomi's own: a subclass that overrides it keeps its behaviour.
+    method_impl = getattr(type(stub), "InvokeMethod", None)
+    if method_impl is SoapStubAdapter.InvokeMethod:
         return _soap_invoke(stub, mo, info, bound)
-    if isinstance(stub, SessionOrientedStub) and isinstance(getattr(stub, "soapStub", None), SoapStubAdapter):
+    if method_impl is SessionOrientedStub.InvokeMethod and _is_plain_soap(getattr(stub, "soapStub", None)):
         return _session_invoke(stub, mo, info, bound)
     return stub.InvokeMethod(mo, info, bound)
+
+
+def _is_plain_soap(stub: Any) -> bool:
+    return getattr(type(stub), "InvokeMethod", None) is SoapStubAdapter.InvokeMethod
 

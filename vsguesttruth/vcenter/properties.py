@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pyVmomi import vim, vmodl
 
+from . import fastdecode
 from .convert import PROPERTIES, VIM_TYPES, Record
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def retrieve(
     stops early, the remaining pages are cancelled (CancelRetrievePropertiesEx).
     """
     options = PC.RetrieveOptions(maxObjects=max_objects) if max_objects else PC.RetrieveOptions()
-    result = collector.RetrievePropertiesEx(specSet=list(specs), options=options)
+    result = fastdecode.invoke(None, collector, "RetrievePropertiesEx", specSet=list(specs), options=options)
     while result is not None:
         if on_page is not None:
             on_page(len(result.objects or ()))
@@ -109,7 +110,7 @@ def retrieve(
             raise
         if not token:
             return
-        result = collector.ContinueRetrievePropertiesEx(token=token)
+        result = fastdecode.invoke(None, collector, "ContinueRetrievePropertiesEx", token=token)
 
 
 def check_missing(content: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 from pyVmomi import vim, vmodl
 
 from ..model import Datastore, Host, Inventory, Vm
+from . import fastdecode
 from .connect import Connection, is_connection_lost, is_session_lost, translate
 from .convert import (
     CLUSTER,
@@ -220,7 +221,7 @@ class Watcher:
         # The initial update (version "") comes at once; a wait bound keeps an empty inventory
         # from blocking forever.
         options = PC.WaitOptions(maxWaitSeconds=self._wait_seconds(deadline))
-        update = collector.WaitForUpdatesEx(version=self._version, options=options)
+        update = fastdecode.invoke(None, collector, "WaitForUpdatesEx", version=self._version, options=options)
         if update is None:
             return None
         touched: dict[str, str] = {}
@@ -233,7 +234,8 @@ class Watcher:
             if not update.truncated:
                 break
             # more of the same version pending: fetch it now, without waiting
-            update = collector.WaitForUpdatesEx(version=self._version, options=PC.WaitOptions(maxWaitSeconds=0))
+            update = fastdecode.invoke(None, collector, "WaitForUpdatesEx", version=self._version,
+                                       options=PC.WaitOptions(maxWaitSeconds=0))
             if update is None:
                 break
         if refetch:
