@@ -11,7 +11,8 @@ It speaks the same command line: one argument ``"info-get KEY"`` or ``"info-set 
   OptionValue (an empty value removes the key, as vCenter does).
 - otherwise ``VSGT_FAKE_GUESTINFO_DIR``: one file per key.
 
-``VSGT_FAKE_RPC_LOG``: append each argv as a JSON line. ``VSGT_FAKE_NOT_IN_VM=1``: answer like the real
+The vCenter backend needs pyVmomi: put the test venv's ``bin`` first on PATH (the shebang is
+``/usr/bin/env python3``). ``VSGT_FAKE_RPC_LOG``: append each argv as a JSON line. ``VSGT_FAKE_NOT_IN_VM=1``: answer like the real
 tool outside a VM. ``VSGT_FAKE_RPC_SLEEP``: seconds to sleep first (timeouts).
 """
 

@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import click
 import pytest
 
 from fakes.documents import GB, disk, document, response
@@ -111,6 +110,12 @@ def test_status_table_and_json(guest):
     assert table.returncode == 1 and "\x1b" not in table.stdout and "gold01 lost \\x1b[2J(PDL)" in table.stdout
 
 
+def tools_installed() -> bool:
+    from vsguesttruth.guest.rpc import SEARCH_DIRS
+
+    return any(Path(d, name).exists() for d in SEARCH_DIRS for name in ("vmware-rpctool", "vmtoolsd"))
+
+
 def test_exit_codes(guest, tmp_path):
     one_line_error(guest.run("status"), 5, "no storage document yet")
     guest.put(guestinfo.STATE, json.dumps({**guest.state(), "schema": 2}))
@@ -122,8 +127,8 @@ def test_exit_codes(guest, tmp_path):
     one_line_error(guest.run("status", "--sysfs", str(other.root)), 3, "not a VMware virtual machine", "QEMU")
     one_line_error(guest.run("status", env={"VSGT_FAKE_NOT_IN_VM": "1"}), 3, "must be run inside a virtual machine")
     one_line_error(guest.run("status", "--rpctool", str(tmp_path / "nope")), 4, "does not exist")
-    one_line_error(guest.run("status", env={"VSGT_RPCTOOL": "", "PATH": str(tmp_path)}), 4, "VMware Tools missing") \
-        if not any(Path(d, "vmware-rpctool").exists() or Path(d, "vmtoolsd").exists() for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin", "/usr/local/sbin")) else None
+    if not tools_installed():  # autodetection: nothing on PATH nor in the usual folders
+        one_line_error(guest.run("status", env={"VSGT_RPCTOOL": "", "PATH": str(tmp_path)}), 4, "VMware Tools missing")
     one_line_error(guest.run("status", "--rpc-timeout", "0.3", env={"VSGT_FAKE_RPC_SLEEP": "3"}), 7, "did not answer within 0.3 s")
     assert guest.run("status", "--bogus").returncode == 2
     one_line_error(guest.run("show-response"), 5, "no response yet")
@@ -180,6 +185,39 @@ def test_watch_waits_for_a_document_and_reports_problems_once(guest):
     one_line_error(result, 5, "no storage document yet")
     result = guest.run("watch", "--once")
     one_line_error(result, 5, "no storage document yet")
+
+
+def test_watch_stops_cleanly_on_sigterm(guest):
+    guest.state()
+    proc = subprocess.Popen([GUEST, "watch", "--interval", "0.1"], env=guest.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.terminate()
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and err == "", err
+
+
+def test_dry_run_works_outside_a_vm(guest, tmp_path):
+    other = FakeSys(tmp_path / "kvm", vendor="QEMU")
+    result = guest.run("set-policy", "--min-working-paths", "2", "--dry-run", "--sysfs", str(other.root))
+    assert result.returncode == 0 and json.loads(result.stdout)["min_working_paths"] == 2
+    assert guest.run("devices", "--sysfs", str(other.root)).returncode == 0
+
+
+def test_set_policy_wait(guest):
+    def service():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not guest.get(guestinfo.POLICY):
+            time.sleep(0.05)
+        guest.put(guestinfo.RESPONSE, response("policy", "policy_invalid", "refresh_interval 15 is below the admin's minimum 60"))
+
+    thread = threading.Thread(target=service)
+    thread.start()
+    result = guest.run("set-policy", "--refresh-interval", "15", "--wait", "--timeout", "10")
+    thread.join()
+    assert result.returncode == 1 and "policy: policy_invalid: refresh_interval 15 is below" in result.stdout
+    # the same policy again: the service will not answer anew; its answer stands
+    again = guest.run("set-policy", "--refresh-interval", "15", "--wait", "--timeout", "1")
+    assert again.returncode == 1 and "policy_invalid" in again.stdout
 
 
 def test_watch_refuses_a_missing_hook(guest, tmp_path):

@@ -37,7 +37,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -49,7 +51,7 @@ from vsguesttruth.guest.errors import GuestError, NoDocument
 from vsguesttruth.guest.rpc import DEFAULT_TIMEOUT, Rpc, check_vmware
 
 EXIT_INTERNAL = 70
-FIELDS = ("luns", "explanation", "datastores", "capacity", "uuid")
+FIELDS = guestinfo.FIELDS
 
 
 class GuestCli(click.Group):
@@ -101,7 +103,7 @@ def guest_options(rpc: bool = True):
                       help="Root of sysfs (for tests and chroots). [env: VSGT_SYSFS]")
         @functools.wraps(func)
         def wrapper(*args, sysfs: str, rpctool: str | None = None, rpc_timeout: float = DEFAULT_TIMEOUT, **kwargs):
-            return func(*args, guest=Guest(sysfs, rpctool, rpc_timeout) if rpc else Guest(sysfs, None, 0, rpc=False), **kwargs)
+            return func(*args, guest=Guest(sysfs, rpctool, rpc_timeout), **kwargs)
 
         if rpc:
             wrapper = click.option("--rpc-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
@@ -116,17 +118,17 @@ def guest_options(rpc: bool = True):
 class Guest:
     """This guest: its sysfs, and (lazily, after the VM check) its RPC tool."""
 
-    def __init__(self, sysfs: str, rpctool: str | None, timeout: float, rpc: bool = True) -> None:
+    def __init__(self, sysfs: str, rpctool: str | None, timeout: float) -> None:
         self.sysfs = sysfs
         self._rpctool = rpctool
         self._timeout = timeout
         self._rpc: Rpc | None = None
-        if rpc:
-            check_vmware(sysfs)
 
     @property
     def rpc(self) -> Rpc:
+        """The RPC tool, found on first use, after checking that this is a VMware VM (NotInVm, ToolsMissing)."""
         if self._rpc is None:
+            check_vmware(self.sysfs)
             self._rpc = Rpc.locate(self._rpctool, self._timeout)
         return self._rpc
 
@@ -215,6 +217,17 @@ def watch(guest: Guest, hook, hook_args, hook_timeout, interval, policy_interval
             raise click.BadParameter(problem, param_hint="--hook")
     if once:
         count = 1
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _watch_loop(guest, argv, hook_timeout, interval, policy_interval, initial, count, duration, as_json, stopping)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _watch_loop(guest: Guest, argv, hook_timeout, interval, policy_interval, initial, count, duration, as_json,
+                stopping: threading.Event) -> None:
     tracker = agent.Watch(initial=initial)
     started = time.monotonic()
     reads = 0
@@ -245,15 +258,19 @@ def watch(guest: Guest, hook, hook_args, hook_timeout, interval, policy_interval
             if policy_interval:
                 wait = max(interval, agent.policy_interval(doc) or 0)
         reads += 1
-        if count is not None and reads >= count:
+        if count is not None and reads >= count or stopping.is_set():
             break
-        if duration is not None and time.monotonic() - started + wait > duration:
+        if duration is not None:
             remaining = duration - (time.monotonic() - started)
             if remaining <= 0:
                 break
-            time.sleep(remaining)
-            continue
-        time.sleep(wait)
+            if remaining < wait:
+                stopping.wait(remaining)
+                break
+        if stopping.wait(wait):
+            break
+    if stopping.is_set():
+        return  # stopped by SIGTERM / Ctrl-C: a normal end for a daemon
     if last_error is not None:  # the last read failed: its message is on stderr already
         sys.exit(last_error.exit_code)
 
@@ -286,7 +303,8 @@ def relay_hook(argv: list[str], change: dict, result: agent.HookResult) -> None:
 @main.command("set-policy")
 @click.option("--refresh-interval", type=int, metavar="S", help="Seconds between re-probes of the host's storage (10..86400).")
 @click.option("--publish", type=click.Choice(["on_change", "interval"]), help="Publish on every change, or only on the interval.")
-@click.option("--field", "fields", multiple=True, type=click.Choice(FIELDS), help="Optional disk fields wanted (repeatable; default all).")
+@click.option("--field", "fields", multiple=True, type=click.Choice(FIELDS), help="Optional disk fields wanted (repeatable; default all). Without uuid and capacity the device "
+                   "mapping has only controller and unit to go by.")
 @click.option("--min-working-paths", type=int, metavar="N", help="Service level: working paths per LUN (1..32).")
 @click.option("--min-reachable-devices", type=int, metavar="N", help="Service level: disks that must be usable (1..256).")
 @click.option("--clear", is_flag=True, help="Remove the policy (the service's defaults apply).")
@@ -318,6 +336,7 @@ def set_policy(guest: Guest, refresh_interval, publish, fields, min_working_path
         click.echo(value)
         return
     before = _current_response(guest) if wait else None
+    unchanged = wait and _current_policy(guest) == value
     guest.rpc.set(guestinfo.POLICY, value)
     if not as_json:
         click.echo("policy cleared" if clear else f"policy set: {value}")
@@ -325,8 +344,15 @@ def set_policy(guest: Guest, refresh_interval, publish, fields, min_working_path
         if as_json:
             echo_json({"policy": json.loads(value) if value else None})
         return
+    if unchanged and before is not None and before.get("id") == "policy":
+        finish_answer(before, as_json)  # the same policy again: the service has answered it already
     answer = agent.wait_response(guest.rpc, lambda a: a.get("id") == "policy" and a != before, timeout)
     finish_answer(answer, as_json)
+
+
+def _current_policy(guest: Guest) -> str:
+    raw = guest.rpc.get(guestinfo.POLICY)
+    return raw.decode("utf-8", errors="replace") if raw else ""
 
 
 @main.command("show-policy")
@@ -460,6 +486,9 @@ def devices_command(guest: Guest, as_json: bool) -> None:
         })
         return
     p = agent.printable
+    if not storage.devices and not storage.controllers:
+        click.echo(f"no SCSI, SATA, IDE or NVMe disks under {p(guest.sysfs)}")
+        return
     for c in storage.controllers:
         hosts = ",".join(f"host{h}" for h in c.hosts) or c.name
         click.echo(f"controller {p(c.kind or '?')} ({p(c.driver)}) at {p(c.pci or '?')}: {p(hosts)}")

@@ -13,7 +13,8 @@ Everything comes from sysfs (its root is configurable, so tests use a fake tree)
    IDE) gives the controller type. Kernel host numbers follow probe order, not the VM's bus numbers, so
    the controllers of one type are ordered by PCI address (VMware assigns PCI slots in bus order) and the
    disk's bus picks the Nth of them, N being the bus's rank among that type's buses in the document.
-   The target is the unit number (SATA: the port is the unit, IDE: the channel is the bus). When the
+   The target is the unit number (SATA: the port is the unit, IDE: the channel is the bus; for
+   lsilogic-sas the SAS driver numbers targets in discovery order, taken to follow the units). When the
    document gives the capacity, a device of another size is never taken; when the preferred controller
    has no fitting device, a unique device of that type at the same unit and of the same size is. NVMe:
    the Nth NVMe controller by PCI address, namespace id = unit + 1. Method ``scsi-address`` /

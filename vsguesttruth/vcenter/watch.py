@@ -51,6 +51,10 @@ from .properties import (
 
 log = logging.getLogger(__name__)
 
+#: Updates per WaitForUpdatesEx reply: vCenter then sets `truncated` and we read on. Bounds the
+#: size of one reply (and our memory) for the initial full update of a large inventory.
+MAX_OBJECT_UPDATES = 1000
+
 Model = Host | Datastore | Vm
 
 
@@ -220,7 +224,7 @@ class Watcher:
             raise _Resync()
         # The initial update (version "") comes at once; a wait bound keeps an empty inventory
         # from blocking forever.
-        options = PC.WaitOptions(maxWaitSeconds=self._wait_seconds(deadline))
+        options = PC.WaitOptions(maxWaitSeconds=self._wait_seconds(deadline), maxObjectUpdates=MAX_OBJECT_UPDATES)
         update = fastdecode.invoke(None, collector, "WaitForUpdatesEx", version=self._version, options=options)
         if update is None:
             return None
@@ -235,7 +239,7 @@ class Watcher:
                 break
             # more of the same version pending: fetch it now, without waiting
             update = fastdecode.invoke(None, collector, "WaitForUpdatesEx", version=self._version,
-                                       options=PC.WaitOptions(maxWaitSeconds=0))
+                                       options=PC.WaitOptions(maxWaitSeconds=0, maxObjectUpdates=MAX_OBJECT_UPDATES))
             if update is None:
                 break
         if refetch:
