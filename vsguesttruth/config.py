@@ -29,6 +29,13 @@ exists. Example (see ``scripts/config.example.toml``)::
 
     [replicas]                   # datastore name = its replica's name (media_failure fails over there)
     "ds-gold" = "ds-gold-replica"
+
+    [web]                        # the plugin server (vSphere Client UI, JSON API, /metrics)
+    listen = "0.0.0.0"
+    port = 8443
+    cert_file = "/etc/vsguesttruth/tls/cert.pem"
+    key_file = "/etc/vsguesttruth/tls/key.pem"
+    api_tokens_file = "/etc/vsguesttruth/api-tokens"
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "remediation", "replicas"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "remediation", "replicas", "web"}
 SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int}
 GUEST_KEYS = {
     "allow_policy": bool, "min_refresh_interval": int, "default_refresh_interval": int, "allowed_fields": list,
@@ -60,6 +67,10 @@ REMEDIATION_KEYS = {
     "replica_attribute": str,
 }
 REMEDIATION_MODES = ("off", "advise", "auto")
+WEB_KEYS = {
+    "listen": str, "port": int, "cert_file": str, "key_file": str, "api_tokens_file": str,
+    "session_cache_seconds": int, "public_url": str, "metrics_anonymous": bool,
+}
 MAX_REFRESH_INTERVAL = 86400
 
 
@@ -127,6 +138,20 @@ class RemediationConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The plugin server: where it listens, its TLS certificate, who may call its API."""
+
+    listen: str = "127.0.0.1"  # "0.0.0.0" to let vCenter reach it from elsewhere
+    port: int = 8443
+    cert_file: str = ""  # PEM; both or neither of cert_file and key_file
+    key_file: str = ""
+    api_tokens_file: str = ""  # lines "NAME read|write TOKEN" (see vsguesttruth.web.auth)
+    session_cache_seconds: int = 60  # how long a checked vSphere Client session stays trusted
+    public_url: str = ""  # how vCenter reaches us, e.g. "https://vsgt.example.com:8443" (plugin register)
+    metrics_anonymous: bool = False  # true: /metrics needs no token (keep it on a trusted network)
+
+
+@dataclass(frozen=True)
 class Config:
     """What the admin configured; empty when there is no file."""
 
@@ -136,6 +161,7 @@ class Config:
     scope: ScopeConfig = field(default_factory=ScopeConfig)
     guest: GuestConfig = field(default_factory=GuestConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
 
 
@@ -183,6 +209,7 @@ def load(path: str | Path | None = None) -> Config:
         scope=parse_scope(_check_section(chosen, "scope", data.get("scope", {}), SCOPE_KEYS), chosen),
         guest=guest, remediation=remediation,
         publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
+        web=parse_web(_check_section(chosen, "web", data.get("web", {}), WEB_KEYS), chosen),
     )
 
 
@@ -265,6 +292,24 @@ def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path 
         move_degraded=section.get("move_degraded", True),
         replicas=dict(pairs), replica_attribute=attribute.strip(),
         allow_guest_requests=allow_guest_requests,
+    )
+
+
+def parse_web(section: dict[str, Any], path: Path | str = "") -> WebConfig:
+    """[web] as checked by ``load`` -> WebConfig; ConfigError on a bad value."""
+    where = _where(path, "web")
+    cert, key = section.get("cert_file", ""), section.get("key_file", "")
+    if bool(cert) != bool(key):
+        raise ConfigError(f"{where}: give both cert_file and key_file (PEM), or neither")
+    public_url = section.get("public_url", "")
+    if public_url and not public_url.startswith("https://"):
+        raise ConfigError(f"{where}.public_url must start with https:// (the vSphere Client loads plugins over TLS)")
+    return WebConfig(
+        listen=section.get("listen", "127.0.0.1") or "127.0.0.1",
+        port=_int(section, "port", where, 1, 65535, 8443),
+        cert_file=cert, key_file=key, api_tokens_file=section.get("api_tokens_file", ""),
+        session_cache_seconds=_int(section, "session_cache_seconds", where, 0, 3600, 60),
+        public_url=public_url, metrics_anonymous=section.get("metrics_anonymous", False),
     )
 
 

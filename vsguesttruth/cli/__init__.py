@@ -58,6 +58,18 @@ def _register() -> None:
         return
     for command in read.COMMANDS:
         main.add_command(command)
+    from vsguesttruth.cli import remediate
+
+    for command in remediate.COMMANDS:
+        main.add_command(command)
+    from vsguesttruth.cli import serve
+
+    for command in serve.COMMANDS:
+        main.add_command(command)
+    from vsguesttruth.cli import plugin
+
+    for command in plugin.COMMANDS:
+        main.add_command(command)
 
 
 _register()

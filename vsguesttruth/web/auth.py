@@ -71,6 +71,10 @@ class TokenStore:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    def with_tokens(self, extra: Mapping[str, tuple[str, str]]) -> "TokenStore":
+        """A new store with ``extra`` tokens (token -> (name, scope)) added."""
+        return TokenStore({**self._tokens, **extra})
+
     @classmethod
     def from_file(cls, path: str | Path) -> "TokenStore":
         path = Path(path)

@@ -1,0 +1,263 @@
+"""The plugin server's app on hand-made inventories: API, auth rules, pages, manifest, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from .factories import lab_inventory, set_hba, vm_moref
+from vsguesttruth.web import Auth, StaticSource, TokenStore, create_app, metrics
+
+READ = "r" * 24
+WRITE = "w" * 24
+READ_H = {"Authorization": f"Bearer {READ}"}
+WRITE_H = {"Authorization": f"Bearer {WRITE}"}
+
+
+class FakeSessions:
+    """A vCenter that knows one session, whose user may migrate only web01."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def user(self, session_id: str) -> str | None:
+        self.asked.append(session_id)
+        return "VSPHERE.LOCAL\\alice" if session_id == "sess-0001-good" else None
+
+    def has_privilege(self, session_id: str, vm: str, privilege: str) -> bool:
+        return session_id == "sess-0001-good" and vm == vm_moref("web01") and privilege == "Resource.HotMigrate"
+
+
+@pytest.fixture
+def source() -> StaticSource:
+    return StaticSource(lab_inventory())
+
+
+@pytest.fixture
+def sessions() -> FakeSessions:
+    return FakeSessions()
+
+
+@pytest.fixture
+def auth(sessions) -> Auth:
+    return Auth(TokenStore({READ: ("grafana", "read"), WRITE: ("ops", "write")}), sessions)
+
+
+@pytest.fixture
+def client(source, auth) -> TestClient:
+    return TestClient(create_app(source, auth))
+
+
+# -- auth ---------------------------------------------------------------------------------------------
+
+API_GETS = ["/api/v1/status", "/api/v1/vms", "/api/v1/vms/web01/map", "/api/v1/hosts", "/api/v1/hosts/esx-a01",
+            "/api/v1/plan", "/api/v1/whoami", "/metrics"]
+
+
+@pytest.mark.parametrize("path", API_GETS)
+def test_reads_need_credentials(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/json")
+    assert "authentication required" in response.json()["error"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": f"Basic {READ}"},
+    {"Authorization": "Bearer "}, {"vmware-api-session-id": "sess-unknown-1"},
+    {"Cookie": f"token={READ}; vmware_soap_session=sess-0001-good"},
+])
+def test_bad_or_cookie_credentials_are_refused(client, headers):
+    assert client.get("/api/v1/status", headers=headers).status_code == 401
+
+
+def test_token_and_session_principals(client):
+    assert client.get("/api/v1/whoami", headers=READ_H).json()["name"] == "grafana"
+    who = client.get("/api/v1/whoami", headers={"vmware-api-session-id": "sess-0001-good"}).json()
+    assert who == {"name": "VSPHERE.LOCAL\\alice", "kind": "session", "scope": "read", "remediation": False,
+                   "migrate": False}
+
+
+def test_migrate_authorisation(client):
+    url = "/api/v1/vms/web01/migrate"
+    assert client.post(url).status_code == 401
+    assert client.post(url, headers=READ_H).status_code == 403  # a read token may not act
+    answer = client.post(url, headers=WRITE_H)
+    assert answer.status_code == 501 and answer.json() == {
+        "error": "remediation not available", "available": False, "authorized": True}
+    session = {"vmware-api-session-id": "sess-0001-good"}
+    assert client.post(url, headers=session).status_code == 501  # holds Resource.HotMigrate on web01
+    assert client.post("/api/v1/vms/web02/migrate", headers=session).status_code == 403
+
+
+def test_migrate_and_plan_callables(source, auth):
+    calls = []
+
+    def plan(inv, vm):
+        return {"moves": [{"vm": vm, "to_host": "esx-a02", "reason": "paths dead"}]}
+
+    def migrate(vm, *, to_host, dry_run, requested_by):
+        calls.append((vm, to_host, dry_run, requested_by))
+        return {"ok": True, "message": f"moved {vm} to {to_host}"}
+
+    client = TestClient(create_app(source, auth, plan=plan, migrate=migrate))
+    assert client.get("/api/v1/plan?vm=web01", headers=READ_H).json()["moves"][0]["vm"] == vm_moref("web01")
+    answer = client.post("/api/v1/vms/web01/migrate", headers=WRITE_H, json={"to_host": "esx-a02"})
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+    assert calls == [(vm_moref("web01"), "esx-a02", False, "ops")]
+    assert client.get("/api/v1/plan?vm=nope", headers=READ_H).status_code == 404
+
+
+def test_tokens_file(tmp_path):
+    path = tmp_path / "tokens"
+    path.write_text(f"# name scope token\ngrafana read {READ}\n\nops write {WRITE}  # the on-call\n")
+    path.chmod(0o600)
+    store = TokenStore.from_file(path)
+    assert store.check(READ).scope == "read" and store.check(WRITE).name == "ops"
+    assert store.check("x" * 24) is None
+    path.chmod(0o644)
+    with pytest.raises(Exception, match="readable by others"):
+        TokenStore.from_file(path)
+    path.chmod(0o600)
+    path.write_text("ops admin " + "a" * 20 + "\n")
+    with pytest.raises(Exception, match="scope must be read or write"):
+        TokenStore.from_file(path)
+    path.write_text("ops write short\n")
+    with pytest.raises(Exception, match="shorter"):
+        TokenStore.from_file(path)
+
+
+# -- the API ------------------------------------------------------------------------------------------
+
+def test_status_counts_and_filters(client, source):
+    healthy = client.get("/api/v1/status", headers=READ_H).json()
+    assert healthy["counts"]["healthy"] == healthy["total"] > 0
+    assert client.get("/api/v1/status?unhealthy=true", headers=READ_H).json()["disks"] == []
+    source.set(set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
+    status = client.get("/api/v1/status?unhealthy=true", headers=READ_H).json()
+    assert status["version"] == 2
+    assert status["counts"]["degraded"] == len(status["disks"]) > 0
+    assert {d["vm"] for d in status["disks"]} >= {"web01", "db01"}
+    assert all(d["host"] == "esx-a01" for d in status["disks"])
+    assert any(h["name"] == "esx-a01" and h["verdict"] == "degraded" for h in status["hosts"])
+    only = client.get("/api/v1/status?vm=web02", headers=READ_H).json()
+    assert {d["vm"] for d in only["disks"]} == {"web02"}
+    assert client.get("/api/v1/status?verdict=bogus", headers=READ_H).status_code == 422
+
+
+def test_map_by_name_or_moref(client):
+    by_name = client.get("/api/v1/vms/db01/map", headers=READ_H).json()
+    by_moref = client.get(f"/api/v1/vms/{vm_moref('db01')}/map", headers=READ_H).json()
+    assert by_name == by_moref
+    assert [d["disk"]["label"] for d in by_name["disks"]] == ["Hard disk 1", "Hard disk 2"]
+    assert by_name["disks"][0]["luns"][0]["hosts"][0]["paths"]  # the whole chain down to the paths
+    missing = client.get("/api/v1/vms/nope/map", headers=READ_H)
+    assert missing.status_code == 404 and missing.json() == {"error": "no VM named 'nope'"}
+
+
+def test_hosts(client):
+    hosts = client.get("/api/v1/hosts", headers=READ_H).json()["hosts"]
+    assert [h["name"] for h in hosts][:2] == ["esx-a01", "esx-a02"]
+    assert "luns" not in hosts[0] and hosts[0]["hbas"]
+    one = client.get("/api/v1/hosts/esx-a01", headers=READ_H).json()
+    assert one["luns"] and "HBAs online" in one["line"]
+    assert client.get("/api/v1/hosts/nope", headers=READ_H).status_code == 404
+
+
+def test_plan_not_available(client):
+    answer = client.get("/api/v1/plan", headers=READ_H)
+    assert answer.status_code == 501 and answer.json()["error"] == "remediation not available"
+
+
+def test_not_ready_before_first_inventory(auth):
+    client = TestClient(create_app(StaticSource(), auth))
+    assert client.get("/healthz").json()["ok"] is True
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/api/v1/status", headers=READ_H).status_code == 503
+    families = {f.name for f in text_string_to_metric_families(client.get("/metrics", headers=READ_H).text)}
+    assert "vsguesttruth_inventory_ready" in families
+
+
+def test_openapi_lists_the_api(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/status", "/api/v1/vms/{vm}/map", "/api/v1/hosts", "/api/v1/hosts/{host}",
+                 "/api/v1/plan", "/api/v1/vms/{vm}/migrate", "/metrics", "/healthz", "/readyz"):
+        assert path in paths
+
+
+# -- metrics --------------------------------------------------------------------------------------------
+
+def test_metrics_parse_and_count(client, source):
+    source.set(set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
+    metrics.publish_done("ok", 3)
+    metrics.migration_done("failed")
+    metrics.vcenter_error("session_lost")
+    metrics.watch_heard()
+    text = client.get("/metrics", headers=READ_H).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    verdicts = [s for s in families["vsguesttruth_disk_verdict"].samples]
+    assert any(s.labels["vm_name"] == "web01" and s.labels["verdict"] == "degraded" for s in verdicts)
+    disks = {s.labels["verdict"]: s.value for s in families["vsguesttruth_disks"].samples}
+    assert disks["degraded"] > 0 and sum(disks.values()) == len(verdicts)
+    dead = [s for s in families["vsguesttruth_host_paths"].samples
+            if s.labels == {"host": "esx-a01", "state": "dead"}]
+    assert dead and dead[0].value > 0
+    assert any(s.labels["state"] == "dead" and s.value > 0 for s in families["vsguesttruth_lun_paths"].samples)
+    assert any(s.labels == {"outcome": "ok"} and s.value >= 3 for s in families["vsguesttruth_publishes"].samples)
+    assert "vsguesttruth_migrations" in families and "vsguesttruth_vcenter_errors" in families
+    assert families["vsguesttruth_watch_lag_seconds"].samples[0].value < 60
+
+
+def test_metrics_anonymous_option(source, auth):
+    client = TestClient(create_app(source, auth, metrics_anonymous=True))
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/api/v1/status").status_code == 401
+
+
+# -- pages and the manifest -------------------------------------------------------------------------------
+
+def test_manifest_names_pages_that_exist(client):
+    manifest = client.get("/plugin.json").json()
+    assert manifest["manifestVersion"] == "1.0.0" and "plugin.api.version" in manifest["requirements"]
+    vm = manifest["objects"]["VirtualMachine"]
+    uris = [manifest["global"]["view"]["uri"], vm["summary"]["view"]["uri"], vm["monitor"]["views"][0]["uri"],
+            vm["menu"]["actions"][0]["trigger"]["uri"],
+            manifest["objects"]["HostSystem"]["monitor"]["views"][0]["uri"],
+            manifest["definitions"]["iconSpriteSheet"]["uri"]]
+    assert vm["menu"]["actions"][0]["trigger"]["type"] == "modal"
+    for uri in uris:
+        page = client.get("/" + uri)
+        assert page.status_code == 200, uri
+    keys = json.dumps(manifest)
+    for key in manifest["definitions"]["i18n"]["definitions"]:
+        assert f'"{key}"' in keys
+    for used in ("nameKey", "labelKey", "titleKey"):
+        for value in _values(manifest, used):
+            assert value in manifest["definitions"]["i18n"]["definitions"], value
+
+
+def _values(obj, key):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield v
+            yield from _values(v, key)
+    elif isinstance(obj, list):
+        for item in obj:
+            yield from _values(item, key)
+
+
+def test_pages_are_offline_and_safe(client):
+    for page in ("global", "vm-summary", "vm-monitor", "host-monitor", "move"):
+        response = client.get(f"/ui/{page}.html")
+        assert response.status_code == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert "http://" not in response.text and "https://" not in response.text  # no CDN
+    js = client.get("/ui/vsgt.js").text
+    assert "innerHTML" not in js  # data goes in as text only
+    assert client.get("/api/ui/htmlClientSdk.js").text.count("isStub") == 1
+    assert client.get("/", follow_redirects=False).headers["location"] == "ui/global.html"

@@ -1,0 +1,75 @@
+"""The plugin server: the vSphere Client remote plugin's pages, the JSON API, /metrics, health.
+
+Public surface::
+
+    from vsguesttruth.web import Auth, TokenStore, StaticSource, WatcherSource, create_app, start_web, metrics
+
+    app = create_app(source, auth, plan=None, migrate=None)     # a FastAPI app (works in TestClient)
+    handle = start_web(source, config.web, settings=settings)    # HTTPS in a background thread
+    ...
+    handle.stop()                                                # graceful: requests in flight finish
+
+**Seam for the reconcile loop (``vsguesttruth serve``, F's ``service.py``).** The service already watches
+vCenter; it gives the web app a *source*: any object with ``latest() -> Inventory | None`` (and, when it can,
+``level`` (ServiceLevel), ``version`` (int, grows per inventory), ``updated_at``, ``error`` and
+``wait_version(after, timeout)`` for live pages). Then::
+
+    from vsguesttruth.web import start_web, metrics
+    web = start_web(service_source, config.web, settings=connection_settings,
+                    plan=remediation_plan, migrate=remediation_migrate)   # both optional (H's code)
+    try:
+        run_the_loop()                 # and call metrics.publish_done("ok"), metrics.vcenter_error(kind), ...
+    finally:
+        web.stop()
+
+``start_web`` reads ``[web]``: listen, port, cert_file/key_file (HTTPS; plain HTTP is refused unless
+``allow_http=True``, for tests), api_tokens_file, session_cache_seconds (vSphere Client sessions are checked
+against vCenter with ``settings``), metrics_anonymous. ``plan(inventory, vm_moref_or_None)`` returns what would
+move (JSON-able or ``.as_dict()``); ``migrate(vm_moref, *, to_host, dry_run, requested_by)`` moves one VM and
+returns a JSON-able result (raise a VsgtError to refuse: the API answers 409 with its message).
+
+``vsguesttruth web`` (cli/plugin.py) runs the same thing standalone, with a :class:`WatcherSource`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import metrics
+from .app import create_app
+from .auth import Auth, Principal, TokenStore
+from .server import WebServer, self_signed
+from .source import InventorySource, StaticSource, WatcherSource
+
+__all__ = [
+    "Auth", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
+    "create_app", "make_auth", "metrics", "self_signed", "start_web",
+]
+
+
+def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tuple[str, str]] | None = None) -> Auth:
+    """Tokens from ``[web] api_tokens_file`` (plus ``extra_tokens``), and vSphere Client session checks
+    against the vCenter of ``settings`` (a ConnectionSettings) when given."""
+    tokens = TokenStore.from_file(web_config.api_tokens_file) if web_config.api_tokens_file else TokenStore()
+    if extra_tokens:
+        tokens = tokens.with_tokens(extra_tokens)
+    sessions = None
+    if settings is not None:
+        from vsguesttruth.vcenter.extension import SessionValidator
+
+        sessions = SessionValidator(settings, ttl=web_config.session_cache_seconds)
+    return Auth(tokens, sessions)
+
+
+def start_web(source: InventorySource, web_config: Any, *, settings: Any = None, auth: Auth | None = None,
+              plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None) -> WebServer:
+    """Build the app for ``source`` and serve it per ``[web]`` (a config.WebConfig); returns the running
+    server (``.url``, ``.stop()``)."""
+    from vsguesttruth.errors import ConfigError
+
+    if not (web_config.cert_file and web_config.key_file) and not allow_http:
+        raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
+    app = create_app(source, auth or make_auth(web_config, settings), plan=plan, migrate=migrate,
+                     metrics_anonymous=web_config.metrics_anonymous)
+    return WebServer(app, web_config.listen, web_config.port, cert_file=web_config.cert_file or None,
+                     key_file=web_config.key_file or None, on_stop=on_stop).start()
