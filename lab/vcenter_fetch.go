@@ -7,7 +7,8 @@ package main
 // PropertyCollector type of ours, whose Fetch answers like vCenter: the value when set, nothing
 // when unset, the simulator's InvalidProperty/NotAuthenticated fault in the MissingSet case. The
 // simulator makes the per-session PropertyCollectors from the registered type (reflect.New), so
-// every session gets this Fetch; every other method is the simulator's own.
+// every session gets this Fetch. vcenter_watch.go gives it vCenter's incremental WaitForUpdatesEx
+// (and makes CreatePropertyCollector return one of ours); every other method is the simulator's own.
 
 import (
 	"reflect"
@@ -20,6 +21,8 @@ import (
 
 type vcPropertyCollector struct {
 	simulator.PropertyCollector // first field, by value: the simulator walks field 0 to the mo type
+
+	watch vcWatch // WaitForUpdatesEx state (vcenter_watch.go)
 }
 
 // FetchResponse is named like the vim25 type: the simulator names the response element after it.
