@@ -80,6 +80,8 @@ class Watcher:
         self.inventory: Inventory | None = None
         self._records: dict[str, Record] = {}
         self._models: dict[str, Model] = {}
+        self._clusters: dict[str, str] | None = None  # cluster moref -> name, as last converted
+        self._ds_names: dict[str, str] | None = None  # datastore name -> moref, as last converted
         self._collector: Any = None
         self._filter: Any = None
         self._views: dict[str, Any] = {}
@@ -199,6 +201,7 @@ class Watcher:
         self._setup()
         self._records.clear()
         self._models.clear()
+        self._clusters = self._ds_names = None
         self._wait(None)
         if self._started:
             self.resyncs += 1
@@ -286,13 +289,19 @@ class Watcher:
             return False
         kinds = set(touched.values())
         dirty = set(touched)
-        # A cluster's name is part of its hosts; a datastore's name resolves VM files.
-        if CLUSTER in kinds:
-            dirty.update(mo for mo, r in self._records.items() if r.kind == HOST)
-        if DATASTORE in kinds:
-            dirty.update(mo for mo, r in self._records.items() if r.kind == VM)
-        clusters = cluster_names(self._records)
-        ds_by_name = datastore_names(self._records)
+        # A cluster's name is part of its hosts; a datastore's name resolves VM files. Only a change of
+        # those names touches the dependants: a path fault republishes a datastore's mounts, and
+        # re-converting 20,000 VMs for it would cost a second.
+        clusters, ds_by_name = self._clusters, self._ds_names
+        if CLUSTER in kinds or clusters is None:
+            clusters = cluster_names(self._records)
+            if self._clusters is not None and clusters != self._clusters:
+                dirty.update(mo for mo, r in self._records.items() if r.kind == HOST)
+        if DATASTORE in kinds or ds_by_name is None:
+            ds_by_name = datastore_names(self._records)
+            if self._ds_names is not None and ds_by_name != self._ds_names:
+                dirty.update(mo for mo, r in self._records.items() if r.kind == VM)
+        self._clusters, self._ds_names = clusters, ds_by_name
         changed = False
         for mo in dirty:
             record = self._records.get(mo)
