@@ -200,9 +200,11 @@ def _paths_on(lt: Any, host_moref: str) -> tuple[int, int]:
 
 
 def _not_reached(verdict: Verdict, explanation: str, host: str) -> str:
+    if f"not mounted on {host}" in explanation:
+        return "not mounted"
     if verdict is Verdict.CONNECTIVITY_LOST:
-        return f"not reached from {host} (connectivity_lost)"
-    return f"{verdict.value}"
+        return "not reached (connectivity_lost)"
+    return verdict.value
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -293,7 +295,8 @@ class _Planner:
         if fit is None:
             return self.refuse(vm, truth, trigger, _no_host(unfit, scope), request_id)
         self.took(vm, fit.host.moref)
-        problem = _problem(self.inv, truth) if trigger != "request" else "the guest asked to move"
+        problem = {"request": "the guest asked to move", "manual": "requested by the administrator"}.get(
+            trigger, _problem(self.inv, truth))
         return Decision(
             action=Action.VMOTION, to_host=fit.host.moref, to_host_name=fit.host.name,
             why=f"{problem}; {_reach_words(fit)}", **self.base(vm, truth, trigger, request_id))
@@ -456,8 +459,7 @@ def plan_move(inv: Inventory, vm_moref: str, config: RemediationConfig, *, to_ho
         return Decision(action=Action.NONE, why=f"{host.name} does not suit {vm.name}: {judged}",
                         to_host=host.moref, to_host_name=host.name, **extra, **base)
     return Decision(action=action, to_host=host.moref, to_host_name=host.name, **extra,
-                    why=f"requested by the administrator ({truth.verdict.value}: {_problem(inv, truth)}); "
-                        f"{_reach_words(judged)}", **base)
+                    why=f"requested by the administrator{_state_words(inv, truth)}; {_reach_words(judged)}", **base)
 
 
 def force(decision: Decision, to_host_action: Action | None = None) -> Decision:
@@ -507,6 +509,12 @@ def _problem(inv: Inventory, truth: VmTruth) -> str:
         if stores:
             return f"{', '.join(stores)} {what} under {labels}"
     return _short(f"{bad[0].label}: {bad[0].explanation}", 200)
+
+
+def _state_words(inv: Inventory, truth: VmTruth) -> str:
+    if truth.verdict is Verdict.HEALTHY:
+        return " (the VM is healthy)"
+    return f" ({truth.verdict.value}: {_problem(inv, truth)})"
 
 
 def _reach_words(fit: _Fit) -> str:

@@ -1,0 +1,281 @@
+"""vMotion and Storage vMotion: ``MigrateVM_Task`` and ``RelocateVM_Task``, waited for, retried when transient.
+
+- :func:`vmotion` moves a VM to a host (``MigrateVM_Task`` with the host and a resource pool of the host's
+  compute resource: the VM's own pool when it stays in its cluster, else the target's root pool).
+- :func:`relocate` moves a VM's storage (``RelocateVM_Task``): ``spec.datastore`` takes the VM home and
+  ``spec.disk`` locators place each disk (a disk moves with its snapshot chain); ``spec.host``/``spec.pool``
+  when the host changes too.
+
+Both wait for the task (polling ``info``; ``progress(percent)`` on every change), give up after ``timeout``
+seconds (and cancel the task), and retry with tenacity on transient faults only: a lost connection or
+session (after a reconnect), ``TaskInProgress``, ``ConcurrentAccess``, ``HostCommunication``. A refusal
+(``InvalidArgument``, ``DatastoreNotWritableOnHost``, ``InvalidHostConnectionState``, ...) fails at once.
+Before each attempt the VM's placement is read: a VM already where it should go (an earlier attempt did
+finish) is a success, not a second migration. Failures are :class:`TaskFailed` with one line.
+
+:func:`replica_pairs` reads the datastore custom attribute that names a datastore's replica.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import tenacity
+from pyVmomi import vim, vmodl
+
+from .connect import Connection, is_connection_lost, is_session_lost, translate
+from .errors import TaskFailed, VsgtError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+POLL_SECONDS = 0.2
+_TRANSIENT_FAULTS = (vim.fault.TaskInProgress, vim.fault.ConcurrentAccess, vmodl.fault.HostCommunication)
+
+
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    """A finished move, as plain data."""
+
+    vm: str  # moref
+    vm_name: str
+    kind: str  # vmotion / relocate
+    task: str  # task moref ("" when the VM was already there)
+    from_host: str  # host name
+    to_host: str
+    to_datastore: str  # datastore name ("" for a vMotion)
+    seconds: float
+    attempts: int
+    already: bool = False  # the VM was already there; nothing was started
+
+    def summary(self) -> str:
+        if self.already:
+            return f"{self.vm_name} was already there"
+        return f"task {self.task}, {self.attempts} attempt{'s' if self.attempts > 1 else ''}"
+
+
+class _Transient(Exception):
+    """A fault worth another attempt; carries the one-line message."""
+
+
+def _mo(conn: Connection, kind: type, moref: str) -> Any:
+    return kind(moref, conn.si._stub)
+
+
+def _fault_name(fault: Any) -> str:
+    return type(fault).__name__.rsplit(".", 1)[-1]
+
+
+def _fault_text(fault: Any) -> str:
+    msg = (getattr(fault, "localizedMessage", "") or getattr(fault, "msg", "") or "").strip()
+    name = _fault_name(fault)
+    return f"{msg} ({name})" if msg else name
+
+
+def _is_transient_fault(fault: Any) -> bool:
+    return isinstance(fault, _TRANSIENT_FAULTS)
+
+
+def _call(conn: Connection, fn: Callable[[], Any], what: str) -> Any:
+    """One vCenter call: connection/session loss -> reconnect and _Transient; transient fault -> _Transient;
+    any other fault -> TaskFailed."""
+    generation = conn.generation
+    try:
+        return fn()
+    except (VsgtError, _Transient):
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified below
+        if is_session_lost(exc) or is_connection_lost(exc):
+            conn.reconnect(generation)
+            raise _Transient(f"{what}: connection to vCenter lost ({translate(exc, conn.settings)})") from None
+        if _is_transient_fault(exc):
+            raise _Transient(f"{what}: {_fault_text(exc)}") from None
+        if isinstance(exc, vmodl.MethodFault):
+            raise TaskFailed(f"{what}: vCenter refused: {_fault_text(exc)}") from None
+        raise translate(exc, conn.settings, what) from None
+
+
+def _wait(conn: Connection, task_moref: str, what: str, timeout: float, progress: Progress | None) -> None:
+    """Wait for a task; TaskFailed on error or timeout, _Transient on a transient task error."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while True:
+        info = _call(conn, lambda: _mo(conn, vim.Task, task_moref).info, what)
+        pct = 100 if info.state == "success" else int(info.progress or 0)
+        if progress is not None and pct != last:
+            last = pct
+            progress(pct)
+        if info.state == "success":
+            return
+        if info.state == "error":
+            fault = info.error
+            if _is_transient_fault(fault):
+                raise _Transient(f"{what}: {_fault_text(fault)}")
+            raise TaskFailed(f"{what} failed: {_fault_text(fault)}")
+        if time.monotonic() >= deadline:
+            try:
+                _mo(conn, vim.Task, task_moref).CancelTask()
+            except Exception:  # noqa: BLE001 - best effort: some tasks cannot be cancelled
+                pass
+            raise TaskFailed(f"{what} did not finish within {timeout:.0f} s; cancelled task {task_moref}")
+        time.sleep(POLL_SECONDS)
+
+
+def _placement(conn: Connection, vm_moref: str) -> tuple[str, str, str, dict[int, str], str]:
+    """(vm name, host moref, host name, disk key -> datastore moref of its top file, pool moref)."""
+    def read() -> tuple[str, str, str, dict[int, str], str]:
+        vm = _mo(conn, vim.VirtualMachine, vm_moref)
+        host = vm.runtime.host
+        disks = {}
+        for dev in (vm.config.hardware.device if vm.config else ()):
+            if isinstance(dev, vim.vm.device.VirtualDisk) and getattr(dev.backing, "datastore", None) is not None:
+                disks[int(dev.key)] = dev.backing.datastore._moId
+        pool = vm.resourcePool
+        return vm.name, host._moId if host else "", host.name if host else "", disks, pool._moId if pool else ""
+    return _call(conn, read, f"read VM {vm_moref}")
+
+
+def _retrying(attempts: int) -> tenacity.Retrying:
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Transient),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(multiplier=0.5, min=0.5, max=10),
+        before_sleep=lambda state: log.warning("%s; retrying", state.outcome.exception()),
+        reraise=True,
+    )
+
+
+def _pool_for(conn: Connection, host_moref: str, current_pool: str) -> str:
+    """The VM's own pool when it belongs to the target host's compute resource, else that one's root pool."""
+    def read() -> str:
+        host = _mo(conn, vim.HostSystem, host_moref)
+        cr = host.parent
+        if current_pool:
+            owner = _mo(conn, vim.ResourcePool, current_pool).owner
+            if owner is not None and cr is not None and owner._moId == cr._moId:
+                return current_pool
+        root = cr.resourcePool if cr is not None else None
+        if root is None:
+            raise TaskFailed(f"host {host.name} has no resource pool to move a VM into")
+        return root._moId
+    return _call(conn, read, f"find the resource pool of {host_moref}")
+
+
+def vmotion(conn: Connection, vm_moref: str, host_moref: str, *, timeout: float = 600, attempts: int = 3,
+            progress: Progress | None = None) -> MoveResult:
+    """Move a running (or stopped) VM to another host. TaskFailed with one line on failure."""
+    start = time.monotonic()
+    count = 0
+    name, from_host, to_name = vm_moref, "", host_moref
+
+    def attempt() -> MoveResult:
+        nonlocal count, name, from_host, to_name
+        count += 1
+        name, here, here_name, _, pool = _placement(conn, vm_moref)
+        from_host = from_host or here_name
+        to_name = _call(conn, lambda: _mo(conn, vim.HostSystem, host_moref).name, f"read host {host_moref}")
+        what = f"vMotion of {name} from {from_host or '?'} to {to_name}"
+        if here == host_moref:
+            return MoveResult(vm_moref, name, "vmotion", "", from_host, to_name, "", time.monotonic() - start,
+                              count, already=count == 1)
+        target_pool = _pool_for(conn, host_moref, pool)
+
+        def begin() -> Any:
+            vm = _mo(conn, vim.VirtualMachine, vm_moref)
+            return vm.MigrateVM_Task(pool=_mo(conn, vim.ResourcePool, target_pool),
+                                     host=_mo(conn, vim.HostSystem, host_moref),
+                                     priority=vim.VirtualMachine.MovePriority.highPriority)
+        task = _call(conn, begin, what)
+        _wait(conn, task._moId, what, timeout, progress)
+        return MoveResult(vm_moref, name, "vmotion", task._moId, from_host, to_name, "", time.monotonic() - start,
+                          count)
+
+    try:
+        return _retrying(attempts)(attempt)
+    except _Transient as err:
+        raise TaskFailed(f"{err} (gave up after {count} attempts)") from None
+
+
+def relocate(conn: Connection, vm_moref: str, datastore_moref: str, *, host: str = "",
+             disks: Iterable[tuple[int, str]] = (), timeout: float = 600, attempts: int = 3,
+             progress: Progress | None = None) -> MoveResult:
+    """Move a VM's storage: its home to ``datastore_moref``, each disk as ``disks`` (key, datastore) says
+    (every disk not listed goes to ``datastore_moref`` too), and to ``host`` when given."""
+    start = time.monotonic()
+    locators = dict(disks)
+    count = 0
+    name, from_host = vm_moref, ""
+
+    def attempt() -> MoveResult:
+        nonlocal count, name, from_host
+        count += 1
+        name, here, here_name, placed, pool = _placement(conn, vm_moref)
+        from_host = from_host or here_name
+        ds_name = _call(conn, lambda: _mo(conn, vim.Datastore, datastore_moref).name, f"read datastore {datastore_moref}")
+        to_host = host or here
+        to_name = here_name if to_host == here else _call(
+            conn, lambda: _mo(conn, vim.HostSystem, to_host).name, f"read host {to_host}")
+        what = f"relocation of {name} to {ds_name}" + (f" on {to_name}" if to_host != here else "")
+        wanted = {key: locators.get(key, datastore_moref) for key in placed}
+        if placed and placed == wanted and to_host == here:
+            return MoveResult(vm_moref, name, "relocate", "", from_host, to_name, ds_name,
+                              time.monotonic() - start, count, already=count == 1)
+        spec = vim.vm.RelocateSpec(datastore=_mo(conn, vim.Datastore, datastore_moref))
+        spec.disk = [vim.vm.RelocateSpec.DiskLocator(diskId=key, datastore=_mo(conn, vim.Datastore, ds))
+                     for key, ds in sorted(wanted.items())]
+        if to_host != here:
+            spec.host = _mo(conn, vim.HostSystem, to_host)
+            spec.pool = _mo(conn, vim.ResourcePool, _pool_for(conn, to_host, pool))
+        task = _call(conn, lambda: _mo(conn, vim.VirtualMachine, vm_moref).RelocateVM_Task(
+            spec=spec, priority=vim.VirtualMachine.MovePriority.highPriority), what)
+        _wait(conn, task._moId, what, timeout, progress)
+        return MoveResult(vm_moref, name, "relocate", task._moId, from_host, to_name, ds_name,
+                          time.monotonic() - start, count)
+
+    try:
+        return _retrying(attempts)(attempt)
+    except _Transient as err:
+        raise TaskFailed(f"{err} (gave up after {count} attempts)") from None
+
+
+def replica_pairs(conn: Connection, attribute: str) -> dict[str, str]:
+    """Datastore name -> replica datastore name, from the custom attribute ``attribute`` on datastores."""
+    if not attribute:
+        return {}
+
+    def read() -> dict[str, str]:
+        manager = conn.content.customFieldsManager
+        fields = (getattr(manager, "field", None) or ()) if manager is not None else ()
+        keys = {int(f.key) for f in fields if f.name == attribute and (
+            not f.managedObjectType or f.managedObjectType.__name__.endswith("Datastore"))}
+        if not keys:
+            return {}
+        view = conn.content.viewManager.CreateContainerView(conn.content.rootFolder, [vim.Datastore], True)
+        try:
+            PC = vmodl.query.PropertyCollector
+            spec = PC.FilterSpec(
+                objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
+                    PC.TraversalSpec(name="ds", type=vim.view.ContainerView, path="view", skip=False)])],
+                propSet=[PC.PropertySpec(type=vim.Datastore, pathSet=["name", "customValue"])])
+            out: dict[str, str] = {}
+            result = conn.content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+            while result is not None:
+                for obj in result.objects or ():
+                    props = {p.name: p.val for p in obj.propSet or ()}
+                    for cv in props.get("customValue") or ():
+                        value = str(getattr(cv, "value", "") or "").strip()
+                        if int(cv.key) in keys and value:
+                            out[str(props.get("name"))] = value
+                token = result.token
+                result = conn.content.propertyCollector.ContinueRetrievePropertiesEx(token) if token else None
+            return out
+        finally:
+            try:
+                view.DestroyView()
+            except Exception:  # noqa: BLE001
+                pass
+
+    return conn.run(read, f"read the custom attribute {attribute} of datastores")
