@@ -11,12 +11,21 @@ per-disk explanations go, then the LUN details, and ``policy.message`` says so.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
-from vsguesttruth.guestinfo import PLAIN_LIMIT, SCHEMA_VERSION, DocumentError, decode_state, dumps, encode_state
+from vsguesttruth.guestinfo import (
+    PLAIN_LIMIT,
+    SCHEMA_VERSION,
+    DocumentError,
+    decode_state,
+    dumps,
+    encode_state,
+    timestamp,
+)
 from vsguesttruth.guestpolicy import GuestPolicy
-from vsguesttruth.guestrequest import timestamp
 from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, VmTruth
 
 CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "nvme", "sata", "ide"})
@@ -54,15 +63,6 @@ class Memo:
         return found[1]
 
 
-def build(truth: VmTruth, policy: GuestPolicy, *, generation: int = 1, changed: str = "",
-          memo: Memo | None = None) -> dict[str, Any]:
-    """The whole document, JSON-ready (lists and plain values only, so it compares with a decoded one)."""
-    doc = desired(truth, policy, memo)
-    doc["generation"] = generation
-    doc["changed"] = changed
-    return doc
-
-
 def desired(truth: VmTruth, policy: GuestPolicy, memo: Memo | None = None) -> dict[str, Any]:
     """The document's content (no ``generation``/``changed``), trimmed if it would not fit."""
     memo = memo or Memo()
@@ -82,31 +82,28 @@ def next_document(old_value: str | None, truth: VmTruth, policy: GuestPolicy, no
     ``generation`` is the old one plus one (1 when there was none, or it did not decode) and ``changed``
     is ``now``; an old value that does not decode, or is of another schema, is replaced.
     """
-    old = read(old_value)
-    content = next_content(old, truth, policy, memo)
-    return None if content is None else finish(old, content, now)
-
-
-def next_content(old: Mapping[str, Any] | None, truth: VmTruth, policy: GuestPolicy,
-                 memo: Memo | None = None) -> dict[str, Any] | None:
-    """The content to publish over the decoded ``old`` document, or None when ``old`` says the same."""
-    memo = memo or Memo()
-    new = _content(truth, policy, policy.fields, memo)
-    if old is not None and content_equal(old, new):
+    before = seen(old_value)
+    found = compare(before, truth, policy, memo)
+    if found is None:
         return None
-    if not _fits(new):  # only a document about to be written is measured
-        new = _trimmed(truth, policy, memo)
-        if old is not None and content_equal(old, new):
-            return None
-    return new
+    return encode_state(stamp(found[0], before.generation if before else 0, now))
 
 
-def finish(old: Mapping[str, Any] | None, content: dict[str, Any], now: datetime) -> str:
-    """Stamp ``content`` with the next generation and ``now``, and encode it for guestinfo."""
-    generation = old.get("generation") if old is not None else 0
-    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
-        generation = 0
-    return encode_state({**content, "generation": generation + 1, "changed": timestamp(now)})
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A published document in a few bytes: what it says (a fingerprint), its generation and its policy
+    section. Kept per VM by the service, so an unchanged VM costs no decoding."""
+
+    value: str  # the state value it describes
+    fingerprint: str
+    generation: int
+    policy: Any
+
+
+def seen(value: str | None) -> Seen | None:
+    """Decode a state value into a :class:`Seen`; None when empty or unreadable."""
+    doc = read(value)
+    return None if doc is None else _seen_doc(value or "", doc)
 
 
 def read(value: str | None) -> dict[str, Any] | None:
@@ -118,6 +115,48 @@ def read(value: str | None) -> dict[str, Any] | None:
     except (DocumentError, ValueError, RecursionError):
         return None
     return doc if doc.get("schema") == SCHEMA_VERSION and "encoding" not in doc else None
+
+
+def compare(before: Seen | None, truth: VmTruth, policy: GuestPolicy,
+            memo: Memo | None = None) -> tuple[dict[str, Any], Seen] | None:
+    """The content to publish and its :class:`Seen` (value still ""), or None when ``before`` says the same.
+
+    The content is trimmed when it would not fit even compressed (measured only when it is to be written).
+    """
+    memo = memo or Memo()
+    content = _content(truth, policy, policy.fields, memo)
+    text = dumps(content)
+    mark = _fingerprint(text)
+    if before is not None and mark == before.fingerprint:
+        return None
+    if len(text.encode()) + 64 > PLAIN_LIMIT and not _fits(content):
+        content = _trimmed(truth, policy, memo)
+        mark = _fingerprint(dumps(content))
+        if before is not None and mark == before.fingerprint:
+            return None
+    generation = (before.generation if before else 0) + 1
+    return content, Seen("", mark, generation, content.get("policy"))
+
+
+def stamp(content: Mapping[str, Any], generation_before: int, now: datetime) -> dict[str, Any]:
+    """The whole document: ``content`` with the next generation and ``now``."""
+    return {**content, "generation": generation_before + 1, "changed": timestamp(now)}
+
+
+def _seen_doc(value: str, doc: Mapping[str, Any]) -> Seen:
+    return Seen(value, _fingerprint(dumps({k: v for k, v in doc.items() if k not in VOLATILE})),
+                _generation(doc), doc.get("policy"))
+
+
+def _generation(doc: Mapping[str, Any] | None) -> int:
+    generation = doc.get("generation") if doc is not None else 0
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        return 0
+    return generation
+
+
+def _fingerprint(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import base64
 import binascii
 import gzip
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ SCHEMA_DIR = Path(__file__).parent / "schema"
 
 class DocumentError(ValueError):
     """A guestinfo value that cannot be decoded; the message says why."""
+
+
+def timestamp(at: datetime) -> str:
+    """The date-time format of every document (``changed``, a response's ``at``): UTC, to the second."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dumps(doc: Any) -> str:
@@ -125,6 +131,8 @@ def _json_object(text: str, what: str) -> dict:
         raise DocumentError(f"{what} is nested too deeply") from None
     except json.JSONDecodeError as err:
         raise DocumentError(f"{what} is not valid JSON: {err.msg} at character {err.pos}") from None
+    except DocumentError:
+        raise
     except ValueError:  # e.g. an integer of more than 4300 digits (CPython's int conversion limit)
         raise DocumentError(f"{what} holds a number too large to read") from None
     if not isinstance(doc, dict):

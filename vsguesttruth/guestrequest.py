@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping
 
-from vsguesttruth.guestinfo import REQUEST_LIMIT, SCHEMA_VERSION, DocumentError, dumps, parse_guest_json
+from vsguesttruth.guestinfo import REQUEST_LIMIT, SCHEMA_VERSION, DocumentError, dumps, parse_guest_json, timestamp
 
 ACTIONS = ("refresh", "migrate")
 KEYS = ("id", "action", "reason")
@@ -106,10 +106,6 @@ def answered_request(resp: Mapping[str, Any]) -> str:
     return str(resp.get("id", ""))
 
 
-def timestamp(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # ---------------------------------------------------------------------------------------------------
 # Triage: what to do with the request key's value now
 
@@ -153,9 +149,6 @@ class RequestBook:
 
     def forget(self, vm: str) -> None:
         self._vms.pop(vm, None)
-
-    def known(self) -> set[str]:
-        return set(self._vms)
 
     def unanswer(self, vm: str, id: str) -> None:
         """The answer to ``id`` could not be written: look at the request again next time."""

@@ -7,13 +7,17 @@ restart rewrites nothing that is already right. The memory kept here only makes 
 which VMs a change can affect, writes not yet echoed by the watch, request ids answered, rate limits,
 re-probe timers.
 
-:class:`Reconciler` is the decision-maker (no pyVmomi, no network: it is handed a writer), :class:`Service`
+:class:`Reconciler` is the decision-maker (no vCenter calls: it is handed a writer), :class:`Service`
 runs it on a live watch, :func:`publish_once` runs one pass on a snapshot.
 
 Which VMs a change touches: a VM's document depends on its own record, its host, its datastores, and, only
 when a LUN or datastore is not working from its host (connectivity_lost, all_paths_down, media_failure,
 unknown), on every other host that sees them. A pass recomputes only those VMs, plus a full pass every
 ``[publish] full_interval`` seconds as a safety net.
+
+Seams: a ``remediation`` hook receives guests' ``migrate`` requests (:class:`MigrationRequest`) and answers
+at once or later through :meth:`Reconciler.answer_later`; a :class:`Service` is an inventory source for the
+web app.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 from vsguesttruth import document
 from vsguesttruth.config import Config
 from vsguesttruth.errors import ConfigError, VsgtError
-from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE
+from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE, encode_state
 from vsguesttruth.guestpolicy import GuestPolicy, effective_policy
-from vsguesttruth.guestrequest import Decision, Request, RequestBook, answered_request, read_response, response
+from vsguesttruth.guestrequest import Request, RequestBook, answered_request, read_response, response
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import PolicyError, ServiceLevel
 from vsguesttruth.scope import Scope
@@ -72,8 +76,10 @@ class MigrationRequest:
     respond: Callable[[str, str], None]
 
 
-#: Remediation: return ``(status, message)`` at once, status ``accepted`` or ``refused``.
-RemediationHook = Callable[[MigrationRequest], tuple[str, str]]
+#: Remediation: return ``(status, message)`` at once (``accepted`` or ``refused``), or None to answer later
+#: through ``respond`` (or :meth:`Reconciler.answer_later`, which has the shape of remediation's
+#: ``on_request_result(vm_moref, request_id, status, message)``).
+RemediationHook = Callable[[MigrationRequest], "tuple[str, str] | None"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -111,10 +117,6 @@ class PassResult:
     failed: int = 0  # writes that failed
     dry_run: bool = False
     outcomes: list[VmOutcome] = field(default_factory=list)
-
-    @property
-    def writes(self) -> int:
-        return sum(1 for o in self.outcomes if o.state in ("written", "would_write") or o.response)
 
     def merge(self, later: "PassResult") -> "PassResult":
         """Two passes as one (publish --once re-reads after re-probes): later outcomes win per VM."""
@@ -171,10 +173,14 @@ class _VmState:
     pending: _Pending | None = None
     failed_until: float | None = None
     failures: int = 0
-    written: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (value, when), not yet echoed
+    # key -> (value we wrote, the value it replaced, when): writes the watch has not echoed yet
+    written: dict[str, tuple[str, str | None, float]] = field(default_factory=dict)
+    seen: document.Seen | None = None  # what the VM's state value says, so an unchanged one is not decoded
+    ours: document.Seen | None = None  # the last document we wrote
+    restored_at: float | None = None  # when we last restored our document after someone overwrote it
+    restore_at: float | None = None  # when the next such restore is allowed
     host: str = ""
     datastores: frozenset[str] = frozenset()
-    needs_others: bool = False
 
 
 def _lower_keys(info: Mapping[str, str]) -> dict[str, str]:
@@ -229,8 +235,9 @@ class Reconciler:
             self.scope = Scope(self.config.scope, None if vms is None else frozenset(vms))
             self._rescope = True
 
-    def answer_later(self, vm: str, id: str, action: str, status: str, message: str) -> None:
-        """Queue an answer (remediation's ``done``/``failed``); written with the VM's next pass."""
+    def answer_later(self, vm: str, id: str, status: str, message: str, action: str = "migrate") -> None:
+        """Queue an answer to request ``id`` of VM ``vm`` (remediation's ``accepted``/``done``/``failed``/
+        ``refused``); it is written with the VM's next pass. Callable from any thread."""
         with self._lock:
             self._late.setdefault(vm, []).append((id, action, status, message))
 
@@ -246,7 +253,7 @@ class Reconciler:
             st = self._vms.get(moref)
             if st is None:
                 continue
-            times.extend(t for t in (st.next_refresh, st.failed_until) if t is not None)
+            times.extend(t for t in (st.next_refresh, st.failed_until, st.restore_at) if t is not None)
             if st.window is not None and moref in self._in_scope and self._interval(st):
                 times.append(st.window + self.settle)
             if st.pending is not None and st.pending.probed is not None:
@@ -267,6 +274,8 @@ class Reconciler:
         wall = self.wallclock()
         result = PassResult(started=wall, vms=len(inv.vms), dry_run=self.dry_run)
         dirty = self._dirty(inv, full or self._rescope)
+        if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
+            dirty = set(inv.vms)
         dirty |= self._due_vms(start, as_of)
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
@@ -301,6 +310,7 @@ class Reconciler:
         result.seconds = self.clock() - start
         if not self.record_all:
             result.outcomes = [o for o in result.outcomes if o.state != "unchanged" or o.response]
+        result.outcomes.sort(key=lambda o: o.name)
         return result
 
     # -- which VMs to look at -----------------------------------------------------------------------
@@ -311,7 +321,7 @@ class Reconciler:
             return set(inv.vms)
         if old is inv:
             return set()
-        dirty = {m for m, vm in inv.vms.items() if old.vms.get(m) is not vm}
+        dirty = {m for m, vm in inv.vms.items() if old.vms.get(m) is not vm and not self._our_echo(old.vms.get(m), vm)}
         for moref in old.vms.keys() - inv.vms.keys():
             self._drop(moref)
             self._in_scope.discard(moref)
@@ -320,11 +330,30 @@ class Reconciler:
                   | (old.datastores.keys() - inv.datastores.keys()))
         for h in hosts:
             dirty |= self._by_host.get(h, set())
+            if self.scope.config.clusters and h in old.hosts and h in inv.hosts \
+                    and old.hosts[h].cluster != inv.hosts[h].cluster:
+                self._rescope = True
         for d in stores:
             dirty |= self._by_ds.get(d, set())
         if hosts or stores:
             dirty |= self._needs_others
         return dirty & inv.vms.keys()
+
+    def _our_echo(self, old: Vm | None, new: Vm) -> bool:
+        """Whether ``new`` differs from ``old`` only by values we wrote ourselves (nothing to recompute)."""
+        st = self._vms.get(new.moref)
+        if old is None or st is None or not st.written:
+            return False
+        if (old.name, old.uuid, old.power_state, old.host, old.disks) != (new.name, new.uuid, new.power_state,
+                                                                          new.host, new.disks):
+            return False
+        a, b = _lower_keys(old.guestinfo), _lower_keys(new.guestinfo)
+        changed = [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]
+        if not changed or not all(k in st.written and st.written[k][0] == b.get(k) for k in changed):
+            return False
+        for k in changed:
+            del st.written[k]  # echoed
+        return True
 
     def _due_vms(self, now: float, as_of: float) -> set[str]:
         with self._lock:
@@ -336,6 +365,7 @@ class Reconciler:
                 continue
             if ((st.next_refresh is not None and now >= st.next_refresh)
                     or (st.failed_until is not None and now >= st.failed_until)
+                    or (st.restore_at is not None and now >= st.restore_at)
                     or (st.window is not None and as_of >= st.window and self._interval(st))
                     or (st.pending is not None and st.pending.probed is not None and as_of >= st.pending.probed)
                     or (st.policy_held and now >= st.policy_at + self.config.guest.min_refresh_interval)):
@@ -352,17 +382,22 @@ class Reconciler:
         info = _lower_keys(vm.guestinfo)
         current_state = self._current(st, STATE, info.get(STATE), now)
         current_response = self._current(st, RESPONSE, info.get(RESPONSE), now)
+        plan_replaced = {STATE: current_state, RESPONSE: current_response}
         policy = self._policy(st, info.get(POLICY), now)
-        plan = _Plan(vm=vm, policy=policy)
+        plan = _Plan(vm=vm, policy=policy, replaced=plan_replaced)
 
         # re-probe timers (the guest's refresh interval)
         if policy.refresh_interval > 0:
             if st.next_refresh is None:
                 st.next_refresh = now
-            if now >= st.next_refresh and vm.host:
+            if now >= st.next_refresh:
                 last = self._probed.get(vm.host)
-                if last is not None and now - last < self.config.guest.min_refresh_interval:
+                if not vm.host:
+                    st.next_refresh = now + policy.refresh_interval  # no host to re-probe now
+                elif last is not None and now - last < self.config.guest.min_refresh_interval:
                     st.next_refresh = last + policy.refresh_interval  # share the re-probe made lately
+                    if self._interval_policy(policy):
+                        st.window = last
                 else:
                     plan.probe = vm.host
                     st.next_refresh = now + policy.refresh_interval
@@ -375,14 +410,19 @@ class Reconciler:
         # the document
         truth = ctx.vm_truth(vm.moref, policy.level)
         plan.verdict = truth.verdict.value
-        old = document.read(current_state)
+        before = st.seen if st.seen is not None and st.seen.value == current_state else document.seen(current_state)
+        st.seen = before
         interval = policy.publish == "interval" and policy.refresh_interval > 0
         if not interval or (st.window is not None and as_of >= st.window):
-            content = document.next_content(old, truth, policy, memo)
-            if content is not None:
-                plan.state = document.finish(old, content, wall)
-                plan.generation = content_generation(old) + 1
-                if answer is None and policy.status != "default" and (old is None or old.get("policy") != content["policy"]):
+            found = document.compare(before, truth, policy, memo)
+            if found is not None and self._overwritten(st, before, found[1], now):
+                found, plan.held = None, True  # someone keeps overwriting our document: restore it calmly
+            if found is not None:
+                content, after = found
+                plan.state = encode_state(document.stamp(content, before.generation if before else 0, wall))
+                plan.seen = replace(after, value=plan.state)
+                plan.generation = after.generation
+                if answer is None and policy.status != "default" and (before is None or before.policy != after.policy):
                     status = "policy_applied" if policy.status == "applied" else "policy_invalid"
                     message = policy.message or "policy applied"
                     answer = response("policy", status, message, wall,
@@ -445,21 +485,24 @@ class Reconciler:
         return self._migrate(vm, req, ctx, policy, wall, plan)
 
     def _migrate(self, vm: Vm, req: Request, ctx: TruthContext, policy: GuestPolicy, wall: datetime,
-                 plan: "_Plan") -> str:
+                 plan: "_Plan") -> str | None:
         status, message = "refused", NO_REMEDIATION
         if self.remediation is not None and not self.config.guest.allow_migrate_requests:
             message = "the administrator does not allow migrate requests from guests"
         elif self.remediation is not None:
             def respond(later_status: str, later_message: str) -> None:
-                self.answer_later(vm.moref, req.id, req.action, later_status, later_message)
+                self.answer_later(vm.moref, req.id, later_status, later_message, req.action)
 
             try:
-                status, message = self.remediation(MigrationRequest(
+                answer = self.remediation(MigrationRequest(
                     vm=vm.moref, vm_name=vm.name, request=req, truth=ctx.vm_truth(vm.moref, policy.level),
                     respond=respond))
             except Exception as err:  # noqa: BLE001 - remediation's failure is the guest's answer, not our crash
                 log.exception("remediation failed for %s", vm.name)
-                status, message = "failed", f"remediation failed: {type(err).__name__}"
+                answer = ("failed", f"remediation failed: {type(err).__name__}")
+            if answer is None:
+                return None  # remediation answers later
+            status, message = answer
         plan.response_status = status
         return response(req.id, status, message, wall, req.action)
 
@@ -478,7 +521,10 @@ class Reconciler:
             elif self.record_all or plan.held:
                 result.outcomes.append(VmOutcome(plan.vm.moref, plan.vm.name, "held" if plan.held else "unchanged",
                                                  plan.verdict))
-        outcomes = self.writer.write([w for _, w in writes]) if writes else []
+        if self.dry_run:  # whatever the writer, a dry run writes nothing
+            outcomes = [WriteResult(w, True) for _, w in writes]
+        else:
+            outcomes = self.writer.write([w for _, w in writes]) if writes else []
         now = self.clock()
         for (plan, w), res in zip(writes, outcomes):
             st = self._vms[plan.vm.moref]
@@ -486,7 +532,9 @@ class Reconciler:
             if res.ok:
                 st.failures, st.failed_until = 0, None
                 for key, value in w.values.items():
-                    st.written[key] = (value, now)
+                    st.written[key] = (value, plan.replaced.get(key), now)
+                if plan.seen is not None and not self.dry_run:
+                    st.seen = st.ours = plan.seen
                 result.states += STATE in w.values
                 result.responses += RESPONSE in w.values
                 log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
@@ -576,6 +624,7 @@ class Reconciler:
         if st is None:
             return
         if (st.next_refresh is not None or st.failed_until is not None or st.pending is not None
+                or st.restore_at is not None
                 or st.policy_held or (st.window is not None and self._interval(st))):
             self._timed.add(moref)
         else:
@@ -586,11 +635,24 @@ class Reconciler:
         mine = st.written.get(key)
         if mine is None:
             return seen
-        value, at = mine
-        if seen == value or now - at > ECHO_WAIT:
-            del st.written[key]
-            return seen
-        return value
+        value, replaced, at = mine
+        if seen == replaced and now - at <= ECHO_WAIT:
+            return value  # the inventory still shows what our write replaced: ours is on its way
+        del st.written[key]  # echoed, or somebody wrote after us: the inventory is right
+        return seen
+
+    def _overwritten(self, st: _VmState, before: document.Seen | None, after: document.Seen, now: float) -> bool:
+        """Whether this write only restores our unchanged document that someone else overwrote, too soon
+        after the last restore (a guest can write the state key too: it must not make us spin)."""
+        ours = st.ours
+        if ours is None or after.fingerprint != ours.fingerprint or (before is not None and before.value == ours.value):
+            return False
+        wait = float(self.config.guest.min_refresh_interval)
+        if st.restored_at is not None and now - st.restored_at < wait:
+            st.restore_at = st.restored_at + wait
+            return True
+        st.restored_at, st.restore_at = now, None
+        return False
 
     def _policy(self, st: _VmState, raw: str | None, now: float) -> GuestPolicy:
         """The VM's policy in force; a guest changing it often is held to one change per min interval."""
@@ -633,12 +695,9 @@ class _Plan:
     undo: Callable[[], None] | None = None  # if the write fails: make the answer due again
     verdict: str = ""
     probe: str = ""  # host to re-probe
+    seen: document.Seen | None = None  # what the state written says (kept once the write succeeded)
+    replaced: dict[str, str | None] = field(default_factory=dict)  # the values the write replaces
     held: bool = False
-
-
-def content_generation(old: Mapping[str, Any] | None) -> int:
-    generation = old.get("generation") if old is not None else 0
-    return generation if isinstance(generation, int) and not isinstance(generation, bool) and generation > 0 else 0
 
 
 def default_level(config: Config) -> ServiceLevel:
@@ -695,6 +754,8 @@ class Service:
     """``vsguesttruth serve``: the reconcile loop on a live watch, until :meth:`stop`.
 
     ``on_pass(result)`` is called after every pass that did something (wrote, answered, re-probed, failed).
+    A Service is also an inventory source for the web app (``vsguesttruth.web.InventorySource``: ``latest()``,
+    ``level``, ``version``, ``updated_at``, ``error``, ``wait_version``), so the plugin can share its watch.
     """
 
     def __init__(self, conn: Any, config: Config, *, level: ServiceLevel | None = None,
@@ -711,12 +772,29 @@ class Service:
         self.reconciler = Reconciler(config, self.publisher, level=level or default_level(config),
                                      remediation=remediation)
         self.passes = 0
+        self.level = self.reconciler.level
+        self.version = 0  # grows with every inventory the watch delivers
+        self.updated_at = 0.0
+        self.error = ""
+        self._latest: Inventory | None = None
+        self._cond = threading.Condition()
         self._stop = threading.Event()
         self._watcher: Any = None
+
+    def latest(self) -> Inventory | None:
+        return self._latest
+
+    def wait_version(self, after: int, timeout: float) -> int:
+        """Block until an inventory newer than version ``after`` is in (or ``timeout``); the version now."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version > after or self._stop.is_set(), timeout)
+            return self.version
 
     def stop(self) -> None:
         """Stop the loop (from a signal handler or another thread): the wait in progress is cancelled."""
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
         watcher = self._watcher
         if watcher is not None:
             threading.Thread(target=watcher.close, daemon=True).start()
@@ -753,6 +831,9 @@ class Service:
                     break
                 if new is not None:
                     inv = new
+                    with self._cond:
+                        self._latest, self.version, self.updated_at, self.error = new, self.version + 1, time.time(), ""
+                        self._cond.notify_all()
                 if inv is None:
                     continue
                 now = time.monotonic()
@@ -774,6 +855,9 @@ class Service:
                     log.info("pass: %s", result.line())
                     if self.on_pass is not None:
                         self.on_pass(result)
+        except VsgtError as err:
+            self.error = str(err)
+            raise
         finally:
             watcher.close()
             self.publisher.close()

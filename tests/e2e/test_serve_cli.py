@@ -1,0 +1,92 @@
+"""`vsguesttruth publish --once` and `vsguesttruth serve` as a user runs them: real processes, the lab behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vsguesttruth.guestinfo import KEYS, STATE, decode_state
+from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter.publish import Publisher, Write, read_guestinfo
+
+CLI = str(Path(sys.executable).parent / "vsguesttruth")
+
+
+def env_for(lab) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSGT_", "GOVC_"))}
+    return {**base, "VSGT_LAB_HOME": str(lab.run_dir)}
+
+
+def run(lab, *args, timeout=60):
+    return subprocess.run([CLI, *args], env=env_for(lab), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def clean(lab, conn):
+    def wipe() -> None:
+        with Publisher(conn) as pub:
+            pub.write([Write(vm.moref, vm.name, {k: "" for k in KEYS}) for vm in snapshot(conn).vms.values()
+                       if any(k.lower() in KEYS for k in vm.guestinfo)])
+
+    wipe()
+    yield
+    wipe()
+
+
+def test_publish_once_dry_run_json_then_for_real(clean, lab, conn):
+    result = run(lab, "publish", "--once", "--dry-run", "--json", "--lab")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["dry_run"] and doc["states"] == doc["in_scope"] == 20
+    assert {o["state"] for o in doc["outcomes"]} == {"would_write"}
+    assert all(STATE not in vm.guestinfo for vm in snapshot(conn).vms.values())
+    result = run(lab, "publish", "--once", "--lab")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 20 states" in result.stdout and "web01" in result.stdout
+    result = run(lab, "publish", "--once", "--lab")
+    assert "wrote 0 states" in result.stdout and "web01" not in result.stdout
+
+
+def test_publish_needs_once_and_a_good_config(lab, tmp_path):
+    result = run(lab, "publish", "--lab")
+    assert result.returncode == 2 and "--once" in result.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[guest]\nmin_refresh_interval = 0\n")
+    result = run(lab, "publish", "--once", "--lab", "--config", str(bad))
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: config file {bad}: guest.min_refresh_interval must be between 1 and 86400, not 0"]
+
+
+def test_serve_runs_until_sigterm(clean, lab, conn):
+    proc = subprocess.Popen([CLI, "serve", "--lab"], env=env_for(lab), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        web01 = snapshot(conn).vm_by_name("web01").moref
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and STATE not in read_guestinfo(conn, web01):
+            time.sleep(0.1)
+        assert STATE in read_guestinfo(conn, web01)
+        lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if decode_state(read_guestinfo(conn, web01)[STATE])["verdict"] == "degraded":
+                break
+            time.sleep(0.05)
+        assert decode_state(read_guestinfo(conn, web01)[STATE])["verdict"] == "degraded"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("serving https://") and "scope all VMs" in lines[0]
+    assert any("wrote 20 states" in line for line in lines)
+    assert any("wrote 2 states" in line for line in lines)  # web01 and app01, after the fault
+    assert lines[-1].startswith("stopped after")

@@ -1,0 +1,436 @@
+"""The reconciler on plain data: a fake vCenter that applies writes the way ReconfigVM does (our keys only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vsguesttruth.config import Config, GuestConfig, PublishConfig, ScopeConfig
+from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE, decode_state
+from vsguesttruth.model import Inventory
+from vsguesttruth.service import NO_REMEDIATION, MigrationRequest, Reconciler
+from vsguesttruth.vcenter.publish import Write, WriteResult
+
+from . import factories as f
+from .test_document import FAULTS, apply
+
+
+class FakeVcenter:
+    """Holds an inventory; a write replaces the VM object with new guestinfo, as the watch would show it."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        self.writes: list[Write] = []
+        self.probes: list[str] = []
+        self.fail: set[str] = set()  # VM names whose writes fail
+
+    def write(self, writes):
+        results = []
+        for w in writes:
+            if w.name in self.fail:
+                results.append(WriteResult(w, False, "InvalidArgument"))
+                continue
+            self.writes.append(w)
+            self.set(w.vm, **w.values)
+            results.append(WriteResult(w, True))
+        return results
+
+    def refresh(self, hosts):
+        self.probes.extend(hosts)
+        return {}
+
+    def set(self, moref: str, **values: str) -> None:
+        vm = self.inv.vms[moref]
+        info = {**vm.guestinfo, **values}
+        self.inv = self.inv.with_vm(replace(vm, guestinfo={k: v for k, v in info.items() if v}))
+
+    def guest(self, name: str, key: str, value: str) -> None:
+        """The guest's info-set."""
+        self.set(f.vm_moref(name), **{key: value})
+
+    def info(self, name: str, key: str) -> str | None:
+        return self.inv.vms[f.vm_moref(name)].guestinfo.get(key)
+
+    def doc(self, name: str) -> dict:
+        return decode_state(self.info(name, STATE))
+
+    def response(self, name: str) -> dict:
+        return json.loads(self.info(name, RESPONSE))
+
+    def written(self) -> list[str]:
+        names = sorted(w.name for w in self.writes)
+        self.writes.clear()
+        return names
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def setup(inv: Inventory | None = None, config: Config | None = None, **kw):
+    vc = FakeVcenter(inv or f.lab_inventory())
+    clock = Clock()
+    rec = Reconciler(config or Config(), vc, clock=clock,
+                     wallclock=lambda: datetime(2025, 1, 1, tzinfo=timezone.utc), **kw)
+    return vc, rec, clock
+
+
+def test_first_pass_writes_every_vm_once_and_the_second_nothing():
+    vc, rec, _ = setup()
+    result = rec.reconcile(vc.inv)
+    assert result.states == len(f.VMS) and result.examined == len(f.VMS)
+    assert vc.written() == sorted(f.VMS)
+    result = rec.reconcile(vc.inv)  # the echo of our writes: every VM object is new
+    assert result.states == 0 and vc.written() == []
+    assert rec.reconcile(vc.inv).examined == 0  # same inventory: nothing to look at
+
+
+def test_a_restart_rewrites_nothing():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    vc.written()
+    _, fresh, _ = setup()
+    fresh.writer = vc
+    assert fresh.reconcile(vc.inv).states == 0 and vc.written() == []
+
+
+def test_a_fault_on_one_host_rewrites_only_the_vms_whose_truth_changed():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
+    result = rec.reconcile(vc.inv)
+    assert vc.written() == ["db01", "web01"]  # local01 (local disk) and VMs elsewhere are untouched
+    assert result.examined == 3  # the VMs on esx-a01, nothing else needed a look
+    assert vc.doc("web01")["disks"][0]["verdict"] == "degraded" and vc.doc("web01")["generation"] == 2
+
+
+def test_losing_a_host_entirely_reaches_vms_elsewhere_that_depend_on_it():
+    # web01 on esx-a01 loses both fabrics: connectivity_lost, "esx-a02, ... reach it"
+    vc, rec, _ = setup()
+    inv = f.set_hba(f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead"), "esx-a01", "vmhba3", "dead")
+    vc.inv = inv
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    assert vc.doc("web01")["disks"][0]["verdict"] == "connectivity_lost"
+    vc.written()
+    # a host web01 names as a way out goes away: web01's document must change although its host did not
+    vc.inv = f.set_host(vc.inv, "esx-a02", "disconnected")
+    rec.reconcile(vc.inv)
+    assert "web01" in vc.written()
+    assert "esx-a02" not in vc.doc("web01")["disks"][0]["explanation"]
+
+
+@settings(max_examples=40)
+@given(st.lists(FAULTS, min_size=1, max_size=4))
+def test_incremental_passes_write_what_a_full_pass_would(steps):
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    for faults in steps:
+        inv = f.lab_inventory()
+        for fault in faults:
+            inv = apply(inv, fault)
+        # keep the guestinfo we wrote (the VM objects' other fields follow the fault)
+        vc.inv = replace(inv, vms={m: replace(vm, guestinfo=vc.inv.vms[m].guestinfo) if m in vc.inv.vms else vm
+                                   for m, vm in inv.vms.items()})
+        rec.reconcile(vc.inv)
+        rec.reconcile(vc.inv)  # the echo
+        check = FakeVcenter(vc.inv)
+        full = Reconciler(Config(), check)
+        full.reconcile(check.inv)
+        assert check.written() == [], "a full pass would still write: the incremental pass missed a change"
+
+
+def test_a_policy_changes_what_is_published_for_that_vm_only():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.guest("web01", POLICY, json.dumps({"fields": ["uuid"], "min_working_paths": 4}))
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["web01"]
+    doc = vc.doc("web01")
+    assert doc["policy"]["status"] == "applied" and "luns" not in doc["disks"][0]
+    assert vc.response("web01")["status"] == "policy_applied" and vc.response("web01")["id"] == "policy"
+    rec.reconcile(vc.inv)
+    assert vc.written() == []
+    vc.inv = f.set_path(vc.inv, "esx-a01", f.array_paths("gold01")[0].name, "dead")
+    rec.reconcile(vc.inv)
+    assert "service level wants 4" in vc.doc("web01")["explanation"]
+    assert "explanation" not in vc.doc("web01")["disks"][0]
+    assert "service level" not in vc.doc("db01")["disks"][0]["explanation"]
+
+
+def test_an_invalid_policy_is_answered_shown_and_ignored():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.guest("web02", POLICY, '{"refresh_interval": 1, "fields": ["uuid"]}')
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["web02"]
+    assert vc.response("web02")["status"] == "policy_invalid"
+    doc = vc.doc("web02")
+    assert doc["policy"]["status"] == "invalid" and "luns" in doc["disks"][0]
+    rec.reconcile(vc.inv)
+    assert vc.written() == []  # answered once
+
+
+def test_refresh_request_is_accepted_reprobed_and_done():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.guest("web01", REQUEST, '{"id": "r1", "action": "refresh"}')
+    vc.guest("db01", REQUEST, '{"id": "r7", "action": "refresh"}')  # same host: one re-probe for both
+    result = rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "accepted" and vc.response("web01")["id"] == "r1"
+    assert vc.probes == [f.host_moref("esx-a01")] and result.probes == 1
+    assert rec.next_wake() == clock.t + rec.settle
+    clock.t += 1
+    rec.reconcile(vc.inv, as_of=clock.t - rec.settle)
+    assert vc.response("web01")["status"] == "done" and vc.response("web01")["action"] == "refresh"
+    assert vc.response("db01")["status"] == "done"
+    rec.reconcile(vc.inv)
+    assert vc.probes == [f.host_moref("esx-a01")]
+
+
+def test_migrate_is_refused_until_remediation_exists():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate", "reason": "slow"}')
+    rec.reconcile(vc.inv)
+    assert vc.response("web01") | {"at": None} == {"schema": 1, "id": "m1", "action": "migrate", "status": "refused",
+                                                    "message": NO_REMEDIATION, "at": None}
+
+
+def test_the_remediation_seam():
+    calls: list[MigrationRequest] = []
+
+    def remediation(request: MigrationRequest):
+        calls.append(request)
+        return "accepted", "moving to esx-a02"
+
+    config = Config(guest=GuestConfig(allow_migrate_requests=True))
+    vc, rec, _ = setup(config=config, remediation=remediation)
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "accepted"
+    assert calls[0].vm_name == "web01" and calls[0].request.id == "m1" and calls[0].truth.name == "web01"
+    calls[0].respond("done", "moved to esx-a02")
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "done" and vc.response("web01")["message"] == "moved to esx-a02"
+    # a hook present but migrate requests not allowed
+    vc, rec, _ = setup(remediation=remediation)
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m2", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    assert "does not allow migrate requests" in vc.response("web01")["message"]
+
+
+def test_remediation_may_answer_only_later():
+    """The shape remediation.Remediator uses: requests collected per pass, answers via on_request_result."""
+    queued: list[MigrationRequest] = []
+    config = Config(guest=GuestConfig(allow_migrate_requests=True))
+    vc, rec, _ = setup(config=config, remediation=lambda r: queued.append(r))
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    assert vc.info("web01", RESPONSE) is None and [r.request.id for r in queued] == ["m1"]
+    on_request_result = rec.answer_later
+    on_request_result(f.vm_moref("web01"), "m1", "accepted", "moving to esx-a02")
+    rec.reconcile(vc.inv)
+    assert (vc.response("web01")["status"], vc.response("web01")["action"]) == ("accepted", "migrate")
+    on_request_result(f.vm_moref("web01"), "m1", "done", "moved")
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "done"
+    rec.reconcile(vc.inv)
+    assert len(queued) == 1  # asked once
+
+
+def test_duplicate_ids_are_answered_once():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate", "reason": "again"}')
+    rec.reconcile(vc.inv)
+    assert vc.written() == []
+
+
+def test_hostile_values_are_answered_and_nothing_else_changes():
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    vc.written()
+    before = {m: dict(vm.guestinfo) for m, vm in vc.inv.vms.items()}
+    hostile = ["x" * 100000, "[" * 50000, '{"id": "a", "action": "refresh", "vm": "web02"}', "\udcff\udcfe",
+               '{"id": "web02", "action": "migrate\\"; DROP TABLE"}', json.dumps({"id": "r", "action": {"a": [1]}})]
+    for i, value in enumerate(hostile):
+        vc.guest("web01", REQUEST, value)
+        vc.guest("web01", POLICY, value if i % 2 else '{"min_working_paths": "many"}')
+        rec.reconcile(vc.inv)
+        rec.reconcile(vc.inv)
+    assert set(vc.written()) == {"web01"}
+    assert vc.response("web01")["status"] in ("refused", "policy_invalid")
+    for m, vm in vc.inv.vms.items():
+        if vm.name != "web01":
+            assert dict(vm.guestinfo) == before[m], vm.name
+
+
+def test_a_failing_write_backs_off_and_does_not_stop_others():
+    vc, rec, clock = setup()
+    vc.fail = {"web01"}
+    result = rec.reconcile(vc.inv)
+    assert result.failed == 1 and result.states == len(f.VMS) - 1
+    assert rec.reconcile(vc.inv).failed == 0  # backing off: not tried again at once
+    vc.fail = set()
+    clock.t += 10
+    rec.reconcile(vc.inv)
+    assert vc.info("web01", STATE) is not None
+
+
+def test_a_lost_answer_is_given_again():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    vc.fail = {"web01"}
+    rec.reconcile(vc.inv)
+    vc.fail = set()
+    clock.t += 10
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "m1"
+
+
+def test_refresh_interval_reprobes_the_host_and_vms_on_one_host_share_it():
+    vc, rec, clock = setup()
+    vc.guest("web01", POLICY, '{"refresh_interval": 30}')
+    vc.guest("db01", POLICY, '{"refresh_interval": 60}')
+    rec.reconcile(vc.inv)
+    assert vc.probes == [f.host_moref("esx-a01")]
+    assert rec.next_wake() == clock.t + 30
+    clock.t += 30
+    rec.reconcile(vc.inv)
+    assert vc.probes == [f.host_moref("esx-a01")] * 2
+    clock.t += 30
+    rec.reconcile(vc.inv)  # both due: still one re-probe
+    assert vc.probes == [f.host_moref("esx-a01")] * 3
+
+
+def test_interval_policy_publishes_only_after_its_reprobe():
+    vc, rec, clock = setup()
+    vc.guest("web01", POLICY, '{"refresh_interval": 30, "publish": "interval"}')
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    gen = vc.doc("web01")["generation"]
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
+    clock.t += 1
+    result = rec.reconcile(vc.inv)
+    assert vc.doc("web01")["generation"] == gen and vc.doc("db01")["disks"][0]["verdict"] == "degraded"
+    assert any(o.name == "web01" and o.state == "held" for o in result.outcomes)
+    clock.t += 29
+    rec.reconcile(vc.inv, as_of=clock.t - rec.settle)  # the timer: re-probe
+    clock.t += 1
+    rec.reconcile(vc.inv, as_of=clock.t - rec.settle)  # its result seen: publish
+    assert vc.doc("web01")["disks"][0]["verdict"] == "degraded"
+
+
+def test_a_guest_flipping_its_policy_is_held_back():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.written()
+    for i in range(10):
+        vc.guest("web01", POLICY, json.dumps({"min_working_paths": 1 + i % 2}))
+        clock.t += 0.1
+        rec.reconcile(vc.inv)
+    assert len(vc.written()) <= 4  # a burst of 3, then one per min_refresh_interval
+    clock.t += 30
+    rec.reconcile(vc.inv)
+    assert vc.doc("web01")["policy"]["min_working_paths"] == 2  # the last value wins in the end
+
+
+def test_scope():
+    config = Config(scope=ScopeConfig(clusters=("cl-b",)))
+    vc, rec, _ = setup(config=config)
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["bk01", "files01", "web03"]
+    vc, rec, _ = setup(config=Config(scope=ScopeConfig(vms=("web*", "db01"))))
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["db01", "web01", "web02", "web03"]
+    vc, rec, _ = setup(config=Config(scope=ScopeConfig(attribute=("vsgt", "on"))))
+    assert rec.reconcile(vc.inv).states == 0  # not read yet: nothing
+    rec.set_attribute_vms({f.vm_moref("app01")})
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["app01"]
+    # a VM moving out of the cluster leaves the scope
+    vc, rec, _ = setup(config=config)
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.inv = f.move_vm(vc.inv, "web03", "esx-a01")
+    result = rec.reconcile(vc.inv)
+    assert result.in_scope == 2 and vc.written() == []
+
+
+def test_dry_run_writes_nothing_but_says_what():
+    vc = FakeVcenter(f.lab_inventory())
+
+    class Dry:
+        def write(self, writes):
+            return [WriteResult(w, True) for w in writes]
+
+        def refresh(self, hosts):
+            return {}
+
+    rec = Reconciler(Config(publish=PublishConfig()), Dry(), dry_run=True, record_all=True)
+    result = rec.reconcile(vc.inv)
+    assert {o.state for o in result.outcomes} == {"would_write"} and result.dry_run
+    assert all(vm.guestinfo == {} for vm in vc.inv.vms.values())
+
+
+def test_a_guest_overwriting_the_state_key_is_restored_calmly():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    vc.written()
+    for i in range(10):
+        vc.guest("web01", STATE, f'{{"forged": {i}}}')
+        clock.t += 1
+        rec.reconcile(vc.inv)
+    assert vc.written() == ["web01"]  # restored once; then at most once per min_refresh_interval
+    assert rec.next_wake() is not None
+    clock.t += 10
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["web01"] and vc.doc("web01")["schema"] == 1
+    # a real change is published at once, overwritten or not
+    vc.guest("web01", STATE, '{"forged": true}')
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
+    rec.reconcile(vc.inv)
+    assert "web01" in vc.written() and vc.doc("web01")["verdict"] == "degraded"
+
+
+def test_a_vm_without_a_host_does_not_spin_its_refresh_timer():
+    vc, rec, clock = setup()
+    vc.inv = vc.inv.with_vm(replace(vc.inv.vms[f.vm_moref("web01")], host=""))
+    vc.guest("web01", POLICY, '{"refresh_interval": 30}')
+    rec.reconcile(vc.inv)
+    assert rec.next_wake() == clock.t + 30 and vc.probes == []
+
+
+def test_a_host_moving_into_a_scoped_cluster_brings_its_vms_in():
+    vc, rec, _ = setup(config=Config(scope=ScopeConfig(clusters=("cl-b",))))
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.inv = vc.inv.with_host(replace(vc.inv.hosts[f.host_moref("esx-a03")], cluster="cl-b"))
+    result = rec.reconcile(vc.inv)
+    assert vc.written() == ["snap01"] and result.in_scope == 4
