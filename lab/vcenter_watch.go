@@ -510,7 +510,7 @@ func (pc *vcPropertyCollector) matchChanges(spec *types.PropertyFilterSpec, fu *
 // does, for one object (nil for an unset property or a gone object).
 func (pc *vcPropertyCollector) readPaths(ctx *simulator.Context, obj moRef, paths []string) map[string]types.AnyType {
 	vals := make(map[string]types.AnyType, len(paths))
-	res := pc.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{SpecSet: []types.PropertyFilterSpec{{
+	res := pc.PropertyCollector.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{SpecSet: []types.PropertyFilterSpec{{
 		PropSet:                       []types.PropertySpec{{Type: obj.Type, PathSet: paths}},
 		ObjectSet:                     []types.ObjectSpec{{Obj: obj}},
 		ReportMissingObjectsInResults: types.NewBool(true),
@@ -526,9 +526,10 @@ func (pc *vcPropertyCollector) readPaths(ctx *simulator.Context, obj moRef, path
 }
 
 // collectSpec is the filter's full collect: the embedded RetrievePropertiesEx on its spec. (The
-// simulator never pages its results, so there is no token to follow.)
+// simulator never pages its results, so there is no token to follow; the lab's own paged
+// RetrievePropertiesEx, vcenter_paging.go, is for clients.)
 func (pc *vcPropertyCollector) collectSpec(ctx *simulator.Context, spec *types.PropertyFilterSpec) ([]types.ObjectContent, *soap.Fault) {
-	res := pc.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{SpecSet: []types.PropertyFilterSpec{*spec}})
+	res := pc.PropertyCollector.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{SpecSet: []types.PropertyFilterSpec{*spec}})
 	if f := res.Fault(); f != nil {
 		return nil, f
 	}

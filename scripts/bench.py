@@ -170,10 +170,20 @@ def part_watch(info: dict, faults: int) -> dict:
                 latest["at"] = time.perf_counter()
                 changed.notify_all()
 
-    thread = threading.Thread(target=follow, daemon=True)
+    def follow_logged():
+        try:
+            follow()
+        except BaseException as err:  # the main thread reports it
+            latest["error"] = err
+            with changed:
+                changed.notify_all()
+
+    thread = threading.Thread(target=follow_logged, daemon=True)
     thread.start()
     with changed:
-        changed.wait_for(lambda: "inv" in latest, timeout=600)
+        changed.wait_for(lambda: "inv" in latest or "error" in latest, timeout=600)
+    if "inv" not in latest:
+        raise SystemExit(f"the watch did not deliver an inventory: {latest.get('error', 'timed out')}")
     inv = latest["inv"]
     # victims: one VM per host on distinct hosts, first disk; fault every path of its first LUN there
     ctx = TruthContext(inv)
@@ -197,6 +207,8 @@ def part_watch(info: dict, faults: int) -> dict:
                                      headers={"Content-Type": "application/json"}, method="POST")
         urllib.request.urlopen(req, timeout=30).read()
 
+    if not victims:
+        raise SystemExit(f"no VM with a SAN disk found among {len(inv.vms)} VMs on {len(inv.hosts)} hosts")
     latencies = []
     for vm_moref, key, host_name, path_names in victims:
         for state, want in (("dead", "degraded"), ("active", "healthy")):
