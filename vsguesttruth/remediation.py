@@ -419,3 +419,115 @@ class VcenterExecutor:
         from vsguesttruth.vcenter import events
 
         events.post(self.conn, vm, message)
+
+
+class RemediationLoop:
+    """Remediation inside ``vsguesttruth serve``: the controller on the reconcile loop's truths.
+
+    The service calls :meth:`step` after every publish pass (and again at :meth:`next_wake`, when a verdict
+    is waiting out its hysteresis); moves run on a worker pool of ``max_concurrent`` threads; a guest's
+    ``migrate`` request arrives through :meth:`request` (the service's remediation hook) and is answered
+    through ``answer(vm, id, status, message)`` (the service's ``Reconciler.answer_later``). The web app's
+    move action uses :meth:`web_plan` and :meth:`web_migrate`.
+    """
+
+    def __init__(self, conn: Any, config: RemediationConfig, answer: Callable[..., None] | None = None,
+                 executor: Executor | None = None, on_done: Callable[[bool], None] | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.conn = conn
+        self.on_done = on_done  # called with True/False after each move (metrics)
+        self.config = config
+        self.executor = executor or VcenterExecutor(conn, config)
+        self.remediator = Remediator(config, self.executor, on_request_result=answer)
+        self.pool = ThreadPoolExecutor(max(config.max_concurrent, 1), thread_name_prefix="vsgt-move")
+        self.replicas: dict[str, str] = {}
+        self._requests: list[MoveRequest] = []
+        self._lock = threading.Lock()
+        self._wake: float | None = None
+
+    def start(self) -> "RemediationLoop":
+        """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute."""
+        from vsguesttruth.vcenter import events
+        from vsguesttruth.vcenter.migrate import replica_pairs
+
+        for vm, ago in events.recent_moves(self.conn, max(self.config.cooldown_seconds, 3600)):
+            self.remediator.remember(vm, self.remediator.clock() - ago)
+        if self.config.replica_attribute:
+            self.replicas = replica_pairs(self.conn, self.config.replica_attribute)
+        return self
+
+    def request(self, req: Any) -> None:
+        """The service's remediation hook: queue a guest's migrate request; it is answered later."""
+        with self._lock:
+            self._requests.append(MoveRequest(vm=req.vm, id=req.request.id, reason=req.request.reason))
+            self._wake = self.remediator.clock()
+        return None
+
+    def next_wake(self) -> float | None:
+        return self._wake
+
+    def step(self, inv: Inventory, reconciler: Any) -> list[Action]:
+        """One remediation pass over the published truths; starts the moves it may start."""
+        with self._lock:
+            requests, self._requests = self._requests, []
+        truths = reconciler.truths
+        if not requests and all(t.verdict.value == "healthy" for t in truths.values()) and not self.remediator.in_flight:
+            self._wake = None
+            return []
+        actions = self.remediator.step(inv, truths, requests, level=reconciler.level, levels=reconciler.levels(),
+                                       replicas=self.replicas)
+        for action in actions:
+            if action.kind == "move":
+                self.pool.submit(self._execute, action)
+        waiting = [a for a in actions if a.kind == "hold" and a.rail in ("stable", "retry", "concurrency", "in_flight")]
+        self._wake = self.remediator.clock() + 1.0 if waiting else None
+        return actions
+
+    def _execute(self, action: Action) -> bool:
+        ok = self.remediator.execute(action)
+        if self.on_done is not None:
+            self.on_done(ok)
+        return ok
+
+    def stop(self) -> None:
+        """Let moves in flight finish (their tasks run in vCenter anyway), start no new one."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- the web app's move action ------------------------------------------------------------------
+
+    def web_plan(self, inv: Inventory, vm: str | None) -> dict[str, Any]:
+        ctx = TruthContext(inv)
+        truths = [ctx.vm_truth(vm)] if vm else ctx.vm_truths()
+        if vm:
+            from vsguesttruth.plan import plan_move
+
+            decisions = [plan_move(inv, vm, self.config, replicas=self.replicas, context=ctx)]
+        else:
+            decisions = list(plan(inv, truths, self.config, replicas=self.replicas, context=ctx).decisions)
+        moves = [{**d.as_dict(), "to": d.to_host_name or d.to_datastore_name, "reason": d.why}
+                 for d in decisions if d.moves]
+        refusals = [{**d.as_dict(), "reason": d.why} for d in decisions if not d.moves]
+        return {"mode": self.config.mode, "moves": moves, "refusals": refusals}
+
+    def web_migrate(self, vm: str, *, to_host: str = "", dry_run: bool = False, requested_by: str = "") -> dict[str, Any]:
+        from vsguesttruth.plan import plan_move
+        from vsguesttruth.vcenter.inventory import snapshot
+
+        inv = snapshot(self.conn)
+        if vm not in inv.vms:
+            raise VsgtError(f"no VM {vm!r} in vCenter")
+        host = inv.hosts.get(to_host) or inv.host_by_name(to_host) if to_host else None
+        if to_host and host is None:
+            raise VsgtError(f"no host {to_host!r} in vCenter")
+        decision = plan_move(inv, vm, self.config, to_host=host.moref if host else "", replicas=self.replicas)
+        if not decision.moves:
+            raise VsgtError(f"not moving {decision.vm_name}: {decision.why}")
+        if dry_run:
+            return {"dry_run": True, "decision": decision.as_dict()}
+        who = f" for {requested_by}" if requested_by else ""
+        self.executor.post_event(vm, f"{EVENT_PREFIX}manual move of {decision.vm_name}{who} "
+                                     f"{decision.target_words()} from the plugin: {decision.why}")
+        outcome = self.executor.migrate(decision)
+        self.executor.post_event(vm, f"{EVENT_PREFIX}moved {decision.vm_name} {decision.target_words()} ({outcome})")
+        return {"moved": True, "decision": decision.as_dict(), "outcome": outcome}

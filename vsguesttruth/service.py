@@ -226,6 +226,8 @@ class Reconciler:
         self._late: dict[str, list[tuple[str, str, str, str]]] = {}  # vm -> (id, action, status, message)
         self._lock = threading.Lock()  # guards _late (remediation may answer from another thread)
         self._rescope = True
+        #: the latest truth of every in-scope VM, as published (remediation plans from it)
+        self.truths: dict[str, VmTruth] = {}
 
     # -- inputs from outside ------------------------------------------------------------------------
 
@@ -409,6 +411,7 @@ class Reconciler:
 
         # the document
         truth = ctx.vm_truth(vm.moref, policy.level)
+        self.truths[vm.moref] = truth
         plan.verdict = truth.verdict.value
         before = st.seen if st.seen is not None and st.seen.value == current_state else document.seen(current_state)
         st.seen = before
@@ -588,7 +591,12 @@ class Reconciler:
             st = self._vms[moref] = _VmState()
         return st
 
+    def levels(self) -> dict[str, ServiceLevel]:
+        """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
+        return {m: st.policy.level for m, st in self._vms.items() if st.policy is not None}
+
     def _drop(self, moref: str) -> None:
+        self.truths.pop(moref, None)
         st = self._vms.pop(moref, None)
         self._timed.discard(moref)
         self._needs_others.discard(moref)
@@ -760,12 +768,15 @@ class Service:
 
     def __init__(self, conn: Any, config: Config, *, level: ServiceLevel | None = None,
                  remediation: RemediationHook | None = None, on_pass: Callable[[PassResult], None] | None = None,
-                 max_wait: float = 30.0) -> None:
+                 remediation_loop: Any = None, max_wait: float = 30.0) -> None:
         from vsguesttruth.vcenter.publish import Publisher
 
         self.conn = conn
         self.config = config
         self.on_pass = on_pass
+        #: remediation in the loop (``remediation.RemediationLoop``): ``step(inv, reconciler)`` after each pass,
+        #: and again at ``next_wake()`` (a verdict waiting out its hysteresis)
+        self.remediation_loop = remediation_loop
         self.max_wait = max_wait
         self.publisher = Publisher(conn, concurrency=config.publish.concurrency, attempts=config.publish.attempts,
                                    task_timeout=config.publish.task_timeout)
@@ -803,6 +814,16 @@ class Service:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def _remediate(self, inv: Inventory) -> None:
+        if self.remediation_loop is None:
+            return
+        try:
+            self.remediation_loop.step(inv, self.reconciler)
+        except VsgtError as err:
+            log.warning("remediation pass: %s", err)
+        except Exception:  # noqa: BLE001 - a bug in remediation must not stop publishing
+            log.exception("remediation pass failed")
+
     def run(self) -> None:
         from vsguesttruth.vcenter.watch import Watcher
 
@@ -822,7 +843,8 @@ class Service:
                     next_attribute = now + config.scope.attribute_refresh
                 wake = self.reconciler.next_wake()
                 timeout = self.max_wait if inv is not None else None
-                for t in (wake, next_full if inv is not None else None,
+                remedy = self.remediation_loop.next_wake() if self.remediation_loop is not None else None
+                for t in (wake, remedy, next_full if inv is not None else None,
                           next_attribute if config.scope.attribute is not None else None):
                     if t is not None and timeout is not None:
                         timeout = min(timeout, max(0.0, t - now))
@@ -839,6 +861,8 @@ class Service:
                 now = time.monotonic()
                 full = now >= next_full
                 if new is None and not full and not self.reconciler.due(now):
+                    if remedy is not None and now >= remedy:
+                        self._remediate(inv)
                     continue
                 if full:
                     next_full = now + config.publish.full_interval
@@ -851,6 +875,7 @@ class Service:
                     self._stop.wait(1.0)
                     continue
                 self.passes += 1
+                self._remediate(inv)
                 if result.states or result.responses or result.probes or result.failed:
                     log.info("pass: %s", result.line())
                     if self.on_pass is not None:

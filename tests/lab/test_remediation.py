@@ -46,26 +46,6 @@ def cli(lab, tmp_path):
     return run
 
 
-@pytest.fixture
-def placement(lab, conn):
-    """Where every VM is (host and disk datastores) before the test; puts every moved VM back afterwards."""
-    inv = snapshot(conn)
-    before = {vm.moref: (vm.host, {d.key: d.datastores[-1] for d in vm.disks if d.datastores}) for vm in inv.vms.values()}
-    yield inv
-    lab.restore()
-    now = snapshot(conn)
-    for moref, (host, disks) in before.items():
-        vm = now.vms[moref]
-        placed = {d.key: d.datastores[-1] for d in vm.disks if d.datastores}
-        if placed != disks:
-            home = disks[min(disks)]
-            migrate.relocate(conn, moref, home, disks=disks.items(), host=host if vm.host != host else "")
-        elif vm.host != host:
-            migrate.vmotion(conn, moref, host)
-    after = snapshot(conn)
-    assert {m: v.host for m, v in after.vms.items()} == {m: h for m, (h, _) in before.items()}
-
-
 def pull_cables(lab, host="esx-a01"):
     lab.fault("hba", host=host, hba="vmhba2", state="dead")
     lab.fault("hba", host=host, hba="vmhba3", state="dead")

@@ -26,37 +26,98 @@ def _logging(verbose: int, quiet: bool) -> None:
 @click.command()
 @click.option("--quiet", "-q", is_flag=True, help="No line per publish pass; warnings only.")
 @click.option("--verbose", "-v", count=True, help="Log each write (-vv: debug).")
+@click.option("--mode", type=click.Choice(["off", "advise", "auto"]), help="Override [remediation] mode.")
+@click.option("--web/--no-web", "with_web", default=None,
+              help="Serve the plugin UI, API and /metrics too [on when [web] has a certificate, or with --lab].")
+@click.option("--port", type=click.IntRange(0, 65535), help="Plugin server port ([web] port; 0 picks a free one).")
 @connection_options
-def serve(quiet, verbose) -> None:
-    """Publish the truth into every in-scope guest's guestinfo, and answer guests, until stopped.
+def serve(quiet, verbose, mode, with_web, port) -> None:
+    """The service: publish the truth into guests, remediate, and serve the plugin, until stopped.
 
     Watches vCenter; after every change writes the state document of each VM whose truth changed (and only
-    those), re-probes host storage on the guests' policy intervals, answers guest requests. SIGTERM or
-    Ctrl-C stops it cleanly. Scope and bounds: [scope], [guest], [publish] in the config file.
+    those), re-probes host storage on the guests' policy intervals, answers guest requests; runs remediation
+    in the configured mode ([remediation] mode: off, advise (default), auto) under its guard rails; serves
+    the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly.
+    Scope and bounds: [scope], [guest], [publish], [remediation], [web] in the config file.
     """
+    from dataclasses import replace
+
+    from vsguesttruth.remediation import RemediationLoop
     from vsguesttruth.service import Service
+    from vsguesttruth.web import metrics
 
     _logging(verbose, quiet)
     session = click.get_current_context().obj
     level = session.service_level()
     conn = session.connect()
+    config = session.config
+    remedy_config = replace(config.remediation, mode=mode) if mode else config.remediation
 
     def line(result) -> None:
+        metrics.publish_done("ok", result.states + result.responses)
+        metrics.publish_done("failed", result.failed)
         if not quiet:
             stamp = datetime.now().strftime("%H:%M:%S")
             click.echo(f"{stamp} {result.line()}")
 
-    service = Service(conn, session.config, level=level, on_pass=line)
+    remedy = None
+    service = None
+    if remedy_config.mode != "off":
+        remedy = RemediationLoop(conn, remedy_config, answer=lambda *a: service.reconciler.answer_later(*a),
+                                 on_done=lambda ok: metrics.migration_done("ok" if ok else "failed")).start()
+    service = Service(conn, config, level=level, on_pass=line, remediation=remedy.request if remedy else None,
+                      remediation_loop=remedy)
+    web = _start_web(session, service, remedy, with_web, port)
     previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if not quiet:
-            click.echo(f"serving {conn.url}: scope {service.reconciler.scope.describe()}; Ctrl-C stops")
+            click.echo(f"serving {conn.url}: scope {service.reconciler.scope.describe()}; "
+                       f"remediation {remedy_config.mode}; Ctrl-C stops")
+            if web is not None:
+                click.echo(f"plugin UI {web.url}/ui/global.html{getattr(web, 'fragment', '')}  "
+                           f"(plugin.json {web.url}/plugin.json, API {web.url}/docs, metrics {web.url}/metrics)")
         service.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if web is not None:
+            web.stop()
+        if remedy is not None:
+            remedy.stop()
     if not quiet:
         click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes")
+
+
+def _start_web(session, service, remedy, with_web, port):
+    """The plugin server beside the loop, sharing its watch; None when not wanted."""
+    import secrets
+    from dataclasses import replace
+
+    from vsguesttruth.web import make_auth, self_signed, start_web
+
+    config = session.config.web
+    has_cert = bool(config.cert_file and config.key_file)
+    if with_web is False or (with_web is None and not (has_cert or session.use_lab)):
+        return None
+    if port is not None:
+        config = replace(config, port=port)
+    if not has_cert:
+        if not session.use_lab:
+            raise VsgtError("the plugin server needs a certificate: set [web] cert_file and key_file, or --no-web")
+        from vsguesttruth.lab import Lab
+
+        cert, key = self_signed(Lab().run_dir)
+        config = replace(config, cert_file=str(cert), key_file=str(key))
+    extra, fragment = {}, ""
+    if session.use_lab and not config.api_tokens_file:  # the lab demo: a one-off write token in the URL
+        token = secrets.token_urlsafe(24)
+        extra[token] = ("lab", "write")
+        fragment = f"#token={token}"
+    settings = session.settings()
+    server = start_web(service, config, auth=make_auth(config, settings, extra),
+                       plan=remedy.web_plan if remedy else None, migrate=remedy.web_migrate if remedy else None)
+    server.fragment = fragment
+    return server
 
 
 @click.command()

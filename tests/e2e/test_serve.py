@@ -1,0 +1,107 @@
+"""`vsguesttruth serve` as an admin runs it: publish, remediate in auto mode, serve the plugin, stop cleanly.
+
+The whole product in one process against the lab: a cable pull on both FC HBAs of esx-a01 -> the affected
+VMs are live-migrated to healthy hosts, their guestinfo state document says healthy on the new host, every
+move is a vCenter event, the plugin API refuses anonymous calls, and SIGTERM stops it with exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from vsguesttruth import guestinfo
+from vsguesttruth.vcenter import events
+from vsguesttruth.vcenter.inventory import snapshot
+
+CLI = str(Path(sys.executable).parent / "vsguesttruth")
+CONFIG = """
+[remediation]
+stable_seconds = 1
+cooldown_minutes = 1
+"""
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def state_of(inv, name):
+    vm = inv.vm_by_name(name)
+    value = vm.guestinfo.get(guestinfo.STATE)
+    return guestinfo.decode_state(value) if value else None
+
+
+def test_serve_moves_affected_vms_and_tells_their_guests(lab, conn, placement, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSGT_", "GOVC_"))}
+    env = {**base, "VSGT_LAB_HOME": str(lab.run_dir), "VSGT_CONFIG": str(config)}
+    out = tmp_path / "serve.log"
+    with open(out, "w") as log:
+        proc = subprocess.Popen([CLI, "serve", "--lab", "--mode", "auto", "--port", "0"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        def published_now():  # earlier tests may have left web01 a document: wait for the current truth
+            doc = state_of(snapshot(conn), "web01")
+            return doc if doc and doc["verdict"] == "healthy" and doc["vm"]["host"] == "esx-a01" else None
+
+        first = wait_for(published_now, 30, "the first publish")
+        affected = [vm.name for vm in snapshot(conn).vms.values()
+                    if vm.host == placement.host_by_name("esx-a01").moref and any(d.backing == "vmdk" for d in vm.disks)]
+
+        lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
+        lab.fault("hba", host="esx-a01", hba="vmhba3", state="dead")
+
+        def moved_and_told():
+            inv = snapshot(conn)
+            doc = state_of(inv, "web01")
+            ok = doc and doc["vm"]["host"] != "esx-a01" and doc["verdict"] == "healthy"
+            return inv if ok else None
+
+        inv = wait_for(moved_and_told, 60, "web01 moved and its guest told")
+        web01 = inv.vm_by_name("web01")
+        assert inv.hosts[web01.host].name != "esx-a01"
+        doc = state_of(inv, "web01")
+        assert doc["generation"] > first["generation"]
+        assert all(d["verdict"] == "healthy" for d in doc["disks"])
+        messages = [e.message for e in events.query(conn, web01.moref)]
+        assert any("moved web01 from esx-a01" in m for m in messages), messages
+        # VMs on local or NFS storage had no reason to move; SAN VMs all left esx-a01
+        still = [vm.name for vm in inv.vms.values() if vm.host == placement.host_by_name("esx-a01").moref]
+        assert "web01" not in still and "app01" not in still
+        assert set(affected) - set(still) >= {"web01", "app01"}
+
+        text = out.read_text()
+        url = re.search(r"plugin UI (https://127\.0\.0\.1:\d+)/ui/global\.html#token=([\w-]+)", text)
+        assert url, text
+        context = ssl.create_default_context(cafile=str(lab.run_dir / "web-cert.pem"))  # the lab's self-signed one
+        try:
+            urllib.request.urlopen(url.group(1) + "/api/v1/plan", context=context, timeout=10)
+            raise AssertionError("anonymous API call was served")
+        except urllib.error.HTTPError as err:
+            assert err.code == 401
+        request = urllib.request.Request(url.group(1) + "/api/v1/plan",
+                                         headers={"Authorization": f"Bearer {url.group(2)}"})
+        plan = json.loads(urllib.request.urlopen(request, context=context, timeout=10).read())
+        assert plan["mode"] == "auto" and "moves" in plan
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, out.read_text()
+    assert "stopped after" in out.read_text()
