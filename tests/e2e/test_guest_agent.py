@@ -1,8 +1,9 @@
 """The guest agent end to end: the real ``vsguesttruth-guest`` in a fake guest of a lab VM, the real service.
 
-The guest is a fake sysfs tree built from the VM's virtual hardware in vCenter (controllers, bus and unit
-numbers, disk uuids, the RDM's LUN id) and the stand-in rpctool (``tests/fakes/rpctool.py``), which
-serves ``info-get``/``info-set`` from the VM's extraConfig the way the VMX serves guestinfo. The service
+The guest is the lab's simulated guest of the VM (``vsguesttruth.labguest``, what ``vsguesttruth lab guest``
+runs the agent in): a fake sysfs tree built from the VM's virtual hardware in vCenter (controllers, bus and
+unit numbers, disk uuids, the RDM's LUN id) and a stand-in rpctool, which serves ``info-get``/``info-set``
+from the VM's extraConfig the way the VMX serves guestinfo. The service
 (``vsguesttruth.service.Service``, what ``vsguesttruth serve`` runs) publishes to ``db01`` only; ``web01``
 stays out of its scope so that the tests can write its keys themselves, as a hostile or newer host would.
 """
@@ -10,13 +11,11 @@ stays out of its scope so that the tests can write its keys themselves, as a hos
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,114 +23,18 @@ from pyVmomi import vim
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (for fakes/), as the unit tests have it
 
-from fakes.sysfs import FakeSys, naa_of  # noqa: E402
-from vsguesttruth import guestinfo  # noqa: E402
+from vsguesttruth import guestinfo, labguest  # noqa: E402
+from vsguesttruth.labguest import Guest  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
-BIN = Path(sys.executable).parent
-GUEST = str(BIN / "vsguesttruth-guest")
-RPCTOOL = str(Path(__file__).resolve().parents[1] / "fakes" / "rpctool.py")
 SERVED = "db01"  # in the service's scope
 ALONE = "web01"  # out of it: the tests play the host
-CONTROLLERS = {
-    vim.vm.device.ParaVirtualSCSIController: "pvscsi", vim.vm.device.VirtualLsiLogicController: "lsilogic",
-    vim.vm.device.VirtualLsiLogicSASController: "lsilogic-sas", vim.vm.device.VirtualBusLogicController: "buslogic",
-    vim.vm.device.VirtualNVMEController: "nvme", vim.vm.device.VirtualAHCIController: "sata",
-}
-DRIVERS = {"pvscsi": "vmw_pvscsi", "lsilogic": "mptspi", "lsilogic-sas": "mptsas", "buslogic": "BusLogic"}
-# the PCI functions VMware gives SCSI controllers 0..3 (pciSlotNumber 16 / 160, 224, 256, 1184)
-PCI = {0: "0000:03:00.0", 1: "0000:0b:00.0", 2: "0000:13:00.0", 3: "0000:1b:00.0"}
-LEGACY_LSILOGIC = "0000:00:10.0"
 
 
-@dataclass(frozen=True)
-class VDisk:
-    label: str
-    controller: str
-    bus: int
-    unit: int
-    uuid: str
-    capacity: int
-    lun: str  # a physical RDM's LUN (naa.*), else ""
-
-
-@dataclass
-class FakeGuest:
-    """A lab VM seen from inside: its sysfs, the devices its disks became, and the agent to run."""
-
-    name: str
-    moref: str
-    disks: list[VDisk]
-    sysfs: Path
-    devices: dict[str, tuple[str, str]]  # label -> (/dev/sdX, how the agent should find it)
-    env: dict[str, str]
-
-    def run(self, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([GUEST, *args], env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout)
-
-    def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([GUEST, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def status(self) -> tuple[int, dict | None]:
-        result = self.run("status", "--json")
-        return result.returncode, json.loads(result.stdout) if result.stdout.strip() else None
-
-
-def vm_disks(si, name: str) -> tuple[str, list[VDisk]]:
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-    try:
-        vm = next(v for v in view.view if v.name == name)
-    finally:
-        view.Destroy()
-    devices = vm.config.hardware.device
-    controllers = {d.key: d for d in devices if isinstance(d, vim.vm.device.VirtualController)}
-    luns = {lun.uuid: lun.canonicalName for lun in vm.runtime.host.config.storageDevice.scsiLun}
-    disks = []
-    for d in devices:
-        if not isinstance(d, vim.vm.device.VirtualDisk):
-            continue
-        ctrl = controllers[d.controllerKey]
-        kind = next(k for t, k in CONTROLLERS.items() if isinstance(ctrl, t))
-        backing = d.backing
-        rdm = isinstance(backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo) and backing.compatibilityMode == "physicalMode"
-        disks.append(VDisk(d.deviceInfo.label, kind, ctrl.busNumber, d.unitNumber, getattr(backing, "uuid", "") or "",
-                           d.capacityInBytes, luns.get(backing.lunUuid, "") if rdm else ""))
-    return vm._moId, disks
-
-
-def build_guest(lab, si, root: Path, name: str, hide_uuid: set[str] = frozenset(), vendor: str = "VMware, Inc.") -> FakeGuest:
-    """The fake guest of lab VM ``name``; disks in ``hide_uuid`` do not expose their uuid (no disk.EnableUUID)."""
-    moref, disks = vm_disks(si, name)
-    fs = FakeSys(root / "sys", vendor=vendor)
-    buses = sorted({(d.bus, d.controller) for d in disks})
-    # the kernel numbers SCSI hosts in probe order, which need not follow the bus order: reverse it
-    hosts = {}
-    for host, (bus, kind) in zip(range(len(buses) - 1, -1, -1), buses):
-        pci = LEGACY_LSILOGIC if (kind, bus) == ("lsilogic", 0) else PCI[bus]
-        fs.scsi_host(host, DRIVERS[kind], pci)
-        hosts[bus] = host
-    expected = {}
-    letters = iter("abcdefghijklmnopqrstuvwxyz")
-    for d in sorted(disks, key=lambda d: (hosts[d.bus], d.unit)):
-        dev = f"sd{next(letters)}"
-        if d.lun:  # a physical RDM: the guest sees the array LUN's own identity
-            fs.scsi_disk(dev, hosts[d.bus], d.unit, d.capacity, wwid=d.lun)
-            expected[d.label] = (f"/dev/{dev}", "wwid")
-        elif d.label in hide_uuid or not d.uuid:
-            fs.scsi_disk(dev, hosts[d.bus], d.unit, d.capacity)
-            expected[d.label] = (f"/dev/{dev}", "scsi-address")
-        else:
-            fs.scsi_disk(dev, hosts[d.bus], d.unit, d.capacity, wwid=f"naa.{naa_of(d.uuid)}", serial=naa_of(d.uuid))
-            expected[d.label] = (f"/dev/{dev}", "wwid")
-    env = {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",  # the rpctool's python3: this venv's
-        "VSGT_RPCTOOL": RPCTOOL, "VSGT_SYSFS": str(fs.root),
-        "VSGT_FAKE_VC_URL": lab.url, "VSGT_FAKE_VC_USER": lab.username, "VSGT_FAKE_VC_PASSWORD": lab.password,
-        "VSGT_FAKE_VC_CA": lab.cert, "VSGT_FAKE_VM": moref,
-    }
-    return FakeGuest(name, moref, disks, fs.root, expected, env)
+def build_guest(lab, conn, root: Path, name: str, hide_uuid: set[str] = frozenset(), vendor: str = labguest.VMWARE) -> Guest:
+    """The simulated guest of lab VM ``name``; disks in ``hide_uuid`` do not expose their uuid (no disk.EnableUUID)."""
+    return labguest.build(conn, root, name, lab.info, hide_uuid=hide_uuid, vendor=vendor)
 
 
 def set_key(si, moref: str, key: str, value: str) -> None:
@@ -176,23 +79,23 @@ def service(lab):
 
 
 @pytest.fixture(scope="module")
-def db01(lab, si, service, tmp_path_factory) -> FakeGuest:
+def db01(lab, conn, service, tmp_path_factory) -> Guest:
     # Hard disk 3 (pvscsi 1:1) exposes no uuid: found by controller and unit; the RDM by its LUN id
-    guest = build_guest(lab, si, tmp_path_factory.mktemp("db01"), SERVED, hide_uuid={"Hard disk 3"})
+    guest = build_guest(lab, conn, tmp_path_factory.mktemp("db01"), SERVED, hide_uuid={"Hard disk 3"})
     assert {d.controller for d in guest.disks} == {"lsilogic", "pvscsi"} and any(d.lun for d in guest.disks)
     return guest
 
 
 @pytest.fixture
-def healthy_db01(db01) -> FakeGuest:
+def healthy_db01(db01) -> Guest:
     """db01 once the service has published its healthy document (faults of earlier tests restored)."""
     wait_until(lambda: db01.status()[0] == 0, timeout=30, every=0.2)
     return db01
 
 
 @pytest.fixture
-def web01(lab, si, tmp_path) -> FakeGuest:
-    guest = build_guest(lab, si, tmp_path, ALONE)
+def web01(lab, conn, si, tmp_path) -> Guest:
+    guest = build_guest(lab, conn, tmp_path, ALONE)
     for key in guestinfo.KEYS:
         set_key(si, guest.moref, key, "")
     return guest
@@ -365,14 +268,14 @@ def one_line(result: subprocess.CompletedProcess, code: int, *needles: str) -> N
     assert all(n in lines[0] for n in needles), lines[0]
 
 
-def test_distinct_exit_codes(lab, si, web01, tmp_path):
+def test_distinct_exit_codes(lab, conn, si, web01, tmp_path):
     one_line(web01.run("status"), 5, "no storage document yet")
     one_line(web01.run("show-response"), 5, "no response yet")
     set_key(si, web01.moref, guestinfo.STATE, json.dumps({"schema": 2, "generation": 1, "disks": [], "whatever": "next"}))
     one_line(web01.run("status"), 6, "schema 2, newer than this agent's 1", "upgrade")
     set_key(si, web01.moref, guestinfo.STATE, '{"schema": 1, "encoding": "gzip+base64", "data": "bm90IGd6aXA="}')
     one_line(web01.run("status"), 6, "cannot be decoded")
-    kvm = build_guest(lab, si, tmp_path / "kvm", ALONE, vendor="QEMU")
+    kvm = build_guest(lab, conn, tmp_path / "kvm", ALONE, vendor="QEMU")
     one_line(kvm.run("status"), 3, "not a VMware virtual machine", "QEMU")
     one_line(web01.run("status", "--rpctool", str(tmp_path / "vmware-rpctool")), 4, "does not exist")
     one_line(web01.run("status", env={"VSGT_RPCTOOL": str(tmp_path / "missing" / "vmtoolsd")}), 4)

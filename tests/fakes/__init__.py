@@ -1,1 +1,2 @@
-"""Stand-ins for what a guest has and the tests do not: a sysfs tree and VMware Tools' rpctool."""
+"""Test-only helpers: truth documents to hand the guest agent (``documents``) and the stand-in rpctool as a
+file (``rpctool.py``; its code and the fake sysfs live in ``vsguesttruth.labguest``)."""

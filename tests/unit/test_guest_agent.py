@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes.documents import GB, disk, document, response
-from fakes.sysfs import FakeSys, naa_of
 from vsguesttruth import guestinfo
 from vsguesttruth.guest import agent, devices, validate
 from vsguesttruth.guest.errors import BadDocument, NewerSchema, NoDocument, WaitTimeout
+from vsguesttruth.labguest import FakeSys, naa_of
 
 U1 = "6000C291-5fd3-bc63-a440-856334b189ec"
 HOSTILE = "$(touch {p}) `touch {p}`; touch {p} | touch {p} && touch {p}\n\x1b[31mred\x00"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fakes.documents import GB, disk, document, response
-from fakes.sysfs import FakeSys, naa_of
 from vsguesttruth import guestinfo
 from vsguesttruth.guest.cli import main as guest_main
+from vsguesttruth.labguest import FakeSys, naa_of
 
 GUEST = str(Path(sys.executable).parent / "vsguesttruth-guest")
 FAKE = str(Path(__file__).resolve().parents[1] / "fakes" / "rpctool.py")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.sysfs import FakeSys, naa_of
 from vsguesttruth.guest import devices
 from vsguesttruth.guest.devices import Match, map_disks, scan
+from vsguesttruth.labguest import FakeSys, naa_of
 
 GB = 1024**3
 U1 = "6000C291-5fd3-bc63-a440-856334b189ec"

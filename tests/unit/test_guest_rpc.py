@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fakes.sysfs import FakeSys
 from vsguesttruth.guest import rpc as rpcmod
 from vsguesttruth.guest.errors import NotInVm, RpcFailed, ToolsMissing
 from vsguesttruth.guest.rpc import Rpc, check_vmware, find_tool
+from vsguesttruth.labguest import FakeSys
 
 FAKE = str(Path(__file__).resolve().parents[1] / "fakes" / "rpctool.py")
 

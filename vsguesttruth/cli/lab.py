@@ -158,3 +158,27 @@ def restore() -> None:
     """Undo every fault: back to the topology's initial state."""
     _lab().restore()
     click.echo("lab restored")
+
+
+@lab.command("guest", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("vm")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def guest(vm, args) -> None:
+    """Run the guest agent inside a simulated guest of lab VM VM.
+
+    Builds the VM's guest from its virtual hardware (a fake sysfs with a /dev/sdX per disk, a stand-in
+    vmware-rpctool serving guestinfo from the VM's extraConfig) in the lab's run directory, then runs
+    `vsguesttruth-guest ARGS` there (default: status) and exits with its exit code. E.g.
+
+    \b
+      vsguesttruth lab guest web01
+      vsguesttruth lab guest db01 status --json
+      vsguesttruth lab guest web01 request-migration --reason test --wait
+      vsguesttruth lab guest web01 -- --help
+    """
+    from vsguesttruth.labguest import run_agent
+
+    args = list(args)
+    if args[:1] == ["--"]:  # `lab guest VM -- --help`: everything after -- is the agent's
+        args = args[1:]
+    raise SystemExit(run_agent(vm, args or ["status"]))

@@ -290,4 +290,41 @@ def read_guestinfo(conn: Connection, moref: str) -> dict[str, str]:
     return conn.run(call, f"read the extraConfig of {moref}")
 
 
-__all__ = ["Publisher", "Write", "WriteResult", "is_transient", "read_guestinfo", "refresh_storage", "wait_for_task"]
+def get_extra_config(conn: Connection, moref: str, key: str) -> str | None:
+    """One extraConfig key of one VM (any key, not only ours), read now; ``None`` when the VM has no such key.
+
+    One RetrievePropertiesEx of ``config.extraConfig``. Raises :class:`VsgtError`.
+    """
+    collector = vmodl.query.PropertyCollector
+    spec = collector.FilterSpec(
+        objectSet=[collector.ObjectSpec(obj=vim.VirtualMachine(moref, conn.si._stub))],
+        propSet=[collector.PropertySpec(type=vim.VirtualMachine, pathSet=["config.extraConfig"])],
+    )
+
+    def call() -> str | None:
+        result = conn.content.propertyCollector.RetrievePropertiesEx([spec], collector.RetrieveOptions())
+        for content in (result.objects if result is not None else None) or ():
+            for prop in content.propSet or ():
+                for option in prop.val or ():
+                    if option.key == key:
+                        return "" if option.value is None else str(option.value)
+        return None
+
+    return conn.run(call, f"read the extraConfig of {moref}")
+
+
+def set_extra_config(conn: Connection, moref: str, key: str, value: str, timeout: float = 30.0) -> None:
+    """Set one extraConfig key of one VM (any key: unlike :meth:`Publisher.write`, not only ours) with one
+    ReconfigVM_Task, and wait for it; an empty ``value`` removes the key, as vCenter does. Raises
+    :class:`VsgtError` (:class:`TaskFailed` when the task takes longer than ``timeout`` seconds)."""
+
+    def call() -> None:
+        vm = vim.VirtualMachine(moref, conn.si._stub)
+        spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=key, value=value)])
+        wait_for_task(vm.ReconfigVM_Task(spec), timeout)
+
+    conn.run(call, f"set {key} of {moref}")
+
+
+__all__ = ["Publisher", "Write", "WriteResult", "get_extra_config", "is_transient", "read_guestinfo",
+           "refresh_storage", "set_extra_config", "wait_for_task"]
