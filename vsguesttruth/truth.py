@@ -27,11 +27,13 @@ that for one question.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from functools import cache
-from typing import Any, ClassVar, Iterable, Mapping, NamedTuple
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, NamedTuple
 
 from vsguesttruth.model import Datastore, Disk, Hba, Host, Inventory, Lun, Mount, Path, PathState, Vm
 from vsguesttruth.policy import ServiceLevel
@@ -413,29 +415,71 @@ class _Cache:
         self.backings: dict[tuple[Any, ...], _Backing] = {}
 
 
+class _PerHost(dict):
+    """host moref -> an index of that host, built on first access (KeyError for an unknown host)."""
+
+    __slots__ = ("_hosts", "_build")
+
+    def __init__(self, hosts: Mapping[str, Host], build: Any) -> None:
+        super().__init__()
+        self._hosts = hosts
+        self._build = build
+
+    def __missing__(self, moref: str) -> Any:
+        value = self[moref] = self._build(self._hosts[moref])
+        return value
+
+
+def _paths_by_lun(host: Host) -> dict[str, list[Path]]:
+    by_lun: dict[str, list[Path]] = defaultdict(list)
+    for path in host.paths:
+        by_lun[path.lun].append(path)
+    return by_lun
+
+
+def _luns_by_name(host: Host) -> dict[str, Lun]:
+    return {lun.canonical_name: lun for lun in host.luns}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many acyclic result objects (its full collections would
+    rescan the whole inventory again and again); a no-op when it is already paused."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class TruthContext:
     """One inventory, indexed once, so each disk costs a few dict lookups instead of a scan of all hosts."""
 
     def __init__(self, inv: Inventory) -> None:
         self.inv = inv
-        self._paths: dict[str, dict[str, list[Path]]] = {}  # host moref -> lun -> paths
-        self._luns: dict[str, dict[str, Lun]] = {}  # host moref -> lun -> Lun
+        # Per-host indexes are built on first use: a question about one VM looks at a few hosts' paths,
+        # and indexing every path of 2,000 hosts up front would cost more than the answer.
+        hosts = {host.moref: host for host in inv.hosts.values()}
+        self._paths: Mapping[str, dict[str, list[Path]]] = _PerHost(hosts, _paths_by_lun)  # host -> lun -> paths
+        self._luns: Mapping[str, dict[str, Lun]] = _PerHost(hosts, _luns_by_name)  # host moref -> lun -> Lun
         self._seen_by: dict[str, list[str]] = defaultdict(list)  # lun -> host morefs
         self._any_lun: dict[str, Lun] = {}  # lun -> some host's view of it (for media, vaai, ...)
         self._by_uuid: dict[str, str] = {}  # ScsiLun.uuid -> canonical name
-        for host in inv.hosts.values():
-            by_lun: dict[str, list[Path]] = defaultdict(list)
-            for path in host.paths:
-                by_lun[path.lun].append(path)
-            luns = {lun.canonical_name: lun for lun in host.luns}
-            self._paths[host.moref] = by_lun
-            self._luns[host.moref] = luns
+        any_lun, by_uuid, seen_by = self._any_lun, self._by_uuid, self._seen_by
+        for host in hosts.values():
+            names = set()
             for lun in host.luns:
-                self._any_lun.setdefault(lun.canonical_name, lun)
-                if lun.uuid:
-                    self._by_uuid.setdefault(lun.uuid, lun.canonical_name)
-            for name in luns.keys() | by_lun.keys():
-                self._seen_by[name].append(host.moref)
+                name = lun.canonical_name
+                names.add(name)
+                if name not in any_lun:
+                    any_lun[name] = lun
+                if lun.uuid and lun.uuid not in by_uuid:
+                    by_uuid[lun.uuid] = name
+            names.update({path.lun for path in host.paths})
+            for name in names:
+                seen_by[name].append(host.moref)
         self._lun_ds: dict[str, list[Datastore]] = defaultdict(list)  # lun -> datastores it is an extent of
         for ds in inv.datastores.values():
             for name in ds.extents:
@@ -450,10 +494,12 @@ class TruthContext:
     def disk_truths(self, level: ServiceLevel | None = None) -> tuple[DiskTruth, ...]:
         """Every disk of every VM, VMs in inventory order, disks in device order."""
         cache = self._cache(level)
-        return tuple(d for vm in self.inv.vms.values() for d in self._vm_disks(vm, cache))
+        with _gc_paused():
+            return tuple(d for vm in self.inv.vms.values() for d in self._vm_disks(vm, cache))
 
     def vm_truths(self, level: ServiceLevel | None = None) -> tuple[VmTruth, ...]:
-        return tuple(self.vm_truth(moref, level) for moref in self.inv.vms)
+        with _gc_paused():
+            return tuple(self.vm_truth(moref, level) for moref in self.inv.vms)
 
     def vm_truth(self, vm_moref: str, level: ServiceLevel | None = None) -> VmTruth:
         vm = self.inv.vms.get(vm_moref)

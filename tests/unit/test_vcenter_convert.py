@@ -441,3 +441,23 @@ def test_retrieve_stopped_early_cancels_the_rest():
     next(iterator)
     iterator.close()
     assert collector.cancelled == ["3"]
+
+
+def test_retrieve_prefetch_follows_tokens_and_cancels_what_it_fetched():
+    collector = PagingCollector(contents(7), page=3)
+    got = [o.obj._moId for o in retrieve(collector, [], max_objects=3, prefetch=True)]
+    assert got == [f"host-{i}" for i in range(7)]
+    collector = PagingCollector(contents(7), page=3)
+    iterator = retrieve(collector, [], max_objects=3, prefetch=True)
+    next(iterator)
+    iterator.close()
+    assert collector.cancelled == ["6"]  # the page fetched ahead ("3") was read: the rest is cancelled
+
+
+def test_compact_values_assemble_the_same_models():
+    props = host_props(**{"config.multipathState": vim.host.MultipathStateInfo(path=[
+        vim.host.MultipathStateInfo.Path(name="vmhba2:C0:T0:L1", pathState="dead")])})
+    record = convert.compact_record(convert.HOST, props)
+    assert convert.assemble_host("host-1", record.props, {"domain-c7": "cl-a"}) == \
+        convert.convert_host("host-1", props, {"domain-c7": "cl-a"})
+    assert convert.reduce_value(convert.HOST, "name", None) is None

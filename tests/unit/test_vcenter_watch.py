@@ -181,3 +181,18 @@ def test_close_stops_iteration():
     watcher.close()
     assert list(iterator) == []
     assert watcher.next_inventory(0) is None
+
+
+def test_compact_change_above_at_and_below_held_paths():
+    from vsguesttruth.vcenter.convert import HOST, compact_record
+    from vsguesttruth.vcenter.watch import apply_compact_change
+
+    record = compact_record(HOST, host_props())
+    storage = vim.host.StorageDeviceInfo(hostBusAdapter=[], scsiLun=[], multipathInfo=None)
+    assert apply_compact_change(record, "config.storageDevice", "assign", storage)
+    assert record.props["config.storageDevice.scsiLun"] == ()
+    assert "config.storageDevice.multipathInfo" not in record.props
+    assert apply_compact_change(record, "runtime.connectionState", "assign", "disconnected")
+    assert record.props["runtime.connectionState"] == "disconnected"
+    assert not apply_compact_change(record, 'config.multipathState.path["x"].pathState', "assign", "dead")
+    assert apply_compact_change(record, "summary.quickStats.overallCpuUsage", "assign", 5)

@@ -12,8 +12,9 @@ cannot drift apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from pyVmomi import vim
 
@@ -67,6 +68,8 @@ VIM_TYPES: Mapping[str, type] = {
 }
 
 GUESTINFO_PREFIX = "guestinfo.vsguesttruth."
+
+_intern = sys.intern
 
 
 @dataclass
@@ -216,12 +219,73 @@ def _adapter_device(adapter_key: str, hbas_by_key: Mapping[str, Hba], path_name:
     return path_name.split(":", 1)[0]
 
 
+def _own_state(path: Any) -> str | None:
+    # `state` (vSphere 4.0+) first, the older `pathState` as a fallback
+    return getattr(path, "state", None) or getattr(path, "pathState", None)
+
+
 def _path_state(path: Any, states_by_name: Mapping[str, str]) -> PathState:
     name = _text(path.name)
     if name in states_by_name:
         return PathState.parse(states_by_name[name])
-    # `state` (vSphere 4.0+) first, the older `pathState` as a fallback
-    return PathState.parse(getattr(path, "state", None) or getattr(path, "pathState", None))
+    return PathState.parse(_own_state(path))
+
+
+class _PathInfo(NamedTuple):
+    """One ``multipathInfo.lun[].path[]`` entry, reduced to what a Path needs."""
+
+    name: str
+    adapter: str  # HBA key
+    target: str
+    state: str | None  # the path's own state (multipathState wins when it names the path)
+
+
+class _UnitInfo(NamedTuple):
+    """One ``multipathInfo.lun[]`` (a logical unit) and its paths, reduced."""
+
+    lun: str  # ScsiLun key
+    id: str
+    paths: tuple[_PathInfo, ...]
+
+
+def reduce_multipath_info(multipath_info: Any) -> tuple[_UnitInfo, ...]:
+    """``HostMultipathInfo`` -> plain tuples (what :func:`assemble_paths` reads)."""
+    units = []
+    for unit in getattr(multipath_info, "lun", None) or ():
+        units.append(_UnitInfo(
+            lun=_text(unit.lun),
+            id=_text(getattr(unit, "id", None)),
+            paths=tuple(
+                _PathInfo(_intern(_text(path.name)), _intern(_text(path.adapter)),
+                          _target(getattr(path, "transport", None)), _own_state(path))
+                for path in unit.path or ()
+            ),
+        ))
+    return tuple(units)
+
+
+def reduce_multipath_state(multipath_state: Any) -> dict[str, str]:
+    """``HostMultipathStateInfo`` -> path name -> path state."""
+    states: dict[str, str] = {}
+    for state in getattr(multipath_state, "path", None) or ():
+        if state.name:
+            states[_intern(str(state.name))] = _text(state.pathState)
+    return states
+
+
+def assemble_paths(units: Iterable[_UnitInfo] | None, states: Mapping[str, str] | None,
+                   luns_by_key: Mapping[str, Lun], hbas_by_key: Mapping[str, Hba]) -> tuple[Path, ...]:
+    states = states or {}
+    paths: list[Path] = []
+    for unit in units or ():
+        lun = luns_by_key.get(unit.lun)
+        canonical = lun.canonical_name if lun else unit.id
+        for info in unit.paths:
+            name = info.name
+            state = states[name] if name in states else info.state
+            paths.append(Path(name=name, lun=canonical, hba=_adapter_device(info.adapter, hbas_by_key, name),
+                              target=info.target, state=PathState.parse(state)))
+    return tuple(paths)
 
 
 def convert_paths(
@@ -231,32 +295,15 @@ def convert_paths(
     hbas_by_key: Mapping[str, Hba],
 ) -> tuple[Path, ...]:
     """``multipathInfo.lun[].path[]`` -> Path; states from ``multipathState`` (by path name) if present."""
-    states: dict[str, str] = {}
-    for state in getattr(multipath_state, "path", None) or ():
-        if state.name:
-            states[str(state.name)] = _text(state.pathState)
-    paths: list[Path] = []
-    for unit in getattr(multipath_info, "lun", None) or ():
-        lun = luns_by_key.get(_text(unit.lun))
-        canonical = lun.canonical_name if lun else _text(getattr(unit, "id", None))
-        for path in unit.path or ():
-            name = _text(path.name)
-            paths.append(
-                Path(
-                    name=name,
-                    lun=canonical,
-                    hba=_adapter_device(_text(path.adapter), hbas_by_key, name),
-                    target=_target(getattr(path, "transport", None)),
-                    state=_path_state(path, states),
-                )
-            )
-    return tuple(paths)
+    return assemble_paths(reduce_multipath_info(multipath_info), reduce_multipath_state(multipath_state),
+                          luns_by_key, hbas_by_key)
 
 
-def convert_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]) -> Host:
-    hbas = tuple(convert_hba(h) for h in props.get("config.storageDevice.hostBusAdapter") or ())
-    luns = tuple(convert_lun(lun) for lun in props.get("config.storageDevice.scsiLun") or ())
-    paths = convert_paths(
+def assemble_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]) -> Host:
+    """A Host from compact values (see :func:`compact`)."""
+    hbas = props.get("config.storageDevice.hostBusAdapter") or ()
+    luns = props.get("config.storageDevice.scsiLun") or ()
+    paths = assemble_paths(
         props.get("config.storageDevice.multipathInfo"),
         props.get("config.multipathState"),
         {lun.key: lun for lun in luns},
@@ -265,13 +312,17 @@ def convert_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str])
     return Host(
         moref=mo,
         name=_text(props.get("name"), mo),
-        cluster=clusters.get(moref(props.get("parent")), ""),
+        cluster=clusters.get(props.get("parent") or "", ""),
         connection_state=_text(props.get("runtime.connectionState"), "unknown"),
         maintenance=bool(props.get("runtime.inMaintenanceMode")),
         hbas=hbas,
         luns=luns,
         paths=paths,
     )
+
+
+def convert_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]) -> Host:
+    return assemble_host(mo, compact(HOST, props), clusters)
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,21 +358,51 @@ def convert_mount(mount: Any) -> Mount:
     )
 
 
-def convert_datastore(mo: str, props: Mapping[str, Any]) -> Datastore:
-    summary = props.get("summary")
-    info = props.get("info")
+class _Summary(NamedTuple):
+    name: str | None
+    type: str | None
+    url: str | None
+    accessible: bool
+    capacity: int
+    free: int
+
+
+class _Info(NamedTuple):
+    url: str | None
+    extents: tuple[str, ...]
+    remote: str
+
+
+def reduce_summary(summary: Any) -> _Summary:
+    return _Summary(getattr(summary, "name", None), getattr(summary, "type", None), getattr(summary, "url", None),
+                    bool(getattr(summary, "accessible", True)), int(getattr(summary, "capacity", 0) or 0),
+                    int(getattr(summary, "freeSpace", 0) or 0))
+
+
+def reduce_info(info: Any) -> _Info:
+    return _Info(getattr(info, "url", None), _extents(info), _remote(info))
+
+
+def assemble_datastore(mo: str, props: Mapping[str, Any]) -> Datastore:
+    """A Datastore from compact values (see :func:`compact`)."""
+    summary: _Summary | None = props.get("summary")
+    info: _Info | None = props.get("info")
     return Datastore(
         moref=mo,
-        name=_text(props.get("name") or getattr(summary, "name", None), mo),
-        kind=_text(getattr(summary, "type", None), "OTHER"),
-        url=_text(getattr(summary, "url", None) or getattr(info, "url", None)),
-        accessible=bool(getattr(summary, "accessible", True)) if summary is not None else True,
-        extents=_extents(info),
-        remote=_remote(info),
-        capacity_bytes=int(getattr(summary, "capacity", 0) or 0),
-        free_bytes=int(getattr(summary, "freeSpace", 0) or 0),
-        mounts=tuple(convert_mount(m) for m in props.get("host") or ()),
+        name=_text(props.get("name") or (summary.name if summary else None), mo),
+        kind=_text(summary.type if summary else None, "OTHER"),
+        url=_text((summary.url if summary else None) or (info.url if info else None)),
+        accessible=summary.accessible if summary is not None else True,
+        extents=info.extents if info else (),
+        remote=info.remote if info else "",
+        capacity_bytes=summary.capacity if summary else 0,
+        free_bytes=summary.free if summary else 0,
+        mounts=props.get("host") or (),
     )
+
+
+def convert_datastore(mo: str, props: Mapping[str, Any]) -> Datastore:
+    return assemble_datastore(mo, compact(DATASTORE, props))
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,22 +449,32 @@ def _backing_chain(backing: Any) -> list[Any]:
     return chain
 
 
-def convert_disk(device: Any, controllers: Mapping[int, tuple[str, int]],
-                 datastores_by_name: Mapping[str, str]) -> Disk:
+class _DiskInfo(NamedTuple):
+    """A disk reduced from its device: the Disk, and (only when a file's datastore must be found by name)
+    the chain's ``(datastore moref, datastore name from the file name)`` links to resolve it."""
+
+    disk: Disk
+    links: tuple[tuple[str, str | None], ...] | None
+
+
+def _reduce_disk(device: Any, controllers: Mapping[int, tuple[str, int]]) -> _DiskInfo:
     kind, bus = controllers.get(device.controllerKey, ("other", -1))
     chain = _backing_chain(device.backing)
     files: list[str] = []
-    datastores: list[str] = []
+    links: list[tuple[str, str | None]] = []
+    by_name = False
     for link in chain:
         name = getattr(link, "fileName", None)
         if name:
             files.append(str(name))
         ds = moref(getattr(link, "datastore", None))
+        ds_name = None
         if not ds and name:
             match = _DS_NAME.match(str(name))
-            ds = datastores_by_name.get(match.group(1), "") if match else ""
-        if ds and ds not in datastores:
-            datastores.append(ds)
+            if match:
+                ds_name = match.group(1)
+                by_name = True
+        links.append((ds, ds_name))
     rdm = next((link for link in chain if _RDM and isinstance(link, _RDM)), None)
     if rdm is not None:
         mode = _text(getattr(rdm, "compatibilityMode", None))
@@ -396,7 +487,7 @@ def convert_disk(device: Any, controllers: Mapping[int, tuple[str, int]],
     if not capacity:
         capacity = int(getattr(device, "capacityInKB", 0) or 0) * 1024
     label = getattr(getattr(device, "deviceInfo", None), "label", None)
-    return Disk(
+    disk = Disk(
         key=int(device.key),
         label=_text(label, f"disk-{device.key}"),
         controller=kind,
@@ -406,21 +497,48 @@ def convert_disk(device: Any, controllers: Mapping[int, tuple[str, int]],
         backing=backing,
         uuid=_text(getattr(chain[0], "uuid", None)) if chain else "",
         files=tuple(files),
-        datastores=tuple(datastores),
+        datastores=() if by_name else _chain_datastores(links, {}),
         lun_uuid=_text(getattr(rdm, "lunUuid", None)) if rdm is not None else "",
         device_name=_text(getattr(rdm, "deviceName", None)) if rdm is not None else "",
     )
+    return _DiskInfo(disk, tuple(links) if by_name else None)
 
 
-def convert_disks(devices: Iterable[Any] | None, datastores_by_name: Mapping[str, str]) -> tuple[Disk, ...]:
+def _chain_datastores(links: Iterable[tuple[str, str | None]], datastores_by_name: Mapping[str, str]) -> tuple[str, ...]:
+    datastores: list[str] = []
+    for ds, ds_name in links:
+        if not ds and ds_name is not None:
+            ds = datastores_by_name.get(ds_name, "")
+        if ds and ds not in datastores:
+            datastores.append(_intern(ds))
+    return tuple(datastores)
+
+
+def _resolve_disk(info: _DiskInfo, datastores_by_name: Mapping[str, str]) -> Disk:
+    if info.links is None:
+        return info.disk
+    return replace(info.disk, datastores=_chain_datastores(info.links, datastores_by_name))
+
+
+def convert_disk(device: Any, controllers: Mapping[int, tuple[str, int]],
+                 datastores_by_name: Mapping[str, str]) -> Disk:
+    return _resolve_disk(_reduce_disk(device, controllers), datastores_by_name)
+
+
+def reduce_devices(devices: Iterable[Any] | None) -> tuple[_DiskInfo, ...]:
+    """``config.hardware.device`` -> its disks (device order: controller, bus, unit, key), reduced."""
     devices = list(devices or ())
     controllers = {
         int(d.key): (controller_kind(d), int(d.busNumber) if d.busNumber is not None else -1)
         for d in devices
         if _CONTROLLER and isinstance(d, _CONTROLLER)
     }
-    disks = [convert_disk(d, controllers, datastores_by_name) for d in devices if _DISK and isinstance(d, _DISK)]
-    return tuple(sorted(disks, key=lambda d: (d.controller, d.bus, d.unit, d.key)))
+    disks = [_reduce_disk(d, controllers) for d in devices if _DISK and isinstance(d, _DISK)]
+    return tuple(sorted(disks, key=lambda i: (i.disk.controller, i.disk.bus, i.disk.unit, i.disk.key)))
+
+
+def convert_disks(devices: Iterable[Any] | None, datastores_by_name: Mapping[str, str]) -> tuple[Disk, ...]:
+    return tuple(_resolve_disk(info, datastores_by_name) for info in reduce_devices(devices))
 
 
 def convert_guestinfo(extra_config: Iterable[Any] | None) -> dict[str, str]:
@@ -433,16 +551,82 @@ def convert_guestinfo(extra_config: Iterable[Any] | None) -> dict[str, str]:
     return out
 
 
-def convert_vm(mo: str, props: Mapping[str, Any], datastores_by_name: Mapping[str, str]) -> Vm:
+def assemble_vm(mo: str, props: Mapping[str, Any], datastores_by_name: Mapping[str, str]) -> Vm:
+    """A Vm from compact values (see :func:`compact`)."""
     return Vm(
         moref=mo,
         name=_text(props.get("name"), mo),
         uuid=_text(props.get("config.instanceUuid")),
         power_state=_text(props.get("runtime.powerState"), "unknown"),
-        host=moref(props.get("runtime.host")),
-        disks=convert_disks(props.get("config.hardware.device"), datastores_by_name),
-        guestinfo=convert_guestinfo(props.get("config.extraConfig")),
+        host=props.get("runtime.host") or "",
+        disks=tuple(_resolve_disk(info, datastores_by_name) for info in props.get("config.hardware.device") or ()),
+        guestinfo=props.get("config.extraConfig") or {},
     )
+
+
+def convert_vm(mo: str, props: Mapping[str, Any], datastores_by_name: Mapping[str, str]) -> Vm:
+    return assemble_vm(mo, compact(VM, props), datastores_by_name)
+
+
+# --------------------------------------------------------------------------------------------
+# compact values: what the collector and the watch keep per object instead of pyVmomi objects
+#
+# Each requested property's pyVmomi value is reduced, as it arrives, to the plain values the model
+# needs (model objects where they need nothing else: Hba, Lun, Mount; small tuples otherwise), and
+# the pyVmomi objects are dropped. Assembling a model object from compact values is cheap, so the
+# watch re-assembles an object on every change without holding megabytes of pyVmomi data.
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else _intern(str(value))
+
+
+_REDUCERS: Mapping[str, Mapping[str, Any]] = {
+    HOST: {
+        "name": _str_or_none,
+        "parent": lambda v: _intern(moref(v)) if v is not None else None,
+        "runtime.connectionState": _str_or_none,
+        "runtime.inMaintenanceMode": lambda v: None if v is None else bool(v),
+        "config.storageDevice.hostBusAdapter": lambda v: tuple(convert_hba(h) for h in v or ()),
+        "config.storageDevice.scsiLun": lambda v: tuple(convert_lun(lun) for lun in v or ()),
+        "config.storageDevice.multipathInfo": reduce_multipath_info,
+        "config.multipathState": reduce_multipath_state,
+    },
+    CLUSTER: {"name": _str_or_none},
+    DATASTORE: {
+        "name": _str_or_none,
+        "summary": lambda v: None if v is None else reduce_summary(v),
+        "info": lambda v: None if v is None else reduce_info(v),
+        "host": lambda v: tuple(convert_mount(m) for m in v or ()),
+    },
+    VM: {
+        "name": _str_or_none,
+        "config.instanceUuid": _str_or_none,
+        "runtime.powerState": _str_or_none,
+        "runtime.host": lambda v: _intern(moref(v)) if v is not None else None,
+        "config.hardware.device": reduce_devices,
+        "config.extraConfig": convert_guestinfo,
+    },
+}
+
+
+def reduce_value(kind: str, path: str, value: Any) -> Any:
+    """One requested property's pyVmomi value -> its compact value (None stays None)."""
+    if value is None:
+        return None
+    reducer = _REDUCERS.get(kind, {}).get(path)
+    return value if reducer is None else reducer(value)
+
+
+def compact(kind: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """``{path: pyVmomi value}`` -> ``{path: compact value}`` for the requested paths of ``kind``."""
+    reducers = _REDUCERS.get(kind, {})
+    return {path: (None if value is None else reducers[path](value)) for path, value in props.items()
+            if path in reducers}
+
+
+def compact_record(kind: str, props: Mapping[str, Any]) -> Record:
+    return Record(kind=kind, props=compact(kind, props))
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,26 +642,33 @@ def datastore_names(records: Mapping[str, Record]) -> dict[str, str]:
     return {_text(r.props.get("name")): mo for mo, r in records.items() if r.kind == DATASTORE}
 
 
-def convert_record(mo: str, record: Record, clusters: Mapping[str, str],
-                   ds_by_name: Mapping[str, str]) -> Host | Datastore | Vm | None:
+def assemble_record(mo: str, record: Record, clusters: Mapping[str, str],
+                    ds_by_name: Mapping[str, str]) -> Host | Datastore | Vm | None:
+    """A model object from a record of compact values (:func:`compact_record`)."""
     if record.kind == HOST:
-        return convert_host(mo, record.props, clusters)
+        return assemble_host(mo, record.props, clusters)
     if record.kind == DATASTORE:
-        return convert_datastore(mo, record.props)
+        return assemble_datastore(mo, record.props)
     if record.kind == VM:
-        return convert_vm(mo, record.props, ds_by_name)
+        return assemble_vm(mo, record.props, ds_by_name)
     return None
 
 
-def build_inventory(records: Mapping[str, Record]) -> Inventory:
-    """All records -> one Inventory."""
+def convert_record(mo: str, record: Record, clusters: Mapping[str, str],
+                   ds_by_name: Mapping[str, str]) -> Host | Datastore | Vm | None:
+    """A model object from a record of pyVmomi values."""
+    return assemble_record(mo, compact_record(record.kind, record.props), clusters, ds_by_name)
+
+
+def assemble_inventory(records: Mapping[str, Record]) -> Inventory:
+    """All records of compact values -> one Inventory."""
     clusters = cluster_names(records)
     ds_by_name = datastore_names(records)
     hosts: dict[str, Host] = {}
     datastores: dict[str, Datastore] = {}
     vms: dict[str, Vm] = {}
     for mo, record in records.items():
-        model = convert_record(mo, record, clusters, ds_by_name)
+        model = assemble_record(mo, record, clusters, ds_by_name)
         if isinstance(model, Host):
             hosts[mo] = model
         elif isinstance(model, Datastore):
@@ -485,3 +676,8 @@ def build_inventory(records: Mapping[str, Record]) -> Inventory:
         elif isinstance(model, Vm):
             vms[mo] = model
     return Inventory(hosts=hosts, datastores=datastores, vms=vms)
+
+
+def build_inventory(records: Mapping[str, Record]) -> Inventory:
+    """All records of pyVmomi values -> one Inventory."""
+    return assemble_inventory({mo: compact_record(r.kind, r.props) for mo, r in records.items()})

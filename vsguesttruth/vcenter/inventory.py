@@ -2,31 +2,46 @@
 
 A single RetrievePropertiesEx (plus ContinueRetrievePropertiesEx pages) through one ContainerView
 per type; no per-object calls.
+
+Memory: each page's pyVmomi objects are reduced to compact values (:func:`convert.compact`) as the
+page arrives and dropped, so only one page of pyVmomi objects is ever alive; the model is assembled
+from the compact values at the end (cluster and datastore names resolve across pages). The cyclic
+garbage collector is paused during the pass: it would otherwise rescan the whole growing heap again
+and again (nothing built here makes reference cycles).
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Any, Callable
 
 from ..model import Inventory
 from .connect import Connection
-from .convert import Record, build_inventory
+from .convert import Record, assemble_inventory, compact_record
 from .properties import DEFAULT_MAX_OBJECTS, create_views, destroy_views, filter_spec, record_of, retrieve
 
 
 def collect(content: Any, max_objects: int | None = DEFAULT_MAX_OBJECTS,
             on_page: Callable[[int], None] | None = None) -> dict[str, Record]:
-    """All records (moref -> Record) in one collector pass. Raw pyVmomi errors."""
+    """All records (moref -> Record of compact values) in one collector pass. Raw pyVmomi errors."""
     views = create_views(content)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         spec = filter_spec(views)
         records: dict[str, Record] = {}
-        for item in retrieve(content.propertyCollector, [spec], max_objects, on_page):
-            mo, record = record_of(item)
-            records[mo] = record
+        items = retrieve(content.propertyCollector, [spec], max_objects, on_page, prefetch=True)
+        try:
+            for item in items:
+                mo, record = record_of(item)
+                records[mo] = compact_record(record.kind, record.props)
+        finally:
+            items.close()  # on an error: wait for a page fetched ahead, cancel the rest
         return records
     finally:
         destroy_views(views)
+        if gc_was_enabled:
+            gc.enable()
 
 
 def snapshot(conn: Connection, *, max_objects: int | None = DEFAULT_MAX_OBJECTS,
@@ -37,4 +52,10 @@ def snapshot(conn: Connection, *, max_objects: int | None = DEFAULT_MAX_OBJECTS,
     A lost session is renewed and the pass retried once; errors are :class:`VsgtError`.
     """
     records = conn.run(lambda: collect(conn.content, max_objects, on_page), "read the inventory")
-    return build_inventory(records)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return assemble_inventory(records)
+    finally:
+        if gc_was_enabled:
+            gc.enable()

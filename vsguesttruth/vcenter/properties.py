@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -87,11 +88,17 @@ def retrieve(
     specs: Sequence[Any],
     max_objects: int | None = DEFAULT_MAX_OBJECTS,
     on_page: Callable[[int], None] | None = None,
+    *,
+    prefetch: bool = False,
 ) -> Iterator[Any]:
     """RetrievePropertiesEx, then ContinueRetrievePropertiesEx while there is a token.
 
     Yields ObjectContent. ``on_page(n)`` is called with each page's object count. If the caller
     stops early, the remaining pages are cancelled (CancelRetrievePropertiesEx).
+
+    ``prefetch``: ask for the next page (in a helper thread) as soon as a page arrives, while the
+    caller consumes this one, so the server builds page n+1 while we decode page n. At most two
+    pages are held at once.
     """
     options = PC.RetrieveOptions(maxObjects=max_objects) if max_objects else PC.RetrieveOptions()
     result = fastdecode.invoke(None, collector, "RetrievePropertiesEx", specSet=list(specs), options=options)
@@ -99,9 +106,15 @@ def retrieve(
         if on_page is not None:
             on_page(len(result.objects or ()))
         token = result.token
+        ahead = _Prefetch(collector, token) if token and prefetch else None
         try:
             yield from result.objects or ()
         except GeneratorExit:
+            if ahead is not None:
+                try:
+                    token = ahead.result().token
+                except Exception:  # noqa: BLE001
+                    token = None
             if token:
                 try:
                     collector.CancelRetrievePropertiesEx(token=token)
@@ -110,7 +123,35 @@ def retrieve(
             raise
         if not token:
             return
-        result = fastdecode.invoke(None, collector, "ContinueRetrievePropertiesEx", token=token)
+        result = None  # drop this page before the next one is decoded
+        if ahead is not None:
+            result = ahead.result()
+        else:
+            result = fastdecode.invoke(None, collector, "ContinueRetrievePropertiesEx", token=token)
+
+
+class _Prefetch:
+    """ContinueRetrievePropertiesEx(token) running in a helper thread."""
+
+    def __init__(self, collector: Any, token: str) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(collector, token), name="vsgt-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self, collector: Any, token: str) -> None:
+        try:
+            self._value = fastdecode.invoke(None, collector, "ContinueRetrievePropertiesEx", token=token)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        value, self._value = self._value, None
+        return value
 
 
 def check_missing(content: Any) -> None:

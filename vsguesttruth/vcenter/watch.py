@@ -1,9 +1,16 @@
 """Watching vCenter: WaitForUpdatesEx on one PropertyFilter, an Inventory per change.
 
 Like a client-go informer: the filter's first update is the full state (list), later ones are
-changes (watch). We keep, per managed object, its current ``{path: value}`` and its model object;
-a change touches only the objects it names, which are re-converted, and a new
-:class:`~vsguesttruth.model.Inventory` is produced when a model object actually changed.
+changes (watch). We keep, per managed object, its current ``{path: compact value}`` (the pyVmomi
+values reduced as they arrive, :func:`convert.compact`: the pyVmomi objects of 20,000 VMs' devices
+would cost hundreds of MB) and its model object; a change touches only the objects it names, which
+are re-assembled, and a new :class:`~vsguesttruth.model.Inventory` is produced when a model object
+actually changed. A change below a path we hold (``config.multipathState.path["x"].pathState``)
+can't be applied to a compact value: the object is re-read (one call for all such objects).
+
+Memory and pauses: the initial sync runs with the cyclic GC paused, and what it built is then moved
+out of the GC's sight (``gc.freeze()``): a long-lived heap of millions of objects would otherwise be
+rescanned by every full collection, a pause of seconds in the middle of a change.
 
 No polling: between changes we block in WaitForUpdatesEx. The watch has its own PropertyCollector
 (CreatePropertyCollector), so it never disturbs other users of the session's default collector.
@@ -15,6 +22,7 @@ views and filter, and resyncs from scratch: the next Inventory is a complete fre
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -33,18 +41,20 @@ from .convert import (
     PROPERTIES,
     VM,
     Record,
+    assemble_record,
     cluster_names,
-    convert_record,
+    compact_record,
     datastore_names,
+    reduce_value,
 )
 from .errors import VsgtError
 from .properties import (
     PC,
-    apply_change,
     create_views,
     destroy_views,
     filter_spec,
     object_filter_spec,
+    parse_path,
     record_of,
     retrieve,
 )
@@ -80,6 +90,10 @@ class Watcher:
         self.inventory: Inventory | None = None
         self._records: dict[str, Record] = {}
         self._models: dict[str, Model] = {}
+        #: the models by kind, in arrival order (copied into each Inventory)
+        self._hosts: dict[str, Host] = {}
+        self._datastores: dict[str, Datastore] = {}
+        self._vms: dict[str, Vm] = {}
         self._clusters: dict[str, str] | None = None  # cluster moref -> name, as last converted
         self._ds_names: dict[str, str] | None = None  # datastore name -> moref, as last converted
         self._collector: Any = None
@@ -201,12 +215,22 @@ class Watcher:
         self._setup()
         self._records.clear()
         self._models.clear()
+        self._hosts, self._datastores, self._vms = {}, {}, {}
         self._clusters = self._ds_names = None
-        self._wait(None)
-        if self._started:
-            self.resyncs += 1
-        self._started = True
-        self.inventory = self._inventory()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._wait(None)
+            if self._started:
+                self.resyncs += 1
+            self._started = True
+            self.inventory = self._inventory()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        # What stays is long-lived and acyclic: keep full collections from rescanning it.
+        gc.collect()
+        gc.freeze()
         return self.inventory
 
     def _wait_seconds(self, deadline: float | None) -> int:
@@ -262,9 +286,8 @@ class Watcher:
         record = self._records.get(mo)
         if update.kind == "enter" or record is None:
             record = self._records[mo] = Record(kind=kind, props={})
-        requested = PROPERTIES[kind]
         for change in update.changeSet or ():
-            if not apply_change(record.props, requested, change.name, str(change.op), change.val):
+            if not apply_compact_change(record, change.name, str(change.op), change.val):
                 refetch[mo] = ref
         for missing in getattr(update, "missingSet", None) or ():
             fault = getattr(missing.fault, "fault", missing.fault)
@@ -277,14 +300,14 @@ class Watcher:
         seen: set[str] = set()
         for content in retrieve(self._collector, [spec], None):
             mo, record = record_of(content)
-            self._records[mo] = record
+            self._records[mo] = compact_record(record.kind, record.props)
             seen.add(mo)
         for mo in set(refs) - seen:  # gone meanwhile
             self._records.pop(mo, None)
         touched.update({mo: ref._wsdlName for mo, ref in refs.items()})
 
     def _reconvert(self, touched: dict[str, str]) -> bool:
-        """Re-convert the touched objects (and their dependants); True if a model changed."""
+        """Re-assemble the touched objects (and their dependants); True if a model changed."""
         if not touched:
             return False
         kinds = set(touched.values())
@@ -306,29 +329,67 @@ class Watcher:
         for mo in dirty:
             record = self._records.get(mo)
             old = self._models.get(mo)
-            new = convert_record(mo, record, clusters, ds_by_name) if record is not None else None
+            new = assemble_record(mo, record, clusters, ds_by_name) if record is not None else None
             if new is None:
                 if old is not None:
                     del self._models[mo]
+                    self._by_kind(old).pop(mo, None)
                     changed = True
                 continue
             if new != old:
                 self._models[mo] = new
+                if old is not None and type(old) is not type(new):
+                    self._by_kind(old).pop(mo, None)
+                self._by_kind(new)[mo] = new
                 changed = True
         return changed
 
+    def _by_kind(self, model: Model) -> dict[str, Any]:
+        if isinstance(model, Host):
+            return self._hosts
+        if isinstance(model, Datastore):
+            return self._datastores
+        return self._vms
+
     def _inventory(self) -> Inventory:
-        hosts: dict[str, Host] = {}
-        datastores: dict[str, Datastore] = {}
-        vms: dict[str, Vm] = {}
-        for mo, model in self._models.items():
-            if isinstance(model, Host):
-                hosts[mo] = model
-            elif isinstance(model, Datastore):
-                datastores[mo] = model
+        return Inventory(hosts=dict(self._hosts), datastores=dict(self._datastores), vms=dict(self._vms))
+
+
+def apply_compact_change(record: Record, name: str, op: str, val: Any) -> bool:
+    """Apply one PropertyChange to a record of compact values; False if the object must be re-read.
+
+    A change at a requested path replaces (or removes) its compact value; a change above requested
+    paths (``config`` when we hold ``config.storageDevice.scsiLun``) yields their new values; a
+    change below one can't be applied to a compact value (False).
+    """
+    requested = PROPERTIES[record.kind]
+    props = record.props
+    removed = op in ("remove", "indirectRemove")
+    if name in requested:
+        if removed:
+            props.pop(name, None)
+        else:
+            props[name] = reduce_value(record.kind, name, val)
+        return True
+    for root in requested:
+        if name.startswith(root + ".") or name.startswith(root + "["):
+            return False
+    for root in requested:
+        if root.startswith(name + "."):
+            if removed or val is None:
+                props.pop(root, None)
+                continue
+            sub = val
+            try:
+                for segment in parse_path(root[len(name):]):
+                    sub = getattr(sub, str(segment), None) if sub is not None else None
+            except ValueError:
+                return False
+            if sub is None:
+                props.pop(root, None)
             else:
-                vms[mo] = model
-        return Inventory(hosts=hosts, datastores=datastores, vms=vms)
+                props[root] = reduce_value(record.kind, root, sub)
+    return True  # (a path we don't hold changes nothing we hold)
 
 
 def watch(conn: Connection, *, max_wait: float = 30.0) -> Iterator[Inventory]:
