@@ -1,6 +1,7 @@
 """`vsguesttruth serve` as an admin runs it: publish, remediate in auto mode, serve the plugin, stop cleanly.
 
-The whole product in one process against the lab: a cable pull on both FC HBAs of esx-a01 -> the affected
+The whole product in one process against the lab (on esx-b01, so that no other test's moves put these VMs
+in their cooldown): a cable pull on both FC HBAs of esx-b01 -> the affected
 VMs are live-migrated to healthy hosts, their guestinfo state document says healthy on the new host, every
 move is a vCenter event, the plugin API refuses anonymous calls, and SIGTERM stops it with exit 0.
 """
@@ -57,35 +58,35 @@ def test_serve_moves_affected_vms_and_tells_their_guests(lab, conn, placement, t
         proc = subprocess.Popen([CLI, "serve", "--lab", "--mode", "auto", "--port", "0"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        def published_now():  # earlier tests may have left web01 a document: wait for the current truth
-            doc = state_of(snapshot(conn), "web01")
-            return doc if doc and doc["verdict"] == "healthy" and doc["vm"]["host"] == "esx-a01" else None
+        def published_now():  # earlier tests may have left web11 a document: wait for the current truth
+            doc = state_of(snapshot(conn), "web11")
+            return doc if doc and doc["verdict"] == "healthy" and doc["vm"]["host"] == "esx-b01" else None
 
         first = wait_for(published_now, 30, "the first publish")
         affected = [vm.name for vm in snapshot(conn).vms.values()
-                    if vm.host == placement.host_by_name("esx-a01").moref and any(d.backing == "vmdk" for d in vm.disks)]
+                    if vm.host == placement.host_by_name("esx-b01").moref and any(d.backing == "vmdk" for d in vm.disks)]
 
-        lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
-        lab.fault("hba", host="esx-a01", hba="vmhba3", state="dead")
+        lab.fault("hba", host="esx-b01", hba="vmhba2", state="dead")
+        lab.fault("hba", host="esx-b01", hba="vmhba3", state="dead")
 
         def moved_and_told():
             inv = snapshot(conn)
-            doc = state_of(inv, "web01")
-            ok = doc and doc["vm"]["host"] != "esx-a01" and doc["verdict"] == "healthy"
+            doc = state_of(inv, "web11")
+            ok = doc and doc["vm"]["host"] != "esx-b01" and doc["verdict"] == "healthy"
             return inv if ok else None
 
-        inv = wait_for(moved_and_told, 60, "web01 moved and its guest told")
-        web01 = inv.vm_by_name("web01")
-        assert inv.hosts[web01.host].name != "esx-a01"
-        doc = state_of(inv, "web01")
+        inv = wait_for(moved_and_told, 60, "web11 moved and its guest told")
+        web11 = inv.vm_by_name("web11")
+        assert inv.hosts[web11.host].name != "esx-b01"
+        doc = state_of(inv, "web11")
         assert doc["generation"] > first["generation"]
         assert all(d["verdict"] == "healthy" for d in doc["disks"])
-        messages = [e.message for e in events.query(conn, web01.moref)]
-        assert any("moved web01 from esx-a01" in m for m in messages), messages
-        # VMs on local or NFS storage had no reason to move; SAN VMs all left esx-a01
-        still = [vm.name for vm in inv.vms.values() if vm.host == placement.host_by_name("esx-a01").moref]
-        assert "web01" not in still and "app01" not in still
-        assert set(affected) - set(still) >= {"web01", "app01"}
+        messages = [e.message for e in events.query(conn, web11.moref)]
+        assert any("moved web11 from esx-b01" in m for m in messages), messages
+        # VMs on local or NFS storage had no reason to move; SAN VMs all left esx-b01
+        still = [vm.name for vm in inv.vms.values() if vm.host == placement.host_by_name("esx-b01").moref]
+        assert "web11" not in still and "app11" not in still
+        assert set(affected) - set(still) >= {"web11", "app11"}
 
         text = out.read_text()
         url = re.search(r"plugin UI (https://127\.0\.0\.1:\d+)/ui/global\.html#token=([\w-]+)", text)
