@@ -38,7 +38,7 @@ can be tested; do not read the lab's success as a promise about real PDL.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
@@ -345,7 +345,6 @@ class _Planner:
         self.took(vm, fit.host.moref)
         disks = tuple((d.key, remap.get(d.datastores[0], d.datastores[0])) for d in vm.disks if d.datastores)
         on = "" if fit.host.moref == vm.host else f" on {fit.host.name}"
-        lost = ", ".join(self.inv.datastores[m].name for m in failed)
         why = (f"{_problem(self.inv, truth)}; relocating to its replica {replica.name}{on}, "
                f"{_reach_words(fit)}")
         return Decision(action=Action.RELOCATE_TO_REPLICA, to_host=fit.host.moref, to_host_name=fit.host.name,

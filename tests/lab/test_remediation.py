@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from vsguesttruth.config import RemediationConfig
-from vsguesttruth.plan import Action as PlanAction
 from vsguesttruth.remediation import Remediator, VcenterExecutor
 from vsguesttruth.truth import TruthContext, Verdict
 from vsguesttruth.vcenter import events, migrate

@@ -8,7 +8,7 @@ from pyVmomi import vim, vmodl
 from vsguesttruth.model import PathState
 from vsguesttruth.vcenter import convert
 from vsguesttruth.vcenter.convert import Record, build_inventory, format_wwn
-from vsguesttruth.vcenter.properties import Key, apply_change, parse_path, retrieve
+from vsguesttruth.vcenter.properties import Key, parse_path, retrieve
 
 PC = vmodl.query.PropertyCollector
 DISK_KEY = "key-vim.host.ScsiDisk-0200000000600601600a0b"
@@ -335,63 +335,6 @@ def test_parse_path():
 
 
 HOST_PATHS = convert.PROPERTIES[convert.HOST]
-
-
-def test_change_at_requested_path_and_removal():
-    props = host_props()
-    assert apply_change(props, HOST_PATHS, "runtime.connectionState", "assign", "disconnected")
-    assert props["runtime.connectionState"] == "disconnected"
-    assert apply_change(props, HOST_PATHS, "config.multipathState", "remove", None)
-    assert "config.multipathState" not in props
-
-
-def test_change_below_requested_path_is_applied_in_place():
-    props = host_props(**{"config.multipathState": vim.host.MultipathStateInfo(path=[
-        vim.host.MultipathStateInfo.Path(name="vmhba2:C0:T0:L1", pathState="active")])})
-    assert apply_change(props, HOST_PATHS, 'config.multipathState.path["vmhba2:C0:T0:L1"].pathState', "assign", "dead")
-    assert props["config.multipathState"].path[0].pathState == "dead"
-    key = "key-vim.host.MultipathInfo.LogicalUnit-0200"
-    assert apply_change(props, HOST_PATHS,
-                        f'config.storageDevice.multipathInfo.lun["{key}"].path["key-vim.host.MultipathInfo.Path-vmhba2:C0:T1:L1"].state',
-                        "assign", "dead")
-    host = convert.convert_host("host-1", props, {})
-    assert [p.state for p in host.paths] == [PathState.DEAD, PathState.DEAD]
-
-
-def test_keyed_array_add_and_remove():
-    devices = [CONTROLLERS[0], disk(2000, 1000, 0, flat("[ds] a.vmdk", "datastore-1"))]
-    props = {"name": "vm", "config.hardware.device": devices}
-    paths = convert.PROPERTIES[convert.VM]
-    new = disk(2001, 1000, 1, flat("[ds] b.vmdk", "datastore-1"))
-    assert apply_change(props, paths, "config.hardware.device[2001]", "add", new)
-    assert [d.key for d in props["config.hardware.device"]] == [1000, 2000, 2001]
-    assert apply_change(props, paths, "config.hardware.device[2000]", "remove", None)
-    assert [d.key for d in props["config.hardware.device"]] == [1000, 2001]
-    ds_paths = convert.PROPERTIES[convert.DATASTORE]
-    ds = {"host": [mount("host-1"), mount("host-2")]}
-    assert apply_change(ds, ds_paths, 'host["host-2"].mountInfo.accessible', "assign", False)
-    assert ds["host"][1].mountInfo.accessible is False
-
-
-def test_change_above_requested_paths_splits_the_value():
-    props = host_props()
-    storage = vim.host.StorageDeviceInfo(hostBusAdapter=[fc_hba(status="offline")], scsiLun=[], multipathInfo=None)
-    assert apply_change(props, HOST_PATHS, "config.storageDevice", "assign", storage)
-    assert props["config.storageDevice.hostBusAdapter"][0].status == "offline"
-    assert props["config.storageDevice.scsiLun"] == []
-    assert "config.storageDevice.multipathInfo" not in props
-
-
-def test_unapplicable_change_asks_for_a_refetch():
-    props = host_props()
-    assert not apply_change(props, HOST_PATHS, 'config.multipathState.path["x"].pathState', "assign", "dead")
-    assert not apply_change(props, HOST_PATHS, 'config.storageDevice.multipathInfo.lun["nope"].path', "assign", [])
-
-
-def test_unrelated_change_is_ignored():
-    props = {"name": "a"}
-    assert apply_change(props, HOST_PATHS, "summary.quickStats.overallCpuUsage", "assign", 5)
-    assert props == {"name": "a"}
 
 
 # ------------------------------------------------------------------------------------ paging
