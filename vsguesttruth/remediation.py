@@ -524,10 +524,12 @@ class RemediationLoop:
         if not decision.moves:
             raise VsgtError(f"not moving {decision.vm_name}: {decision.why}")
         if dry_run:
-            return {"dry_run": True, "decision": decision.as_dict()}
+            return {"dry_run": True, "message": f"would move {decision.vm_name} {decision.target_words()}",
+                    "decision": decision.as_dict()}
         who = f" for {requested_by}" if requested_by else ""
         self.executor.post_event(vm, f"{EVENT_PREFIX}manual move of {decision.vm_name}{who} "
                                      f"{decision.target_words()} from the plugin: {decision.why}")
         outcome = self.executor.migrate(decision)
         self.executor.post_event(vm, f"{EVENT_PREFIX}moved {decision.vm_name} {decision.target_words()} ({outcome})")
-        return {"moved": True, "decision": decision.as_dict(), "outcome": outcome}
+        return {"moved": True, "message": f"moved {decision.vm_name} {decision.target_words()} ({outcome})",
+                "decision": decision.as_dict(), "outcome": outcome}

@@ -18,6 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from vsguesttruth.vcenter.connect import ConnectionSettings, connect  # noqa: E402
 from vsguesttruth.vcenter.extension import SessionValidator  # noqa: E402
+from vsguesttruth.config import RemediationConfig  # noqa: E402
+from vsguesttruth.remediation import RemediationLoop  # noqa: E402
+from vsguesttruth.vcenter.inventory import snapshot  # noqa: E402
 from vsguesttruth.web import Auth, TokenStore, WatcherSource, WebServer, create_app, self_signed  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,12 +42,17 @@ def web(lab, tmp_path_factory):
     assert source.wait_version(0, 30), "no inventory from the lab"
     cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), SessionValidator(settings))
-    server = WebServer(create_app(source, auth), "127.0.0.1", 0, cert_file=cert, key_file=key).start()
+    conn = connect(settings)
+    remedy = RemediationLoop(conn, RemediationConfig(mode="advise"))  # the plugin's move action is manual
+    app = create_app(source, auth, plan=remedy.web_plan, migrate=remedy.web_migrate)
+    server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key).start()
     try:
         yield server
     finally:
         server.stop()
         source.stop()
+        remedy.stop()
+        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -138,25 +146,25 @@ def test_host_view(lab, web, page):
     shot(page, "host-monitor-degraded")
 
 
-def test_move_action_asks_then_calls_the_api(lab, web, page):
+def test_move_action_shows_the_plan_asks_then_moves(lab, conn, placement, web, page):
     moref = vm_moref(web, "web01")
     lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
     page.goto(f"{web.url}/ui/move.html?objectId={moref}#token={WRITE}")
     expect(page.locator("#vm-head")).to_be_visible()
-    # H's remediation is not wired into this app: the modal says so instead of a plan
-    expect(page.locator("#plan-unavailable")).to_contain_text("remediation not available")
+    expect(page.locator("#plan-text")).to_contain_text("web01 \u2192 esx-a0")  # the planner's healthy host
     page.click("#move")
-    expect(page.locator("#confirm")).to_contain_text("Move web01 from esx-a01")
+    expect(page.locator("#confirm")).to_contain_text("Move web01 from esx-a01 to esx-a0")
     shot(page, "move-confirm")
-    with page.expect_response(lambda r: r.url.endswith(f"/api/v1/vms/{moref}/migrate")) as answer:
+    with page.expect_response(lambda r: r.url.endswith(f"/api/v1/vms/{moref}/migrate"), timeout=60000) as answer:
         page.click("#confirm-yes")
     response = answer.value
     assert response.request.method == "POST"
     assert response.request.headers["authorization"] == f"Bearer {WRITE}"
-    assert response.status == 501  # authorised (not 401/403), and remediation is not available yet
-    expect(page.locator("#answer-error")).to_have_attribute("data-status", "501")
-    expect(page.locator("#answer-error")).to_contain_text("authorised")
+    assert response.status == 200, response.text()
+    expect(page.locator("#answer-ok")).to_be_visible()
     shot(page, "move-answer")
+    moved = snapshot(conn).vm_by_name("web01")
+    assert snapshot(conn).hosts[moved.host].name in ("esx-a02", "esx-a03")  # vMotioned, within its cluster
 
 
 def test_unauthenticated_is_refused(lab, web, page):
@@ -180,7 +188,7 @@ def test_vsphere_client_session_and_metrics(lab, web):
     try:
         status, body = get(web, "/api/v1/whoami", {"vmware-api-session-id": user.session_key})
         assert status == 200 and json.loads(body) == {
-            "name": lab.username, "kind": "session", "scope": "read", "remediation": False, "migrate": False}
+            "name": lab.username, "kind": "session", "scope": "read", "remediation": True, "migrate": True}
         moref = vm_moref(web, "web01")
         assert get(web, f"/api/v1/vms/{moref}/map", {"vmware-api-session-id": user.session_key})[0] == 200
     finally:

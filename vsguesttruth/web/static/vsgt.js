@@ -289,8 +289,9 @@
     move.addEventListener("click", function () {
       move.disabled = true;
       var toHost = plan && !plan.error ? planTarget(plan) : null;
+      var toName = plan && !plan.error ? planTargetName(plan) : null;
       var confirm = el("div", { cls: "confirm", id: "confirm" },
-        el("p", { text: "Move " + vm.name + " from " + (vm.host || "?") + " to " + (toHost || "the healthiest host the planner finds") + "? Its disks stay where they are; vSphere vMotions the running VM." }),
+        el("p", { text: "Move " + vm.name + " from " + (vm.host || "?") + " to " + (toName || "the healthiest host the planner finds") + "? Its disks stay where they are; vSphere vMotions the running VM." }),
         el("div", { cls: "actions" },
           el("button", { type: "button", id: "confirm-no", text: "Cancel", onclick: function () { confirm.remove(); move.disabled = false; } }),
           el("button", { type: "button", cls: "danger", id: "confirm-yes", text: "Move now", onclick: function () {
@@ -312,15 +313,22 @@
       }))),
       planBox, answer, el("div", { cls: "actions" }, cancel, move));
   }
-  function planTarget(plan) {
-    var item = Array.isArray(plan.moves) ? plan.moves[0] : (Array.isArray(plan) ? plan[0] : plan);
+  function planItem(plan) {
+    return Array.isArray(plan.moves) ? plan.moves[0] : (Array.isArray(plan) ? plan[0] : plan);
+  }
+  function planTarget(plan) {  // what the migrate call takes (a host moref or name)
+    var item = planItem(plan);
     return item ? (item.to_host || item.target_host || item.to || null) : null;
+  }
+  function planTargetName(plan) {  // what a person reads
+    var item = planItem(plan);
+    return item ? (item.to_host_name || item.to || item.target_host || item.to_host || null) : null;
   }
   function describePlan(plan) {
     var items = Array.isArray(plan.moves) ? plan.moves : (Array.isArray(plan) ? plan : [plan]);
     if (!items.length) { return "nothing to move."; }
     return items.map(function (m) {
-      var to = m.to_host || m.target_host || m.to || "?";
+      var to = m.to_host_name || m.to || m.target_host || m.to_host || "?";
       return (m.vm_name || m.vm || "VM") + " \u2192 " + to + (m.reason || m.why ? ": " + (m.reason || m.why) : "");
     }).join("; ");
   }
