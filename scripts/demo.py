@@ -106,7 +106,7 @@ def main() -> None:
     print(f"\n    {ui}\n")
     say(f"The lab and the service keep running. Try `.venv/bin/vsguesttruth watch --lab`, "
         f"`.venv/bin/vsguesttruth lab fault hba esx-b01 vmhba3`, `.venv/bin/vsguesttruth plan --lab`. "
-        f"Stop both with: kill {serve.pid}; .venv/bin/vsguesttruth lab down")
+        f"`.venv/bin/vsguesttruth lab down` stops both.")
 
 
 def wait_for_ui(log_path: Path, serve: subprocess.Popen, timeout: float = 60) -> str:

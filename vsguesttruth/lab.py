@@ -181,8 +181,16 @@ class Lab:
         raise LabError(f"the lab did not answer within {timeout:.0f} s: see {self.log_file}")
 
     def down(self) -> bool:
-        """Stop the lab and remove its run directory; False when none was running."""
+        """Stop the lab (and what runs beside it: ``*.pid`` files in the run directory, like the demo's
+        service) and remove its run directory; False when no lab was running."""
         info = self.info()
+        for pid_file in self.run_dir.glob("*.pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                if b"vsguesttruth" in Path(f"/proc/{pid}/cmdline").read_bytes():  # never a reused pid
+                    self._stop_pid(pid)
+            except (OSError, ValueError):
+                pass
         if info:
             self._stop_pid(info.pid)
         shutil.rmtree(self.run_dir, ignore_errors=True)
