@@ -27,14 +27,13 @@ that for one question.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from functools import cache
-from typing import Any, ClassVar, Iterable, Iterator, Mapping, NamedTuple
+from typing import Any, ClassVar, Iterable, Mapping, NamedTuple
 
+from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Datastore, Disk, Hba, Host, Inventory, Lun, Mount, Path, PathState, Vm
 from vsguesttruth.policy import ServiceLevel
 
@@ -441,19 +440,6 @@ def _luns_by_name(host: Host) -> dict[str, Lun]:
     return {lun.canonical_name: lun for lun in host.luns}
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many acyclic result objects (its full collections would
-    rescan the whole inventory again and again); a no-op when it is already paused."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class TruthContext:
     """One inventory, indexed once, so each disk costs a few dict lookups instead of a scan of all hosts."""
 
@@ -494,11 +480,11 @@ class TruthContext:
     def disk_truths(self, level: ServiceLevel | None = None) -> tuple[DiskTruth, ...]:
         """Every disk of every VM, VMs in inventory order, disks in device order."""
         cache = self._cache(level)
-        with _gc_paused():
+        with gc_paused():
             return tuple(d for vm in self.inv.vms.values() for d in self._vm_disks(vm, cache))
 
     def vm_truths(self, level: ServiceLevel | None = None) -> tuple[VmTruth, ...]:
-        with _gc_paused():
+        with gc_paused():
             return tuple(self.vm_truth(moref, level) for moref in self.inv.vms)
 
     def vm_truth(self, vm_moref: str, level: ServiceLevel | None = None) -> VmTruth:

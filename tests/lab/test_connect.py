@@ -80,7 +80,7 @@ def test_wrong_password(lab):
     err = failure(lab, settings(lab, ca_file=lab.cert, password="wrong-" + lab.password))
     assert isinstance(err, AuthError)
     assert str(err) == (f"vCenter at {lab.url} rejected the user name or password (user {lab.username!r}): "
-                        "check --username and --password")
+                        "check --username and the password (VSGT_PASSWORD, the config file, --password-stdin)")
     err = failure(lab, settings(lab, ca_file=lab.cert, password=""))
     assert isinstance(err, AuthError)
 

@@ -355,7 +355,7 @@ def translate(exc: BaseException, settings: ConnectionSettings, during: str = ""
     if isinstance(exc, vim.fault.InvalidLogin):
         return AuthError(
             f"vCenter at {url} rejected the user name or password (user {settings.username!r}): "
-            "check --username and --password"
+            "check --username and the password (VSGT_PASSWORD, the config file, --password-stdin)"
         )
     if isinstance(exc, vim.fault.NoPermission) and not isinstance(exc, vim.fault.NotAuthenticated):
         privilege = getattr(exc, "privilegeId", "") or "a privilege"

@@ -29,7 +29,6 @@ Public API::
 from __future__ import annotations
 
 import base64
-import gc
 import logging
 import platform
 import sys
@@ -57,6 +56,8 @@ from pyVmomi.VmomiSupport import (
     UnknownManagedMethod,
     binary,
 )
+
+from ..gcpause import paused as gc_paused
 
 __all__ = ["decode", "invoke"]
 
@@ -484,17 +485,12 @@ def decode(data: bytes, result_type: type, stub: Any) -> Any:
     """
     # Millions of short-lived container objects would trigger the cyclic GC over and over (its full
     # collections scan the whole growing result); nothing here makes cycles, so pause it.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         try:
             return _fast_decode(data, result_type, stub)
         except Exception as exc:  # noqa: BLE001 - anything odd: pyVmomi decides, identically
             log.debug("fastdecode: pyVmomi decodes this response (%s: %s)", type(exc).__name__, exc)
         return SoapResponseDeserializer(stub).Deserialize(data, result_type)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ and again (nothing built here makes reference cycles).
 
 from __future__ import annotations
 
-import gc
 from typing import Any, Callable
 
+from ..gcpause import paused as gc_paused
 from ..model import Inventory
 from .connect import Connection
 from .convert import Record, assemble_inventory, compact_record
@@ -25,23 +25,20 @@ def collect(content: Any, max_objects: int | None = DEFAULT_MAX_OBJECTS,
             on_page: Callable[[int], None] | None = None) -> dict[str, Record]:
     """All records (moref -> Record of compact values) in one collector pass. Raw pyVmomi errors."""
     views = create_views(content)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
         spec = filter_spec(views)
         records: dict[str, Record] = {}
         items = retrieve(content.propertyCollector, [spec], max_objects, on_page, prefetch=True)
         try:
-            for item in items:
-                mo, record = record_of(item)
-                records[mo] = compact_record(record.kind, record.props)
+            with gc_paused():
+                for item in items:
+                    mo, record = record_of(item)
+                    records[mo] = compact_record(record.kind, record.props)
         finally:
             items.close()  # on an error: wait for a page fetched ahead, cancel the rest
         return records
     finally:
         destroy_views(views)
-        if gc_was_enabled:
-            gc.enable()
 
 
 def snapshot(conn: Connection, *, max_objects: int | None = DEFAULT_MAX_OBJECTS,
@@ -52,10 +49,5 @@ def snapshot(conn: Connection, *, max_objects: int | None = DEFAULT_MAX_OBJECTS,
     A lost session is renewed and the pass retried once; errors are :class:`VsgtError`.
     """
     records = conn.run(lambda: collect(conn.content, max_objects, on_page), "read the inventory")
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return assemble_inventory(records)
-    finally:
-        if gc_was_enabled:
-            gc.enable()

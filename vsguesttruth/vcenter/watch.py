@@ -31,6 +31,7 @@ from typing import Any, Iterator
 
 from pyVmomi import vim, vmodl
 
+from ..gcpause import paused as gc_paused
 from ..model import Datastore, Host, Inventory, Vm
 from . import fastdecode
 from .connect import Connection, is_connection_lost, is_session_lost, translate
@@ -217,17 +218,12 @@ class Watcher:
         self._models.clear()
         self._hosts, self._datastores, self._vms = {}, {}, {}
         self._clusters = self._ds_names = None
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             self._wait(None)
             if self._started:
                 self.resyncs += 1
             self._started = True
             self.inventory = self._inventory()
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         # What stays is long-lived and acyclic: keep full collections from rescanning it.
         gc.collect()
         gc.freeze()
