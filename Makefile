@@ -10,7 +10,7 @@ GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
 DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debian test test-unit test-lab demo bench clean
+.PHONY: setup debian test test-unit test-resilience demo bench soak clean
 
 setup: debian $(VENV)/.installed $(LAB)
 
@@ -42,6 +42,14 @@ demo: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# the reliability suite alone (vCenter faults, load, hostile guests, bad admin input, security)
+test-resilience: setup
+	$(BIN)/pytest -q tests/resilience
+
+# serve under faults for 10 minutes at 2,000 hosts / 20,000 VMs; prints a table (SOAK_ARGS="--minutes 30 ...")
+soak: setup
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
 clean:
 	-$(BIN)/vsguesttruth lab down 2>/dev/null

@@ -54,6 +54,9 @@ func (l *Lab) controlHandler() http.Handler {
 		}
 		l.ctlMu.Lock()
 		l.restore()
+		_ = vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
+		vcCancelAll()
+		vcJournal.write("restore", nil)
 		l.ctlMu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]interface{}{"ok": true})
 	})
@@ -63,76 +66,32 @@ func (l *Lab) controlHandler() http.Handler {
 			return
 		}
 		kind := strings.TrimPrefix(r.URL.Path, "/v1/fault/")
-		body := map[string]interface{}{}
-		data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			writeError(w, badRequest("cannot read body: %v", err))
-			return
-		}
-		if len(strings.TrimSpace(string(data))) > 0 {
-			if err := json.Unmarshal(data, &body); err != nil {
-				writeError(w, badRequest("body is not a JSON object: %v", err))
-				return
-			}
-		}
-		arg := func(name string) (string, error) {
-			v, ok := body[name]
-			if !ok {
-				return "", badRequest("missing '%s'", name)
-			}
-			s, ok := v.(string)
-			if !ok || s == "" {
-				return "", badRequest("'%s' must be a non-empty string", name)
-			}
-			return s, nil
-		}
-		args := func(names ...string) ([]string, error) {
-			var out []string
-			for _, n := range names {
-				v, err := arg(n)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, v)
-			}
-			return out, nil
-		}
-		l.ctlMu.Lock()
-		defer l.ctlMu.Unlock()
-		var a []string
-		switch kind {
-		case "path":
-			if a, err = args("host", "path", "state"); err == nil {
-				err = l.faultPath(nil, a[0], a[1], a[2])
-			}
-		case "hba":
-			if a, err = args("host", "hba", "state"); err == nil {
-				err = l.faultHBA(a[0], a[1], a[2])
-			}
-		case "target":
-			if a, err = args("target", "state"); err == nil {
-				err = l.faultTarget(a[0], a[1])
-			}
-		case "lun":
-			if a, err = args("lun", "state"); err == nil {
-				err = l.faultLun(a[0], a[1])
-			}
-		case "host":
-			if a, err = args("host", "state"); err == nil {
-				err = l.faultHost(a[0], a[1])
-			}
-		default:
-			err = notFound("unknown fault kind '%s': one of path, hba, target, lun, host", kind)
-		}
+		body, err := readJSONBody(r)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
+		l.ctlMu.Lock()
+		defer l.ctlMu.Unlock()
+		if err := l.applyFault(kind, body); err != nil {
+			writeError(w, err)
+			return
+		}
+		// the SAN's state is physical: it survives a restart of vCenter (journal.go)
+		vcJournal.write("fault", map[string]interface{}{"kind": kind, "body": body})
 		out := map[string]interface{}{"ok": true, "fault": kind}
 		for k, v := range body {
 			out[k] = v
 		}
 		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("/v1/tasks", l.handleTasks)
+	mux.HandleFunc("/v1/sessions/expire", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			writeError(w, &apiError{http.StatusMethodNotAllowed, "use POST"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]interface{}{"ok": true, "expired": vcExpireSessions()})
 	})
 	// loopback only
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -143,6 +102,74 @@ func (l *Lab) controlHandler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// readJSONBody reads a request body that is empty or a JSON object.
+func readJSONBody(r *http.Request) (map[string]interface{}, error) {
+	body := map[string]interface{}{}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, badRequest("cannot read body: %v", err)
+	}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		if err := json.Unmarshal(data, &body); err != nil || body == nil {
+			return nil, badRequest("body is not a JSON object")
+		}
+	}
+	return body, nil
+}
+
+// applyFault injects one fault (POST /v1/fault/KIND, and its journal replay).
+func (l *Lab) applyFault(kind string, body map[string]interface{}) error {
+	arg := func(name string) (string, error) {
+		v, ok := body[name]
+		if !ok {
+			return "", badRequest("missing '%s'", name)
+		}
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return "", badRequest("'%s' must be a non-empty string", name)
+		}
+		return s, nil
+	}
+	args := func(names ...string) ([]string, error) {
+		var out []string
+		for _, n := range names {
+			v, err := arg(n)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	var a []string
+	var err error
+	switch kind {
+	case "path":
+		if a, err = args("host", "path", "state"); err == nil {
+			err = l.faultPath(nil, a[0], a[1], a[2])
+		}
+	case "hba":
+		if a, err = args("host", "hba", "state"); err == nil {
+			err = l.faultHBA(a[0], a[1], a[2])
+		}
+	case "target":
+		if a, err = args("target", "state"); err == nil {
+			err = l.faultTarget(a[0], a[1])
+		}
+	case "lun":
+		if a, err = args("lun", "state"); err == nil {
+			err = l.faultLun(a[0], a[1])
+		}
+	case "host":
+		if a, err = args("host", "state"); err == nil {
+			err = l.faultHost(a[0], a[1])
+		}
+	default:
+		err = notFound("unknown fault kind '%s': one of path, hba, target, lun, host", kind)
+	}
+	return err
 }
 
 // -- GET /v1/topology ----------------------------------------------------------------------------

@@ -138,8 +138,8 @@ func (l *Lab) buildInventory() error {
 	vms := s.topo.VMs
 	s.vms = make([]*vmInfo, len(vms))
 	workers := 1
-	if len(vms) > 200 {
-		workers = runtime.NumCPU()
+	if len(vms) > 200 && !l.sequential {
+		workers = runtime.NumCPU() // morefs then depend on the workers' interleaving
 	}
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -36,6 +37,8 @@ type Lab struct {
 
 	ctlMu   sync.Mutex // serialises control API mutations
 	touched *change    // what faults touched since the last restore (guarded by san.mu)
+
+	sequential bool // build the VMs one by one (stable morefs for a journal's restart)
 }
 
 // Hooks for the vCenter-behaviour fixes (vcenter_*.go); hooks.go wires them when those exist.
@@ -56,6 +59,8 @@ type options struct {
 	tlsDir    string
 	username  string
 	password  string
+	readonly  string // "NAME:PASSWORD" of the read-only user
+	journal   string
 }
 
 func main() {
@@ -71,7 +76,12 @@ func main() {
 	flag.StringVar(&o.tlsDir, "tls-dir", "", "where to write cert.pem and key.pem (default: a temporary folder)")
 	flag.StringVar(&o.username, "username", "user", "login user name")
 	flag.StringVar(&o.password, "password", "pass", "login password")
+	flag.StringVar(&o.readonly, "readonly-user", "readonly:readonly", "NAME:PASSWORD of a user with vCenter's ReadOnly role (\"\": none)")
+	flag.StringVar(&o.journal, "journal", "", "keep vCenter's state in this file and replay it at start (restart)")
 	flag.Parse()
+	if pw := os.Getenv("VSGT_LAB_PASSWORD"); pw != "" && !flagSet("password") {
+		o.password = pw // from the environment: a password on the command line is in every process list
+	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("vsgt-lab ")
 	if err := run(o); err != nil {
@@ -91,12 +101,32 @@ type stateDoc struct {
 	Hosts      int     `json:"hosts"`
 	VMs        int     `json:"vms"`
 	StartedInS float64 `json:"started_in_s"`
+
+	ReadonlyUsername string `json:"readonly_username,omitempty"`
+	ReadonlyPassword string `json:"readonly_password,omitempty"`
+	Journal          string `json:"journal,omitempty"`
+	Replayed         int    `json:"replayed,omitempty"`
 }
 
 func run(o options) (err error) {
 	start := time.Now()
+	var roUser, roPassword string
+	if o.readonly != "" {
+		i := strings.IndexByte(o.readonly, ':')
+		if i <= 0 || i == len(o.readonly)-1 {
+			return fmt.Errorf("--readonly-user must be NAME:PASSWORD")
+		}
+		roUser, roPassword = o.readonly[:i], o.readonly[i+1:]
+		if roUser == o.username {
+			return fmt.Errorf("--readonly-user %s is the administrator's name", roUser)
+		}
+	}
+	if o.username == "" || o.password == "" {
+		return fmt.Errorf("--username and --password must not be empty")
+	}
+	vcSetLogins(o.username, o.password, roUser, roPassword)
 	removeStale(tempRoot())
-	tmp, err := os.MkdirTemp(tempRoot(), "vsgt-lab-")
+	tmp, err := labTempDir(o.journal)
 	if err != nil {
 		return err
 	}
@@ -130,7 +160,8 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	lab := &Lab{san: s, tmp: tmp, touched: newChange()}
+	// with a journal the VMs are built one by one: their morefs must be the same at every start
+	lab := &Lab{san: s, tmp: tmp, touched: newChange(), sequential: o.journal != ""}
 	gc := debug.SetGCPercent(300) // building allocates a lot that stays: collect less often meanwhile
 	err = lab.buildInventory()
 	debug.SetGCPercent(gc)
@@ -147,16 +178,26 @@ func run(o options) (err error) {
 	if vcenterFixes != nil {
 		vcenterFixes(lab.ctx, lab.model)
 	}
+	replayed := 0
+	if o.journal != "" {
+		// vCenter's state of the last run, before anything serves (journal.go)
+		if replayed, err = lab.replayJournal(o.journal); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { vcJournal.close() })
+	}
 
 	svc := lab.model.Service
-	svc.Listen = &url.URL{Host: o.listen, User: url.UserPassword(o.username, o.password)}
+	// the simulator accepts any login; the lab checks them itself (vcenter_sessions.go)
+	svc.Listen = &url.URL{Host: o.listen, User: simulator.DefaultLogin}
 	var certFile, thumbprint string
 	var pool *x509.CertPool
 	if !o.plainHTTP {
 		dir := o.tlsDir
 		if dir == "" {
 			dir = filepath.Join(tmp, "tls")
-		} else if _, statErr := os.Stat(dir); os.IsNotExist(statErr) {
+		} else if _, statErr := os.Stat(dir); os.IsNotExist(statErr) && o.journal == "" {
+			// with a journal the certificate stays for the restart, as vCenter's does
 			cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 		}
 		cert, der, cf, cerr := writeCertificate(dir)
@@ -169,7 +210,10 @@ func run(o options) (err error) {
 		pool = x509.NewCertPool()
 		pool.AddCert(parsed)
 	}
-	srv := svc.NewServer()
+	srv, err := newServer(svc)
+	if err != nil {
+		return err
+	}
 	cleanups = append(cleanups, srv.Close)
 	// the call-level vCenter fixes also for clients that use another host name (vcenter_fixes.go)
 	srv.Config.Handler = withVCenterFixes(srv.Config.Handler)
@@ -200,7 +244,8 @@ func run(o options) (err error) {
 	doc := stateDoc{
 		URL: endpoint.String(), Username: o.username, Password: o.password, Control: controlURL,
 		PID: os.Getpid(), Cert: certFile, Thumbprint: thumbprint, Hosts: len(s.hosts), VMs: len(s.vms),
-		StartedInS: float64(time.Since(start).Milliseconds()) / 1000,
+		StartedInS:       float64(time.Since(start).Milliseconds()) / 1000,
+		ReadonlyUsername: roUser, ReadonlyPassword: roPassword, Journal: o.journal, Replayed: replayed,
 	}
 	if o.stateFile != "" {
 		if err = writeAtomic(o.stateFile, doc); err != nil {
@@ -217,6 +262,16 @@ func run(o options) (err error) {
 	log.Printf("%s: shutting down", got)
 	cleanup()
 	return nil
+}
+
+// newServer is svc.NewServer, whose failure to listen (the port taken) is a panic.
+func newServer(svc *simulator.Service) (srv *simulator.Server, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("SOAP endpoint: %v", p)
+		}
+	}()
+	return svc.NewServer(), nil
 }
 
 // tempRoot prefers a tmpfs: the simulator keeps every VM's files on disk, and creating ~100k files
@@ -317,4 +372,39 @@ func writeAtomic(path string, v interface{}) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// flagSet tells whether a flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// labTempDir makes the lab's temporary folder. With a journal its name is derived from the journal's path,
+// so a restarted lab has the same folder: the simulator's datastore URLs are folders below it, and a vCenter
+// restart does not change a datastore's URL (clients would see every datastore changed).
+func labTempDir(journal string) (string, error) {
+	if journal == "" {
+		return os.MkdirTemp(tempRoot(), "vsgt-lab-")
+	}
+	abs, err := filepath.Abs(journal)
+	if err != nil {
+		return "", err
+	}
+	sum := sha1.Sum([]byte(abs))
+	dir := filepath.Join(tempRoot(), fmt.Sprintf("vsgt-lab-j%x", sum[:6]))
+	if data, err := os.ReadFile(filepath.Join(dir, "owner.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid != os.Getpid() && alive(pid) {
+			return "", fmt.Errorf("another lab (pid %d) runs with the journal %s", pid, abs)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.Mkdir(dir, 0o700)
 }

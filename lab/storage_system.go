@@ -2,6 +2,9 @@ package main
 
 // Our HostStorageSystem: the simulator's, put back in the registry under the same moref, plus the
 // SOAP methods a multipath-aware client uses. Its data comes from the host's render (faults.go).
+// Each of these methods needs Host.Config.Storage on the host (vcenter_privileges.go). A path
+// disabled or enabled here is the host's own setting: journaled (journal.go), it survives a restart
+// of the lab's vCenter.
 
 import (
 	"fmt"
@@ -21,28 +24,39 @@ type labStorageSystem struct {
 
 // DisableMultipathPath: the path goes to state "disabled" (ESXi keeps it so until enabled again).
 func (s *labStorageSystem) DisableMultipathPath(ctx *simulator.Context, req *types.DisableMultipathPath) soap.HasFault {
+	if denied := s.denied(ctx); denied != nil {
+		return denied
+	}
 	body := &methods.DisableMultipathPathBody{}
 	if fault := s.lab.setPathFromSOAP(ctx, s.h, req.PathName, false); fault != nil {
 		body.Fault_ = simulator.Fault(fmt.Sprintf("path %s: %T", req.PathName, fault), fault)
 		return body
 	}
+	journalPathFromSOAP(s.h, req.PathName, false)
 	body.Res = &types.DisableMultipathPathResponse{}
 	return body
 }
 
 // EnableMultipathPath undoes DisableMultipathPath (a dead path stays dead).
 func (s *labStorageSystem) EnableMultipathPath(ctx *simulator.Context, req *types.EnableMultipathPath) soap.HasFault {
+	if denied := s.denied(ctx); denied != nil {
+		return denied
+	}
 	body := &methods.EnableMultipathPathBody{}
 	if fault := s.lab.setPathFromSOAP(ctx, s.h, req.PathName, true); fault != nil {
 		body.Fault_ = simulator.Fault(fmt.Sprintf("path %s: %T", req.PathName, fault), fault)
 		return body
 	}
+	journalPathFromSOAP(s.h, req.PathName, true)
 	body.Res = &types.EnableMultipathPathResponse{}
 	return body
 }
 
 // RefreshStorageSystem re-reads the host's storage: a re-publication of the current state.
 func (s *labStorageSystem) RefreshStorageSystem(ctx *simulator.Context, _ *types.RefreshStorageSystem) soap.HasFault {
+	if denied := s.denied(ctx); denied != nil {
+		return denied
+	}
 	s.lab.republish(ctx, s.h)
 	return &methods.RefreshStorageSystemBody{Res: new(types.RefreshStorageSystemResponse)}
 }
@@ -50,12 +64,18 @@ func (s *labStorageSystem) RefreshStorageSystem(ctx *simulator.Context, _ *types
 // RescanAllHba: nothing new to discover; the simulator's version swaps in canned HBAs, ours keeps
 // the host's own.
 func (s *labStorageSystem) RescanAllHba(ctx *simulator.Context, _ *types.RescanAllHba) soap.HasFault {
+	if denied := s.denied(ctx); denied != nil {
+		return denied
+	}
 	s.lab.republish(ctx, s.h)
 	return &methods.RescanAllHbaBody{Res: new(types.RescanAllHbaResponse)}
 }
 
 // RescanHba rescans one adapter.
 func (s *labStorageSystem) RescanHba(ctx *simulator.Context, req *types.RescanHba) soap.HasFault {
+	if denied := s.denied(ctx); denied != nil {
+		return denied
+	}
 	body := &methods.RescanHbaBody{}
 	if s.h.hbaByName[req.HbaDevice] == nil {
 		body.Fault_ = simulator.Fault("unknown hba "+req.HbaDevice, &types.NotFound{})
@@ -68,5 +88,17 @@ func (s *labStorageSystem) RescanHba(ctx *simulator.Context, req *types.RescanHb
 
 // RescanVmfs: volumes are static in the lab.
 func (s *labStorageSystem) RescanVmfs(ctx *simulator.Context, _ *types.RescanVmfs) soap.HasFault {
+	if denied := s.denied(ctx); denied != nil {
+		return denied
+	}
 	return &methods.RescanVmfsBody{Res: new(types.RescanVmfsResponse)}
+}
+
+// denied: these methods change the host's storage configuration (Host.Config.Storage on the host).
+func (s *labStorageSystem) denied(ctx *simulator.Context) soap.HasFault {
+	return vcCheckPrivilege(ctx, "Host.Config.Storage", s.h.inv.ref)
+}
+
+func journalPathFromSOAP(h *host, path string, enable bool) {
+	vcJournal.write("path_soap", map[string]interface{}{"host": h.name, "path": path, "enable": enable})
 }

@@ -21,8 +21,14 @@ import (
 	"time"
 )
 
+// writeCertificate returns the lab's certificate: the one already in dir when it is a valid pair
+// (a restarted lab keeps its certificate and thumbprint, as vCenter keeps its own across a restart
+// of vpxd), else a new one written there.
 func writeCertificate(dir string) (tls.Certificate, []byte, string, error) {
 	var none tls.Certificate
+	if cert, der, file, ok := readCertificate(dir); ok {
+		return cert, der, file, nil
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return none, nil, "", err
@@ -90,4 +96,27 @@ func sha1Thumbprint(der []byte) string {
 		parts[i] = fmt.Sprintf("%02X", b)
 	}
 	return strings.Join(parts, ":")
+}
+
+func readCertificate(dir string) (tls.Certificate, []byte, string, bool) {
+	var none tls.Certificate
+	certFile := filepath.Join(dir, "cert.pem")
+	certPEM, err1 := os.ReadFile(certFile)
+	keyPEM, err2 := os.ReadFile(filepath.Join(dir, "key.pem"))
+	if err1 != nil || err2 != nil {
+		return none, nil, "", false
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil || len(cert.Certificate) == 0 {
+		return none, nil, "", false
+	}
+	parsed, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil || time.Now().Add(24*time.Hour).After(parsed.NotAfter) {
+		return none, nil, "", false // expiring: a new one
+	}
+	abs, err := filepath.Abs(certFile)
+	if err != nil {
+		abs = certFile
+	}
+	return cert, cert.Certificate[0], abs, true
 }

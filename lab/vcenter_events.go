@@ -12,6 +12,9 @@ package main
 //     from Go templates in EventManager.description.eventInfo and panics on the malformed
 //     VmMigratedEvent template, which would break a migration. We fix the templates that do not
 //     parse (PostEvent itself, for events a client posts, is the simulator's and works).
+//   - LogUserEvent and PostEvent need Global.LogEvent (vcenter_privileges.go).
+//   - vCenter keeps its events in its database: every posted event goes to the journal, with its
+//     key, createdTime and user (journal.go), and a restarted lab returns the same history.
 
 import (
 	"fmt"
@@ -27,6 +30,7 @@ import (
 func init() {
 	vcCallFixes["LogUserEvent"] = vcHandleLogUserEvent
 	vcCallFixes["QueryEvents"] = vcHandleQueryEvents
+	vcCallFixes["PostEvent"] = vcHandlePostEvent
 }
 
 // vcEventTemplates are the vCenter messages of the events we post whose simulator template is
@@ -67,8 +71,12 @@ func vcInstallEventFixes() {
 	})
 }
 
-// vcPostEvents posts events through the simulator's EventManager, as its own methods do.
+// vcPostEvents posts events through the simulator's EventManager, as its own methods do. While the
+// journal is replayed it posts nothing: the journal holds the events the original change posted.
 func vcPostEvents(ctx *simulator.Context, events ...types.BaseEvent) {
+	if vcReplaying {
+		return
+	}
 	em := simulator.Map.EventManager()
 	post := func() {
 		for _, e := range events {
@@ -120,6 +128,9 @@ func vcHandleLogUserEvent(ctx *simulator.Context, method *simulator.Method) soap
 		return vcFault(&types.ManagedObjectNotFound{Obj: req.Entity},
 			fmt.Sprintf("The object '%s' has already been deleted or has not been completely created", req.Entity))
 	}
+	if denied := vcCheckPrivilege(ctx, "Global.LogEvent", req.Entity); denied != nil {
+		return denied
+	}
 	event := &types.GeneralUserEvent{
 		GeneralEvent: types.GeneralEvent{Event: vcEventArgs(req.Entity), Message: req.Msg},
 		Entity: &types.ManagedEntityEventArgument{
@@ -143,5 +154,38 @@ func vcHandleQueryEvents(ctx *simulator.Context, method *simulator.Method) soap.
 	}
 	var res soap.HasFault
 	simulator.Map.WithLock(em, func() { res = em.QueryEvents(ctx, req) })
+	return res
+}
+
+// vcHandlePostEvent is the simulator's PostEvent behind vCenter's privilege check (Global.LogEvent
+// on the entity the event is about, the root folder when it names none).
+func vcHandlePostEvent(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
+	req := method.Body.(*types.PostEvent)
+	em, ok := simulator.Map.Get(req.This).(*simulator.EventManager)
+	if !ok {
+		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
+	}
+	if req.EventToPost == nil {
+		return vcFault(&types.InvalidArgument{InvalidProperty: "eventToPost"}, "A specified parameter was not correct: eventToPost")
+	}
+	obj := vcRootFolder()
+	e := req.EventToPost.GetEvent()
+	switch {
+	case e.Vm != nil:
+		obj = e.Vm.Vm
+	case e.Host != nil:
+		obj = e.Host.Host
+	case e.Ds != nil:
+		obj = e.Ds.Datastore
+	case e.ComputeResource != nil:
+		obj = e.ComputeResource.ComputeResource
+	case e.Datacenter != nil:
+		obj = e.Datacenter.Datacenter
+	}
+	if denied := vcCheckPrivilege(ctx, "Global.LogEvent", obj); denied != nil {
+		return denied
+	}
+	var res soap.HasFault
+	simulator.Map.WithLock(em, func() { res = em.PostEvent(ctx, req) })
 	return res
 }

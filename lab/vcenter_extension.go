@@ -12,9 +12,13 @@ package main
 //   - SetExtensionCertificate accepts a certificate for a registered key (NotFound otherwise);
 //   - the `extensionList` property follows every change and is published, so PropertyCollector
 //     reads and WaitForUpdatesEx watchers see it.
-// vCenter stamps lastHeartbeatTime itself when the client leaves it unset.
+// vCenter stamps lastHeartbeatTime itself when the client leaves it unset. Registering, updating and
+// unregistering need Extension.Register / Extension.Update / Extension.Unregister (checked on the root
+// folder, where vCenter's global privileges live; vcenter_privileges.go). The registry is vCenter's
+// database: every change is journaled (journal.go) and survives a restart.
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -50,6 +54,25 @@ func vcInstallExtensionManager() {
 // tells the PropertyCollector. Called with m locked by the simulator's dispatch.
 func (m *vcExtensionManager) publish(list []types.Extension) {
 	simulator.Map.Update(m, []types.PropertyChange{{Name: "extensionList", Val: list}})
+	journalExtensions(list)
+}
+
+// vcReplayExtensions puts back a journaled extension list.
+func vcReplayExtensions(list []types.Extension) error {
+	ref := simulator.Map.Get(types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"})
+	si, ok := ref.(*simulator.ServiceInstance)
+	if !ok || si.Content.ExtensionManager == nil {
+		return fmt.Errorf("no ExtensionManager")
+	}
+	m, ok := simulator.Map.Get(*si.Content.ExtensionManager).(*vcExtensionManager)
+	if !ok {
+		return fmt.Errorf("the ExtensionManager is not the lab's")
+	}
+	if list == nil {
+		list = []types.Extension{}
+	}
+	simulator.Map.WithLock(m, func() { m.publish(list) })
+	return nil
 }
 
 func (m *vcExtensionManager) find(key string) int {
@@ -62,6 +85,9 @@ func (m *vcExtensionManager) find(key string) int {
 }
 
 func (m *vcExtensionManager) RegisterExtension(ctx *simulator.Context, req *types.RegisterExtension) soap.HasFault {
+	if denied := vcCheckPrivilege(ctx, "Extension.Register", vcRootFolder()); denied != nil {
+		return denied
+	}
 	ext := req.Extension
 	if ext.Key == "" || m.find(ext.Key) >= 0 {
 		return vcFault(&types.InvalidArgument{InvalidProperty: "extension.key"},
@@ -85,6 +111,9 @@ func (m *vcExtensionManager) FindExtension(ctx *simulator.Context, req *types.Fi
 }
 
 func (m *vcExtensionManager) UpdateExtension(ctx *simulator.Context, req *types.UpdateExtension) soap.HasFault {
+	if denied := vcCheckPrivilege(ctx, "Extension.Update", vcRootFolder()); denied != nil {
+		return denied
+	}
 	i := m.find(req.Extension.Key)
 	if i < 0 {
 		return vcFault(&types.NotFound{}, "The object or item referred to could not be found.")
@@ -100,6 +129,9 @@ func (m *vcExtensionManager) UpdateExtension(ctx *simulator.Context, req *types.
 }
 
 func (m *vcExtensionManager) UnregisterExtension(ctx *simulator.Context, req *types.UnregisterExtension) soap.HasFault {
+	if denied := vcCheckPrivilege(ctx, "Extension.Unregister", vcRootFolder()); denied != nil {
+		return denied
+	}
 	i := m.find(req.ExtensionKey)
 	if i < 0 {
 		return vcFault(&types.NotFound{}, "The object or item referred to could not be found.")
@@ -112,6 +144,9 @@ func (m *vcExtensionManager) UnregisterExtension(ctx *simulator.Context, req *ty
 }
 
 func (m *vcExtensionManager) SetExtensionCertificate(ctx *simulator.Context, req *types.SetExtensionCertificate) soap.HasFault {
+	if denied := vcCheckPrivilege(ctx, "Extension.Update", vcRootFolder()); denied != nil {
+		return denied
+	}
 	if m.find(req.ExtensionKey) < 0 {
 		return vcFault(&types.NotFound{}, "The object or item referred to could not be found.")
 	}

@@ -11,6 +11,9 @@ package main
 //     ConcurrentAccess (vCenter's optimistic locking).
 // The simulator appends every key again (duplicates, never removes) and publishes nothing.
 //
+// The caller needs VirtualMachine.Config.AdvancedConfig for extraConfig (vcenter_privileges.go), and
+// every resulting extraConfig is journaled (journal.go): vCenter keeps it across a restart.
+//
 // A spec with only extraConfig (what vsguesttruth sends) is done here entirely, with vCenter's task
 // name and a VmReconfiguredEvent. A spec with more is applied in two steps: our extraConfig, then
 // the simulator's ReconfigVM_Task with the rest (its "SET.*" simulator keys included); if that
@@ -56,6 +59,15 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			ours = append(ours, o)
 		}
 	}
+	// vCenter checks the privilege of each part of the spec; extraConfig is AdvancedConfig
+	priv := "VirtualMachine.Config.Settings"
+	if len(req.Spec.ExtraConfig) != 0 {
+		priv = "VirtualMachine.Config.AdvancedConfig"
+	}
+	if denied := vcCheckPrivilege(ctx, priv, vm.Self); denied != nil {
+		return denied
+	}
+
 	rest := req.Spec
 	rest.ExtraConfig = theirs
 	rest.ChangeVersion = ""
@@ -207,9 +219,11 @@ func vcApplyExtraConfig(vm *simulator.VirtualMachine, updates []types.BaseOption
 
 func vcPublishExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionValue) {
 	now := time.Now().UTC()
+	version := now.Format("2006-01-02T15:04:05.000000Z")
 	simulator.Map.Update(vm, []types.PropertyChange{
 		{Name: "config.extraConfig", Val: list},
-		{Name: "config.changeVersion", Val: now.Format("2006-01-02T15:04:05.000000Z")},
+		{Name: "config.changeVersion", Val: version},
 		{Name: "config.modified", Val: now},
 	})
+	journalExtraConfig(vm, list, version, now)
 }

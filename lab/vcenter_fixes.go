@@ -30,7 +30,10 @@ package main
 //   - object level: ExtensionManager (vcenter_extension.go), Fetch of an unset property
 //     (vcenter_fetch.go), event message templates (vcenter_events.go);
 //   - call level: ReconfigVM_Task extraConfig (vcenter_extraconfig.go), MigrateVM_Task and
-//     RelocateVM_Task (vcenter_migrate.go), LogUserEvent and QueryEvents (vcenter_events.go). The
+//     RelocateVM_Task (vcenter_migrate.go, task modes in vcenter_tasks.go), CancelTask
+//     (vcenter_tasks.go), LogUserEvent, PostEvent and QueryEvents (vcenter_events.go), custom fields
+//     (vcenter_customfields.go), the AuthorizationManager's privilege queries
+//     (vcenter_privileges.go), Login (vcenter_sessions.go: checked here, before the simulator). The
 //     simulator finds a method by reflection on the Go type of the object in its registry, and
 //     much of its code type-asserts *simulator.VirtualMachine and *simulator.EventManager, so those
 //     objects cannot be swapped for a type of ours. Instead withVCenterFixes rewrites such a SOAP
@@ -138,7 +141,21 @@ func (f *vcFixesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	handler, ok := vcCallFixes[vcSOAPMethodName(body)]
+	name := vcSOAPMethodName(body)
+	if name == "Login" { // the lab's two logins (vcenter_sessions.go)
+		body = vcCheckLogin(body)
+		r.Body = ioutil.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	handler, ok := vcCallFixes[name]
+	if ok && !vcHasSession(r) {
+		// no session (never logged in, expired, from before a restart): the simulator answers
+		// NotAuthenticated naming the object called, as vCenter does, not our dispatcher
+		ok = false
+	}
 	if !ok {
 		r.Body = ioutil.NopCloser(bytes.NewReader(body))
 		f.next.ServeHTTP(w, r)

@@ -27,7 +27,9 @@ package main
 //   - `state` (MigrateVM_Task): the VM must be in that power state (InvalidPowerState);
 //   - events VmBeing(Hot)MigratedEvent + VmMigratedEvent, VmBeingRelocatedEvent + VmRelocatedEvent;
 //   - every change is published (Map.Update), so WaitForUpdatesEx watchers see it;
-//   - task names MigrateVM_Task / RelocateVM_Task with vCenter's description ids.
+//   - task names MigrateVM_Task / RelocateVM_Task with vCenter's description ids;
+//   - the task runs in the control API's task mode (vcenter_tasks.go: slow, hang, fail), and the
+//     caller needs Resource.HotMigrate (powered-on VM) or Resource.ColdMigrate (vcenter_privileges.go).
 
 import (
 	"fmt"
@@ -76,6 +78,14 @@ func vcHandleMigrateVM(ctx *simulator.Context, method *simulator.Method) soap.Ha
 	if !ok {
 		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
 	}
+	// Resource.ColdMigrate, and Resource.HotMigrate as well for a powered-on VM (API reference)
+	priv := "Resource.ColdMigrate"
+	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+		priv = "Resource.HotMigrate"
+	}
+	if denied := vcCheckPrivilege(ctx, priv, vm.Self); denied != nil {
+		return denied
+	}
 	var body soap.HasFault
 	simulator.Map.WithLock(vm, func() {
 		p := &vcPlacement{diskDS: map[int32]*simulator.Datastore{}}
@@ -83,21 +93,19 @@ func vcHandleMigrateVM(ctx *simulator.Context, method *simulator.Method) soap.Ha
 			body = vcFault(mf.fault, mf.msg)
 			return
 		}
-		var refusal *vcMoveFault
-		task := simulator.CreateTask(vm, "migrateVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
-			if req.State != "" && vm.Runtime.PowerState != req.State {
-				refusal = &vcMoveFault{&types.InvalidPowerState{RequestedState: req.State, ExistingState: vm.Runtime.PowerState},
-					fmt.Sprintf("The attempted operation cannot be performed in the current state (%s).", vm.Runtime.PowerState)}
-				return nil, refusal.fault
-			}
-			if refusal = vcCheckPlacement(vm, p); refusal != nil {
-				return nil, refusal.fault
-			}
-			vcMovePlacement(ctx, vm, p, false)
-			return nil, nil
-		})
+		mv := vcMove{
+			check: func() *vcMoveFault {
+				if req.State != "" && vm.Runtime.PowerState != req.State {
+					return &vcMoveFault{&types.InvalidPowerState{RequestedState: req.State, ExistingState: vm.Runtime.PowerState},
+						fmt.Sprintf("The attempted operation cannot be performed in the current state (%s).", vm.Runtime.PowerState)}
+				}
+				return vcCheckPlacement(vm, p)
+			},
+			apply: func() { vcMovePlacement(ctx, vm, p, false) },
+		}
+		task := simulator.CreateTask(vm, "migrateVm", nil)
 		vcSetTaskInfo(task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
-		body = &methods.MigrateVM_TaskBody{Res: &types.MigrateVM_TaskResponse{Returnval: vcRunTask(task, &refusal)}}
+		body = &methods.MigrateVM_TaskBody{Res: &types.MigrateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
 }
@@ -109,6 +117,9 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 	vm, ok := simulator.Map.Get(req.This).(*simulator.VirtualMachine)
 	if !ok {
 		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
+	}
+	if denied := vcCheckPrivilege(ctx, "Resource.ColdMigrate", vm.Self); denied != nil {
+		return denied
 	}
 	var body soap.HasFault
 	simulator.Map.WithLock(vm, func() {
@@ -147,21 +158,20 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			}
 			folder = f
 		}
-		var refusal *vcMoveFault
-		task := simulator.CreateTask(vm, "relocateVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
-			if refusal = vcCheckPlacement(vm, p); refusal != nil {
-				return nil, refusal.fault
-			}
-			vcMovePlacement(ctx, vm, p, true)
-			if folder != nil && (vm.Parent == nil || *vm.Parent != folder.Self) {
-				// not under the folder's lock: the simulator's folder code takes it (and skips the
-				// VM's, ctx.Caller being the VM we hold)
-				folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: folder.Self, List: []types.ManagedObjectReference{vm.Self}})
-			}
-			return nil, nil
-		})
+		mv := vcMove{
+			check: func() *vcMoveFault { return vcCheckPlacement(vm, p) },
+			apply: func() {
+				vcMovePlacement(ctx, vm, p, true)
+				if folder != nil && (vm.Parent == nil || *vm.Parent != folder.Self) {
+					// not under the folder's lock: the simulator's folder code takes it (and skips the
+					// VM's, ctx.Caller being the VM we hold)
+					folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: folder.Self, List: []types.ManagedObjectReference{vm.Self}})
+				}
+			},
+		}
+		task := simulator.CreateTask(vm, "relocateVm", nil)
 		vcSetTaskInfo(task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
-		body = &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: vcRunTask(task, &refusal)}}
+		body = &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
 }
@@ -755,6 +765,8 @@ func vcMovePlacement(ctx *simulator.Context, vm *simulator.VirtualMachine, p *vc
 		vcPostEvents(ctx, &types.VmMigratedEvent{VmEvent: types.VmEvent{Event: after},
 			SourceHost: source, SourceDatacenter: before.Datacenter, SourceDatastore: srcDS})
 	}
+	// vCenter's database keeps where the VM is (journal.go)
+	journalPlacement(vm, p)
 }
 
 // vcMoveStorage rewrites the VM's files for p and returns the VM property changes to publish.

@@ -184,6 +184,7 @@ func (pc *vcPropertyCollector) WaitForUpdatesEx(ctx *simulator.Context, r *types
 		// Before the initial collect, so no change falls between it and the first batch (a change
 		// it already saw comes again as a harmless modify).
 		ctx.Map.AddHandler(pc)
+		vcTrackCollector(ctx, pc) // an ended session's collector stops (vcenter_sessions.go)
 	}
 	if r.Version == "" {
 		w.wmu.Lock()
@@ -214,14 +215,39 @@ func (pc *vcPropertyCollector) WaitForUpdatesEx(ctx *simulator.Context, r *types
 		}
 		select {
 		case <-wait.Done():
+			if vcSessionEnded(ctx) {
+				body.Res = nil
+				body.Fault_ = vcNotAuthenticated(pc.Self)
+				return body
+			}
 			if wait.Err() == context.Canceled {
 				body.Res = nil
 				body.Fault_ = simulator.Fault("", new(types.RequestCanceled)) // CancelWaitForUpdates
 			}
 			return body // maxWaitSeconds passed: no UpdateSet
 		case <-ticker.C:
+			if vcSessionEnded(ctx) {
+				body.Res = nil
+				body.Fault_ = vcNotAuthenticated(pc.Self)
+				return body
+			}
 		}
 	}
+}
+
+// endWait ends a WaitForUpdatesEx in progress (its session ended: it answers NotAuthenticated).
+func (pc *vcPropertyCollector) endWait() {
+	pc.watch.mu.Lock()
+	if pc.watch.cancel != nil {
+		pc.watch.cancel()
+	}
+	pc.watch.mu.Unlock()
+}
+
+// vcNotAuthenticated is vCenter's answer to a call of a session that ended.
+func vcNotAuthenticated(obj types.ManagedObjectReference) *soap.Fault {
+	return simulator.Fault("The session is not authenticated.",
+		&types.NotAuthenticated{NoPermission: types.NoPermission{Object: obj, PrivilegeId: "System.View"}})
 }
 
 // take returns the next UpdateSet from w.pending: at most max ObjectUpdates (0: all), truncated

@@ -339,5 +339,8 @@ def _check_section(path: Path, name: str, section: Any, keys: dict[str, type]) -
         if key not in keys:
             raise ConfigError(f"config file {path}: unknown key {name}.{key}; known: {', '.join(sorted(keys))}")
         if not isinstance(value, keys[key]) or (keys[key] is int and isinstance(value, bool)):
-            raise ConfigError(f"config file {path}: {name}.{key} must be a {keys[key].__name__}")
+            kind = {"int": "an integer", "str": "a string", "bool": "true or false", "float": "a number",
+                    "list": "a list", "dict": "a table"}.get(keys[key].__name__, keys[key].__name__)
+            shown = "" if "password" in key else f", not {value!r}"  # a secret is never echoed
+            raise ConfigError(f"config file {path}: {name}.{key} must be {kind}{shown}")
     return dict(section)

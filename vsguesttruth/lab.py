@@ -4,6 +4,11 @@ The lab is a Go program on the govmomi vCenter simulator (see ``lab/README.md``)
 drives it: it builds the binary when its sources are newer, starts it in the background, waits for the
 state file it writes once it answers, and speaks its HTTP control API. One lab per run directory; the
 CLI uses ``~/.cache/vsguesttruth/lab``, tests use a temporary one.
+
+Every lab keeps a journal (``journal.jsonl``) and its start arguments (``args.json``) in the run
+directory, so it can be killed and restarted like a vCenter whose vpxd crashed: same port, control
+port and certificate, same state (extraConfig, placement, events, extensions, custom attributes,
+injected faults), sessions and running tasks gone. ``down()`` removes it all.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from vsguesttruth.errors import VsgtError
 
@@ -25,6 +31,7 @@ GOPATH = "/usr/share/gocode"
 GOVMOMI = Path(GOPATH, "src/github.com/vmware/govmomi/simulator")
 INSTALL_HINT = "run `make setup` or `apt-get install golang-go golang-github-vmware-govmomi-dev`"
 FAULT_KINDS = ("path", "hba", "target", "lun", "host")
+TASK_MODES = ("normal", "slow", "hang", "fail")
 
 
 class LabError(VsgtError):
@@ -45,6 +52,10 @@ class LabInfo:
     hosts: int = 0
     vms: int = 0
     started_in_s: float = 0.0
+    readonly_username: str = ""
+    readonly_password: str = ""
+    journal: str = ""
+    replayed: int = 0
 
     @classmethod
     def from_dict(cls, data: dict) -> "LabInfo":
@@ -96,6 +107,21 @@ def build(force: bool = False) -> Path:
     return binary
 
 
+def _reap(pid: int) -> None:
+    """Collect the exit status of a lab we started (else it stays a zombie)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.chmod(tmp, 0o600)  # it may hold the lab's password
+    os.replace(tmp, path)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -111,22 +137,30 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Lab:
-    """One lab, identified by its run directory (state file, log, certificate)."""
+    """One lab, identified by its run directory (state file, log, certificate, journal, start arguments)."""
 
     def __init__(self, run_dir: Path | str | None = None) -> None:
         self.run_dir = Path(run_dir) if run_dir else default_run_dir()
         self.state_file = self.run_dir / "state.json"
         self.log_file = self.run_dir / "lab.log"
+        self.journal_file = self.run_dir / "journal.jsonl"
+        self.args_file = self.run_dir / "args.json"
 
     # -- lifecycle -----------------------------------------------------------------------------
     def info(self) -> LabInfo | None:
-        """The running lab, or None (a stale state file of a dead lab is cleaned up)."""
+        """The running lab, or None. The state file of a lab that died is removed; its journal, start
+        arguments and certificate stay for ``restart()`` until ``down()``."""
         try:
             info = LabInfo.from_dict(json.loads(self.state_file.read_text()))
         except (OSError, ValueError, TypeError):
             return None
         if not _pid_alive(info.pid):
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            _reap(info.pid)
+            try:  # unless a new lab wrote its own meanwhile
+                if json.loads(self.state_file.read_text()).get("pid") == info.pid:
+                    self.state_file.unlink()
+            except (OSError, ValueError, AttributeError):
+                pass
             return None
         return info
 
@@ -140,45 +174,112 @@ class Lab:
         port: int = 0,
         control_port: int = 0,
         timeout: float = 180.0,
+        readonly_user: str | None = None,
+        password: str | None = None,
     ) -> LabInfo:
-        """Start the lab in the background and wait until it answers."""
+        """Start a fresh lab in the background and wait until it answers (what a killed lab left in the
+        run directory is discarded). ``readonly_user`` is ``NAME:PASSWORD`` (default: the lab's
+        ``readonly:readonly``). ``password``: the login password instead of the lab's ``pass`` (handed over in
+        the environment, never on the lab's command line)."""
         running = self.info()
         if running:
             raise LabError(f"a lab is already running at {running.url} (pid {running.pid}): run `vsguesttruth lab down` first")
         if topology and not Path(topology).is_file():
             raise LabError(f"topology file {topology} not found")
+        for stale in (self.journal_file, self.args_file, self.state_file):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+        shutil.rmtree(self.run_dir / "tls", ignore_errors=True)
+        saved = {
+            "topology": str(Path(topology).resolve()) if topology else None,
+            "hosts": hosts or 0, "vms": vms or 0, "latency_ms": latency_ms, "http": http,
+            "port": port, "control_port": control_port, "readonly_user": readonly_user,
+            "password": password,
+        }
+        try:
+            return self._start(saved, timeout)
+        except LabError:
+            shutil.rmtree(self.run_dir / "tls", ignore_errors=True)
+            try:
+                self.args_file.unlink()
+            except OSError:
+                pass
+            raise
+
+    def _start(self, saved: dict, timeout: float) -> LabInfo:
+        """Start the lab binary with the saved arguments and the run directory's journal; wait until
+        it answers; remember the arguments with the ports it got (a restart takes the same)."""
         binary = build()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         args = [
             str(binary),
-            "--listen", f"127.0.0.1:{port}",
-            "--control", f"127.0.0.1:{control_port}",
+            "--listen", f"127.0.0.1:{int(saved.get('port') or 0)}",
+            "--control", f"127.0.0.1:{int(saved.get('control_port') or 0)}",
             "--state-file", str(self.state_file),
             "--tls-dir", str(self.run_dir / "tls"),
+            "--journal", str(self.journal_file),
         ]
-        if topology:
-            args += ["--topology", str(Path(topology).resolve())]
-        if hosts:
-            args += ["--hosts", str(hosts)]
-        if vms:
-            args += ["--vms", str(vms)]
-        if latency_ms:
-            args += ["--latency-ms", str(latency_ms)]
-        if http:
+        if saved.get("topology"):
+            args += ["--topology", str(saved["topology"])]
+        if saved.get("hosts"):
+            args += ["--hosts", str(saved["hosts"])]
+        if saved.get("vms"):
+            args += ["--vms", str(saved["vms"])]
+        if saved.get("latency_ms"):
+            args += ["--latency-ms", str(saved["latency_ms"])]
+        if saved.get("http"):
             args.append("--http")
+        if saved.get("readonly_user") is not None:
+            args += ["--readonly-user", str(saved["readonly_user"])]
         with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            env = {**os.environ, "VSGT_LAB_PASSWORD": saved["password"]} if saved.get("password") else None
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                shutil.rmtree(self.run_dir / "tls", ignore_errors=True)
                 raise LabError(f"the lab exited during start: {self._last_log_line()}")
             info = self.info()
-            if info:
+            if info and info.pid == proc.pid:
+                saved = {**saved, "port": urlparse(info.url).port, "control_port": urlparse(info.control).port}
+                _write_json(self.args_file, saved)
                 return info
             time.sleep(0.05)
         self._stop_pid(proc.pid)
         raise LabError(f"the lab did not answer within {timeout:.0f} s: see {self.log_file}")
+
+    def kill(self) -> bool:
+        """SIGKILL the lab, as a crash of vCenter: wait until it is gone, keep the run directory (journal,
+        start arguments, certificate) for ``restart()``. False when no lab was running."""
+        info = self.info()
+        if info is None:
+            return False
+        self._kill_pid(info.pid)
+        self.info()  # drops the dead lab's state file
+        return True
+
+    def restart(self, down_s: float = 0.0, kill: bool = True, timeout: float = 180.0) -> LabInfo:
+        """Stop the lab (SIGKILL, or SIGTERM with ``kill=False``), keep it down ``down_s`` seconds with its
+        ports closed, start it again with the same arguments, ports, certificate and journal, and wait
+        until it answers. Works on a lab that was killed before too."""
+        try:
+            saved = json.loads(self.args_file.read_text())
+        except (OSError, ValueError):
+            raise LabError(f"no lab to restart in {self.run_dir}: start one with `vsguesttruth lab up`") from None
+        if down_s < 0:
+            raise LabError("the down time must not be negative")
+        info = self.info()
+        if info is not None:
+            if kill:
+                self._kill_pid(info.pid)
+            else:
+                self._stop_pid(info.pid)
+            self.info()
+        if down_s:
+            time.sleep(down_s)
+        return self._start(saved, timeout)
 
     def down(self) -> bool:
         """Stop the lab (and what runs beside it: ``*.pid`` files in the run directory, like the demo's
@@ -206,10 +307,19 @@ class Lab:
             time.sleep(0.05)
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-        try:  # reap it when it is our child
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        _reap(pid)
+
+    def _kill_pid(self, pid: int, wait: float = 15.0) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.02)
+        _reap(pid)
+        if _pid_alive(pid):
+            raise LabError(f"the lab (pid {pid}) did not die within {wait:.0f} s of SIGKILL")
 
     def _last_log_line(self) -> str:
         try:
@@ -253,4 +363,26 @@ class Lab:
         return self._call("POST", f"/v1/fault/{kind}", body)
 
     def restore(self) -> dict:
+        """Undo every fault and set the task mode back to normal."""
         return self._call("POST", "/v1/restore", {})
+
+    def task_mode(self, mode: str, duration_ms: int = 0, message: str = "") -> dict:
+        """How the MigrateVM_Task/RelocateVM_Task started from now on run: ``normal``, ``slow`` (running
+        ``duration_ms`` with progress, then the move), ``hang`` (running until CancelTask) or ``fail``
+        (error after ``duration_ms``, with ``message`` or a vMotion failure). Returns the lab's task status."""
+        if mode not in TASK_MODES:
+            raise LabError(f"unknown task mode {mode!r}: one of {', '.join(TASK_MODES)}")
+        body: dict = {"mode": mode}
+        if duration_ms:
+            body["duration_ms"] = int(duration_ms)
+        if message:
+            body["message"] = message
+        return self._call("POST", "/v1/tasks", body)
+
+    def tasks(self) -> dict:
+        """The current task mode and the migrations in flight."""
+        return self._call("GET", "/v1/tasks")
+
+    def expire_sessions(self) -> int:
+        """End every SOAP session, as vCenter does when sessions time out; returns how many ended."""
+        return int(self._call("POST", "/v1/sessions/expire", {}).get("expired", 0))

@@ -36,7 +36,7 @@ from vsguesttruth.errors import ConfigError, VsgtError
 from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE, encode_state
 from vsguesttruth.guestpolicy import GuestPolicy, effective_policy
 from vsguesttruth.guestrequest import Request, RequestBook, answered_request, read_response, response
-from vsguesttruth.model import Inventory, Vm
+from vsguesttruth.model import Datastore, Inventory, Vm
 from vsguesttruth.policy import PolicyError, ServiceLevel
 from vsguesttruth.scope import Scope
 from vsguesttruth.truth import TruthContext, Verdict, VmTruth
@@ -181,6 +181,18 @@ class _VmState:
     restore_at: float | None = None  # when the next such restore is allowed
     host: str = ""
     datastores: frozenset[str] = frozenset()
+
+
+def _mount_changes(old: Datastore | None, new: Datastore | None) -> set[str] | None:
+    """The hosts whose mount of a datastore changed, when nothing else about it did; else None.
+
+    One host losing a LUN changes that host's mount of a datastore thousands of VMs use. A VM elsewhere
+    whose disks work does not depend on that mount (a VM whose disks don't is in ``_needs_others``), so only
+    the VMs on the changed hosts need their truth again: a second per pass saved at 20,000 VMs.
+    """
+    if old is None or new is None or replace(old, mounts=()) != replace(new, mounts=()):
+        return None
+    return {m.host for m in set(old.mounts) ^ set(new.mounts)}
 
 
 def _lower_keys(info: Mapping[str, str]) -> dict[str, str]:
@@ -336,7 +348,13 @@ class Reconciler:
                     and old.hosts[h].cluster != inv.hosts[h].cluster:
                 self._rescope = True
         for d in stores:
-            dirty |= self._by_ds.get(d, set())
+            users = self._by_ds.get(d, set())
+            hosts_of_mounts = _mount_changes(old.datastores.get(d), inv.datastores.get(d))
+            if hosts_of_mounts is None:
+                dirty |= users
+            else:  # only some hosts' mounts changed: the VMs there (and _needs_others, below)
+                for h in hosts_of_mounts:
+                    dirty |= users & self._by_host.get(h, set())
         if hosts or stores:
             dirty |= self._needs_others
         return dirty & inv.vms.keys()
@@ -768,12 +786,15 @@ class Service:
 
     def __init__(self, conn: Any, config: Config, *, level: ServiceLevel | None = None,
                  remediation: RemediationHook | None = None, on_pass: Callable[[PassResult], None] | None = None,
-                 remediation_loop: Any = None, max_wait: float = 30.0) -> None:
+                 remediation_loop: Any = None, max_wait: float = 30.0,
+                 on_watch: Callable[[bool], None] | None = None) -> None:
         from vsguesttruth.vcenter.publish import Publisher
 
         self.conn = conn
         self.config = config
         self.on_pass = on_pass
+        #: called after every answer of the watch: True with a new inventory, False after a quiet wait (metrics)
+        self.on_watch = on_watch
         #: remediation in the loop (``remediation.RemediationLoop``): ``step(inv, reconciler)`` after each pass,
         #: and again at ``next_wake()`` (a verdict waiting out its hysteresis)
         self.remediation_loop = remediation_loop
@@ -791,6 +812,8 @@ class Service:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._watcher: Any = None
+        #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory
+        self.busy = False
 
     def latest(self) -> Inventory | None:
         return self._latest
@@ -851,6 +874,8 @@ class Service:
                 new = watcher.next_inventory(None if timeout is None else math.ceil(timeout * 10) / 10)
                 if self._stop.is_set():
                     break
+                if self.on_watch is not None:
+                    self.on_watch(new is not None)
                 if new is not None:
                     inv = new
                     with self._cond:
@@ -866,16 +891,19 @@ class Service:
                     continue
                 if full:
                     next_full = now + config.publish.full_interval
+                self.busy = True
                 try:
                     result = self.reconciler.reconcile(inv, as_of=now - self.reconciler.settle, full=full)
+                    self._remediate(inv)
                 except VsgtError:
                     raise
                 except Exception:  # noqa: BLE001 - a bug in one pass: log it, keep serving
                     log.exception("publish pass failed")
                     self._stop.wait(1.0)
                     continue
+                finally:
+                    self.busy = False
                 self.passes += 1
-                self._remediate(inv)
                 if result.states or result.responses or result.probes or result.failed:
                     log.info("pass: %s", result.line())
                     if self.on_pass is not None:

@@ -24,7 +24,7 @@ def test_example_config_parses(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[vcenter]\nurl = 3\n", "vcenter.url must be a str"),
+    ("[vcenter]\nurl = 3\n", "vcenter.url must be a string"),
     ("[vcenter]\nuser = 'x'\n", "unknown key vcenter.user"),
     ("[vcentre]\n", "unknown section [vcentre]"),
     ("[vcenter\n", "not valid TOML"),

@@ -224,6 +224,8 @@ FAULTS = st.lists(st.one_of(
     st.tuples(st.just("lun"), st.sampled_from(list(f.ARRAY_LUNS)), st.sampled_from(["pdl", "apd", "apd_timeout"])),
     st.tuples(st.just("host"), st.sampled_from(f.HOSTS), st.sampled_from(["disconnected", "notResponding", "connected"])),
     st.tuples(st.just("move"), st.sampled_from(list(f.VMS)), st.sampled_from(f.HOSTS)),
+    st.tuples(st.just("mount"), st.sampled_from(["ds-gold", "ds-silver", "ds-span", "nfs01"]), st.sampled_from(f.HOSTS),
+              st.booleans(), st.sampled_from(["", "AllPathsDown_Start", "PermanentDeviceLoss"])),
 ), max_size=4)
 POLICIES = st.fixed_dictionaries({}, optional={
     "fields": st.lists(st.sampled_from(["luns", "explanation", "datastores", "capacity", "uuid"]), unique=True),
@@ -242,6 +244,8 @@ def apply(inv: Inventory, fault: tuple) -> Inventory:
         return f.set_lun(inv, *args)
     if kind == "host":
         return f.set_host(inv, *args)
+    if kind == "mount":
+        return f.set_mount(inv, *args)
     return f.move_vm(inv, *args)
 
 

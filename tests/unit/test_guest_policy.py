@@ -99,7 +99,7 @@ def test_config_guest_section_is_strict(tmp_path):
     assert cfg.publish.concurrency == 4
     for text, message in [
         ("[guest]\nmin_refresh_interval = 0\n", "guest.min_refresh_interval must be between 1 and 86400"),
-        ("[guest]\nmin_refresh_interval = true\n", "guest.min_refresh_interval must be a int"),
+        ("[guest]\nmin_refresh_interval = true\n", "guest.min_refresh_interval must be an integer"),
         ("[guest]\nallowed_fields = ['paths']\n", "unknown field 'paths'"),
         ("[guest]\ndefault_refresh_interval = 5\n", "below min_refresh_interval"),
         ("[guest]\nrefresh = 5\n", "unknown key guest.refresh"),

@@ -130,6 +130,23 @@ def test_losing_a_host_entirely_reaches_vms_elsewhere_that_depend_on_it():
     assert "esx-a02" not in vc.doc("web01")["disks"][0]["explanation"]
 
 
+def test_one_hosts_mount_of_a_shared_datastore_concerns_only_the_vms_there():
+    # a switch port bounce: esx-a02 alone loses ds-gold for a moment; web01/db01 (esx-a01) and web03 (esx-b01)
+    # use ds-gold too, but their disks work: only the VMs on esx-a02 need a look
+    vc, rec, _ = setup()
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    vc.written()
+    vc.inv = f.set_mount(vc.inv, "ds-gold", "esx-a02", False, "AllPathsDown_Start")
+    result = rec.reconcile(vc.inv)
+    assert result.examined == 1 and vc.written() == ["web02"]  # app01 on esx-a02 is on ds-span
+    vc.inv = f.set_mount(vc.inv, "ds-gold", "esx-a02", True)
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["web02"]
+    vc.inv = vc.inv.with_datastore(replace(vc.inv.datastores[f.ds_moref("ds-gold")], name="ds-gold-renamed"))
+    assert rec.reconcile(vc.inv).examined == 5  # anything but the mounts: every VM on it
+
+
 @settings(max_examples=40)
 @given(st.lists(FAULTS, min_size=1, max_size=4))
 def test_incremental_passes_write_what_a_full_pass_would(steps):

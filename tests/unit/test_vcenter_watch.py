@@ -173,6 +173,19 @@ def test_lost_session_reconnects_and_resyncs():
     assert new.destroyed
 
 
+def test_a_resync_keeps_the_objects_that_did_not_change():
+    old = FakeCollector([update_set("1", enter_host("host-1", "esx-a01"), enter_host("host-2", "esx-a02")),
+                         vim.fault.NotAuthenticated()])
+    new = FakeCollector([update_set("1", enter_host("host-1", "esx-a01"), enter_host("host-2", "esx-a02-renamed"))])
+    watcher = Watcher(FakeConn(old, new), max_wait=5)
+    first = watcher.next_inventory()
+    resynced = watcher.next_inventory(5)
+    assert watcher.resyncs == 1
+    assert resynced.hosts["host-1"] is first.hosts["host-1"]  # equal: the same object (the reconciler skips it)
+    assert resynced.hosts["host-2"] is not first.hosts["host-2"] and resynced.hosts["host-2"].name == "esx-a02-renamed"
+    watcher.close()
+
+
 def test_close_stops_iteration():
     collector = FakeCollector([update_set("1", enter_host("host-1", "esx-a01"))])
     watcher = Watcher(FakeConn(collector), max_wait=5)

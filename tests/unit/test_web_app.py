@@ -212,6 +212,16 @@ def test_metrics_parse_and_count(client, source):
     assert families["vsguesttruth_watch_lag_seconds"].samples[0].value < 60
 
 
+def test_metrics_restricted_to_names(client, source):
+    metrics.publish_done("ok", 2)
+    text = client.get("/metrics?name[]=vsguesttruth_publishes_total&name[]=vsguesttruth_disks", headers=READ_H).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert set(families) == {"vsguesttruth_publishes", "vsguesttruth_disks"}
+    assert sum(s.value for s in families["vsguesttruth_disks"].samples) > 0
+    only_counters = client.get("/metrics?name[]=vsguesttruth_migrations_in_flight", headers=READ_H).text
+    assert "vsguesttruth_disk_verdict" not in only_counters and "vsguesttruth_migrations_in_flight" in only_counters
+
+
 def test_metrics_anonymous_option(source, auth):
     client = TestClient(create_app(source, auth, metrics_anonymous=True))
     assert client.get("/metrics").status_code == 200

@@ -26,7 +26,7 @@ def test_web_defaults_and_values(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ('[web]\nlisen = "x"\n', "unknown key web.lisen"),
-    ('[web]\nport = "8443"\n', "web.port must be a int"),
+    ('[web]\nport = "8443"\n', "web.port must be an integer"),
     ('[web]\nport = 70000\n', "between 1 and 65535"),
     ('[web]\ncert_file = "c.pem"\n', "both cert_file and key_file"),
     ('[web]\npublic_url = "http://x"\n', "must start with https://"),

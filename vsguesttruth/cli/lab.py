@@ -6,7 +6,7 @@ import json
 
 import click
 
-from vsguesttruth.lab import Lab, LabInfo
+from vsguesttruth.lab import TASK_MODES, Lab, LabInfo
 
 PATH_STATES = ("active", "standby", "disabled", "dead")
 
@@ -23,6 +23,8 @@ def _print_info(info: LabInfo, as_json: bool) -> None:
     click.echo(f"  vCenter SOAP  {info.url}  user {info.username!r} password {info.password!r}")
     if info.cert:
         click.echo(f"  certificate   {info.cert}  (SHA-1 {info.thumbprint})")
+    if info.readonly_username:
+        click.echo(f"  read-only     user {info.readonly_username!r} password {info.readonly_password!r}")
     click.echo(f"  control API   {info.control}")
     click.echo("  use it with   vsguesttruth --lab status   or   eval \"$(vsguesttruth lab env)\"")
 
@@ -52,10 +54,13 @@ def up(topology, hosts, vms, latency_ms, http, port, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def status(as_json) -> None:
     """Whether a lab is running, and how to reach it."""
-    info = _lab().info()
+    lab_ = _lab()
+    info = lab_.info()
     if info is None:
         if as_json:
             click.echo(json.dumps({"running": False}))
+        elif lab_.args_file.exists():
+            click.echo("the lab is down (killed): `vsguesttruth lab restart` brings it back, `lab down` clears it")
         else:
             click.echo("no lab is running: start one with `vsguesttruth lab up`")
         raise SystemExit(1)
@@ -69,6 +74,38 @@ def status(as_json) -> None:
 def down() -> None:
     """Stop the lab and remove everything it left."""
     click.echo("lab stopped" if _lab().down() else "no lab was running")
+
+
+@lab.command()
+@click.option("--down", "down_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to stay down (ports closed) before starting again.")
+@click.option("--graceful", is_flag=True, help="SIGTERM instead of SIGKILL (a clean vCenter restart, not a crash).")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
+def restart(down_s, graceful, as_json) -> None:
+    """Kill the lab's vCenter and start it again: same port, certificate and state (journal); sessions
+    and running tasks are lost, as when vpxd crashes."""
+    info = _lab().restart(down_s=down_s, kill=not graceful)
+    if not as_json:
+        click.echo(f"lab restarted ({info.replayed} journal entries replayed)")
+    _print_info(info, as_json)
+
+
+@lab.command()
+@click.argument("mode", type=click.Choice(TASK_MODES))
+@click.option("--duration-ms", type=click.IntRange(0, 600000), default=0, show_default=True,
+              help="slow: how long the migration runs; fail: how long before it fails.")
+@click.option("--message", default="", help="fail: the task's error message (default: a vMotion failure).")
+def tasks(mode, duration_ms, message) -> None:
+    """How migrations started from now on run: normal, slow, hang (until CancelTask) or fail."""
+    result = _lab().task_mode(mode, duration_ms=duration_ms, message=message)
+    detail = f" ({result.get('duration_ms')} ms)" if result.get("duration_ms") else ""
+    click.echo(f"migrations now run in mode {result.get('mode', mode)}{detail}")
+
+
+@lab.command("expire-sessions")
+def expire_sessions() -> None:
+    """End every vCenter session, as when they time out: their next call is NotAuthenticated."""
+    click.echo(f"{_lab().expire_sessions()} sessions ended")
 
 
 @lab.command()
@@ -155,7 +192,7 @@ def fault_host(host, state) -> None:
 
 @lab.command()
 def restore() -> None:
-    """Undo every fault: back to the topology's initial state."""
+    """Undo every fault, migrations back to normal: the topology's initial state."""
     _lab().restore()
     click.echo("lab restored")
 

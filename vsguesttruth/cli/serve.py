@@ -54,6 +54,7 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     remedy_config = replace(config.remediation, mode=mode) if mode else config.remediation
 
     def line(result) -> None:
+        metrics.pass_done(result.seconds)
         metrics.publish_done("ok", result.states + result.responses)
         metrics.publish_done("failed", result.failed)
         if not quiet:
@@ -65,8 +66,11 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     if remedy_config.mode != "off":
         remedy = RemediationLoop(conn, remedy_config, answer=lambda *a: service.reconciler.answer_later(*a),
                                  on_done=lambda ok: metrics.migration_done("ok" if ok else "failed")).start()
+        metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
     service = Service(conn, config, level=level, on_pass=line, remediation=remedy.request if remedy else None,
-                      remediation_loop=remedy)
+                      remediation_loop=remedy,
+                      on_watch=lambda new: metrics.inventory_updated() if new else metrics.watch_heard())
+    metrics.track_pass_running(lambda: service.busy)
     web = _start_web(session, service, remedy, with_web, port)
     previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -154,7 +158,9 @@ def publish(once, dry_run, show_all, as_json, verbose) -> None:
             Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160).print(table)
         click.echo(result.line())
     if result.failed:
-        raise VsgtError(f"{result.failed} write(s) failed; see the log above")
+        first = next((o for o in result.outcomes if o.error), None)
+        raise VsgtError(f"{result.failed} write(s) failed" + (f", the first: {first.name}: {first.error}" if first else
+                                                               "; see the log above"))
 
 
 COMMANDS = [serve, publish]

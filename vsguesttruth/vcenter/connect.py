@@ -547,7 +547,7 @@ class Connection:
                 retry=tenacity.retry_if_exception(
                     lambda e: isinstance(e, ConnectError) and not isinstance(e, CertificateError)
                 ),
-                wait=tenacity.wait_exponential(multiplier=0.25, min=0.25, max=15),
+                wait=tenacity.wait_exponential(multiplier=0.25, min=0.25, max=5),
                 stop=tenacity.stop_after_delay(self.settings.reconnect_timeout),
                 before_sleep=lambda state: log.warning(
                     "reconnect to %s failed (%s); retrying", self.url, state.outcome.exception()

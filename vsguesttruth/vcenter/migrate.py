@@ -93,6 +93,8 @@ def _call(conn: Connection, fn: Callable[[], Any], what: str) -> Any:
             raise _Transient(f"{what}: connection to vCenter lost ({translate(exc, conn.settings)})") from None
         if _is_transient_fault(exc):
             raise _Transient(f"{what}: {_fault_text(exc)}") from None
+        if isinstance(exc, vim.fault.NoPermission):  # names the missing privilege and what to do
+            raise translate(exc, conn.settings, what) from None
         if isinstance(exc, vmodl.MethodFault):
             raise TaskFailed(f"{what}: vCenter refused: {_fault_text(exc)}") from None
         raise translate(exc, conn.settings, what) from None
@@ -102,8 +104,16 @@ def _wait(conn: Connection, task_moref: str, what: str, timeout: float, progress
     """Wait for a task; TaskFailed on error or timeout, _Transient on a transient task error."""
     deadline = time.monotonic() + timeout
     last = -1
+    generation = conn.generation
     while True:
-        info = _call(conn, lambda: _mo(conn, vim.Task, task_moref).info, what)
+        try:
+            info = _call(conn, lambda: _mo(conn, vim.Task, task_moref).info, what)
+        except TaskFailed:
+            if conn.generation == generation:
+                raise
+            # vCenter restarted meanwhile (we logged in again): its tasks are gone with it, and a vMotion
+            # that was running rolled back or finished. Another attempt looks where the VM is and acts on that.
+            raise _Transient(f"{what}: vCenter lost task {task_moref} (restarted?)") from None
         pct = 100 if info.state == "success" else int(info.progress or 0)
         if progress is not None and pct != last:
             last = pct

@@ -324,11 +324,15 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
 
     @app.get("/metrics", tags=["metrics"])
     def get_metrics(request: Request) -> Response:
-        """Prometheus text format. Needs a token unless ``metrics_anonymous``."""
+        """Prometheus text format; ``?name[]=...`` (repeatable) for only those samples. Needs a token unless
+        ``metrics_anonymous``."""
         if not metrics_anonymous and auth.authenticate(request.headers) is None:
             raise HTTPException(401, "authentication required for /metrics")
+        names = request.query_params.getlist("name[]")
+        if len(names) > 100:
+            raise HTTPException(400, "at most 100 name[] parameters")
         with truth.lock():
-            body = metrics.render(truth.get)
+            body = metrics.render(truth.get, names)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     return app
