@@ -1,4 +1,4 @@
-"""Pause Python's cyclic garbage collector while building many acyclic objects.
+"""Pause Python's cyclic garbage collector while building many acyclic objects; give freed memory back.
 
 Decoding a large vCenter reply, converting it, and judging 40,000 disks each create millions of small
 objects and no reference cycles; the cyclic GC's full collections would rescan the whole growing heap
@@ -7,6 +7,8 @@ again and again (measured: a third of the collector's time). Used by the collect
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 from contextlib import contextmanager
 from typing import Iterator
@@ -22,3 +24,25 @@ def paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the C allocator's free pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    A resync holds the old and the new inventory of 20,000 VMs at once, then frees one; glibc keeps such
+    freed memory in its arenas, so without this the resident size steps up at every reconnect although
+    nothing leaks (measured: Python's own allocations flat, RSS +10-60 MB per resync).
+    """
+    if _TRIM is not None:
+        _TRIM(0)

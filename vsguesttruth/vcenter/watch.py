@@ -32,6 +32,7 @@ from typing import Any, Iterator
 from pyVmomi import vim, vmodl
 
 from ..gcpause import paused as gc_paused
+from ..gcpause import release_free_memory
 from ..model import Datastore, Host, Inventory, Vm
 from . import fastdecode
 from .connect import Connection, is_connection_lost, is_session_lost, translate
@@ -227,9 +228,13 @@ class Watcher:
                 self.resyncs += 1
             self._started = True
             self.inventory = self._inventory()
-        # What stays is long-lived and acyclic: keep full collections from rescanning it.
+        # What stays is long-lived and acyclic: keep full collections from rescanning it. The last freeze
+        # also caught what other threads held then and dropped since (a failing write's exception and its
+        # frames are cycles): unfreeze first, so that is collected now rather than kept for good.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
+        release_free_memory()
         return self.inventory
 
     def _wait_seconds(self, deadline: float | None) -> int:
