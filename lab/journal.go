@@ -371,11 +371,23 @@ func (l *Lab) replayJournal(path string) (int, error) {
 		return 0, fmt.Errorf("journal %s: %v", path, err)
 	}
 
+	// an extra_config entry holds the VM's whole extraConfig: only the last one of each VM matters (a
+	// service that rewrites guestinfo on every path flap leaves tens of thousands of them)
+	lastConfig := map[string]int{}
+	for i := range entries {
+		if entries[i].T == "extra_config" {
+			lastConfig[entries[i].VM] = i
+		}
+	}
 	vcReplaying = true
 	applied, base, events := 0, int64(0), 0
 	built := vcEventsByKey() // the events of building the inventory: posted anew by every start
 	for i := range entries {
 		e := &entries[i]
+		if e.T == "extra_config" && lastConfig[e.VM] != i {
+			applied++ // superseded by a later entry of the same VM
+			continue
+		}
 		switch e.T {
 		case "start":
 			if e.MorefBase > base {
