@@ -527,13 +527,13 @@ def main() -> int:
                 injector.stop.set()  # the flaps end on time; the vCenter faults finish their recovery
             if outage_at is not None and elapsed >= outage_at:
                 for hba in shape.fc_hbas[outage_host]:
-                    lab.fault("hba", host=outage_host, hba=hba, state="offline")
+                    patient(lab.fault, "hba", host=outage_host, hba=hba, state="offline")
                 outage.injected += 1
                 outage_end, outage_at = now + args.stable_seconds + 60, None
                 say(f"{elapsed:5.0f}s outage: {outage_host} lost both fabrics")
             if outage_end is not None and now >= outage_end:
                 for hba in shape.fc_hbas[outage_host]:
-                    lab.fault("hba", host=outage_host, hba=hba, state="online")
+                    patient(lab.fault, "hba", host=outage_host, hba=hba, state="online")
                 outage_end = None
             time.sleep(0.5)
         injector.finish()
@@ -542,7 +542,7 @@ def main() -> int:
         faults = vfaults.tallies
         if outage_end is not None:
             for hba in shape.fc_hbas[outage_host]:
-                lab.fault("hba", host=outage_host, hba=hba, state="online")
+                patient(lab.fault, "hba", host=outage_host, hba=hba, state="online")
         rss_end = rss_mb(serve.proc.pid)
         monitor.stop()
         rss_series = monitor.rss
@@ -551,8 +551,8 @@ def main() -> int:
         writes_soak = serve.writes() - writes_start
 
         # settle, then nothing happens: nothing may be written
-        lab.restore()
-        lab.task_mode("slow", duration_ms=args.migration_ms)
+        patient(lab.restore)
+        patient(lab.task_mode, "slow", duration_ms=args.migration_ms)
         settle(serve)
         w0 = serve.writes()
         time.sleep(args.idle_seconds)
@@ -608,6 +608,8 @@ def main() -> int:
             failures.append(f"not healthy after restore: {unhealthy}")
         if not serve.alive():
             failures.append("serve is not running at the end")
+    except Exception as exc:  # noqa: BLE001 - the figures so far, and why it stopped
+        failures.append(f"the soak stopped: {type(exc).__name__}: {exc}")
     finally:
         if injector is not None:
             injector.stop.set()
@@ -622,6 +624,18 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 1 if failures else 0
+
+
+def patient(call, *args, timeout: float = 900.0, **kwargs):
+    """A control API call that waits out a vCenter restart in progress (the lab is down meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except LabError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def say(text: str) -> None:

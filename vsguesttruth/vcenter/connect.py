@@ -273,8 +273,32 @@ class _PinnedContext(ssl.SSLContext):
         return sock
 
 
+_contexts: dict[tuple, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
 def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
-    """The TLS trust the settings ask for: verified (default), pinned, or insecure."""
+    """The TLS trust the settings ask for: verified (default), pinned, or insecure.
+
+    One context per settings (and CA file version), reused by every reconnect: a context holds the system's
+    CA store, a megabyte or two, and a service that reconnects for weeks should not build one each time.
+    """
+    try:
+        stamp = os.stat(settings.ca_file).st_mtime_ns if settings.ca_file else 0
+    except OSError:
+        stamp = -1
+    key = (settings, stamp)
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+        if ctx is None:
+            ctx = _new_ssl_context(settings)
+            if len(_contexts) >= 16:
+                _contexts.clear()
+            _contexts[key] = ctx
+        return ctx
+
+
+def _new_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     if settings.thumbprint:
         ctx = _PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False

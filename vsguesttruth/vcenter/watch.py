@@ -215,7 +215,7 @@ class Watcher:
         """(Re)build the collector and load the full state from the filter's initial update."""
         self._teardown()
         self._setup()
-        self._records.clear()
+        previous, self._records = self._records, {}
         # The models stay: the initial update re-converts every object, and one equal to what we had keeps
         # its identity, so after a reconnect the reconciler looks only at what really changed meanwhile
         # (at 20,000 VMs that saves a pass over every VM).
@@ -224,6 +224,13 @@ class Watcher:
             self._wait(None)
             for mo in [mo for mo in self._models if mo not in self._records]:  # gone while we were away
                 self._by_kind(self._models.pop(mo)).pop(mo, None)
+            # The records that did not change stay too: what lives on is then what was allocated long ago,
+            # not new objects scattered among the resync's garbage (the resident size stays put).
+            for mo, record in self._records.items():
+                old = previous.get(mo)
+                if old is not None and old == record:
+                    self._records[mo] = old
+            del previous
             if self._started:
                 self.resyncs += 1
             self._started = True
