@@ -275,7 +275,7 @@ def main() -> None:
     t0 = time.perf_counter()
     info = lab.up(hosts=args.hosts, vms=args.vms, latency_ms=args.latency_ms, timeout=600).as_dict()
     lab_start = time.perf_counter() - t0
-    lab_rss = _rss_of(info["pid"])
+    lab_rss = rss_mb(info["pid"])
     try:
         rows = {}
         for name, extra in (("naive", ["--budget", str(args.budget)]), ("plain", []), ("narrow", ["--narrow"]),
@@ -290,7 +290,8 @@ def main() -> None:
         Path(args.json_out).write_text(json.dumps({"lab_start_s": lab_start, "lab_rss_mb": lab_rss, **rows}, indent=2))
 
 
-def _rss_of(pid: int) -> float:
+def rss_mb(pid: int) -> float:
+    """A process's resident size in MB (0 when it is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):

@@ -305,9 +305,7 @@ class Lab:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and _pid_alive(pid):
             time.sleep(0.05)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        self._kill_pid(pid)  # if it is still there; reaps it either way
 
     def _kill_pid(self, pid: int, wait: float = 15.0) -> None:
         try:

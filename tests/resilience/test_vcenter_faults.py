@@ -41,6 +41,13 @@ def vm_moref(conn, name: str) -> str:
     return snapshot(conn).vm_by_name(name).moref
 
 
+def a_fault_reaches_web11(own_lab, conn, after: str) -> None:
+    """The watch is live: a fabric lost on esx-b01 shows in web11's guest document within 10 s."""
+    own_lab.lab.fault("hba", host="esx-b01", hba="vmhba3", state="dead")
+    wait_for(lambda: (doc_of(snapshot(conn), "web11") or {}).get("verdict") == "degraded", 10,
+             f"a fault after {after} to reach web11's guest")
+
+
 def test_killed_mid_watch_the_service_resyncs_rewrites_nothing_and_loses_no_request(own_lab, own_conn):
     conn = own_conn
     with serving(conn) as service:
@@ -67,9 +74,7 @@ def test_killed_mid_watch_the_service_resyncs_rewrites_nothing_and_loses_no_requ
         assert service.publisher.writes - writes <= 2, service.publisher.recent
         assert every_pass and all(p.examined <= 2 for p in every_pass), [p.line() for p in every_pass]
         # and the watch is live on the new vCenter process
-        own_lab.lab.fault("hba", host="esx-b01", hba="vmhba3", state="dead")
-        wait_for(lambda: (doc_of(snapshot(conn), "web11") or {}).get("verdict") == "degraded", 10,
-                 "a fault after the restart to reach web11's guest")
+        a_fault_reaches_web11(own_lab, conn, "the restart")
 
 
 def test_killed_mid_migration_the_vm_moves_once(own_lab, own_conn):
@@ -116,9 +121,7 @@ def test_session_expiry_mid_watch(own_lab, own_conn):
         generation = conn.generation
         assert own_lab.lab.expire_sessions() >= 1
         wait_for(lambda: conn.generation > generation, 20, "the service to log in again")
-        own_lab.lab.fault("hba", host="esx-b01", hba="vmhba3", state="dead")
-        wait_for(lambda: (doc_of(snapshot(conn), "web11") or {}).get("verdict") == "degraded", 10,
-                 "a fault after the expiry to reach web11's guest")
+        a_fault_reaches_web11(own_lab, conn, "the expiry")
 
 
 def test_a_migration_task_that_never_ends_is_cancelled_and_reported(own_lab, own_conn):
