@@ -148,6 +148,12 @@ class Remediator:
             return tuple(self._in_flight)
 
     @property
+    def requested(self) -> tuple[str, ...]:
+        """The VMs whose guests asked for a move that is not answered yet."""
+        with self._lock:
+            return tuple(self._requests)
+
+    @property
     def breaker(self) -> str:
         """``closed``, ``open`` or ``half-open``."""
         with self._lock:
@@ -471,12 +477,17 @@ class RemediationLoop:
         """One remediation pass over the published truths; starts the moves it may start."""
         with self._lock:
             requests, self._requests = self._requests, []
-        truths = reconciler.truths
-        if not requests and all(t.verdict.value == "healthy" for t in truths.values()) and not self.remediator.in_flight:
+        truths = reconciler.truths  # the VMs that are not healthy
+        if not requests and not truths and not self.remediator.in_flight:
             self._wake = None
             return []
-        actions = self.remediator.step(inv, truths, requests, level=reconciler.level, levels=reconciler.levels(),
-                                       replicas=self.replicas)
+        # a guest may ask for a move of a healthy VM: judge it now
+        ctx, levels = TruthContext(inv), reconciler.levels()
+        asked = {r.vm for r in requests}.union(self.remediator.requested)
+        truths = {**{vm: ctx.vm_truth(vm, levels.get(vm, reconciler.level)) for vm in asked
+                     if vm in inv.vms and vm not in truths}, **truths}
+        actions = self.remediator.step(inv, truths, requests, level=reconciler.level, levels=levels,
+                                       replicas=self.replicas, context=ctx)
         for action in actions:
             if action.kind == "move":
                 self.pool.submit(self._execute, action)

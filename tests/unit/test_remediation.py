@@ -326,3 +326,37 @@ def test_remediation_config_is_strict(tmp_path):
         with pytest.raises(ConfigError) as err:
             config.load(path)
         assert message in str(err.value)
+
+
+def test_serve_plans_from_the_unhealthy_vms_truths_and_a_healthy_vm_may_still_ask_to_move():
+    """The reconciler keeps the truths of unhealthy VMs only (each truth holds its pass's evidence of every
+    host seeing its LUNs: keeping 20,000 kept hundreds of passes alive); a healthy VM's request is judged when
+    it is planned."""
+    from vsguesttruth.config import Config, GuestConfig
+    from vsguesttruth.guestinfo import REQUEST
+    from vsguesttruth.remediation import RemediationLoop
+
+    from .test_service import setup
+
+    answers: list[tuple] = []
+    fake = FakeExecutor()
+    loop = RemediationLoop(None, replace(AUTO, allow_guest_requests=True), answer=lambda *a: answers.append(a),
+                           executor=fake)
+    vc, rec, _ = setup(config=Config(guest=GuestConfig(allow_migrate_requests=True)), remediation=loop.request)
+    healthy = vc.inv
+    rec.reconcile(vc.inv)
+    assert rec.truths == {} and loop.step(vc.inv, rec) == []
+
+    vc.inv = cable_pull(vc.inv)
+    rec.reconcile(vc.inv)
+    assert sorted(t.name for t in rec.truths.values()) == ["db01", "web01"]
+    vc.inv = healthy
+    rec.reconcile(vc.inv)
+    assert rec.truths == {}
+
+    vc.guest("web02", REQUEST, '{"id": "m1", "action": "migrate", "reason": "slow"}')
+    rec.reconcile(vc.inv)
+    actions = loop.step(vc.inv, rec)
+    loop.stop()
+    assert [(a.decision.vm_name, a.kind, a.decision.trigger) for a in actions] == [("web02", "move", "request")]
+    assert fake.calls == ["web02"] and answers and answers[-1][1:3] == ("m1", "done")
