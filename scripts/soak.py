@@ -25,6 +25,7 @@ import argparse
 import heapq
 import json
 import logging
+import math
 import os
 import random
 import secrets
@@ -43,6 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench import rss_mb  # noqa: E402  (scripts/ is on the path: the script's own folder)
 from vsguesttruth.lab import Lab, LabError  # noqa: E402
+
+
+SEEN_WITHIN = 60.0  # a sampled flap not in the guest's document by its end + this is missed
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -209,8 +213,9 @@ def _free_port() -> int:
 class Sampler:
     """Follows the sample VMs' guestinfo state through WaitForUpdatesEx; times expectations against it.
 
-    ``expect(vm, lun, at)`` registers "the document of vm shows a dead path on lun", made true at ``at``;
-    the lag is the time the document that shows it arrived minus ``at``.
+    ``expect(vm, lun, at, until)`` registers "the document of vm shows a dead path on lun", made true at ``at``;
+    the lag is the time the document that shows it arrived minus ``at``. Not seen by ``until``, it is missed
+    (a later fault on the same LUN must not count as this one seen late).
     """
 
     def __init__(self, info, morefs: dict[str, str]) -> None:
@@ -222,7 +227,7 @@ class Sampler:
         self.conn = connect(self.settings)
         self.morefs = morefs  # moref -> vm name
         self.docs: dict[str, dict] = {}
-        self.pending: dict[int, tuple[str, str, float, int]] = {}  # id -> (moref, lun, at, dead wanted)
+        self.pending: dict[int, tuple[str, str, float, int, float]] = {}  # id -> (moref, lun, at, dead, until)
         self.lags: dict[int, float] = {}
         self.cond = threading.Condition()
         self.stopping = threading.Event()
@@ -231,10 +236,10 @@ class Sampler:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def expect(self, moref: str, lun: str, at: float, dead: int = 1) -> int:
+    def expect(self, moref: str, lun: str, at: float, until: float = math.inf, dead: int = 1) -> int:
         with self.cond:
             self._ids += 1
-            self.pending[self._ids] = (moref, lun, at, dead)
+            self.pending[self._ids] = (moref, lun, at, dead, until)
             self._check(self._ids, time.monotonic())
             return self._ids
 
@@ -260,8 +265,10 @@ class Sampler:
         return 0
 
     def _check(self, ident: int, now: float) -> None:
-        moref, lun, at, dead = self.pending[ident]
-        if self._dead(moref, lun) >= dead:
+        moref, lun, at, dead, until = self.pending[ident]
+        if now > until:
+            del self.pending[ident]  # missed
+        elif self._dead(moref, lun) >= dead:
             self.lags[ident] = max(0.0, now - at)
             del self.pending[ident]
             self.cond.notify_all()
@@ -384,7 +391,7 @@ class Injector:
                 path, down = self.rng.choice(on_lun), 10.0
                 if self._fault(host, path, "dead"):
                     at = time.monotonic()
-                    ident = self.sampler.expect(moref, lun, at)
+                    ident = self.sampler.expect(moref, lun, at, until=at + down + SEEN_WITHIN)
                     self.samples.append((ident, at, down))
                     self._down(host, [path], now, down, self.flaps)
                 return

@@ -91,6 +91,7 @@ class Watcher:
         #: the latest inventory returned (None before the first)
         self.inventory: Inventory | None = None
         self._records: dict[str, Record] = {}
+        self._previous: dict[str, Record] = {}  # during a resync: the records from before it
         self._models: dict[str, Model] = {}
         #: the models by kind, in arrival order (copied into each Inventory)
         self._hosts: dict[str, Host] = {}
@@ -215,22 +216,19 @@ class Watcher:
         """(Re)build the collector and load the full state from the filter's initial update."""
         self._teardown()
         self._setup()
-        previous, self._records = self._records, {}
-        # The models stay: the initial update re-converts every object, and one equal to what we had keeps
-        # its identity, so after a reconnect the reconciler looks only at what really changed meanwhile
-        # (at 20,000 VMs that saves a pass over every VM).
+        # The records and models stay: the initial update re-reads every object, and one equal to what we had
+        # keeps its identity (compared as it arrives, so the old and the new copy of 20,000 VMs are never held
+        # at once: that peak stayed in the resident size). After a reconnect the reconciler then looks only at
+        # what really changed meanwhile (at 20,000 VMs that saves a pass over every VM).
+        self._previous, self._records = self._records, {}
         self._clusters = self._ds_names = None
         with gc_paused():
-            self._wait(None)
+            try:
+                self._wait(None)
+            finally:
+                self._previous = {}
             for mo in [mo for mo in self._models if mo not in self._records]:  # gone while we were away
                 self._by_kind(self._models.pop(mo)).pop(mo, None)
-            # The records that did not change stay too: what lives on is then what was allocated long ago,
-            # not new objects scattered among the resync's garbage (the resident size stays put).
-            for mo, record in self._records.items():
-                old = previous.get(mo)
-                if old is not None and old == record:
-                    self._records[mo] = old
-            del previous
             if self._started:
                 self.resyncs += 1
             self._started = True
@@ -300,6 +298,9 @@ class Watcher:
         for change in update.changeSet or ():
             if not apply_compact_change(record, change.name, str(change.op), change.val):
                 refetch[mo] = ref
+        old = self._previous.pop(mo, None)
+        if old is not None and old == record:
+            self._records[mo] = old  # a resync found it unchanged
         for missing in getattr(update, "missingSet", None) or ():
             fault = getattr(missing.fault, "fault", missing.fault)
             if isinstance(fault, vim.fault.NotAuthenticated):
