@@ -230,6 +230,18 @@ def test_metrics_anonymous_option(source, auth):
 
 # -- pages and the manifest -------------------------------------------------------------------------------
 
+def test_the_manifest_ships_inside_the_package():
+    """An installed wheel has no checkout beside it: plugin.json and its icons are package data."""
+    from pathlib import Path
+
+    import vsguesttruth
+    from vsguesttruth.web.app import manifest_dir
+
+    folder = manifest_dir()
+    assert folder.is_relative_to(Path(vsguesttruth.__file__).parent)
+    assert (folder / "plugin.json").is_file() and (folder / "images" / "sprites.png").is_file()
+
+
 def test_manifest_names_pages_that_exist(client):
     manifest = client.get("/plugin.json").json()
     assert manifest["manifestVersion"] == "1.0.0" and "plugin.api.version" in manifest["requirements"]

@@ -45,9 +45,10 @@ MigrateFn = Callable[..., Any]
 
 
 def manifest_dir() -> Path:
-    """``plugin-manifest/``: ``$VSGT_PLUGIN_MANIFEST_DIR``, else beside the package in a checkout."""
+    """The vSphere Client plugin's manifest (``plugin.json``, ``images/``): shipped in the package
+    (``vsguesttruth/web/plugin/``); ``$VSGT_PLUGIN_MANIFEST_DIR`` points at another one."""
     env = os.environ.get("VSGT_PLUGIN_MANIFEST_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "plugin-manifest"
+    return Path(env) if env else Path(__file__).resolve().parent / "plugin"
 
 
 class MigrateRequest(BaseModel):
