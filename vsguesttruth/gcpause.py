@@ -40,9 +40,8 @@ _TRIM = _malloc_trim()
 def release_free_memory() -> None:
     """Give the C allocator's free pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
 
-    A resync holds the old and the new inventory of 20,000 VMs at once, then frees one; glibc keeps such
-    freed memory in its arenas, so without this the resident size steps up at every reconnect although
-    nothing leaks (measured: Python's own allocations flat, RSS +10-60 MB per resync).
+    A resync decodes the whole inventory again and frees nearly all of it (what did not change keeps its old
+    object); glibc keeps such freed memory in its arenas unless asked to give it back.
     """
     if _TRIM is not None:
         _TRIM(0)

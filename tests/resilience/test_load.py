@@ -40,5 +40,4 @@ def test_two_minutes_of_1000_path_flaps_a_minute_at_full_scale(tmp_path):
     assert figures["lag_samples"] >= 30 and figures["lag_missed"] <= max(1, figures["lag_samples"] // 50)
     assert figures["idle_writes"] == 0
     assert 1 <= figures["migrations"] <= 10 and figures["max_in_flight"] <= 2
-    baseline = max(figures["rss_start_mb"], figures["rss_after_first_recovery_mb"] or 0)
-    assert figures["rss_end_mb"] - baseline < 100
+    assert figures["rss_end_mb"] - figures["rss_start_mb"] < 100  # flat, through the expiry and the restart
