@@ -179,9 +179,12 @@ def test_a_resync_keeps_the_objects_that_did_not_change():
     new = FakeCollector([update_set("1", enter_host("host-1", "esx-a01"), enter_host("host-2", "esx-a02-renamed"))])
     watcher = Watcher(FakeConn(old, new), max_wait=5)
     first = watcher.next_inventory()
+    record = watcher._records["host-1"]
     resynced = watcher.next_inventory(5)
     assert watcher.resyncs == 1
     assert resynced.hosts["host-1"] is first.hosts["host-1"]  # equal: the same object (the reconciler skips it)
+    # its record too, compared as it arrived: memory holds one copy of what did not change, not two
+    assert watcher._records["host-1"] is record and watcher._previous == {}
     assert resynced.hosts["host-2"] is not first.hosts["host-2"] and resynced.hosts["host-2"].name == "esx-a02-renamed"
     watcher.close()
 
