@@ -22,10 +22,13 @@ debian:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# the guest agent (guest-agent/) is its own distribution, stdlib + click; the server depends on it
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml guest-agent/setup.cfg guest-agent/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	@# a venv from before the agent had its own distribution: its uninstall would take the agent's script along
+	$(BIN)/pip uninstall -q -y vsguesttruth 2>/dev/null || true
+	$(BIN)/pip install -q -e ./guest-agent -e '.[test]'
 	touch $@
 
 $(LAB): lab/*.go lab/topology.json
@@ -53,4 +56,4 @@ soak: setup
 
 clean:
 	-$(BIN)/vsguesttruth lab down 2>/dev/null
-	rm -rf $(VENV) lab/bin *.egg-info
+	rm -rf $(VENV) lab/bin *.egg-info build guest-agent/*.egg-info guest-agent/build

@@ -126,7 +126,7 @@ def part_plain(info: dict, narrow: bool) -> dict:
 
 
 def _ours_connection(info: dict):
-    from vsguesttruth.vcenter.connect import ConnectionSettings, connect as vsgt_connect
+    from vsguesttruth.vcenter import ConnectionSettings, connect as vsgt_connect
 
     return vsgt_connect(ConnectionSettings(url=info["url"], username=info["username"], password=info["password"],
                                            ca_file=info.get("cert") or None))
@@ -134,7 +134,7 @@ def _ours_connection(info: dict):
 
 def part_ours(info: dict) -> dict:
     from vsguesttruth.truth import TruthContext
-    from vsguesttruth.vcenter.inventory import snapshot
+    from vsguesttruth.vcenter import snapshot
 
     conn = _ours_connection(info)
     start = time.perf_counter()
@@ -151,7 +151,7 @@ def part_watch(info: dict, faults: int) -> dict:
     import urllib.request
 
     from vsguesttruth.truth import TruthContext
-    from vsguesttruth.vcenter.watch import Watcher
+    from vsguesttruth.vcenter import Watcher
 
     conn = _ours_connection(info)
     latest: dict = {}

@@ -20,8 +20,7 @@ from bench_truth import build  # noqa: E402
 
 from vsguesttruth.config import Config  # noqa: E402
 from vsguesttruth.model import PathState  # noqa: E402
-from vsguesttruth.service import Reconciler  # noqa: E402
-from vsguesttruth.vcenter.publish import WriteResult  # noqa: E402
+from vsguesttruth.reconcile import Reconciler, WriteResult  # noqa: E402
 
 
 class Sink:

@@ -219,7 +219,7 @@ class Sampler:
     """
 
     def __init__(self, info, morefs: dict[str, str]) -> None:
-        from vsguesttruth.vcenter.connect import ConnectionSettings, connect
+        from vsguesttruth.vcenter import ConnectionSettings, connect
 
         logging.getLogger("vsguesttruth").setLevel(logging.ERROR)  # its reconnects during a restart are expected
         self.settings = ConnectionSettings(url=info.url, username=info.username, password=info.password,
@@ -276,8 +276,8 @@ class Sampler:
     def _run(self) -> None:
         from pyVmomi import vim, vmodl
 
-        from vsguesttruth.document import read
         from vsguesttruth.guestinfo import STATE as STATE_KEY
+        from vsguesttruth.guestinfo.document import read
 
         pc = vmodl.query.PropertyCollector
         version = None

@@ -88,7 +88,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def conn(lab: RunningLab):
     """vsguesttruth's own connection to the lab (TLS verified against the lab's certificate)."""
-    from vsguesttruth.vcenter.connect import ConnectionSettings, connect
+    from vsguesttruth.vcenter import ConnectionSettings, connect
 
     connection = connect(ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert))
     try:
@@ -100,8 +100,7 @@ def conn(lab: RunningLab):
 @pytest.fixture
 def placement(lab, conn):
     """Where every VM is (host and disk datastores) before the test; puts every moved VM back afterwards."""
-    from vsguesttruth.vcenter import migrate
-    from vsguesttruth.vcenter.inventory import snapshot
+    from vsguesttruth.vcenter import migrate, snapshot
 
     inv = snapshot(conn)
     before = {vm.moref: (vm.host, {d.key: d.datastores[-1] for d in vm.disks if d.datastores}) for vm in inv.vms.values()}

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from vsguesttruth.errors import ConfigError
-from vsguesttruth.guestinfo import FIELDS
+from vsguesttruth_guest.guestinfo import FIELDS
 
 VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,

@@ -16,11 +16,9 @@ import pytest
 playwright_api = pytest.importorskip("playwright.sync_api")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from vsguesttruth.vcenter.connect import ConnectionSettings, connect  # noqa: E402
-from vsguesttruth.vcenter.extension import SessionValidator  # noqa: E402
 from vsguesttruth.config import RemediationConfig  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
-from vsguesttruth.vcenter.inventory import snapshot  # noqa: E402
+from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, snapshot  # noqa: E402
 from vsguesttruth.web import Auth, TokenStore, WatcherSource, WebServer, create_app, self_signed  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,7 +42,7 @@ def web(lab, tmp_path_factory):
     auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), SessionValidator(settings))
     conn = connect(settings)
     remedy = RemediationLoop(conn, RemediationConfig(mode="advise"))  # the plugin's move action is manual
-    app = create_app(source, auth, plan=remedy.web_plan, migrate=remedy.web_migrate)
+    app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate)
     server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key).start()
     try:
         yield server

@@ -1,10 +1,10 @@
 """The guest agent end to end: the real ``vsguesttruth-guest`` in a fake guest of a lab VM, the real service.
 
-The guest is the lab's simulated guest of the VM (``vsguesttruth.labguest``, what ``vsguesttruth lab guest``
+The guest is the lab's simulated guest of the VM (``vsguesttruth.lab.build_guest``, what ``vsguesttruth lab guest``
 runs the agent in): a fake sysfs tree built from the VM's virtual hardware in vCenter (controllers, bus and
 unit numbers, disk uuids, the RDM's LUN id) and a stand-in rpctool, which serves ``info-get``/``info-set``
 from the VM's extraConfig the way the VMX serves guestinfo. The service
-(``vsguesttruth.service.Service``, what ``vsguesttruth serve`` runs) publishes to ``db01`` only; ``web01``
+(``vsguesttruth.reconcile.Service``, what ``vsguesttruth serve`` runs) publishes to ``db01`` only; ``web01``
 stays out of its scope so that the tests can write its keys themselves, as a hostile or newer host would.
 """
 
@@ -23,8 +23,8 @@ from pyVmomi import vim
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (for fakes/), as the unit tests have it
 
-from vsguesttruth import guestinfo, labguest  # noqa: E402
-from vsguesttruth.labguest import Guest  # noqa: E402
+from vsguesttruth import guestinfo, lab as vlab  # noqa: E402
+from vsguesttruth.lab import Guest  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
@@ -32,9 +32,9 @@ SERVED = "db01"  # in the service's scope
 ALONE = "web01"  # out of it: the tests play the host
 
 
-def build_guest(lab, conn, root: Path, name: str, hide_uuid: set[str] = frozenset(), vendor: str = labguest.VMWARE) -> Guest:
+def build_guest(lab, conn, root: Path, name: str, hide_uuid: set[str] = frozenset(), vendor: str = vlab.VMWARE) -> Guest:
     """The simulated guest of lab VM ``name``; disks in ``hide_uuid`` do not expose their uuid (no disk.EnableUUID)."""
-    return labguest.build(conn, root, name, lab.info, hide_uuid=hide_uuid, vendor=vendor)
+    return vlab.build_guest(conn, root, name, lab.info, hide_uuid=hide_uuid, vendor=vendor)
 
 
 def set_key(si, moref: str, key: str, value: str) -> None:
@@ -63,8 +63,8 @@ def wait_until(check, timeout: float = 20.0, every: float = 0.05):
 def service(lab):
     """``vsguesttruth serve`` for db01 only, in a thread, on its own connection."""
     from vsguesttruth.config import Config, ScopeConfig
-    from vsguesttruth.service import Service
-    from vsguesttruth.vcenter.connect import ConnectionSettings, connect
+    from vsguesttruth.reconcile import Service
+    from vsguesttruth.vcenter import ConnectionSettings, connect
 
     conn = connect(ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert))
     svc = Service(conn, Config(scope=ScopeConfig(vms=(SERVED,))), max_wait=5)

@@ -21,8 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from vsguesttruth import guestinfo
-from vsguesttruth.vcenter import events
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import events, snapshot
 
 CLI = str(Path(sys.executable).parent / "vsguesttruth")
 CONFIG = """

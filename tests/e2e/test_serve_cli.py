@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from vsguesttruth.guestinfo import KEYS, STATE, decode_state
-from vsguesttruth.vcenter.inventory import snapshot
-from vsguesttruth.vcenter.publish import Publisher, Write, read_guestinfo
+from vsguesttruth.reconcile import Write
+from vsguesttruth.vcenter import Publisher, read_guestinfo, snapshot
 
 CLI = str(Path(sys.executable).parent / "vsguesttruth")
 

@@ -1,2 +1,3 @@
-"""Test-only helpers: truth documents to hand the guest agent (``documents``) and the stand-in rpctool as a
-file (``rpctool.py``; its code and the fake sysfs live in ``vsguesttruth.labguest``)."""
+"""Shared test builders: plain-data inventories and faults (``inventory``), the reconciler's stand-in vCenter
+(``vcenter``), pyVmomi data objects as vCenter returns them (``vim``), truth documents for the guest agent
+(``documents``), and a stand-in rpctool serving a folder (``rpctool.py``, run as a file)."""

@@ -1,14 +1,68 @@
 #!/usr/bin/env python3
-"""The stand-in vmware-rpctool of the lab's simulated guests (``vsguesttruth.labguest``) as a file tests
-can run, and symlink as ``vmtoolsd``. Without a vCenter the tests give it ``VSGT_FAKE_GUESTINFO_DIR`` (one
-file per key): that backend needs only the standard library, so whatever ``python3`` PATH finds will do."""
+"""A stand-in vmware-rpctool for the guest agent's tests without a vCenter: guestinfo as one file per key in
+``VSGT_FAKE_GUESTINFO_DIR``, on the command line of the lab's stand-in (``vsguesttruth.lab.rpctool``), with
+the test knobs a real guest cannot offer. Tests run it as a file and symlink it as ``vmtoolsd``; it needs the
+standard library only, so whatever ``python3`` PATH finds will do.
 
+``VSGT_FAKE_RPC_LOG``: append each argv as a JSON line. ``VSGT_FAKE_NOT_IN_VM=1``: answer like the real tool
+outside a VM. ``VSGT_FAKE_RPC_SLEEP``: seconds to sleep first (timeouts).
+"""
+
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for vsguesttruth
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for vsguesttruth.lab.rpctool
 
-from vsguesttruth.labguest import rpctool_main  # noqa: E402
+from vsguesttruth.lab.rpctool import main  # noqa: E402
+
+
+class DirStore:
+    """guestinfo as one file per key in a folder."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def close(self) -> None:
+        pass
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.folder, key.replace("/", "_"))
+
+    def get(self, key: str) -> str | None:
+        try:
+            with open(self._path(key), encoding="utf-8", errors="surrogateescape") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def set(self, key: str, value: str) -> None:
+        if value == "":
+            try:
+                os.unlink(self._path(key))
+            except FileNotFoundError:
+                pass
+            return
+        with open(self._path(key), "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(value)
+
+
+def fake_main(argv: list[str]) -> int:
+    if os.environ.get("VSGT_FAKE_RPC_LOG"):
+        with open(os.environ["VSGT_FAKE_RPC_LOG"], "a") as log:
+            log.write(json.dumps(argv) + "\n")
+    if os.environ.get("VSGT_FAKE_RPC_SLEEP"):
+        time.sleep(float(os.environ["VSGT_FAKE_RPC_SLEEP"]))
+    if os.environ.get("VSGT_FAKE_NOT_IN_VM"):
+        sys.stderr.write(f"{os.path.basename(argv[0])} must be run inside a virtual machine on a VMware hypervisor product.\n")
+        return 1
+    if not os.environ.get("VSGT_FAKE_GUESTINFO_DIR"):
+        sys.stderr.write("fake rpctool: set VSGT_FAKE_GUESTINFO_DIR\n")
+        return 1
+    return main(argv, lambda: DirStore(os.environ["VSGT_FAKE_GUESTINFO_DIR"]))
+
 
 if __name__ == "__main__":
-    sys.exit(rpctool_main(sys.argv))
+    sys.exit(fake_main(sys.argv))

@@ -9,9 +9,7 @@ import time
 import pytest
 
 from vsguesttruth.errors import VsgtError
-from vsguesttruth.vcenter.connect import ConnectionSettings, connect
-from vsguesttruth.vcenter.errors import AuthError, CertificateError, ConnectError
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import AuthError, CertificateError, ConnectError, ConnectionSettings, connect, snapshot
 
 pytestmark = pytest.mark.lab
 

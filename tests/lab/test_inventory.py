@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import snapshot
 
 pytestmark = pytest.mark.lab
 

@@ -12,8 +12,7 @@ from pyVmomi import vim, vmodl
 
 from vsguesttruth.lab import Lab
 from vsguesttruth.model import PathState
-from vsguesttruth.vcenter.connect import ConnectionSettings, connect
-from vsguesttruth.vcenter.watch import Watcher
+from vsguesttruth.vcenter import ConnectionSettings, Watcher, connect
 
 pytestmark = pytest.mark.lab
 

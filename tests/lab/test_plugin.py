@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from vsguesttruth.cli import main
-from vsguesttruth.vcenter import extension
-from vsguesttruth.vcenter.connect import ConnectionSettings, connect
+from vsguesttruth.vcenter import ConnectionSettings, connect, extension
 from vsguesttruth.web import Auth, StaticSource, WebServer, create_app, self_signed
 
 

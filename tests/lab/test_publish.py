@@ -18,9 +18,8 @@ from pyVmomi import vim
 
 from vsguesttruth.config import Config, GuestConfig
 from vsguesttruth.guestinfo import KEYS, POLICY, REQUEST, RESPONSE, STATE, decode_state, load_schema
-from vsguesttruth.service import NO_REMEDIATION, Service, publish_once
-from vsguesttruth.vcenter.inventory import snapshot
-from vsguesttruth.vcenter.publish import Publisher, Write, read_guestinfo, wait_for_task
+from vsguesttruth.reconcile import NO_REMEDIATION, Service, Write, publish_once
+from vsguesttruth.vcenter import Publisher, read_guestinfo, snapshot, wait_for_task
 
 pytestmark = pytest.mark.lab
 
@@ -224,7 +223,7 @@ def others_set(conn, moref: str, values: dict[str, str]) -> None:
     """Someone else's extraConfig keys (our Publisher refuses to write them)."""
     vm = vim.VirtualMachine(moref, conn.si._stub)
     spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
-    wait_for_task(vm.ReconfigVM_Task(spec), 30)
+    wait_for_task(conn, vm.ReconfigVM_Task(spec)._moId, "set others' keys", 30)
 
 
 def test_dry_run_writes_nothing(clean, conn, vms):
@@ -309,7 +308,7 @@ def test_a_restarted_serve_rewrites_nothing_and_follows_a_new_policy(clean, conn
 
 def test_scope_by_custom_attribute(clean, conn, vms):
     from vsguesttruth.config import ScopeConfig
-    from vsguesttruth.vcenter.attributes import vms_with_attribute
+    from vsguesttruth.vcenter import vms_with_attribute
 
     manager = conn.content.customFieldsManager
     name = f"vsgt-test-{time.monotonic_ns()}"

@@ -17,8 +17,7 @@ import pytest
 from vsguesttruth.config import RemediationConfig
 from vsguesttruth.remediation import Remediator, VcenterExecutor
 from vsguesttruth.truth import TruthContext, Verdict
-from vsguesttruth.vcenter import events, migrate
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import events, migrate, snapshot
 
 CLI = str(Path(sys.executable).parent / "vsguesttruth")
 CONFIG = """

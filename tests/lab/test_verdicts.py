@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from vsguesttruth.truth import TruthContext, Verdict
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import snapshot
 
 
 def truths(conn):

@@ -8,9 +8,7 @@ from typing import Callable
 import pytest
 
 from vsguesttruth.model import Inventory, PathState
-from vsguesttruth.vcenter.connect import ConnectionSettings, connect
-from vsguesttruth.vcenter.inventory import snapshot
-from vsguesttruth.vcenter.watch import Watcher, watch
+from vsguesttruth.vcenter import ConnectionSettings, Watcher, connect, snapshot, watch
 
 pytestmark = pytest.mark.lab
 

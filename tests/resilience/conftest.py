@@ -14,10 +14,9 @@ from pyVmomi import vim
 from vsguesttruth.config import Config, RemediationConfig
 from vsguesttruth.guestinfo import STATE, decode_state
 from vsguesttruth.lab import Lab
+from vsguesttruth.reconcile import Service
 from vsguesttruth.remediation import RemediationLoop
-from vsguesttruth.service import Service
-from vsguesttruth.vcenter.connect import ConnectionSettings, connect
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import ConnectionSettings, connect, snapshot
 
 
 class OwnLab:
@@ -84,13 +83,8 @@ def serving(conn, remediation: RemediationConfig | None = None, passes: list | N
     passes that did something are appended to ``passes``."""
     passes = [] if passes is None else passes
     cfg = Config(remediation=remediation or RemediationConfig(mode="off"), **config)
-    holder: dict = {}
-    remedy = None
-    if cfg.remediation.mode != "off":
-        remedy = RemediationLoop(conn, cfg.remediation,
-                                 answer=lambda *a: holder["service"].reconciler.answer_later(*a)).start()
-    service = holder["service"] = Service(conn, cfg, remediation=remedy.request if remedy else None,
-                                          remediation_loop=remedy, max_wait=5, on_pass=passes.append)
+    remedy = RemediationLoop(conn, cfg.remediation).start() if cfg.remediation.mode != "off" else None
+    service = Service(conn, cfg, remediation=remedy, max_wait=5, on_pass=passes.append)
     errors: list[BaseException] = []
 
     def run():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import snapshot
 
 pytestmark = pytest.mark.lab
 

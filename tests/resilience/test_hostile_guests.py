@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 
 from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import KEYS, POLICY, REQUEST, RESPONSE, STATE, decode_state, load_schema
-from vsguesttruth.service import publish_once
-from vsguesttruth.vcenter.inventory import snapshot
-from vsguesttruth.vcenter.publish import Publisher, Write, read_guestinfo
+from vsguesttruth.reconcile import Write, publish_once
+from vsguesttruth.vcenter import Publisher, read_guestinfo, snapshot
 
 pytestmark = pytest.mark.lab
 

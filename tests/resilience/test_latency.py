@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vsguesttruth.config import RemediationConfig
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import snapshot
 
 from .conftest import doc_of, published, serving, wait_for
 

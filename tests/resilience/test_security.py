@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from vsguesttruth.vcenter.inventory import snapshot
+from vsguesttruth.vcenter import snapshot
 from vsguesttruth.web import self_signed
 
 from .conftest import doc_of, wait_for

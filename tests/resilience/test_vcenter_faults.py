@@ -19,9 +19,9 @@ import pytest
 
 from vsguesttruth.config import RemediationConfig
 from vsguesttruth.guestinfo import REQUEST, RESPONSE
+from vsguesttruth.reconcile import Write
+from vsguesttruth.vcenter import Publisher, read_guestinfo, snapshot
 from vsguesttruth.vcenter.events import query
-from vsguesttruth.vcenter.inventory import snapshot
-from vsguesttruth.vcenter.publish import Publisher, Write, read_guestinfo
 
 from .conftest import doc_of, events_of, published, serving, wait_for
 
@@ -62,7 +62,7 @@ def test_killed_mid_watch_the_service_resyncs_rewrites_nothing_and_loses_no_requ
         reconcile = service.reconciler.reconcile
         service.reconciler.reconcile = lambda *a, **k: every_pass.append(reconcile(*a, **k)) or every_pass[-1]
         own_lab.lab.restart(down_s=1.0)
-        resynced = wait_for(lambda: service._watcher is not None and service._watcher.resyncs >= 1, 60,
+        resynced = wait_for(lambda: service.informer.resyncs >= 1, 60,
                             "the watch to resync after the restart")
         assert resynced
         answer = wait_for(lambda: json.loads(read_guestinfo(conn, web12).get(RESPONSE) or "{}").get("id") == "before-kill"
@@ -89,7 +89,7 @@ def test_killed_mid_migration_the_vm_moves_once(own_lab, own_conn):
         hbas = ("vmhba2", "vmhba3")
         for hba in hbas:
             lab.fault("hba", host=start, hba=hba, state="dead")
-        remediator = service.remediation_loop.remediator
+        remediator = service.remediation.remediator
         wait_for(lambda: web01 in remediator.in_flight, 20, "the vMotion of web01 to start")
         time.sleep(1.0)  # the task is running (3 s) ...
         lab.restart(down_s=1.0)  # ... when vCenter dies: the vMotion rolls back
@@ -110,7 +110,7 @@ def test_killed_mid_migration_the_vm_moves_once(own_lab, own_conn):
     with serving(conn, AUTO) as service:
         time.sleep(3.0)
         assert service.publisher.writes == 0, "a restarted service rewrote documents vCenter kept"
-        assert host_of(conn, "web01") == where and not service.remediation_loop.remediator.in_flight
+        assert host_of(conn, "web01") == where and not service.remediation.remediator.in_flight
     assert len(events_of(conn, web01, ["VmMigratedEvent"])) - before == 1
 
 
@@ -136,7 +136,7 @@ def test_a_migration_task_that_never_ends_is_cancelled_and_reported(own_lab, own
         published(conn, service)
         lab.fault("hba", host=start, hba="vmhba2", state="dead")
         lab.fault("hba", host=start, hba="vmhba3", state="dead")
-        remediator = service.remediation_loop.remediator
+        remediator = service.remediation.remediator
         wait_for(lambda: remediator.moves_failed >= 1, 30, "the hung vMotion to time out")
         failed = wait_for(lambda: [e for e in query(conn, web02) if "failed" in e.message], 10, "the failure event")
         assert "did not finish within 2 s" in failed[-1].message and "cancelled" in failed[-1].message

@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from . import factories as f
-from vsguesttruth import document
 from vsguesttruth.config import GuestConfig
-from vsguesttruth.guestinfo import ENCODING, PLAIN_LIMIT, STATE_LIMIT, decode_state, encode_state, load_schema
-from vsguesttruth.guestpolicy import GuestPolicy, default_policy, effective_policy
+from vsguesttruth.guestinfo import ENCODING, PLAIN_LIMIT, STATE_LIMIT, decode_state, document, encode_state, load_schema
+from vsguesttruth.guestinfo.policy import GuestPolicy, default_policy, effective_policy
 from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Mount, Path, PathState, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext
+
+from fakes import inventory as f
+from fakes.inventory import FAULTS, apply
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 LATER = datetime(2025, 1, 2, 3, 9, 0, tzinfo=timezone.utc)
@@ -218,35 +219,11 @@ def test_a_document_too_large_even_compressed_is_trimmed_not_refused():
 # Every document validates, whatever the faults and the policy
 
 
-FAULTS = st.lists(st.one_of(
-    st.tuples(st.just("hba"), st.sampled_from(f.HOSTS), st.sampled_from(["vmhba2", "vmhba3"]), st.sampled_from(["dead", "ok"])),
-    st.tuples(st.just("target"), st.sampled_from(["A-ctl0-p0", "A-ctl0-p1", "A-ctl1-p0", "A-ctl1-p1"]), st.just("dead")),
-    st.tuples(st.just("lun"), st.sampled_from(list(f.ARRAY_LUNS)), st.sampled_from(["pdl", "apd", "apd_timeout"])),
-    st.tuples(st.just("host"), st.sampled_from(f.HOSTS), st.sampled_from(["disconnected", "notResponding", "connected"])),
-    st.tuples(st.just("move"), st.sampled_from(list(f.VMS)), st.sampled_from(f.HOSTS)),
-    st.tuples(st.just("mount"), st.sampled_from(["ds-gold", "ds-silver", "ds-span", "nfs01"]), st.sampled_from(f.HOSTS),
-              st.booleans(), st.sampled_from(["", "AllPathsDown_Start", "PermanentDeviceLoss"])),
-), max_size=4)
 POLICIES = st.fixed_dictionaries({}, optional={
     "fields": st.lists(st.sampled_from(["luns", "explanation", "datastores", "capacity", "uuid"]), unique=True),
     "min_working_paths": st.integers(1, 8), "min_reachable_devices": st.integers(1, 4),
     "refresh_interval": st.integers(10, 100), "publish": st.sampled_from(["on_change", "interval"]),
 })
-
-
-def apply(inv: Inventory, fault: tuple) -> Inventory:
-    kind, *args = fault
-    if kind == "hba":
-        return f.set_hba(inv, *args)
-    if kind == "target":
-        return f.set_target(inv, *args)
-    if kind == "lun":
-        return f.set_lun(inv, *args)
-    if kind == "host":
-        return f.set_host(inv, *args)
-    if kind == "mount":
-        return f.set_mount(inv, *args)
-    return f.move_vm(inv, *args)
 
 
 @given(FAULTS, POLICIES)

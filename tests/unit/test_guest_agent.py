@@ -14,10 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes.documents import GB, disk, document, response
-from vsguesttruth import guestinfo
-from vsguesttruth.guest import agent, devices, validate
-from vsguesttruth.guest.errors import BadDocument, NewerSchema, NoDocument, WaitTimeout
-from vsguesttruth.labguest import FakeSys, naa_of
+from vsguesttruth.lab import FakeSys, naa_of
+from vsguesttruth_guest import agent, devices, guestinfo, validate
+from vsguesttruth_guest.errors import BadDocument, NewerSchema, NoDocument, WaitTimeout
 
 U1 = "6000C291-5fd3-bc63-a440-856334b189ec"
 HOSTILE = "$(touch {p}) `touch {p}`; touch {p} | touch {p} && touch {p}\n\x1b[31mred\x00"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fakes.documents import GB, disk, document, response
-from vsguesttruth import guestinfo
-from vsguesttruth.guest.cli import main as guest_main
-from vsguesttruth.labguest import FakeSys, naa_of
+from vsguesttruth.lab import FakeSys, naa_of
+from vsguesttruth_guest import guestinfo
+from vsguesttruth_guest.cli import main as guest_main
 
 GUEST = str(Path(sys.executable).parent / "vsguesttruth-guest")
 FAKE = str(Path(__file__).resolve().parents[1] / "fakes" / "rpctool.py")
@@ -86,7 +86,7 @@ def test_help_everywhere_lists_exit_codes():
 
 
 def test_the_agent_imports_no_pyvmomi():
-    code = "import sys, vsguesttruth.guest.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyVmomi', 'pyVim', 'tenacity', 'rich')))"
+    code = "import sys, vsguesttruth_guest.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyVmomi', 'pyVim', 'tenacity', 'rich')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -111,7 +111,7 @@ def test_status_table_and_json(guest):
 
 
 def tools_installed() -> bool:
-    from vsguesttruth.guest.rpc import SEARCH_DIRS
+    from vsguesttruth_guest.rpc import SEARCH_DIRS
 
     return any(Path(d, name).exists() for d in SEARCH_DIRS for name in ("vmware-rpctool", "vmtoolsd"))
 

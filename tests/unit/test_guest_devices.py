@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vsguesttruth.guest import devices
-from vsguesttruth.guest.devices import Match, map_disks, scan
-from vsguesttruth.labguest import FakeSys, naa_of
+from vsguesttruth.lab import FakeSys, naa_of
+from vsguesttruth_guest import devices
+from vsguesttruth_guest.devices import Match, map_disks, scan
 
 GB = 1024**3
 U1 = "6000C291-5fd3-bc63-a440-856334b189ec"

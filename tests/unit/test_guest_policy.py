@@ -13,7 +13,7 @@ from vsguesttruth import config
 from vsguesttruth.config import GuestConfig
 from vsguesttruth.errors import ConfigError
 from vsguesttruth.guestinfo import FIELDS, POLICY_LIMIT, load_schema
-from vsguesttruth.guestpolicy import GuestPolicy, default_policy, effective_policy, parse_policy
+from vsguesttruth.guestinfo.policy import GuestPolicy, default_policy, effective_policy, parse_policy
 from vsguesttruth.policy import PolicyError, ServiceLevel
 
 BOUNDS = GuestConfig()

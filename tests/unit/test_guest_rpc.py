@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from vsguesttruth.guest import rpc as rpcmod
-from vsguesttruth.guest.errors import NotInVm, RpcFailed, ToolsMissing
-from vsguesttruth.guest.rpc import Rpc, check_vmware, find_tool
-from vsguesttruth.labguest import FakeSys
+from vsguesttruth.lab import FakeSys
+from vsguesttruth_guest import rpc as rpcmod
+from vsguesttruth_guest.errors import NotInVm, RpcFailed, ToolsMissing
+from vsguesttruth_guest.rpc import Rpc, check_vmware, find_tool
 
 FAKE = str(Path(__file__).resolve().parents[1] / "fakes" / "rpctool.py")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .factories import (
+from fakes.inventory import (
     host_moref, lab_inventory, set_hba, set_host, set_lun, set_mount, set_path, vm_moref,
 )
 from vsguesttruth.config import RemediationConfig

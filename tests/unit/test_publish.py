@@ -7,8 +7,8 @@ import socket
 import pytest
 from pyVmomi import vim, vmodl
 
-from vsguesttruth.vcenter.connect import ConnectionSettings
-from vsguesttruth.vcenter.publish import Publisher, Write, is_transient
+from vsguesttruth.reconcile import Write
+from vsguesttruth.vcenter import ConnectionSettings, Publisher, is_transient
 
 
 class FakeConn:
@@ -31,7 +31,7 @@ class Scripted(Publisher):
         self.faults = faults
         self.sent: list[tuple[str, dict]] = []
 
-    def _reconfigure(self, moref, values):
+    def _reconfigure(self, moref, values, what):
         queue = self.faults.get(moref, [])
         if queue:
             raise queue.pop(0)

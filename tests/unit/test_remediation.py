@@ -9,23 +9,12 @@ import pytest
 from vsguesttruth.config import RemediationConfig
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.model import Vm
-from vsguesttruth.plan import Action as PlanAction
-from vsguesttruth.plan import MoveRequest, plan
+from vsguesttruth.plan import Action as PlanAction, MoveRequest, plan
 from vsguesttruth.remediation import Remediator
 from vsguesttruth.truth import TruthContext
 
-from .factories import host_moref, lab_inventory, set_hba, vm_moref
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from fakes.clock import Clock
+from fakes.inventory import host_moref, lab_inventory, set_hba, vm_moref
 
 
 class FakeExecutor:
@@ -288,7 +277,7 @@ def test_remembered_moves_keep_the_cooldown_and_budget_across_restarts():
 
 @pytest.mark.parametrize("mode", ["auto", "advise"])
 def test_refusals_are_posted_once(mode):
-    from .factories import set_lun
+    from fakes.inventory import set_lun
 
     fake = FakeExecutor()
     rem = Remediator(replace(AUTO, mode=mode), fake, clock=Clock())
@@ -336,16 +325,18 @@ def test_serve_plans_from_the_unhealthy_vms_truths_and_a_healthy_vm_may_still_as
     from vsguesttruth.guestinfo import REQUEST
     from vsguesttruth.remediation import RemediationLoop
 
-    from .test_service import setup
+    from fakes.reconcile import reconciler as setup
 
-    answers: list[tuple] = []
     fake = FakeExecutor()
-    loop = RemediationLoop(None, replace(AUTO, allow_guest_requests=True), answer=lambda *a: answers.append(a),
-                           executor=fake)
+    loop = RemediationLoop(None, replace(AUTO, allow_guest_requests=True), executor=fake)
     vc, rec, _ = setup(config=Config(guest=GuestConfig(allow_migrate_requests=True)), remediation=loop.request)
+
+    def step():
+        return loop.step(vc.inv, rec.truths, rec.levels(), rec.level)
+
     healthy = vc.inv
     rec.reconcile(vc.inv)
-    assert rec.truths == {} and loop.step(vc.inv, rec) == []
+    assert rec.truths == {} and step() == []
 
     vc.inv = cable_pull(vc.inv)
     rec.reconcile(vc.inv)
@@ -356,7 +347,10 @@ def test_serve_plans_from_the_unhealthy_vms_truths_and_a_healthy_vm_may_still_as
 
     vc.guest("web02", REQUEST, '{"id": "m1", "action": "migrate", "reason": "slow"}')
     rec.reconcile(vc.inv)
-    actions = loop.step(vc.inv, rec)
+    actions = step()
     loop.stop()
     assert [(a.decision.vm_name, a.kind, a.decision.trigger) for a in actions] == [("web02", "move", "request")]
-    assert fake.calls == ["web02"] and answers and answers[-1][1:3] == ("m1", "done")
+    assert fake.calls == ["web02"]
+    rec.reconcile(vc.inv)  # the answers remediation gave meanwhile go to the guest with the VM's next pass
+    answer = vc.response("web02")
+    assert (answer["id"], answer["status"]) == ("m1", "done")

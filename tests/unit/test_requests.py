@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vsguesttruth.guestinfo import REQUEST_LIMIT, load_schema
-from vsguesttruth.guestrequest import (
+from vsguesttruth.guestinfo.request import (
     Request,
     RequestBook,
     RequestError,

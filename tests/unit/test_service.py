@@ -1,86 +1,21 @@
-"""The reconciler on plain data: a fake vCenter that applies writes the way ReconfigVM does (our keys only)."""
+"""The reconciler on plain data: a stand-in vCenter that applies writes the way ReconfigVM does (our keys only)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vsguesttruth.config import Config, GuestConfig, PublishConfig, ScopeConfig
-from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE, decode_state
-from vsguesttruth.model import Inventory
-from vsguesttruth.service import NO_REMEDIATION, MigrationRequest, Reconciler
-from vsguesttruth.vcenter.publish import Write, WriteResult
+from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE
+from vsguesttruth.reconcile import NO_REMEDIATION, MigrationRequest, Reconciler, WriteResult
 
-from . import factories as f
-from .test_document import FAULTS, apply
-
-
-class FakeVcenter:
-    """Holds an inventory; a write replaces the VM object with new guestinfo, as the watch would show it."""
-
-    def __init__(self, inv: Inventory) -> None:
-        self.inv = inv
-        self.writes: list[Write] = []
-        self.probes: list[str] = []
-        self.fail: set[str] = set()  # VM names whose writes fail
-
-    def write(self, writes):
-        results = []
-        for w in writes:
-            if w.name in self.fail:
-                results.append(WriteResult(w, False, "InvalidArgument"))
-                continue
-            self.writes.append(w)
-            self.set(w.vm, **w.values)
-            results.append(WriteResult(w, True))
-        return results
-
-    def refresh(self, hosts):
-        self.probes.extend(hosts)
-        return {}
-
-    def set(self, moref: str, **values: str) -> None:
-        vm = self.inv.vms[moref]
-        info = {**vm.guestinfo, **values}
-        self.inv = self.inv.with_vm(replace(vm, guestinfo={k: v for k, v in info.items() if v}))
-
-    def guest(self, name: str, key: str, value: str) -> None:
-        """The guest's info-set."""
-        self.set(f.vm_moref(name), **{key: value})
-
-    def info(self, name: str, key: str) -> str | None:
-        return self.inv.vms[f.vm_moref(name)].guestinfo.get(key)
-
-    def doc(self, name: str) -> dict:
-        return decode_state(self.info(name, STATE))
-
-    def response(self, name: str) -> dict:
-        return json.loads(self.info(name, RESPONSE))
-
-    def written(self) -> list[str]:
-        names = sorted(w.name for w in self.writes)
-        self.writes.clear()
-        return names
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def setup(inv: Inventory | None = None, config: Config | None = None, **kw):
-    vc = FakeVcenter(inv or f.lab_inventory())
-    clock = Clock()
-    rec = Reconciler(config or Config(), vc, clock=clock,
-                     wallclock=lambda: datetime(2025, 1, 1, tzinfo=timezone.utc), **kw)
-    return vc, rec, clock
+from fakes import inventory as f
+from fakes.inventory import FAULTS, apply
+from fakes.reconcile import FakeVcenter
+from fakes.reconcile import reconciler as setup
 
 
 def test_first_pass_writes_every_vm_once_and_the_second_nothing():
@@ -210,9 +145,9 @@ def test_refresh_request_is_accepted_reprobed_and_done():
     result = rec.reconcile(vc.inv)
     assert vc.response("web01")["status"] == "accepted" and vc.response("web01")["id"] == "r1"
     assert vc.probes == [f.host_moref("esx-a01")] and result.probes == 1
-    assert rec.next_wake() == clock.t + rec.settle
-    clock.t += 1
-    rec.reconcile(vc.inv, as_of=clock.t - rec.settle)
+    assert rec.next_wake() == clock.now + rec.settle
+    clock.now += 1
+    rec.reconcile(vc.inv, as_of=clock.now - rec.settle)
     assert vc.response("web01")["status"] == "done" and vc.response("web01")["action"] == "refresh"
     assert vc.response("db01")["status"] == "done"
     rec.reconcile(vc.inv)
@@ -313,7 +248,7 @@ def test_a_failing_write_backs_off_and_does_not_stop_others():
     assert result.failed == 1 and result.states == len(f.VMS) - 1
     assert rec.reconcile(vc.inv).failed == 0  # backing off: not tried again at once
     vc.fail = set()
-    clock.t += 10
+    clock.now += 10
     rec.reconcile(vc.inv)
     assert vc.info("web01", STATE) is not None
 
@@ -325,7 +260,7 @@ def test_a_lost_answer_is_given_again():
     vc.fail = {"web01"}
     rec.reconcile(vc.inv)
     vc.fail = set()
-    clock.t += 10
+    clock.now += 10
     rec.reconcile(vc.inv)
     assert vc.response("web01")["id"] == "m1"
 
@@ -336,11 +271,11 @@ def test_refresh_interval_reprobes_the_host_and_vms_on_one_host_share_it():
     vc.guest("db01", POLICY, '{"refresh_interval": 60}')
     rec.reconcile(vc.inv)
     assert vc.probes == [f.host_moref("esx-a01")]
-    assert rec.next_wake() == clock.t + 30
-    clock.t += 30
+    assert rec.next_wake() == clock.now + 30
+    clock.now += 30
     rec.reconcile(vc.inv)
     assert vc.probes == [f.host_moref("esx-a01")] * 2
-    clock.t += 30
+    clock.now += 30
     rec.reconcile(vc.inv)  # both due: still one re-probe
     assert vc.probes == [f.host_moref("esx-a01")] * 3
 
@@ -352,14 +287,14 @@ def test_interval_policy_publishes_only_after_its_reprobe():
     rec.reconcile(vc.inv)
     gen = vc.doc("web01")["generation"]
     vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
-    clock.t += 1
+    clock.now += 1
     result = rec.reconcile(vc.inv)
     assert vc.doc("web01")["generation"] == gen and vc.doc("db01")["disks"][0]["verdict"] == "degraded"
     assert any(o.name == "web01" and o.state == "held" for o in result.outcomes)
-    clock.t += 29
-    rec.reconcile(vc.inv, as_of=clock.t - rec.settle)  # the timer: re-probe
-    clock.t += 1
-    rec.reconcile(vc.inv, as_of=clock.t - rec.settle)  # its result seen: publish
+    clock.now += 29
+    rec.reconcile(vc.inv, as_of=clock.now - rec.settle)  # the timer: re-probe
+    clock.now += 1
+    rec.reconcile(vc.inv, as_of=clock.now - rec.settle)  # its result seen: publish
     assert vc.doc("web01")["disks"][0]["verdict"] == "degraded"
 
 
@@ -369,10 +304,10 @@ def test_a_guest_flipping_its_policy_is_held_back():
     vc.written()
     for i in range(10):
         vc.guest("web01", POLICY, json.dumps({"min_working_paths": 1 + i % 2}))
-        clock.t += 0.1
+        clock.now += 0.1
         rec.reconcile(vc.inv)
     assert len(vc.written()) <= 4  # a burst of 3, then one per min_refresh_interval
-    clock.t += 30
+    clock.now += 30
     rec.reconcile(vc.inv)
     assert vc.doc("web01")["policy"]["min_working_paths"] == 2  # the last value wins in the end
 
@@ -422,11 +357,11 @@ def test_a_guest_overwriting_the_state_key_is_restored_calmly():
     vc.written()
     for i in range(10):
         vc.guest("web01", STATE, f'{{"forged": {i}}}')
-        clock.t += 1
+        clock.now += 1
         rec.reconcile(vc.inv)
     assert vc.written() == ["web01"]  # restored once; then at most once per min_refresh_interval
     assert rec.next_wake() is not None
-    clock.t += 10
+    clock.now += 10
     rec.reconcile(vc.inv)
     assert vc.written() == ["web01"] and vc.doc("web01")["schema"] == 1
     # a real change is published at once, overwritten or not
@@ -441,7 +376,7 @@ def test_a_vm_without_a_host_does_not_spin_its_refresh_timer():
     vc.inv = vc.inv.with_vm(replace(vc.inv.vms[f.vm_moref("web01")], host=""))
     vc.guest("web01", POLICY, '{"refresh_interval": 30}')
     rec.reconcile(vc.inv)
-    assert rec.next_wake() == clock.t + 30 and vc.probes == []
+    assert rec.next_wake() == clock.now + 30 and vc.probes == []
 
 
 def test_a_host_moving_into_a_scoped_cluster_brings_its_vms_in():

@@ -24,7 +24,7 @@ from vsguesttruth.truth import (
     vm_truths,
 )
 
-from .factories import (
+from fakes.inventory import (
     HOSTS,
     LOCAL_LUN,
     VMS,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vsguesttruth.errors import ConfigError, VsgtError
-from vsguesttruth.vcenter.connect import ConnectionSettings, normalize_thumbprint, parse_url, translate
-from vsguesttruth.vcenter.errors import AuthError, CertificateError, ConnectError
+from vsguesttruth.vcenter import AuthError, CertificateError, ConnectError, ConnectionSettings, normalize_thumbprint, parse_url, translate
 
 TP = "2C:11:ED:D7:13:87:7D:B5:74:18:B8:1C:42:C2:56:1F:0D:B9:5B:B9"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pyVmomi import vim, vmodl
 
 from vsguesttruth.model import PathState
-from vsguesttruth.vcenter.connect import ConnectionSettings
-from vsguesttruth.vcenter.watch import Watcher
+from vsguesttruth.vcenter import ConnectionSettings, Watcher
 
-from .test_vcenter_convert import fc_path, host_props, multipath
+from fakes.vim import fc_path, host_props, multipath
 
 PC = vmodl.query.PropertyCollector
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from .factories import lab_inventory, set_hba, vm_moref
+from fakes.inventory import lab_inventory, set_hba, vm_moref
 from vsguesttruth.web import Auth, StaticSource, TokenStore, create_app, metrics
 
 READ = "r" * 24
@@ -230,15 +230,14 @@ def test_metrics_anonymous_option(source, auth):
 
 # -- pages and the manifest -------------------------------------------------------------------------------
 
-def test_the_manifest_ships_inside_the_package():
-    """An installed wheel has no checkout beside it: plugin.json and its icons are package data."""
+def test_a_checkout_serves_the_manifest_at_the_top_of_the_repository():
+    """The one copy in the tree is plugin-manifest/ (the wheel carries it: tests/e2e/test_packaging.py)."""
     from pathlib import Path
 
-    import vsguesttruth
     from vsguesttruth.web.app import manifest_dir
 
     folder = manifest_dir()
-    assert folder.is_relative_to(Path(vsguesttruth.__file__).parent)
+    assert folder == Path(__file__).resolve().parents[2] / "plugin-manifest"
     assert (folder / "plugin.json").is_file() and (folder / "images" / "sprites.png").is_file()
 
 

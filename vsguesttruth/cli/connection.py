@@ -55,7 +55,7 @@ class Session:
         self._conn = None
 
     def settings(self):
-        from vsguesttruth.vcenter.connect import ConnectionSettings
+        from vsguesttruth.vcenter import ConnectionSettings
 
         options = dict(self.options)
         if self.use_lab:
@@ -78,7 +78,7 @@ class Session:
         return settings
 
     def connect(self):
-        from vsguesttruth.vcenter.connect import connect
+        from vsguesttruth.vcenter import connect
 
         if self._conn is None:
             self._conn = connect(self.settings())

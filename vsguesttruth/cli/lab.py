@@ -198,9 +198,11 @@ def restore() -> None:
 
 
 @lab.command("guest", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--agent", metavar="PATH", type=click.Path(exists=True, dir_okay=False),
+              help="The vsguesttruth-guest to run (e.g. one installed alone in a venv) [the one beside this CLI].")
 @click.argument("vm")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def guest(vm, args) -> None:
+def guest(agent, vm, args) -> None:
     """Run the guest agent inside a simulated guest of lab VM VM.
 
     Builds the VM's guest from its virtual hardware (a fake sysfs with a /dev/sdX per disk, a stand-in
@@ -212,10 +214,11 @@ def guest(vm, args) -> None:
       vsguesttruth lab guest db01 status --json
       vsguesttruth lab guest web01 request-migration --reason test --wait
       vsguesttruth lab guest web01 -- --help
+      vsguesttruth lab guest --agent /opt/agent/bin/vsguesttruth-guest web01 status
     """
-    from vsguesttruth.labguest import run_agent
+    from vsguesttruth.lab import run_agent
 
     args = list(args)
     if args[:1] == ["--"]:  # `lab guest VM -- --help`: everything after -- is the agent's
         args = args[1:]
-    raise SystemExit(run_agent(vm, args or ["status"]))
+    raise SystemExit(run_agent(vm, args or ["status"], agent=agent))

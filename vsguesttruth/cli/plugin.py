@@ -106,7 +106,7 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
     """
     from dataclasses import replace
 
-    from vsguesttruth.vcenter.connect import connect
+    from vsguesttruth.vcenter import connect
     from vsguesttruth.web import WatcherSource, make_auth, self_signed as make_cert, start_web
 
     session = click.get_current_context().obj
@@ -125,12 +125,7 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
         cert, key = make_cert(directory)
         config = replace(config, cert_file=str(cert), key_file=str(key))
     settings = session.settings()
-    extra = {}
-    fragment = ""
-    if session.use_lab and not config.api_tokens_file:
-        token = secrets.token_urlsafe(24)
-        extra[token] = ("lab", "write")
-        fragment = f"#token={token}"
+    extra, fragment = demo_token(session, config)
     source = WatcherSource(lambda: connect(settings), session.service_level()).start()
     server = start_web(source, config, auth=make_auth(config, settings, extra), on_stop=source.stop)
     stop = threading.Event()
@@ -145,6 +140,14 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def demo_token(session, web_config) -> tuple[dict[str, tuple[str, str]], str]:
+    """The lab demo's one-off write token (in the printed URL's fragment) when no API tokens are configured."""
+    if not session.use_lab or web_config.api_tokens_file:
+        return {}, ""
+    token = secrets.token_urlsafe(24)
+    return {token: ("lab", "write")}, f"#token={token}"
 
 
 def _state_dir():

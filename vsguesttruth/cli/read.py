@@ -38,7 +38,7 @@ def _line(*parts: str | tuple[str, str]) -> Text:
 
 
 def _snapshot():
-    from vsguesttruth.vcenter.inventory import snapshot
+    from vsguesttruth.vcenter import snapshot
 
     session = click.get_current_context().obj
     return snapshot(session.connect()), session.service_level()
@@ -199,16 +199,16 @@ def _counts(counts) -> str:
 @connection_options
 def watch(as_json, count, duration) -> None:
     """Follow vCenter live and print every verdict change as it happens."""
-    from vsguesttruth.vcenter.watch import Watcher
+    from vsguesttruth.vcenter import Informer
 
     session = click.get_current_context().obj
     level = session.service_level()
     deadline = time.monotonic() + duration if duration is not None else None
     seen = 0
     old = None
-    with Watcher(session.connect()) as watcher:
+    with Informer(session.connect()) as informer:
         while deadline is None or time.monotonic() < deadline:
-            inv = watcher.next_inventory(None if deadline is None else max(deadline - time.monotonic(), 0))
+            inv = informer.next(None if deadline is None else max(deadline - time.monotonic(), 0))
             if inv is None:
                 continue
             truths = by_disk(TruthContext(inv).disk_truths(level))

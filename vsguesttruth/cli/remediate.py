@@ -5,8 +5,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import click
@@ -30,8 +28,7 @@ def _console(err: bool = False) -> Console:
 
 def _gather(vm_names=()):
     """Snapshot, truths (filtered by VM name patterns), level, replica pairs from the custom attribute."""
-    from vsguesttruth.vcenter.inventory import snapshot
-    from vsguesttruth.vcenter.migrate import replica_pairs
+    from vsguesttruth.vcenter import replica_pairs, snapshot
 
     session = click.get_current_context().obj
     conn = session.connect()
@@ -95,8 +92,7 @@ def plan_cmd(vm_names, as_json) -> None:
 @connection_options
 def migrate(vm_name, to_host, to_datastore, dry_run, yes, force_, as_json) -> None:
     """Move one VM by hand: to a host (vMotion) and/or a datastore (Storage vMotion)."""
-    from vsguesttruth.remediation import VcenterExecutor
-    from vsguesttruth.vcenter import events
+    from vsguesttruth.remediation import VcenterExecutor, move
 
     session, conn, inv, ctx, level, _, replicas = _gather()
     vm = inv.vm_by_name(vm_name)
@@ -129,42 +125,15 @@ def migrate(vm_name, to_host, to_datastore, dry_run, yes, force_, as_json) -> No
         if not sys.stdin.isatty():
             raise VsgtError("not a terminal, cannot ask for confirmation: pass --yes")
         click.confirm(f"Move {vm.name}?", abort=True)
-    executor = VcenterExecutor(conn, config)
-    _post(events, conn, vm.moref, f"manual move of {vm.name} {decision.target_words()} ({decision.action.value}"
-                                  f"{', forced' if decision.forced else ''}, verdict {decision.verdict.value}): {decision.why}")
-    start = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                   console=console, transient=not console.is_terminal) as bar:
         task = bar.add_task(f"{decision.action.value} {vm.name}", total=100)
-        try:
-            outcome = executor.migrate(decision, progress=lambda pct: bar.update(task, completed=pct))
-        except VsgtError as err:
-            _post(events, conn, vm.moref, f"manual move of {vm.name} {decision.target_words()} failed: {err}")
-            raise
-    seconds = time.monotonic() - start
-    _post(events, conn, vm.moref, f"moved {vm.name} {decision.target_words()} in {seconds:.1f} s "
-                                  f"({decision.action.value}, manual); {outcome}")
+        _, seconds = move(VcenterExecutor(conn, config), decision,
+                          progress=lambda pct: bar.update(task, completed=pct))
     if as_json:
         click.echo(json.dumps({"moved": True, "seconds": round(seconds, 3), "decision": decision.as_dict()}, indent=2))
     else:
         console.print(f"moved {vm.name} {decision.target_words()} in {seconds:.1f} s")
-
-
-def _post(events, conn, vm: str, message: str) -> None:
-    try:
-        events.post(conn, vm, message)
-    except VsgtError as err:
-        click.echo(f"warning: could not post the event: {err}", err=True)
-
-
-class _DryRun:
-    """An executor that runs nothing and posts nothing (``remediate --dry-run``)."""
-
-    def migrate(self, decision, progress=None) -> str:
-        raise VsgtError("dry run")
-
-    def post_event(self, vm: str, message: str) -> None:
-        pass
 
 
 @click.command()
@@ -183,8 +152,7 @@ def remediate(once, mode, dry_run, vm_names, max_wait, as_json) -> None:
     stable_seconds are looked at again once it has (up to --max-wait). Cooldowns and the hourly budget
     carry over between runs through the events vsguesttruth posts on the VMs.
     """
-    from vsguesttruth.remediation import Remediator, VcenterExecutor
-    from vsguesttruth.vcenter import events
+    from vsguesttruth.remediation import DryRun, RemediationLoop
 
     if not once:
         raise click.UsageError("pass --once (the continuous loop is `vsguesttruth serve`)")
@@ -198,51 +166,29 @@ def remediate(once, mode, dry_run, vm_names, max_wait, as_json) -> None:
         click.echo("remediation mode is off ([remediation] mode): nothing to do", err=True)
         return
     conn = session.connect()
-    remediator = Remediator(config, _DryRun() if dry_run else VcenterExecutor(conn, config))
-    for vm, ago in events.recent_moves(conn, max(config.cooldown_seconds, 3600)):  # cooldowns, budget
-        remediator.remember(vm, remediator.clock() - ago)
-    deadline = time.monotonic() + (max_wait if max_wait is not None else config.stable_seconds + 60)
-    start = time.monotonic()
-    latest: dict[str, object] = {}
-    results: list[tuple[str, bool]] = []
-    while True:
-        _, _, inv, ctx, level, truths, replicas = _gather(vm_names)
-        actions = remediator.step(inv, truths, level=level, replicas=replicas, context=ctx)
-        for action in actions:
-            latest[action.vm] = action
-        moves = [a for a in actions if a.kind == "move"]
-        if dry_run:
-            break
-        if moves:
-            with ThreadPoolExecutor(config.max_concurrent) as pool:
-                done = list(pool.map(remediator.execute, moves))
-            results += [(a.decision.vm_name, ok) for a, ok in zip(moves, done)]
-            continue
-        waiting = [a for a in actions if a.kind == "hold" and a.rail in ("stable", "retry")]
-        if waiting and time.monotonic() < deadline:
-            time.sleep(min(max(config.stable_seconds / 4, 0.5), 5.0, max(deadline - time.monotonic(), 0.1)))
-            continue
-        break
-    seconds = time.monotonic() - start
-    final = list(latest.values())
-    moved = sum(1 for _, ok in results if ok)
-    failed = sum(1 for _, ok in results if not ok)
+    loop = RemediationLoop(conn, config, executor=DryRun() if dry_run else None).start()
+    try:
+        report = loop.run_once(level=session.service_level(), vms=vm_names, max_wait=max_wait, act=not dry_run)
+    finally:
+        loop.stop()
     if as_json:
-        click.echo(json.dumps({"mode": config.mode, "dry_run": dry_run, "seconds": round(seconds, 3),
-                               "moved": moved, "failed": failed, "moves": [{"vm": n, "ok": ok} for n, ok in results],
-                               "actions": [a.as_dict() for a in final]}, indent=2))
+        click.echo(json.dumps({"mode": config.mode, "dry_run": dry_run, "seconds": round(report.seconds, 3),
+                               "moved": report.moved, "failed": report.failed,
+                               "moves": [{"vm": n, "ok": ok} for n, ok in report.moves],
+                               "actions": [a.as_dict() for a in report.actions]}, indent=2))
     else:
         console = _console()
         rows = []
-        for a in final:
-            kind = "moved" if any(n == a.decision.vm_name and ok for n, ok in results) else (
-                "failed" if any(n == a.decision.vm_name for n, _ in results) else a.kind)
+        for a in report.actions:
+            kind = "moved" if any(n == a.decision.vm_name and ok for n, ok in report.moves) else (
+                "failed" if any(n == a.decision.vm_name for n, _ in report.moves) else a.kind)
             rows.append(_decision_row(a.decision, kind, a.reason))
         if rows:
             console.print(_table(rows))
-        console.print(f"mode {config.mode}{' (dry run)' if dry_run else ''}: {moved} moved, {failed} failed, "
-                      f"{len(final) - moved - failed} not moved, in {seconds:.1f} s")
-    if failed:
+        console.print(f"mode {config.mode}{' (dry run)' if dry_run else ''}: {report.moved} moved, "
+                      f"{report.failed} failed, {len(report.actions) - report.moved - report.failed} not moved, "
+                      f"in {report.seconds:.1f} s")
+    if report.failed:
         raise SystemExit(1)
 
 

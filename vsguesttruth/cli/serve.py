@@ -42,9 +42,9 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     """
     from dataclasses import replace
 
+    from vsguesttruth.reconcile import Service
     from vsguesttruth.remediation import RemediationLoop
-    from vsguesttruth.service import Service
-    from vsguesttruth.web import metrics
+    from vsguesttruth.web import metrics, track
 
     _logging(verbose, quiet)
     session = click.get_current_context().obj
@@ -62,14 +62,12 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
             click.echo(f"{stamp} {result.line()}")
 
     remedy = None
-    service = None
     if remedy_config.mode != "off":
-        remedy = RemediationLoop(conn, remedy_config, answer=lambda *a: service.reconciler.answer_later(*a),
+        remedy = RemediationLoop(conn, remedy_config,
                                  on_done=lambda ok: metrics.migration_done("ok" if ok else "failed")).start()
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
-    service = Service(conn, config, level=level, on_pass=line, remediation=remedy.request if remedy else None,
-                      remediation_loop=remedy,
-                      on_watch=lambda new: metrics.inventory_updated() if new else metrics.watch_heard())
+    service = Service(conn, config, level=level, remediation=remedy, on_pass=line)
+    track(service.informer)
     metrics.track_pass_running(lambda: service.busy)
     web = _start_web(session, service, remedy, with_web, port)
     previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -94,10 +92,10 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
 
 def _start_web(session, service, remedy, with_web, port):
     """The plugin server beside the loop, sharing its watch; None when not wanted."""
-    import secrets
     from dataclasses import replace
 
-    from vsguesttruth.web import make_auth, self_signed, start_web
+    from vsguesttruth.cli.plugin import demo_token
+    from vsguesttruth.web import WatcherSource, make_auth, self_signed, start_web
 
     config = session.config.web
     has_cert = bool(config.cert_file and config.key_file)
@@ -112,14 +110,10 @@ def _start_web(session, service, remedy, with_web, port):
 
         cert, key = self_signed(Lab().run_dir)
         config = replace(config, cert_file=str(cert), key_file=str(key))
-    extra, fragment = {}, ""
-    if session.use_lab and not config.api_tokens_file:  # the lab demo: a one-off write token in the URL
-        token = secrets.token_urlsafe(24)
-        extra[token] = ("lab", "write")
-        fragment = f"#token={token}"
-    settings = session.settings()
-    server = start_web(service, config, auth=make_auth(config, settings, extra),
-                       plan=remedy.web_plan if remedy else None, migrate=remedy.web_migrate if remedy else None)
+    extra, fragment = demo_token(session, config)
+    source = WatcherSource.sharing(service.informer, service.level)
+    server = start_web(source, config, auth=make_auth(config, session.settings(), extra),
+                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None)
     server.fragment = fragment
     return server
 
@@ -136,7 +130,7 @@ def publish(once, dry_run, show_all, as_json, verbose) -> None:
 
     Also answers pending guest requests. Exit 3 when a write failed.
     """
-    from vsguesttruth.service import publish_once
+    from vsguesttruth.reconcile import publish_once
 
     if not once:
         raise click.UsageError("publish runs one pass: pass --once (or run `vsguesttruth serve`)")

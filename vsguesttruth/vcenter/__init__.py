@@ -1,19 +1,30 @@
-"""The vCenter edge: the only package that imports pyVmomi.
+"""The vCenter edge: the only package that imports pyVmomi. Named after what it does in vSphere:
 
-Public surface::
+- :mod:`.settings`, :mod:`.tls`, :mod:`.connect`: where to log in, whom to trust, the session (renewed
+  when it ends);
+- :mod:`.faults`, :mod:`.task`: every fault in one line; one classifier of what is worth another try, one
+  retry policy, one wait for a task;
+- :mod:`.properties`, :mod:`.fastdecode`, :mod:`.convert`, :mod:`.inventory`: the PropertyCollector read
+  of hosts, datastores and VMs into the plain :class:`~vsguesttruth.model.Inventory`;
+- :mod:`.watch`, :mod:`.informer`: WaitForUpdatesEx, one live inventory shared by its readers;
+- :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`: writing
+  guestinfo and re-probing storage, vMotion and Storage vMotion, vCenter events, custom attributes, the
+  vSphere Client plugin's registration and sessions.
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:
         inventory = snapshot(conn)                 # one PropertyCollector pass -> model.Inventory
-        for inventory in watch(conn):              # full state first, then one per change
-            ...
+        with Informer(conn) as informer:           # full state first, then one per change
+            inventory = informer.next(timeout=30)
 
 Everything raised is a :class:`~vsguesttruth.errors.VsgtError` with a one-line message.
 """
 
 from __future__ import annotations
 
-from .connect import Connection, ConnectionSettings, connect
+from . import events, extension
+from .attributes import vms_with_attribute
+from .connect import Connection, connect, negotiate_version
 from .errors import (
     ApiError,
     AuthError,
@@ -25,10 +36,19 @@ from .errors import (
     TaskFailed,
     VsgtError,
 )
+from .extension import SessionValidator
+from .faults import fault_text, is_connection_lost, is_session_lost, translate
+from .informer import Informer
 from .inventory import snapshot
+from .migrate import MoveResult, relocate, replica_pairs, vmotion
+from .publish import Publisher, get_extra_config, read_guestinfo, refresh_storage, set_extra_config
+from .settings import ConnectionSettings, normalize_thumbprint, parse_url
+from .task import TRANSIENT_FAULTS, Transient, is_transient, wait_for_task
+from .tls import ssl_context, thumbprint_of
 from .watch import Watcher, watch
 
 __all__ = [
+    "TRANSIENT_FAULTS",
     "ApiError",
     "AuthError",
     "CertificateError",
@@ -36,12 +56,38 @@ __all__ = [
     "ConnectError",
     "Connection",
     "ConnectionSettings",
+    "Informer",
+    "MoveResult",
     "NotFound",
+    "Publisher",
     "SessionExpired",
+    "SessionValidator",
     "TaskFailed",
+    "Transient",
     "VsgtError",
     "Watcher",
     "connect",
+    "events",
+    "extension",
+    "fault_text",
+    "get_extra_config",
+    "is_connection_lost",
+    "is_session_lost",
+    "is_transient",
+    "negotiate_version",
+    "normalize_thumbprint",
+    "parse_url",
+    "read_guestinfo",
+    "refresh_storage",
+    "relocate",
+    "replica_pairs",
+    "set_extra_config",
     "snapshot",
+    "ssl_context",
+    "thumbprint_of",
+    "translate",
+    "vms_with_attribute",
+    "vmotion",
+    "wait_for_task",
     "watch",
 ]

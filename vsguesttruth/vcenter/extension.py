@@ -39,8 +39,12 @@ from pyVmomi import SoapStubAdapter, vim, vmodl
 
 from vsguesttruth import __version__
 
-from .connect import Connection, ConnectionSettings, _negotiate_version, ssl_context, thumbprint_of, translate
+from . import task
+from .connect import Connection, negotiate_version
 from .errors import ApiError, ConfigError, ConnectError
+from .faults import translate
+from .settings import ConnectionSettings
+from .tls import ssl_context, thumbprint_of
 
 log = logging.getLogger(__name__)
 
@@ -217,13 +221,15 @@ def _now() -> Any:
 
 
 def _call(conn: Connection, fn: Any, during: str) -> Any:
-    """Run an ExtensionManager call; NoPermission becomes a clear PermissionDenied."""
-    try:
-        return fn()
-    except vim.fault.NoPermission as fault:
-        raise _denied(conn, fault, during) from None
-    except Exception as exc:  # noqa: BLE001
-        raise translate(exc, conn.settings, during) from None
+    """Run an ExtensionManager call (:func:`.task.run`: once more after a lost session); NoPermission
+    becomes a clear PermissionDenied that names the Extension privilege."""
+    def guarded() -> Any:
+        try:
+            return fn()
+        except vim.fault.NoPermission as fault:
+            raise _denied(conn, fault, during) from None
+
+    return task.run(conn, guarded, during)
 
 
 def _denied(conn: Connection, fault: Any, during: str) -> PermissionDenied:
@@ -262,18 +268,19 @@ def register(conn: Connection, url: str, *, version: str = __version__, admin_em
     ext = build_extension(found, vcenter_major=_major(conn), version=version, admin_email=admin_email)
     manager = conn.content.extensionManager
     existing = _call(conn, lambda: manager.FindExtension(PLUGIN_KEY), "read extensions")
-    action = "updated"
-    if existing is None:
+
+    def register_or_update() -> str:
         try:
             manager.RegisterExtension(ext)
-            action = "registered"
-        except vmodl.fault.InvalidArgument:  # registered meanwhile by somebody else: update it
-            _call(conn, lambda: manager.UpdateExtension(ext), "update the extension")
-        except vim.fault.NoPermission as fault:
-            raise _denied(conn, fault, "register the extension") from None
-        except Exception as exc:  # noqa: BLE001
-            raise translate(exc, conn.settings, "register the extension") from None
+            return "registered"
+        except vmodl.fault.InvalidArgument:  # registered meanwhile by somebody else (or by our last try)
+            manager.UpdateExtension(ext)
+            return "updated"
+
+    if existing is None:
+        action = _call(conn, register_or_update, "register the extension")
     else:
+        action = "updated"
         _call(conn, lambda: manager.UpdateExtension(ext), "update the extension")
     return _status_of(_call(conn, lambda: manager.FindExtension(PLUGIN_KEY), "read extensions"), action)
 
@@ -283,15 +290,15 @@ def unregister(conn: Connection) -> bool:
     manager = conn.content.extensionManager
     if _call(conn, lambda: manager.FindExtension(PLUGIN_KEY), "read extensions") is None:
         return False
-    try:
-        manager.UnregisterExtension(PLUGIN_KEY)
-    except vim.fault.NotFound:
-        return False
-    except vim.fault.NoPermission as fault:
-        raise _denied(conn, fault, "unregister the extension") from None
-    except Exception as exc:  # noqa: BLE001
-        raise translate(exc, conn.settings, "unregister the extension") from None
-    return True
+
+    def unregister_one() -> bool:
+        try:
+            manager.UnregisterExtension(PLUGIN_KEY)
+        except vim.fault.NotFound:  # gone meanwhile
+            return False
+        return True
+
+    return _call(conn, unregister_one, "unregister the extension")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -326,7 +333,7 @@ class SessionValidator:
     def _si(self, session_id: str) -> Any:
         context = ssl_context(self.settings) if self.settings.https else None
         if self._version is None:
-            self._version = _negotiate_version(self.settings, context)
+            self._version = negotiate_version(self.settings, context)
         stub = SoapStubAdapter(
             host=self.settings.host, port=self.settings.port if self.settings.https else -self.settings.port,
             path=urlsplit(self.settings.url).path, version=self._version, sslContext=context,

@@ -6,10 +6,11 @@
   ``spec.disk`` locators place each disk (a disk moves with its snapshot chain); ``spec.host``/``spec.pool``
   when the host changes too.
 
-Both wait for the task (polling ``info``; ``progress(percent)`` on every change), give up after ``timeout``
-seconds (and cancel the task), and retry with tenacity on transient faults only: a lost connection or
-session (after a reconnect), ``TaskInProgress``, ``ConcurrentAccess``, ``HostCommunication``. A refusal
-(``InvalidArgument``, ``DatastoreNotWritableOnHost``, ``InvalidHostConnectionState``, ...) fails at once.
+Both wait for the task (:func:`.task.wait_for_task`: ``progress(percent)`` on every change), give up after
+``timeout`` seconds (and cancel the task), and retry on transient faults only (:mod:`.task`: a lost
+connection or session, after a reconnect; ``TaskInProgress``, ``ConcurrentAccess``, ``Timedout``,
+``HostCommunication``). A refusal (``InvalidArgument``, ``DatastoreNotWritableOnHost``,
+``InvalidHostConnectionState``, ...) fails at once.
 Before each attempt the VM's placement is read: a VM already where it should go (an earlier attempt did
 finish) is a success, not a second migration. Failures are :class:`TaskFailed` with one line.
 
@@ -21,19 +22,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-import tenacity
 from pyVmomi import vim, vmodl
 
-from .connect import Connection, is_connection_lost, is_session_lost, translate
-from .errors import TaskFailed, VsgtError
+from .connect import Connection
+from .errors import TaskFailed
+from .task import Progress, Transient, call, retrying, wait_for_task
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int], None]
-POLL_SECONDS = 0.2
-_TRANSIENT_FAULTS = (vim.fault.TaskInProgress, vim.fault.ConcurrentAccess, vmodl.fault.HostCommunication)
+POLL_SECONDS = 0.2  # a migration's progress, polled at most this far apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,81 +56,8 @@ class MoveResult:
         return f"task {self.task}, {self.attempts} attempt{'s' if self.attempts > 1 else ''}"
 
 
-class _Transient(Exception):
-    """A fault worth another attempt; carries the one-line message."""
-
-
 def _mo(conn: Connection, kind: type, moref: str) -> Any:
     return kind(moref, conn.si._stub)
-
-
-def _fault_name(fault: Any) -> str:
-    return type(fault).__name__.rsplit(".", 1)[-1]
-
-
-def _fault_text(fault: Any) -> str:
-    msg = (getattr(fault, "localizedMessage", "") or getattr(fault, "msg", "") or "").strip()
-    name = _fault_name(fault)
-    return f"{msg} ({name})" if msg else name
-
-
-def _is_transient_fault(fault: Any) -> bool:
-    return isinstance(fault, _TRANSIENT_FAULTS)
-
-
-def _call(conn: Connection, fn: Callable[[], Any], what: str) -> Any:
-    """One vCenter call: connection/session loss -> reconnect and _Transient; transient fault -> _Transient;
-    any other fault -> TaskFailed."""
-    generation = conn.generation
-    try:
-        return fn()
-    except (VsgtError, _Transient):
-        raise
-    except Exception as exc:  # noqa: BLE001 - classified below
-        if is_session_lost(exc) or is_connection_lost(exc):
-            conn.reconnect(generation)
-            raise _Transient(f"{what}: connection to vCenter lost ({translate(exc, conn.settings)})") from None
-        if _is_transient_fault(exc):
-            raise _Transient(f"{what}: {_fault_text(exc)}") from None
-        if isinstance(exc, vim.fault.NoPermission):  # names the missing privilege and what to do
-            raise translate(exc, conn.settings, what) from None
-        if isinstance(exc, vmodl.MethodFault):
-            raise TaskFailed(f"{what}: vCenter refused: {_fault_text(exc)}") from None
-        raise translate(exc, conn.settings, what) from None
-
-
-def _wait(conn: Connection, task_moref: str, what: str, timeout: float, progress: Progress | None) -> None:
-    """Wait for a task; TaskFailed on error or timeout, _Transient on a transient task error."""
-    deadline = time.monotonic() + timeout
-    last = -1
-    generation = conn.generation
-    while True:
-        try:
-            info = _call(conn, lambda: _mo(conn, vim.Task, task_moref).info, what)
-        except TaskFailed:
-            if conn.generation == generation:
-                raise
-            # vCenter restarted meanwhile (we logged in again): its tasks are gone with it, and a vMotion
-            # that was running rolled back or finished. Another attempt looks where the VM is and acts on that.
-            raise _Transient(f"{what}: vCenter lost task {task_moref} (restarted?)") from None
-        pct = 100 if info.state == "success" else int(info.progress or 0)
-        if progress is not None and pct != last:
-            last = pct
-            progress(pct)
-        if info.state == "success":
-            return
-        if info.state == "error":
-            fault = info.error
-            if _is_transient_fault(fault):
-                raise _Transient(f"{what}: {_fault_text(fault)}")
-            raise TaskFailed(f"{what} failed: {_fault_text(fault)}")
-        if time.monotonic() >= deadline:
-            try:
-                _mo(conn, vim.Task, task_moref).CancelTask()
-            except Exception:  # noqa: BLE001 - best effort: some tasks cannot be cancelled
-                pass
-            raise TaskFailed(f"{what} did not finish within {timeout:.0f} s; cancelled task {task_moref}")
-        time.sleep(POLL_SECONDS)
 
 
 def _placement(conn: Connection, vm_moref: str) -> tuple[str, str, str, dict[int, str], str]:
@@ -145,17 +71,12 @@ def _placement(conn: Connection, vm_moref: str) -> tuple[str, str, str, dict[int
                 disks[int(dev.key)] = dev.backing.datastore._moId
         pool = vm.resourcePool
         return vm.name, host._moId if host else "", host.name if host else "", disks, pool._moId if pool else ""
-    return _call(conn, read, f"read VM {vm_moref}")
+    return call(conn, read, f"read VM {vm_moref}")
 
 
-def _retrying(attempts: int) -> tenacity.Retrying:
-    return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_Transient),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential(multiplier=0.5, min=0.5, max=10),
-        before_sleep=lambda state: log.warning("%s; retrying", state.outcome.exception()),
-        reraise=True,
-    )
+def _retrying(attempts: int) -> Any:
+    """Attempts of a whole move (placement read again each time), 0.5 s doubling up to 10 s apart."""
+    return retrying(attempts=attempts, first=0.5, longest=10.0, on_retry=lambda err: log.warning("%s; retrying", err))
 
 
 def _pool_for(conn: Connection, host_moref: str, current_pool: str) -> str:
@@ -171,7 +92,7 @@ def _pool_for(conn: Connection, host_moref: str, current_pool: str) -> str:
         if root is None:
             raise TaskFailed(f"host {host.name} has no resource pool to move a VM into")
         return root._moId
-    return _call(conn, read, f"find the resource pool of {host_moref}")
+    return call(conn, read, f"find the resource pool of {host_moref}")
 
 
 def vmotion(conn: Connection, vm_moref: str, host_moref: str, *, timeout: float = 600, attempts: int = 3,
@@ -186,7 +107,7 @@ def vmotion(conn: Connection, vm_moref: str, host_moref: str, *, timeout: float 
         count += 1
         name, here, here_name, _, pool = _placement(conn, vm_moref)
         from_host = from_host or here_name
-        to_name = _call(conn, lambda: _mo(conn, vim.HostSystem, host_moref).name, f"read host {host_moref}")
+        to_name = call(conn, lambda: _mo(conn, vim.HostSystem, host_moref).name, f"read host {host_moref}")
         what = f"vMotion of {name} from {from_host or '?'} to {to_name}"
         if here == host_moref:
             return MoveResult(vm_moref, name, "vmotion", "", from_host, to_name, "", time.monotonic() - start,
@@ -198,14 +119,14 @@ def vmotion(conn: Connection, vm_moref: str, host_moref: str, *, timeout: float 
             return vm.MigrateVM_Task(pool=_mo(conn, vim.ResourcePool, target_pool),
                                      host=_mo(conn, vim.HostSystem, host_moref),
                                      priority=vim.VirtualMachine.MovePriority.highPriority)
-        task = _call(conn, begin, what)
-        _wait(conn, task._moId, what, timeout, progress)
+        task = call(conn, begin, what)
+        wait_for_task(conn, task._moId, what, timeout, progress=progress, poll=POLL_SECONDS)
         return MoveResult(vm_moref, name, "vmotion", task._moId, from_host, to_name, "", time.monotonic() - start,
                           count)
 
     try:
         return _retrying(attempts)(attempt)
-    except _Transient as err:
+    except Transient as err:
         raise TaskFailed(f"{err} (gave up after {count} attempts)") from None
 
 
@@ -224,9 +145,9 @@ def relocate(conn: Connection, vm_moref: str, datastore_moref: str, *, host: str
         count += 1
         name, here, here_name, placed, pool = _placement(conn, vm_moref)
         from_host = from_host or here_name
-        ds_name = _call(conn, lambda: _mo(conn, vim.Datastore, datastore_moref).name, f"read datastore {datastore_moref}")
+        ds_name = call(conn, lambda: _mo(conn, vim.Datastore, datastore_moref).name, f"read datastore {datastore_moref}")
         to_host = host or here
-        to_name = here_name if to_host == here else _call(
+        to_name = here_name if to_host == here else call(
             conn, lambda: _mo(conn, vim.HostSystem, to_host).name, f"read host {to_host}")
         what = f"relocation of {name} to {ds_name}" + (f" on {to_name}" if to_host != here else "")
         wanted = {key: locators.get(key, datastore_moref) for key in placed}
@@ -239,15 +160,15 @@ def relocate(conn: Connection, vm_moref: str, datastore_moref: str, *, host: str
         if to_host != here:
             spec.host = _mo(conn, vim.HostSystem, to_host)
             spec.pool = _mo(conn, vim.ResourcePool, _pool_for(conn, to_host, pool))
-        task = _call(conn, lambda: _mo(conn, vim.VirtualMachine, vm_moref).RelocateVM_Task(
+        task = call(conn, lambda: _mo(conn, vim.VirtualMachine, vm_moref).RelocateVM_Task(
             spec=spec, priority=vim.VirtualMachine.MovePriority.highPriority), what)
-        _wait(conn, task._moId, what, timeout, progress)
+        wait_for_task(conn, task._moId, what, timeout, progress=progress, poll=POLL_SECONDS)
         return MoveResult(vm_moref, name, "relocate", task._moId, from_host, to_name, ds_name,
                           time.monotonic() - start, count)
 
     try:
         return _retrying(attempts)(attempt)
-    except _Transient as err:
+    except Transient as err:
         raise TaskFailed(f"{err} (gave up after {count} attempts)") from None
 
 

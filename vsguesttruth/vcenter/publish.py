@@ -2,10 +2,13 @@
 
 A write sends ``vim.vm.ConfigSpec(extraConfig=[OptionValue(key, value), ...])`` naming only
 ``guestinfo.vsguesttruth.*`` keys: vCenter replaces those keys and leaves every other key of the VM as it
-is (an empty value removes a key). Writes run with bounded concurrency (a thread pool) and are retried
-with tenacity on transient faults only (a lost connection or session, TaskInProgress, ConcurrentAccess,
+is (an empty value removes a key). Writes run with bounded concurrency (a thread pool) and are retried on
+transient faults only (:mod:`.task`: a lost connection or session, TaskInProgress, ConcurrentAccess,
 Timedout, HostCommunication); a fault that retrying cannot cure (InvalidArgument, NotSupported, no
 permission) fails that write at once and is reported, never raised into the caller's loop.
+
+:class:`Publisher` is the reconcile loop's writer: it takes and returns the reconciler's plain data
+(:class:`~vsguesttruth.reconcile.ports.Write`, :class:`~vsguesttruth.reconcile.ports.WriteResult`).
 
 Counters (:attr:`Publisher.tasks`, :attr:`Publisher.writes`, ...) and a short log of recent writes are
 kept for tests and metrics. No pyVmomi object leaves this module.
@@ -19,46 +22,20 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
-import tenacity
 from pyVmomi import vim, vmodl
 
-from ..guestinfo import PREFIX
-from .connect import Connection, is_connection_lost, is_session_lost, translate
+from vsguesttruth.reconcile.ports import Write, WriteResult
+from vsguesttruth_guest.guestinfo import PREFIX
+
+from . import task
+from .connect import Connection
 from .errors import TaskFailed, VsgtError
 
 log = logging.getLogger(__name__)
 
-#: Faults worth another try: the same call can succeed a moment later.
-TRANSIENT_FAULTS: tuple[type, ...] = tuple(
-    t for t in (
-        getattr(vim.fault, "TaskInProgress", None),
-        getattr(vim.fault, "ConcurrentAccess", None),
-        getattr(vim.fault, "Timedout", None),
-        getattr(vim.fault, "HostCommunication", None),
-        getattr(vmodl.fault, "HostCommunication", None),
-    ) if isinstance(t, type)
-)
 LOG_SIZE = 1000
-
-
-@dataclass(frozen=True)
-class Write:
-    """Values for some of one VM's guestinfo keys (only ``guestinfo.vsguesttruth.*``; "" removes a key)."""
-
-    vm: str  # moref
-    name: str
-    values: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    write: Write
-    ok: bool
-    error: str = ""
-    attempts: int = 0
-    seconds: float = 0.0
 
 
 @dataclass
@@ -69,21 +46,6 @@ class _Counters:
     retries: int = 0
     refreshes: int = 0  # RefreshStorageSystem calls that succeeded
     log: deque[Write] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
-
-
-class _Retry(Exception):
-    """Internal: a transient failure; ``cause`` is what happened."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether another try of the same write can succeed (a pyVmomi fault or a socket error)."""
-    if isinstance(exc, TRANSIENT_FAULTS):
-        return True
-    return is_session_lost(exc) or is_connection_lost(exc)
 
 
 class Publisher:
@@ -192,78 +154,39 @@ class Publisher:
     def _write_one(self, w: Write) -> WriteResult:
         start = time.monotonic()
         attempts = 0
+        what = f"write the guestinfo of {w.name}"
 
         def attempt() -> None:
             nonlocal attempts
             attempts += 1
-            generation = self.conn.generation
-            try:
-                with self._lock:
-                    self._counters.tasks += 1
-                self._reconfigure(w.vm, w.values)
-            except Exception as exc:  # noqa: BLE001 - sorted into retry / fail below
-                if is_session_lost(exc) or is_connection_lost(exc):
-                    self.conn.reconnect(generation)  # raises when that cannot be cured
-                    raise _Retry(exc) from None
-                if is_transient(exc):
-                    raise _Retry(exc) from None
-                raise
+            with self._lock:
+                self._counters.tasks += 1
+            task.call(self.conn, lambda: self._reconfigure(w.vm, w.values, what), what)
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Retry),
-            stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential(multiplier=self.backoff[0], min=self.backoff[0], max=self.backoff[1]),
-            before_sleep=lambda state: self._retrying(w, state),
-            reraise=True,
-        )
+        retrying = task.retrying(attempts=self.attempts, first=self.backoff[0], longest=self.backoff[1],
+                                 on_retry=lambda err: self._retrying(w, err))
         try:
             retrying(attempt)
-        except Exception as exc:  # noqa: BLE001 - one VM's failure is reported, not raised
-            cause = exc.cause if isinstance(exc, _Retry) else exc
-            error = cause if isinstance(cause, VsgtError) else translate(
-                cause, self.conn.settings, f"write the guestinfo of {w.name}")
+        except (VsgtError, task.Transient) as err:  # one VM's failure is reported, not raised
             with self._lock:
                 self._counters.failures += 1
-            log.warning("writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, error)
-            return WriteResult(w, False, str(error), attempts, time.monotonic() - start)
+            log.warning("writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, err)
+            return WriteResult(w, False, str(err), attempts, time.monotonic() - start)
         with self._lock:
             self._counters.writes += 1
             self._counters.log.append(w)
         return WriteResult(w, True, "", attempts, time.monotonic() - start)
 
-    def _retrying(self, w: Write, state: tenacity.RetryCallState) -> None:
+    def _retrying(self, w: Write, err: BaseException) -> None:
         with self._lock:
             self._counters.retries += 1
-        exc = state.outcome.exception() if state.outcome else None
-        cause = getattr(exc, "cause", exc)
-        log.info("writing the guestinfo of %s: %s; retrying", w.name, getattr(cause, "msg", None) or type(cause).__name__)
+        log.info("writing the guestinfo of %s: %s; retrying", w.name, err)
 
-    def _reconfigure(self, moref: str, values: Mapping[str, str]) -> None:
-        """One ReconfigVM_Task with only ``values`` in extraConfig; waits for it; raises its fault."""
-        vm = vim.VirtualMachine(moref, self.conn.si._stub)
+    def _reconfigure(self, moref: str, values: Mapping[str, str], what: str) -> None:
+        """One ReconfigVM_Task with only ``values`` in extraConfig, waited for."""
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
-        task = vm.ReconfigVM_Task(spec)
-        wait_for_task(task, self.task_timeout)
-
-
-def wait_for_task(task: Any, timeout: float) -> None:
-    """Poll a task until it ends (no property filter: writer threads must not share one collector's wait).
-
-    Raises the task's fault, or :class:`TaskFailed` when it takes longer than ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        info = task.info
-        if info.state == vim.TaskInfo.State.success:
-            return
-        if info.state == vim.TaskInfo.State.error:
-            raise info.error if isinstance(info.error, BaseException) else TaskFailed(
-                f"task {task._moId} failed without saying why")
-        if time.monotonic() >= deadline:
-            raise TaskFailed(f"task {task._moId} did not finish within {timeout:g} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
+        started = vim.VirtualMachine(moref, self.conn.si._stub).ReconfigVM_Task(spec)
+        task.wait_for_task(self.conn, started._moId, what, self.task_timeout)
 
 
 def refresh_storage(conn: Connection, host_moref: str) -> None:
@@ -318,13 +241,14 @@ def set_extra_config(conn: Connection, moref: str, key: str, value: str, timeout
     ReconfigVM_Task, and wait for it; an empty ``value`` removes the key, as vCenter does. Raises
     :class:`VsgtError` (:class:`TaskFailed` when the task takes longer than ``timeout`` seconds)."""
 
+    what = f"set {key} of {moref}"
+
     def call() -> None:
         vm = vim.VirtualMachine(moref, conn.si._stub)
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=key, value=value)])
-        wait_for_task(vm.ReconfigVM_Task(spec), timeout)
+        task.wait_for_task(conn, vm.ReconfigVM_Task(spec)._moId, what, timeout)
 
-    conn.run(call, f"set {key} of {moref}")
+    conn.run(call, what)
 
 
-__all__ = ["Publisher", "Write", "WriteResult", "get_extra_config", "is_transient", "read_guestinfo",
-           "refresh_storage", "set_extra_config", "wait_for_task"]
+__all__ = ["Publisher", "get_extra_config", "read_guestinfo", "refresh_storage", "set_extra_config"]

@@ -35,7 +35,7 @@ from ..gcpause import paused as gc_paused
 from ..gcpause import release_free_memory
 from ..model import Datastore, Host, Inventory, Vm
 from . import fastdecode
-from .connect import Connection, is_connection_lost, is_session_lost, translate
+from .connect import Connection
 from .convert import (
     CLUSTER,
     DATASTORE,
@@ -60,6 +60,7 @@ from .properties import (
     record_of,
     retrieve,
 )
+from .task import Transient, classify
 
 log = logging.getLogger(__name__)
 
@@ -161,22 +162,20 @@ class Watcher:
         return None
 
     def _recover(self, exc: Exception) -> None:
-        """After a failed call: reconnect (lost session/connection) or just resync (lost collector).
-
-        Raises what reconnecting can't cure, translated. Repeated failures back off (up to 5 s).
-        """
+        """After a failed call: resync from scratch, after logging in again when the session or the
+        connection was lost (:func:`.task.classify`). Raises what that can't cure, translated. Repeated
+        failures back off (up to 5 s; :meth:`close` cuts the pause short)."""
         self._version = None
         self._failures += 1
         if self._failures > 1:
             self._closed.wait(min(5.0, 0.1 * 2 ** (self._failures - 2)))
-        if is_session_lost(exc) or is_connection_lost(exc):
-            log.warning("watch lost its session or connection (%s): reconnecting and resyncing",
-                        getattr(exc, "msg", None) or type(exc).__name__)
-            self.conn.reconnect(self._generation)
-        elif isinstance(exc, (_Resync, vmodl.fault.ManagedObjectNotFound)):
+        if isinstance(exc, (_Resync, vmodl.fault.ManagedObjectNotFound)):
             log.warning("watch lost its property collector: resyncing")
-        else:
-            raise translate(exc, self.conn.settings, "watch the inventory") from None
+            return
+        outcome = classify(self.conn, exc, "watch the inventory", self._generation)
+        if not isinstance(outcome, Transient):
+            raise outcome from None
+        log.warning("%s: resyncing", outcome)
 
     def close(self) -> None:
         """Stop: cancel a wait in progress and drop the collector, views and filter (best effort)."""

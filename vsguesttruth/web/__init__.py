@@ -2,23 +2,24 @@
 
 Public surface::
 
-    from vsguesttruth.web import Auth, TokenStore, StaticSource, WatcherSource, create_app, start_web, metrics
+    from vsguesttruth.web import Auth, StaticSource, TokenStore, WatcherSource, create_app, metrics, start_web
 
     app = create_app(source, auth, plan=None, migrate=None)     # a FastAPI app (works in TestClient)
     handle = start_web(source, config.web, settings=settings)    # HTTPS in a background thread
     ...
     handle.stop()                                                # graceful: requests in flight finish
 
-**Seam for the reconcile loop (``vsguesttruth serve``, F's ``service.py``).** The service already watches
-vCenter; it gives the web app a *source*: any object with ``latest() -> Inventory | None`` (and, when it can,
-``level`` (ServiceLevel), ``version`` (int, grows per inventory), ``updated_at``, ``error`` and
-``wait_version(after, timeout)`` for live pages). Then::
+**Beside the reconcile loop (``vsguesttruth serve``).** The loop's vCenter informer is the app's *source*
+too (:meth:`WatcherSource.sharing`: ``latest() -> Inventory | None``, the ``level`` pages judge by,
+``version``, ``updated_at``, ``error`` and ``wait_version(after, timeout)`` for live pages); remediation's
+manual moves are its move action::
 
-    from vsguesttruth.web import start_web, metrics
-    web = start_web(service_source, config.web, settings=connection_settings,
-                    plan=remediation_plan, migrate=remediation_migrate)   # both optional (H's code)
+    from vsguesttruth.web import WatcherSource, start_web, track
+    track(service.informer)                                   # watch answers -> /metrics
+    web = start_web(WatcherSource.sharing(service.informer, service.level), config.web,
+                    settings=connection_settings, plan=remedy.manual.plan, migrate=remedy.manual.migrate)
     try:
-        run_the_loop()                 # and call metrics.publish_done("ok"), metrics.vcenter_error(kind), ...
+        service.run()                  # and metrics.publish_done("ok"), metrics.vcenter_error(kind), ...
     finally:
         web.stop()
 
@@ -39,11 +40,11 @@ from . import metrics
 from .app import create_app
 from .auth import Auth, Principal, TokenStore
 from .server import WebServer, self_signed
-from .source import InventorySource, StaticSource, WatcherSource
+from .source import InventorySource, StaticSource, WatcherSource, track
 
 __all__ = [
     "Auth", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
-    "create_app", "make_auth", "metrics", "self_signed", "start_web",
+    "create_app", "make_auth", "metrics", "self_signed", "start_web", "track",
 ]
 
 
@@ -55,7 +56,7 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
         tokens = tokens.with_tokens(extra_tokens)
     sessions = None
     if settings is not None:
-        from vsguesttruth.vcenter.extension import SessionValidator
+        from vsguesttruth.vcenter import SessionValidator
 
         sessions = SessionValidator(settings, ttl=web_config.session_cache_seconds)
     return Auth(tokens, sessions)

@@ -15,7 +15,6 @@ manifest and its icons: vCenter fetches them anonymously); ``/ui/*.html`` (pages
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +33,7 @@ from vsguesttruth.truth import DiskTruth, TruthContext, Verdict
 
 from . import metrics
 from .auth import Auth, Principal
+from .manifest import manifest_dir
 from .source import InventorySource
 
 STATIC = Path(__file__).parent / "static"
@@ -42,13 +42,6 @@ MAX_WAIT = 25.0
 
 PlanFn = Callable[[Inventory, "str | None"], Any]
 MigrateFn = Callable[..., Any]
-
-
-def manifest_dir() -> Path:
-    """The vSphere Client plugin's manifest (``plugin.json``, ``images/``): shipped in the package
-    (``vsguesttruth/web/plugin/``); ``$VSGT_PLUGIN_MANIFEST_DIR`` points at another one."""
-    env = os.environ.get("VSGT_PLUGIN_MANIFEST_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent / "plugin"
 
 
 class MigrateRequest(BaseModel):

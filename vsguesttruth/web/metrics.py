@@ -6,8 +6,8 @@ Two kinds:
   safe from any thread)::
 
       from vsguesttruth.web import metrics
-      metrics.publish_done("ok")            # a guestinfo write (F's publisher): ok / skipped / failed
-      metrics.migration_done("ok")          # a vMotion / Storage vMotion (H's executor): ok / failed / refused
+      metrics.publish_done("ok")            # a guestinfo write (the reconcile loop): ok / skipped / failed
+      metrics.migration_done("ok")          # a vMotion / Storage vMotion (remediation): ok / failed / refused
       metrics.vcenter_error("session_lost") # any vCenter fault worth counting, by a short kind
       metrics.watch_heard()                 # the watch heard from vCenter (an update or an empty wait)
       metrics.inventory_updated()           # a new Inventory was built

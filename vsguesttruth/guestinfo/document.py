@@ -1,0 +1,253 @@
+"""The state document a guest reads (``guestinfo.vsguesttruth.state``), built from a VM's truth.
+
+Pure: a :class:`~vsguesttruth.truth.VmTruth` and the VM's :class:`~vsguesttruth.guestinfo.policy.GuestPolicy` in,
+a JSON-ready dict out (``schema/state.schema.json``). Publishing is level-triggered: :func:`next_document`
+compares what the VM has with what it should have, ignoring ``generation`` and ``changed``, and returns a
+new value only when the content differs, so a restart rewrites nothing that is already right.
+
+A document that would not fit the guest RPC limit even compressed (an extreme VM) is trimmed: first the
+per-disk explanations go, then the LUN details, and ``policy.message`` says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from vsguesttruth_guest.guestinfo import (
+    PLAIN_LIMIT,
+    SCHEMA_VERSION,
+    DocumentError,
+    decode_state,
+    dumps,
+    encode_state,
+    timestamp,
+)
+from vsguesttruth.guestinfo.policy import GuestPolicy
+from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, VmTruth
+
+CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "nvme", "sata", "ide"})
+BACKINGS = frozenset({"vmdk", "rdm_physical", "rdm_virtual"})
+MEDIA = frozenset({"ssd", "hdd"})
+VAAI = {"vStorageSupported": "supported", "vStorageUnsupported": "unsupported"}
+VOLATILE = ("generation", "changed")  # what changes without the content changing
+_TRIMS = (("explanation",), ("explanation", "luns"), ("explanation", "luns", "datastores"))
+
+
+class Memo:
+    """Per-pass cache of rendered LUNs: many VMs share a (LUN, host) judgement; render it once.
+
+    Holds the judged objects it keys by ``id()``, so a key is never reused while the memo lives. Make a
+    new one with every new :class:`~vsguesttruth.truth.TruthContext`.
+    """
+
+    __slots__ = ("_luns", "_hosts")
+
+    def __init__(self) -> None:
+        self._luns: dict[tuple[int, str], tuple[LunTruth, dict[str, Any]]] = {}
+        self._hosts: dict[int, tuple[tuple[HostPaths, ...], dict[str, HostPaths]]] = {}
+
+    def lun(self, lun: LunTruth, host_moref: str) -> dict[str, Any]:
+        key = (id(lun), host_moref)
+        found = self._luns.get(key)
+        if found is None:
+            found = self._luns[key] = (lun, _lun(lun, self._host_paths(lun.hosts).get(host_moref)))
+        return found[1]
+
+    def _host_paths(self, hosts: tuple[HostPaths, ...]) -> dict[str, HostPaths]:
+        found = self._hosts.get(id(hosts))
+        if found is None:
+            found = self._hosts[id(hosts)] = (hosts, {h.host_moref: h for h in hosts})
+        return found[1]
+
+
+def desired(truth: VmTruth, policy: GuestPolicy, memo: Memo | None = None) -> dict[str, Any]:
+    """The document's content (no ``generation``/``changed``), trimmed if it would not fit."""
+    memo = memo or Memo()
+    doc = _content(truth, policy, policy.fields, memo)
+    return doc if _fits(doc) else _trimmed(truth, policy, memo)
+
+
+def content_equal(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two documents say the same, ignoring ``generation`` and ``changed``."""
+    return {k: v for k, v in old.items() if k not in VOLATILE} == {k: v for k, v in new.items() if k not in VOLATILE}
+
+
+def next_document(old_value: str | None, truth: VmTruth, policy: GuestPolicy, now: datetime,
+                  memo: Memo | None = None) -> str | None:
+    """The value to write into the VM's state key, or None when the one there already says it all.
+
+    ``generation`` is the old one plus one (1 when there was none, or it did not decode) and ``changed``
+    is ``now``; an old value that does not decode, or is of another schema, is replaced.
+    """
+    before = seen(old_value)
+    found = compare(before, truth, policy, memo)
+    if found is None:
+        return None
+    return encode_state(stamp(found[0], before.generation if before else 0, now))
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A published document in a few bytes: what it says (a fingerprint), its generation and its policy
+    section. Kept per VM by the service, so an unchanged VM costs no decoding."""
+
+    value: str  # the state value it describes
+    fingerprint: str
+    generation: int
+    policy: Any
+
+
+def seen(value: str | None) -> Seen | None:
+    """Decode a state value into a :class:`Seen`; None when empty or unreadable."""
+    doc = read(value)
+    return None if doc is None else _seen_doc(value or "", doc)
+
+
+def read(value: str | None) -> dict[str, Any] | None:
+    """The document in a state value; None when empty, unreadable, or of another schema."""
+    if not value:
+        return None
+    try:
+        doc = decode_state(value)
+    except (DocumentError, ValueError, RecursionError):
+        return None
+    return doc if doc.get("schema") == SCHEMA_VERSION and "encoding" not in doc else None
+
+
+def compare(before: Seen | None, truth: VmTruth, policy: GuestPolicy,
+            memo: Memo | None = None) -> tuple[dict[str, Any], Seen] | None:
+    """The content to publish and its :class:`Seen` (value still ""), or None when ``before`` says the same.
+
+    The content is trimmed when it would not fit even compressed (measured only when it is to be written).
+    """
+    memo = memo or Memo()
+    content = _content(truth, policy, policy.fields, memo)
+    text = dumps(content)
+    mark = _fingerprint(text)
+    if before is not None and mark == before.fingerprint:
+        return None
+    if len(text.encode()) + 64 > PLAIN_LIMIT and not _fits(content):
+        content = _trimmed(truth, policy, memo)
+        mark = _fingerprint(dumps(content))
+        if before is not None and mark == before.fingerprint:
+            return None
+    generation = (before.generation if before else 0) + 1
+    return content, Seen("", mark, generation, content.get("policy"))
+
+
+def stamp(content: Mapping[str, Any], generation_before: int, now: datetime) -> dict[str, Any]:
+    """The whole document: ``content`` with the next generation and ``now``."""
+    return {**content, "generation": generation_before + 1, "changed": timestamp(now)}
+
+
+def _seen_doc(value: str, doc: Mapping[str, Any]) -> Seen:
+    return Seen(value, _fingerprint(dumps({k: v for k, v in doc.items() if k not in VOLATILE})),
+                _generation(doc), doc.get("policy"))
+
+
+def _generation(doc: Mapping[str, Any] | None) -> int:
+    generation = doc.get("generation") if doc is not None else 0
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        return 0
+    return generation
+
+
+def _fingerprint(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: Memo) -> dict[str, Any]:
+    vm: dict[str, Any] = {"name": truth.name, "uuid": truth.uuid, "host": truth.host}
+    if truth.cluster:
+        vm["cluster"] = truth.cluster
+    return {
+        "schema": SCHEMA_VERSION,
+        "vm": vm,
+        "verdict": truth.verdict.value,
+        "explanation": truth.explanation,
+        "advice": truth.advice.value,
+        "policy": policy.as_doc(),
+        "disks": [_disk(d, truth.host_moref, fields, memo) for d in truth.disks],
+    }
+
+
+def _disk(d: DiskTruth, host_moref: str, fields: frozenset[str], memo: Memo) -> dict[str, Any]:
+    disk = d.disk
+    out: dict[str, Any] = {
+        "label": disk.label,
+        "controller": disk.controller if disk.controller in CONTROLLERS else "other",
+        "bus": disk.bus,
+        "unit": disk.unit,
+    }
+    if "uuid" in fields and disk.uuid:
+        out["uuid"] = disk.uuid
+    if "capacity" in fields:
+        out["capacity"] = max(0, disk.capacity_bytes)
+    out["backing"] = disk.backing if disk.backing in BACKINGS else "other"
+    if "datastores" in fields:
+        names = _chain_datastores(d)
+        if names:
+            out["datastore"] = names[0]
+        if len(names) > 1:
+            out["datastores"] = names
+    if "luns" in fields:
+        out["luns"] = [memo.lun(lun, host_moref) for lun in d.luns]
+    out["verdict"] = d.verdict.value
+    out["reachable"] = d.verdict.usable
+    if "explanation" in fields:
+        out["explanation"] = d.explanation
+    out["advice"] = d.advice.value
+    return out
+
+
+def _chain_datastores(d: DiskTruth) -> list[str]:
+    """Datastore names of the disk's files, current file first (an RDM: its mapping file's datastore)."""
+    names = [f[1:f.index("]")] for f in d.disk.files if f.startswith("[") and "]" in f]
+    names = [n for n in names if n] or [ds.name for ds in d.datastores]
+    return list(dict.fromkeys(names))
+
+
+def _lun(lun: LunTruth, here: HostPaths | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": lun.canonical_name,
+        "media": lun.media if lun.media in MEDIA else "unknown",
+    }
+    if lun.lun_type:
+        out["type"] = lun.lun_type
+    out["vaai"] = VAAI.get(lun.vaai, "unknown")
+    if here is not None:
+        out["state"] = ",".join(here.operational_state) or "unknownState"
+        out["paths"] = {state: n for state, n in here.counts.items() if n}
+    else:
+        out["paths"] = {}
+    return out
+
+
+def _trimmed(truth: VmTruth, policy: GuestPolicy, memo: Memo) -> dict[str, Any]:
+    for dropped in _TRIMS:
+        doc = _content(truth, policy, policy.fields - frozenset(dropped), memo)
+        if _fits(doc):
+            note = f"document trimmed to fit 64 KB: {', '.join(dropped)} left out"
+            doc["policy"]["message"] = _join(doc["policy"].get("message", ""), note)
+            return doc
+    raise DocumentError(f"the state document of {truth.name} does not fit 64 KB even trimmed")
+
+
+def _fits(doc: dict[str, Any]) -> bool:
+    if len(dumps(doc).encode()) + 64 <= PLAIN_LIMIT:
+        return True
+    try:
+        encode_state({**doc, "generation": 2**53, "changed": "2000-01-01T00:00:00Z"})
+    except DocumentError:
+        return False
+    return True
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,162 @@
+"""A guest's probing policy (``guestinfo.vsguesttruth.policy``), bounded by the admin's ``[guest]`` config.
+
+The guest writes the policy with ``info-set``: it is untrusted input. Parsing is strict (size limit, strict
+UTF-8 and JSON, no unknown keys, exact types, every value within the published schema and within the
+admin's bounds) and never raises: a policy that cannot be accepted gives the defaults, with status
+``invalid`` and a message saying what to fix, so one guest's mistake can neither crash the service nor
+touch another VM. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vsguesttruth.config import MAX_REFRESH_INTERVAL, GuestConfig
+from vsguesttruth_guest.guestinfo import FIELDS, POLICY_LIMIT, SCHEMA_VERSION, DocumentError, parse_guest_json
+from vsguesttruth.policy import MAX_PATHS_PER_LUN, PolicyError, ServiceLevel
+
+PUBLISH_MODES = ("on_change", "interval")
+MAX_REACHABLE_DEVICES = 256
+KEYS = ("schema", "refresh_interval", "publish", "fields", "min_working_paths", "min_reachable_devices")
+_SHOWN = 40  # characters of a guest's string quoted back in a message
+
+
+@dataclass(frozen=True, slots=True)
+class GuestPolicy:
+    """The policy in force for one VM: the guest's, within the admin's bounds, or the defaults.
+
+    ``status``: ``default`` (the guest set none), ``applied``, or ``invalid`` (the guest's was refused;
+    ``message`` says why, and the defaults apply). ``refresh_interval`` 0 means no periodic re-probe.
+    """
+
+    status: str = "default"
+    message: str = ""
+    refresh_interval: int = 0
+    publish: str = "on_change"
+    fields: frozenset[str] = frozenset(FIELDS)
+    level: ServiceLevel = field(default_factory=ServiceLevel)
+
+    def as_doc(self) -> dict[str, Any]:
+        """The state document's ``policy`` section: the status and the values in force."""
+        out: dict[str, Any] = {"status": self.status}
+        if self.message:
+            out["message"] = self.message
+        out.update(
+            refresh_interval=self.refresh_interval, publish=self.publish,
+            fields=[f for f in FIELDS if f in self.fields],
+            min_working_paths=self.level.min_working_paths,
+            min_reachable_devices=self.level.min_reachable_devices,
+        )
+        return out
+
+
+def default_policy(bounds: GuestConfig, level: ServiceLevel | None = None) -> GuestPolicy:
+    """What applies to a VM whose guest set no policy (or an invalid one)."""
+    return GuestPolicy(refresh_interval=bounds.default_refresh_interval, fields=frozenset(bounds.allowed_fields),
+                       level=level or ServiceLevel())
+
+
+def effective_policy(value: str | bytes | None, bounds: GuestConfig, level: ServiceLevel | None = None) -> GuestPolicy:
+    """The policy in force for a VM whose policy key holds ``value``. Never raises."""
+    defaults = default_policy(bounds, level)
+    if value is None or value in ("", b""):
+        return defaults
+    try:
+        return parse_policy(value, bounds, level)
+    except PolicyError as err:
+        return GuestPolicy(status="invalid", message=str(err), refresh_interval=defaults.refresh_interval,
+                           fields=defaults.fields, level=defaults.level)
+    except Exception as err:  # noqa: BLE001 - a bug here must not become one guest's power over the loop
+        return GuestPolicy(status="invalid", message=f"policy could not be read ({type(err).__name__})",
+                           refresh_interval=defaults.refresh_interval, fields=defaults.fields, level=defaults.level)
+
+
+def parse_policy(value: str | bytes, bounds: GuestConfig, level: ServiceLevel | None = None) -> GuestPolicy:
+    """Strictly parse a policy value; raise :class:`PolicyError` with a message for the guest."""
+    if not bounds.allow_policy:
+        raise PolicyError("the administrator does not allow guest policies here; the defaults apply")
+    try:
+        doc = parse_guest_json(value, POLICY_LIMIT, "policy")
+    except DocumentError as err:
+        raise PolicyError(str(err)) from None
+    unknown = [k for k in doc if k not in KEYS]
+    if unknown:
+        raise PolicyError(f"unknown policy key {_quote(unknown[0])} (known: {', '.join(KEYS)})")
+    if "schema" in doc and (_kind(doc["schema"]) != "integer" or doc["schema"] != SCHEMA_VERSION):
+        raise PolicyError(f"policy schema must be {SCHEMA_VERSION}, not {_show(doc['schema'])}")
+    base = level or ServiceLevel()
+    refresh = bounds.default_refresh_interval
+    if "refresh_interval" in doc:
+        refresh = _integer(doc, "refresh_interval", bounds.min_refresh_interval, MAX_REFRESH_INTERVAL)
+    publish = doc.get("publish", "on_change")
+    if publish not in PUBLISH_MODES or not isinstance(publish, str):
+        raise PolicyError(f"publish must be one of {', '.join(PUBLISH_MODES)}, not {_show(publish)}")
+    if publish == "interval" and refresh == 0:
+        raise PolicyError("publish \"interval\" needs a refresh_interval")
+    fields = frozenset(bounds.allowed_fields)
+    if "fields" in doc:
+        fields = _fields(doc["fields"], bounds)
+    try:
+        wanted = ServiceLevel(
+            min_working_paths=_integer(doc, "min_working_paths", 1, MAX_PATHS_PER_LUN)
+            if "min_working_paths" in doc else base.min_working_paths,
+            min_reachable_devices=_integer(doc, "min_reachable_devices", 1, MAX_REACHABLE_DEVICES)
+            if "min_reachable_devices" in doc else base.min_reachable_devices,
+        )
+    except PolicyError:
+        raise
+    except (TypeError, ValueError) as err:  # ServiceLevel's own checks
+        raise PolicyError(str(err)) from None
+    return GuestPolicy(status="applied", refresh_interval=refresh, publish=publish, fields=fields, level=wanted)
+
+
+def _fields(value: Any, bounds: GuestConfig) -> frozenset[str]:
+    if not isinstance(value, list):
+        raise PolicyError(f"fields must be a list, not {_kind(value)}")
+    if len(value) > 16:
+        raise PolicyError("fields may name at most 16 entries")
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str) or item not in FIELDS:
+            raise PolicyError(f"fields: unknown field {_show(item)} (known: {', '.join(FIELDS)})")
+        if item in seen:
+            raise PolicyError(f"fields: {item} is named twice")
+        if item not in bounds.allowed_fields:
+            allowed = ", ".join(bounds.allowed_fields) or "none"
+            raise PolicyError(f"fields: {item} is not allowed by the administrator (allowed: {allowed})")
+        seen.add(item)
+    return frozenset(seen)
+
+
+def _integer(doc: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = doc[key]
+    if _kind(value) != "integer":
+        raise PolicyError(f"{key} must be an integer, not {_kind(value)}")
+    if not low <= value <= high:
+        raise PolicyError(f"{key} must be between {low} and {high}, not {value}")
+    return int(value)
+
+
+def _kind(value: Any) -> str:
+    """The JSON type name of a decoded value (bool is not an integer here)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {type(None): "null", str: "a string", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+
+
+def _quote(text: str) -> str:
+    shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    return repr(shown)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, (bool, int, float)) or value is None:
+        text = "true" if value is True else "false" if value is False else "null" if value is None else str(value)
+        return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    return _kind(value)

@@ -1,0 +1,219 @@
+"""A guest's requests (``guestinfo.vsguesttruth.request``) and the service's answers (``.response``).
+
+The request key holds one request at a time: ``{"id", "action": "refresh" | "migrate", "reason"}``. It is
+untrusted input, parsed strictly and never trusted for anything but its own VM. Each id is answered once:
+the response key carries the id answered (a policy answer carries it on as ``last_request``), so after a
+restart the same request is not answered again; a :class:`RequestBook` remembers more in memory (ids, the
+last raw value seen, a token bucket per VM for the rate limit; a restart resets the buckets).
+
+Pure apart from the clock the caller passes in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from vsguesttruth_guest.guestinfo import REQUEST_LIMIT, SCHEMA_VERSION, DocumentError, dumps, parse_guest_json, timestamp
+
+ACTIONS = ("refresh", "migrate")
+KEYS = ("id", "action", "reason")
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MAX_REASON = 256
+RESPONSE_LIMIT = 4096  # how much of the response key we read back (we write far less)
+_REMEMBERED_IDS = 32  # per VM, answered ids kept in memory
+_QUIET = 600.0  # seconds: at most one rate-limit refusal per VM in this time
+
+
+class RequestError(ValueError):
+    """A request that cannot be accepted; ``id`` is its id when that much was readable, else ""."""
+
+    def __init__(self, message: str, id: str = "", action: str = "") -> None:
+        super().__init__(message)
+        self.id = id
+        self.action = action
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: str
+    action: str
+    reason: str = ""
+
+
+def parse_request(value: str | bytes) -> Request:
+    """Strictly parse a request value; raise :class:`RequestError` saying what is wrong."""
+    try:
+        doc = parse_guest_json(value, REQUEST_LIMIT, "request")
+    except DocumentError as err:
+        raise RequestError(str(err)) from None
+    raw_id = doc.get("id")
+    rid = raw_id if isinstance(raw_id, str) and ID_PATTERN.fullmatch(raw_id) else ""
+    raw_action = doc.get("action")
+    action = raw_action if isinstance(raw_action, str) and raw_action in ACTIONS else ""
+    unknown = [k for k in doc if k not in KEYS]
+    if unknown:
+        raise RequestError(f"unknown request key {_quote(unknown[0])} (known: {', '.join(KEYS)})", rid, action)
+    if "id" not in doc:
+        raise RequestError("request has no id", "", action)
+    if not rid:
+        raise RequestError("id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -", "", action)
+    if "action" not in doc:
+        raise RequestError("request has no action", rid)
+    if not action:
+        raise RequestError(f"action must be one of {', '.join(ACTIONS)}", rid)
+    reason = doc.get("reason", "")
+    if not isinstance(reason, str):
+        raise RequestError("reason must be a string", rid, action)
+    if len(reason) > MAX_REASON:
+        raise RequestError(f"reason is longer than {MAX_REASON} characters", rid, action)
+    return Request(id=rid, action=action, reason=reason)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Answers
+
+
+def response(id: str, status: str, message: str, at: datetime, action: str = "", last_request: str = "") -> str:
+    """A response value (schema/response.schema.json), compact JSON."""
+    doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "id": id, "status": status, "message": message,
+                           "at": timestamp(at)}
+    if action:
+        doc["action"] = action
+    if last_request:
+        doc["last_request"] = last_request
+    return dumps(doc)
+
+
+def read_response(value: str | None) -> dict[str, Any]:
+    """What the response key says now; {} when empty or unreadable (a guest can write it too)."""
+    if not value:
+        return {}
+    try:
+        doc = parse_guest_json(value, RESPONSE_LIMIT, "response")
+    except DocumentError:
+        return {}
+    return {k: v for k, v in doc.items() if k in ("id", "status", "action", "last_request") and isinstance(v, str)}
+
+
+def answered_request(resp: Mapping[str, Any]) -> str:
+    """The id of the latest request the response key records as answered ("" if none)."""
+    if resp.get("id") == "policy":
+        return str(resp.get("last_request", ""))
+    return str(resp.get("id", ""))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Triage: what to do with the request key's value now
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``kind``: ``none`` (nothing new), ``refuse`` (answer ``message``), ``accept`` (act on ``request``),
+    or ``resume`` (a refresh accepted before a restart: finish it)."""
+
+    kind: str
+    request: Request | None = None
+    id: str = ""
+    action: str = ""
+    message: str = ""
+
+
+NOTHING = Decision("none")
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class _VmBook:
+    last_raw: str | None = None
+    answered: deque[str] = field(default_factory=lambda: deque(maxlen=_REMEMBERED_IDS))
+    bucket: _Bucket | None = None
+    limited_at: float | None = None  # when the last rate-limit refusal was answered
+
+
+class RequestBook:
+    """Per-VM memory for requests: answered ids, the last value seen, and the rate limit (token bucket:
+    ``per_hour`` tokens, refilled evenly over the hour, the bucket starting full)."""
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+        self._vms: dict[str, _VmBook] = {}
+
+    def forget(self, vm: str) -> None:
+        self._vms.pop(vm, None)
+
+    def unanswer(self, vm: str, id: str) -> None:
+        """The answer to ``id`` could not be written: look at the request again next time."""
+        book = self._vms.get(vm)
+        if book is not None:
+            book.last_raw = None
+            if id in book.answered:
+                book.answered.remove(id)
+
+    def triage(self, vm: str, value: str | None, current_response: str | None, now: float) -> Decision:
+        """Decide about the request key's ``value`` of VM ``vm``; ``now`` is a monotonic clock."""
+        if not value:
+            return NOTHING
+        book = self._vms.get(vm)
+        if book is not None and value == book.last_raw:
+            return NOTHING
+        if book is None:
+            book = self._vms[vm] = _VmBook()
+        fresh = book.last_raw is None  # first look at this VM since the start: trust the response key
+        book.last_raw = value
+        resp = read_response(current_response)
+        try:
+            request = parse_request(value)
+        except RequestError as err:
+            if fresh and resp.get("status") == "refused" and answered_request(resp) == err.id:
+                return NOTHING  # answered before a restart
+            if err.id and err.id in book.answered:
+                return NOTHING
+            return self._limited(book, now, err.id, err.action) or self._remember(book, Decision(
+                "refuse", id=err.id, action=err.action, message=str(err)))
+        if request.id in book.answered:
+            return NOTHING
+        if answered_request(resp) == request.id:
+            book.answered.append(request.id)
+            if resp.get("id") == request.id and resp.get("status") == "accepted" and request.action == "refresh":
+                return Decision("resume", request=request, id=request.id, action=request.action)
+            return NOTHING
+        return self._limited(book, now, request.id, request.action) or self._remember(book, Decision(
+            "accept", request=request, id=request.id, action=request.action))
+
+    def _remember(self, book: _VmBook, decision: Decision) -> Decision:
+        if decision.id:
+            book.answered.append(decision.id)
+        return decision
+
+    def _limited(self, book: _VmBook, now: float, id: str, action: str) -> Decision | None:
+        """None when a token was available (and taken); else a refusal, at most one per ``_QUIET`` seconds."""
+        if self.per_hour > 0:
+            bucket = book.bucket or _Bucket(tokens=float(self.per_hour), at=now)
+            bucket.tokens = min(float(self.per_hour), bucket.tokens + (now - bucket.at) * self.per_hour / 3600.0)
+            bucket.at = now
+            book.bucket = bucket
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                book.limited_at = None
+                return None
+            wait = int((1.0 - bucket.tokens) * 3600 / self.per_hour) + 1
+            message = f"rate limit: at most {self.per_hour} requests per hour; try again in {wait} s"
+        else:
+            message = "the administrator does not accept requests from guests here"
+        if book.limited_at is not None and now - book.limited_at < _QUIET:
+            return NOTHING  # refused lately: a guest writing fast gets no more writes out of us
+        book.limited_at = now
+        return self._remember(book, Decision("refuse", id=id, action=action, message=message))
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")

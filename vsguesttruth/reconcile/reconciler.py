@@ -1,0 +1,244 @@
+"""The reconciler: pass by pass, what to write into which VM's guestinfo (and which hosts to re-probe).
+
+Level-triggered, like a Kubernetes controller: for each VM the desired state document is computed from the
+current inventory and the guest's own policy, and compared with the document the VM's extraConfig holds
+now; only a difference is written. A pass looks at the VMs a change touches (:mod:`.index`) and the VMs
+whose time has come (:mod:`.queue`), plans each (:mod:`.sync`) and writes the plans through the
+:class:`~.ports.Writer`. It makes no vCenter call itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from vsguesttruth.config import Config
+from vsguesttruth.guestinfo import RESPONSE, STATE, RequestBook, document
+from vsguesttruth.model import Inventory
+from vsguesttruth.policy import ServiceLevel
+from vsguesttruth.scope import Scope
+from vsguesttruth.truth import TruthContext, VmTruth
+
+from .index import Index
+from .ports import RemediationHook, Write, WriteResult, Writer
+from .queue import WorkQueue
+from .result import PassResult, VmOutcome
+from .state import Keys, VmState
+from .sync import VmPlan, VmSync
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Decides, pass by pass, what to write into which VM (and which hosts to re-probe), and has it done.
+
+    ``reconcile(inventory, as_of=...)``: ``as_of`` is the monotonic time up to which the inventory is known
+    to be current (a live watch: now minus the settle time; a snapshot: when it was taken); a re-probe's
+    result counts as seen once ``as_of`` passes the re-probe's end. ``remediation`` receives guests'
+    ``migrate`` requests; ``record_all`` keeps an outcome for every VM looked at (``publish --once``).
+    """
+
+    def __init__(self, config: Config, writer: Writer, *, level: ServiceLevel | None = None,
+                 remediation: RemediationHook | None = None, record_all: bool = False, dry_run: bool = False,
+                 clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.config = config
+        self.writer = writer
+        self.level = level or ServiceLevel()
+        self.record_all = record_all
+        self.dry_run = dry_run
+        self.clock = clock
+        self.wallclock = wallclock
+        self.settle = config.publish.settle_ms / 1000.0
+        self.scope = Scope(config.scope)
+        self.book = RequestBook(config.guest.requests_per_hour)
+        #: the latest truth of every in-scope VM that is not healthy, as published (remediation plans from it).
+        #: Healthy ones are not kept: a truth holds its pass's evidence of every host that sees its LUNs, so
+        #: 20,000 kept truths kept the evidence of hundreds of passes alive (+300 MB in 10 minutes of flaps).
+        self.truths: dict[str, VmTruth] = {}
+        self._vms: dict[str, VmState] = {}
+        self._in_scope: set[str] = set()
+        self._inv: Inventory | None = None
+        self._probed: dict[str, float] = {}  # host -> when its last re-probe ended
+        self._rescope = True
+        self.index = Index()
+        self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
+        self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
+                           remediation, wallclock)
+
+    # -- inputs from outside ------------------------------------------------------------------------
+
+    def set_attribute_vms(self, vms: set[str] | None) -> None:
+        """The VMs carrying the scope's custom attribute (read by the edge); re-evaluates the scope."""
+        if vms != self.scope.attribute_vms:
+            self.scope = Scope(self.config.scope, None if vms is None else frozenset(vms))
+            self._rescope = True
+
+    def answer_later(self, vm: str, id: str, status: str, message: str, action: str = "migrate") -> None:
+        """Queue an answer to request ``id`` of VM ``vm`` (remediation's ``accepted``/``done``/``failed``/
+        ``refused``); it is written with the VM's next pass. Callable from any thread."""
+        self.queue.answer_later(vm, (id, action, status, message))
+
+    def levels(self) -> dict[str, ServiceLevel]:
+        """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
+        return {m: st.policy.policy.level for m, st in self._vms.items() if st.policy.policy is not None}
+
+    # -- timing -------------------------------------------------------------------------------------
+
+    def next_wake(self) -> float | None:
+        """The monotonic time the next timer is due (None: none), in the caller's ``now``."""
+        return self.queue.next_wake(self._in_scope)
+
+    def due(self, now: float | None = None) -> bool:
+        wake = self.next_wake()
+        return wake is not None and wake <= (self.clock() if now is None else now)
+
+    # -- the pass -----------------------------------------------------------------------------------
+
+    def reconcile(self, inv: Inventory, *, as_of: float | None = None, full: bool = False) -> PassResult:
+        start = self.clock()
+        as_of = start if as_of is None else as_of
+        wall = self.wallclock()
+        result = PassResult(started=wall, vms=len(inv.vms), dry_run=self.dry_run)
+        dirty = self._dirty(inv, full or self._rescope)
+        if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
+            dirty = set(inv.vms)
+        dirty |= self.queue.due(start, as_of)
+        if full or self._rescope:
+            self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
+            self._rescope = False
+            for moref in [m for m in self._vms if m not in self._in_scope]:
+                self._drop(moref)
+        else:
+            for moref in dirty:
+                vm = inv.vms.get(moref)
+                if vm is not None and self.scope.includes(vm, inv):
+                    self._in_scope.add(moref)
+                else:
+                    self._in_scope.discard(moref)
+                    self._drop(moref)
+        work = sorted(m for m in dirty if m in self._in_scope)
+        result.in_scope = len(self._in_scope)
+        result.examined = len(work)
+        plans: list[VmPlan] = []
+        if work:
+            ctx = TruthContext(inv)
+            memo = document.Memo()
+            for moref in work:
+                vm = inv.vms[moref]
+                try:
+                    plans.append(self.sync.plan(vm, self._state(moref), inv, ctx, memo, start, as_of, wall))
+                except Exception as err:  # noqa: BLE001 - one VM must never stop the others
+                    log.exception("reconciling %s failed", vm.name)
+                    result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
+                    result.failed += 1
+        self._inv = inv
+        self._execute(plans, result)
+        result.seconds = self.clock() - start
+        if not self.record_all:
+            result.outcomes = [o for o in result.outcomes if o.state != "unchanged" or o.response]
+        result.outcomes.sort(key=lambda o: o.name)
+        return result
+
+    def _dirty(self, inv: Inventory, full: bool) -> set[str]:
+        """The VMs whose document may have changed since the last pass's inventory."""
+        old = self._inv
+        if old is None or full:
+            return set(inv.vms)
+        if old is inv:
+            return set()
+        dirty, gone, rescope = self.index.changes(old, inv, self._keys, bool(self.scope.config.clusters))
+        for moref in gone:
+            self._drop(moref)
+            self._in_scope.discard(moref)
+        self._rescope = self._rescope or rescope
+        return dirty
+
+    # -- executing the plans ------------------------------------------------------------------------
+
+    def _execute(self, plans: list[VmPlan], result: PassResult) -> None:
+        writes = []
+        for plan in plans:
+            values = {}
+            if plan.state is not None:
+                values[STATE] = plan.state
+            if plan.response is not None:
+                values[RESPONSE] = plan.response
+            if values:
+                writes.append((plan, Write(vm=plan.vm.moref, name=plan.vm.name, values=values)))
+            elif self.record_all or plan.held:
+                result.outcomes.append(VmOutcome(plan.vm.moref, plan.vm.name, "held" if plan.held else "unchanged",
+                                                 plan.verdict))
+        if self.dry_run:  # whatever the writer, a dry run writes nothing
+            outcomes = [WriteResult(w, True) for _, w in writes]
+        else:
+            outcomes = self.writer.write([w for _, w in writes]) if writes else []
+        now = self.clock()
+        for (plan, w), res in zip(writes, outcomes):
+            keys = self._vms[plan.vm.moref].keys
+            state = "would_write" if self.dry_run else "written"
+            if res.ok:
+                self.queue.succeeded(plan.vm.moref)
+                for key, value in w.values.items():
+                    keys.written[key] = (value, plan.replaced.get(key), now)
+                if plan.seen is not None and not self.dry_run:
+                    keys.seen = keys.ours = plan.seen
+                result.states += STATE in w.values
+                result.responses += RESPONSE in w.values
+                log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
+                         ", ".join(f"state generation {plan.generation} ({plan.verdict})" if k == STATE
+                                   else f"response {plan.response_status}" for k in w.values))
+            else:
+                self.queue.failed(plan.vm.moref, now)
+                if RESPONSE in w.values and plan.undo is not None:
+                    plan.undo()  # the answer must be given again
+                result.failed += 1
+                state = "failed"
+            result.outcomes.append(VmOutcome(
+                plan.vm.moref, plan.vm.name, state if STATE in w.values or not res.ok else "unchanged",
+                plan.verdict, plan.generation if STATE in w.values else None,
+                plan.response_status if RESPONSE in w.values else "", res.error))
+        self._probe(plans, result)
+        for plan in plans:
+            self.queue.retime(plan.vm.moref)
+
+    def _probe(self, plans: list[VmPlan], result: PassResult) -> None:
+        """Re-probe each host some plan asked for, once; pending refreshes learn when (and how) it ended."""
+        hosts = sorted({p.probe for p in plans if p.probe})
+        if not hosts:
+            return
+        errors = self.writer.refresh(hosts) if not self.dry_run else {}
+        ended = self.clock()
+        result.probes += len(hosts)
+        for host in hosts:
+            self._probed[host] = ended
+        for plan in plans:
+            if not plan.probe:
+                continue
+            st = self._vms[plan.vm.moref]
+            if st.pending is not None and st.pending.probed is None and st.pending.request is not None:
+                st.pending.probed = ended
+                st.pending.error = errors.get(plan.probe, "")
+            if st.policy.interval:
+                st.timers.window = ended  # the interval policy publishes what the re-probe found
+
+    # -- memory -------------------------------------------------------------------------------------
+
+    def _state(self, moref: str) -> VmState:
+        st = self._vms.get(moref)
+        if st is None:
+            st = self._vms[moref] = VmState()
+        return st
+
+    def _keys(self, moref: str) -> Keys | None:
+        st = self._vms.get(moref)
+        return st.keys if st is not None else None
+
+    def _drop(self, moref: str) -> None:
+        self.truths.pop(moref, None)
+        self._vms.pop(moref, None)
+        self.queue.forget(moref)
+        self.index.drop(moref)
+        self.book.forget(moref)

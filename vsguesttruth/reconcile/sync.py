@@ -1,0 +1,217 @@
+"""The per-VM sync (client-go's sync handler): what one VM should get now, and what that takes.
+
+For one VM of the current inventory, :meth:`VmSync.plan` decides, level-triggered from what the VM's keys
+hold: the state document to write (only when its content differs from what the VM has, and when the
+guest's interval policy lets it), the response to write (a guest's request triaged, a refresh finished, a
+remediation answer that came later, a policy applied or refused), and the host to re-probe (the guest's
+refresh interval, or its refresh request). Nothing is written here: the reconciler writes the plans of a
+pass together.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Callable
+
+from vsguesttruth.config import Config
+from vsguesttruth.guestinfo import (
+    POLICY,
+    REQUEST,
+    RESPONSE,
+    STATE,
+    GuestPolicy,
+    Request,
+    RequestBook,
+    answered_request,
+    document,
+    encode_state,
+    read_response,
+    response,
+)
+from vsguesttruth.model import Inventory, Vm
+from vsguesttruth.policy import ServiceLevel
+from vsguesttruth.truth import TruthContext, Verdict, VmTruth
+
+from .index import Index
+from .ports import NO_REMEDIATION, MigrationRequest, RemediationHook
+from .queue import WorkQueue
+from .state import Pending, VmState, is_interval, lower_keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VmPlan:
+    """What one VM gets in this pass (None: nothing of that kind)."""
+
+    vm: Vm
+    policy: GuestPolicy
+    state: str | None = None  # the state value to write
+    generation: int | None = None
+    response: str | None = None  # the response value to write
+    response_status: str = ""
+    undo: Callable[[], None] | None = None  # if the write fails: make the answer due again
+    verdict: str = ""
+    probe: str = ""  # host to re-probe
+    seen: document.Seen | None = None  # what the state written says (kept once the write succeeded)
+    replaced: dict[str, str | None] = field(default_factory=dict)  # the values the write replaces
+    held: bool = False  # something waits: an interval window, a backoff, a calm restore
+
+
+class VmSync:
+    """Plans VMs with the reconciler's memory: per-VM state, the work queue, the index, the request book,
+    the hosts' last re-probes, and the published truths of VMs that are not healthy."""
+
+    def __init__(self, config: Config, level: ServiceLevel, book: RequestBook, queue: WorkQueue, index: Index,
+                 probed: dict[str, float], truths: dict[str, VmTruth], remediation: RemediationHook | None,
+                 wallclock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.level = level
+        self.book = book
+        self.queue = queue
+        self.index = index
+        self.probed = probed
+        self.truths = truths
+        self.remediation = remediation
+        self.wallclock = wallclock
+
+    def plan(self, vm: Vm, st: VmState, inv: Inventory, ctx: TruthContext, memo: document.Memo, now: float,
+             as_of: float, wall: datetime) -> VmPlan:
+        timers, keys = st.timers, st.keys
+        if timers.failed_until is not None and now < timers.failed_until:
+            return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)  # backing off after a failure
+        info = lower_keys(vm.guestinfo)
+        current_state = keys.current(STATE, info.get(STATE), now)
+        current_response = keys.current(RESPONSE, info.get(RESPONSE), now)
+        policy, changed = st.policy.apply(info.get(POLICY), now, self.config.guest, self.level)
+        if changed:
+            timers.window = 0.0  # a new policy is shown at once, even under an interval policy
+        plan = VmPlan(vm=vm, policy=policy, replaced={STATE: current_state, RESPONSE: current_response})
+        self._refresh_timer(vm, st, policy, now, plan)
+        answer = self._answers(st, vm, inv, ctx, policy, info.get(REQUEST), current_response, now, as_of, plan)
+
+        # the document
+        truth = ctx.vm_truth(vm.moref, policy.level)
+        if truth.verdict is Verdict.HEALTHY:
+            self.truths.pop(vm.moref, None)
+        else:
+            self.truths[vm.moref] = truth
+        plan.verdict = truth.verdict.value
+        before = keys.seen if keys.seen is not None and keys.seen.value == current_state else document.seen(current_state)
+        keys.seen = before
+        if not is_interval(policy) or (timers.window is not None and as_of >= timers.window):
+            found = document.compare(before, truth, policy, memo)
+            wait = float(self.config.guest.min_refresh_interval)
+            if found is not None and keys.overwritten(before, found[1], now, wait):
+                found, plan.held = None, True  # someone keeps overwriting our document: restore it calmly
+            if found is not None:
+                content, after = found
+                plan.state = encode_state(document.stamp(content, before.generation if before else 0, wall))
+                plan.seen = replace(after, value=plan.state)
+                plan.generation = after.generation
+                if answer is None and policy.status != "default" and (before is None or before.policy != after.policy):
+                    status = "policy_applied" if policy.status == "applied" else "policy_invalid"
+                    message = policy.message or "policy applied"
+                    answer = response("policy", status, message, wall,
+                                      last_request=answered_request(read_response(current_response)))
+                    plan.response_status = status
+            timers.window = None
+        else:
+            plan.held = True
+        plan.response = answer
+        self.index.track(vm, truth)
+        return plan
+
+    def _refresh_timer(self, vm: Vm, st: VmState, policy: GuestPolicy, now: float, plan: VmPlan) -> None:
+        """The guest's refresh interval: re-probe its host when due, sharing a re-probe made lately."""
+        timers = st.timers
+        if policy.refresh_interval <= 0:
+            timers.next_refresh = None
+            return
+        if timers.next_refresh is None:
+            timers.next_refresh = now
+        if now < timers.next_refresh:
+            return
+        last = self.probed.get(vm.host)
+        if not vm.host:
+            timers.next_refresh = now + policy.refresh_interval  # no host to re-probe now
+        elif last is not None and now - last < self.config.guest.min_refresh_interval:
+            timers.next_refresh = last + policy.refresh_interval  # share the re-probe made lately
+            if is_interval(policy):
+                timers.window = last
+        else:
+            plan.probe = vm.host
+            timers.next_refresh = now + policy.refresh_interval
+
+    def _answers(self, st: VmState, vm: Vm, inv: Inventory, ctx: TruthContext, policy: GuestPolicy,
+                 request: str | None, current_response: str | None, now: float, as_of: float,
+                 plan: VmPlan) -> str | None:
+        """The response to write now (None: none), acting on the request key and on finished work."""
+        wall = self.wallclock()
+        late = self.queue.take_answers(vm.moref)
+        if late:
+            id, action, status, message = late[-1]
+            plan.response_status = status
+            plan.undo = lambda: self.queue.requeue(vm.moref, late)
+            return response(id, status, message, wall, action)
+        pending = st.pending
+        if pending is not None and pending.probed is not None and as_of >= pending.probed:
+            st.pending = None
+            st.timers.window = 0.0  # an interval policy publishes now too
+            req = pending.request
+            plan.undo = lambda: setattr(st, "pending", pending)
+            if pending.error:
+                plan.response_status = "failed"
+                return response(req.id, "failed", f"re-probe failed: {pending.error}", wall, req.action)
+            plan.response_status = "done"
+            host = inv.hosts.get(vm.host)
+            return response(req.id, "done", f"storage of {host.name if host else vm.host} re-probed; "
+                                             "the state document is current", wall, req.action)
+        decision = self.book.triage(vm.moref, request, current_response, now)
+        if decision.kind == "none":
+            return None
+        if decision.kind == "refuse":
+            log.info("refused a request of %s: %s", vm.name, decision.message)
+            plan.response_status = "refused"
+            plan.undo = lambda: self.book.unanswer(vm.moref, decision.id)
+            return response(decision.id, "refused", decision.message, wall, decision.action)
+        req = decision.request
+        assert req is not None
+        plan.undo = lambda: self.book.unanswer(vm.moref, req.id)
+        if req.action == "refresh":
+            host = inv.hosts.get(vm.host)
+            if host is None:
+                plan.response_status = "refused"
+                return response(req.id, "refused", "the VM's host is not known", wall, req.action)
+            st.pending = Pending(req)
+            plan.probe = vm.host
+            if decision.kind == "resume":
+                return None  # accepted before a restart: finish it, the answer is there already
+            plan.response_status = "accepted"
+            return response(req.id, "accepted", f"re-probing the storage of {host.name}", wall, req.action)
+        return self._migrate(vm, req, ctx, policy, wall, plan)
+
+    def _migrate(self, vm: Vm, req: Request, ctx: TruthContext, policy: GuestPolicy, wall: datetime,
+                 plan: VmPlan) -> str | None:
+        """A guest's migrate request: remediation's answer now, or None when it answers later."""
+        status, message = "refused", NO_REMEDIATION
+        if self.remediation is not None and not self.config.guest.allow_migrate_requests:
+            message = "the administrator does not allow migrate requests from guests"
+        elif self.remediation is not None:
+            def respond(later_status: str, later_message: str) -> None:
+                self.queue.answer_later(vm.moref, (req.id, req.action, later_status, later_message))
+
+            try:
+                answer = self.remediation(MigrationRequest(
+                    vm=vm.moref, vm_name=vm.name, request=req, truth=ctx.vm_truth(vm.moref, policy.level),
+                    respond=respond))
+            except Exception as err:  # noqa: BLE001 - remediation's failure is the guest's answer, not our crash
+                log.exception("remediation failed for %s", vm.name)
+                answer = ("failed", f"remediation failed: {type(err).__name__}")
+            if answer is None:
+                return None  # remediation answers later
+            status, message = answer
+        plan.response_status = status
+        return response(req.id, status, message, wall, req.action)

@@ -1,0 +1,56 @@
+"""Who runs a decision: the :class:`Executor` protocol the guard rails talk to, the real one on vCenter
+(:class:`VcenterExecutor`: vMotion or Storage vMotion, and events on the VM), and :class:`DryRun`, which
+runs nothing and posts nothing (``remediate --dry-run``)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from vsguesttruth.config import RemediationConfig
+from vsguesttruth.errors import VsgtError
+from vsguesttruth.plan import Action as PlanAction, Decision
+
+
+class Executor(Protocol):
+    """The edge: runs a decision and posts events. Raise ``VsgtError`` (``TaskFailed``) on failure."""
+
+    def migrate(self, decision: Decision, progress: Callable[[int], None] | None = None) -> str: ...
+
+    def post_event(self, vm: str, message: str) -> None: ...
+
+
+class VcenterExecutor:
+    """Runs decisions with the vCenter edge's migrations and posts events on the VM, on a Connection."""
+
+    def __init__(self, conn: Any, config: RemediationConfig | None = None) -> None:
+        self.conn = conn
+        self.config = config or RemediationConfig()
+
+    def migrate(self, decision: Decision, progress: Callable[[int], None] | None = None) -> str:
+        from vsguesttruth.vcenter import relocate, vmotion
+
+        timeout = self.config.task_timeout_seconds
+        if decision.action is PlanAction.VMOTION:
+            result = vmotion(self.conn, decision.vm, decision.to_host, timeout=timeout, progress=progress)
+        elif decision.action in (PlanAction.RELOCATE_TO_REPLICA, PlanAction.STORAGE_VMOTION):
+            result = relocate(self.conn, decision.vm, decision.to_datastore,
+                              host=decision.to_host if decision.changes_host else "",
+                              disks=decision.disks, timeout=timeout, progress=progress)
+        else:
+            raise VsgtError(f"nothing to run for {decision.vm_name}: {decision.why}")
+        return result.summary()
+
+    def post_event(self, vm: str, message: str) -> None:
+        from vsguesttruth.vcenter import events
+
+        events.post(self.conn, vm, message)
+
+
+class DryRun:
+    """An executor that runs nothing and posts nothing (``remediate --dry-run``)."""
+
+    def migrate(self, decision: Decision, progress: Callable[[int], None] | None = None) -> str:
+        raise VsgtError("dry run")
+
+    def post_event(self, vm: str, message: str) -> None:
+        pass

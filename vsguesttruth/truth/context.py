@@ -1,0 +1,406 @@
+"""The truth of a whole inventory: :class:`TruthContext` indexes one ``model.Inventory`` once, follows each
+disk down its chain (disk -> datastores of its snapshot chain -> VMFS extents -> LUNs -> paths on the VM's
+host and on every other host that sees the LUN, plus per-host mount accessibility), judges it with the
+rules (:mod:`.rules`) and caches the answers per (host, LUN / datastore / backing, service level).
+
+Build a ``TruthContext`` once per inventory when asking several questions; the module functions do that
+for one question. Pure: no I/O, no pyVmomi.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Mapping, NamedTuple
+
+from vsguesttruth.gcpause import paused as gc_paused
+from vsguesttruth.model import Datastore, Disk, Hba, Host, Inventory, Lun, Path, PathState, Vm
+from vsguesttruth.policy import ServiceLevel
+
+from .results import (
+    DatastoreTruth,
+    DiskTruth,
+    HbaSummary,
+    HostLun,
+    HostPaths,
+    HostSummary,
+    LunTruth,
+    MountState,
+    VmTruth,
+    count_states,
+)
+from .rules import PDL, DsFacts, LunFacts, is_local, judge_lun, judge_mount, judge_vm, summarize
+from .verdict import Verdict
+
+_DEFAULT_LEVEL = ServiceLevel()
+_WORKING = frozenset(s for s in PathState if s.working)
+
+
+class _Backing(NamedTuple):
+    """A judged backing (datastore chain or RDM LUN) from one host: what disks sharing it share."""
+
+    verdict: Verdict
+    explanation: str
+    sla_met: bool
+    datastores: tuple[DatastoreTruth, ...]
+    luns: tuple[LunTruth, ...]
+
+
+class _Cache:
+    """Judgements for one service level, keyed by (host moref, LUN / datastore / backing)."""
+
+    __slots__ = ("level", "luns", "datastores", "backings")
+
+    def __init__(self, level: ServiceLevel) -> None:
+        self.level = level
+        self.luns: dict[tuple[str, str], LunTruth] = {}
+        self.datastores: dict[tuple[str, str], DatastoreTruth] = {}
+        self.backings: dict[tuple[Any, ...], _Backing] = {}
+
+
+class _PerHost(dict):
+    """host moref -> an index of that host, built on first access (KeyError for an unknown host)."""
+
+    __slots__ = ("_hosts", "_build")
+
+    def __init__(self, hosts: Mapping[str, Host], build: Any) -> None:
+        super().__init__()
+        self._hosts = hosts
+        self._build = build
+
+    def __missing__(self, moref: str) -> Any:
+        value = self[moref] = self._build(self._hosts[moref])
+        return value
+
+
+def _paths_by_lun(host: Host) -> dict[str, list[Path]]:
+    by_lun: dict[str, list[Path]] = defaultdict(list)
+    for path in host.paths:
+        by_lun[path.lun].append(path)
+    return by_lun
+
+
+def _luns_by_name(host: Host) -> dict[str, Lun]:
+    return {lun.canonical_name: lun for lun in host.luns}
+
+
+class TruthContext:
+    """One inventory, indexed once, so each disk costs a few dict lookups instead of a scan of all hosts."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        # Per-host indexes are built on first use: a question about one VM looks at a few hosts' paths,
+        # and indexing every path of 2,000 hosts up front would cost more than the answer.
+        hosts = {host.moref: host for host in inv.hosts.values()}
+        self._paths: Mapping[str, dict[str, list[Path]]] = _PerHost(hosts, _paths_by_lun)  # host -> lun -> paths
+        self._luns: Mapping[str, dict[str, Lun]] = _PerHost(hosts, _luns_by_name)  # host moref -> lun -> Lun
+        self._seen_by: dict[str, list[str]] = defaultdict(list)  # lun -> host morefs
+        self._any_lun: dict[str, Lun] = {}  # lun -> some host's view of it (for media, vaai, ...)
+        self._by_uuid: dict[str, str] = {}  # ScsiLun.uuid -> canonical name
+        any_lun, by_uuid, seen_by = self._any_lun, self._by_uuid, self._seen_by
+        for host in hosts.values():
+            names = set()
+            for lun in host.luns:
+                name = lun.canonical_name
+                names.add(name)
+                if name not in any_lun:
+                    any_lun[name] = lun
+                if lun.uuid and lun.uuid not in by_uuid:
+                    by_uuid[lun.uuid] = name
+            names.update({path.lun for path in host.paths})
+            for name in names:
+                seen_by[name].append(host.moref)
+        self._lun_ds: dict[str, list[Datastore]] = defaultdict(list)  # lun -> datastores it is an extent of
+        for ds in inv.datastores.values():
+            for name in ds.extents:
+                self._lun_ds[name].append(ds)
+        self._host_paths: dict[tuple[str, str], HostPaths] = {}
+        self._lun_facts: dict[str, LunFacts] = {}
+        self._ds_facts: dict[str, DsFacts] = {}
+        self._caches: dict[ServiceLevel, _Cache] = {}
+
+    # -- public questions ---------------------------------------------------------------------------
+
+    def disk_truths(self, level: ServiceLevel | None = None) -> tuple[DiskTruth, ...]:
+        """Every disk of every VM, VMs in inventory order, disks in device order."""
+        cache = self._cache(level)
+        with gc_paused():
+            return tuple(d for vm in self.inv.vms.values() for d in self._vm_disks(vm, cache))
+
+    def vm_truths(self, level: ServiceLevel | None = None) -> tuple[VmTruth, ...]:
+        with gc_paused():
+            return tuple(self.vm_truth(moref, level) for moref in self.inv.vms)
+
+    def vm_truth(self, vm_moref: str, level: ServiceLevel | None = None) -> VmTruth:
+        vm = self.inv.vms.get(vm_moref)
+        if vm is None:
+            raise KeyError(f"no VM {vm_moref!r} in the inventory")
+        cache = self._cache(level)
+        disks = self._vm_disks(vm, cache)
+        host = self.inv.hosts.get(vm.host)
+        verdict, explanation = judge_vm(host, disks, cache.level)
+        sla_met = verdict.usable and all(d.sla_met for d in disks) and verdict is not Verdict.BELOW_SLA
+        return VmTruth(
+            vm=vm.moref, name=vm.name, uuid=vm.uuid, power_state=vm.power_state,
+            host=host.name if host else "", host_moref=vm.host, cluster=host.cluster if host else "",
+            verdict=verdict, explanation=explanation, sla_met=sla_met, disks=disks,
+        )
+
+    def host_summary(self, host_moref: str) -> HostSummary:
+        host = self.inv.hosts.get(host_moref)
+        if host is None:
+            raise KeyError(f"no host {host_moref!r} in the inventory")
+        names = sorted(self._luns[host.moref].keys() | self._paths[host.moref].keys())
+        luns = tuple(self._host_lun(host, name) for name in names)
+        hbas = tuple(_hba_summary(hba, host.paths) for hba in host.hbas)
+        counted = [h for h in hbas if h.total or h.status.lower() == "offline"]
+        working = sum(1 for p in host.paths if p.state.working)
+        online = sum(1 for h in counted if h.online)
+        # "ok" as storage admins count it: the LUN is there and I/O flows (lost redundancy still counts)
+        ok = sum(1 for lun in luns if lun.verdict in (Verdict.HEALTHY, Verdict.DEGRADED, Verdict.BELOW_SLA))
+        line = (f"{online}/{len(counted)} HBAs online, {ok}/{len(luns)} LUNs ok, "
+                f"{working}/{len(host.paths)} paths working")
+        if not host.connected:
+            line = (f"{host.connection_state}: no current data; last known {online}/{len(counted)} HBAs online, "
+                    f"{working}/{len(host.paths)} paths working, {len(luns)} LUNs")
+        return HostSummary(
+            moref=host.moref, name=host.name, cluster=host.cluster, connection_state=host.connection_state,
+            maintenance=host.maintenance, line=line,
+            verdict=Verdict.UNKNOWN if not host.connected else Verdict.worst(lun.verdict for lun in luns),
+            hbas_online=online, hbas_total=len(counted), luns_ok=ok, luns_total=len(luns),
+            paths_working=working, paths_total=len(host.paths), hbas=hbas, luns=luns,
+        )
+
+    def lun_truth(self, host_moref: str, canonical_name: str, level: ServiceLevel | None = None) -> LunTruth:
+        """One LUN judged from one host."""
+        return self._lun(self._cache(level), host_moref, canonical_name)
+
+    def datastore_truth(self, host_moref: str, ds: Datastore, level: ServiceLevel | None = None) -> DatastoreTruth:
+        """One datastore judged from one host: its mount and its extents."""
+        return self._datastore(self._cache(level), host_moref, ds)
+
+    def rdm_lun(self, disk: Disk) -> str | None:
+        """The canonical name of an RDM's LUN: by ``lun_uuid``, else from its device path."""
+        if disk.lun_uuid and disk.lun_uuid in self._by_uuid:
+            return self._by_uuid[disk.lun_uuid]
+        name = disk.device_name.rsplit("/", 1)[-1]
+        return name if name and name in self._seen_by else None
+
+    # -- caching ------------------------------------------------------------------------------------
+
+    def _cache(self, level: ServiceLevel | None) -> _Cache:
+        level = level or _DEFAULT_LEVEL
+        found = self._caches.get(level)
+        if found is None:
+            found = self._caches[level] = _Cache(level)
+        return found
+
+    def _lun(self, cache: _Cache, host_moref: str, name: str) -> LunTruth:
+        found = cache.luns.get((host_moref, name))
+        if found is None:
+            found = cache.luns[host_moref, name] = self._judge_lun(host_moref, name, cache.level)
+        return found
+
+    def _datastore(self, cache: _Cache, host_moref: str, ds: Datastore) -> DatastoreTruth:
+        found = cache.datastores.get((host_moref, ds.moref))
+        if found is None:
+            found = cache.datastores[host_moref, ds.moref] = self._judge_datastore(cache, host_moref, ds)
+        return found
+
+    # -- disks --------------------------------------------------------------------------------------
+
+    def _vm_disks(self, vm: Vm, cache: _Cache) -> tuple[DiskTruth, ...]:
+        host = self.inv.hosts.get(vm.host)
+        host_name = host.name if host else ""
+        out = []
+        for disk in vm.disks:
+            # Disks on the same host with the same backing share one judgement.
+            key = (vm.host, disk.backing, disk.datastores, disk.lun_uuid, disk.device_name)
+            backing = cache.backings.get(key)
+            if backing is None:
+                backing = cache.backings[key] = self._backing(cache, vm.host, disk)
+            out.append(DiskTruth(
+                vm=vm.moref, vm_name=vm.name, host=host_name, host_moref=vm.host, disk=disk,
+                verdict=backing.verdict, explanation=backing.explanation, sla_met=backing.sla_met,
+                datastores=backing.datastores, luns=backing.luns,
+            ))
+        return tuple(out)
+
+    def _backing(self, cache: _Cache, host_moref: str, disk: Disk) -> _Backing:
+        """Follow a disk's backing down to datastores and LUNs, and judge it."""
+        datastores: list[DatastoreTruth] = []
+        luns: dict[str, LunTruth] = {}
+        parts: list[tuple[Verdict, str]] = []
+        chain: tuple[str, ...] = ()
+        if disk.backing.startswith("rdm"):
+            name = self.rdm_lun(disk)
+            if name is None:
+                parts.append((Verdict.UNKNOWN, f"RDM LUN {disk.lun_uuid or disk.device_name or '?'} "
+                                               "is not seen by any host"))
+            else:
+                lun = luns[name] = self._lun(cache, host_moref, name)
+                parts.append((lun.verdict, lun.explanation))
+            chain = self._snapshot_datastores(disk)
+        elif disk.backing == "vmdk" and disk.datastores:
+            chain = disk.datastores
+        else:
+            parts.append((Verdict.UNKNOWN, f"{disk.backing} backing is not mapped to storage"))
+        for moref in chain:
+            ds = self.inv.datastores.get(moref)
+            if ds is None:
+                parts.append((Verdict.UNKNOWN, f"datastore {moref} is not in the inventory"))
+                continue
+            dt = self._datastore(cache, host_moref, ds)
+            datastores.append(dt)
+            parts.append((dt.verdict, dt.explanation))
+            for name in ds.extents:
+                if name not in luns:
+                    luns[name] = self._lun(cache, host_moref, name)
+        verdict, explanation = summarize(parts)
+        if verdict is Verdict.HEALTHY and len(luns) > 1:  # one short line, not one clause per LUN
+            here = [h for lun in luns.values() for h in lun.hosts if h.host_moref == host_moref]
+            explanation = (f"all {sum(h.total for h in here)} paths to {len(luns)} LUNs working on "
+                           f"{here[0].host if here else '?'}")
+        sla_met = verdict.usable and all(lun.sla_met for lun in luns.values())
+        return _Backing(verdict, explanation, sla_met, tuple(datastores), tuple(luns.values()))
+
+    def _snapshot_datastores(self, disk: Disk) -> tuple[str, ...]:
+        """An RDM's I/O goes to its LUN, not to the mapping file's datastore; but a virtual-mode RDM with
+        snapshots writes to delta disks (every file but the last, the mapping file), so their datastores count."""
+        names = {f[1:f.index("]")] for f in disk.files[:-1] if f.startswith("[") and "]" in f}
+        return tuple(m for m in disk.datastores if m in self.inv.datastores and self.inv.datastores[m].name in names)
+
+    # -- LUNs ---------------------------------------------------------------------------------------
+
+    def _paths_of(self, host_moref: str, name: str) -> HostPaths:
+        key = (host_moref, name)
+        found = self._host_paths.get(key)
+        if found is not None:
+            return found
+        host = self.inv.hosts[host_moref]
+        lun = self._luns[host_moref].get(name)
+        paths = tuple(self._paths[host_moref].get(name, ()))
+        ds = self._datastore_of(name, host_moref)
+        mount = self._ds(ds).by_host.get(host_moref) if ds else None
+        found = self._host_paths[key] = HostPaths(
+            host=host.name, host_moref=host.moref, connected=host.connected, present=lun is not None,
+            operational_state=lun.operational_state if lun else (), permanently_lost=bool(lun and lun.permanently_lost),
+            paths=paths, working=sum(p.state in _WORKING for p in paths),
+            mount_accessible=(mount.mounted and mount.accessible) if mount else None,
+            mount_reason=mount.inaccessible_reason if mount else "",
+        )
+        return found
+
+    def _facts(self, name: str) -> LunFacts:
+        found = self._lun_facts.get(name)
+        if found is None:
+            shared = [m for m in self._seen_by.get(name, ()) if not is_local(self._luns[m].get(name))]
+            hosts = tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))
+            found = self._lun_facts[name] = LunFacts(
+                hosts=hosts,
+                reachers=tuple(e for e in hosts if e.connected and not e.permanently_lost and e.working),
+                lost_on=tuple(e for e in hosts if e.connected and e.permanently_lost),
+            )
+        return found
+
+    def _judge_lun(self, host_moref: str, name: str, level: ServiceLevel) -> LunTruth:
+        host = self.inv.hosts.get(host_moref)
+        lun = (self._luns[host_moref].get(name) if host else None) or self._any_lun.get(name)
+        local = is_local(self._luns[host_moref].get(name)) if host else False
+        here = self._paths_of(host_moref, name) if host else None
+        facts = LunFacts((here,), (), ()) if local and here else self._facts(name)
+        verdict, explanation, sla_met = judge_lun(host, name, here, facts, level)
+        ds = self._datastore_of(name, host_moref)
+        return LunTruth(
+            canonical_name=name, host=host.name if host else "", datastore=ds.name if ds else "",
+            verdict=verdict, explanation=explanation, sla_met=sla_met,
+            display_name=lun.display_name if lun else "", media=lun.media if lun else "unknown",
+            lun_type=lun.lun_type if lun else "", vaai=lun.vaai if lun else "", local=local, hosts=facts.hosts,
+        )
+
+    def _host_lun(self, host: Host, name: str) -> HostLun:
+        judged = self.lun_truth(host.moref, name)
+        here = self._paths_of(host.moref, name)
+        by_hba = {hba: count_states(p for p in here.paths if p.hba == hba)
+                  for hba in sorted({p.hba for p in here.paths})}
+        return HostLun(
+            canonical_name=name, display_name=judged.display_name, datastore=judged.datastore,
+            verdict=judged.verdict, explanation=judged.explanation, media=judged.media,
+            lun_type=judged.lun_type, vaai=judged.vaai, operational_state=here.operational_state,
+            local=judged.local, counts=here.counts, working=here.working, total=here.total,
+            by_hba=by_hba, paths=here.paths,
+        )
+
+    # -- datastores ---------------------------------------------------------------------------------
+
+    def _datastore_of(self, name: str, host_moref: str) -> Datastore | None:
+        """The datastore a LUN is an extent of. Local ``mpx.*`` names repeat across hosts, each host
+        with its own local datastore: pick the one this host mounts."""
+        candidates = self._lun_ds.get(name, ())
+        if len(candidates) > 1:
+            return next((ds for ds in candidates if host_moref in self._ds(ds).by_host), candidates[0])
+        return candidates[0] if candidates else None
+
+    def _ds(self, ds: Datastore) -> DsFacts:
+        found = self._ds_facts.get(ds.moref)
+        if found is None:
+            states = []
+            for m in ds.mounts:
+                host = self.inv.hosts.get(m.host)
+                states.append(MountState(
+                    host=host.name if host else m.host, host_moref=m.host, connected=bool(host and host.connected),
+                    mounted=m.mounted, accessible=m.mounted and m.accessible, reason=m.inaccessible_reason,
+                ))
+            states.sort(key=lambda s: s.host)
+            found = self._ds_facts[ds.moref] = DsFacts(
+                mounts=tuple(states), by_host={m.host: m for m in ds.mounts},
+                accessible_on=tuple(s for s in states if s.connected and s.accessible),
+                pdl_on=tuple(s for s in states if s.connected and s.reason == PDL),
+            )
+        return found
+
+    def _judge_datastore(self, cache: _Cache, host_moref: str, ds: Datastore) -> DatastoreTruth:
+        host = self.inv.hosts.get(host_moref)
+        facts = self._ds(ds)
+        parts = [(t.verdict, t.explanation) for t in (self._lun(cache, host_moref, n) for n in ds.extents)]
+        mount = judge_mount(host, ds, facts)
+        # A healthy mount adds nothing to what the extents say; otherwise the mount is evidence too.
+        if mount is not None and (mount[0] is not Verdict.HEALTHY or not parts):
+            parts.append(mount)
+        if not parts:
+            parts.append((Verdict.UNKNOWN, f"no extents or mounts known for {ds.name}"))
+        verdict, explanation = summarize(parts)
+        return DatastoreTruth(
+            moref=ds.moref, name=ds.name, kind=ds.kind, host=host.name if host else "", verdict=verdict,
+            explanation=explanation, extents=ds.extents, remote=ds.remote, mounts=facts.mounts,
+        )
+
+
+def _hba_summary(hba: Hba, paths: tuple[Path, ...]) -> HbaSummary:
+    counts = count_states(p for p in paths if p.hba == hba.device)
+    return HbaSummary(
+        device=hba.device, kind=hba.kind, status=hba.status, online=hba.online, model=hba.model, wwpn=hba.wwpn,
+        counts=counts, working=counts["active"] + counts["standby"], total=sum(counts.values()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# One question, one context
+
+
+def disk_truths(inv: Inventory, level: ServiceLevel | None = None) -> tuple[DiskTruth, ...]:
+    """The truth of every disk of every VM."""
+    return TruthContext(inv).disk_truths(level)
+
+
+def vm_truths(inv: Inventory, level: ServiceLevel | None = None) -> tuple[VmTruth, ...]:
+    return TruthContext(inv).vm_truths(level)
+
+
+def vm_truth(inv: Inventory, vm_moref: str, level: ServiceLevel | None = None) -> VmTruth:
+    """One VM: identity, host, cluster, and its disks. KeyError for a VM not in the inventory."""
+    return TruthContext(inv).vm_truth(vm_moref, level)
+
+
+def host_summary(inv: Inventory, host_moref: str) -> HostSummary:
+    """One host's storage, as its admin wants it. KeyError for a host not in the inventory."""
+    return TruthContext(inv).host_summary(host_moref)
