@@ -5,7 +5,7 @@ Tools. Standard library and click only, so a guest installs it without the serve
 state document's wire encoding and the JSON Schemas in ``schema/`` (the service imports it from here, so both
 sides read one copy). ``rpc`` talks guestinfo through VMware Tools, ``devices`` maps the document's disks to
 ``/dev`` devices from sysfs, ``agent`` holds the logic, ``cli`` the commands (usage and exit codes in its
-docstring); ``errors`` the exceptions and their exit codes.
+docstring) and ``watching`` the watch command's loop; ``errors`` the exceptions and their exit codes.
 """
 
 __version__ = "0.1.0"
