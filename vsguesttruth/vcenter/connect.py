@@ -10,7 +10,6 @@ users (the watch) learn that their session-scoped objects (views, filters, colle
 and that they must resync.
 """
 
-
 from __future__ import annotations
 
 import http.client
