@@ -38,6 +38,7 @@ from vsguesttruth.guestpolicy import GuestPolicy, effective_policy
 from vsguesttruth.guestrequest import Request, RequestBook, answered_request, read_response, response
 from vsguesttruth.model import Datastore, Inventory, Vm
 from vsguesttruth.policy import PolicyError, ServiceLevel
+from vsguesttruth.ratelog import RateLog
 from vsguesttruth.scope import Scope
 from vsguesttruth.truth import TruthContext, Verdict, VmTruth
 from vsguesttruth.vcenter.publish import Write, WriteResult
@@ -238,6 +239,7 @@ class Reconciler:
         self._late: dict[str, list[tuple[str, str, str, str]]] = {}  # vm -> (id, action, status, message)
         self._lock = threading.Lock()  # guards _late (remediation may answer from another thread)
         self._rescope = True
+        self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         #: the latest truth of every in-scope VM that is not healthy, as published (remediation plans from it).
         #: Healthy ones are not kept: a truth holds its pass's evidence of every host that sees its LUNs, so
         #: 20,000 kept truths kept the evidence of hundreds of passes alive (+300 MB in 10 minutes of flaps).
@@ -318,7 +320,9 @@ class Reconciler:
                 try:
                     plans.append(self._plan(vm, inv, ctx, memo, start, as_of, wall))
                 except Exception as err:  # noqa: BLE001 - one VM must never stop the others
-                    log.exception("reconciling %s failed", vm.name)
+                    self._errors.log(logging.ERROR, moref, "reconciling %s failed: %s: %.200s", vm.name,
+                                     type(err).__name__, err)
+                    log.debug("reconciling %s failed", vm.name, exc_info=True)
                     result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
                     result.failed += 1
         self._inv = inv
