@@ -28,65 +28,49 @@ func init() {
 
 const vcModifyRoles = "Authorization.ModifyRoles"
 
-func vcAuthorizationManager(ref types.ManagedObjectReference) (*simulator.AuthorizationManager, soap.HasFault) {
+// vcChangeRoles runs change on the AuthorizationManager ref, locked, once the caller may modify roles.
+func vcChangeRoles(ctx *simulator.Context, ref types.ManagedObjectReference, change func(*simulator.AuthorizationManager) soap.HasFault) soap.HasFault {
+	if f := vcCheckPrivilege(ctx, vcModifyRoles, vcRootFolder()); f != nil {
+		return f
+	}
 	am, ok := simulator.Map.Get(ref).(*simulator.AuthorizationManager)
 	if !ok {
-		return nil, vcFault(&types.ManagedObjectNotFound{Obj: ref}, "")
+		return vcFault(&types.ManagedObjectNotFound{Obj: ref}, "")
 	}
-	return am, nil
+	var res soap.HasFault
+	simulator.Map.WithLock(am, func() { res = change(am) })
+	return res
 }
 
 func vcHandleAddAuthorizationRole(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	req := method.Body.(*types.AddAuthorizationRole)
-	if f := vcCheckPrivilege(ctx, vcModifyRoles, vcRootFolder()); f != nil {
-		return f
-	}
-	am, f := vcAuthorizationManager(req.This)
-	if f != nil {
-		return f
-	}
-	var res soap.HasFault
-	simulator.Map.WithLock(am, func() {
+	return vcChangeRoles(ctx, req.This, func(am *simulator.AuthorizationManager) soap.HasFault {
 		next := int32(0)
 		for _, role := range am.RoleList {
 			if role.RoleId > next {
 				next = role.RoleId
 			}
 		}
-		res = am.AddAuthorizationRole(req)
+		res := am.AddAuthorizationRole(req)
 		if body, ok := res.(*methods.AddAuthorizationRoleBody); ok && body.Fault_ == nil {
 			last := &am.RoleList[len(am.RoleList)-1]
 			last.RoleId = next + 1
 			body.Res = &types.AddAuthorizationRoleResponse{Returnval: last.RoleId}
 		}
+		return res
 	})
-	return res
 }
 
 func vcHandleUpdateAuthorizationRole(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	req := method.Body.(*types.UpdateAuthorizationRole)
-	if f := vcCheckPrivilege(ctx, vcModifyRoles, vcRootFolder()); f != nil {
-		return f
-	}
-	am, f := vcAuthorizationManager(req.This)
-	if f != nil {
-		return f
-	}
-	var res soap.HasFault
-	simulator.Map.WithLock(am, func() { res = am.UpdateAuthorizationRole(req) })
-	return res
+	return vcChangeRoles(ctx, req.This, func(am *simulator.AuthorizationManager) soap.HasFault {
+		return am.UpdateAuthorizationRole(req)
+	})
 }
 
 func vcHandleRemoveAuthorizationRole(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	req := method.Body.(*types.RemoveAuthorizationRole)
-	if f := vcCheckPrivilege(ctx, vcModifyRoles, vcRootFolder()); f != nil {
-		return f
-	}
-	am, f := vcAuthorizationManager(req.This)
-	if f != nil {
-		return f
-	}
-	var res soap.HasFault
-	simulator.Map.WithLock(am, func() { res = am.RemoveAuthorizationRole(req) })
-	return res
+	return vcChangeRoles(ctx, req.This, func(am *simulator.AuthorizationManager) soap.HasFault {
+		return am.RemoveAuthorizationRole(req)
+	})
 }
