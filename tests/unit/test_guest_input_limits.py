@@ -5,6 +5,8 @@ a pass and every request gets exactly one answer.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import logging
 
@@ -176,6 +178,23 @@ def nested(draw) -> str:
     return text + inner + (closers if draw(st.booleans()) else closers[: len(closers) // 2])
 
 
+def envelope(inner: bytes) -> str:
+    """A state value in the gzip+base64 envelope around ``inner``."""
+    data = base64.b64encode(gzip.compress(inner, mtime=0)).decode()
+    return json.dumps({"schema": 1, "encoding": "gzip+base64", "data": data})
+
+
+def test_envelopes_are_bounded_too():
+    for inner in (b"[" * 5000 + b"]" * 5000, b" " * (2**20 + 1) + b"{}"):
+        try:
+            decode_state(envelope(inner))
+        except DocumentError as err:
+            assert "nested too deeply" in str(err) or "more than 1 MiB" in str(err)
+        else:
+            raise AssertionError("decoded")
+    assert decode_state(envelope(b'{"schema":1}')) == {"schema": 1}
+
+
 def sized(limit: int) -> st.SearchStrategy[str]:
     """A request-shaped value of about ``limit`` bytes: just within, at, or past it."""
     return st.integers(limit - 40, limit + 40).map(
@@ -190,12 +209,14 @@ ENCODED = st.one_of(
     st.just('{"id":"d","id":"e","action":"refresh"}'), st.just('{"id":"n","action":"refresh","reason":NaN}'),
     st.just('{"id":"big","action":"refresh","reason":' + "9" * 5000 + "}"),
     st.just('{"schema":1,"encoding":"gzip+base64","data":"H4sI' + "A" * 200 + '"}'),
+    st.integers(STATE_DEPTH - 1, 5000).map(lambda n: envelope(b"[" * n + b"]" * n)),  # deep inside the envelope
+    st.integers(2**20 - 10, 2**20 + 10).map(lambda n: envelope(b" " * n + b"{}")),  # a small gzip bomb
 )
 # deep but small: past Python's recursion limit within the request (1 KiB) and response (4 KiB) limits
 DEEP_SMALL = st.tuples(st.integers(300, 2000), st.sampled_from(["r9", "policy", ""])).map(
     lambda t: '{"id":"%s","action":"refresh","reason":%s}' % (t[1], "[" * t[0] + "]" * t[0]))
-VALUE = st.one_of(nested(), DEEP_SMALL, sized(REQUEST_LIMIT), sized(POLICY_LIMIT), ENCODED, JSON.map(json.dumps),
-                  st.text(max_size=100))
+VALUE = st.one_of(nested(), DEEP_SMALL, sized(REQUEST_LIMIT), sized(POLICY_LIMIT), sized(RPC_LIMIT), ENCODED,
+                  JSON.map(json.dumps), st.text(max_size=100))
 REQUESTS = st.one_of(
     st.from_regex(r"[A-Za-z0-9]{1,8}", fullmatch=True).map(
         lambda i: json.dumps({"id": i, "action": "refresh"})), VALUE)
