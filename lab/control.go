@@ -104,6 +104,28 @@ func (l *Lab) controlHandler() http.Handler {
 	})
 }
 
+// The control API's faults and restores are the SAN's physical state: journaled, they survive a
+// restart of the lab's vCenter.
+//
+//	{"t":"fault","kind":"path","body":{...}}   POST /v1/fault/KIND, replayed by the same function
+//	{"t":"restore"}                             POST /v1/restore (the task mode back to normal too)
+func init() {
+	registerJournal("fault", func(l *Lab, e *journalEntry) error {
+		var r struct {
+			Kind string                 `json:"kind"`
+			Body map[string]interface{} `json:"body"`
+		}
+		if err := e.decode(&r); err != nil {
+			return err
+		}
+		return l.applyFault(r.Kind, r.Body)
+	})
+	registerJournal("restore", func(l *Lab, e *journalEntry) error {
+		l.restore()
+		return vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
+	})
+}
+
 // readJSONBody reads a request body that is empty or a JSON object.
 func readJSONBody(r *http.Request) (map[string]interface{}, error) {
 	body := map[string]interface{}{}

@@ -7,11 +7,22 @@ package main
 // PropertyCollector type of ours, whose Fetch answers like vCenter: the value when set, nothing
 // when unset, the simulator's InvalidProperty/NotAuthenticated fault in the MissingSet case. The
 // simulator makes the per-session PropertyCollectors from the registered type (reflect.New), so
-// every session gets this Fetch. vcenter_watch.go gives it vCenter's incremental WaitForUpdatesEx
-// (and makes CreatePropertyCollector return one of ours); every other method is the simulator's own.
+// every session gets this Fetch. property_collector_updates.go gives it vCenter's incremental
+// WaitForUpdatesEx (and makes CreatePropertyCollector return one of ours); every other method is the
+// simulator's own, except RetrievePropertiesEx's paging below.
+//
+// Paged RetrievePropertiesEx. vCenter returns at most RetrieveOptions.maxObjects objects per call
+// (and fewer when it likes), with a token for ContinueRetrievePropertiesEx; CancelRetrievePropertiesEx
+// drops the rest. The 0.24.2 simulator ignores maxObjects, always answers in one page, and has no
+// ContinueRetrievePropertiesEx (MethodNotFound). A client that never pages works with the simulator
+// and breaks on a real vCenter; and one huge page also hides a client's memory use. So the lab pages
+// like vCenter: the full result is collected once, the rest is kept under a token.
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"reflect"
+	"sync"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -22,7 +33,7 @@ import (
 type vcPropertyCollector struct {
 	simulator.PropertyCollector // first field, by value: the simulator walks field 0 to the mo type
 
-	watch vcWatch // WaitForUpdatesEx state (vcenter_watch.go)
+	watch vcWatch // WaitForUpdatesEx state (property_collector_updates.go)
 }
 
 // FetchResponse is named like the vim25 type: the simulator names the response element after it.
@@ -37,6 +48,11 @@ type vcFetchBody struct {
 
 func (b *vcFetchBody) Fault() *soap.Fault { return b.Fault_ }
 
+func init() {
+	vcInstallers = append(vcInstallers, vcInstallFetchFix)
+}
+
+// vcInstallFetchFix puts one of ours in place of the ServiceInstance's PropertyCollector.
 func vcInstallFetchFix() {
 	si, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"}).(*simulator.ServiceInstance)
 	if !ok {
@@ -99,4 +115,75 @@ func (pc *vcPropertyCollector) simulatorFetch(ctx *simulator.Context, req interf
 	m := reflect.ValueOf(&pc.PropertyCollector).MethodByName("Fetch")
 	out := m.Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(req)})
 	return out[0].Interface().(soap.HasFault)
+}
+
+// --- paged RetrievePropertiesEx ---------------------------------------------------------------
+
+// vcMaxPage is vCenter's own cap on a page, whatever maxObjects asks for.
+const vcMaxPage = 1000
+
+type retrievePage struct {
+	objects []types.ObjectContent
+	size    int
+}
+
+var retrievePages = struct {
+	sync.Mutex
+	byToken map[string]retrievePage
+}{byToken: map[string]retrievePage{}}
+
+func newRetrieveToken() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// nextPage cuts a page off objects; what is left goes under a new token.
+func nextPage(objects []types.ObjectContent, size int) *types.RetrieveResult {
+	result := &types.RetrieveResult{Objects: objects}
+	if len(objects) <= size {
+		return result
+	}
+	token := newRetrieveToken()
+	retrievePages.Lock()
+	retrievePages.byToken[token] = retrievePage{objects: objects[size:], size: size}
+	retrievePages.Unlock()
+	result.Objects = objects[:size]
+	result.Token = token
+	return result
+}
+
+func (pc *vcPropertyCollector) RetrievePropertiesEx(ctx *simulator.Context, r *types.RetrievePropertiesEx) soap.HasFault {
+	body := pc.PropertyCollector.RetrievePropertiesEx(ctx, r)
+	res, ok := body.(*methods.RetrievePropertiesExBody)
+	if !ok || res.Res == nil || res.Res.Returnval == nil {
+		return body
+	}
+	size := vcMaxPage
+	if max := r.Options.MaxObjects; max > 0 && int(max) < size {
+		size = int(max)
+	}
+	res.Res.Returnval = nextPage(res.Res.Returnval.Objects, size)
+	return res
+}
+
+func (pc *vcPropertyCollector) ContinueRetrievePropertiesEx(ctx *simulator.Context, r *types.ContinueRetrievePropertiesEx) soap.HasFault {
+	body := &methods.ContinueRetrievePropertiesExBody{}
+	retrievePages.Lock()
+	page, ok := retrievePages.byToken[r.Token]
+	delete(retrievePages.byToken, r.Token)
+	retrievePages.Unlock()
+	if !ok {
+		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "token"})
+		return body
+	}
+	body.Res = &types.ContinueRetrievePropertiesExResponse{Returnval: *nextPage(page.objects, page.size)}
+	return body
+}
+
+func (pc *vcPropertyCollector) CancelRetrievePropertiesEx(ctx *simulator.Context, r *types.CancelRetrievePropertiesEx) soap.HasFault {
+	retrievePages.Lock()
+	delete(retrievePages.byToken, r.Token)
+	retrievePages.Unlock()
+	return &methods.CancelRetrievePropertiesExBody{Res: &types.CancelRetrievePropertiesExResponse{}}
 }
