@@ -6,7 +6,7 @@ package main
 // denied.") carrying the object and the missing privilegeId. The simulator grants everything to
 // everyone and answers every privilege query with true.
 //
-// The lab has two logins (vcenter_sessions.go): the administrator (--username/--password) and a
+// The lab has two logins (session_manager.go): the administrator (--username/--password) and a
 // read-only user (--readonly-user, default readonly:readonly) holding vCenter's ReadOnly role
 // (System.Anonymous, System.View, System.Read): it reads everything, and these calls are refused:
 //

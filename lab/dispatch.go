@@ -52,7 +52,7 @@ func installVCenterFixes(ctx *simulator.Context, m *simulator.Model) {
 	}
 	vcInstallObjects()
 	if m.Service.ServeMux != nil {
-		log.Print("vcenter fixes: installed after the server was created: wrap its handler with withVCenterFixes")
+		log.Print("dispatch: installed after the server was created: wrap its handler with withVCenterFixes")
 		return
 	}
 	m.Service.RegisterEndpoints = true
@@ -284,7 +284,7 @@ func (d *vcDispatcher) VsgtInvoke(ctx *simulator.Context, req *vcInvokeRequest) 
 		// vCenter answers an internal error with SystemError ("A general system error occurred"),
 		// it does not drop the connection.
 		if p := recover(); p != nil {
-			log.Printf("vcenter fixes: %s on %s panicked: %v", call.method.Name, this, p)
+			log.Printf("dispatch: %s on %s panicked: %v", call.method.Name, this, p)
 			res = vcFault(&types.SystemError{Reason: fmt.Sprint(p)}, fmt.Sprint(p))
 		}
 	}()

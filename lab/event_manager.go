@@ -69,7 +69,7 @@ func vcInstallEventFixes() {
 				continue
 			}
 			if _, err := template.New(info.Key).Parse(info.FullFormat); err != nil {
-				log.Printf("vcenter fixes: event template %s does not parse (%v), using its description", info.Key, err)
+				log.Printf("events: event template %s does not parse (%v), using its description", info.Key, err)
 				info.FullFormat = info.Description
 			}
 		}

@@ -1,15 +1,17 @@
 package main
 
+// PropertyCollector: a type of ours (vcPropertyCollector) for the ServiceInstance's collector. The
+// simulator makes the per-session PropertyCollectors from the registered type (reflect.New), and
+// CreatePropertyCollector makes ours too, so every collector a client uses gets what follows; every
+// other method is the simulator's own. property_collector_updates.go gives it vCenter's incremental
+// WaitForUpdatesEx.
+//
 // Reading an unset property. pyVmomi reads a managed object's property (`vm.snapshot`,
 // `vm.parentVApp`, ...) with the internal Fetch method. vCenter answers an unset property with an
 // empty FetchResponse, which pyVmomi turns into None. The 0.24.2 simulator instead indexes an empty
-// MissingSet and panics, and the client sees the HTTP connection drop. We register a
-// PropertyCollector type of ours, whose Fetch answers like vCenter: the value when set, nothing
-// when unset, the simulator's InvalidProperty/NotAuthenticated fault in the MissingSet case. The
-// simulator makes the per-session PropertyCollectors from the registered type (reflect.New), so
-// every session gets this Fetch. property_collector_updates.go gives it vCenter's incremental
-// WaitForUpdatesEx (and makes CreatePropertyCollector return one of ours); every other method is the
-// simulator's own, except RetrievePropertiesEx's paging below.
+// MissingSet and panics, and the client sees the HTTP connection drop. Our Fetch answers like
+// vCenter: the value when set, nothing when unset, the simulator's InvalidProperty/NotAuthenticated
+// fault in the MissingSet case.
 //
 // Paged RetrievePropertiesEx. vCenter returns at most RetrieveOptions.maxObjects objects per call
 // (and fewer when it likes), with a token for ContinueRetrievePropertiesEx; CancelRetrievePropertiesEx

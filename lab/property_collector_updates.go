@@ -182,7 +182,7 @@ func (pc *vcPropertyCollector) WaitForUpdatesEx(ctx *simulator.Context, r *types
 		// Before the initial collect, so no change falls between it and the first batch (a change
 		// it already saw comes again as a harmless modify).
 		ctx.Map.AddHandler(pc)
-		vcTrackCollector(ctx, pc) // an ended session's collector stops (vcenter_sessions.go)
+		vcTrackCollector(ctx, pc) // an ended session's collector stops (session_manager.go)
 	}
 	if r.Version == "" {
 		w.wmu.Lock()

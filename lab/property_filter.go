@@ -242,7 +242,7 @@ func (pc *vcPropertyCollector) readPaths(ctx *simulator.Context, obj moRef, path
 
 // collectSpec is the filter's full collect: the embedded RetrievePropertiesEx on its spec. (The
 // simulator never pages its results, so there is no token to follow; the lab's own paged
-// RetrievePropertiesEx, vcenter_paging.go, is for clients.)
+// RetrievePropertiesEx, property_collector.go, is for clients.)
 func (pc *vcPropertyCollector) collectSpec(ctx *simulator.Context, spec *types.PropertyFilterSpec) ([]types.ObjectContent, *soap.Fault) {
 	res := pc.PropertyCollector.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{SpecSet: []types.PropertyFilterSpec{*spec}})
 	if f := res.Fault(); f != nil {

@@ -28,8 +28,8 @@ package main
 //   - events VmBeing(Hot)MigratedEvent + VmMigratedEvent, VmBeingRelocatedEvent + VmRelocatedEvent;
 //   - every change is published (Map.Update), so WaitForUpdatesEx watchers see it;
 //   - task names MigrateVM_Task / RelocateVM_Task with vCenter's description ids;
-//   - the task runs in the control API's task mode (vcenter_tasks.go: slow, hang, fail), and the
-//     caller needs Resource.HotMigrate (powered-on VM) or Resource.ColdMigrate (vcenter_privileges.go).
+//   - the task runs in the control API's task mode (task_manager.go: slow, hang, fail), and the
+//     caller needs Resource.HotMigrate (powered-on VM) or Resource.ColdMigrate (authorization_manager.go).
 
 import (
 	"fmt"
