@@ -25,6 +25,7 @@ package main
 //     Folder.childEntity, ... by the filter's TraversalSpecs) changed, or a traversed object left.
 //     Its diff gives `enter` (with every watched property) and `leave`; a removed object is `leave`.
 //   - a filter created after the first wait gets its objects as `enter` on the next call (vCenter).
+//     (The per-filter computation: property_filter.go.)
 //   - WaitOptions.maxWaitSeconds (absent: wait until something changes; 0: one check, no wait),
 //     maxObjectUpdates (an UpdateSet of at most that many ObjectUpdates, truncated=true, the rest
 //     comes with the next call at once), CancelWaitForUpdates -> RequestCanceled.

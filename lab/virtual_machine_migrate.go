@@ -30,6 +30,8 @@ package main
 //   - task names MigrateVM_Task / RelocateVM_Task with vCenter's description ids;
 //   - the task runs in the control API's task mode (task_manager.go: slow, hang, fail), and the
 //     caller needs Resource.HotMigrate (powered-on VM) or Resource.ColdMigrate (authorization_manager.go).
+// This file takes the call, resolves the target and runs vCenter's checks; the move itself is
+// virtual_machine_placement.go, the disks and files it carries virtual_machine_files.go.
 
 import (
 	"fmt"
