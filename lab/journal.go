@@ -7,18 +7,13 @@ package main
 // attributes. The SAN's physical state (a pulled cable, a dead LUN) is not vCenter's at all and does
 // not change either. The lab has no database, so while it runs it appends one JSON line per change
 // that must survive, and a lab started on an existing journal replays it after building the
-// inventory and before it serves, so it comes back as it was:
+// inventory and before it serves, so it comes back as it was.
 //
-//	{"t":"fault","kind":"path","body":{...}}      control API fault (same function as the API)
-//	{"t":"restore"}                                control API restore
-//	{"t":"task_mode","mode":"slow",...}            control API task mode (a lab condition, like a fault)
-//	{"t":"path_soap","host":..,"path":..,"enable":..}  Enable/DisableMultipathPath (the host keeps it)
-//	{"t":"extra_config","vm":..,"options":[[k,v]..],"change_version":..,"modified":..}
-//	{"t":"placement","vm":..,"host":..,"pool":"cl-a/Resources","home":..,"disks":{"2000":"ds"}}
-//	{"t":"event","key":..,"type":..,"xml":"..."}   every event vCenter posted (key, time, user kept)
-//	{"t":"extensions","xml":"..."}                 the extension list after a change
-//	{"t":"custom_field","method":"SetField","xml":"..."}  custom field definitions and values
-//	{"t":"start","moref_base":N}                   a start; task morefs of a later start begin above
+// Every line is {"t": KIND, "at": TIME, fields...}. The file that owns a kind of state writes its
+// lines (vcJournal.write) and, in its init, registers how a restarted lab replays them
+// (registerJournal), next to the format of the line; `grep -n registerJournal *.go` lists them all.
+// The journal's own kind is {"t":"start","moref_base":N}: a start, above whose moref counter the
+// task morefs of the next start begin.
 //
 // Objects are named (VM, host, datastore names, pool paths); events and custom field values keep
 // their morefs, which are the same for the same topology at every start (inventory.go). Lines are
@@ -31,8 +26,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +34,6 @@ import (
 	"unsafe"
 
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -124,81 +116,7 @@ func vcXMLDecode(s string, v interface{}) error {
 	return d.Decode(v)
 }
 
-type vcEventDoc struct {
-	XMLName xml.Name        `xml:"e"`
-	Event   types.BaseEvent `xml:"event,typeattr"`
-}
-
-type vcExtensionsDoc struct {
-	XMLName    xml.Name          `xml:"x"`
-	Extensions []types.Extension `xml:"extension"`
-}
-
-// --- writing: the hooks the vcenter_*.go files and the control API call --------------------------
-
-func journalExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionValue, changeVersion string, modified time.Time) {
-	if vcJournal == nil {
-		return
-	}
-	opts := make([][2]string, 0, len(list))
-	for _, o := range list {
-		ov := o.GetOptionValue()
-		val, _ := vcExtraConfigString(ov.Value)
-		opts = append(opts, [2]string{ov.Key, val})
-	}
-	vcJournal.write("extra_config", map[string]interface{}{
-		"vm": vm.Name, "moref": vm.Self.Value, "options": opts,
-		"change_version": changeVersion, "modified": modified.UTC().Format(time.RFC3339Nano),
-	})
-}
-
-func journalPlacement(vm *simulator.VirtualMachine, p *vcPlacement) {
-	if vcJournal == nil {
-		return
-	}
-	fields := map[string]interface{}{"vm": vm.Name, "moref": vm.Self.Value, "host": p.host.Name, "pool": vcPoolPath(p.pool)}
-	if p.homeDS != nil {
-		fields["home"] = p.homeDS.Name
-	}
-	disks := map[string]string{}
-	for key, ds := range p.diskDS {
-		disks[strconv.Itoa(int(key))] = ds.Name
-	}
-	fields["disks"] = disks
-	vcJournal.write("placement", fields)
-}
-
-func journalEvent(e types.BaseEvent) {
-	if vcJournal == nil {
-		return
-	}
-	doc, err := vcXMLEncode(vcEventDoc{Event: e})
-	if err != nil {
-		log.Printf("journal: cannot encode event %T: %v", e, err)
-		return
-	}
-	ev := e.GetEvent()
-	vcJournal.write("event", map[string]interface{}{
-		"key": ev.Key, "type": reflect.TypeOf(e).Elem().Name(), "user": ev.UserName,
-		"created": ev.CreatedTime.UTC().Format(time.RFC3339Nano), "message": ev.FullFormattedMessage, "xml": doc,
-	})
-}
-
-func journalExtensions(list []types.Extension) {
-	if vcJournal == nil {
-		return
-	}
-	doc, err := vcXMLEncode(vcExtensionsDoc{Extensions: list})
-	if err != nil {
-		log.Printf("journal: cannot encode the extension list: %v", err)
-		return
-	}
-	keys := make([]string, 0, len(list))
-	for _, e := range list {
-		keys = append(keys, e.Key)
-	}
-	vcJournal.write("extensions", map[string]interface{}{"keys": keys, "xml": doc})
-}
+// --- writing ------------------------------------------------------------------------------------
 
 // journalRequest keeps a SOAP request whole (custom fields): replayed by calling the same method.
 func journalRequest(kind, method string, req interface{}, extra map[string]interface{}) {
@@ -217,81 +135,47 @@ func journalRequest(kind, method string, req interface{}, extra map[string]inter
 	vcJournal.write(kind, fields)
 }
 
-// --- the event hook: an event collector of ours sees every event the EventManager posts ----------
+// --- the kinds of entries, registered by the code that owns them ---------------------------------
 
-// vcEventTap is a Map handler: the EventManager updates the latestPage of each of its collectors
-// for every event it posts (LogUserEvent, PostEvent, the simulator's own login, power and task
-// events, ours), so one collector without a filter sees them all, keys in order.
-type vcEventTap struct {
-	self      types.ManagedObjectReference
-	collector types.ManagedObjectReference
-	obj       *simulator.EventHistoryCollector
-	last      int32 // guarded by the EventManager's lock (PostEvent holds it while notifying)
+// journalEntry is one journal line: its kind, and the line itself for the kind's replay to decode.
+type journalEntry struct {
+	T    string `json:"t"`
+	line []byte
 }
 
-func (t *vcEventTap) Reference() types.ManagedObjectReference   { return t.self }
-func (t *vcEventTap) PutObject(mo.Reference)                    {}
-func (t *vcEventTap) RemoveObject(types.ManagedObjectReference) {}
+// decode reads the entry's fields into v, the owning kind's own record struct.
+func (e *journalEntry) decode(v interface{}) error { return json.Unmarshal(e.line, v) }
 
-func (t *vcEventTap) UpdateObject(o mo.Reference, changes []types.PropertyChange) {
-	if o.Reference() != t.collector {
-		return
-	}
-	var events []types.BaseEvent
-	for _, c := range changes {
-		if c.Name != "latestPage" {
-			continue
-		}
-		switch v := c.Val.(type) { // a copy: watchers of latestPage share the published slice
-		case types.ArrayOfEvent:
-			events = append([]types.BaseEvent(nil), v.Event...)
-		case []types.BaseEvent:
-			events = append([]types.BaseEvent(nil), v...)
-		}
-	}
-	if events == nil && t.obj != nil {
-		events = t.obj.GetLatestPage()
-	}
-	sort.Slice(events, func(i, j int) bool { return events[i].GetEvent().Key < events[j].GetEvent().Key })
-	for _, e := range events {
-		if k := e.GetEvent().Key; k > t.last {
-			t.last = k
-			journalEvent(e)
-		}
-	}
+// journalKind replays the entries of one kind. latestOf, when set, names the object an entry holds
+// the whole state of: only the last entry of each object is replayed.
+type journalKind struct {
+	replay   func(l *Lab, e *journalEntry) error
+	latestOf func(e *journalEntry) string
 }
 
-// installEventTap journals every event posted from now on; fresh (a journal without events): the
-// events of building the inventory too, so a restart gives them back their original times.
-func (l *Lab) installEventTap(fresh bool) {
-	em := simulator.Map.EventManager()
-	var ref types.ManagedObjectReference
-	simulator.Map.WithLock(em, func() {
-		res := em.CreateCollectorForEvents(l.ctx, &types.CreateCollectorForEvents{This: em.Self, Filter: types.EventFilterSpec{}})
-		if body, ok := res.(*methods.CreateCollectorForEventsBody); ok && body.Res != nil {
-			ref = body.Res.Returnval
-		}
-	})
-	if ref.Value == "" {
-		log.Printf("journal: no event collector: events are not journaled")
-		return
-	}
-	tap := &vcEventTap{self: types.ManagedObjectReference{Type: "VsgtEventTap", Value: "vsgt-event-tap"}, collector: ref}
-	tap.obj, _ = l.ctx.Session.Get(ref).(*simulator.EventHistoryCollector)
-	existing := vcEventsByKey()
-	keys := make([]int, 0, len(existing))
-	for k := range existing {
-		keys = append(keys, int(k))
-	}
-	sort.Ints(keys)
-	for _, k := range keys {
-		if fresh {
-			journalEvent(existing[int32(k)])
-		}
-		tap.last = int32(k)
-	}
-	simulator.Map.AddHandler(tap)
+var journalKinds = map[string]journalKind{}
+
+// registerJournal declares a kind of journal entry and how a restarted lab re-applies it.
+func registerJournal(kind string, replay func(l *Lab, e *journalEntry) error) {
+	registerJournalLatest(kind, nil, replay)
 }
+
+// registerJournalLatest declares a kind whose entries each hold an object's whole state (latestOf
+// names the object): a replay applies only the last entry of each object.
+func registerJournalLatest(kind string, latestOf func(e *journalEntry) string, replay func(l *Lab, e *journalEntry) error) {
+	if _, dup := journalKinds[kind]; dup {
+		log.Panicf("journal: entry kind %q registered twice", kind)
+	}
+	journalKinds[kind] = journalKind{replay: replay, latestOf: latestOf}
+}
+
+// journalBeforeReplay runs before the first entry is replayed (to note what the inventory's build
+// made, which entries are compared with); journalOpened once the journal is open for appending,
+// with the number of entries of each kind the file held (to start writing the kind's entries).
+var (
+	journalBeforeReplay []func(l *Lab)
+	journalOpened       []func(l *Lab, counts map[string]int)
+)
 
 // --- the moref counter --------------------------------------------------------------------------
 
@@ -312,37 +196,8 @@ func vcRegistryCounter() *int64 {
 
 // --- replay ---------------------------------------------------------------------------------------
 
-type journalEntry struct {
-	T string `json:"t"`
-
-	Kind string                 `json:"kind"`
-	Body map[string]interface{} `json:"body"`
-
-	Mode       string `json:"mode"`
-	DurationMS int    `json:"duration_ms"`
-	Message    string `json:"message"`
-
-	Host   string `json:"host"`
-	Path   string `json:"path"`
-	Enable bool   `json:"enable"`
-
-	VM            string            `json:"vm"`
-	Options       [][2]string       `json:"options"`
-	ChangeVersion string            `json:"change_version"`
-	Modified      string            `json:"modified"`
-	Pool          string            `json:"pool"`
-	Home          string            `json:"home"`
-	Disks         map[string]string `json:"disks"`
-
-	Key    int32  `json:"key"`
-	XML    string `json:"xml"`
-	Method string `json:"method"`
-
-	MorefBase int64 `json:"moref_base"`
-}
-
 // replayJournal re-applies a journal (if the file exists) and opens it for appending. It runs after
-// the inventory and the vCenter fixes are built, before the SOAP endpoint serves.
+// the inventory and the dispatch of the lab's SOAP methods are built, before the SOAP endpoint serves.
 func (l *Lab) replayJournal(path string) (int, error) {
 	var entries []journalEntry
 	if f, err := os.Open(path); err == nil {
@@ -355,8 +210,8 @@ func (l *Lab) replayJournal(path string) (int, error) {
 			if text == "" {
 				continue
 			}
-			var e journalEntry
-			if err := json.Unmarshal([]byte(text), &e); err != nil {
+			e := journalEntry{line: []byte(text)}
+			if err := json.Unmarshal(e.line, &e); err != nil {
 				log.Printf("journal: line %d unreadable (cut short by a kill?), skipped: %v", line, err)
 				continue
 			}
@@ -371,33 +226,47 @@ func (l *Lab) replayJournal(path string) (int, error) {
 		return 0, fmt.Errorf("journal %s: %v", path, err)
 	}
 
-	// an extra_config entry holds the VM's whole extraConfig: only the last one of each VM matters (a
-	// service that rewrites guestinfo on every path flap leaves tens of thousands of them)
-	lastConfig := map[string]int{}
+	// an entry of a latestOf kind holds an object's whole state: only the last one of each object
+	// matters (a service that rewrites guestinfo on every path flap leaves tens of thousands of them)
+	latest := map[string]int{}
+	superseded := make([]bool, len(entries))
 	for i := range entries {
-		if entries[i].T == "extra_config" {
-			lastConfig[entries[i].VM] = i
+		if k, ok := journalKinds[entries[i].T]; ok && k.latestOf != nil {
+			id := entries[i].T + "\x00" + k.latestOf(&entries[i])
+			if prev, seen := latest[id]; seen {
+				superseded[prev] = true
+			}
+			latest[id] = i
 		}
 	}
 	vcReplaying = true
-	applied, base, events := 0, int64(0), 0
-	built := vcEventsByKey() // the events of building the inventory: posted anew by every start
+	for _, f := range journalBeforeReplay {
+		f(l)
+	}
+	applied, base := 0, int64(0)
+	counts := map[string]int{}
 	for i := range entries {
 		e := &entries[i]
-		if e.T == "extra_config" && lastConfig[e.VM] != i {
-			applied++ // superseded by a later entry of the same VM
+		counts[e.T]++
+		if superseded[i] {
+			applied++ // superseded by a later entry of the same object
 			continue
 		}
-		switch e.T {
-		case "start":
-			if e.MorefBase > base {
-				base = e.MorefBase
+		if e.T == "start" {
+			var s struct {
+				MorefBase int64 `json:"moref_base"`
+			}
+			if err := e.decode(&s); err == nil && s.MorefBase > base {
+				base = s.MorefBase
 			}
 			continue
-		case "event":
-			events++
 		}
-		if err := l.replayEntry(e, built); err != nil {
+		kind, ok := journalKinds[e.T]
+		if !ok {
+			log.Printf("journal: entry %d (%s) not replayed: unknown entry type %q", i+1, e.T, e.T)
+			continue
+		}
+		if err := kind.replay(l, e); err != nil {
 			log.Printf("journal: entry %d (%s) not replayed: %v", i+1, e.T, err)
 			continue
 		}
@@ -422,238 +291,11 @@ func (l *Lab) replayJournal(path string) (int, error) {
 		return applied, fmt.Errorf("journal %s: %v", path, err)
 	}
 	vcJournal = j
-	l.installEventTap(events == 0)
+	for _, f := range journalOpened {
+		f(l, counts)
+	}
 	if counter != nil {
 		j.write("start", map[string]interface{}{"moref_base": atomic.LoadInt64(counter), "pid": os.Getpid()})
 	}
 	return applied, nil
-}
-
-func (l *Lab) replayEntry(e *journalEntry, built map[int32]types.BaseEvent) error {
-	switch e.T {
-	case "fault":
-		return l.applyFault(e.Kind, e.Body)
-	case "restore":
-		l.restore()
-		return vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
-	case "task_mode":
-		return vcSetTaskMode(vcTaskMode{Mode: e.Mode, DurationMS: e.DurationMS, Message: e.Message})
-	case "path_soap":
-		h, err := l.host(e.Host)
-		if err != nil {
-			return err
-		}
-		if f := l.setPathFromSOAP(nil, h, e.Path, e.Enable); f != nil {
-			return fmt.Errorf("%s on %s: %T", e.Path, e.Host, f)
-		}
-		return nil
-	case "extra_config":
-		return l.replayExtraConfig(e)
-	case "placement":
-		return l.replayPlacement(e)
-	case "event":
-		return replayEvent(e, built)
-	case "extensions":
-		var doc vcExtensionsDoc
-		if err := vcXMLDecode(e.XML, &doc); err != nil {
-			return err
-		}
-		return vcReplayExtensions(doc.Extensions)
-	case "custom_field":
-		return l.replayCustomField(e)
-	}
-	return fmt.Errorf("unknown entry type %q", e.T)
-}
-
-func (l *Lab) vmByName(name string) (*simulator.VirtualMachine, error) {
-	for _, v := range l.san.vms {
-		if v != nil && v.name == name {
-			if vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: v.moref}).(*simulator.VirtualMachine); ok && vm.Name == name {
-				return vm, nil
-			}
-		}
-	}
-	for _, e := range simulator.Map.All("VirtualMachine") {
-		if vm, ok := e.(*simulator.VirtualMachine); ok && vm.Name == name {
-			return vm, nil
-		}
-	}
-	return nil, fmt.Errorf("unknown VM %q", name)
-}
-
-func (l *Lab) replayExtraConfig(e *journalEntry) error {
-	vm, err := l.vmByName(e.VM)
-	if err != nil {
-		return err
-	}
-	list := make([]types.BaseOptionValue, 0, len(e.Options))
-	for _, kv := range e.Options {
-		list = append(list, &types.OptionValue{Key: kv[0], Value: kv[1]})
-	}
-	modified, err := time.Parse(time.RFC3339Nano, e.Modified)
-	if err != nil {
-		modified = time.Now().UTC()
-	}
-	simulator.Map.WithLock(vm, func() {
-		simulator.Map.Update(vm, []types.PropertyChange{
-			{Name: "config.extraConfig", Val: list},
-			{Name: "config.changeVersion", Val: e.ChangeVersion},
-			{Name: "config.modified", Val: modified},
-		})
-	})
-	return nil
-}
-
-func (l *Lab) replayPlacement(e *journalEntry) error {
-	vm, err := l.vmByName(e.VM)
-	if err != nil {
-		return err
-	}
-	h := l.san.hostByName[e.Host]
-	if h == nil {
-		return fmt.Errorf("unknown host %q", e.Host)
-	}
-	pool, err := vcPoolByPath(e.Pool)
-	if err != nil {
-		return err
-	}
-	p := &vcPlacement{host: h.inv.mo, pool: pool, diskDS: map[int32]*simulator.Datastore{}}
-	dsByName := func(name string) (*simulator.Datastore, error) {
-		if d := l.san.dsByName[name]; d != nil {
-			return d.inv.mo, nil
-		}
-		if ds := vcDatastoreByName(name, vm); ds != nil {
-			return ds, nil
-		}
-		return nil, fmt.Errorf("unknown datastore %q", name)
-	}
-	if e.Home != "" {
-		if p.homeDS, err = dsByName(e.Home); err != nil {
-			return err
-		}
-	}
-	for key, name := range e.Disks {
-		k, err := strconv.Atoi(key)
-		if err != nil {
-			return fmt.Errorf("bad disk key %q", key)
-		}
-		ds, err := dsByName(name)
-		if err != nil {
-			return err
-		}
-		p.diskDS[int32(k)] = ds
-	}
-	simulator.Map.WithLock(vm, func() { vcMovePlacement(l.ctx, vm, p, true) })
-	return nil
-}
-
-// vcEventsByKey returns the events the EventManager holds (its last 1000), by key.
-func vcEventsByKey() map[int32]types.BaseEvent {
-	out := map[int32]types.BaseEvent{}
-	em := simulator.Map.EventManager()
-	ctx := newInternalContext()
-	simulator.Map.WithLock(em, func() {
-		res := em.QueryEvents(ctx, &types.QueryEvents{This: em.Self, Filter: types.EventFilterSpec{MaxCount: 1000}})
-		if body, ok := res.(*methods.QueryEventsBody); ok && body.Res != nil {
-			for _, e := range body.Res.Returnval {
-				out[e.GetEvent().Key] = e
-			}
-		}
-	})
-	return out
-}
-
-// replayEvent posts the event again, then gives it back what PostEvent stamps anew: its key,
-// creation time, user and message, so queries after the restart return the same history. An event
-// of building the inventory (posted again by this start, same key and type) only gets its
-// original time, user and message back.
-func replayEvent(e *journalEntry, built map[int32]types.BaseEvent) error {
-	var doc vcEventDoc
-	if err := vcXMLDecode(e.XML, &doc); err != nil {
-		return err
-	}
-	if doc.Event == nil {
-		return fmt.Errorf("no event in the entry")
-	}
-	orig := *doc.Event.GetEvent()
-	em := simulator.Map.EventManager()
-	if have, ok := built[orig.Key]; ok && reflect.TypeOf(have) == reflect.TypeOf(doc.Event) {
-		simulator.Map.WithLock(em, func() {
-			ev := have.GetEvent()
-			ev.CreatedTime, ev.UserName, ev.FullFormattedMessage = orig.CreatedTime, orig.UserName, orig.FullFormattedMessage
-		})
-		return nil
-	}
-	ctx := newInternalContext()
-	ctx.Session.UserName = orig.UserName
-	simulator.Map.WithLock(em, func() {
-		em.PostEvent(ctx, &types.PostEvent{This: em.Self, EventToPost: doc.Event})
-		ev := doc.Event.GetEvent()
-		if ev.Key != orig.Key {
-			log.Printf("journal: event %d came back as %d", orig.Key, ev.Key)
-		}
-		ev.Key, ev.ChainId, ev.CreatedTime = orig.Key, orig.ChainId, orig.CreatedTime
-		ev.UserName, ev.FullFormattedMessage = orig.UserName, orig.FullFormattedMessage
-	})
-	return nil
-}
-
-// --- resource pools by path ("cl-a/Resources/child") ---------------------------------------------
-
-func vcPoolPath(ref types.ManagedObjectReference) string {
-	var names []string
-	cur := ref
-	for i := 0; i < 64; i++ {
-		_, pool := vcPoolMO(cur)
-		if pool == nil {
-			break
-		}
-		names = append([]string{pool.Name}, names...)
-		if pool.Parent == nil || (pool.Parent.Type != "ResourcePool" && pool.Parent.Type != "VirtualApp") {
-			names = append([]string{vcName(pool.Owner)}, names...)
-			break
-		}
-		cur = *pool.Parent
-	}
-	return strings.Join(names, "/")
-}
-
-func vcPoolByPath(path string) (types.ManagedObjectReference, error) {
-	parts := strings.Split(path, "/")
-	var none types.ManagedObjectReference
-	if len(parts) < 2 {
-		return none, fmt.Errorf("bad pool path %q", path)
-	}
-	var root *types.ManagedObjectReference
-	for _, kind := range []string{"ClusterComputeResource", "ComputeResource"} {
-		for _, e := range simulator.Map.All(kind) {
-			if e.Entity().Name != parts[0] {
-				continue
-			}
-			if cr := vcComputeResource(e.Reference()); cr != nil && cr.ResourcePool != nil {
-				root = cr.ResourcePool
-			}
-		}
-	}
-	if root == nil {
-		return none, fmt.Errorf("unknown compute resource %q", parts[0])
-	}
-	cur := *root
-	if _, pool := vcPoolMO(cur); pool == nil || pool.Name != parts[1] {
-		return none, fmt.Errorf("unknown pool %q", path)
-	}
-	for _, name := range parts[2:] {
-		_, pool := vcPoolMO(cur)
-		found := false
-		for _, child := range pool.ResourcePool {
-			if _, c := vcPoolMO(child); c != nil && c.Name == name {
-				cur, found = child, true
-				break
-			}
-		}
-		if !found {
-			return none, fmt.Errorf("unknown pool %q", path)
-		}
-	}
-	return cur, nil
 }

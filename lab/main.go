@@ -41,12 +41,6 @@ type Lab struct {
 	sequential bool // build the VMs one by one (stable morefs for a journal's restart)
 }
 
-// Hooks for the vCenter-behaviour fixes (vcenter_*.go); hooks.go wires them when those exist.
-var (
-	vcenterFixes      func(ctx *simulator.Context, m *simulator.Model)
-	latencyMiddleware func(h http.Handler, d time.Duration) http.Handler
-)
-
 type options struct {
 	topology  string
 	hosts     int
@@ -175,9 +169,8 @@ func run(o options) (err error) {
 	log.Printf("inventory: %d hosts, %d datastores, %d VMs in %.1fs", len(s.hosts), len(s.datastores), len(s.vms),
 		time.Since(start).Seconds())
 
-	if vcenterFixes != nil {
-		vcenterFixes(lab.ctx, lab.model)
-	}
+	// the SOAP methods the lab answers itself, routed before the server is made (dispatch.go)
+	installVCenterFixes(lab.ctx, lab.model)
 	replayed := 0
 	if o.journal != "" {
 		// vCenter's state of the last run, before anything serves (journal.go)
@@ -188,7 +181,7 @@ func run(o options) (err error) {
 	}
 
 	svc := lab.model.Service
-	// the simulator accepts any login; the lab checks them itself (vcenter_sessions.go)
+	// the simulator accepts any login; the lab checks them itself (session_manager.go)
 	svc.Listen = &url.URL{Host: o.listen, User: simulator.DefaultLogin}
 	var certFile, thumbprint string
 	var pool *x509.CertPool
@@ -215,16 +208,9 @@ func run(o options) (err error) {
 		return err
 	}
 	cleanups = append(cleanups, srv.Close)
-	// the call-level vCenter fixes also for clients that use another host name (vcenter_fixes.go)
+	// the lab's SOAP methods also for clients that use another host name (dispatch.go)
 	srv.Config.Handler = withVCenterFixes(srv.Config.Handler)
-	if o.latencyMS > 0 {
-		d := time.Duration(o.latencyMS) * time.Millisecond
-		if latencyMiddleware != nil {
-			srv.Config.Handler = latencyMiddleware(srv.Config.Handler, d)
-		} else {
-			lab.model.DelayConfig.Delay = o.latencyMS // the simulator's own per-call delay
-		}
-	}
+	srv.Config.Handler = withLatency(srv.Config.Handler, time.Duration(o.latencyMS)*time.Millisecond)
 	endpoint := *srv.URL
 	endpoint.User = nil
 

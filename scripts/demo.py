@@ -83,7 +83,9 @@ def main() -> None:
     config.write_text(DEMO_CONFIG)
     log_path = lab_dir() / "demo-serve.log"
     env = {**os.environ, "VSGT_CONFIG": str(config)}
-    with open(log_path, "w") as log:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the service's log: ours only
+    os.fchmod(log_fd, 0o600)
+    with open(log_fd, "w") as log:
         serve = subprocess.Popen([CLI, "serve", "--lab", "--mode", "auto", "--port", "0"], env=env,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (lab_dir() / "demo-serve.pid").write_text(str(serve.pid))
@@ -101,9 +103,10 @@ def main() -> None:
     print(f"\n\033[1m$ tail {log_path.name}\033[0m")
     print("".join(log_path.read_text().splitlines(keepends=True)[-6:]), end="")
 
-    say("The plugin UI (global view, VM and host views, the move action): open this URL in a browser "
-        "(the certificate is the lab's self-signed one):")
-    print(f"\n    {ui}\n")
+    say("The plugin UI (global view, VM and host views, the move action): open the URL in this file in a "
+        "browser; it carries the lab's write token, so the file is readable by you only (the certificate is the "
+        "lab's self-signed one):")
+    print(f"\n    {lab_dir() / 'web-ui-url'}   ({ui} with the token)\n")
     say(f"The lab and the service keep running. Try `.venv/bin/vsguesttruth watch --lab`, "
         f"`.venv/bin/vsguesttruth lab fault hba esx-b01 vmhba3`, `.venv/bin/vsguesttruth plan --lab`. "
         f"`.venv/bin/vsguesttruth lab down` stops both.")

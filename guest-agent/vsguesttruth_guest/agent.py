@@ -69,8 +69,12 @@ def _newer(version: int) -> NewerSchema:
 
 
 def _schema_of(raw: bytes | str) -> int | None:
+    """The ``schema`` of a document this agent cannot decode (a newer one may be shaped differently)."""
     try:
-        doc = json.loads(raw)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if len(text) > guestinfo.RPC_LIMIT or guestinfo.nesting(text, guestinfo.STATE_DEPTH) > guestinfo.STATE_DEPTH:
+            return None
+        doc = json.loads(text)
     except (ValueError, RecursionError):
         return None
     schema = doc.get("schema") if isinstance(doc, dict) else None

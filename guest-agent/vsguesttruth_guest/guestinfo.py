@@ -15,6 +15,8 @@ import base64
 import binascii
 import gzip
 import json
+import re
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,13 @@ STATE_LIMIT = RPC_LIMIT - 1024  # what a state value may use, leaving room for t
 PLAIN_LIMIT = 48 * 1024  # above this the state is sent gzip+base64
 POLICY_LIMIT = 4096  # untrusted guest input: larger values are refused unread
 REQUEST_LIMIT = 1024
+GUEST_DEPTH = 4  # arrays/objects a policy, request or response may nest (they need 2)
+STATE_DEPTH = 16  # the state document nests 6 deep (disks -> disk -> luns -> lun ...); room for later fields
 ENCODING = "gzip+base64"
 #: The optional parts of each disk a guest may ask for in its policy's ``fields`` (default: all the admin allows).
 FIELDS = ("luns", "explanation", "datastores", "capacity", "uuid")
 SCHEMA_DIR = Path(__file__).parent / "schema"
+_INFLATED_LIMIT = 16 * RPC_LIMIT  # what a state envelope may decompress to
 
 
 class DocumentError(ValueError):
@@ -73,21 +78,24 @@ def decode_state(value: str | bytes) -> dict:
             raise DocumentError("state value is not UTF-8") from None
     if len(value) > RPC_LIMIT:
         raise DocumentError(f"state value is {len(value)} bytes, over the {RPC_LIMIT} byte limit")
-    doc = _json_object(value, "state")
+    doc = _json_object(value, "state", STATE_DEPTH)
     if doc.get("encoding") is not None:
         if doc.get("encoding") != ENCODING or not isinstance(doc.get("data"), str):
             raise DocumentError(f"unknown state encoding {doc.get('encoding')!r}")
         try:
-            raw = gzip.decompress(base64.b64decode(doc["data"], validate=True))
-        except (binascii.Error, OSError, EOFError) as err:
+            inflate = zlib.decompressobj(wbits=31)  # gzip, at most 1 MiB out: a small bomb stays small
+            raw = inflate.decompress(base64.b64decode(doc["data"], validate=True), _INFLATED_LIMIT + 1)
+        except (binascii.Error, zlib.error) as err:
             raise DocumentError(f"state envelope does not decode: {err}") from None
-        if len(raw) > 16 * RPC_LIMIT:
+        if len(raw) > _INFLATED_LIMIT:
             raise DocumentError("state envelope decompresses to more than 1 MiB")
+        if not inflate.eof:
+            raise DocumentError("state envelope does not decode: the gzip stream is truncated")
         try:
             text = raw.decode("utf-8", errors="strict")
         except UnicodeDecodeError:
             raise DocumentError("state envelope does not hold UTF-8") from None
-        doc = _json_object(text, "state")
+        doc = _json_object(text, "state", STATE_DEPTH)
     return doc
 
 
@@ -95,7 +103,7 @@ def parse_guest_json(value: str | bytes, limit: int, what: str) -> dict:
     """A value a guest wrote (policy, request): size-limited, strict UTF-8, a JSON object, shallow.
 
     Everything a guest writes is untrusted: this refuses before parsing what is too large, and
-    parsing refuses duplicate keys, NaN/Infinity and nesting deeper than 4 levels.
+    parsing refuses duplicate keys, NaN/Infinity and nesting deeper than :data:`GUEST_DEPTH` levels.
     """
     raw = value.encode("utf-8", errors="surrogateescape") if isinstance(value, str) else value
     if len(raw) > limit:
@@ -104,10 +112,7 @@ def parse_guest_json(value: str | bytes, limit: int, what: str) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DocumentError(f"{what} is not valid UTF-8") from None
-    doc = _json_object(text, what)
-    if _depth(doc) > 4:
-        raise DocumentError(f"{what} is nested too deeply")
-    return doc
+    return _json_object(text, what, GUEST_DEPTH)
 
 
 def load_schema(name: str) -> dict:
@@ -115,7 +120,35 @@ def load_schema(name: str) -> dict:
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
-def _json_object(text: str, what: str) -> dict:
+def nesting(text: str, limit: int) -> int:
+    """How deeply ``text`` nests JSON arrays and objects (strings skipped), counted without recursion and
+    without parsing; counting stops at ``limit + 1``.
+
+    Run before ``json.loads``, which recurses in C once per level: a few KiB of brackets would otherwise
+    reach the interpreter's recursion limit. For text that is not JSON the count may be off, never lower
+    than what ``json.loads`` would descend before it fails.
+    """
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _json_object(text: str, what: str, max_depth: int) -> dict:
+    if nesting(text, max_depth) > max_depth:
+        raise DocumentError(f"{what} is nested too deeply (more than {max_depth} levels of arrays and objects)")
+
     def no_duplicates(pairs):
         keys = [k for k, _ in pairs]
         if len(keys) != len(set(keys)):
@@ -127,7 +160,7 @@ def _json_object(text: str, what: str) -> dict:
 
     try:
         doc = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
-    except RecursionError:
+    except RecursionError:  # not reached after the count above; kept as the last line of defence
         raise DocumentError(f"{what} is nested too deeply") from None
     except json.JSONDecodeError as err:
         raise DocumentError(f"{what} is not valid JSON: {err.msg} at character {err.pos}") from None
@@ -138,11 +171,3 @@ def _json_object(text: str, what: str) -> dict:
     if not isinstance(doc, dict):
         raise DocumentError(f"{what} must be a JSON object, not {type(doc).__name__}")
     return doc
-
-
-def _depth(value: Any, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level

@@ -88,8 +88,11 @@ def test_serve_moves_affected_vms_and_tells_their_guests(lab, conn, placement, t
         assert set(affected) - set(still) >= {"web11", "app11"}
 
         text = out.read_text()
-        url = re.search(r"plugin UI (https://127\.0\.0\.1:\d+)/ui/global\.html#token=([\w-]+)", text)
-        assert url, text
+        assert "#token=" not in text  # the write token is not in the output (nor the log it may go to)
+        saved = lab.run_dir / "web-ui-url"
+        assert saved.stat().st_mode & 0o077 == 0 and str(saved) in text
+        url = re.search(r"(https://127\.0\.0\.1:\d+)/ui/global\.html#token=([\w-]+)", saved.read_text())
+        assert url, saved.read_text()
         context = ssl.create_default_context(cafile=str(lab.run_dir / "web-cert.pem"))  # the lab's self-signed one
         try:
             urllib.request.urlopen(url.group(1) + "/api/v1/plan", context=context, timeout=10)

@@ -1,4 +1,5 @@
-"""The lab behaves like vCenter where vsguesttruth relies on it (lab/vcenter_*.go).
+"""The lab behaves like vCenter where vsguesttruth relies on it (lab/README.md, "Where the simulator differs
+from vCenter": each managed object's file in lab/, such as virtual_machine.go or event_manager.go).
 
 Each test looks the inventory up through the API instead of hard-coding names, and puts back what it
 changed (placement, extraConfig keys, extensions), so the session-wide lab stays as the other tests

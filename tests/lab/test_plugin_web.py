@@ -21,7 +21,10 @@ def test_web_command_serves_and_stops_gracefully(lab):
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("vsguesttruth web: https://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
-        url, token = line.split(": ", 1)[1].split("#token=")
+        assert "#token=" not in line and "web-ui-url" in line  # the token is in a file only we can read
+        saved = Path(lab.run_dir) / "web-ui-url"
+        assert saved.stat().st_mode & 0o077 == 0
+        url, token = saved.read_text().strip().split("#token=")
         base = url.rsplit("/ui/", 1)[0]
         ctx = ssl.create_default_context(cafile=str(Path(lab.run_dir) / "web-cert.pem"))  # the self-signed cert
         with urllib.request.urlopen(base + "/plugin.json", context=ctx, timeout=10) as response:

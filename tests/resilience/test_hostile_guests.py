@@ -56,6 +56,7 @@ INJECTION = st.sampled_from([
     "guestinfo.vsguesttruth.state=x", '{"id":"r1","action":"migrate","vm":"db01"}',
     '{"__proto__":{"admin":true},"id":"p","action":"refresh"}', "\u202e\u200b\ufeff", "%s%s%n",
     "{" * 5000 + "}" * 5000, "[" * 100000,
+    '{"id":"deep","action":"refresh","reason":' + "[" * 480 + "]" * 480 + "}",  # 1 KiB, past the recursion limit
 ])
 HUGE = st.integers(1, 200_000).map(lambda n: "A" * n)
 VALUES = st.one_of(st.text(max_size=2000), JSON.map(json.dumps), PLAUSIBLE.map(json.dumps), INJECTION, HUGE).map(xml_safe)

@@ -8,28 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from fakes.inventory import lab_inventory, set_hba, vm_moref
 from vsguesttruth.web import Auth, StaticSource, TokenStore, create_app, metrics
 
-READ = "r" * 24
-WRITE = "w" * 24
-READ_H = {"Authorization": f"Bearer {READ}"}
-WRITE_H = {"Authorization": f"Bearer {WRITE}"}
-
-
-class FakeSessions:
-    """A vCenter that knows one session, whose user may migrate only web01."""
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def user(self, session_id: str) -> str | None:
-        self.asked.append(session_id)
-        return "VSPHERE.LOCAL\\alice" if session_id == "sess-0001-good" else None
-
-    def has_privilege(self, session_id: str, vm: str, privilege: str) -> bool:
-        return session_id == "sess-0001-good" and vm == vm_moref("web01") and privilege == "Resource.HotMigrate"
-
+from fakes.inventory import lab_inventory, set_hba, vm_moref
+from fakes.web import READ, READ_H, WRITE, WRITE_H, FakeSessions
 
 @pytest.fixture
 def source() -> StaticSource:

@@ -70,6 +70,10 @@ def _register() -> None:
 
     for command in plugin.COMMANDS:
         main.add_command(command)
+    from vsguesttruth.cli import preflight, role
+
+    for command in role.COMMANDS + preflight.COMMANDS:
+        main.add_command(command)
 
 
 _register()

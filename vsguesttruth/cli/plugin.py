@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import threading
 
@@ -108,6 +107,7 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
 
     from vsguesttruth.vcenter import connect
     from vsguesttruth.web import WatcherSource, make_auth, self_signed as make_cert, start_web
+    from vsguesttruth.web.labtoken import LabToken, note
 
     session = click.get_current_context().obj
     config = session.config.web
@@ -125,13 +125,19 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
         cert, key = make_cert(directory)
         config = replace(config, cert_file=str(cert), key_file=str(key))
     settings = session.settings()
-    extra, fragment = demo_token(session, config)
+    lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab's pages may act
     source = WatcherSource(lambda: connect(settings), session.service_level()).start()
-    server = start_web(source, config, auth=make_auth(config, settings, extra), on_stop=source.stop)
+    server = start_web(source, config, auth=make_auth(config, settings, lab_token.tokens if lab_token else None),
+                       on_stop=source.stop)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        click.echo(f"vsguesttruth web: {server.url}/ui/global.html{fragment}", err=False)
+        page = f"{server.url}/ui/global.html"
+        if lab_token is not None:
+            from vsguesttruth.lab import Lab
+
+            page += " " + note(lab_token.save(Lab().run_dir, page))
+        click.echo(f"vsguesttruth web: {page}", err=False)
         click.echo(f"  plugin.json {server.url}/plugin.json, API {server.url}/docs, metrics {server.url}/metrics")
         while not stop.wait(0.5):
             pass
@@ -140,14 +146,6 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def demo_token(session, web_config) -> tuple[dict[str, tuple[str, str]], str]:
-    """The lab demo's one-off write token (in the printed URL's fragment) when no API tokens are configured."""
-    if not session.use_lab or web_config.api_tokens_file:
-        return {}, ""
-    token = secrets.token_urlsafe(24)
-    return {token: ("lab", "write")}, f"#token={token}"
 
 
 def _state_dir():

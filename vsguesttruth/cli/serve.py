@@ -76,7 +76,7 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
             click.echo(f"serving {conn.url}: scope {service.reconciler.scope.describe()}; "
                        f"remediation {remedy_config.mode}; Ctrl-C stops")
             if web is not None:
-                click.echo(f"plugin UI {web.url}/ui/global.html{getattr(web, 'fragment', '')}  "
+                click.echo(f"plugin UI {web.url}/ui/global.html{web.note}  "
                            f"(plugin.json {web.url}/plugin.json, API {web.url}/docs, metrics {web.url}/metrics)")
         service.run()
     finally:
@@ -94,8 +94,8 @@ def _start_web(session, service, remedy, with_web, port):
     """The plugin server beside the loop, sharing its watch; None when not wanted."""
     from dataclasses import replace
 
-    from vsguesttruth.cli.plugin import demo_token
     from vsguesttruth.web import WatcherSource, make_auth, self_signed, start_web
+    from vsguesttruth.web.labtoken import LabToken, note
 
     config = session.config.web
     has_cert = bool(config.cert_file and config.key_file)
@@ -110,11 +110,15 @@ def _start_web(session, service, remedy, with_web, port):
 
         cert, key = self_signed(Lab().run_dir)
         config = replace(config, cert_file=str(cert), key_file=str(key))
-    extra, fragment = demo_token(session, config)
+    lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab demo's pages
     source = WatcherSource.sharing(service.informer, service.level)
-    server = start_web(source, config, auth=make_auth(config, session.settings(), extra),
+    server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
                        plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None)
-    server.fragment = fragment
+    server.note = ""
+    if lab_token is not None:
+        from vsguesttruth.lab import Lab
+
+        server.note = " " + note(lab_token.save(Lab().run_dir, f"{server.url}/ui/global.html"))
     return server
 
 

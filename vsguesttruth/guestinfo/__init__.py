@@ -16,6 +16,7 @@ from __future__ import annotations
 from vsguesttruth_guest.guestinfo import (
     ENCODING,
     FIELDS,
+    GUEST_DEPTH,
     KEYS,
     PLAIN_LIMIT,
     POLICY,
@@ -27,12 +28,14 @@ from vsguesttruth_guest.guestinfo import (
     RPC_LIMIT,
     SCHEMA_VERSION,
     STATE,
+    STATE_DEPTH,
     STATE_LIMIT,
     DocumentError,
     decode_state,
     dumps,
     encode_state,
     load_schema,
+    nesting,
     parse_guest_json,
     timestamp,
 )
@@ -42,9 +45,10 @@ from .policy import GuestPolicy, default_policy, effective_policy, parse_policy
 from .request import Request, RequestBook, RequestError, answered_request, parse_request, read_response, response
 
 __all__ = [
-    "ENCODING", "FIELDS", "KEYS", "PLAIN_LIMIT", "POLICY", "POLICY_LIMIT", "PREFIX", "REQUEST", "REQUEST_LIMIT",
-    "RESPONSE", "RPC_LIMIT", "SCHEMA_VERSION", "STATE", "STATE_LIMIT",
+    "ENCODING", "FIELDS", "GUEST_DEPTH", "KEYS", "PLAIN_LIMIT", "POLICY", "POLICY_LIMIT", "PREFIX", "REQUEST",
+    "REQUEST_LIMIT", "RESPONSE", "RPC_LIMIT", "SCHEMA_VERSION", "STATE", "STATE_DEPTH", "STATE_LIMIT",
     "DocumentError", "GuestPolicy", "Request", "RequestBook", "RequestError",
     "answered_request", "decode_state", "default_policy", "document", "dumps", "effective_policy", "encode_state",
-    "load_schema", "parse_guest_json", "parse_policy", "parse_request", "read_response", "response", "timestamp",
+    "load_schema", "nesting", "parse_guest_json", "parse_policy", "parse_request", "read_response", "response",
+    "timestamp",
 ]

@@ -94,7 +94,7 @@ def read_response(value: str | None) -> dict[str, Any]:
         return {}
     try:
         doc = parse_guest_json(value, RESPONSE_LIMIT, "response")
-    except DocumentError:
+    except Exception:  # noqa: BLE001 - a guest can write this key: whatever is there, it is not an answer of ours
         return {}
     return {k: v for k, v in doc.items() if k in ("id", "status", "action", "last_request") and isinstance(v, str)}
 
@@ -171,7 +171,7 @@ class RequestBook:
         book.last_raw = value
         resp = read_response(current_response)
         try:
-            request = parse_request(value)
+            request = _parse(value)
         except RequestError as err:
             if fresh and resp.get("status") == "refused" and answered_request(resp) == err.id:
                 return NOTHING  # answered before a restart
@@ -213,6 +213,17 @@ class RequestBook:
             return NOTHING  # refused lately: a guest writing fast gets no more writes out of us
         book.limited_at = now
         return self._remember(book, Decision("refuse", id=id, action=action, message=message))
+
+
+def _parse(value: str) -> Request:
+    """:func:`parse_request`, where any failure is a :class:`RequestError`: the guest gets an answer even if
+    the parser has a bug."""
+    try:
+        return parse_request(value)
+    except RequestError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise RequestError(f"request could not be read ({type(err).__name__})") from None
 
 
 def _quote(text: str) -> str:

@@ -18,6 +18,7 @@ from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import RESPONSE, STATE, RequestBook, document
 from vsguesttruth.model import Inventory
 from vsguesttruth.policy import ServiceLevel
+from vsguesttruth.ratelog import RateLog
 from vsguesttruth.scope import Scope
 from vsguesttruth.truth import TruthContext, VmTruth
 
@@ -63,6 +64,7 @@ class Reconciler:
         self._inv: Inventory | None = None
         self._probed: dict[str, float] = {}  # host -> when its last re-probe ended
         self._rescope = True
+        self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
         self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
@@ -131,7 +133,9 @@ class Reconciler:
                 try:
                     plans.append(self.sync.plan(vm, self._state(moref), inv, ctx, memo, start, as_of, wall))
                 except Exception as err:  # noqa: BLE001 - one VM must never stop the others
-                    log.exception("reconciling %s failed", vm.name)
+                    self._errors.log(logging.ERROR, moref, "reconciling %s failed: %s: %.200s", vm.name,
+                                     type(err).__name__, err)
+                    log.debug("reconciling %s failed", vm.name, exc_info=True)
                     result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
                     result.failed += 1
         self._inv = inv

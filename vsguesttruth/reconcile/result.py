@@ -45,11 +45,12 @@ class PassResult:
     outcomes: list[VmOutcome] = field(default_factory=list)
 
     def merge(self, later: "PassResult") -> "PassResult":
-        """Two passes as one (publish --once re-reads after re-probes): later outcomes win per VM."""
+        """Two passes as one (publish --once re-reads after re-probes): later outcomes win per VM, except that
+        a later ``unchanged`` or ``held`` (backing off after a failure) does not hide what the first pass did."""
         by_vm = {o.vm: o for o in self.outcomes}
         for o in later.outcomes:
             before = by_vm.get(o.vm)
-            if before is not None and o.state == "unchanged" and before.state != "unchanged":
+            if before is not None and o.state in ("unchanged", "held") and before.state != "unchanged":
                 o = replace(before, response=o.response or before.response)
             by_vm[o.vm] = o
         return replace(
@@ -61,8 +62,9 @@ class PassResult:
 
     def line(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
+        probes = f"would re-probe {self.probes} hosts" if self.dry_run else f"{self.probes} hosts re-probed"
         return (f"{self.in_scope} VMs in scope, {self.examined} examined, {verb} {self.states} states and "
-                f"{self.responses} responses, {self.probes} hosts re-probed, {self.failed} failed, "
+                f"{self.responses} responses, {probes}, {self.failed} failed, "
                 f"{self.seconds * 1000:.0f} ms")
 
     def as_dict(self) -> dict[str, Any]:

@@ -7,9 +7,10 @@
 - :mod:`.properties`, :mod:`.fastdecode`, :mod:`.convert`, :mod:`.inventory`: the PropertyCollector read
   of hosts, datastores and VMs into the plain :class:`~vsguesttruth.model.Inventory`;
 - :mod:`.watch`, :mod:`.informer`: WaitForUpdatesEx, one live inventory shared by its readers;
-- :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`: writing
-  guestinfo and re-probing storage, vMotion and Storage vMotion, vCenter events, custom attributes, the
-  vSphere Client plugin's registration and sessions.
+- :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`,
+  :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion, vCenter events,
+  custom attributes, the vSphere Client plugin's registration and sessions, the account's role and
+  privileges.
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:
@@ -41,6 +42,7 @@ from .faults import fault_text, is_connection_lost, is_session_lost, translate
 from .informer import Informer
 from .inventory import snapshot
 from .migrate import MoveResult, relocate, replica_pairs, vmotion
+from .privileges import RoleResult, ensure_role, missing_privileges, root_folder, root_pools, tools_status
 from .publish import Publisher, get_extra_config, read_guestinfo, refresh_storage, set_extra_config
 from .settings import ConnectionSettings, normalize_thumbprint, parse_url
 from .task import TRANSIENT_FAULTS, Transient, is_transient, wait_for_task
@@ -60,6 +62,7 @@ __all__ = [
     "MoveResult",
     "NotFound",
     "Publisher",
+    "RoleResult",
     "SessionExpired",
     "SessionValidator",
     "TaskFailed",
@@ -67,6 +70,7 @@ __all__ = [
     "VsgtError",
     "Watcher",
     "connect",
+    "ensure_role",
     "events",
     "extension",
     "fault_text",
@@ -74,6 +78,7 @@ __all__ = [
     "is_connection_lost",
     "is_session_lost",
     "is_transient",
+    "missing_privileges",
     "negotiate_version",
     "normalize_thumbprint",
     "parse_url",
@@ -81,10 +86,13 @@ __all__ = [
     "refresh_storage",
     "relocate",
     "replica_pairs",
+    "root_folder",
+    "root_pools",
     "set_extra_config",
     "snapshot",
     "ssl_context",
     "thumbprint_of",
+    "tools_status",
     "translate",
     "vms_with_attribute",
     "vmotion",

@@ -29,8 +29,6 @@ import logging
 import re
 import socket
 import ssl
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pyVmomi import SoapStubAdapter, vim, vmodl
 
 from vsguesttruth import __version__
+from vsguesttruth.ttlcache import TTLCache
 
 from . import task
 from .connect import Connection, negotiate_version
@@ -304,6 +303,7 @@ def unregister(conn: Connection) -> bool:
 # ---------------------------------------------------------------------------------------------------
 # Sessions handed to the plugin
 
+NEGATIVE_TTL = 10.0  # seconds an id vCenter did not know is refused without asking again
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:+/=-]{8,512}$")
 
 
@@ -314,14 +314,15 @@ class SessionValidator:
     cookie: the answer is vCenter's, for that user, never our service account's.
     """
 
-    def __init__(self, settings: ConnectionSettings, ttl: float = 60.0, max_entries: int = 1000) -> None:
+    def __init__(self, settings: ConnectionSettings, ttl: float = 60.0, max_entries: int = 10_000,
+                 negative_ttl: float = NEGATIVE_TTL) -> None:
         self.settings = settings
         self.ttl = ttl
+        self.negative_ttl = min(ttl, negative_ttl)  # an unknown id stays refused briefly, then is asked again
         self.max_entries = max_entries
         self._version: str | None = None
-        self._users: dict[str, tuple[float, str | None]] = {}
-        self._privileges: dict[tuple[str, str, str], tuple[float, bool]] = {}
-        self._lock = threading.Lock()
+        self._users: TTLCache[str | None] = TTLCache(max_entries)
+        self._privileges: TTLCache[bool] = TTLCache(max_entries)
         #: checks that failed because vCenter did not answer (the web app exports it as a metric)
         self.errors = 0
 
@@ -342,24 +343,15 @@ class SessionValidator:
         stub.cookie = f'vmware_soap_session="{session_id}"'
         return vim.ServiceInstance("ServiceInstance", stub)
 
-    def _cached(self, cache: dict, key: Any) -> tuple[bool, Any]:
-        with self._lock:
-            hit = cache.get(key)
-            if hit is not None and time.monotonic() - hit[0] < self.ttl:
-                return True, hit[1]
-        return False, None
-
-    def _store(self, cache: dict, key: Any, value: Any) -> None:
-        with self._lock:
-            if len(cache) >= self.max_entries:
-                cache.clear()
-            cache[key] = (time.monotonic(), value)
+    def known(self, session_id: str) -> bool:
+        """Whether :meth:`user` answers ``session_id`` from the cache (no vCenter round trip)."""
+        return self._users.get(session_id)[0]
 
     def user(self, session_id: str) -> str | None:
         """The user name of a live session, or None (unknown, expired, malformed)."""
         if not _SESSION_ID.match(session_id or ""):
             return None
-        hit, value = self._cached(self._users, session_id)
+        hit, value = self._users.get(session_id)
         if hit:
             return value
         name: str | None = None
@@ -375,7 +367,7 @@ class SessionValidator:
             return None
         finally:
             _drop(si)
-        self._store(self._users, session_id, name)
+        self._users.put(session_id, name, self.ttl if name else self.negative_ttl)
         return name
 
     def has_privilege(self, session_id: str, vm_moref: str, privilege: str) -> bool:
@@ -383,9 +375,9 @@ class SessionValidator:
         if not _SESSION_ID.match(session_id or "") or not re.fullmatch(r"[A-Za-z0-9_.-]+", vm_moref or ""):
             return False
         key = (session_id, vm_moref, privilege)
-        hit, value = self._cached(self._privileges, key)
+        hit, value = self._privileges.get(key)
         if hit:
-            return value
+            return bool(value)
         allowed = False
         si = None
         try:
@@ -403,7 +395,7 @@ class SessionValidator:
             return False
         finally:
             _drop(si)
-        self._store(self._privileges, key, allowed)
+        self._privileges.put(key, allowed, self.ttl)
         return allowed
 
 

@@ -58,8 +58,12 @@ def parse_url(raw: str) -> tuple[str, str | None, str | None]:
 
 
 def _redact_url(raw: str) -> str:
-    """The URL with any ``user:pass@`` part replaced, for messages."""
-    return re.sub(r"//[^/@]*@", "//", raw) if "://" in raw else re.sub(r"^[^/@]*@", "", raw)
+    """The URL without its ``user:pass@`` part, for messages: everything up to the last ``@`` goes, as a
+    password may hold ``@``, ``/``, ``#`` or ``:`` that would end the user part early."""
+    if "@" not in raw:
+        return raw
+    scheme = re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*://", raw)
+    return (scheme.group(0) if scheme else "") + raw.rsplit("@", 1)[1]
 
 
 def parse_bool(value: Any, name: str) -> bool:

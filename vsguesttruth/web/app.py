@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vsguesttruth import __version__
@@ -34,6 +34,7 @@ from vsguesttruth.truth import DiskTruth, TruthContext, Verdict
 from . import metrics
 from .auth import Auth, Principal
 from .manifest import manifest_dir
+from .middleware import UNAUTHENTICATED, Gate, principal_of
 from .source import InventorySource
 
 STATIC = Path(__file__).parent / "static"
@@ -45,6 +46,10 @@ MigrateFn = Callable[..., Any]
 
 
 class MigrateRequest(BaseModel):
+    """The body of POST migrate; unknown fields are refused (a typo such as ``dryRun`` must not move a VM)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     to_host: str | None = Field(default=None, description="Target host name; the planner's choice when absent.")
     dry_run: bool = Field(default=False, description="Plan and check only; do not move.")
 
@@ -107,6 +112,7 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     truth = _Truth(source)
     manifest_path = manifest or manifest_dir()
     app = FastAPI(
+        dependencies=[Depends(_known_query)],
         title="vsguesttruth", version=__version__,
         description="The physical truth about VM storage: verdict per virtual disk, the chain to every path, "
                     "remediation. Authenticate with `Authorization: Bearer TOKEN` or the vSphere Client's "
@@ -126,7 +132,13 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
+        if first.get("type") == "extra_forbidden":
+            loc = first.get("loc", ())
+            return _error(422, f"invalid request: unknown field {str(loc[-1])!r} in the {loc[0]}", field=str(loc[-1]))
         return _error(422, f"invalid request: {where}: {first.get('msg', 'invalid')}")
+
+    app.add_middleware(Gate, auth=auth, protected=lambda path: path.startswith("/api/v1/")
+                       or (path == "/metrics" and not metrics_anonymous))
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable) -> Response:
@@ -145,10 +157,9 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     # -- auth -----------------------------------------------------------------------------------------
 
     def who(request: Request) -> Principal:
-        principal = auth.authenticate(request.headers)
+        principal = principal_of(request.scope)  # the gate authenticated the request before its body was read
         if principal is None:
-            raise HTTPException(401, "authentication required: send `Authorization: Bearer TOKEN` or the "
-                                     "vSphere Client's vmware-api-session-id")
+            raise HTTPException(401, UNAUTHENTICATED)
         return principal
 
     def ready() -> tuple[Inventory, TruthContext, ServiceLevel]:
@@ -320,8 +331,6 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     def get_metrics(request: Request) -> Response:
         """Prometheus text format; ``?name[]=...`` (repeatable) for only those samples. Needs a token unless
         ``metrics_anonymous``."""
-        if not metrics_anonymous and auth.authenticate(request.headers) is None:
-            raise HTTPException(401, "authentication required for /metrics")
         names = request.query_params.getlist("name[]")
         if len(names) > 100:
             raise HTTPException(400, "at most 100 name[] parameters")
@@ -330,6 +339,25 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     return app
+
+
+def _known_query(request: Request) -> None:
+    """Refuse query parameters the route does not take (422 naming it), as the body refuses unknown fields."""
+    route = request.scope.get("route")
+    if not request.url.path.startswith(("/api/v1/", "/metrics")) or route is None:
+        return
+    known, todo = set(_EXTRA_QUERY.get(route.path, ())), [route.dependant]
+    while todo:  # the route's parameters and its dependencies'
+        dependant = todo.pop()
+        known.update(p.alias for p in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    unknown = sorted(k for k in request.query_params.keys() if k not in known)
+    if unknown:
+        raise HTTPException(422, {"error": f"invalid request: unknown query parameter {unknown[0]!r}"
+                                           f" (known: {', '.join(sorted(known)) or 'none'})", "field": unknown[0]})
+
+
+_EXTRA_QUERY = {"/metrics": {"name[]"}}  # read by the route itself
 
 
 def _host_line(s: Any) -> dict:

@@ -7,8 +7,11 @@ Every request to the JSON API (and /metrics) must carry one of:
 - ``vmware-api-session-id: SESSION`` -- the vCenter session of the vSphere Client user, as the client hands
   it to a remote plugin (``htmlClientSdk.app.getSessionInfo()`` -> ``sessionToken``). The session is checked
   against vCenter (:class:`~vsguesttruth.vcenter.extension.SessionValidator`) and the answer cached for a
-  short while (``[web] session_cache_seconds``, default 60). A session may migrate a VM when vCenter says its
-  user holds ``Resource.HotMigrate`` on that VM (the privilege vMotion itself needs).
+  short while (``[web] session_cache_seconds``, default 60; an unknown id 10 s). Checks not answered from
+  the cache are rate-limited per client address and overall (:mod:`.ratelimit`: 429). A session may migrate
+  a VM when vCenter says its user holds ``Resource.HotMigrate`` on that VM (the privilege vMotion needs).
+
+The middleware (:mod:`.middleware`) authenticates from the headers before any body is read.
 
 Cookies are never read, so no browser sends credentials on its own: a cross-site form or image cannot act
 (CSRF), and we do not enable CORS. Unauthenticated -> 401 JSON; authenticated without the right -> 403 JSON.
@@ -28,6 +31,8 @@ from pathlib import Path
 from typing import Mapping, Protocol
 
 from vsguesttruth.errors import ConfigError
+
+from .ratelimit import ValidationLimiter
 
 SCOPES = ("read", "write")
 MIN_TOKEN_LENGTH = 16
@@ -52,6 +57,10 @@ class SessionChecker(Protocol):
     """Validates vCenter sessions (implemented by ``vcenter.extension.SessionValidator``)."""
 
     def user(self, session_id: str) -> str | None: ...
+
+    def known(self, session_id: str) -> bool:
+        """Optional: whether ``user`` answers from a cache (such checks are not rate-limited)."""
+        ...
 
     def has_privilege(self, session_id: str, vm_moref: str, privilege: str) -> bool: ...
 
@@ -114,11 +123,15 @@ class TokenStore:
 class Auth:
     """The app's authentication and authorisation rules (see the module docstring)."""
 
-    def __init__(self, tokens: TokenStore | None = None, sessions: SessionChecker | None = None) -> None:
+    def __init__(self, tokens: TokenStore | None = None, sessions: SessionChecker | None = None,
+                 limiter: ValidationLimiter | None = None) -> None:
         self.tokens = tokens or TokenStore()
         self.sessions = sessions
+        self.limiter = limiter or ValidationLimiter()
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+    def authenticate(self, headers: Mapping[str, str], client: str = "") -> Principal | None:
+        """The principal the headers prove, or None. Raises :class:`~.ratelimit.RateLimited` when a session
+        would have to be checked with vCenter and ``client`` (or everyone) asked too often."""
         authorization = headers.get("authorization", "")
         if authorization:
             scheme, _, value = authorization.partition(" ")
@@ -127,6 +140,9 @@ class Auth:
             return None
         session_id = headers.get(SESSION_HEADER, "").strip()
         if session_id and self.sessions is not None and len(session_id) <= 512:
+            known = getattr(self.sessions, "known", None)
+            if known is None or not known(session_id):
+                self.limiter.take(client)
             user = self.sessions.user(session_id)
             if user:
                 return Principal(name=user, kind="session", scope="read", session_id=session_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -52,6 +53,31 @@ def self_signed(directory: str | Path, names: tuple[str, ...] = ("127.0.0.1", "l
     return cert, key
 
 
+def check_certificate(cert_file: str | Path, key_file: str | Path) -> None:
+    """Raise ConfigError in one line naming the file when the certificate or key cannot serve HTTPS
+    (missing, unreadable, not PEM, or not a pair); uvicorn would die in its thread with a traceback."""
+    for what, path in (("certificate file (cert_file)", cert_file), ("key file (key_file)", key_file)):
+        try:
+            text = Path(path).read_bytes()
+        except OSError as err:
+            raise ConfigError(f"[web] {what} {path}: {err.strerror}") from None
+        marker = b"CERTIFICATE-----" if "cert" in what else b"PRIVATE KEY-----"
+        if b"-----BEGIN " not in text or marker not in text:
+            kind = "certificate" if "cert" in what else "private key"
+            raise ConfigError(f"[web] {what} {path} holds no PEM {kind} (-----BEGIN ...{marker.decode()})")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=str(cert_file))
+    except (ssl.SSLError, ValueError) as err:
+        raise ConfigError(f"[web] certificate file (cert_file) {cert_file} is not a valid PEM certificate: "
+                          f"{getattr(err, 'reason', None) or err}") from None
+    try:
+        context.load_cert_chain(str(cert_file), str(key_file))
+    except (ssl.SSLError, ValueError) as err:
+        raise ConfigError(f"[web] key file (key_file) {key_file} is not the PEM private key of {cert_file}: "
+                          f"{getattr(err, 'reason', None) or err}") from None
+
+
 class WebServer:
     """uvicorn in a daemon thread; ``start()``, ``url``, ``stop()``."""
 
@@ -73,6 +99,8 @@ class WebServer:
         self.port = port
 
     def start(self, timeout: float = 15.0) -> "WebServer":
+        if self.https:
+            check_certificate(self._server.config.ssl_certfile, self._server.config.ssl_keyfile)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:

@@ -11,8 +11,8 @@ package main
 //     ConcurrentAccess (vCenter's optimistic locking).
 // The simulator appends every key again (duplicates, never removes) and publishes nothing.
 //
-// The caller needs VirtualMachine.Config.AdvancedConfig for extraConfig (vcenter_privileges.go), and
-// every resulting extraConfig is journaled (journal.go): vCenter keeps it across a restart.
+// The caller needs VirtualMachine.Config.AdvancedConfig for extraConfig (authorization_manager.go), and
+// every resulting extraConfig is journaled: vCenter keeps it across a restart.
 //
 // A spec with only extraConfig (what vsguesttruth sends) is done here entirely, with vCenter's task
 // name and a VmReconfiguredEvent. A spec with more is applied in two steps: our extraConfig, then
@@ -33,6 +33,7 @@ import (
 
 func init() {
 	vcCallFixes["ReconfigVM_Task"] = vcHandleReconfigVM
+	registerJournalLatest("extra_config", extraConfigVM, replayExtraConfig)
 }
 
 // vcSimulatorExtraConfig tells the simulator's own pseudo keys ("SET.guest.ipAddress", alias "ip0"),
@@ -226,4 +227,85 @@ func vcPublishExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionV
 		{Name: "config.modified", Val: now},
 	})
 	journalExtraConfig(vm, list, version, now)
+}
+
+// --- the journal: a VM's whole extraConfig after each change ------------------------------------
+//
+//	{"t":"extra_config","vm":"app01","moref":"vm-42","options":[["k","v"],...],"change_version":"...","modified":"..."}
+//
+// Each entry holds the whole list, so a replay applies only the last entry of each VM.
+
+type extraConfigRecord struct {
+	VM            string      `json:"vm"`
+	Options       [][2]string `json:"options"`
+	ChangeVersion string      `json:"change_version"`
+	Modified      string      `json:"modified"`
+}
+
+func journalExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionValue, changeVersion string, modified time.Time) {
+	if vcJournal == nil {
+		return
+	}
+	opts := make([][2]string, 0, len(list))
+	for _, o := range list {
+		ov := o.GetOptionValue()
+		val, _ := vcExtraConfigString(ov.Value)
+		opts = append(opts, [2]string{ov.Key, val})
+	}
+	vcJournal.write("extra_config", map[string]interface{}{
+		"vm": vm.Name, "moref": vm.Self.Value, "options": opts,
+		"change_version": changeVersion, "modified": modified.UTC().Format(time.RFC3339Nano),
+	})
+}
+
+func extraConfigVM(e *journalEntry) string {
+	var r struct {
+		VM string `json:"vm"`
+	}
+	_ = e.decode(&r)
+	return r.VM
+}
+
+func replayExtraConfig(l *Lab, e *journalEntry) error {
+	var r extraConfigRecord
+	if err := e.decode(&r); err != nil {
+		return err
+	}
+	vm, err := l.vmByName(r.VM)
+	if err != nil {
+		return err
+	}
+	list := make([]types.BaseOptionValue, 0, len(r.Options))
+	for _, kv := range r.Options {
+		list = append(list, &types.OptionValue{Key: kv[0], Value: kv[1]})
+	}
+	modified, err := time.Parse(time.RFC3339Nano, r.Modified)
+	if err != nil {
+		modified = time.Now().UTC()
+	}
+	simulator.Map.WithLock(vm, func() {
+		simulator.Map.Update(vm, []types.PropertyChange{
+			{Name: "config.extraConfig", Val: list},
+			{Name: "config.changeVersion", Val: r.ChangeVersion},
+			{Name: "config.modified", Val: modified},
+		})
+	})
+	return nil
+}
+
+// vmByName finds a VM of the inventory by name (journal entries name their VM).
+func (l *Lab) vmByName(name string) (*simulator.VirtualMachine, error) {
+	for _, v := range l.san.vms {
+		if v != nil && v.name == name {
+			if vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: v.moref}).(*simulator.VirtualMachine); ok && vm.Name == name {
+				return vm, nil
+			}
+		}
+	}
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		if vm, ok := e.(*simulator.VirtualMachine); ok && vm.Name == name {
+			return vm, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown VM %q", name)
 }

@@ -12,25 +12,37 @@ package main
 //     from Go templates in EventManager.description.eventInfo and panics on the malformed
 //     VmMigratedEvent template, which would break a migration. We fix the templates that do not
 //     parse (PostEvent itself, for events a client posts, is the simulator's and works).
-//   - LogUserEvent and PostEvent need Global.LogEvent (vcenter_privileges.go).
+//   - LogUserEvent and PostEvent need Global.LogEvent (authorization_manager.go).
 //   - vCenter keeps its events in its database: every posted event goes to the journal, with its
-//     key, createdTime and user (journal.go), and a restarted lab returns the same history.
+//     key, createdTime and user, and a restarted lab returns the same history.
 
 import (
 	"fmt"
 	"log"
+	"reflect"
+	"sort"
 	"text/template"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vim25/xml"
 )
 
 func init() {
 	vcCallFixes["LogUserEvent"] = vcHandleLogUserEvent
 	vcCallFixes["QueryEvents"] = vcHandleQueryEvents
 	vcCallFixes["PostEvent"] = vcHandlePostEvent
+	vcInstallers = append(vcInstallers, vcInstallEventFixes)
+	registerJournal("event", replayEvent)
+	journalBeforeReplay = append(journalBeforeReplay, func(*Lab) { vcBuiltEvents = vcEventsByKey() })
+	journalOpened = append(journalOpened, func(l *Lab, counts map[string]int) {
+		vcBuiltEvents = nil
+		l.installEventTap(counts["event"] == 0)
+	})
 }
 
 // vcEventTemplates are the vCenter messages of the events we post whose simulator template is
@@ -57,7 +69,7 @@ func vcInstallEventFixes() {
 				continue
 			}
 			if _, err := template.New(info.Key).Parse(info.FullFormat); err != nil {
-				log.Printf("vcenter fixes: event template %s does not parse (%v), using its description", info.Key, err)
+				log.Printf("events: event template %s does not parse (%v), using its description", info.Key, err)
 				info.FullFormat = info.Description
 			}
 		}
@@ -188,4 +200,168 @@ func vcHandlePostEvent(ctx *simulator.Context, method *simulator.Method) soap.Ha
 	var res soap.HasFault
 	simulator.Map.WithLock(em, func() { res = em.PostEvent(ctx, req) })
 	return res
+}
+
+// --- the journal: every event vCenter posted --------------------------------------------------------
+//
+//	{"t":"event","key":42,"type":"VmMigratedEvent","user":"user","created":"...","message":"...","xml":"<e>...</e>"}
+//
+// The event is kept whole (XML); key, creation time, user and message are given back at replay.
+
+type vcEventDoc struct {
+	XMLName xml.Name        `xml:"e"`
+	Event   types.BaseEvent `xml:"event,typeattr"`
+}
+
+// vcBuiltEvents: while the journal is replayed, the events of building the inventory (posted anew
+// by every start, with the same keys), by key.
+var vcBuiltEvents map[int32]types.BaseEvent
+
+func journalEvent(e types.BaseEvent) {
+	if vcJournal == nil {
+		return
+	}
+	doc, err := vcXMLEncode(vcEventDoc{Event: e})
+	if err != nil {
+		log.Printf("journal: cannot encode event %T: %v", e, err)
+		return
+	}
+	ev := e.GetEvent()
+	vcJournal.write("event", map[string]interface{}{
+		"key": ev.Key, "type": reflect.TypeOf(e).Elem().Name(), "user": ev.UserName,
+		"created": ev.CreatedTime.UTC().Format(time.RFC3339Nano), "message": ev.FullFormattedMessage, "xml": doc,
+	})
+}
+
+// --- the event hook: an event collector of ours sees every event the EventManager posts ----------
+
+// vcEventTap is a Map handler: the EventManager updates the latestPage of each of its collectors
+// for every event it posts (LogUserEvent, PostEvent, the simulator's own login, power and task
+// events, ours), so one collector without a filter sees them all, keys in order.
+type vcEventTap struct {
+	self      types.ManagedObjectReference
+	collector types.ManagedObjectReference
+	obj       *simulator.EventHistoryCollector
+	last      int32 // guarded by the EventManager's lock (PostEvent holds it while notifying)
+}
+
+func (t *vcEventTap) Reference() types.ManagedObjectReference   { return t.self }
+func (t *vcEventTap) PutObject(mo.Reference)                    {}
+func (t *vcEventTap) RemoveObject(types.ManagedObjectReference) {}
+
+func (t *vcEventTap) UpdateObject(o mo.Reference, changes []types.PropertyChange) {
+	if o.Reference() != t.collector {
+		return
+	}
+	var events []types.BaseEvent
+	for _, c := range changes {
+		if c.Name != "latestPage" {
+			continue
+		}
+		switch v := c.Val.(type) { // a copy: watchers of latestPage share the published slice
+		case types.ArrayOfEvent:
+			events = append([]types.BaseEvent(nil), v.Event...)
+		case []types.BaseEvent:
+			events = append([]types.BaseEvent(nil), v...)
+		}
+	}
+	if events == nil && t.obj != nil {
+		events = t.obj.GetLatestPage()
+	}
+	sort.Slice(events, func(i, j int) bool { return events[i].GetEvent().Key < events[j].GetEvent().Key })
+	for _, e := range events {
+		if k := e.GetEvent().Key; k > t.last {
+			t.last = k
+			journalEvent(e)
+		}
+	}
+}
+
+// installEventTap journals every event posted from now on; fresh (a journal without events): the
+// events of building the inventory too, so a restart gives them back their original times.
+func (l *Lab) installEventTap(fresh bool) {
+	em := simulator.Map.EventManager()
+	var ref types.ManagedObjectReference
+	simulator.Map.WithLock(em, func() {
+		res := em.CreateCollectorForEvents(l.ctx, &types.CreateCollectorForEvents{This: em.Self, Filter: types.EventFilterSpec{}})
+		if body, ok := res.(*methods.CreateCollectorForEventsBody); ok && body.Res != nil {
+			ref = body.Res.Returnval
+		}
+	})
+	if ref.Value == "" {
+		log.Printf("journal: no event collector: events are not journaled")
+		return
+	}
+	tap := &vcEventTap{self: types.ManagedObjectReference{Type: "VsgtEventTap", Value: "vsgt-event-tap"}, collector: ref}
+	tap.obj, _ = l.ctx.Session.Get(ref).(*simulator.EventHistoryCollector)
+	existing := vcEventsByKey()
+	keys := make([]int, 0, len(existing))
+	for k := range existing {
+		keys = append(keys, int(k))
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		if fresh {
+			journalEvent(existing[int32(k)])
+		}
+		tap.last = int32(k)
+	}
+	simulator.Map.AddHandler(tap)
+}
+
+// vcEventsByKey returns the events the EventManager holds (its last 1000), by key.
+func vcEventsByKey() map[int32]types.BaseEvent {
+	out := map[int32]types.BaseEvent{}
+	em := simulator.Map.EventManager()
+	ctx := newInternalContext()
+	simulator.Map.WithLock(em, func() {
+		res := em.QueryEvents(ctx, &types.QueryEvents{This: em.Self, Filter: types.EventFilterSpec{MaxCount: 1000}})
+		if body, ok := res.(*methods.QueryEventsBody); ok && body.Res != nil {
+			for _, e := range body.Res.Returnval {
+				out[e.GetEvent().Key] = e
+			}
+		}
+	})
+	return out
+}
+
+// replayEvent posts the event again, then gives it back what PostEvent stamps anew: its key,
+// creation time, user and message, so queries after the restart return the same history. An event
+// of building the inventory (posted again by this start, same key and type) only gets its
+// original time, user and message back.
+func replayEvent(l *Lab, e *journalEntry) error {
+	var r struct {
+		XML string `json:"xml"`
+	}
+	if err := e.decode(&r); err != nil {
+		return err
+	}
+	var doc vcEventDoc
+	if err := vcXMLDecode(r.XML, &doc); err != nil {
+		return err
+	}
+	if doc.Event == nil {
+		return fmt.Errorf("no event in the entry")
+	}
+	orig := *doc.Event.GetEvent()
+	em := simulator.Map.EventManager()
+	if have, ok := vcBuiltEvents[orig.Key]; ok && reflect.TypeOf(have) == reflect.TypeOf(doc.Event) {
+		simulator.Map.WithLock(em, func() {
+			ev := have.GetEvent()
+			ev.CreatedTime, ev.UserName, ev.FullFormattedMessage = orig.CreatedTime, orig.UserName, orig.FullFormattedMessage
+		})
+		return nil
+	}
+	ctx := newInternalContext()
+	ctx.Session.UserName = orig.UserName
+	simulator.Map.WithLock(em, func() {
+		em.PostEvent(ctx, &types.PostEvent{This: em.Self, EventToPost: doc.Event})
+		ev := doc.Event.GetEvent()
+		if ev.Key != orig.Key {
+			log.Printf("journal: event %d came back as %d", orig.Key, ev.Key)
+		}
+		ev.Key, ev.ChainId, ev.CreatedTime = orig.Key, orig.ChainId, orig.CreatedTime
+		ev.UserName, ev.FullFormattedMessage = orig.UserName, orig.FullFormattedMessage
+	})
+	return nil
 }

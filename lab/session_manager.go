@@ -7,14 +7,14 @@ package main
 // checks the credentials itself before the simulator sees a Login: the administrator
 // (--username/--password) and the read-only user (--readonly-user NAME:PASSWORD) log in, with their
 // own user names in the session (UserSession.userName, events' userName); anything else is
-// InvalidLogin ("Login failure"), as on vCenter. What each may do: vcenter_privileges.go.
+// InvalidLogin ("Login failure"), as on vCenter. What each may do: authorization_manager.go.
 //
 // Session end. vCenter ends a session when it stays idle past its timeout or when an administrator
 // terminates it (SessionManager.TerminateSession, the vSphere Client's "Sessions" view); vCenter
 // logs a UserLogoutSessionEvent for it, and the next call with its cookie fails with
 // NotAuthenticated. POST /v1/sessions/expire ends every session that way at once; a WaitForUpdatesEx
 // of an ended session in progress ends with NotAuthenticated too, and the session's property
-// collectors stop collecting (vcenter_watch.go).
+// collectors stop collecting (property_collector_updates.go).
 
 import (
 	"net/http"

@@ -2,9 +2,9 @@ package main
 
 // Our HostStorageSystem: the simulator's, put back in the registry under the same moref, plus the
 // SOAP methods a multipath-aware client uses. Its data comes from the host's render (faults.go).
-// Each of these methods needs Host.Config.Storage on the host (vcenter_privileges.go). A path
-// disabled or enabled here is the host's own setting: journaled (journal.go), it survives a restart
-// of the lab's vCenter.
+// Each of these methods needs Host.Config.Storage on the host (authorization_manager.go). A path
+// disabled or enabled here is the host's own setting: journaled, it survives a restart of the lab's
+// vCenter.
 
 import (
 	"fmt"
@@ -97,6 +97,30 @@ func (s *labStorageSystem) RescanVmfs(ctx *simulator.Context, _ *types.RescanVmf
 // denied: these methods change the host's storage configuration (Host.Config.Storage on the host).
 func (s *labStorageSystem) denied(ctx *simulator.Context) soap.HasFault {
 	return vcCheckPrivilege(ctx, "Host.Config.Storage", s.h.inv.ref)
+}
+
+// A path state set over SOAP is journaled, and replayed with the same function:
+//
+//	{"t":"path_soap","host":"esx-a01","path":"vmhba2:C0:T0:L1","enable":false}
+func init() {
+	registerJournal("path_soap", func(l *Lab, e *journalEntry) error {
+		var r struct {
+			Host   string `json:"host"`
+			Path   string `json:"path"`
+			Enable bool   `json:"enable"`
+		}
+		if err := e.decode(&r); err != nil {
+			return err
+		}
+		h, err := l.host(r.Host)
+		if err != nil {
+			return err
+		}
+		if f := l.setPathFromSOAP(nil, h, r.Path, r.Enable); f != nil {
+			return fmt.Errorf("%s on %s: %T", r.Path, r.Host, f)
+		}
+		return nil
+	})
 }
 
 func journalPathFromSOAP(h *host, path string, enable bool) {

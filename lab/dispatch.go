@@ -1,45 +1,28 @@
 package main
 
-// vCenter behaviour the govmomi 0.24.2 simulator lacks or gets wrong, and that vsguesttruth relies on.
+// The SOAP methods the lab answers itself, and how a call reaches them.
 //
-// HOW TO CALL (main.go):
+// The simulator finds a method by reflection on the Go type of the object in its registry, and
+// much of its code type-asserts *simulator.VirtualMachine, *simulator.EventManager and the other
+// stock types, so those objects cannot be swapped for a type of ours. Instead withVCenterFixes
+// wraps the /sdk endpoint: a SOAP request for a method in vcCallFixes (ReconfigVM_Task,
+// MigrateVM_Task, CancelTask, LogUserEvent, the privilege queries, ...: each managed object's file
+// adds its own in its init) is rewritten into a call of VsgtInvoke on a dispatcher object
+// registered in simulator.Map; the simulator then authenticates the session and encodes the
+// answer (or fault) exactly as for its own methods, and our handler runs with the caller's real
+// *simulator.Context. Login is checked here, before the simulator sees it (session_manager.go).
+// Managed objects that can be replaced by a type of ours (the ExtensionManager, the
+// PropertyCollector) are put in the registry by vcInstallers, before the lab serves.
 //
-//	func installVCenterFixes(ctx *simulator.Context, m *simulator.Model)
-//	func withLatency(h http.Handler, d time.Duration) http.Handler
+// installVCenterFixes runs after the inventory is built and before NewServer: it installs the
+// objects and routes the SOAP paths through withVCenterFixes by registering them for the loopback
+// host names and the listen host (a host-specific http.ServeMux pattern wins over the simulator's
+// "/sdk"); main.go also wraps the server's handler, which covers clients that reach the lab under
+// another host name. Everything here uses the global registry simulator.Map (0.24.2 has no
+// per-model registry).
 //
-//	lab.buildInventory()                           // m.Create() + the SAN inventory
-//	installVCenterFixes(lab.ctx, lab.model)        // BEFORE m.Service.NewServer(); ctx may be nil
-//	srv := lab.model.Service.NewServer()
-//	if d > 0 { srv.Config.Handler = withLatency(srv.Config.Handler, d) } // --latency-ms
-//
-// vcenter_wiring.go assigns these to main.go's hooks (vcenterFixes, latencyMiddleware), so with the
-// current main.go nothing else is needed. installVCenterFixes is idempotent.
-//
-// Optional, recommended if you can: after NewServer also wrap the handler,
-//
-//	srv.Config.Handler = withVCenterFixes(srv.Config.Handler)
-//
-// installVCenterFixes (before NewServer) routes the SOAP paths through withVCenterFixes by
-// registering them for the loopback host names and the listen host (a host-specific
-// http.ServeMux pattern wins over the simulator's "/sdk"); the explicit wrap also covers clients
-// that reach the lab under another host name. Doing both is harmless. If you call
-// installVCenterFixes after NewServer, the explicit wrap is required for the call-level fixes.
-// Everything here uses the global registry simulator.Map (0.24.2 has no per-model registry).
-//
-// What is fixed, and how:
-//   - object level: ExtensionManager (vcenter_extension.go), Fetch of an unset property
-//     (vcenter_fetch.go), event message templates (vcenter_events.go);
-//   - call level: ReconfigVM_Task extraConfig (vcenter_extraconfig.go), MigrateVM_Task and
-//     RelocateVM_Task (vcenter_migrate.go, task modes in vcenter_tasks.go), CancelTask
-//     (vcenter_tasks.go), LogUserEvent, PostEvent and QueryEvents (vcenter_events.go), custom fields
-//     (vcenter_customfields.go), the AuthorizationManager's privilege queries
-//     (vcenter_privileges.go), Login (vcenter_sessions.go: checked here, before the simulator). The
-//     simulator finds a method by reflection on the Go type of the object in its registry, and
-//     much of its code type-asserts *simulator.VirtualMachine and *simulator.EventManager, so those
-//     objects cannot be swapped for a type of ours. Instead withVCenterFixes rewrites such a SOAP
-//     request into a call of our own method on a dispatcher object registered in simulator.Map;
-//     the simulator then authenticates the session and encodes the answer (or fault) exactly as
-//     for its own methods, and our handler runs with the caller's real *simulator.Context.
+// withLatency (--latency-ms) delays every SOAP call in front of all this, as a WAN link or a loaded
+// vCenter would.
 
 import (
 	"bytes"
@@ -53,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -68,7 +52,7 @@ func installVCenterFixes(ctx *simulator.Context, m *simulator.Model) {
 	}
 	vcInstallObjects()
 	if m.Service.ServeMux != nil {
-		log.Print("vcenter fixes: installed after the server was created: wrap its handler with withVCenterFixes")
+		log.Print("dispatch: installed after the server was created: wrap its handler with withVCenterFixes")
 		return
 	}
 	m.Service.RegisterEndpoints = true
@@ -80,12 +64,16 @@ var (
 	vcEndpointOnce sync.Once
 )
 
+// vcInstallers put the lab's own managed objects in the registry, or amend the simulator's (each
+// managed object's file adds its own in its init).
+var vcInstallers []func()
+
 func vcInstallObjects() {
 	vcInstallOnce.Do(func() {
 		vcInstallDispatcher()
-		vcInstallExtensionManager()
-		vcInstallFetchFix()
-		vcInstallEventFixes()
+		for _, install := range vcInstallers {
+			install()
+		}
 	})
 }
 
@@ -123,7 +111,7 @@ func withVCenterFixes(h http.Handler) http.Handler {
 // caller's context (session mapped, ctx.Caller set to method.This) and returns a methods.*Body.
 type vcCallHandler func(ctx *simulator.Context, method *simulator.Method) soap.HasFault
 
-// vcCallFixes maps a SOAP method name to our handler (filled by the vcenter_*.go files' init).
+// vcCallFixes maps a SOAP method name to our handler (each managed object's file adds its own in its init).
 var vcCallFixes = map[string]vcCallHandler{}
 
 type vcFixesHandler struct {
@@ -142,7 +130,7 @@ func (f *vcFixesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := vcSOAPMethodName(body)
-	if name == "Login" { // the lab's two logins (vcenter_sessions.go)
+	if name == "Login" { // the lab's two logins (session_manager.go)
 		body = vcCheckLogin(body)
 		r.Body = ioutil.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -296,14 +284,12 @@ func (d *vcDispatcher) VsgtInvoke(ctx *simulator.Context, req *vcInvokeRequest) 
 		// vCenter answers an internal error with SystemError ("A general system error occurred"),
 		// it does not drop the connection.
 		if p := recover(); p != nil {
-			log.Printf("vcenter fixes: %s on %s panicked: %v", call.method.Name, this, p)
+			log.Printf("dispatch: %s on %s panicked: %v", call.method.Name, this, p)
 			res = vcFault(&types.SystemError{Reason: fmt.Sprint(p)}, fmt.Sprint(p))
 		}
 	}()
 	return call.handler(ctx, call.method)
 }
-
-// --- small helpers shared by the vcenter_*.go files --------------------------------------------
 
 // vcFaultBody is a SOAP body carrying only a fault; good for any method.
 type vcFaultBody struct {
@@ -316,54 +302,26 @@ func vcFault(f types.BaseMethodFault, msg string) soap.HasFault {
 	return &vcFaultBody{Fault_: simulator.Fault(msg, f)}
 }
 
-// vcEntity returns the registry object for ref as an mo.Entity, or nil.
-func vcEntity(ref types.ManagedObjectReference) mo.Entity {
-	e, _ := simulator.Map.Get(ref).(mo.Entity)
-	return e
-}
+// --- --latency-ms ------------------------------------------------------------------------------
 
-// vcAncestor walks up the inventory from ref and returns the first ancestor of the given type.
-func vcAncestor(ref types.ManagedObjectReference, kind string) *types.ManagedObjectReference {
-	for i := 0; i < 64; i++ {
-		e := vcEntity(ref)
-		if e == nil {
-			return nil
-		}
-		parent := e.Entity().Parent
-		if parent == nil {
-			return nil
-		}
-		if parent.Type == kind {
-			p := *parent
-			return &p
-		}
-		ref = *parent
+// withLatency adds d to every SOAP call (POST to the /sdk endpoint), before the call is served, as
+// a WAN link or a loaded vCenter would (--latency-ms, for honest benchmarks). Other paths (the
+// control API if it shares the mux, /about, datastore file access) are not delayed. A client that
+// gives up while waiting gets no answer, as with a real slow server. d <= 0 returns h unchanged.
+func withLatency(h http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return h
 	}
-	return nil
-}
-
-// vcName returns an entity's name ("" if unknown).
-func vcName(ref types.ManagedObjectReference) string {
-	if e := vcEntity(ref); e != nil {
-		if n := e.Entity().Name; n != "" {
-			return n
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, simulator.Map.Path) {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
 		}
-	}
-	switch x := simulator.Map.Get(ref).(type) {
-	case *simulator.Datastore:
-		return x.Name
-	case *mo.Network:
-		return x.Name
-	}
-	return ""
-}
-
-// vcSetTaskInfo gives a task the name and description id vCenter uses (the simulator derives
-// its own from the Go method name) and the entity's display name.
-func vcSetTaskInfo(task *simulator.Task, name, descriptionID, entityName string) {
-	task.Info.Name = name
-	task.Info.DescriptionId = descriptionID
-	if entityName != "" {
-		task.Info.EntityName = entityName
-	}
+		h.ServeHTTP(w, r)
+	})
 }

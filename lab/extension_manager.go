@@ -14,11 +14,14 @@ package main
 //     reads and WaitForUpdatesEx watchers see it.
 // vCenter stamps lastHeartbeatTime itself when the client leaves it unset. Registering, updating and
 // unregistering need Extension.Register / Extension.Update / Extension.Unregister (checked on the root
-// folder, where vCenter's global privileges live; vcenter_privileges.go). The registry is vCenter's
-// database: every change is journaled (journal.go) and survives a restart.
+// folder, where vCenter's global privileges live; authorization_manager.go). The registry is vCenter's
+// database: every change is journaled and survives a restart:
+//
+//	{"t":"extensions","keys":["com.example.a"],"xml":"<x><extension>...</extension></x>"}   the whole list
 
 import (
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -26,7 +29,30 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vim25/xml"
 )
+
+func init() {
+	vcInstallers = append(vcInstallers, vcInstallExtensionManager)
+	registerJournal("extensions", func(l *Lab, e *journalEntry) error {
+		var r struct {
+			XML string `json:"xml"`
+		}
+		if err := e.decode(&r); err != nil {
+			return err
+		}
+		var doc vcExtensionsDoc
+		if err := vcXMLDecode(r.XML, &doc); err != nil {
+			return err
+		}
+		return vcReplayExtensions(doc.Extensions)
+	})
+}
+
+type vcExtensionsDoc struct {
+	XMLName    xml.Name          `xml:"x"`
+	Extensions []types.Extension `xml:"extension"`
+}
 
 type vcExtensionManager struct {
 	mo.ExtensionManager // first field: the simulator's PropertyCollector reads it
@@ -151,4 +177,20 @@ func (m *vcExtensionManager) SetExtensionCertificate(ctx *simulator.Context, req
 		return vcFault(&types.NotFound{}, "The object or item referred to could not be found.")
 	}
 	return &methods.SetExtensionCertificateBody{Res: &types.SetExtensionCertificateResponse{}}
+}
+
+func journalExtensions(list []types.Extension) {
+	if vcJournal == nil {
+		return
+	}
+	doc, err := vcXMLEncode(vcExtensionsDoc{Extensions: list})
+	if err != nil {
+		log.Printf("journal: cannot encode the extension list: %v", err)
+		return
+	}
+	keys := make([]string, 0, len(list))
+	for _, e := range list {
+		keys = append(keys, e.Key)
+	}
+	vcJournal.write("extensions", map[string]interface{}{"keys": keys, "xml": doc})
 }

@@ -9,7 +9,7 @@ package main
 // runs (TaskInProgress). The simulator's tasks are synchronous (done before the method returns) and
 // it has no CancelTask (MethodNotFound). The control API's task mode (POST /v1/tasks) makes the
 // MigrateVM_Task and RelocateVM_Task started after it behave like such a vMotion:
-//   - normal: as vcenter_migrate.go, done when the call returns;
+//   - normal: as virtual_machine_migrate.go, done when the call returns;
 //   - slow:   running for duration_ms with info.progress rising, then the move (checked again, as
 //             vCenter's final switch-over would fail on a target that became unusable meanwhile);
 //   - hang:   running forever, progress stuck at 42, until CancelTask;
@@ -34,8 +34,19 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
+// The task mode is a lab condition, like a fault: journaled, it survives a restart of the lab's
+// vCenter.
+//
+//	{"t":"task_mode","mode":"slow","duration_ms":2000,"message":""}   POST /v1/tasks
 func init() {
 	vcCallFixes["CancelTask"] = vcHandleCancelTask
+	registerJournal("task_mode", func(l *Lab, e *journalEntry) error {
+		var m vcTaskMode
+		if err := e.decode(&m); err != nil {
+			return err
+		}
+		return vcSetTaskMode(m)
+	})
 }
 
 const (
@@ -440,5 +451,15 @@ func (l *Lab) handleTasks(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, out)
 	default:
 		writeError(w, &apiError{http.StatusMethodNotAllowed, "use GET or POST"})
+	}
+}
+
+// vcSetTaskInfo gives a task the name and description id vCenter uses (the simulator derives
+// its own from the Go method name) and the entity's display name.
+func vcSetTaskInfo(task *simulator.Task, name, descriptionID, entityName string) {
+	task.Info.Name = name
+	task.Info.DescriptionId = descriptionID
+	if entityName != "" {
+		task.Info.EntityName = entityName
 	}
 }

@@ -7,9 +7,11 @@ package main
 //     PropertyCollector watcher of customValue sees it. The simulator appends a duplicate entry each
 //     time and publishes nothing;
 //   - SetField needs Global.SetCustomField on the entity; AddCustomFieldDef, RemoveCustomFieldDef
-//     and RenameCustomFieldDef need Global.ManageCustomFields (vcenter_privileges.go);
+//     and RenameCustomFieldDef need Global.ManageCustomFields (authorization_manager.go);
 //   - definitions and values are in vCenter's database: every change is journaled and replayed by a
-//     restarted lab (journal.go), in order, so the field keys come back the same.
+//     restarted lab, in order, so the field keys come back the same:
+//
+//	{"t":"custom_field","method":"AddCustomFieldDef","xml":"<the request>","key":101}
 // Adding, removing and renaming definitions is the simulator's own.
 
 import (
@@ -26,6 +28,7 @@ func init() {
 	for _, name := range []string{"SetField", "AddCustomFieldDef", "RemoveCustomFieldDef", "RenameCustomFieldDef"} {
 		vcCallFixes[name] = vcHandleCustomField
 	}
+	registerJournal("custom_field", replayCustomField)
 }
 
 func vcCustomFieldsManager() *simulator.CustomFieldsManager {
@@ -127,21 +130,29 @@ func vcSetField(ctx *simulator.Context, m *simulator.CustomFieldsManager, req *t
 	return &methods.SetFieldBody{Res: &types.SetFieldResponse{}}
 }
 
-func (l *Lab) replayCustomField(e *journalEntry) error {
-	t, ok := types.TypeFunc()(e.Method)
+func replayCustomField(l *Lab, e *journalEntry) error {
+	var r struct {
+		Method string `json:"method"`
+		XML    string `json:"xml"`
+		Key    int32  `json:"key"`
+	}
+	if err := e.decode(&r); err != nil {
+		return err
+	}
+	t, ok := types.TypeFunc()(r.Method)
 	if !ok {
-		return fmt.Errorf("unknown method %q", e.Method)
+		return fmt.Errorf("unknown method %q", r.Method)
 	}
 	req := reflect.New(t).Interface()
-	if err := vcXMLDecode(e.XML, req); err != nil {
+	if err := vcXMLDecode(r.XML, req); err != nil {
 		return err
 	}
 	res := vcCustomFieldCall(l.ctx, req)
 	if f := res.Fault(); f != nil {
-		return fmt.Errorf("%s: %T %s", e.Method, f.VimFault(), f.String)
+		return fmt.Errorf("%s: %T %s", r.Method, f.VimFault(), f.String)
 	}
-	if b, ok := res.(*methods.AddCustomFieldDefBody); ok && b.Res != nil && e.Key != 0 && b.Res.Returnval.Key != e.Key {
-		return fmt.Errorf("field %q came back with key %d, not %d", b.Res.Returnval.Name, b.Res.Returnval.Key, e.Key)
+	if b, ok := res.(*methods.AddCustomFieldDefBody); ok && b.Res != nil && r.Key != 0 && b.Res.Returnval.Key != r.Key {
+		return fmt.Errorf("field %q came back with key %d, not %d", b.Res.Returnval.Name, b.Res.Returnval.Key, r.Key)
 	}
 	return nil
 }

@@ -1,0 +1,60 @@
+"""The feature -> privilege table, and what preflight makes of what vCenter answered (plain data)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vsguesttruth.config import Config, RemediationConfig, WebConfig
+from vsguesttruth.features import (FEATURES, ON, SYSTEM, enabled, privilege_findings, role_privileges,
+                                   tools_finding, verdicts)
+
+
+def names(features) -> list[str]:
+    return [f.name for f in features]
+
+
+def test_the_config_decides_which_features_and_privileges():
+    assert names(enabled(Config())) == ["read", "publish", "advise"]  # remediation advises by default
+    assert role_privileges(enabled(Config())) == ["Global.LogEvent", "Host.Config.Storage",
+                                                  "VirtualMachine.Config.AdvancedConfig"]
+    off = Config(remediation=RemediationConfig(mode="off"))
+    assert names(enabled(off)) == ["read", "publish"]
+    auto = Config(remediation=RemediationConfig(mode="auto"), web=WebConfig(cert_file="c.pem", key_file="k.pem"))
+    assert names(enabled(auto)) == ["read", "publish", "advise", "remediate", "plugin"]
+    assert {"Resource.HotMigrate", "Extension.Register", "Datastore.AllocateSpace"} <= set(role_privileges(enabled(auto)))
+    assert names(enabled(off, everything=True)) == names(FEATURES)
+    assert not set(role_privileges(enabled(auto))) & set(SYSTEM)  # vCenter adds those itself
+
+
+def test_every_row_is_well_formed():
+    for feature in FEATURES:
+        assert feature.needs and feature.summary and feature.why_enabled
+        for need in feature.needs:
+            assert need.on in ON and need.why and need.privilege.count(".") >= 1
+        assert feature.as_dict(Config())["privileges"][0]["privilege"] == feature.needs[0].privilege
+
+
+def test_findings_say_what_is_missing_where():
+    features = enabled(Config(remediation=RemediationConfig(mode="auto")))
+    missing = {("VirtualMachine.Config.AdvancedConfig", "vm"): [f"vm{i:02d}" for i in range(7)],
+               ("Global.LogEvent", "vcenter"): ["vCenter"]}
+    totals = {"vcenter": 1, "vm": 20, "host": 6, "datastore": 12, "pool": 0}
+    found = privilege_findings(features, missing, totals)
+    lines = [f.line() for f in found]
+    assert ("fail  publish    VirtualMachine.Config.AdvancedConfig missing on 7 of 20 vms "
+            "(vm00, vm01, vm02, vm03, vm04 and 2 more): ReconfigVM_Task of guestinfo.vsguesttruth.* (extraConfig)") in lines
+    assert "ok    publish    Host.Config.Storage held on all 6 hosts" in lines
+    assert any(line.startswith("fail  advise     Global.LogEvent missing on vCenter") for line in lines)
+    assert any(f.level == "warn" and "no pool in scope" in f.message for f in found)
+    closing = {f.feature: f.level for f in verdicts(features, found)}
+    assert closing == {"read": "ok", "publish": "fail", "advise": "fail", "remediate": "ok"}
+
+
+def test_tools_finding():
+    assert tools_finding([("a", "poweredOn", "guestToolsRunning")]).level == "ok"
+    warn = tools_finding([("a", "poweredOn", "guestToolsRunning"), ("b", "poweredOn", "guestToolsNotRunning"),
+                          ("c", "poweredOff", "guestToolsNotRunning")])
+    assert warn.level == "warn" and "1 of 3" in warn.message and "not running in b" in warn.message
+    assert "1 powered off" in warn.message
+    assert tools_finding([]).level == "warn"
+    assert replace(warn, level="ok").as_dict()["level"] == "ok"

@@ -1,0 +1,157 @@
+"""What each feature needs from vCenter: the privileges of its calls, and on which objects. Pure data.
+
+One table for ``vsguesttruth role`` (the role an admin grants the service account) and ``vsguesttruth
+preflight`` (does the account hold it?). A feature added later (VM DataSets ``VirtualMachine.DataSets.*``,
+tag reads, Proactive HA health updates ``HealthUpdateProvider.*`` and ``Host.Inventory.EditCluster``) adds
+one :class:`Feature` row to :data:`FEATURES`, with the config switch that enables it.
+
+Privilege ids are vCenter's (vSphere Web Services API reference, "Required privileges" of each method):
+``ReconfigVM_Task`` with extraConfig needs ``VirtualMachine.Config.AdvancedConfig`` on the VM;
+``RefreshStorageSystem`` ``Host.Config.Storage`` on the host; ``LogUserEvent`` ``Global.LogEvent``;
+``MigrateVM_Task`` ``Resource.HotMigrate`` (powered on) on the VM and ``Resource.AssignVMToPool`` on the
+target pool; ``RelocateVM_Task`` ``Resource.ColdMigrate`` on the VM and ``Datastore.AllocateSpace`` on the
+target datastore; ``CancelTask`` ``Global.CancelTask``; ``Register/Update/UnregisterExtension``
+``Extension.Register/Update/Unregister``. vCenter's ReadOnly role (``System.Anonymous``, ``System.View``,
+``System.Read``) reads the inventory and events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from vsguesttruth.config import Config
+
+#: Where a privilege is checked: the vCenter root folder (global privileges), or every object of a kind
+#: the feature acts on (the in-scope VMs, their hosts, every datastore and resource pool).
+ON = ("vcenter", "vm", "host", "datastore", "pool")
+SYSTEM = ("System.Anonymous", "System.Read", "System.View")  # vCenter adds these to every role
+
+
+@dataclass(frozen=True)
+class Need:
+    privilege: str
+    on: str  # one of ON
+    why: str
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    summary: str
+    needs: tuple[Need, ...]
+    enabled: Callable[[Config], bool]
+    why_enabled: str  # which config turns it on
+
+    def as_dict(self, config: Config) -> dict[str, Any]:
+        return {"feature": self.name, "summary": self.summary, "enabled": self.enabled(config),
+                "enabled_by": self.why_enabled,
+                "privileges": [{"privilege": n.privilege, "on": n.on, "why": n.why} for n in self.needs]}
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("read", "read hosts' storage, datastores, VMs, events and custom attributes", (
+        Need("System.View", "vcenter", "see the inventory (ReadOnly role)"),
+        Need("System.Read", "vcenter", "read it: PropertyCollector, WaitForUpdatesEx, QueryEvents (ReadOnly role)"),
+    ), lambda config: True, "always"),
+    Feature("publish", "write the state document and answers into guestinfo; re-probe host storage", (
+        Need("VirtualMachine.Config.AdvancedConfig", "vm", "ReconfigVM_Task of guestinfo.vsguesttruth.* (extraConfig)"),
+        Need("Host.Config.Storage", "host", "RefreshStorageSystem: a guest's refresh request or policy interval"),
+    ), lambda config: True, "always (serve, publish)"),
+    Feature("advise", "post remediation advice and decisions as events on the VMs", (
+        Need("Global.LogEvent", "vcenter", "LogUserEvent on the VM: advice, moves, failures, cooldowns"),
+    ), lambda config: config.remediation.mode in ("advise", "auto"), "[remediation] mode advise or auto"),
+    Feature("remediate", "move VMs: vMotion off a broken host, Storage vMotion to a replica", (
+        Need("Resource.HotMigrate", "vm", "MigrateVM_Task of a powered-on VM"),
+        Need("Resource.ColdMigrate", "vm", "RelocateVM_Task (Storage vMotion), MigrateVM_Task of a powered-off VM"),
+        Need("Resource.AssignVMToPool", "pool", "MigrateVM_Task names the target host's resource pool"),
+        Need("Datastore.AllocateSpace", "datastore", "RelocateVM_Task to the replica datastore"),
+        Need("Global.CancelTask", "vcenter", "cancel a migration past task_timeout_seconds"),
+    ), lambda config: config.remediation.mode == "auto", "[remediation] mode auto (and `migrate` by hand)"),
+    Feature("plugin", "register the vSphere Client remote plugin (ExtensionManager)", (
+        Need("Extension.Register", "vcenter", "RegisterExtension (plugin register)"),
+        Need("Extension.Update", "vcenter", "UpdateExtension, SetExtensionCertificate (plugin register again)"),
+        Need("Extension.Unregister", "vcenter", "UnregisterExtension (plugin unregister)"),
+    ), lambda config: bool(config.web.cert_file or config.web.public_url), "[web] cert_file or public_url"),
+)
+
+
+def enabled(config: Config, everything: bool = False) -> list[Feature]:
+    """The features the config turns on (all of them with ``everything``)."""
+    return [f for f in FEATURES if everything or f.enabled(config)]
+
+
+def role_privileges(features: list[Feature]) -> list[str]:
+    """The privileges a role for ``features`` holds (vCenter adds the System ones itself), sorted."""
+    return sorted({n.privilege for f in features for n in f.needs} - set(SYSTEM))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Preflight: what the checks found, as one line per finding
+
+
+@dataclass(frozen=True)
+class Finding:
+    """``level``: ``ok``, ``warn`` (works, with a caveat) or ``fail`` (the feature cannot work)."""
+
+    level: str
+    feature: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.level:<4}  {self.feature:<9}  {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"level": self.level, "feature": self.feature, "message": self.message}
+
+
+def privilege_findings(features: list[Feature], missing: dict[tuple[str, str], list[str]],
+                       totals: dict[str, int]) -> list[Finding]:
+    """One finding per privilege: ``missing[(privilege, on)]`` names the objects without it (of ``totals[on]``)."""
+    out = []
+    for feature in features:
+        for need in feature.needs:
+            total = totals.get(need.on, 0)
+            lacking = missing.get((need.privilege, need.on), [])
+            if not total and need.on != "vcenter":
+                out.append(Finding("warn", feature.name, f"{need.privilege}: no {need.on} in scope to check it on"))
+            elif lacking:
+                where = "vCenter" if need.on == "vcenter" else f"{len(lacking)} of {total} {need.on}s ({_few(lacking)})"
+                out.append(Finding("fail", feature.name, f"{need.privilege} missing on {where}: {need.why}"))
+            else:
+                where = "vCenter" if need.on == "vcenter" else f"all {total} {need.on}s"
+                out.append(Finding("ok", feature.name, f"{need.privilege} held on {where}"))
+    return out
+
+
+def tools_finding(vms: list[tuple[str, str, str]]) -> Finding:
+    """VMware Tools in the in-scope VMs (name, power state, toolsRunningStatus): guests read their keys
+    through it; without it the state is still written, and read when Tools run."""
+    running = [name for name, _, tools in vms if tools == "guestToolsRunning"]
+    off = [name for name, power, _ in vms if power != "poweredOn"]
+    without = sorted(name for name, power, tools in vms if power == "poweredOn" and tools != "guestToolsRunning")
+    if not vms:
+        return Finding("warn", "publish", "no VM in scope: check [scope] in the config")
+    text = f"VMware Tools running in {len(running)} of {len(vms)} in-scope VMs"
+    if off:
+        text += f"; {len(off)} powered off (their document is written again after power-on)"
+    if without:
+        return Finding("warn", "publish", f"{text}; not running in {_few(without)}: those guests cannot read their state")
+    return Finding("ok", "publish", text)
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def verdicts(features: list[Feature], findings: list[Finding]) -> list[Finding]:
+    """One closing line per feature: it can work, or it cannot (a privilege is missing)."""
+    out = []
+    for feature in features:
+        failed = [f for f in findings if f.feature == feature.name and f.level == "fail"]
+        if failed:
+            out.append(Finding("fail", feature.name, f"cannot work ({feature.why_enabled}): "
+                                                     f"{len(failed)} privilege(s) missing"))
+        else:
+            out.append(Finding("ok", feature.name, f"can work: {feature.summary}"))
+    return out
