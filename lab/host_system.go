@@ -7,7 +7,7 @@ package main
 // in a DRS cluster that is fully automated DRS vMotions the VMs away itself (to hosts that are
 // connected, not in maintenance or quarantine mode, and reach the VMs' storage), otherwise the
 // administrator moves them; a positive timeout (seconds) ends a task that waits longer in a
-// Timeout fault; a host already in maintenance mode is InvalidState. vCenter posts
+// Timedout fault; a host already in maintenance mode is InvalidState. vCenter posts
 // EnteringMaintenanceModeEvent, then EnteredMaintenanceModeEvent. ExitMaintenanceMode_Task
 // clears the mode (ExitMaintenanceModeEvent), or cancels an entry still waiting; InvalidState
 // when the host is in neither. Both need Host.Config.Maintenance. The 0.24.2 simulator flips the
@@ -23,7 +23,6 @@ package main
 
 import (
 	"fmt"
-	"reflect"
 	"sync"
 	"time"
 
@@ -32,16 +31,6 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
-
-// Timeout is vim.fault.Timeout ("the operation timed out"), missing from 0.24.2's types; the
-// encoder names a fault by its Go type.
-type Timeout struct {
-	types.VimFault
-}
-
-func init() {
-	types.Add("Timeout", reflect.TypeOf((*Timeout)(nil)).Elem())
-}
 
 // vcEntering is an EnterMaintenanceMode_Task still waiting for the host's VMs to leave.
 type vcEntering struct {
@@ -235,7 +224,7 @@ func vcWaitForMaintenance(ctx *simulator.Context, h *simulator.HostSystem, e *vc
 			vcDRSEvacuate(h, left)
 		}
 		if timeout > 0 && time.Now().After(deadline) {
-			vcFinishTask(e.task, &Timeout{}, "The operation timed out: powered-on virtual machines remain on the host.", false)
+			vcFinishTask(e.task, &types.Timedout{}, "The operation timed out: powered-on virtual machines remain on the host.", false)
 			return
 		}
 		if !vcSleep(e.cancel, 200*time.Millisecond) {
