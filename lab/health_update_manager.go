@@ -129,6 +129,17 @@ func vcProvider(ctx *simulator.Context, id string, owner bool) (*vcHealthProvide
 	return p, nil
 }
 
+// vcWithProvider answers from a provider (vcHealth locked), NotFound when there is none.
+func vcWithProvider(ctx *simulator.Context, id string, answer func(p *vcHealthProvider) soap.HasFault) soap.HasFault {
+	vcHealth.Lock()
+	defer vcHealth.Unlock()
+	p, f := vcProvider(ctx, id, false)
+	if f != nil {
+		return f
+	}
+	return answer(p)
+}
+
 // vcHostEntities checks a list of entities: hosts that exist, no duplicates.
 func vcHostEntities(list []types.ManagedObjectReference) soap.HasFault {
 	seen := map[types.ManagedObjectReference]bool{}
@@ -213,23 +224,15 @@ func (m *vcHealthUpdateManager) HasProvider(ctx *simulator.Context, req *types.H
 }
 
 func (m *vcHealthUpdateManager) QueryProviderName(ctx *simulator.Context, req *types.QueryProviderName) soap.HasFault {
-	vcHealth.Lock()
-	defer vcHealth.Unlock()
-	p, f := vcProvider(ctx, req.Id, false)
-	if f != nil {
-		return f
-	}
-	return &methods.QueryProviderNameBody{Res: &types.QueryProviderNameResponse{Returnval: p.name}}
+	return vcWithProvider(ctx, req.Id, func(p *vcHealthProvider) soap.HasFault {
+		return &methods.QueryProviderNameBody{Res: &types.QueryProviderNameResponse{Returnval: p.name}}
+	})
 }
 
 func (m *vcHealthUpdateManager) QueryHealthUpdateInfos(ctx *simulator.Context, req *types.QueryHealthUpdateInfos) soap.HasFault {
-	vcHealth.Lock()
-	defer vcHealth.Unlock()
-	p, f := vcProvider(ctx, req.ProviderId, false)
-	if f != nil {
-		return f
-	}
-	return &methods.QueryHealthUpdateInfosBody{Res: &types.QueryHealthUpdateInfosResponse{Returnval: append([]types.HealthUpdateInfo(nil), p.infos...)}}
+	return vcWithProvider(ctx, req.ProviderId, func(p *vcHealthProvider) soap.HasFault {
+		return &methods.QueryHealthUpdateInfosBody{Res: &types.QueryHealthUpdateInfosResponse{Returnval: append([]types.HealthUpdateInfo(nil), p.infos...)}}
+	})
 }
 
 func (m *vcHealthUpdateManager) AddMonitoredEntities(ctx *simulator.Context, req *types.AddMonitoredEntities) soap.HasFault {
@@ -293,26 +296,18 @@ func (m *vcHealthUpdateManager) RemoveMonitoredEntities(ctx *simulator.Context, 
 }
 
 func (m *vcHealthUpdateManager) HasMonitoredEntity(ctx *simulator.Context, req *types.HasMonitoredEntity) soap.HasFault {
-	vcHealth.Lock()
-	defer vcHealth.Unlock()
-	p, f := vcProvider(ctx, req.ProviderId, false)
-	if f != nil {
-		return f
-	}
-	if req.Entity.Type != "HostSystem" {
-		return vcInvalidArgument("entity", "Only HostSystem entities are monitored.")
-	}
-	return &methods.HasMonitoredEntityBody{Res: &types.HasMonitoredEntityResponse{Returnval: p.monitors(req.Entity)}}
+	return vcWithProvider(ctx, req.ProviderId, func(p *vcHealthProvider) soap.HasFault {
+		if req.Entity.Type != "HostSystem" {
+			return vcInvalidArgument("entity", "Only HostSystem entities are monitored.")
+		}
+		return &methods.HasMonitoredEntityBody{Res: &types.HasMonitoredEntityResponse{Returnval: p.monitors(req.Entity)}}
+	})
 }
 
 func (m *vcHealthUpdateManager) QueryMonitoredEntities(ctx *simulator.Context, req *types.QueryMonitoredEntities) soap.HasFault {
-	vcHealth.Lock()
-	defer vcHealth.Unlock()
-	p, f := vcProvider(ctx, req.ProviderId, false)
-	if f != nil {
-		return f
-	}
-	return &methods.QueryMonitoredEntitiesBody{Res: &types.QueryMonitoredEntitiesResponse{Returnval: append([]types.ManagedObjectReference(nil), p.monitored...)}}
+	return vcWithProvider(ctx, req.ProviderId, func(p *vcHealthProvider) soap.HasFault {
+		return &methods.QueryMonitoredEntitiesBody{Res: &types.QueryMonitoredEntitiesResponse{Returnval: append([]types.ManagedObjectReference(nil), p.monitored...)}}
+	})
 }
 
 func (m *vcHealthUpdateManager) QueryUnmonitoredHosts(ctx *simulator.Context, req *types.QueryUnmonitoredHosts) soap.HasFault {
@@ -320,19 +315,15 @@ func (m *vcHealthUpdateManager) QueryUnmonitoredHosts(ctx *simulator.Context, re
 	if cr == nil {
 		return vcFault(&types.ManagedObjectNotFound{Obj: req.Cluster}, "")
 	}
-	vcHealth.Lock()
-	defer vcHealth.Unlock()
-	p, f := vcProvider(ctx, req.ProviderId, false)
-	if f != nil {
-		return f
-	}
-	var out []types.ManagedObjectReference
-	for _, h := range cr.Host {
-		if !p.monitors(h) {
-			out = append(out, h)
+	return vcWithProvider(ctx, req.ProviderId, func(p *vcHealthProvider) soap.HasFault {
+		var out []types.ManagedObjectReference
+		for _, h := range cr.Host {
+			if !p.monitors(h) {
+				out = append(out, h)
+			}
 		}
-	}
-	return &methods.QueryUnmonitoredHostsBody{Res: &types.QueryUnmonitoredHostsResponse{Returnval: out}}
+		return &methods.QueryUnmonitoredHostsBody{Res: &types.QueryUnmonitoredHostsResponse{Returnval: out}}
+	})
 }
 
 func (m *vcHealthUpdateManager) PostHealthUpdates(ctx *simulator.Context, req *types.PostHealthUpdates) soap.HasFault {
@@ -393,22 +384,18 @@ func (p *vcHealthProvider) check(updates []types.HealthUpdate) soap.HasFault {
 }
 
 func (m *vcHealthUpdateManager) QueryHealthUpdates(ctx *simulator.Context, req *types.QueryHealthUpdates) soap.HasFault {
-	vcHealth.Lock()
-	defer vcHealth.Unlock()
-	p, f := vcProvider(ctx, req.ProviderId, false)
-	if f != nil {
-		return f
-	}
-	keys := make([]string, 0, len(p.current))
-	for k := range p.current {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]types.HealthUpdate, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, p.current[k])
-	}
-	return &methods.QueryHealthUpdatesBody{Res: &types.QueryHealthUpdatesResponse{Returnval: out}}
+	return vcWithProvider(ctx, req.ProviderId, func(p *vcHealthProvider) soap.HasFault {
+		keys := make([]string, 0, len(p.current))
+		for k := range p.current {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([]types.HealthUpdate, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, p.current[k])
+		}
+		return &methods.QueryHealthUpdatesBody{Res: &types.QueryHealthUpdatesResponse{Returnval: out}}
+	})
 }
 
 // vcHostHealth is the worst current status the given providers report for a host ("" when none

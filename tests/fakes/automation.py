@@ -1,5 +1,5 @@
-"""Clients of the lab's Automation API (/api) for the tests: Broadcom's SDK over JSON-RPC and over REST,
-and plain HTTPS with the lab's certificate. Nothing here fakes the server: these are the real clients.
+"""Clients of the lab for the tests: Broadcom's SDK (vAPI JSON-RPC on /api), plain HTTPS with the lab's
+certificate for the REST forms, pyVmomi for SOAP. Nothing here fakes the server: these are the real clients.
 
 requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's own `verify`, so the sessions
 handed to the SDK ignore the environment (trust_env=False) and trust only the lab's certificate.
@@ -53,6 +53,15 @@ def rest_login(client: httpx.Client, info, user: str | None = None, password: st
     session_id = res.json()
     client.headers["vmware-api-session-id"] = session_id
     return session_id
+
+
+def soap(info, user: str | None = None, password: str | None = None):
+    """A pyVmomi ServiceInstance, logged in, TLS verified against the lab's certificate."""
+    from pyVim.connect import SmartConnect
+
+    url = urlparse(info.url)
+    return SmartConnect(host=url.hostname, port=url.port, user=user or info.username, pwd=password or info.password,
+                        sslContext=ssl.create_default_context(cafile=info.cert), disableSslCertValidation=False)
 
 
 def guest(info, vm: str, cmd: str) -> httpx.Response:

@@ -6,13 +6,12 @@ they change cluster settings, host modes and placements.
 
 from __future__ import annotations
 
-import ssl
 import time
 import uuid
-from urllib.parse import urlparse
 
 import pytest
-from pyVim.connect import Disconnect, SmartConnect
+from fakes.automation import soap
+from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
@@ -64,9 +63,7 @@ class Env:
 def env(tmp_path):
     lab = Lab(tmp_path / "lab")
     info = lab.up()
-    url = urlparse(info.url)
-    si = SmartConnect(host=url.hostname, port=url.port, user=info.username, pwd=info.password,
-                      sslContext=ssl.create_default_context(cafile=info.cert))
+    si = soap(info)
     try:
         yield Env(lab, info, si)
     finally:
@@ -135,9 +132,7 @@ def test_health_update_manager_validates_as_the_api_reference_states(env):
     assert [(u.entity, u.status, u.remediation) for u in current] == [(host, "yellow", "one path left")]
     assert env.lab.topology()["host_health"][host.name]["updates"][0]["status"] == "yellow"
 
-    readonly = SmartConnect(host=urlparse(env.info.url).hostname, port=urlparse(env.info.url).port,
-                            user=env.info.readonly_username, pwd=env.info.readonly_password,
-                            sslContext=ssl.create_default_context(cafile=env.info.cert))
+    readonly = soap(env.info, env.info.readonly_username, env.info.readonly_password)
     try:
         with pytest.raises(vim.fault.NoPermission):
             readonly.content.healthUpdateManager.PostHealthUpdates(pid, [])
@@ -283,9 +278,7 @@ def test_restart_unregisters_providers_but_keeps_cluster_and_host_state(env):
 
     restarted = env.lab.restart()
 
-    url = urlparse(restarted.url)
-    si = SmartConnect(host=url.hostname, port=url.port, user=restarted.username, pwd=restarted.password,
-                      sslContext=ssl.create_default_context(cafile=restarted.cert))
+    si = soap(restarted)
     try:
         assert si.content.healthUpdateManager.QueryProviderList() == []  # "a restart unregisters all providers"
         content = si.RetrieveContent()

@@ -7,16 +7,14 @@ suspend or clone them run their own lab.
 from __future__ import annotations
 
 import json
-import ssl
 import uuid
-from urllib.parse import urlparse
 
 import pytest
 from com.vmware.vapi.std.errors_client import (AlreadyExists, InvalidArgument, NotAllowedInCurrentState, NotFound,
                                                 ResourceInUse, Unauthorized, Unsupported)
 from com.vmware.vcenter.vm_client import DataSets
-from fakes.automation import guest, rest, rest_login, sdk
-from pyVim.connect import Disconnect, SmartConnect
+from fakes.automation import guest, rest, rest_login, sdk, soap
+from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
@@ -59,9 +57,7 @@ def data_sets(lab, si):
 def own_si(tmp_path):
     lab = Lab(tmp_path / "lab")
     info = lab.up()
-    url = urlparse(info.url)
-    si = SmartConnect(host=url.hostname, port=url.port, user=info.username, pwd=info.password,
-                      sslContext=ssl.create_default_context(cafile=info.cert))
+    si = soap(info)
     try:
         yield info, si
     finally:

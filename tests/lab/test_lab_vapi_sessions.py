@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from com.vmware.vapi.std.errors_client import Unauthenticated
-from fakes.automation import guest, rest, rest_login, sdk, sdk_session, server
-from pyVim.connect import Disconnect, SmartConnect
+from fakes.automation import guest, rest, rest_login, sdk, sdk_session, server, soap
+from pyVim.connect import Disconnect
 from pyVmomi import SoapStubAdapter, vim
 
 from vsguesttruth.lab import Lab
@@ -159,8 +159,7 @@ def test_automation_api_state_survives_a_restart_but_sessions_do_not(own_lab):
     from com.vmware.vcenter.vm_client import DataSets
 
     info = own_lab.info()
-    si = SmartConnect(host=urlparse(info.url).hostname, port=urlparse(info.url).port, user=info.username,
-                      pwd=info.password, sslContext=ssl.create_default_context(cafile=info.cert))
+    si = soap(info)
     try:
         vm = {v.name: v for v in si.content.viewManager.CreateContainerView(
             si.content.rootFolder, [vim.VirtualMachine], True).view}["web01"]
