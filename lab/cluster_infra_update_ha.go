@@ -15,8 +15,9 @@ package main
 //   - healthy again: quarantine ends ("a host that is reported as healthy will be recommended to
 //     exit quarantine mode"); maintenance mode stays until an administrator exits it;
 //   - behavior Automated executes this; Manual only publishes it as the cluster's recommendation
-//     list (reason hostInDegradation / hostExitDegradation with the enum's description as text,
-//     a ClusterHostInfraUpdateHaModeAction enterQuarantine / enterMaintenance / exitQuarantine
+//     list (reason hostInDegradation / hostExitDegradation, a reasonText in the lab's words as
+//     vCenter's localized text is not public, a ClusterHostInfraUpdateHaModeAction enterQuarantine /
+//     enterMaintenance / exitQuarantine
 //     and a ClusterMigrationAction per VM DRS would move), which ApplyRecommendation executes;
 //   - DRS's vMotions are MigrateVM_Task tasks of vCenter's own ("Drm.ExecuteVMotionLRO",
 //     reason system) that post DrsVmMigratedEvent and run in the control API's task mode; their
@@ -223,7 +224,7 @@ func vcDRSMigrate(vm *simulator.VirtualMachine, target *simulator.HostSystem) {
 
 // --- recommendations (Manual behaviour) ---------------------------------------------------------
 
-var vcRecommendationText = map[string]string{ // RecommendationReasonCode's descriptions
+var vcRecommendationText = map[string]string{ // the lab's wording: vCenter's catalog text is not public
 	"hostInDegradation":   "Host is in degradation.",
 	"hostExitDegradation": "Host is not in degradation.",
 }
