@@ -27,6 +27,9 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 }
 
+// controlRoutes are endpoints other files add in their init (guest_data_sets.go).
+var controlRoutes = map[string]func(l *Lab) http.HandlerFunc{}
+
 func (l *Lab) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -81,6 +84,9 @@ func (l *Lab) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("/v1/tasks", l.handleTasks)
+	for path, route := range controlRoutes {
+		mux.HandleFunc(path, route(l))
+	}
 	mux.HandleFunc("/v1/sessions/expire", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeError(w, &apiError{http.StatusMethodNotAllowed, "use POST"})

@@ -317,5 +317,11 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	doc["hosts"] = hosts
 	doc["datastores"] = dss
 	doc["vms"] = vms
+	for _, extra := range topologyExtras {
+		extra(doc)
+	}
 	return doc
 }
+
+// topologyExtras add what other files know to GET /v1/topology (health_update_manager.go).
+var topologyExtras []func(doc map[string]interface{})

@@ -114,6 +114,11 @@ type vcCallHandler func(ctx *simulator.Context, method *simulator.Method) soap.H
 // vcCallFixes maps a SOAP method name to our handler (each managed object's file adds its own in its init).
 var vcCallFixes = map[string]vcCallHandler{}
 
+// vcLoginRewrites check the calls that open a session (no session yet, so no vcCallFixes): each
+// returns the body the simulator gets, a refused one when the lab refuses the login
+// (session_manager.go: Login; session_manager_clone.go: CloneSession).
+var vcLoginRewrites = map[string]func(body []byte) []byte{"Login": vcCheckLogin}
+
 type vcFixesHandler struct {
 	next http.Handler
 }
@@ -130,8 +135,8 @@ func (f *vcFixesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := vcSOAPMethodName(body)
-	if name == "Login" { // the lab's two logins (session_manager.go)
-		body = vcCheckLogin(body)
+	if rewrite := vcLoginRewrites[name]; rewrite != nil { // logins the lab checks itself
+		body = rewrite(body)
 		r.Body = ioutil.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))

@@ -116,6 +116,7 @@ func (l *Lab) newVM(spec *VMSpec, index int) (*vmInfo, error) {
 	config := types.VirtualMachineConfigSpec{
 		Name:     spec.Name,
 		GuestId:  guest,
+		Version:  vcHardwareVersion(spec),
 		NumCPUs:  2,
 		MemoryMB: 4096,
 		Files:    &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s/%s.vmx", spec.Home, spec.Name, spec.Name)},

@@ -84,7 +84,11 @@ func (pc *vcPropertyCollector) Fetch(ctx *simulator.Context, req interface{}) so
 	if ctx.Map.Get(this) == nil || (this.Type == "ServiceInstance" && prop == "content") {
 		// Supertype references ("ManagedEntity:vm-1") and ServiceInstance.content: the simulator's
 		// own Fetch handles those (and does not panic on them).
-		return pc.simulatorFetch(ctx, req)
+		res := pc.simulatorFetch(ctx, req)
+		if this.Type == "ServiceInstance" {
+			vcContentHealthUpdateManager(res)
+		}
+		return res
 	}
 
 	res := pc.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{
@@ -111,6 +115,27 @@ func (pc *vcPropertyCollector) Fetch(ctx *simulator.Context, req interface{}) so
 		body.Fault_ = simulator.Fault(f.LocalizedMessage, f.Fault)
 	}
 	return body
+}
+
+// vcContentHealthUpdateManager puts back ServiceContent.healthUpdateManager, which vCenter names
+// (health_update_manager.go) and the simulator's Fetch leaves out for ovftool's API 6.0.
+func vcContentHealthUpdateManager(res soap.HasFault) {
+	rv := reflect.ValueOf(res)
+	if rv.Kind() != reflect.Ptr || rv.Elem().Kind() != reflect.Struct {
+		return
+	}
+	r := rv.Elem().FieldByName("Res")
+	if !r.IsValid() || r.Kind() != reflect.Ptr || r.IsNil() {
+		return
+	}
+	ret := r.Elem().FieldByName("Returnval")
+	content, ok := ret.Interface().(types.ServiceContent)
+	si, found := simulator.Map.Get(types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"}).(*simulator.ServiceInstance)
+	if !ok || !found || !ret.CanSet() {
+		return
+	}
+	content.HealthUpdateManager = si.Content.HealthUpdateManager
+	ret.Set(reflect.ValueOf(content))
 }
 
 func (pc *vcPropertyCollector) simulatorFetch(ctx *simulator.Context, req interface{}) soap.HasFault {

@@ -165,5 +165,6 @@ func vcExpireSessions() int {
 		ectx.Session.UserName = s.UserName
 		simulator.Map.WithLock(em, func() { em.PostEvent(ectx, &types.PostEvent{This: em.Self, EventToPost: ev}) })
 	}
-	return ended
+	// the Automation API's sessions of the same users end with them (vapi_session.go)
+	return ended + vapiExpireSessions()
 }

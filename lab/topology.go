@@ -78,6 +78,7 @@ type VMSpec struct {
 	Host      string     `json:"host,omitempty"` // default: round robin in the cluster
 	Home      string     `json:"home,omitempty"` // datastore of the VM folder (default: first disk's)
 	GuestID   string     `json:"guest_id,omitempty"`
+	Hardware  string     `json:"hardware_version,omitempty"` // "vmx-20"; default: virtual_machine_hardware.go
 	PoweredOn *bool      `json:"powered_on,omitempty"`
 	Disks     []DiskSpec `json:"disks"`
 }
@@ -295,6 +296,9 @@ func (t *Topology) validate() error {
 		}
 		if v.Host != "" && hosts[v.Host] != v.Cluster {
 			return fmt.Errorf("vm %q: host %q is not in cluster %q", v.Name, v.Host, v.Cluster)
+		}
+		if err := vcValidHardwareVersion(v.Hardware); err != nil {
+			return fmt.Errorf("vm %q: %v", v.Name, err)
 		}
 		if len(v.Disks) == 0 {
 			return fmt.Errorf("vm %q has no disks", v.Name)

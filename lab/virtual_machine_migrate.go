@@ -62,6 +62,7 @@ type vcPlacement struct {
 	pool   types.ManagedObjectReference
 	homeDS *simulator.Datastore           // nil: the VM home stays
 	diskDS map[int32]*simulator.Datastore // disk key -> datastore (absent: the disk stays)
+	drs    bool                           // a move DRS makes (cluster_infra_update_ha.go)
 }
 
 // --- MigrateVM_Task ---------------------------------------------------------------------------

@@ -104,8 +104,13 @@ func vcMovePlacement(ctx *simulator.Context, vm *simulator.VirtualMachine, p *vc
 		vcPostEvents(ctx, &types.VmRelocatedEvent{VmRelocateSpecEvent: types.VmRelocateSpecEvent{VmEvent: types.VmEvent{Event: after}},
 			SourceHost: source, SourceDatacenter: before.Datacenter, SourceDatastore: srcDS})
 	} else {
-		vcPostEvents(ctx, &types.VmMigratedEvent{VmEvent: types.VmEvent{Event: after},
-			SourceHost: source, SourceDatacenter: before.Datacenter, SourceDatastore: srcDS})
+		migrated := types.VmMigratedEvent{VmEvent: types.VmEvent{Event: after},
+			SourceHost: source, SourceDatacenter: before.Datacenter, SourceDatastore: srcDS}
+		if p.drs { // DRS's own vMotion: "DRS migrated ..."
+			vcPostEvents(ctx, &types.DrsVmMigratedEvent{VmMigratedEvent: migrated})
+		} else {
+			vcPostEvents(ctx, &migrated)
+		}
 	}
 	// vCenter's database keeps where the VM is (journal.go)
 	journalPlacement(vm, p)
