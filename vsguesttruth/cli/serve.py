@@ -113,7 +113,8 @@ def _start_web(session, service, remedy, with_web, port):
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab demo's pages
     source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
-                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None)
+                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
+                       guest=session.config.guest)
     server.note = ""
     if lab_token is not None:
         from vsguesttruth.lab import Lab

@@ -146,8 +146,11 @@ TARGET_COLUMNS = Columns(
     default="-dead", tiebreak=lambda r: r["target"], text=lambda r: " ".join([r["target"], r["port_name"]]))
 
 
-def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable | None) -> APIRouter:
-    """The ``/api/v1`` routes on ``pages`` (the source's inventory, judged and indexed once per version)."""
+def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable | None,
+           closing: threading.Event | None = None) -> APIRouter:
+    """The ``/api/v1`` routes on ``pages`` (the source's inventory, judged and indexed once per version);
+    ``closing``: set when the server stops, so long polls answer at once instead of holding the shutdown."""
+    closing = closing or threading.Event()
     source = pages.source
     api = APIRouter(prefix="/api/v1")
 
@@ -316,7 +319,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         found = await run_in_threadpool(ready)
         pages.feed.advance(pages.version, found[2])  # the version the page shows is the base of the next step
         deadline = time.monotonic() + wait
-        while pages.version <= after and time.monotonic() < deadline:
+        while pages.version <= after and time.monotonic() < deadline and not closing.is_set():
             await asyncio.sleep(0.2)
         _, _, views = await run_in_threadpool(ready)
         delta = await run_in_threadpool(pages.feed.since, after, pages.version, views)

@@ -18,6 +18,7 @@ hold no data); ``/api/v1/...`` (:mod:`.api`), ``/openapi.json`` and ``/metrics``
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,6 +72,7 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     app.state.source = source
     app.state.auth = auth
     app.state.pages = pages
+    app.state.closing = threading.Event()  # set by WebServer.stop: long polls answer at once
 
     # -- errors and headers ---------------------------------------------------------------------------
 
@@ -156,7 +158,7 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
 
     # -- the JSON API and /metrics ----------------------------------------------------------------------
 
-    app.include_router(router(pages, auth, plan=plan, migrate=migrate))
+    app.include_router(router(pages, auth, plan=plan, migrate=migrate, closing=app.state.closing))
 
     @app.get("/metrics", tags=["metrics"], operation_id="getMetrics",
              responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format."},
