@@ -197,7 +197,7 @@ def test_changes_carry_only_what_changed(client, source):
 def test_the_feed_merges_steps_and_resets_when_too_old():
     feed = ChangeFeed(keep=2)
     base = lab_inventory()
-    from vsguesttruth.web.api import Pages
+    from vsguesttruth.web.pages import Pages
     from vsguesttruth.config import GuestConfig
 
     def views(inv):

@@ -21,21 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vsguesttruth import __version__
-from vsguesttruth.config import GuestConfig
 from vsguesttruth.errors import MoveRefused
-from vsguesttruth.guestinfo import POLICY
-from vsguesttruth.guestinfo.policy import effective_policy
 from vsguesttruth.model import Inventory, Vm
-from vsguesttruth.policy import ServiceLevel
-from vsguesttruth.truth import TruthContext, Verdict
+from vsguesttruth.truth import TruthContext
 
-from . import metrics, schemas
+from . import metrics, schemas, storage_schemas
 from .auth import Auth, Principal
-from .feed import ChangeFeed
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, Columns, ListError, page
 from .middleware import UNAUTHENTICATED, principal_of
-from .source import InventorySource
-from .views import SEVERITY, VERDICTS, Views
+from .pages import Pages, event_kind
+from .views import (DATASTORE_COLUMNS, DISK_COLUMNS, HOST_COLUMNS, LUN_COLUMNS, TARGET_COLUMNS, VERDICTS, VM_COLUMNS,
+                    Views)
 
 MAX_WAIT = 25.0
 _URN = re.compile(r"^urn:vmomi:([A-Za-z]+):([^:]+)(?::(.+))?$")
@@ -54,96 +50,6 @@ class MigrateRequest(BaseModel):
     to_host: str | None = Field(default=None, description="Target host (name or moref); without it, exactly what "
                                                           "`GET /plan?vm=` offers for the VM.")
     dry_run: bool = Field(default=False, description="Plan and check only; do not move.")
-
-
-class Pages:
-    """The latest inventory's TruthContext and :class:`Views`, built once per inventory (many requests ask)."""
-
-    def __init__(self, source: InventorySource, bounds: GuestConfig) -> None:
-        self.source = source
-        self.bounds = bounds
-        self.feed = ChangeFeed()
-        self._lock = threading.Lock()
-        self._inv: Inventory | None = None
-        self._ctx: TruthContext | None = None
-        self._views: Views | None = None
-        self._levels: dict[str | None, tuple[ServiceLevel, dict]] = {}
-
-    @property
-    def level(self) -> ServiceLevel:
-        return getattr(self.source, "level", None) or ServiceLevel()
-
-    @property
-    def version(self) -> int:
-        return getattr(self.source, "version", 0)
-
-    def level_of(self, vm: Vm) -> tuple[ServiceLevel, dict]:
-        """The service level ``vm`` is judged by: its guest's policy within the admin's bounds, else the service's."""
-        raw = vm.guestinfo.get(POLICY)
-        found = self._levels.get(raw)
-        if found is None:
-            policy = effective_policy(raw, self.bounds, self.level)
-            found = self._levels[raw] = (policy.level, {**policy.level.as_dict(), "source": policy.status,
-                                                        "message": policy.message})
-        return found
-
-    def get(self) -> tuple[Inventory, TruthContext, Views] | None:
-        inv = self.source.latest()
-        if inv is None:
-            return None
-        with self._lock:
-            if inv is not self._inv:
-                self._levels = {}
-                self._inv, self._ctx = inv, TruthContext(inv)
-                self._views = Views(inv, self._ctx, self.level_of)
-            assert self._ctx is not None and self._views is not None
-            return inv, self._ctx, self._views
-
-    def snapshot(self) -> tuple[Inventory, TruthContext, ServiceLevel] | None:
-        """``(inventory, context, level)`` for /metrics."""
-        found = self.get()
-        return None if found is None else (found[0], found[1], self.level)
-
-
-def _kind(message: str) -> str:
-    text = message.removeprefix("vsguesttruth: ")
-    for prefix, kind in (("moved ", "moved"), ("moving", "moving"), ("manual move of", "moving"),
-                         ("advice", "advice"), ("holding ", "held"), ("not moving", "refused")):
-        if text.startswith(prefix):
-            return "failed" if " failed" in text and kind == "moving" else kind
-    return "failed" if "failed" in text else "note"
-
-
-DISK_COLUMNS = Columns(
-    keys={"verdict": lambda d: SEVERITY[d["verdict"]], "vm": lambda d: d["vm"].lower(), "disk": lambda d: d["key"],
-          "host": lambda d: d["host"].lower(), "datastore": lambda d: ",".join(d["datastores"]).lower(),
-          "lun": lambda d: ",".join(d["luns"])},
-    default="-verdict", tiebreak=lambda d: (d["vm"].lower(), d["vm_moref"], d["key"]),
-    text=lambda d: " ".join([d["vm"], d["disk"], d["host"], d["explanation"], *d["datastores"], *d["luns"],
-                             *d["targets"]]))
-HOST_COLUMNS = Columns(
-    keys={"name": lambda h: h["name"].lower(), "cluster": lambda h: h["cluster"].lower(),
-          "problems": lambda h: (len(h["badges"]), max((SEVERITY[b["verdict"]] for b in h["badges"]), default=0)),
-          "paths": lambda h: h["paths_total"] - h["paths_working"], "vms": lambda h: h["vms"]},
-    default="name", tiebreak=lambda h: h["name"],
-    text=lambda h: " ".join([h["name"], h["cluster"], h["line"], *(b["text"] for b in h["badges"])]))
-VM_COLUMNS = Columns(
-    keys={"name": lambda v: v["name"].lower(), "verdict": lambda v: SEVERITY[v["verdict"]],
-          "host": lambda v: v["host"].lower(), "disks": lambda v: v["disks"]},
-    default="name", tiebreak=lambda v: (v["name"], v["moref"]),
-    text=lambda v: " ".join([v["name"], v["host"], v["cluster"], v["explanation"]]))
-LUN_COLUMNS = Columns(
-    keys={"name": lambda r: r["canonical_name"], "verdict": lambda r: SEVERITY[r["verdict"]],
-          "disks": lambda r: r["disks"], "hosts": lambda r: r["hosts"]},
-    default="-verdict", tiebreak=lambda r: r["canonical_name"],
-    text=lambda r: " ".join([r["canonical_name"], r["display_name"], r["vendor"], *r["datastores"]]))
-DATASTORE_COLUMNS = Columns(
-    keys={"name": lambda r: r["name"].lower(), "verdict": lambda r: SEVERITY[r["verdict"]],
-          "disks": lambda r: r["disks"], "kind": lambda r: r["kind"]},
-    default="-verdict", tiebreak=lambda r: r["name"], text=lambda r: " ".join([r["name"], r["kind"], r["remote"]]))
-TARGET_COLUMNS = Columns(
-    keys={"target": lambda r: r["target"], "dead": lambda r: r["paths_dead"], "disks": lambda r: r["disks"]},
-    default="-dead", tiebreak=lambda r: r["target"], text=lambda r: " ".join([r["target"], r["port_name"]]))
 
 
 def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable | None,
@@ -342,7 +248,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             (host_moref is None or v["host_moref"] == host_moref) and (not verdict or v["verdict"] in verdict)))
         return {"version": pages.version, "total": len(views.vms), "matched": matched, "vms": rows}
 
-    @api.get("/vms/{vm}/map", tags=["api"], operation_id="getVmMap", response_model=schemas.VmMap,
+    @api.get("/vms/{vm}/map", tags=["api"], operation_id="getVmMap", response_model=storage_schemas.VmMap,
              responses=schemas.errors(404, 409))
     def vm_map(vm: str, principal: Principal = Depends(who)) -> dict:
         """One VM (name, moref or vSphere Client object id): the whole chain, disk -> datastores -> LUNs ->
@@ -370,7 +276,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                                (lambda h: bool(h["badges"])) if problems else None)
         return {"version": pages.version, "total": len(views.hosts), "matched": matched, "hosts": rows}
 
-    @api.get("/hosts/{host}", tags=["api"], operation_id="getHost", response_model=schemas.HostDetail,
+    @api.get("/hosts/{host}", tags=["api"], operation_id="getHost", response_model=storage_schemas.HostDetail,
              responses=schemas.errors(404))
     def host(host: str, principal: Principal = Depends(who)) -> dict:
         """One host (name, moref or object id): its storage adapters (targets and devices per HBA), storage
@@ -385,14 +291,14 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
 
     q_limit = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page.")
 
-    @api.get("/luns", tags=["storage"], operation_id="listLuns", response_model=schemas.LunPage,
+    @api.get("/luns", tags=["storage"], operation_id="listLuns", response_model=storage_schemas.LunPage,
              responses=schemas.errors())
     def luns(q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
              principal: Principal = Depends(who)) -> dict:
         """Every LUN any host sees (sort: name, verdict, disks, hosts)."""
         return storage_list(ready()[2].luns, LUN_COLUMNS, q, sort, offset, limit)
 
-    @api.get("/luns/{lun}", tags=["storage"], operation_id="getLun", response_model=schemas.LunDetail,
+    @api.get("/luns/{lun}", tags=["storage"], operation_id="getLun", response_model=storage_schemas.LunDetail,
              responses=schemas.errors(404))
     def lun(lun: str, principal: Principal = Depends(who)) -> dict:
         """One LUN (canonical name): its paths on every host, the targets serving it, the VMs on it."""
@@ -401,7 +307,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             raise HTTPException(404, f"no LUN {lun!r} on any host")
         return views.lun_detail(lun)
 
-    @api.get("/datastores", tags=["storage"], operation_id="listDatastores", response_model=schemas.DatastorePage,
+    @api.get("/datastores", tags=["storage"], operation_id="listDatastores", response_model=storage_schemas.DatastorePage,
              responses=schemas.errors())
     def datastores(q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
                    principal: Principal = Depends(who)) -> dict:
@@ -409,7 +315,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         return storage_list(ready()[2].datastores, DATASTORE_COLUMNS, q, sort, offset, limit)
 
     @api.get("/datastores/{datastore}", tags=["storage"], operation_id="getDatastore",
-             response_model=schemas.DatastoreDetail, responses=schemas.errors(404))
+             response_model=storage_schemas.DatastoreDetail, responses=schemas.errors(404))
     def datastore(datastore: str, principal: Principal = Depends(who)) -> dict:
         """One datastore (name, moref or object id): extents, every host's mount, the VMs on it."""
         inv, _, views = ready()
@@ -419,7 +325,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             raise HTTPException(404, f"no datastore named {ref!r}")
         return views.datastore_detail(ds.moref)
 
-    @api.get("/targets", tags=["storage"], operation_id="listTargets", response_model=schemas.TargetPage,
+    @api.get("/targets", tags=["storage"], operation_id="listTargets", response_model=storage_schemas.TargetPage,
              responses=schemas.errors())
     def targets(q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
                 principal: Principal = Depends(who)) -> dict:
@@ -427,7 +333,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         default: most dead paths first)."""
         return storage_list(ready()[2].targets, TARGET_COLUMNS, q, sort, offset, limit)
 
-    @api.get("/targets/{target}", tags=["storage"], operation_id="getTarget", response_model=schemas.TargetDetail,
+    @api.get("/targets/{target}", tags=["storage"], operation_id="getTarget", response_model=storage_schemas.TargetDetail,
              responses=schemas.errors(404))
     def target(target: str, principal: Principal = Depends(who)) -> dict:
         """One target port: every path through it (host, HBA, runtime name, LUN, state) and the VMs behind."""
@@ -449,7 +355,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             return {"available": False, "events": []}
         moref = find_vm(ready()[0], vm).moref if vm else ""
         found = reader(moref, limit)
-        return {"available": True, "events": [{**e, "kind": _kind(e["message"])} for e in found]}
+        return {"available": True, "events": [{**e, "kind": event_kind(e["message"])} for e in found]}
 
     # -- remediation --------------------------------------------------------------------------------------
 

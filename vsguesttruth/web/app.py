@@ -34,7 +34,8 @@ from vsguesttruth.config import GuestConfig
 from vsguesttruth.model import Inventory
 
 from . import metrics, schemas
-from .api import MigrateRequest, Pages, router
+from .api import MigrateRequest, router
+from .pages import Pages
 from .auth import Auth
 from .manifest import manifest_dir
 from .middleware import Gate

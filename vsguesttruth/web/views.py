@@ -22,6 +22,8 @@ from vsguesttruth.model import Host, Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth
 
+from .listing import Columns
+
 VERDICTS = [v.value for v in Verdict]
 SEVERITY = {v.value: v.severity for v in Verdict}
 
@@ -333,3 +335,37 @@ def _vms_of(records: Any) -> list[dict]:
         if SEVERITY[d["verdict"]] > SEVERITY[row["verdict"]]:
             row["verdict"] = d["verdict"]
     return sorted(by_vm.values(), key=lambda r: (-SEVERITY[r["verdict"]], r["name"]))
+
+
+# -- how the lists sort and what their search reads (GET /disks, /hosts, /vms, /luns, /datastores, /targets) --
+
+DISK_COLUMNS = Columns(
+    keys={"verdict": lambda d: SEVERITY[d["verdict"]], "vm": lambda d: d["vm"].lower(), "disk": lambda d: d["key"],
+          "host": lambda d: d["host"].lower(), "datastore": lambda d: ",".join(d["datastores"]).lower(),
+          "lun": lambda d: ",".join(d["luns"])},
+    default="-verdict", tiebreak=lambda d: (d["vm"].lower(), d["vm_moref"], d["key"]),
+    text=lambda d: " ".join([d["vm"], d["disk"], d["host"], d["explanation"], *d["datastores"], *d["luns"],
+                             *d["targets"]]))
+HOST_COLUMNS = Columns(
+    keys={"name": lambda h: h["name"].lower(), "cluster": lambda h: h["cluster"].lower(),
+          "problems": lambda h: (len(h["badges"]), max((SEVERITY[b["verdict"]] for b in h["badges"]), default=0)),
+          "paths": lambda h: h["paths_total"] - h["paths_working"], "vms": lambda h: h["vms"]},
+    default="name", tiebreak=lambda h: h["name"],
+    text=lambda h: " ".join([h["name"], h["cluster"], h["line"], *(b["text"] for b in h["badges"])]))
+VM_COLUMNS = Columns(
+    keys={"name": lambda v: v["name"].lower(), "verdict": lambda v: SEVERITY[v["verdict"]],
+          "host": lambda v: v["host"].lower(), "disks": lambda v: v["disks"]},
+    default="name", tiebreak=lambda v: (v["name"], v["moref"]),
+    text=lambda v: " ".join([v["name"], v["host"], v["cluster"], v["explanation"]]))
+LUN_COLUMNS = Columns(
+    keys={"name": lambda r: r["canonical_name"], "verdict": lambda r: SEVERITY[r["verdict"]],
+          "disks": lambda r: r["disks"], "hosts": lambda r: r["hosts"]},
+    default="-verdict", tiebreak=lambda r: r["canonical_name"],
+    text=lambda r: " ".join([r["canonical_name"], r["display_name"], r["vendor"], *r["datastores"]]))
+DATASTORE_COLUMNS = Columns(
+    keys={"name": lambda r: r["name"].lower(), "verdict": lambda r: SEVERITY[r["verdict"]],
+          "disks": lambda r: r["disks"], "kind": lambda r: r["kind"]},
+    default="-verdict", tiebreak=lambda r: r["name"], text=lambda r: " ".join([r["name"], r["kind"], r["remote"]]))
+TARGET_COLUMNS = Columns(
+    keys={"target": lambda r: r["target"], "dead": lambda r: r["paths_dead"], "disks": lambda r: r["disks"]},
+    default="-dead", tiebreak=lambda r: r["target"], text=lambda r: " ".join([r["target"], r["port_name"]]))
