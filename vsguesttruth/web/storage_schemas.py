@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from vsguesttruth.truth import Advice, Verdict
 
-from .schemas import Counts, HostBadge, Paged, VmRow, _Open
+from .schemas import Counts, HostBadge, HostRow, Paged, VmRow, _Open
 
 
 # -- one VM: the chain -------------------------------------------------------------------------------
@@ -172,27 +172,15 @@ class PathRow(_Open):
     alua_state: str = Field(description="ALUA target port group state; empty while the collector does not read it.")
 
 
-class HostDetail(_Open):
-    moref: str
-    name: str
-    cluster: str
-    connection_state: str
+class HostDetail(HostRow):
     maintenance: bool
-    line: str
-    verdict: Verdict
-    hbas_online: int
-    hbas_total: int
-    luns_ok: int
-    luns_total: int
-    paths_working: int
-    paths_total: int
     hbas: list[dict[str, Any]]
     luns: list[dict[str, Any]]
     badges: list[HostBadge]
     adapters: list[Adapter]
     devices: list[Device]
     paths: list[PathRow]
-    vms: list[VmRow]
+    vms: list[VmRow] = Field(description="The VMs on the host.")  # type: ignore[assignment]
 
 
 class UsingVm(BaseModel):

@@ -6,7 +6,7 @@
 // Clarity's default font stack instead ("Clarity City", "Avenir Next", sans-serif: whatever of it the
 // admin's machine has) and load no font at all, so the rules are dropped here.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -41,9 +41,38 @@ if (/@font-face/.test(bundled) || /url\((?!["']?data:)/.test(bundled)) {
 }
 writeFileSync(join(out, "vsgt.css"), bundled);
 
-for (const page of readdirSync(join(here, "pages"))) {
-  copyFileSync(join(here, "pages", page), join(out, page));
+// The plugin's pages: one shell each (the SDK, the bundle, the regions the views fill), <body data-page>
+// naming the view; the global view shows its title, the object views leave it to the vSphere Client.
+const PAGES = {
+  global: "Storage truth", "vm-summary": "Storage truth", "vm-monitor": "Storage paths", "host-monitor": "Storage paths",
+  "datastore-monitor": "Storage truth", move: "Move to a healthy host",
+};
+for (const [page, title] of Object.entries(PAGES)) {
+  const heading = page === "global" ? `<h1 class="vsgt-title">${title}</h1>` : `<h1 class="clr-sr-only">${title}</h1>`;
+  writeFileSync(join(out, page + ".html"), `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>vsguesttruth: ${title}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="vsgt.css">
+<script src="/api/ui/htmlClientSdk.js"></script>
+<script src="vsgt.js" defer></script>
+</head>
+<body data-page="${page}" cds-theme="light">
+<main>
+${heading}
+<p class="vsgt-context" id="context"></p>
+<div id="live" class="clr-sr-only" aria-live="polite"></div>
+<div id="login" hidden></div>
+<div id="content"><p>Loading&hellip;</p></div>
+</main>
+</body>
+</html>
+`);
 }
+copyFileSync(join(here, "pages", "docs.html"), join(out, "docs.html"));
 copyFileSync(join(here, "src", "sdk-stub.js"), join(out, "sdk-stub.js"));
 for (const file of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]) {
   copyFileSync(join(modules, "swagger-ui-dist", file), join(out, "swagger", file));
