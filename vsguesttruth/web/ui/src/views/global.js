@@ -68,13 +68,20 @@ export function globalView(root, about, first) {
   const simpleGrid = (id, label, path, sort, columns, rowAttrs, search) => grid({
     id, label, caption: label, sort, columns, rowAttrs, search, load: (p) => api(path + query(p)).then((r) => ({ ...r, items: r.items || r.hosts })),
   });
-  const hosts = simpleGrid("hosts", "hosts", "hosts", "name", [
+  const hostColumns = [
     { title: "Host", sort: "name", cell: (h) => objectLink("host", h.moref, h.name) },
     { title: "Cluster", sort: "cluster", cell: (h) => h.cluster || "-" },
     { title: "What is wrong", sort: "problems", cell: (h) => badges(h) },
     { title: "Paths", sort: "paths", cls: "vsgt-small", cell: (h) => h.line },
     { title: "VMs", sort: "vms", cell: (h) => String(h.vms) },
-  ], (h) => ({ "data-host": h.name, "data-problems": String(h.badges.length) }), "host, cluster, problem\u2026");
+  ];
+  const hostRow = (h) => ({ "data-host": h.name, "data-problems": String(h.badges.length) });
+  const hosts = simpleGrid("hosts", "hosts", "hosts", "name", hostColumns, hostRow, "host, cluster, problem\u2026");
+  const troubled = grid({  // on the first tab: only the hosts with something wrong, worst first
+    id: "problem-hosts", label: "hosts with a problem", caption: "Hosts with a problem", sort: "-problems", limit: 25,
+    search: false, empty: "Every path of every host works.", columns: hostColumns, rowAttrs: hostRow,
+    load: (p) => api("hosts" + query({ ...p, problems: true })).then((r) => ({ ...r, items: r.hosts })),
+  });
   const luns = simpleGrid("luns", "LUNs", "luns", "-verdict", [
     { title: "LUN", sort: "name", cls: "vsgt-mono", cell: (l) => routeLink("lun/" + l.canonical_name, l.canonical_name) },
     { title: "Verdict (worst host)", sort: "verdict", cell: (l) => verdictLabel(l.verdict) },
@@ -110,7 +117,11 @@ export function globalView(root, about, first) {
   }
 
   const panels = {
-    disks: () => ({ node: el("div", null, headline, tiles, el("div", { cls: "vsgt-grid-filters" }, allToggle), disks.node), refresh: () => disks.reload() }),
+    disks: () => ({
+      node: el("div", null, headline, tiles, el("div", { cls: "vsgt-grid-filters" }, allToggle), disks.node,
+        el("h2", { text: "Hosts with a problem" }), troubled.node),
+      refresh: () => Promise.all([disks.reload(), troubled.reload()]),
+    }),
     hosts: () => ({ node: hosts.node, refresh: () => hosts.reload() }),
     luns: () => ({ node: luns.node, refresh: () => luns.reload() }),
     datastores: () => ({ node: datastores.node, refresh: () => datastores.reload() }),
