@@ -69,18 +69,30 @@ export async function moveView(root, object) {
 
   async function run() {
     busy = true;
-    for (const b of actions.querySelectorAll("button")) b.disabled = true;
+    const before = vm;
+    replace(actions, close());
     replace(answer, alert("info", "Asking vsguesttruth to move " + vm.name + "\u2026", { id: "answer-wait" }));
     try {
       const result = await api("vms/" + encodeURIComponent(vm.vm) + "/migrate", { method: "POST", body: {} });
       replace(answer, alert("success", result.message || "Moved.", { id: "answer-ok" }));
       announce(result.message);
+      await settled(before);  // never offer the same move again from a view vCenter has not updated yet
     } catch (err) {
       const refused = err.status === 409;
       replace(answer, alert(refused ? "warning" : "danger", (refused ? "" : "Not moved: ") + err.message, { id: "answer-error", "data-status": String(err.status) }));
     }
     busy = false;
     await draw();  // the verdict and the offer as they are now; the live feed updates them again
+  }
+
+  // Until the inventory shows the VM moved (another host, other datastores, another verdict), at most 30 s.
+  async function settled(before) {
+    const where = (v) => v.host_moref + "|" + v.verdict + "|" + v.disks.map((d) => d.datastores.map((ds) => ds.moref).join(",")).join(";");
+    for (let i = 0; i < 60; i++) {
+      const now = await api("vms/" + encodeURIComponent(before.vm) + "/map");
+      if (where(now) !== where(before)) return;
+      await new Promise((resolve) => window.setTimeout(resolve, 500));
+    }
   }
 
   await draw();
