@@ -6,17 +6,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LAB := lab/bin/vsgt-lab
+UI := vsguesttruth/web/ui
+UI_BUILT := vsguesttruth/web/static/vsgt.js
 GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
 DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup debian test test-unit test-resilience demo bench soak clean
 
-setup: debian $(VENV)/.installed $(LAB)
+setup: debian $(VENV)/.installed $(LAB) $(UI_BUILT)
 
 debian:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -33,6 +36,11 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml guest-agent/setup.cfg gues
 
 $(LAB): lab/*.go lab/topology.json
 	cd lab && $(GOENV) go build -o bin/vsgt-lab .
+
+# the plugin's pages: Clarity, the Swagger UI and esbuild from npm (versions pinned in package-lock.json),
+# bundled into vsguesttruth/web/static (not in git; the wheel carries it). No install scripts run.
+$(UI_BUILT): $(UI)/package.json $(UI)/package-lock.json $(UI)/build.mjs $(UI)/src/* $(UI)/src/views/* $(UI)/pages/*
+	cd $(UI) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node build.mjs
 
 test: setup
 	$(BIN)/pytest -q
@@ -56,4 +64,4 @@ soak: setup
 
 clean:
 	-$(BIN)/vsguesttruth lab down 2>/dev/null
-	rm -rf $(VENV) lab/bin *.egg-info build guest-agent/*.egg-info guest-agent/build
+	rm -rf $(VENV) lab/bin *.egg-info build guest-agent/*.egg-info guest-agent/build $(UI)/node_modules vsguesttruth/web/static

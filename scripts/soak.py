@@ -566,7 +566,7 @@ def main() -> int:
         recovering = [sampler.lags.get(i) for i, at, down in injector.samples if vfaults.overlaps(at, at + down)]
         injector.flaps.survived = injector.flaps.injected if serve.alive() else 0
         injector.bursts.survived = injector.bursts.injected if serve.alive() else 0
-        migrated = m.get("vsguesttruth_migrations_total{outcome=ok}", 0.0)
+        migrated = m.get("vsguesttruth_migrations_total{outcome=done}", 0.0)
         failed_moves = m.get("vsguesttruth_migrations_total{outcome=failed}", 0.0)
         outage.survived = outage.injected if migrated <= args.max_per_hour and in_flight_max <= args.max_concurrent else 0
         rows = {"path flaps": injector.flaps, "LUN bursts": injector.bursts, "fabric outage": outage, **faults}

@@ -30,7 +30,7 @@ FACES = {
         "dumps", "effective_policy", "encode_state", "load_schema", "nesting", "parse_guest_json", "parse_policy",
         "parse_request", "read_response", "response", "timestamp",
     },
-    "vsguesttruth.plan": {"Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_move"},
+    "vsguesttruth.plan": {"Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_for", "plan_move"},
     "vsguesttruth.reconcile": {
         "NO_REMEDIATION", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook", "Service",
         "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",

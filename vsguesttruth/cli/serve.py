@@ -64,7 +64,7 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     remedy = None
     if remedy_config.mode != "off":
         remedy = RemediationLoop(conn, remedy_config,
-                                 on_done=lambda ok: metrics.migration_done("ok" if ok else "failed")).start()
+                                 on_done=lambda ok: metrics.migration_done("done" if ok else "failed")).start()
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
     service = Service(conn, config, level=level, remediation=remedy, on_pass=line)
     track(service.informer)
@@ -111,9 +111,10 @@ def _start_web(session, service, remedy, with_web, port):
         cert, key = self_signed(Lab().run_dir)
         config = replace(config, cert_file=str(cert), key_file=str(key))
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab demo's pages
-    source = WatcherSource.sharing(service.informer, service.level)
+    source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
-                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None)
+                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
+                       guest=session.config.guest)
     server.note = ""
     if lab_token is not None:
         from vsguesttruth.lab import Lab

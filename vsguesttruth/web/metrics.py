@@ -7,7 +7,8 @@ Two kinds:
 
       from vsguesttruth.web import metrics
       metrics.publish_done("ok")            # a guestinfo write (the reconcile loop): ok / skipped / failed
-      metrics.migration_done("ok")          # a vMotion / Storage vMotion (remediation): ok / failed / refused
+      metrics.migration_done("done")        # a vMotion / Storage vMotion asked for (remediation, the plugin):
+                                            # done, failed (tried, vCenter failed), refused (the planner said no)
       metrics.vcenter_error("session_lost") # any vCenter fault worth counting, by a short kind
       metrics.watch_heard()                 # the watch heard from vCenter (an update or an empty wait)
       metrics.inventory_updated()           # a new Inventory was built
@@ -37,7 +38,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 PUBLISHES = Counter("vsguesttruth_publishes", "Guestinfo writes, by outcome (ok, skipped, failed).",
                     ["outcome"], registry=REGISTRY)
-MIGRATIONS = Counter("vsguesttruth_migrations", "Migrations (vMotion / Storage vMotion), by outcome.",
+MIGRATIONS = Counter("vsguesttruth_migrations", "Migrations (vMotion / Storage vMotion) asked for, by outcome: done, "
+                     "failed (tried; vCenter's task failed), refused (the planner would not move the VM).",
                      ["outcome"], registry=REGISTRY)
 VCENTER_ERRORS = Counter("vsguesttruth_vcenter_errors", "vCenter faults and connection problems, by kind.",
                          ["kind"], registry=REGISTRY)
@@ -70,7 +72,12 @@ def publish_done(outcome: str = "ok", count: int = 1) -> None:
     PUBLISHES.labels(outcome=outcome).inc(count)
 
 
-def migration_done(outcome: str = "ok") -> None:
+MIGRATION_OUTCOMES = ("done", "failed", "refused")
+
+
+def migration_done(outcome: str = "done") -> None:
+    if outcome not in MIGRATION_OUTCOMES:
+        raise ValueError(f"migration outcome must be one of {', '.join(MIGRATION_OUTCOMES)}, not {outcome!r}")
     MIGRATIONS.labels(outcome=outcome).inc()
 
 
