@@ -76,8 +76,9 @@ func (l *Lab) commit(ctx *simulator.Context, c *change) {
 		l.touched.conn[h] = true
 	}
 	type hr struct {
-		h *host
-		r *hostRender
+		h      *host
+		r      *hostRender
+		events []hostEvent
 	}
 	type dr struct {
 		d *datastore
@@ -88,7 +89,14 @@ func (l *Lab) commit(ctx *simulator.Context, c *change) {
 	conns := map[*host]string{}
 	for _, h := range s.hosts { // model order: deterministic publication order
 		if c.hosts[h] {
-			hrs = append(hrs, hr{h, s.renderHost(h)})
+			l.syncAPD(h)
+		}
+	}
+	for _, h := range s.hosts {
+		// vCenter keeps the last values of a host that is not connected: nothing is published for it
+		if c.hosts[h] && h.conn == "connected" {
+			r := s.renderHost(h)
+			hrs = append(hrs, hr{h, r, s.storageEvents(h, r.view)})
 		}
 		if c.conn[h] {
 			conns[h] = h.conn
@@ -110,6 +118,9 @@ func (l *Lab) commit(ctx *simulator.Context, c *change) {
 	}
 	for _, x := range drs {
 		l.publishDatastore(ctx, x.d, x.r, true)
+	}
+	for _, x := range hrs {
+		l.postHostEvents(x.h, x.events)
 	}
 }
 
@@ -194,48 +205,6 @@ func (l *Lab) publishDatastore(ctx *simulator.Context, d *datastore, r *dsRender
 	})
 }
 
-// publishConn sets a host's connection state, and its VMs' (vCenter reports the VMs of a
-// disconnected or not responding host as disconnected).
-func (l *Lab) publishConn(ctx *simulator.Context, h *host, state string) {
-	hs := h.inv.mo
-	var vms []types.ManagedObjectReference
-	withLock(ctx, hs, func() {
-		if string(hs.Runtime.ConnectionState) != state {
-			st := types.HostSystemConnectionState(state)
-			status := types.ManagedEntityStatusGreen
-			if state != "connected" {
-				status = types.ManagedEntityStatusGray
-			}
-			simulator.Map.Update(hs, []types.PropertyChange{
-				{Name: "runtime.connectionState", Val: st},
-				{Name: "summary.runtime.connectionState", Val: st},
-				{Name: "overallStatus", Val: status},
-				{Name: "summary.overallStatus", Val: status},
-			})
-		}
-		vms = append(vms, hs.Vm...)
-	})
-	vmState := types.VirtualMachineConnectionStateConnected
-	if state != "connected" {
-		vmState = types.VirtualMachineConnectionStateDisconnected
-	}
-	for _, ref := range vms {
-		vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine)
-		if !ok {
-			continue
-		}
-		withLock(ctx, vm, func() {
-			if vm.Runtime.ConnectionState == vmState {
-				return
-			}
-			simulator.Map.Update(vm, []types.PropertyChange{
-				{Name: "runtime.connectionState", Val: vmState},
-				{Name: "summary.runtime.connectionState", Val: vmState},
-			})
-		})
-	}
-}
-
 // -- the faults ----------------------------------------------------------------------------------
 
 var pathStates = []string{stateActive, stateStandby, stateDisabled, stateDead}
@@ -248,8 +217,23 @@ func (l *Lab) host(name string) (*host, error) {
 	return h, nil
 }
 
+// readingArg checks the operational_state a path, hba or target fault gives the LUNs it degrades.
+func readingArg(reading string) error {
+	if reading != "" && reading != opDegraded && reading != opOK {
+		return badRequest("operational_state of a path, hba or target fault must be %s or %s", opDegraded, opOK)
+	}
+	return nil
+}
+
+func normalReading(reading string) string {
+	if reading == opOK {
+		return ""
+	}
+	return reading
+}
+
 // faultPath sets one path's state ("ok" or "restore" undoes an earlier override).
-func (l *Lab) faultPath(ctx *simulator.Context, hostName, pathName, state string) error {
+func (l *Lab) faultPath(ctx *simulator.Context, hostName, pathName, state, reading string) error {
 	h, err := l.host(hostName)
 	if err != nil {
 		return err
@@ -261,12 +245,15 @@ func (l *Lab) faultPath(ctx *simulator.Context, hostName, pathName, state string
 	if state != "ok" && state != "restore" && !contains(pathStates, state) {
 		return badRequest("path state must be one of %s, or ok", strings.Join(pathStates, ", "))
 	}
+	if err := readingArg(reading); err != nil {
+		return err
+	}
 	s := l.san
 	s.mu.Lock()
 	if state == "ok" || state == "restore" {
-		p.override = ""
+		p.override, p.reading = "", ""
 	} else {
-		p.override = state
+		p.override, p.reading = state, normalReading(reading)
 	}
 	c := newChange()
 	c.hosts[h] = true
@@ -278,7 +265,7 @@ func (l *Lab) faultPath(ctx *simulator.Context, hostName, pathName, state string
 }
 
 // faultHBA pulls the cable of an HBA (dead/offline) or plugs it back (ok/online).
-func (l *Lab) faultHBA(hostName, hbaName, state string) error {
+func (l *Lab) faultHBA(hostName, hbaName, state, reading string) error {
 	h, err := l.host(hostName)
 	if err != nil {
 		return err
@@ -295,9 +282,13 @@ func (l *Lab) faultHBA(hostName, hbaName, state string) error {
 	default:
 		return badRequest("hba state must be dead or ok")
 	}
+	if err := readingArg(reading); err != nil {
+		return err
+	}
 	s := l.san
 	s.mu.Lock()
-	hb.dead = dead
+	hb.dead, hb.reading = dead, normalReading(reading)
+	s.rediscover(h)
 	c := newChange()
 	c.hosts[h] = true
 	for _, d := range h.datastores {
@@ -308,7 +299,7 @@ func (l *Lab) faultHBA(hostName, hbaName, state string) error {
 }
 
 // faultTarget kills an array port (or the switch port in front of it) for every host.
-func (l *Lab) faultTarget(name, state string) error {
+func (l *Lab) faultTarget(name, state, reading string) error {
 	s := l.san
 	t := s.targetByName[name]
 	if t == nil {
@@ -322,20 +313,30 @@ func (l *Lab) faultTarget(name, state string) error {
 	default:
 		return badRequest("target state must be dead or ok")
 	}
+	if err := readingArg(reading); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	t.dead = dead
+	t.dead, t.reading = dead, normalReading(reading)
 	c := newChange()
 	for _, l := range s.luns {
 		if l.array == t.array {
 			c.lun(l)
 		}
 	}
+	for h := range c.hosts {
+		s.rediscover(h)
+	}
 	l.commit(nil, c)
 	return nil
 }
 
-// faultLun: pdl, apd, apd_timeout or ok (by name or canonical name).
-func (l *Lab) faultLun(name, state string) error {
+// scsiLunStates is the API enum ScsiLunState: what a lun fault's operational_state may select.
+var scsiLunStates = []string{"ok", "error", "off", "quiesced", "degraded", "lostCommunication", "timeout", "unknownState"}
+
+// faultLun: pdl, apd, apd_timeout or ok (by name or canonical name); reading, when set, is the
+// operational state every host reports for the LUN while the fault lasts.
+func (l *Lab) faultLun(name, state, reading string) error {
 	s := l.san
 	ln := s.lunByName[name]
 	if ln == nil {
@@ -353,15 +354,22 @@ func (l *Lab) faultLun(name, state string) error {
 	default:
 		return badRequest("lun state must be one of pdl, apd, apd_timeout, ok")
 	}
+	if reading != "" && !contains(scsiLunStates, reading) {
+		return badRequest("operational_state must be one of %s", strings.Join(scsiLunStates, ", "))
+	}
 	s.mu.Lock()
-	ln.state = state
+	ln.state, ln.reading = state, reading
+	if state == lunOK {
+		ln.reading = ""
+	}
 	c := newChange()
 	c.lun(ln)
 	l.commit(nil, c)
 	return nil
 }
 
-// faultHost sets a host's connection state.
+// faultHost sets a host's connection state. vCenter keeps the last values it had of a host that is
+// not connected; when the host is connected again its current state is published at once.
 func (l *Lab) faultHost(name, state string) error {
 	h, err := l.host(name)
 	if err != nil {
@@ -379,6 +387,7 @@ func (l *Lab) faultHost(name, state string) error {
 	h.conn = state
 	c := newChange()
 	c.conn[h] = true
+	c.hosts[h] = true
 	for _, d := range h.datastores {
 		c.dss[d] = true
 	}
@@ -386,29 +395,35 @@ func (l *Lab) faultHost(name, state string) error {
 	return nil
 }
 
-// restore puts every fault state back to the topology's initial state and republishes everything
-// a fault touched since the last restore.
+// restore puts every fault state back to the topology's initial state (and the hosts' advanced
+// options, MRU path choices and triggered alarms) and republishes everything a fault touched since
+// the last restore.
 func (l *Lab) restore() {
 	s := l.san
 	s.mu.Lock()
 	for _, t := range s.targets {
-		t.dead = false
+		t.dead, t.reading = false, ""
 	}
 	for _, ln := range s.luns {
-		ln.state = lunOK
+		ln.state, ln.reading = lunOK, ""
 	}
+	s.stopAPDs()
 	for _, h := range s.hosts {
 		h.conn = "connected"
 		for _, hb := range h.hbas {
-			hb.dead = false
+			hb.dead, hb.reading = false, ""
 		}
 		for _, p := range h.paths {
-			p.override = ""
+			p.override, p.reading, p.removed = "", "", false
 		}
+		h.mru = map[*lun]*path{}
+		h.opts = defaultHostOptions()
 	}
 	c := &change{hosts: l.touched.hosts, dss: l.touched.dss, conn: l.touched.conn}
 	l.touched = newChange()
 	l.commit(nil, c)
+	l.resetOptions()
+	vcResetAlarms()
 }
 
 // setPathFromSOAP is DisableMultipathPath/EnableMultipathPath. The caller (a SOAP method of the
@@ -420,10 +435,6 @@ func (l *Lab) setPathFromSOAP(ctx *simulator.Context, h *host, name string, enab
 		return &types.NotFound{}
 	}
 	s.mu.Lock()
-	if h.conn != "connected" {
-		s.mu.Unlock()
-		return &types.HostNotConnected{}
-	}
 	if enable {
 		if p.override == stateDisabled {
 			p.override = ""
@@ -440,10 +451,18 @@ func (l *Lab) setPathFromSOAP(ctx *simulator.Context, h *host, name string, enab
 	return nil
 }
 
-// republish re-renders one host (RefreshStorageSystem, RescanAllHba).
-func (l *Lab) republish(ctx *simulator.Context, h *host) {
-	l.san.mu.Lock()
+// republish re-renders one host (RefreshStorageSystem); rescan (RescanAllHba, RescanHba with the
+// adapter) first drops the paths whose target is gone (multipath.go).
+func (l *Lab) republish(ctx *simulator.Context, h *host, rescan bool, only *hba) {
+	s := l.san
+	s.mu.Lock()
+	if rescan {
+		s.rescan(h, only)
+	}
 	c := newChange()
 	c.hosts[h] = true
+	for _, d := range h.datastores {
+		c.dss[d] = true
+	}
 	l.commit(ctx, c)
 }

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // Path states as vSphere reports them (HostMultipathInfoPath.pathState/state).
@@ -32,18 +34,28 @@ const (
 type array struct {
 	spec    *ArraySpec
 	name    string
+	access  string // alua, alua_standby, active_active (topology.go)
 	wwnn    int64
 	targets []*target
 }
 
+// satp is the storage array type plug-in ESXi claims the array's LUNs with.
+func (a *array) satp() string {
+	if a.access == accessActive {
+		return "VMW_SATP_DEFAULT_AA"
+	}
+	return "VMW_SATP_ALUA"
+}
+
 type target struct {
-	name  string // "A-ctl0-p0"
-	array *array
-	ctl   int
-	port  int // == fabric: port 0 on fabric A (vmhba2), port 1 on fabric B (vmhba3)
-	wwpn  int64
-	wwnn  int64
-	dead  bool // fault state
+	name    string // "A-ctl0-p0"
+	array   *array
+	ctl     int
+	port    int // == fabric: port 0 on fabric A (vmhba2), port 1 on fabric B (vmhba3)
+	wwpn    int64
+	wwnn    int64
+	dead    bool   // fault state
+	reading string // operational state the fault gives the LUNs it degrades ("degraded" or "")
 }
 
 type lun struct {
@@ -62,6 +74,8 @@ type lun struct {
 	model     string
 	serial    string
 	state     string     // fault state: ok, pdl, apd, apd_timeout
+	reading   string     // operational state a lun fault selected ("" = the documented default)
+	psp       string     // path selection policy (VMW_PSP_RR, _MRU, _FIXED)
 	ds        *datastore // VMFS datastore using it as an extent, if any
 	rdmVM     string     // VM mapping it as an RDM, if any
 	hosts     []*host    // hosts it is presented to
@@ -81,19 +95,23 @@ type hba struct {
 	wwnn    int64
 	bus     int32
 	pci     string
-	dead    bool      // fault state
+	dead    bool      // fault state: the link is down (cable pulled)
+	reading string    // operational state the fault gives the LUNs it degrades ("degraded" or "")
 	targets []*target // reachable targets, index = SCSI target number T
 }
 
 type path struct {
-	name     string // vmhba2:C0:T0:L1
-	host     *host
-	hba      *hba
-	target   *target // nil for the local disk
-	lun      *lun
-	tindex   int
-	base     string // initial state: active (owning controller) or standby
-	override string // control API or DisableMultipathPath; "" = none
+	name      string // vmhba2:C0:T0:L1
+	host      *host
+	hba       *hba
+	target    *target // nil for the local disk
+	lun       *lun
+	tindex    int
+	base      string // ALUA state of its target port group: active or standby
+	optimized bool   // ALUA active/optimized (symmetric arrays: every path)
+	override  string // control API or DisableMultipathPath; "" = none
+	reading   string // operational state the path fault gives its LUN ("degraded" or "")
+	removed   bool   // a rescan removed it (its target was gone); back when the fault ends
 }
 
 // state is the effective path state: a dead HBA, target or LUN kills the path; otherwise an explicit
@@ -110,6 +128,12 @@ func (p *path) state() string {
 
 func working(state string) bool { return state == stateActive || state == stateStandby }
 
+// targetGone: the host no longer sees the path's target port (link down, port dead), so a rescan
+// drops the path.
+func (p *path) targetGone() bool {
+	return p.hba.dead || (p.target != nil && p.target.dead)
+}
+
 type host struct {
 	name       string
 	cluster    string
@@ -123,6 +147,17 @@ type host struct {
 	datastores []*datastore
 	conn       string // runtime.connectionState
 	vms        []*vmInfo
+
+	lunPaths  map[*lun][]*path // the host's paths to each LUN, in path order
+	preferred map[*lun]*path   // VMW_PSP_FIXED: the preferred path
+	mru       map[*lun]*path   // VMW_PSP_MRU: the path in use
+	apd       map[*lun]*apdState
+	opts      hostOptions
+
+	// what vCenter last published of this host (a host that is not connected keeps it)
+	view     map[*lun]devView
+	pubMount map[*datastore]types.HostMountInfo
+	issues   []types.BaseEvent // configIssue: the host's open esx.problem events
 
 	inv   *hostInventory // the simulator objects (inventory.go)
 	pubMu sync.Mutex
@@ -203,9 +238,16 @@ func vmfsUUID(seed string) string {
 	return h[0:8] + "-" + h[8:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// naaID is an NAA type 6 id as arrays report them: naa.624a9370 + array serial + LUN serial.
+// naaPrefix is the start of an NAA type 6 id: 6 and the vendor's IEEE company id.
+var naaPrefix = map[string]string{"PURE": "624a9370", "NETAPP": "600a0980", "HITACHI": "60060e80"}
+
+// naaID is an NAA type 6 id as arrays report them: the vendor prefix + array serial + LUN serial.
 func naaID(a *array, id int) string {
-	return fmt.Sprintf("naa.624a9370%08x%016x", a.spec.Serial, uint64(0x5a0000+id))
+	prefix, ok := naaPrefix[a.spec.Vendor]
+	if !ok {
+		prefix = "60014050"
+	}
+	return fmt.Sprintf("naa.%s%08x%016x", prefix, a.spec.Serial, uint64(0x5a0000+id))
 }
 
 // scsiUUID mimics how ESXi builds ScsiLun.uuid: 0200 + LUN number + 0000 + the NAA id + vendor/model.
@@ -227,7 +269,7 @@ func newSAN(t *Topology) (*san, error) {
 	}
 	for i := range t.Arrays {
 		spec := &t.Arrays[i]
-		a := &array{spec: spec, name: spec.Name, wwnn: int64(0x524a937000000000) | int64(spec.Serial)<<8}
+		a := &array{spec: spec, name: spec.Name, access: spec.Access, wwnn: int64(0x524a937000000000) | int64(spec.Serial)<<8}
 		for c := 0; c < spec.Controllers; c++ {
 			for p := 0; p < spec.Ports; p++ {
 				tg := &target{
@@ -253,7 +295,9 @@ func newSAN(t *Topology) (*san, error) {
 		s.clusterOrder = append(s.clusterOrder, c.Name)
 		for hi, name := range c.Hosts {
 			h := &host{name: name, cluster: c.Name, index: idx, hbaByName: map[string]*hba{}, pathByName: map[string]*path{},
-				conn: "connected"}
+				conn: "connected", lunPaths: map[*lun][]*path{}, preferred: map[*lun]*path{}, mru: map[*lun]*path{},
+				apd: map[*lun]*apdState{}, opts: defaultHostOptions(), view: map[*lun]devView{},
+				pubMount: map[*datastore]types.HostMountInfo{}}
 			idx++
 			local := &hba{device: "vmhba0", key: "key-vim.host.SerialAttachedHba-vmhba0", fabric: -1, bus: 24, pci: "0000:18:00.0",
 				wwnn: int64(0x500056b300000000) | int64(ci)<<16 | int64(hi)<<4}
@@ -299,8 +343,11 @@ func newSAN(t *Topology) (*san, error) {
 			ld.uuid = scsiUUID(0, ld.canonical, ld.model)
 			h.local = ld
 			h.luns = append(h.luns, ld)
-			lp := &path{name: "vmhba0:C0:T0:L0", host: h, hba: local, lun: ld, base: stateActive}
+			ld.psp = pspFixed
+			lp := &path{name: "vmhba0:C0:T0:L0", host: h, hba: local, lun: ld, base: stateActive, optimized: true}
 			h.paths = append(h.paths, lp)
+			h.lunPaths[ld] = []*path{lp}
+			h.preferred[ld] = lp
 			h.pathByName[lp.name] = lp
 			s.hosts = append(s.hosts, h)
 			s.hostByName[name] = h
@@ -314,7 +361,7 @@ func newSAN(t *Topology) (*san, error) {
 		l := &lun{
 			spec: spec, name: spec.Name, array: a, id: spec.ID, capacity: spec.CapacityGB << 30,
 			ssd: spec.SSD, vaai: spec.VAAI, owner: spec.Owner, vendor: a.spec.Vendor, model: a.spec.Model,
-			state: lunOK,
+			state: lunOK, psp: spec.PathPolicy,
 		}
 		l.canonical = naaID(a, spec.ID)
 		l.serial = fmt.Sprintf("%08X%016X", a.spec.Serial, uint64(0x5a0000+spec.ID))
@@ -332,16 +379,23 @@ func newSAN(t *Topology) (*san, error) {
 					if tg.array != a {
 						continue
 					}
-					st := stateStandby
-					if tg.ctl == l.owner {
-						st = stateActive
+					// the owning controller's target port group is active/optimized; the other is
+					// active/non-optimized (asymmetric ALUA) or standby; a symmetric array has no owner
+					owner := tg.ctl == l.owner || a.access == accessActive
+					st := stateActive
+					if !owner && a.access == accessALUAStandby {
+						st = stateStandby
 					}
 					p := &path{
 						name: fmt.Sprintf("%s:C0:T%d:L%d", hb.device, ti, l.id),
-						host: h, hba: hb, target: tg, lun: l, tindex: ti, base: st,
+						host: h, hba: hb, target: tg, lun: l, tindex: ti, base: st, optimized: owner,
 					}
 					h.paths = append(h.paths, p)
 					h.pathByName[p.name] = p
+					h.lunPaths[l] = append(h.lunPaths[l], p)
+					if h.preferred[l] == nil && owner {
+						h.preferred[l] = p
+					}
 				}
 			}
 		}
@@ -435,8 +489,8 @@ func contains(list []string, s string) bool {
 }
 
 // mount reports whether host h can use datastore d, and if not why, as ESXi reports it in
-// HostMountInfo.inaccessibleReason: a PDL on any extent wins, then APD (array-wide), then a
-// host-local APD when this host has no working path left to an extent.
+// HostMountInfo.inaccessibleReason: a PDL on any extent wins, then an extent whose APD on this host
+// timed out, then one in APD (apd.go: the host has no working path to it).
 func (s *san) mount(h *host, d *datastore) (bool, string) {
 	if d.kind != "VMFS" {
 		return true, ""
@@ -446,28 +500,17 @@ func (s *san) mount(h *host, d *datastore) (bool, string) {
 			return false, "PermanentDeviceLoss"
 		}
 	}
+	phase := 0
 	for _, l := range d.extents {
-		if l.state == lunAPDTimeout {
-			return false, "AllPathsDown_Timeout"
+		if p := h.apdPhase(l); p > phase {
+			phase = p
 		}
 	}
-	for _, l := range d.extents {
-		if l.state == lunAPD {
-			return false, "AllPathsDown_Start"
-		}
-	}
-	for _, l := range d.extents {
-		ok := false
-		for _, p := range h.paths {
-			if p.lun == l && working(p.state()) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			// ESXi enters APD for a device on this host when its last path dies
-			return false, "AllPathsDown_Start"
-		}
+	switch phase {
+	case 2:
+		return false, "AllPathsDown_Timeout"
+	case 1:
+		return false, "AllPathsDown_Start"
 	}
 	return true, ""
 }

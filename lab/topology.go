@@ -43,7 +43,25 @@ type ArraySpec struct {
 	Serial      uint32 `json:"serial"` // goes into the naa ids and WWNs of the array
 	Controllers int    `json:"controllers"`
 	Ports       int    `json:"ports_per_controller"`
+	// Access is how the array presents a LUN on its controllers' ports (san.go): "alua" (asymmetric:
+	// the owning controller's ports active/optimized, the others active/non-optimized), "alua_standby"
+	// (the others ALUA standby) or "active_active" (symmetric, every port optimized).
+	Access string `json:"access,omitempty"`
 }
+
+// Array access modes, and the storage array type plug-in (SATP) ESXi claims each with.
+const (
+	accessALUA        = "alua"
+	accessALUAStandby = "alua_standby"
+	accessActive      = "active_active"
+)
+
+// Path selection policies (PSP) of ESXi's native multipathing.
+const (
+	pspRR    = "VMW_PSP_RR"
+	pspMRU   = "VMW_PSP_MRU"
+	pspFixed = "VMW_PSP_FIXED"
+)
 
 // LunSpec is one array LUN.
 type LunSpec struct {
@@ -54,6 +72,7 @@ type LunSpec struct {
 	SSD        bool     `json:"ssd"`
 	VAAI       bool     `json:"vaai"`
 	Owner      int      `json:"owner"`              // ALUA owning controller index
+	PathPolicy string   `json:"path_policy,omitempty"` // VMW_PSP_RR, _MRU, _FIXED (default: the SATP's)
 	Clusters   []string `json:"clusters,omitempty"` // presented only to these clusters (default: all)
 	Hosts      []string `json:"hosts,omitempty"`    // ... or only to these hosts
 	ReplicaOf  string   `json:"replica_of,omitempty"`
@@ -191,6 +210,13 @@ func (t *Topology) validate() error {
 		if a.Serial == 0 {
 			a.Serial = uint32(0xa0000 + i)
 		}
+		switch a.Access {
+		case "":
+			a.Access = accessALUA
+		case accessALUA, accessALUAStandby, accessActive:
+		default:
+			return fmt.Errorf("array %q: access must be %s, %s or %s", a.Name, accessALUA, accessALUAStandby, accessActive)
+		}
 		arrays[a.Name] = a
 	}
 	luns := map[string]*LunSpec{}
@@ -217,6 +243,18 @@ func (t *Topology) validate() error {
 		}
 		if l.CapacityGB <= 0 {
 			l.CapacityGB = 512
+		}
+		switch l.PathPolicy {
+		case "":
+			// ESXi's default PSP of the SATP that claims the LUN: MRU for VMW_SATP_ALUA, Fixed for
+			// VMW_SATP_DEFAULT_AA (vendors' claim rules often set Round Robin instead)
+			l.PathPolicy = pspMRU
+			if a.Access == accessActive {
+				l.PathPolicy = pspFixed
+			}
+		case pspRR, pspMRU, pspFixed:
+		default:
+			return fmt.Errorf("lun %q: path_policy must be %s, %s or %s", l.Name, pspRR, pspMRU, pspFixed)
 		}
 		for _, c := range l.Clusters {
 			if !clusters[c] {
