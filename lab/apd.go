@@ -128,7 +128,7 @@ func (s *san) stopAPDs() {
 	}
 }
 
-//	{"t":"apd_timeout","host":"esx-a01","lun":"naa..."}   an APD that timed out stays timed out
+// {"t":"apd_timeout","host":"esx-a01","lun":"naa..."}   an APD that timed out stays timed out
 func init() {
 	registerJournal("apd_timeout", func(l *Lab, e *journalEntry) error {
 		var r struct {

@@ -213,7 +213,7 @@ func (l *Lab) resetOptions() {
 	}
 }
 
-//	{"t":"host_option","host":"esx-a01","key":"Misc.APDTimeout","value":20}
+// {"t":"host_option","host":"esx-a01","key":"Misc.APDTimeout","value":20}
 func init() {
 	registerJournal("host_option", func(l *Lab, e *journalEntry) error {
 		var r struct {

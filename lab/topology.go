@@ -71,10 +71,10 @@ type LunSpec struct {
 	CapacityGB int64    `json:"capacity_gb"`
 	SSD        bool     `json:"ssd"`
 	VAAI       bool     `json:"vaai"`
-	Owner      int      `json:"owner"`              // ALUA owning controller index
+	Owner      int      `json:"owner"`                 // ALUA owning controller index
 	PathPolicy string   `json:"path_policy,omitempty"` // VMW_PSP_RR, _MRU, _FIXED (default: the SATP's)
-	Clusters   []string `json:"clusters,omitempty"` // presented only to these clusters (default: all)
-	Hosts      []string `json:"hosts,omitempty"`    // ... or only to these hosts
+	Clusters   []string `json:"clusters,omitempty"`    // presented only to these clusters (default: all)
+	Hosts      []string `json:"hosts,omitempty"`       // ... or only to these hosts
 	ReplicaOf  string   `json:"replica_of,omitempty"`
 }
 
