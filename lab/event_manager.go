@@ -23,6 +23,7 @@ import (
 	"sort"
 	"text/template"
 	"time"
+	"unsafe"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -83,7 +84,26 @@ func vcInstallEventFixes() {
 				})
 			}
 		}
+		vcKeepEventExMessages(em)
 	})
+}
+
+// vcKeepEventExMessages: the simulator formats every event from the first eventInfo entry whose key
+// is its Go type, so every EventEx would get the first extended event's format; vCenter formats an
+// EventEx from its own eventTypeId's entry. Whoever posts an EventEx here sets its message (the lab's
+// storage events format theirs), so the simulator's template cache gets one that keeps it. The cache
+// is unexported: reached through reflect, and left alone if its shape is not the one expected.
+func vcKeepEventExMessages(em *simulator.EventManager) {
+	field := reflect.ValueOf(em).Elem().FieldByName("templates")
+	if !field.IsValid() || field.Type() != reflect.TypeOf(map[string]*template.Template{}) {
+		log.Printf("events: the simulator's event templates are not where expected: EventEx messages may be wrong")
+		return
+	}
+	templates := *(*map[string]*template.Template)(unsafe.Pointer(field.UnsafeAddr()))
+	if templates == nil {
+		return
+	}
+	templates["EventEx"] = template.Must(template.New("EventEx").Parse("{{.FullFormattedMessage}}"))
 }
 
 // vcPostEvents posts events through the simulator's EventManager, as its own methods do. While the
@@ -292,6 +312,8 @@ func (t *vcEventTap) UpdateObject(o mo.Reference, changes []types.PropertyChange
 		}
 		t.last = k
 		vcHistory.add(e)
+		// EventManager.latestEvent (the PostEvent calling us holds the EventManager's lock)
+		simulator.Map.Update(simulator.Map.EventManager(), []types.PropertyChange{{Name: "latestEvent", Val: e}})
 		if t.journal && k > t.journaled {
 			t.journaled = k
 			journalEvent(e)

@@ -416,6 +416,7 @@ func (l *Lab) restore() {
 		for _, p := range h.paths {
 			p.override, p.reading, p.removed = "", "", false
 		}
+		h.goneTargets = map[string]bool{}
 		h.mru = map[*lun]*path{}
 		h.opts = defaultHostOptions()
 	}

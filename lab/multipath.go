@@ -120,6 +120,13 @@ func upPaths(views []pathView) int {
 // port is dead), as an adapter rescan does; a device without any working path keeps its paths
 // (it stays in APD, listed with dead paths). Caller holds s.mu.
 func (s *san) rescan(h *host, only *hba) {
+	for _, hb := range h.hbas {
+		for _, tg := range hb.targets {
+			if (only == nil || hb == only) && (hb.dead || tg.dead) {
+				h.goneTargets[tg.name+"/"+hb.device] = true
+			}
+		}
+	}
 	for _, l := range h.luns {
 		views := s.lunView(h, l)
 		if upPaths(views) == 0 {
@@ -136,6 +143,13 @@ func (s *san) rescan(h *host, only *hba) {
 // rediscover brings back removed paths whose target is visible again (the FC link came up, the
 // port is back: the driver finds the target and ESXi claims the paths). Caller holds s.mu.
 func (s *san) rediscover(h *host) {
+	for _, hb := range h.hbas {
+		for _, tg := range hb.targets {
+			if !hb.dead && !tg.dead {
+				delete(h.goneTargets, tg.name+"/"+hb.device)
+			}
+		}
+	}
 	for _, p := range h.paths {
 		if p.removed && !p.targetGone() {
 			p.removed = false

@@ -131,7 +131,7 @@ func (m *labOptionManager) UpdateOptions(ctx *simulator.Context, req *types.Upda
 		body.Fault_ = fault
 		return body
 	}
-	m.lab.setHostOptions(m.h, values)
+	m.lab.setHostOptions(ctx, m.h, values)
 	body.Res = &types.UpdateOptionsResponse{}
 	return body
 }
@@ -162,8 +162,9 @@ func optionLong(v types.AnyType) (int64, bool) {
 	return 0, false
 }
 
-// setHostOptions applies option values to the host's SAN state, publishes and journals them.
-func (l *Lab) setHostOptions(h *host, values map[string]int64) {
+// setHostOptions applies option values to the host's SAN state, publishes and journals them. ctx is
+// the caller's when it holds the OptionManager's lock (UpdateOptions), else nil.
+func (l *Lab) setHostOptions(ctx *simulator.Context, h *host, values map[string]int64) {
 	s := l.san
 	s.mu.Lock()
 	o := h.opts
@@ -183,7 +184,7 @@ func (l *Lab) setHostOptions(h *host, values map[string]int64) {
 		l.setAPDHandling(h, o.apdHandling)
 	}
 	s.mu.Unlock()
-	publishOptions(h, o)
+	publishOptions(ctx, h, o)
 	if len(values) > 0 {
 		keys := make([]string, 0, len(values))
 		for k := range values {
@@ -196,9 +197,9 @@ func (l *Lab) setHostOptions(h *host, values map[string]int64) {
 	}
 }
 
-func publishOptions(h *host, o hostOptions) {
+func publishOptions(ctx *simulator.Context, h *host, o hostOptions) {
 	m := h.inv.options
-	simulator.Map.WithLock(m, func() {
+	withLock(ctx, m, func() {
 		simulator.Map.Update(m, []types.PropertyChange{{Name: "setting", Val: hostSettings(o)}})
 	})
 }
@@ -209,7 +210,7 @@ func (l *Lab) resetOptions() {
 		l.san.mu.Lock()
 		o := h.opts
 		l.san.mu.Unlock()
-		publishOptions(h, o)
+		publishOptions(nil, h, o)
 	}
 }
 
@@ -231,7 +232,7 @@ func init() {
 		if findOptionDef(r.Key) == nil {
 			return fmt.Errorf("unknown option %s", r.Key)
 		}
-		l.setHostOptions(h, map[string]int64{r.Key: r.Value})
+		l.setHostOptions(nil, h, map[string]int64{r.Key: r.Value})
 		return nil
 	})
 }

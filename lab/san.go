@@ -151,6 +151,8 @@ type host struct {
 	lunPaths  map[*lun][]*path // the host's paths to each LUN, in path order
 	preferred map[*lun]*path   // VMW_PSP_FIXED: the preferred path
 	mru       map[*lun]*path   // VMW_PSP_MRU: the path in use
+	// targets a rescan found gone ("<target>/<hba>"): not in scsiTopology until the fault ends
+	goneTargets map[string]bool
 	apd       map[*lun]*apdState
 	opts      hostOptions
 
@@ -296,6 +298,7 @@ func newSAN(t *Topology) (*san, error) {
 		for hi, name := range c.Hosts {
 			h := &host{name: name, cluster: c.Name, index: idx, hbaByName: map[string]*hba{}, pathByName: map[string]*path{},
 				conn: "connected", lunPaths: map[*lun][]*path{}, preferred: map[*lun]*path{}, mru: map[*lun]*path{},
+				goneTargets: map[string]bool{},
 				apd: map[*lun]*apdState{}, opts: defaultHostOptions(), view: map[*lun]devView{},
 				pubMount: map[*datastore]types.HostMountInfo{}}
 			idx++

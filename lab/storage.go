@@ -236,14 +236,12 @@ func (s *san) renderHost(h *host) *hostRender {
 			ntargets = 1
 		}
 		for ti := 0; ti < ntargets; ti++ {
+			if hb.fabric >= 0 && h.goneTargets[hb.targets[ti].name+"/"+hb.device] {
+				continue // a rescan found the target gone
+			}
 			tgt := types.HostScsiTopologyTarget{Key: fmt.Sprintf("key-vim.host.ScsiTopology.Target-%s:0:%d", hb.device, ti), Target: int32(ti)}
-			removed := 0
 			for _, p := range h.paths {
-				if p.hba != hb || p.tindex != ti {
-					continue
-				}
-				if p.removed {
-					removed++
+				if p.hba != hb || p.tindex != ti || p.removed {
 					continue
 				}
 				tgt.Lun = append(tgt.Lun, types.HostScsiTopologyLun{
@@ -252,9 +250,6 @@ func (s *san) renderHost(h *host) *hostRender {
 					ScsiLun: p.lun.scsiKey(),
 				})
 				tgt.Transport = s.transport(p)
-			}
-			if removed > 0 && len(tgt.Lun) == 0 {
-				continue // a rescan found the target gone
 			}
 			if tgt.Transport == nil {
 				if hb.fabric >= 0 {

@@ -252,8 +252,9 @@ func vcHostEventContext() *simulator.Context {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// vcInstallStorageEvents adds the esx.* events to vCenter's eventInfo (clients read their category
-// and format there).
+// vcInstallStorageEvents adds the esx.* events to vCenter's eventInfo, as vCenter lists an extended
+// event: key EventEx (the key is a type name), fullFormat "<eventTypeId>|<format>" (clients read the
+// category and the format there).
 func vcInstallStorageEvents() {
 	em := simulator.Map.EventManager()
 	ids := make([]string, 0, len(esxEvents))
@@ -265,7 +266,7 @@ func vcInstallStorageEvents() {
 		for _, id := range ids {
 			info := esxEvents[id]
 			em.Description.EventInfo = append(em.Description.EventInfo, types.EventDescriptionEventDetail{
-				Key: id, Description: info.description, Category: info.category, FullFormat: info.format,
+				Key: "EventEx", Description: info.description, Category: info.category, FullFormat: id + "|" + info.format,
 			})
 		}
 	})
