@@ -153,8 +153,8 @@ type host struct {
 	mru       map[*lun]*path   // VMW_PSP_MRU: the path in use
 	// targets a rescan found gone ("<target>/<hba>"): not in scsiTopology until the fault ends
 	goneTargets map[string]bool
-	apd       map[*lun]*apdState
-	opts      hostOptions
+	apd         map[*lun]*apdState
+	opts        hostOptions
 
 	// what vCenter last published of this host (a host that is not connected keeps it)
 	view     map[*lun]devView
@@ -299,7 +299,7 @@ func newSAN(t *Topology) (*san, error) {
 			h := &host{name: name, cluster: c.Name, index: idx, hbaByName: map[string]*hba{}, pathByName: map[string]*path{},
 				conn: "connected", lunPaths: map[*lun][]*path{}, preferred: map[*lun]*path{}, mru: map[*lun]*path{},
 				goneTargets: map[string]bool{},
-				apd: map[*lun]*apdState{}, opts: defaultHostOptions(), view: map[*lun]devView{},
+				apd:         map[*lun]*apdState{}, opts: defaultHostOptions(), view: map[*lun]devView{},
 				pubMount: map[*datastore]types.HostMountInfo{}}
 			idx++
 			local := &hba{device: "vmhba0", key: "key-vim.host.SerialAttachedHba-vmhba0", fabric: -1, bus: 24, pci: "0000:18:00.0",
