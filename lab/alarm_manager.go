@@ -282,12 +282,16 @@ func vcAlarmChange(h *host, a *labAlarm, status types.ManagedEntityStatus, event
 	}
 	ref := h.inv.ref
 	from, changed := vcSetAlarm(a, ref, status, eventKey, time.Now())
+	if !changed && status == types.ManagedEntityStatusGreen {
+		return // was not triggered, is not
+	}
 	journalAlarmState(a, ref)
-	vcPublishAlarms(ref)
-	publishHostStatus(h)
 	if !changed {
+		vcPublishAlarmsOf(ref) // the same status, a new event: the host's state only
 		return
 	}
+	vcPublishAlarms(ref)
+	publishHostStatus(h)
 	args := vcEventArgs(ref)
 	ev := &types.AlarmStatusChangedEvent{
 		AlarmEvent: types.AlarmEvent{Event: args, Alarm: types.AlarmEventArgument{
@@ -316,18 +320,26 @@ func vcPublishAlarms(entity types.ManagedObjectReference) {
 		if e == nil {
 			return
 		}
-		obj := e.(mo.Reference)
-		triggered := vcTriggered(ref)
-		changes := []types.PropertyChange{{Name: "triggeredAlarmState", Val: triggered}}
-		if ref.Type == "HostSystem" {
-			changes = append(changes, types.PropertyChange{Name: "declaredAlarmState", Val: vcDeclaredAlarms(ref)})
-		}
-		simulator.Map.WithLock(obj, func() { simulator.Map.Update(obj, changes) })
+		vcPublishAlarmsOf(ref)
 		if e.Entity().Parent == nil {
 			return
 		}
 		ref = *e.Entity().Parent
 	}
+}
+
+// vcPublishAlarmsOf publishes the entity's own triggeredAlarmState and declaredAlarmState.
+func vcPublishAlarmsOf(ref types.ManagedObjectReference) {
+	e := vcEntity(ref)
+	if e == nil {
+		return
+	}
+	obj := e.(mo.Reference)
+	changes := []types.PropertyChange{{Name: "triggeredAlarmState", Val: vcTriggered(ref)}}
+	if ref.Type == "HostSystem" {
+		changes = append(changes, types.PropertyChange{Name: "declaredAlarmState", Val: vcDeclaredAlarms(ref)})
+	}
+	simulator.Map.WithLock(obj, func() { simulator.Map.Update(obj, changes) })
 }
 
 // vcResetAlarms: every triggered alarm back to green (an administrator's reset; the lab's restore).

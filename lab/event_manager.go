@@ -180,8 +180,7 @@ func vcHandleLogUserEvent(ctx *simulator.Context, method *simulator.Method) soap
 
 func vcHandleQueryEvents(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	req := method.Body.(*types.QueryEvents)
-	em, ok := simulator.Map.Get(req.This).(*simulator.EventManager)
-	if !ok {
+	if _, ok := simulator.Map.Get(req.This).(*simulator.EventManager); !ok {
 		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
 	}
 	max := int(req.Filter.MaxCount)
@@ -191,7 +190,6 @@ func vcHandleQueryEvents(ctx *simulator.Context, method *simulator.Method) soap.
 	if max == 0 {
 		max = vcQueryDefault
 	}
-	_ = em
 	events := vcHistory.matching(&req.Filter, max)
 	out := make([]types.BaseEvent, 0, len(events)) // newest first
 	for i := len(events) - 1; i >= 0; i-- {

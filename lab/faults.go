@@ -408,6 +408,7 @@ func (l *Lab) restore() {
 		ln.state, ln.reading = lunOK, ""
 	}
 	s.stopAPDs()
+	var optioned []*host
 	for _, h := range s.hosts {
 		h.conn = "connected"
 		for _, hb := range h.hbas {
@@ -418,12 +419,17 @@ func (l *Lab) restore() {
 		}
 		h.goneTargets = map[string]bool{}
 		h.mru = map[*lun]*path{}
-		h.opts = defaultHostOptions()
+		if h.opts != defaultHostOptions() {
+			h.opts = defaultHostOptions()
+			optioned = append(optioned, h)
+		}
 	}
 	c := &change{hosts: l.touched.hosts, dss: l.touched.dss, conn: l.touched.conn}
 	l.touched = newChange()
 	l.commit(nil, c)
-	l.resetOptions()
+	for _, h := range optioned {
+		publishOptions(nil, h, defaultHostOptions())
+	}
 	vcResetAlarms()
 }
 

@@ -10,12 +10,14 @@ package main
 //   - Round Robin (VMW_PSP_RR) sends I/O down every active/optimized path, and down the
 //     non-optimized ones only when no optimized path is left.
 //   - Most Recently Used (VMW_PSP_MRU) uses one path and keeps it while it works; when it fails it
-//     moves to another (an optimized one first) and does not move back when the first recovers.
+//     moves to another (an optimized one first) and does not move back when the first recovers; with
+//     ALUA it does leave a non-optimized path as soon as an optimized one is available.
 //   - Fixed (VMW_PSP_FIXED) uses the preferred path whenever it works (it fails back), another one
-//     (an optimized one first) while it does not.
+//     (an optimized one first) while it does not. The lab's preferred path is designated (the first
+//     optimized path), as `esxcli storage nmp psp fixed deviceconfig set --path` does.
 //
-// (vSphere Storage, "Understanding Multipathing and Failover", "Path Selection Plug-ins and Policies";
-// API reference HostMultipathInfoPath, HostMultipathInfoFixedLogicalUnitPolicy.)
+// (vSphere Storage, "Understanding Multipathing and Failover", "Path Selection Plug-ins and Policies",
+// "Multipathing Considerations"; API reference HostMultipathInfoPath, HostMultipathInfoFixedLogicalUnitPolicy.)
 
 // pathView is one path as the host reports it at one moment.
 type pathView struct {
@@ -81,8 +83,8 @@ func (s *san) lunView(h *host, l *lun) []pathView {
 				cur = i
 			}
 		}
-		if cur < 0 {
-			cur = pick()
+		if cur < 0 || (!optimized(cur) && l.array != nil && l.array.access != accessActive) {
+			cur = pick() // ALUA: an optimized path is better than the non-optimized one in use
 		}
 		if cur >= 0 {
 			views[cur].working = true

@@ -204,16 +204,6 @@ func publishOptions(ctx *simulator.Context, h *host, o hostOptions) {
 	})
 }
 
-// resetOptions puts every host's options back to their defaults (the lab's restore).
-func (l *Lab) resetOptions() {
-	for _, h := range l.san.hosts {
-		l.san.mu.Lock()
-		o := h.opts
-		l.san.mu.Unlock()
-		publishOptions(nil, h, o)
-	}
-}
-
 // {"t":"host_option","host":"esx-a01","key":"Misc.APDTimeout","value":20}
 func init() {
 	registerJournal("host_option", func(l *Lab, e *journalEntry) error {

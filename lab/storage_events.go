@@ -124,7 +124,7 @@ func (s *san) storageEvents(h *host, now map[*lun]devView) []hostEvent {
 			if cur.state[name] == stateDead && (!seen || working(before)) {
 				down = append(down, name)
 			}
-			if working(cur.state[name]) && seen && !working(before) {
+			if working(cur.state[name]) && (!seen || !working(before)) { // back, or found again
 				back = append(back, name)
 			}
 		}

@@ -81,7 +81,9 @@ def test_round_robin_uses_the_optimized_paths_then_the_non_optimized(si, lab, to
     assert [info[p] for p in other] == ["active", "active"]
 
 
-def test_mru_fails_over_and_stays(si, lab, topo):
+def test_mru_fails_over_and_back_to_an_optimized_path(si, lab, topo):
+    """MRU keeps the path it uses while it works, but with ALUA an optimized path is better than a
+    non-optimized one (vSphere Storage, "Multipathing Considerations")."""
     host = find(si, vim.HostSystem, "esx-a01")
     lu, _ = unit(si, host, topo, "silver01")
     assert lu.policy.policy == "VMW_PSP_MRU"
@@ -94,9 +96,10 @@ def test_mru_fails_over_and_stays(si, lab, topo):
     lab.fault("path", host="esx-a01", path=next(iter(second)), state="dead")
     third = working(si, host, topo, "silver01")  # every optimized path dead: a non-optimized one
     assert len(third) == 1 and not third & set(optimized)
-    for p in optimized:
-        lab.fault("path", host="esx-a01", path=p, state="ok")
-    assert working(si, host, topo, "silver01") == third  # most recently used: no fail back
+    lab.fault("path", host="esx-a01", path=optimized[1], state="ok")
+    assert working(si, host, topo, "silver01") == {optimized[1]}  # an optimized path is back: MRU takes it
+    lab.fault("path", host="esx-a01", path=optimized[0], state="ok")
+    assert working(si, host, topo, "silver01") == {optimized[1]}  # most recently used: no move to another
     consistent(si, host)
 
 
@@ -173,6 +176,7 @@ def test_a_rescan_drops_the_dead_paths_of_a_pulled_cable(si, lab, topo):
     assert vmhba3.target == []
     lab.fault("hba", host="esx-a02", hba="vmhba3", state="ok")  # plugged back: the paths are found again
     assert consistent(si, host) == before
+    assert host.configIssue == []  # and the redundancy problems are cleared
 
 
 def test_a_rescan_keeps_the_dead_paths_of_a_device_in_apd(si, lab, topo):
