@@ -9,7 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from vsguesttruth.vcenter import events
 
@@ -77,7 +77,7 @@ def test_collector_latest_page_holds_the_newest(si, history):
         assert _keys(collector.latestPage) == newest[:10]
         collector.SetCollectorPageSize(100)
         assert set(_keys(collector.latestPage)) == set(newest)
-        with pytest.raises(vmodl_fault("InvalidArgument")):
+        with pytest.raises(vmodl.fault.InvalidArgument):
             collector.SetCollectorPageSize(1001)
         # a new event enters the latest page at once
         si.content.eventManager.LogUserEvent(entity=history["vm"], msg=f"one more {history['tag']}")
@@ -112,7 +112,7 @@ def test_collector_scrolls_the_whole_history_of_its_filter(si, history):
         previous = _keys(collector.ReadPreviousEvents(20))
         assert previous == sorted(previous, reverse=True) and not latest & set(previous)
         assert previous[0] == max(k for k in keys if k not in latest)
-        with pytest.raises(vmodl_fault("InvalidArgument")):
+        with pytest.raises(vmodl.fault.InvalidArgument):
             collector.ReadNextEvents(0)
     finally:
         collector.DestroyCollector()
@@ -144,9 +144,3 @@ def test_recent_moves_finds_our_move_among_thousands(conn, history):
     # the newest of ours, oldest first
     mine = events.query(conn, history["vm"]._moId, max_count=3)
     assert len(mine) <= 3 and [e.key for e in mine] == sorted(e.key for e in mine)
-
-
-def vmodl_fault(name: str):
-    from pyVmomi import vmodl
-
-    return getattr(vmodl.fault, name)

@@ -5,6 +5,8 @@ open in configIssue until cleared, vCenter's default alarms on the host and up t
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pyVmomi import vim, vmodl
 
@@ -124,6 +126,30 @@ def test_paths_dying_one_by_one_end_in_lost_connectivity_and_apd(si, lab, topo):
     assert [e.eventTypeId for e in since(si, mid, entity=host) if isinstance(e, vim.event.EventEx)] == [
         "esx.clear.storage.redundancy.restored"]
     assert host.configIssue == []
+
+
+def test_a_watcher_sees_the_issue_alarm_and_status(si, lab):
+    pc_types = vmodl.query.PropertyCollector
+    host = find(si, vim.HostSystem, HOST)
+    pc = si.content.propertyCollector.CreatePropertyCollector()
+    try:
+        pc.CreateFilter(pc_types.FilterSpec(objectSet=[pc_types.ObjectSpec(obj=host)], propSet=[pc_types.PropertySpec(
+            type=vim.HostSystem, pathSet=["configIssue", "triggeredAlarmState", "overallStatus"])]), True)
+        version = pc.WaitForUpdatesEx("", pc_types.WaitOptions(maxWaitSeconds=0)).version
+        lab.fault("path", host=HOST, path=GOLD_PATHS[0], state="dead")
+        seen: dict = {}
+        deadline = time.monotonic() + 3
+        while len(seen) < 3 and time.monotonic() < deadline:
+            update = pc.WaitForUpdatesEx(version, pc_types.WaitOptions(maxWaitSeconds=1))
+            if update is None:
+                continue
+            version = update.version
+            seen.update({c.name: c.val for f in update.filterSet for o in f.objectSet for c in o.changeSet})
+        assert [i.eventTypeId for i in seen["configIssue"]] == ["esx.problem.storage.redundancy.degraded"]
+        assert [s.overallStatus for s in seen["triggeredAlarmState"]] == ["yellow"]
+        assert seen["overallStatus"] == "yellow"
+    finally:
+        pc.DestroyPropertyCollector()
 
 
 def test_a_dead_array_port_is_one_event_per_host_and_device(si, lab, topo):
