@@ -341,10 +341,17 @@ func vcHandleCreateCollectorForEvents(ctx *simulator.Context, method *simulator.
 	return body
 }
 
+// readCount checks the maxCount of a read: 1..1000.
+func readCount(n int32) *soap.Fault {
+	if n <= 0 || n > vcPageMax {
+		return simulator.Fault("", &types.InvalidArgument{InvalidProperty: "maxCount"})
+	}
+	return nil
+}
+
 func (c *labEventCollector) ReadNextEvents(ctx *simulator.Context, req *types.ReadNextEvents) soap.HasFault {
 	body := &methods.ReadNextEventsBody{}
-	if req.MaxCount <= 0 || req.MaxCount > vcPageMax {
-		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "maxCount"})
+	if body.Fault_ = readCount(req.MaxCount); body.Fault_ != nil {
 		return body
 	}
 	end := c.pos + int(req.MaxCount)
@@ -358,8 +365,7 @@ func (c *labEventCollector) ReadNextEvents(ctx *simulator.Context, req *types.Re
 
 func (c *labEventCollector) ReadPreviousEvents(ctx *simulator.Context, req *types.ReadPreviousEvents) soap.HasFault {
 	body := &methods.ReadPreviousEventsBody{}
-	if req.MaxCount <= 0 || req.MaxCount > vcPageMax {
-		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "maxCount"})
+	if body.Fault_ = readCount(req.MaxCount); body.Fault_ != nil {
 		return body
 	}
 	start := c.pos - int(req.MaxCount)

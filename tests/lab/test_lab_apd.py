@@ -17,26 +17,10 @@ from pyVmomi import vim, vmodl
 from vsguesttruth.truth import Verdict, disk_truths
 from vsguesttruth.vcenter.inventory import snapshot
 
+from fakes.reads import PC, connect, fetch, find
+
 pytestmark = pytest.mark.lab
 
-PC = vmodl.query.PropertyCollector
-
-
-def find(si, kind, name):
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
-    try:
-        return next(o for o in view.view if o.name == name)
-    finally:
-        view.Destroy()
-
-
-def fetch(si, obj, path):
-    spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=obj)], propSet=[PC.PropertySpec(type=type(obj), pathSet=[path])])
-    for o in si.content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions()).objects:
-        for p in o.propSet:
-            return p.val
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -162,14 +146,9 @@ def test_advanced_options_per_host(si, lab):
 
 
 def test_read_only_user_cannot_change_options(lab):
-    from urllib.parse import urlparse
-    import ssl
+    from pyVim.connect import Disconnect
 
-    from pyVim.connect import Disconnect, SmartConnect
-
-    url = urlparse(lab.url)
-    ro = SmartConnect(host=url.hostname, port=url.port, user="readonly", pwd="readonly",
-                      sslContext=ssl.create_default_context(cafile=lab.cert))
+    ro = connect(lab.info, "readonly", "readonly")
     try:
         host = find(ro, vim.HostSystem, "esx-a01")
         assert options(host)["Misc.APDTimeout"] == 140

@@ -10,28 +10,12 @@ import time
 import pytest
 from pyVmomi import vim, vmodl
 
+from fakes.reads import PC, fetch, find
+
 pytestmark = pytest.mark.lab
 
-PC = vmodl.query.PropertyCollector
 HOST = "esx-b01"
 FAULTS = {"disconnected": vmodl.fault.HostNotConnected, "notResponding": vmodl.fault.HostNotReachable}
-
-
-def find(si, kind, name):
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
-    try:
-        return next(o for o in view.view if o.name == name)
-    finally:
-        view.Destroy()
-
-
-def fetch(si, obj, path):
-    spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=obj)], propSet=[PC.PropertySpec(type=type(obj), pathSet=[path])])
-    for o in si.content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions()).objects:
-        for p in o.propSet:
-            return p.val
-    return None
 
 
 def path_states(si, host):

@@ -7,28 +7,12 @@ rescan does to its dead paths.
 from __future__ import annotations
 
 import pytest
-from pyVmomi import vim, vmodl
+from pyVmomi import vim
+
+from fakes.reads import fetch, find
 
 pytestmark = pytest.mark.lab
 
-PC = vmodl.query.PropertyCollector
-
-
-def find(si, kind, name):
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
-    try:
-        return next(o for o in view.view if o.name == name)
-    finally:
-        view.Destroy()
-
-
-def fetch(si, obj, path):
-    spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=obj)], propSet=[PC.PropertySpec(type=type(obj), pathSet=[path])])
-    for o in si.content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions()).objects:
-        for p in o.propSet:
-            return p.val
-    return None
 
 
 @pytest.fixture(scope="module")

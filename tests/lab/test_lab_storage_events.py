@@ -10,19 +10,12 @@ import time
 import pytest
 from pyVmomi import vim, vmodl
 
+from fakes.reads import find
+
 pytestmark = pytest.mark.lab
 
 HOST = "esx-a01"
 GOLD_PATHS = ["vmhba2:C0:T0:L1", "vmhba2:C0:T1:L1", "vmhba3:C0:T0:L1", "vmhba3:C0:T1:L1"]
-
-
-def find(si, kind, name):
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
-    try:
-        return next(o for o in view.view if o.name == name)
-    finally:
-        view.Destroy()
 
 
 def mark(si) -> int:

@@ -5,31 +5,18 @@ and an APD that timed out; and the event history, longer than one page.
 
 from __future__ import annotations
 
-import ssl
-from urllib.parse import urlparse
-
 import pytest
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Disconnect
 from pyVmomi import vim
 
+from fakes.reads import connect, find
 from vsguesttruth.lab import Lab
 
 pytestmark = pytest.mark.lab
 
 
-def connect(info):
-    url = urlparse(info.url)
-    return SmartConnect(host=url.hostname, port=url.port, user=info.username, pwd=info.password,
-                        sslContext=ssl.create_default_context(cafile=info.cert))
-
-
 def host(si, name):
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
-    try:
-        return next(h for h in view.view if h.name == name)
-    finally:
-        view.Destroy()
+    return find(si, vim.HostSystem, name)
 
 
 def storage_view(si, name):
