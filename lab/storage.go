@@ -352,3 +352,44 @@ func (s *san) datastoreInfo(d *datastore, dir string, free int64) types.BaseData
 		Vmfs:                   d.inv.volume.(*types.HostVmfsVolume),
 	}
 }
+
+// mount reports whether host h can use datastore d, and if not why, as ESXi reports it in
+// HostMountInfo.inaccessibleReason: a PDL on any extent wins, then an extent whose APD on this host
+// timed out, then one in APD (apd.go: the host has no working path to it).
+func (s *san) mount(h *host, d *datastore) (bool, string) {
+	if d.kind != "VMFS" {
+		return true, ""
+	}
+	for _, l := range d.extents {
+		if l.state == lunPDL {
+			return false, "PermanentDeviceLoss"
+		}
+	}
+	phase := 0
+	for _, l := range d.extents {
+		if p := h.apdPhase(l); p > phase {
+			phase = p
+		}
+	}
+	switch phase {
+	case 2:
+		return false, "AllPathsDown_Timeout"
+	case 1:
+		return false, "AllPathsDown_Start"
+	}
+	return true, ""
+}
+
+// accessible is Datastore.summary.accessible as vCenter computes it: true when at least one
+// connected host can reach the datastore.
+func (s *san) accessible(d *datastore) bool {
+	for _, h := range d.hosts {
+		if h.conn != "connected" {
+			continue
+		}
+		if ok, _ := s.mount(h, d); ok {
+			return true
+		}
+	}
+	return false
+}

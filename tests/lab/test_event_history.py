@@ -9,9 +9,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pyVim.connect import Disconnect
 from pyVmomi import vim, vmodl
 
+from fakes.reads import connect
+from vsguesttruth.lab import Lab
 from vsguesttruth.vcenter import events
+from vsguesttruth.vcenter.connect import ConnectionSettings
+from vsguesttruth.vcenter.connect import connect as vc_connect
 
 pytestmark = pytest.mark.lab
 
@@ -40,7 +45,38 @@ def _noise(si, vm, tag: str, count: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def history(lab, si, conn):
+def history_lab(tmp_path_factory):
+    """A lab of this module's own: the move recorded here would start a cooldown and count against the
+    hourly budget of the session lab's remediation tests (that is what it is for)."""
+    lab = Lab(tmp_path_factory.mktemp("history"))
+    info = lab.up()
+    try:
+        yield info
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def si(history_lab):
+    instance = connect(history_lab)
+    try:
+        yield instance
+    finally:
+        Disconnect(instance)
+
+
+@pytest.fixture(scope="module")
+def conn(history_lab):
+    connection = vc_connect(ConnectionSettings(url=history_lab.url, username=history_lab.username,
+                                               password=history_lab.password, ca_file=history_lab.cert))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def history(si, conn):
     """NOISE events, one move of ours (logged as vsguesttruth does), NOISE more; the keys around ours."""
     vm = _vm(si, "web02")
     tag = uuid.uuid4().hex[:8]
