@@ -3,7 +3,8 @@
 We post with ``EventManager.LogUserEvent`` (a ``GeneralUserEvent`` on the entity, message prefixed
 ``vsguesttruth: ``): it needs no registered event type and shows on any vCenter. (A custom ``EventEx``
 ``com.vsguesttruth.*`` would need the extension to declare its event types to render well; LogUserEvent is
-what the lab implements like vCenter too.) Read back with ``QueryEvents`` filtered by entity and time.
+what the lab implements like vCenter too.) Read back through an EventHistoryCollector filtered by type, entity
+and time, every page of it: vCenter keeps far more history than one ``QueryEvents`` answer holds.
 
 The events are the state of record for remediation: :func:`recent_moves` reads the moves we made, so a
 restarted service (or a cron ``remediate --once``) keeps cooldowns and the hourly budget.
