@@ -166,24 +166,33 @@ func (l *Lab) applyFault(kind string, body map[string]interface{}) error {
 		}
 		return out, nil
 	}
+	// operational_state (optional): the ScsiLun operational state the fault selects (storage.go)
+	reading := ""
+	if v, ok := body["operational_state"]; ok {
+		s, isString := v.(string)
+		if !isString {
+			return badRequest("'operational_state' must be a string")
+		}
+		reading = s
+	}
 	var a []string
 	var err error
 	switch kind {
 	case "path":
 		if a, err = args("host", "path", "state"); err == nil {
-			err = l.faultPath(nil, a[0], a[1], a[2])
+			err = l.faultPath(nil, a[0], a[1], a[2], reading)
 		}
 	case "hba":
 		if a, err = args("host", "hba", "state"); err == nil {
-			err = l.faultHBA(a[0], a[1], a[2])
+			err = l.faultHBA(a[0], a[1], a[2], reading)
 		}
 	case "target":
 		if a, err = args("target", "state"); err == nil {
-			err = l.faultTarget(a[0], a[1])
+			err = l.faultTarget(a[0], a[1], reading)
 		}
 	case "lun":
 		if a, err = args("lun", "state"); err == nil {
-			err = l.faultLun(a[0], a[1])
+			err = l.faultLun(a[0], a[1], reading)
 		}
 	case "host":
 		if a, err = args("host", "state"); err == nil {

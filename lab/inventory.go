@@ -28,6 +28,7 @@ type hostInventory struct {
 	ref     types.ManagedObjectReference
 	mo      *simulator.HostSystem
 	ss      *labStorageSystem
+	options *labOptionManager
 	cluster *simulator.ClusterComputeResource
 	ssSeq   uint64 // last render published on ss (guarded by the ss object lock)
 }
@@ -53,6 +54,7 @@ func newInternalContext() *simulator.Context {
 // buildInventory creates the simulator service and every inventory object.
 func (l *Lab) buildInventory() error {
 	s := l.san
+	vcLab = l
 	m := simulator.VPX()
 	m.Datacenter, m.Portgroup, m.Host, m.Cluster, m.ClusterHost, m.Datastore, m.Machine = 0, 0, 0, 0, 0, 0, 0
 	m.Autostart = false
@@ -118,6 +120,7 @@ func (l *Lab) buildInventory() error {
 	hrs := make([]*hostRender, len(s.hosts))
 	for i, h := range s.hosts {
 		hrs[i] = s.renderHost(h)
+		h.view = hrs[i].view // what the host's storage events compare with (storage_events.go)
 	}
 	drs := make([]*dsRender, len(s.datastores))
 	for i, d := range s.datastores {
@@ -221,7 +224,6 @@ func newHostSystem() *simulator.HostSystem {
 	}
 	hs.ConfigManager.DatastoreSystem = put(&simulator.HostDatastoreSystem{Host: &hs.HostSystem})
 	hs.ConfigManager.NetworkSystem = put(simulator.NewHostNetworkSystem(&hs.HostSystem))
-	hs.ConfigManager.AdvancedOption = put(simulator.NewOptionManager(nil, esx.Setting).(mo.Reference))
 	hs.ConfigManager.FirewallSystem = put(simulator.NewHostFirewallSystem(&hs.HostSystem))
 	return hs
 }
@@ -256,7 +258,11 @@ func (l *Lab) newHost(cl *simulator.ClusterComputeResource, h *host) {
 	ss.Self.Type = "HostStorageSystem"
 	ref := reg.Put(ss).Reference()
 	hs.ConfigManager.StorageSystem = &ref
-	h.inv = &hostInventory{ref: hs.Self, mo: hs, ss: ss, cluster: cl}
+	// its own OptionManager: the host's advanced settings (option_manager.go)
+	om := newHostOptionManager(l, h)
+	omRef := reg.Put(om).Reference()
+	hs.ConfigManager.AdvancedOption = &omRef
+	h.inv = &hostInventory{ref: hs.Self, mo: hs, ss: ss, options: om, cluster: cl}
 }
 
 func (l *Lab) newDatastore(dc *simulator.Datacenter, folder *simulator.Folder, d *datastore) error {

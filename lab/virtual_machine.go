@@ -68,6 +68,9 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 	if denied := vcCheckPrivilege(ctx, priv, vm.Self); denied != nil {
 		return denied
 	}
+	if body := vcReconfigUnreachable(vm); body != nil {
+		return body // host_system.go: vCenter cannot reach the VM's host
+	}
 
 	rest := req.Spec
 	rest.ExtraConfig = theirs
@@ -130,6 +133,29 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			}
 		}
 		body = res
+	})
+	return body
+}
+
+// vcReconfigUnreachable fails the task when the VM's host is disconnected or not responding.
+func vcReconfigUnreachable(vm *simulator.VirtualMachine) soap.HasFault {
+	if vcLab == nil {
+		return nil
+	}
+	var hostRef *types.ManagedObjectReference
+	simulator.Map.WithLock(vm, func() { hostRef = vm.Runtime.Host })
+	fault, msg := hostCommunication(vcLab.vcHostConn(hostRef))
+	if fault == nil {
+		return nil
+	}
+	refusal := &vcMoveFault{fault, msg}
+	var body soap.HasFault
+	simulator.Map.WithLock(vm, func() {
+		task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			return nil, refusal.fault
+		})
+		vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+		body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: vcRunTask(task, &refusal)}}
 	})
 	return body
 }

@@ -3,7 +3,8 @@
 We post with ``EventManager.LogUserEvent`` (a ``GeneralUserEvent`` on the entity, message prefixed
 ``vsguesttruth: ``): it needs no registered event type and shows on any vCenter. (A custom ``EventEx``
 ``com.vsguesttruth.*`` would need the extension to declare its event types to render well; LogUserEvent is
-what the lab implements like vCenter too.) Read back with ``QueryEvents`` filtered by entity and time.
+what the lab implements like vCenter too.) Read back through an EventHistoryCollector filtered by type, entity
+and time, every page of it: vCenter keeps far more history than one ``QueryEvents`` answer holds.
 
 The events are the state of record for remediation: :func:`recent_moves` reads the moves we made, so a
 restarted service (or a cron ``remediate --once``) keeps cooldowns and the hourly budget.
@@ -11,6 +12,7 @@ restarted service (or a cron ``remediate --once``) keeps cooldowns and the hourl
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,6 +24,7 @@ from .connect import Connection
 
 PREFIX = "vsguesttruth: "
 _MOVED = re.compile(r"^vsguesttruth: moved (\S+) ")
+_PAGE = 1000  # events per ReadNextEvents call
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,15 @@ def post(conn: Connection, vm_moref: str, message: str, kind: type = vim.Virtual
 
 def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None, ours: bool = True,
           max_count: int = 1000) -> list[Event]:
-    """Events on one VM (or all, ``vm_moref`` ""), oldest first; ``ours``: only vsguesttruth's."""
+    """Events on one VM (or all, ``vm_moref`` ""), oldest first; ``ours``: only vsguesttruth's; the newest
+    ``max_count`` of them.
+
+    Read page by page through an EventHistoryCollector (from the oldest, ``ReadNextEvents``): a single
+    ``QueryEvents`` returns only the newest ``maxCount`` events that match the filter, so other tools'
+    user events could push ours out of it, and vCenter promises no order within a page (sorted here).
+    """
     def call() -> list[Any]:
-        spec = vim.event.EventFilterSpec(maxCount=max_count)
+        spec = vim.event.EventFilterSpec()
         if vm_moref:
             spec.entity = vim.event.EventFilterSpec.ByEntity(
                 entity=vim.VirtualMachine(vm_moref, conn.si._stub), recursion="self")
@@ -66,7 +75,16 @@ def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None
             spec.time = vim.event.EventFilterSpec.ByTime(beginTime=since)
         if ours:
             spec.eventTypeId = ["GeneralUserEvent"]
-        return list(conn.content.eventManager.QueryEvents(spec) or ())
+        collector = conn.content.eventManager.CreateCollectorForEvents(spec)
+        try:
+            collector.RewindCollector()
+            found: list[Any] = []
+            while page := collector.ReadNextEvents(_PAGE):
+                found.extend(page)
+            return found
+        finally:
+            with contextlib.suppress(Exception):  # a collector also ends with its session
+                collector.DestroyCollector()
 
     raw = conn.run(call, "read events")
     out = []
@@ -82,7 +100,7 @@ def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None
         out.append(Event(key=int(e.key), time=created, type=type(e).__name__.rsplit(".", 1)[-1], vm=vm,
                          vm_name=e.vm.name if e.vm is not None else "", message=message, user=e.userName or ""))
     out.sort(key=lambda ev: (ev.time, ev.key))
-    return out
+    return out[-max_count:] if max_count > 0 else out
 
 
 def recent_moves(conn: Connection, within_seconds: float) -> list[tuple[str, float]]:
@@ -90,7 +108,7 @@ def recent_moves(conn: Connection, within_seconds: float) -> list[tuple[str, flo
     now = conn.si.CurrentTime()
     now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
     found = []
-    for event in query(conn, since=now - timedelta(seconds=within_seconds)):
+    for event in query(conn, since=now - timedelta(seconds=within_seconds), max_count=0):
         if event.vm and _MOVED.match(event.message):
             found.append((event.vm, max(0.0, (now - event.time).total_seconds())))
     return found
