@@ -104,6 +104,14 @@ type stateDoc struct {
 
 func run(o options) (err error) {
 	start := time.Now()
+	// the lab works in its temporary folder (see datastoreURL): every path given must be absolute first
+	for _, p := range []*string{&o.topology, &o.stateFile, &o.tlsDir, &o.journal} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return err
+			}
+		}
+	}
 	var roUser, roPassword string
 	if o.readonly != "" {
 		i := strings.IndexByte(o.readonly, ':')
@@ -140,6 +148,11 @@ func run(o options) (err error) {
 	}()
 	// the simulator's own temporary files (VM logs, certificates) go below our folder too
 	_ = os.Setenv("TMPDIR", tmp)
+	// datastore URLs are vCenter's ds:///vmfs/volumes/<uuid>/, which the simulator's file code
+	// reads as a relative path: relative to this folder (inventory.go, datastoreURL)
+	if err = os.Chdir(tmp); err != nil {
+		return err
+	}
 
 	topo, err := loadTopology(o.topology)
 	if err != nil {

@@ -274,11 +274,11 @@ func (s *san) renderDatastore(d *datastore) *dsRender {
 	return r
 }
 
-func (s *san) datastoreInfo(d *datastore, dir string, free int64) types.BaseDatastoreInfo {
+func (s *san) datastoreInfo(d *datastore, url string, free int64) types.BaseDatastoreInfo {
 	now := time.Now()
 	base := types.DatastoreInfo{
 		Name:                   d.name,
-		Url:                    dir,
+		Url:                    url,
 		FreeSpace:              free,
 		MaxFileSize:            62 << 40,
 		MaxVirtualDiskCapacity: 62 << 40,
