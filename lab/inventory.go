@@ -186,6 +186,12 @@ func (l *Lab) buildInventory() error {
 			}
 		}
 	}
+	// the datastores' free space after the VMs' files (virtual_machine_layout.go)
+	all := make([]types.ManagedObjectReference, 0, len(s.datastores))
+	for _, d := range s.datastores {
+		all = append(all, d.inv.ref)
+	}
+	vcRefreshDatastoreUsage(all, nil)
 	return nil
 }
 

@@ -85,6 +85,18 @@ type hba struct {
 	targets []*target // reachable targets, index = SCSI target number T
 }
 
+// status is HostHostBusAdapter.status: an FC HBA is "online" or "offline"; ESXi reports local
+// adapters (SAS, SATA, NVMe) as "unknown" (a recorded vCenter 8 reply; ../shared/VSPHERE-FACTS.md).
+func (hb *hba) status() string {
+	switch {
+	case hb.dead:
+		return "offline"
+	case hb.fabric < 0:
+		return "unknown"
+	}
+	return "online"
+}
+
 type path struct {
 	name     string // vmhba2:C0:T0:L1
 	host     *host

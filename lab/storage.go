@@ -36,10 +36,7 @@ func vStorage(ok bool) string {
 func boolp(b bool) *bool { return &b }
 
 func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
-	status := "online"
-	if hb.dead {
-		status = "offline"
-	}
+	status := hb.status()
 	if hb.fabric < 0 {
 		return &types.HostSerialAttachedHba{
 			HostHostBusAdapter: types.HostHostBusAdapter{
