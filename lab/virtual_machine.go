@@ -116,7 +116,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
-		before := vm.Config.ExtraConfig
+		before, beforeVolatile := vm.Config.ExtraConfig, vcVolatileKeys(vm)
 		vcApplyExtraConfig(vm, ours)
 		sreq := *req
 		sreq.Spec = rest
@@ -125,6 +125,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			if task, ok := simulator.Map.Get(b.Res.Returnval).(*simulator.Task); ok {
 				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 				if task.Info.State == types.TaskInfoStateError && len(ours) != 0 {
+					vcSetVolatileKeys(vm, beforeVolatile)
 					vcPublishExtraConfig(vm, before)
 				}
 			}
@@ -215,6 +216,9 @@ func vcApplyExtraConfig(vm *simulator.VirtualMachine, updates []types.BaseOption
 	if list == nil {
 		list = []types.BaseOptionValue{}
 	}
+	for _, key := range order { // guestinfo written to a running VM is volatile (virtual_machine_guestinfo.go)
+		vcTrackGuestinfo(vm, key, want[key].set)
+	}
 	vcPublishExtraConfig(vm, list)
 }
 
@@ -231,15 +235,18 @@ func vcPublishExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionV
 
 // --- the journal: a VM's whole extraConfig after each change ------------------------------------
 //
-//	{"t":"extra_config","vm":"app01","moref":"vm-42","options":[["k","v"],...],"change_version":"...","modified":"..."}
+//	{"t":"extra_config","vm":"app01","moref":"vm-42","options":[["k","v"],...],"change_version":"...","modified":"...",
+//	 "volatile":["guestinfo.k"]}
 //
-// Each entry holds the whole list, so a replay applies only the last entry of each VM.
+// Each entry holds the whole list, so a replay applies only the last entry of each VM. volatile:
+// the guestinfo keys a power-off will drop (virtual_machine_guestinfo.go).
 
 type extraConfigRecord struct {
 	VM            string      `json:"vm"`
 	Options       [][2]string `json:"options"`
 	ChangeVersion string      `json:"change_version"`
 	Modified      string      `json:"modified"`
+	Volatile      []string    `json:"volatile"`
 }
 
 func journalExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionValue, changeVersion string, modified time.Time) {
@@ -255,6 +262,7 @@ func journalExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionVal
 	vcJournal.write("extra_config", map[string]interface{}{
 		"vm": vm.Name, "moref": vm.Self.Value, "options": opts,
 		"change_version": changeVersion, "modified": modified.UTC().Format(time.RFC3339Nano),
+		"volatile": vcVolatileKeys(vm),
 	})
 }
 
@@ -289,6 +297,7 @@ func replayExtraConfig(l *Lab, e *journalEntry) error {
 			{Name: "config.changeVersion", Val: r.ChangeVersion},
 			{Name: "config.modified", Val: modified},
 		})
+		vcSetVolatileKeys(vm, r.Volatile)
 	})
 	return nil
 }
