@@ -50,6 +50,7 @@ func (l *Lab) controlHandler() http.Handler {
 		l.ctlMu.Lock()
 		l.restore()
 		_ = vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
+		vcRestoreTiming()
 		vcCancelAll()
 		vcJournal.write("restore", nil)
 		l.ctlMu.Unlock()
@@ -81,6 +82,8 @@ func (l *Lab) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("/v1/tasks", l.handleTasks)
+	mux.HandleFunc("/v1/timing", l.handleTiming) // task_timing.go
+	mux.HandleFunc("/v1/vmotion", l.handleVMotionPolicy)
 	mux.HandleFunc("/v1/sessions/expire", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeError(w, &apiError{http.StatusMethodNotAllowed, "use POST"})
@@ -117,6 +120,7 @@ func init() {
 	})
 	registerJournal("restore", func(l *Lab, e *journalEntry) error {
 		l.restore()
+		vcRestoreTiming()
 		return vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
 	})
 }

@@ -55,6 +55,7 @@ type options struct {
 	password  string
 	readonly  string // "NAME:PASSWORD" of the read-only user
 	journal   string
+	timing    vcTiming // task_timing.go
 }
 
 func main() {
@@ -72,6 +73,11 @@ func main() {
 	flag.StringVar(&o.password, "password", "pass", "login password")
 	flag.StringVar(&o.readonly, "readonly-user", "readonly:readonly", "NAME:PASSWORD of a user with vCenter's ReadOnly role (\"\": none)")
 	flag.StringVar(&o.journal, "journal", "", "keep vCenter's state in this file and replay it at start (restart)")
+	o.timing = vcDefaultTiming
+	flag.BoolVar(&o.timing.Enabled, "timing", o.timing.Enabled, "tasks take time and queue as on vCenter (false: done at once)")
+	flag.IntVar(&o.timing.ReconfigureMS, "reconfigure-ms", o.timing.ReconfigureMS, "with --timing: how long a ReconfigVM_Task runs")
+	flag.IntVar(&o.timing.VMotionMS, "vmotion-ms", o.timing.VMotionMS, "with --timing: how long a vMotion runs")
+	flag.IntVar(&o.timing.SVMotionMS, "svmotion-ms", o.timing.SVMotionMS, "with --timing: how long a Storage vMotion runs")
 	flag.Parse()
 	if pw := os.Getenv("VSGT_LAB_PASSWORD"); pw != "" && !flagSet("password") {
 		o.password = pw // from the environment: a password on the command line is in every process list
@@ -126,6 +132,10 @@ func run(o options) (err error) {
 	if o.username == "" || o.password == "" {
 		return fmt.Errorf("--username and --password must not be empty")
 	}
+	if err = o.timing.validate(); err != nil {
+		return fmt.Errorf("timing flags: %v", err)
+	}
+	vcSetStartTiming(o.timing)
 	vcSetLogins(o.username, o.password, roUser, roPassword)
 	removeStale(tempRoot())
 	tmp, err := labTempDir(o.journal)

@@ -87,20 +87,32 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 		}
 
 		if onlyExtraConfig {
-			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			apply := func() types.BaseMethodFault {
 				if vm.Config.Template {
-					return nil, &types.NotSupported{} // a template is reconfigured only as a VM
+					return &types.NotSupported{} // a template is reconfigured only as a VM
 				}
 				if fault := vcCheckChangeVersion(vm, req.Spec.ChangeVersion); fault != nil {
-					return nil, fault
+					return fault
 				}
 				if fault := vcValidateExtraConfig(ours); fault != nil {
-					return nil, fault
+					return fault
 				}
 				ev := &types.VmReconfiguredEvent{VmEvent: types.VmEvent{Event: vcEventArgs(vm.Self)}, ConfigSpec: req.Spec}
 				vcPostEvents(ctx, ev)
 				vcApplyExtraConfig(vm, ours)
-				return nil, nil
+				return nil
+			}
+			if timing := vcCurrentTiming(); timing.Enabled { // queued, then running a while (task_timing.go)
+				task := simulator.CreateTask(vm, "reconfigVm", nil)
+				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				cost := vcCost{}
+				cost.add("vm", vm.Self, 1)
+				ref := vcStartTimedTask(vm, task, cost, timing.duration(timing.ReconfigureMS), apply)
+				body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: ref}}
+				return
+			}
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, apply()
 			})
 			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}

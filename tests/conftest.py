@@ -54,7 +54,7 @@ class RunningLab:
 def lab(tmp_path_factory) -> RunningLab:
     """The default-topology lab, shared by the whole session; faults are restored after each test."""
     lab = Lab(tmp_path_factory.mktemp("lab"))
-    info = lab.up()
+    info = lab.up(timing=False)  # tasks finish at once; tests of realism turn timing on
     try:
         yield RunningLab(lab, info)
     finally:
