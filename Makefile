@@ -5,14 +5,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+INTEROP := .venv-interop
 LAB := lab/bin/vsgt-lab
 GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
 DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debian test test-unit test-resilience demo bench soak clean
+.PHONY: setup debian test test-unit test-resilience test-interop demo bench soak clean
 
-setup: debian $(VENV)/.installed $(LAB)
+setup: debian $(VENV)/.installed $(LAB) $(INTEROP)/.installed
 
 debian:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,6 +27,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# check_vsphere and Ansible's community.vmware, in a venv of their own (tests/interop)
+$(INTEROP)/.installed: tests/interop/requirements.txt
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/pip install -q --upgrade pip
+	$(INTEROP)/bin/pip install -q -r tests/interop/requirements.txt
 	touch $@
 
 $(LAB): lab/*.go lab/topology.json
@@ -43,6 +51,10 @@ demo: setup
 bench: setup
 	$(BIN)/python scripts/bench.py
 
+# third-party clients (check_vsphere, Ansible community.vmware) against the lab
+test-interop: setup
+	$(BIN)/pytest -q tests/interop
+
 # the reliability suite alone (vCenter faults, load, hostile guests, bad admin input, security)
 test-resilience: setup
 	$(BIN)/pytest -q tests/resilience
@@ -53,4 +65,4 @@ soak: setup
 
 clean:
 	-$(BIN)/vsguesttruth lab down 2>/dev/null
-	rm -rf $(VENV) lab/bin *.egg-info
+	rm -rf $(VENV) $(INTEROP) lab/bin *.egg-info

@@ -81,7 +81,7 @@ def si(lab: RunningLab):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "/tests/lab/" in str(item.fspath) or "/tests/e2e/" in str(item.fspath):
+        if any(f"/tests/{kind}/" in str(item.fspath) for kind in ("lab", "e2e", "interop")):
             item.add_marker(pytest.mark.lab)
 
 
