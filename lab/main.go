@@ -395,8 +395,7 @@ func flagSet(name string) bool {
 }
 
 // labTempDir makes the lab's temporary folder. With a journal its name is derived from the journal's path,
-// so a restarted lab has the same folder: the simulator's datastore URLs are folders below it, and a vCenter
-// restart does not change a datastore's URL (clients would see every datastore changed).
+// so a restarted lab has the same folder, and a second lab on the same journal is refused.
 func labTempDir(journal string) (string, error) {
 	if journal == "" {
 		return os.MkdirTemp(tempRoot(), "vsgt-lab-")
