@@ -41,73 +41,57 @@ func init() {
 	}, replayPower)
 }
 
-func vcPowerVM(ctx *simulator.Context) (*simulator.VirtualMachine, soap.HasFault) {
-	vm, ok := simulator.Map.Get(*ctx.Caller).(*simulator.VirtualMachine)
-	if !ok {
-		return nil, vcFault(&types.ManagedObjectNotFound{Obj: *ctx.Caller}, "")
-	}
-	return vm, nil
-}
-
 func vcHandlePowerOff(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
-	vm, fault := vcPowerVM(ctx)
-	if fault != nil {
-		return fault
-	}
-	if denied := vcCheckPrivilege(ctx, "VirtualMachine.Interact.PowerOff", vm.Self); denied != nil {
-		return denied
-	}
-	var res soap.HasFault
-	simulator.Map.WithLock(vm, func() {
-		res = vm.PowerOffVMTask(ctx, method.Body.(*types.PowerOffVM_Task))
+	return vcPowerTask(ctx, "VirtualMachine.Interact.PowerOff", func(vm *simulator.VirtualMachine) soap.HasFault {
+		res := vm.PowerOffVMTask(ctx, method.Body.(*types.PowerOffVM_Task))
 		if vcPowerTaskDone(res, "PowerOffVM_Task", "VirtualMachine.powerOff", vm.Name) {
 			vcPoweredOff(vm)
 		}
+		return res
 	})
-	vcRefreshDatastoreUsage(vm.Datastore, nil)
-	return res
 }
 
 func vcHandlePowerOn(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
-	vm, fault := vcPowerVM(ctx)
-	if fault != nil {
-		return fault
-	}
-	if denied := vcCheckPrivilege(ctx, "VirtualMachine.Interact.PowerOn", vm.Self); denied != nil {
-		return denied
-	}
-	var res soap.HasFault
-	simulator.Map.WithLock(vm, func() {
-		res = vm.PowerOnVMTask(ctx, method.Body.(*types.PowerOnVM_Task))
+	return vcPowerTask(ctx, "VirtualMachine.Interact.PowerOn", func(vm *simulator.VirtualMachine) soap.HasFault {
+		res := vm.PowerOnVMTask(ctx, method.Body.(*types.PowerOnVM_Task))
 		if vcPowerTaskDone(res, "PowerOnVM_Task", "VirtualMachine.powerOn", vm.Name) {
 			vcPoweredOn(vm)
 		}
+		return res
 	})
-	vcRefreshDatastoreUsage(vm.Datastore, nil)
-	return res
 }
 
 func vcHandleShutdownGuest(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
-	vm, fault := vcPowerVM(ctx)
-	if fault != nil {
-		return fault
-	}
-	if denied := vcCheckPrivilege(ctx, "VirtualMachine.Interact.PowerOff", vm.Self); denied != nil {
-		return denied
-	}
-	var res soap.HasFault
-	simulator.Map.WithLock(vm, func() {
+	return vcPowerTask(ctx, "VirtualMachine.Interact.PowerOff", func(vm *simulator.VirtualMachine) soap.HasFault {
 		if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn &&
 			vm.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
-			res = vcFault(&types.ToolsUnavailable{}, fmt.Sprintf("Cannot complete operation because VMware Tools is not running in this virtual machine (%s).", vm.Name))
-			return
+			return vcFault(&types.ToolsUnavailable{}, fmt.Sprintf("Cannot complete operation because VMware Tools is not running in this virtual machine (%s).", vm.Name))
 		}
-		res = vm.ShutdownGuest(ctx, method.Body.(*types.ShutdownGuest))
+		res := vm.ShutdownGuest(ctx, method.Body.(*types.ShutdownGuest))
 		if res.Fault() == nil {
 			vcPoweredOff(vm)
 		}
+		return res
 	})
-	vcRefreshDatastoreUsage(vm.Datastore, nil)
+}
+
+// vcPowerTask checks the privilege, runs power under the VM's lock, then updates the free space of
+// the VM's datastores (its swap files come or go).
+func vcPowerTask(ctx *simulator.Context, privilege string, power func(*simulator.VirtualMachine) soap.HasFault) soap.HasFault {
+	vm, ok := simulator.Map.Get(*ctx.Caller).(*simulator.VirtualMachine)
+	if !ok {
+		return vcFault(&types.ManagedObjectNotFound{Obj: *ctx.Caller}, "")
+	}
+	if denied := vcCheckPrivilege(ctx, privilege, vm.Self); denied != nil {
+		return denied
+	}
+	var res soap.HasFault
+	var datastores []types.ManagedObjectReference
+	simulator.Map.WithLock(vm, func() {
+		res = power(vm)
+		datastores = append(datastores, vm.Datastore...)
+	})
+	vcRefreshDatastoreUsage(datastores, nil)
 	return res
 }
 
