@@ -36,6 +36,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 type vcTiming struct {
@@ -240,4 +243,77 @@ func (l *Lab) handleVMotionPolicy(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, &apiError{http.StatusMethodNotAllowed, "use GET or POST"})
 	}
+}
+
+// --- running tasks the timing way ------------------------------------------------------------
+
+// vcQueueTask: the task waits for vCenter's resource manager (info.state queued).
+func vcQueueTask(task *simulator.Task, cancelable bool) {
+	simulator.Map.WithLock(task, func() {
+		simulator.Map.Update(task, []types.PropertyChange{
+			{Name: "info.state", Val: types.TaskInfoStateQueued},
+			{Name: "info.cancelable", Val: cancelable},
+		})
+	})
+}
+
+// vcStartRunning: the task runs from now (info.startTime, state running, progress 0).
+func vcStartRunning(task *simulator.Task, cancelable bool) {
+	simulator.Map.WithLock(task, func() {
+		simulator.Map.Update(task, []types.PropertyChange{
+			{Name: "info.startTime", Val: time.Now()},
+			{Name: "info.state", Val: types.TaskInfoStateRunning},
+			{Name: "info.cancelable", Val: cancelable},
+			{Name: "info.progress", Val: int32(0)},
+		})
+	})
+}
+
+// vcRunFor lets a running task's progress rise to 100 over d; false when canceled first.
+func vcRunFor(task *simulator.Task, cancel <-chan struct{}, d time.Duration) bool {
+	step := d / 20
+	if step < 50*time.Millisecond {
+		step = 50 * time.Millisecond
+	}
+	if step > time.Second {
+		step = time.Second
+	}
+	start := time.Now()
+	for {
+		left := d - time.Since(start)
+		if left <= 0 {
+			return true
+		}
+		if left > step {
+			left = step
+		}
+		if !vcSleep(cancel, left) {
+			return false
+		}
+		if p := int32(time.Since(start) * 100 / d); p < 100 {
+			vcSetProgress(task, p)
+		}
+	}
+}
+
+// vcStartTimedTask runs a task that cannot be canceled (a reconfigure) the way timing says:
+// queued until vCenter's resource manager admits cost, running for d, then finish (under the VM's
+// lock) decides how it ends.
+func vcStartTimedTask(vm *simulator.VirtualMachine, task *simulator.Task, cost vcCost, d time.Duration,
+	finish func() types.BaseMethodFault) types.ManagedObjectReference {
+	vcQueueTask(task, false)
+	go func() {
+		never := make(chan struct{})
+		vcAcquire(cost, never)
+		defer vcRelease(cost)
+		vcStartRunning(task, false)
+		vcRunFor(task, never, d)
+		var fault types.BaseMethodFault
+		simulator.Map.WithLock(vm, func() { fault = finish() })
+		if fault == nil {
+			vcSetProgress(task, 100)
+		}
+		vcFinishTask(task, fault, "", false)
+	}()
+	return task.Self
 }
