@@ -24,6 +24,7 @@ package main
 // Only with timing on: a lab without timing runs every task at once, as before.
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi/simulator"
@@ -78,15 +79,15 @@ var vcRM = struct {
 func init() { vcRM.cond = sync.NewCond(&vcRM.Mutex) }
 
 func (l vcLimits) limit(resource string) int {
-	switch resource[:2] {
-	case "ho":
+	switch kind := resource[:strings.IndexByte(resource, '/')]; kind {
+	case "host":
 		return l.HostMaxCost
-	case "ni":
+	case "nic":
 		return l.NetworkMaxCost
 	case "ds":
 		return l.DatastoreMaxCost
 	}
-	return 1 // vm/
+	return 1 // "vm": one operation at a time
 }
 
 // fits: whether c can start now. A resource nobody uses admits any cost (an operation costlier
