@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+INTEROP := .venv-interop
 LAB := lab/bin/vsgt-lab
 UI := vsguesttruth/web/ui
 UI_BUILT := vsguesttruth/web/static/vsgt.js
@@ -12,9 +13,9 @@ GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
 DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debian test test-unit test-resilience demo bench soak clean
+.PHONY: setup debian test test-unit test-resilience test-interop demo bench soak clean
 
-setup: debian $(VENV)/.installed $(LAB) $(UI_BUILT)
+setup: debian $(VENV)/.installed $(LAB) $(UI_BUILT) $(INTEROP)/.installed
 
 debian:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,6 +33,13 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml guest-agent/setup.cfg gues
 	@# a venv from before the agent had its own distribution: its uninstall would take the agent's script along
 	$(BIN)/pip uninstall -q -y vsguesttruth 2>/dev/null || true
 	$(BIN)/pip install -q -e ./guest-agent -e '.[test]'
+	touch $@
+
+# check_vsphere and Ansible's community.vmware, in a venv of their own (tests/interop)
+$(INTEROP)/.installed: tests/interop/requirements.txt
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/pip install -q --upgrade pip
+	$(INTEROP)/bin/pip install -q -r tests/interop/requirements.txt
 	touch $@
 
 $(LAB): lab/*.go lab/topology.json
@@ -54,6 +62,10 @@ demo: setup
 bench: setup
 	$(BIN)/python scripts/bench.py
 
+# third-party clients (check_vsphere, Ansible community.vmware) against the lab
+test-interop: setup
+	$(BIN)/pytest -q tests/interop
+
 # the reliability suite alone (vCenter faults, load, hostile guests, bad admin input, security)
 test-resilience: setup
 	$(BIN)/pytest -q tests/resilience
@@ -64,4 +76,4 @@ soak: setup
 
 clean:
 	-$(BIN)/vsguesttruth lab down 2>/dev/null
-	rm -rf $(VENV) lab/bin *.egg-info build guest-agent/*.egg-info guest-agent/build $(UI)/node_modules vsguesttruth/web/static
+	rm -rf $(VENV) $(INTEROP) lab/bin *.egg-info build guest-agent/*.egg-info guest-agent/build $(UI)/node_modules vsguesttruth/web/static

@@ -53,6 +53,7 @@ func (l *Lab) controlHandler() http.Handler {
 		l.ctlMu.Lock()
 		l.restore()
 		_ = vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
+		vcRestoreTiming()
 		vcCancelAll()
 		vcJournal.write("restore", nil)
 		l.ctlMu.Unlock()
@@ -84,6 +85,8 @@ func (l *Lab) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("/v1/tasks", l.handleTasks)
+	mux.HandleFunc("/v1/timing", l.handleTiming) // task_timing.go
+	mux.HandleFunc("/v1/vmotion", l.handleVMotionPolicy)
 	for path, route := range controlRoutes {
 		mux.HandleFunc(path, route(l))
 	}
@@ -123,6 +126,7 @@ func init() {
 	})
 	registerJournal("restore", func(l *Lab, e *journalEntry) error {
 		l.restore()
+		vcRestoreTiming()
 		return vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
 	})
 }

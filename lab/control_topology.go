@@ -184,10 +184,7 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	for _, h := range s.hosts {
 		th := topoHost{Name: h.name, Moref: h.inv.ref.Value, Cluster: h.cluster, Connection: h.conn, Luns: []string{}, Datastores: []string{}}
 		for _, hb := range h.hbas {
-			x := topoHBA{Device: hb.device, Key: hb.key, Status: "online"}
-			if hb.dead {
-				x.Status = "offline"
-			}
+			x := topoHBA{Device: hb.device, Key: hb.key, Status: hb.status()}
 			if hb.fabric < 0 {
 				x.Kind = "sas"
 			} else {

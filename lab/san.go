@@ -97,6 +97,18 @@ type hba struct {
 	targets []*target // reachable targets, index = SCSI target number T
 }
 
+// status is HostHostBusAdapter.status: an FC HBA is "online" or "offline"; ESXi reports local
+// adapters (SAS, SATA, NVMe) as "unknown" (a recorded vCenter 8 reply; ../shared/VSPHERE-FACTS.md).
+func (hb *hba) status() string {
+	switch {
+	case hb.dead:
+		return "offline"
+	case hb.fabric < 0:
+		return "unknown"
+	}
+	return "online"
+}
+
 type path struct {
 	name      string // vmhba2:C0:T0:L1
 	host      *host
@@ -273,11 +285,13 @@ func newSAN(t *Topology) (*san, error) {
 			h.hbas = append(h.hbas, local)
 			for f := 0; f < 2; f++ {
 				dev := fmt.Sprintf("vmhba%d", 2+f)
+				// one single-port Emulex card per fabric, each with its own names as Emulex burns
+				// them in: WWPN 10:00:00:10:9b:<serial>, WWNN 20:00:00:10:9b:<same serial>
+				serial := int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | int64(0xa0+f)
 				hb := &hba{
 					device: dev, key: "key-vim.host.FibreChannelHba-" + dev, fabric: f,
-					// 20:00:00:25:b5:<cluster>:<host>:<fabric>, the usual UCS-style pool
-					wwpn: int64(0x20000025b5000000) | int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | int64(0xa0+f),
-					wwnn: int64(0x20000025b5000000) | int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | 0xf0,
+					wwpn: int64(0x100000109b000000) | serial,
+					wwnn: int64(0x200000109b000000) | serial,
 					bus:  int32(59 + 36*f), pci: fmt.Sprintf("0000:%02x:00.0", 59+36*f),
 				}
 				h.hbas = append(h.hbas, hb)

@@ -37,10 +37,7 @@ func vStorage(ok bool) string {
 func boolp(b bool) *bool { return &b }
 
 func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
-	status := "online"
-	if hb.dead {
-		status = "offline"
-	}
+	status := hb.status()
 	if hb.fabric < 0 {
 		return &types.HostSerialAttachedHba{
 			HostHostBusAdapter: types.HostHostBusAdapter{
@@ -330,11 +327,11 @@ func (s *san) renderDatastore(d *datastore) *dsRender {
 	return r
 }
 
-func (s *san) datastoreInfo(d *datastore, dir string, free int64) types.BaseDatastoreInfo {
+func (s *san) datastoreInfo(d *datastore, url string, free int64) types.BaseDatastoreInfo {
 	now := time.Now()
 	base := types.DatastoreInfo{
 		Name:                   d.name,
-		Url:                    dir,
+		Url:                    url,
 		FreeSpace:              free,
 		MaxFileSize:            62 << 40,
 		MaxVirtualDiskCapacity: 62 << 40,

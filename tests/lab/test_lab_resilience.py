@@ -133,7 +133,7 @@ def control(info, method: str, path: str, body=None) -> tuple[int, dict]:
 def own_lab(tmp_path):
     """A lab of the test's own, to kill, restart and expire without disturbing the session lab."""
     lab = Lab(tmp_path / "lab")
-    lab.up()
+    lab.up(timing=False)
     try:
         yield lab
     finally:
@@ -259,7 +259,7 @@ def test_restart_binds_its_port_with_connections_in_time_wait(own_lab):
 
 def test_kill_keeps_the_run_directory_until_down(tmp_path):
     lab = Lab(tmp_path / "lab")
-    lab.up()
+    lab.up(timing=False)
     try:
         assert lab.kill() is True
         assert lab.info() is None and lab.kill() is False

@@ -459,7 +459,7 @@ def test_latency_is_added_to_every_soap_call(si, tmp_path):
 
     delay = 0.15
     slow_lab = Lab(tmp_path / "slow")
-    slow_lab.up(latency_ms=int(delay * 1000))
+    slow_lab.up(latency_ms=int(delay * 1000), timing=False)
     try:
         info = slow_lab.require()
         url = urlparse(info.url)

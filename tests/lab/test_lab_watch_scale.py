@@ -22,7 +22,7 @@ PC = vmodl.query.PropertyCollector
 @pytest.fixture(scope="module")
 def big_lab(tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("biglab"))
-    info = lab.up(hosts=64, vms=400)
+    info = lab.up(hosts=64, vms=400, timing=False)
     try:
         yield lab, info
     finally:

@@ -36,7 +36,7 @@ class OwnLab:
 @pytest.fixture(scope="module")
 def own_lab(tmp_path_factory, request):
     lab = Lab(tmp_path_factory.mktemp("own-lab"))
-    lab.up(**getattr(request.module, "LAB_OPTIONS", {}))
+    lab.up(**{"timing": False, **getattr(request.module, "LAB_OPTIONS", {})})
     try:
         yield OwnLab(lab)
     finally:
