@@ -338,3 +338,34 @@ def test_serve_reprobes_on_the_guests_interval(clean, conn, vms):
         thread.join(10)
     assert 2 <= service.publisher.refreshes <= 4, service.publisher.refreshes
     assert doc_of(conn, vms["web01"])["policy"]["refresh_interval"] == 1
+
+
+def test_serve_writes_an_answer_remediation_gives_later_at_once(clean, conn, vms):
+    """A guest's migrate request goes to remediation, which answers in its own step: the answer is written within
+    a few seconds, not with the next unrelated change of the inventory (nothing else changes here)."""
+    from vsguesttruth.config import RemediationConfig
+    from vsguesttruth.remediation import RemediationLoop
+
+    config = Config(guest=GuestConfig(allow_migrate_requests=True), remediation=RemediationConfig(mode="advise"))
+    service = Service(conn, config, remediation=RemediationLoop(conn, config.remediation), max_wait=30)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(STATE in keys_of(conn, m) for m in vms.values()):
+            time.sleep(0.05)
+        time.sleep(0.3)  # the echoes of our writes
+        rid = f"late-{time.time_ns()}"
+        guest_sets(conn, vms["web03"], REQUEST, json.dumps({"id": rid, "action": "migrate", "reason": "test"}))
+        start = time.monotonic()
+        while time.monotonic() - start < 10 and (json.loads(keys_of(conn, vms["web03"]).get(RESPONSE) or "{}")
+                                                 .get("id") != rid):
+            time.sleep(0.05)
+        took = time.monotonic() - start
+        answer = response_of(conn, vms["web03"])
+        assert answer["id"] == rid and answer["status"] == "refused", answer
+        assert took < 5, f"the answer took {took:.1f} s"
+    finally:
+        service.stop()
+        thread.join(10)
+        service.remediation.stop()

@@ -210,6 +210,66 @@ def test_remediation_may_answer_only_later():
     assert len(queued) == 1  # asked once
 
 
+def test_a_late_answer_is_due_at_once_on_a_clock_that_moves():
+    """The service asks ``due(now)`` with the ``now`` it read before; the reconciler's clock has moved on since.
+    An answer remediation gave later is due at that ``now`` already, not at the next unrelated change."""
+    queued: list[MigrationRequest] = []
+    config = Config(guest=GuestConfig(allow_migrate_requests=True))
+    vc, rec, clock = setup(config=config, remediation=lambda r: queued.append(r))
+    clock.tick = 0.001
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    now = clock()
+    assert not rec.due(now)
+    queued[0].respond("refused", "not now: cooldown")
+    assert rec.due(now) and rec.next_wake() <= now
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "refused"
+
+
+def test_a_request_written_while_a_late_answer_waited_is_answered_in_the_next_pass():
+    queued: list[MigrationRequest] = []
+    config = Config(guest=GuestConfig(allow_migrate_requests=True))
+    vc, rec, clock = setup(config=config, remediation=lambda r: queued.append(r))
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    queued[0].respond("refused", "not now: cooldown")
+    vc.guest("web01", REQUEST, '{"id": "r2", "action": "refresh"}')  # the guest asks again meanwhile
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "m1"  # one slot: the late answer first ...
+    clock.advance(0.1)
+    assert rec.due()  # ... and the new request is looked at in the next pass, with nothing else changing
+    rec.reconcile(vc.inv)
+    assert (vc.response("web01")["id"], vc.response("web01")["status"]) == ("r2", "accepted")
+    clock.advance(0.1)
+    assert not rec.due()
+
+
+def test_a_late_answer_for_a_vm_gone_or_out_of_scope_is_dropped():
+    vc, rec, _ = setup(config=Config(scope=ScopeConfig(vms=("web*",))))
+    rec.reconcile(vc.inv)
+    rec.answer_later(f.vm_moref("db01"), "m1", "done", "moved")  # db01 is not in scope
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert not rec.due() and vc.info("db01", RESPONSE) is None
+
+
+def test_a_late_answer_waits_out_the_backoff_of_its_vm():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.fail = {"web01"}
+    rec.answer_later(f.vm_moref("web01"), "m1", "done", "moved")
+    rec.reconcile(vc.inv)
+    assert not rec.due()  # backing off after the failed write: not a busy loop
+    vc.fail = set()
+    clock.advance(6)
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "done"
+
+
 def test_duplicate_ids_are_answered_once():
     vc, rec, _ = setup()
     rec.reconcile(vc.inv)

@@ -107,7 +107,8 @@ class Reconciler:
         dirty = self._dirty(inv, full or self._rescope)
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
-        dirty |= self.queue.due(start, as_of)
+        due = self.queue.due(start, as_of)
+        dirty |= due
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False
@@ -122,6 +123,7 @@ class Reconciler:
                     self._in_scope.discard(moref)
                     self._drop(moref)
         work = sorted(m for m in dirty if m in self._in_scope)
+        self.queue.drop_answers(m for m in due if m not in self._in_scope or m not in inv.vms)
         result.in_scope = len(self._in_scope)
         result.examined = len(work)
         plans: list[VmPlan] = []

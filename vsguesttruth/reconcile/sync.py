@@ -155,6 +155,7 @@ class VmSync:
             id, action, status, message = late[-1]
             plan.response_status = status
             plan.undo = lambda: self.queue.requeue(vm.moref, late)
+            self.queue.again(vm.moref)  # a request the guest wrote meanwhile: the next pass, not the next full one
             return response(id, status, message, wall, action)
         pending = st.pending
         if pending is not None and pending.probed is not None and as_of >= pending.probed:

@@ -105,7 +105,13 @@ class RemediationLoop:
         found[1](status, message)
 
     def next_wake(self) -> float | None:
-        return self._wake
+        """When the service should step again: a verdict waiting out its hysteresis, a guest's request, and
+        every second while moves run in worker threads (their answers to guests are written at once)."""
+        wake = self._wake
+        if self.remediator.in_flight:
+            soon = self.remediator.clock() + 1.0
+            wake = soon if wake is None else min(wake, soon)
+        return wake
 
     def step(self, inv: Inventory, truths: Mapping[str, VmTruth], levels: Mapping[str, ServiceLevel] | None = None,
              level: ServiceLevel | None = None) -> list[Action]:
