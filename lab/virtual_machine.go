@@ -14,6 +14,11 @@ package main
 // The caller needs VirtualMachine.Config.AdvancedConfig for extraConfig (authorization_manager.go), and
 // every resulting extraConfig is journaled: vCenter keeps it across a restart.
 //
+// guestinfo.* keys set while the VM runs (through the API or by the guest's info-set) live in the running
+// VM only: PowerOffVM_Task drops them, keys set while the VM is off stay in its configuration (VMware
+// vic issues 1337 and 4110: "guestinfo keys changed by the VMODL API when the VM is powered on become
+// non-persistent - they are deleted when the VM is powered off"). The simulator keeps every key.
+//
 // A spec with only extraConfig (what vsguesttruth sends) is done here entirely, with vCenter's task
 // name and a VmReconfiguredEvent. A spec with more is applied in two steps: our extraConfig, then
 // the simulator's ReconfigVM_Task with the rest (its "SET.*" simulator keys included); if that
@@ -23,6 +28,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -33,6 +39,7 @@ import (
 
 func init() {
 	vcCallFixes["ReconfigVM_Task"] = vcHandleReconfigVM
+	vcCallFixes["PowerOffVM_Task"] = vcHandlePowerOffVM
 	registerJournalLatest("extra_config", extraConfigVM, replayExtraConfig)
 }
 
@@ -81,7 +88,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -102,7 +109,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 				vcApplyExtraConfig(vm, ours)
 				return nil, nil
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -112,7 +119,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -123,7 +130,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 		res := vm.ReconfigVMTask(ctx, &sreq)
 		if b, ok := res.(*methods.ReconfigVM_TaskBody); ok && b.Res != nil {
 			if task, ok := simulator.Map.Get(b.Res.Returnval).(*simulator.Task); ok {
-				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 				if task.Info.State == types.TaskInfoStateError && len(ours) != 0 {
 					vcPublishExtraConfig(vm, before)
 				}
@@ -182,6 +189,7 @@ func vcApplyExtraConfig(vm *simulator.VirtualMachine, updates []types.BaseOption
 	}
 	want := map[string]upd{}
 	var order []string
+	running := vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
 	for _, o := range updates {
 		ov := o.GetOptionValue()
 		val, set := vcExtraConfigString(ov.Value)
@@ -189,6 +197,7 @@ func vcApplyExtraConfig(vm *simulator.VirtualMachine, updates []types.BaseOption
 			order = append(order, ov.Key)
 		}
 		want[ov.Key] = upd{val, set} // the last update of a key wins
+		vcMarkVolatile(vm.Self, ov.Key, set && running)
 	}
 	var list []types.BaseOptionValue
 	done := map[string]bool{}
@@ -227,6 +236,68 @@ func vcPublishExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionV
 		{Name: "config.modified", Val: now},
 	})
 	journalExtraConfig(vm, list, version, now)
+}
+
+// --- guestinfo set while the VM runs is gone after power-off ------------------------------------
+
+var vcVolatile = struct {
+	sync.Mutex
+	keys map[types.ManagedObjectReference]map[string]bool // VM -> guestinfo keys set while it ran
+}{keys: map[types.ManagedObjectReference]map[string]bool{}}
+
+// vcMarkVolatile notes whether a key of the VM lives in the running VM only (a guestinfo key set while
+// it runs) or in its configuration (anything else, or set while it is off).
+func vcMarkVolatile(vm types.ManagedObjectReference, key string, volatile bool) {
+	if !strings.HasPrefix(strings.ToLower(key), "guestinfo.") {
+		return
+	}
+	vcVolatile.Lock()
+	defer vcVolatile.Unlock()
+	keys := vcVolatile.keys[vm]
+	if volatile {
+		if keys == nil {
+			keys = map[string]bool{}
+			vcVolatile.keys[vm] = keys
+		}
+		keys[key] = true
+	} else if keys != nil {
+		delete(keys, key)
+	}
+}
+
+// vcHandlePowerOffVM is the simulator's PowerOffVM_Task; once the VM is off, the guestinfo keys set while
+// it ran are gone from its extraConfig (published and journaled like any change).
+func vcHandlePowerOffVM(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
+	req := method.Body.(*types.PowerOffVM_Task)
+	vm, ok := simulator.Map.Get(req.This).(*simulator.VirtualMachine)
+	if !ok {
+		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
+	}
+	var res soap.HasFault
+	simulator.Map.WithLock(vm, func() {
+		res = vm.PowerOffVMTask(ctx, req)
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			return
+		}
+		vcVolatile.Lock()
+		gone := vcVolatile.keys[vm.Self]
+		delete(vcVolatile.keys, vm.Self)
+		vcVolatile.Unlock()
+		if len(gone) == 0 {
+			return
+		}
+		var list []types.BaseOptionValue
+		for _, o := range vm.Config.ExtraConfig {
+			if !gone[o.GetOptionValue().Key] {
+				list = append(list, o)
+			}
+		}
+		if list == nil {
+			list = []types.BaseOptionValue{}
+		}
+		vcPublishExtraConfig(vm, list)
+	})
+	return res
 }
 
 // --- the journal: a VM's whole extraConfig after each change ------------------------------------

@@ -98,7 +98,7 @@ func vcHandleMigrateVM(ctx *simulator.Context, method *simulator.Method) soap.Ha
 			apply: func() { vcMovePlacement(ctx, vm, p, false) },
 		}
 		task := simulator.CreateTask(vm, "migrateVm", nil)
-		vcSetTaskInfo(task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
+		vcSetTaskInfo(ctx, task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
 		body = &methods.MigrateVM_TaskBody{Res: &types.MigrateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
@@ -164,7 +164,7 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			},
 		}
 		task := simulator.CreateTask(vm, "relocateVm", nil)
-		vcSetTaskInfo(task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
+		vcSetTaskInfo(ctx, task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
 		body = &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
