@@ -32,8 +32,8 @@ FACES = {
     },
     "vsguesttruth.plan": {"Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_move"},
     "vsguesttruth.reconcile": {
-        "NO_REMEDIATION", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook", "Service",
-        "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
+        "NO_REMEDIATION", "AnswerLog", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook",
+        "Service", "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
     },
     "vsguesttruth.remediation": {
         "EVENT_PREFIX", "REQUEST_TIMEOUT", "Action", "DryRun", "Executor", "ManualMoves", "OnceReport",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from vsguesttruth.config import Config, GuestConfig, PublishConfig, ScopeConfig
 from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE
+from vsguesttruth.guestinfo.request import REFUSAL_GAP
 from vsguesttruth.reconcile import NO_REMEDIATION, MigrationRequest, Reconciler, WriteResult
 
 from fakes import inventory as f
@@ -268,6 +269,64 @@ def test_a_late_answer_waits_out_the_backoff_of_its_vm():
     assert rec.due()
     rec.reconcile(vc.inv)
     assert vc.response("web01")["status"] == "done"
+
+
+def test_every_request_over_the_rate_limit_is_answered():
+    vc, rec, clock = setup(config=Config(guest=GuestConfig(requests_per_hour=1)))
+    rec.reconcile(vc.inv)
+
+    def ask(rid: str, action: str = "migrate") -> None:
+        vc.guest("web01", REQUEST, json.dumps({"id": rid, "action": action}))
+        rec.reconcile(vc.inv)
+
+    ask("r1")
+    assert vc.response("web01")["message"] == NO_REMEDIATION  # answered (the one token)
+    clock.advance(1)
+    ask("r2")
+    assert vc.response("web01")["id"] == "r2" and "try again in" in vc.response("web01")["message"]
+    clock.advance(1)
+    ask("r3")  # refused a second ago: answered when the gap is over, not ignored
+    assert vc.response("web01")["id"] == "r2" and not rec.due()
+    clock.advance(REFUSAL_GAP)
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "r3" and vc.response("web01")["status"] == "refused"
+
+
+def test_a_request_written_while_a_refresh_finished_is_answered_in_the_next_pass():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "r1", "action": "refresh"}')
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "accepted"
+    vc.guest("web01", REQUEST, '{"id": "r2", "action": "migrate"}')  # while the re-probe's result settles
+    clock.advance(1)
+    rec.reconcile(vc.inv)
+    assert (vc.response("web01")["id"], vc.response("web01")["status"]) == ("r1", "done")
+    clock.advance(0.1)
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "r2"
+
+
+def test_answers_are_recorded_once_per_request_and_ids_read_back_are_not_run_again():
+    recorded: list[tuple[str, ...]] = []
+
+    class Record:
+        def record(self, vm, vm_name, id, action, status, message):
+            recorded.append((vm_name, id, action, status))
+
+    vc, rec, clock = setup(answers=Record())
+    rec.remember_answered({f.vm_moref("web02"): ["old1"]})
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "r1", "action": "refresh"}')
+    vc.guest("web02", REQUEST, '{"id": "old1", "action": "refresh"}')  # answered before a restart
+    rec.reconcile(vc.inv)
+    clock.advance(1)
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "done"
+    assert recorded == [("web01", "r1", "refresh", "accepted")]  # the first answer to r1, once
+    assert vc.info("web02", RESPONSE) is None and vc.probes == [vc.inv.vms[f.vm_moref("web01")].host]
 
 
 def test_duplicate_ids_are_answered_once():

@@ -1,11 +1,12 @@
 """The work that comes due with time rather than with a change (client-go's delaying, rate-limited queue).
 
 A VM is due again when its host's storage should be re-probed (the guest's refresh interval), when an
-interval policy's window opens, when a re-probe a guest asked for has been seen by the watch, when a
-write that failed has backed off (5 s doubling, up to 5 minutes), when a held policy change or a calm
-restore of our document is allowed, when remediation answered one of its requests (answered from any
-thread: :meth:`WorkQueue.answer_later`), or right after a pass wrote such an answer (:meth:`WorkQueue.again`:
-the guest may have written a new request meanwhile, and the response key holds one answer at a time).
+interval policy's window opens, when a re-probe a guest asked for has been seen by the watch, when a write
+that failed has backed off (5 s doubling, up to 5 minutes), when a held policy change or a calm restore of
+our document is allowed, when a request over the rate limit is to be refused, when remediation answered
+one of its requests (answered from any thread: :meth:`WorkQueue.answer_later`), or right after a pass wrote
+such an answer (:meth:`WorkQueue.again`: the guest may have written a new request meanwhile, and the
+response key holds one answer at a time).
 :meth:`WorkQueue.next_wake` tells the service loop how long it may wait for vCenter before a pass is due
 anyway: an answer waiting is due at once, whatever the caller's clock says.
 """
@@ -82,7 +83,8 @@ class WorkQueue:
             if st is None:
                 continue
             timers = st.timers
-            times.extend(t for t in (timers.next_refresh, timers.failed_until, st.keys.restore_at) if t is not None)
+            times.extend(t for t in (timers.next_refresh, timers.failed_until, timers.request_at, st.keys.restore_at)
+                         if t is not None)
             if timers.window is not None and moref in in_scope and st.policy.interval:
                 times.append(timers.window + self.settle)
             if st.pending is not None and st.pending.probed is not None:
@@ -104,6 +106,7 @@ class WorkQueue:
             timers = st.timers
             if ((timers.next_refresh is not None and now >= timers.next_refresh)
                     or (timers.failed_until is not None and now >= timers.failed_until)
+                    or (timers.request_at is not None and now >= timers.request_at)
                     or (st.keys.restore_at is not None and now >= st.keys.restore_at)
                     or (timers.window is not None and as_of >= timers.window and st.policy.interval)
                     or (st.pending is not None and st.pending.probed is not None and as_of >= st.pending.probed)
@@ -118,7 +121,7 @@ class WorkQueue:
             return
         timers = st.timers
         if (timers.next_refresh is not None or timers.failed_until is not None or st.pending is not None
-                or st.keys.restore_at is not None
+                or timers.request_at is not None or st.keys.restore_at is not None
                 or st.policy.held or (timers.window is not None and st.policy.interval)):
             self.timed.add(moref)
         else:

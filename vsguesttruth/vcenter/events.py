@@ -6,22 +6,38 @@ We post with ``EventManager.LogUserEvent`` (a ``GeneralUserEvent`` on the entity
 what the lab implements like vCenter too.) Read back with ``QueryEvents`` filtered by entity and time.
 
 The events are the state of record for remediation: :func:`recent_moves` reads the moves we made, so a
-restarted service (or a cron ``remediate --once``) keeps cooldowns and the hourly budget.
+restarted service (or a cron ``remediate --once``) keeps cooldowns and the hourly budget. They are the
+record of the guests' requests answered too (:class:`AnswerRecord` posts one per request id,
+:func:`answered_requests` reads them back on start): the response key is one slot, emptied by a power
+cycle, and an id answered once must never be acted on again. That read pages through the event history
+with an EventHistoryCollector and sorts by event key: what order vCenter pages in does not matter.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from pyVmomi import vim
 
+from vsguesttruth.ratelog import RateLog
+
 from .connect import Connection
+from .errors import VsgtError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "vsguesttruth: "
 _MOVED = re.compile(r"^vsguesttruth: moved (\S+) ")
+_ANSWERED = re.compile(r"^vsguesttruth: answered request ([A-Za-z0-9._:-]{1,64}) ")
+ANSWER_MEMORY = 7 * 86400  # seconds of history read back for answered request ids
+PER_VM = 32  # answered ids kept per VM (the newest)
+PAGE = 1000  # events per page of the history collector (vCenter's maximum)
+MAX_PAGES = 200  # at most this many pages are read on start
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +85,12 @@ def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None
         return list(conn.content.eventManager.QueryEvents(spec) or ())
 
     raw = conn.run(call, "read events")
+    out = _convert(raw, ours)
+    out.sort(key=lambda ev: (ev.time, ev.key))
+    return out
+
+
+def _convert(raw: Any, ours: bool) -> list[Event]:
     out = []
     for e in raw:
         message = getattr(e, "message", None) or e.fullFormattedMessage or ""
@@ -81,8 +103,37 @@ def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None
         created = e.createdTime if e.createdTime.tzinfo else e.createdTime.replace(tzinfo=timezone.utc)
         out.append(Event(key=int(e.key), time=created, type=type(e).__name__.rsplit(".", 1)[-1], vm=vm,
                          vm_name=e.vm.name if e.vm is not None else "", message=message, user=e.userName or ""))
-    out.sort(key=lambda ev: (ev.time, ev.key))
     return out
+
+
+def history(conn: Connection, since: datetime, *, max_pages: int = MAX_PAGES) -> list[Event]:
+    """vsguesttruth's events since ``since``, every one, by key (the order vCenter keeps them in).
+
+    QueryEvents returns at most 1000; an EventHistoryCollector pages through the whole filtered history:
+    its page size set to the most vCenter allows, rewound to the oldest event, read page by page. Whatever
+    order the pages come in, the result is sorted by event key, and the time bound is applied here too.
+    """
+    def call() -> list[Event]:
+        spec = vim.event.EventFilterSpec(eventTypeId=["GeneralUserEvent"],
+                                         time=vim.event.EventFilterSpec.ByTime(beginTime=since))
+        collector = conn.content.eventManager.CreateCollectorForEvents(spec)
+        try:
+            collector.SetCollectorPageSize(PAGE)
+            collector.RewindCollector()
+            found: dict[int, Event] = {}
+            for _ in range(max_pages):
+                page = collector.ReadNextEvents(PAGE)
+                if not page:
+                    break
+                found.update((e.key, e) for e in _convert(page, ours=True))
+            return [e for _, e in sorted(found.items()) if e.time >= since]
+        finally:
+            try:
+                collector.DestroyCollector()
+            except Exception:  # noqa: BLE001 - best effort: it goes with the session anyway
+                pass
+
+    return conn.run(call, "read the event history")
 
 
 def recent_moves(conn: Connection, within_seconds: float) -> list[tuple[str, float]]:
@@ -94,3 +145,44 @@ def recent_moves(conn: Connection, within_seconds: float) -> list[tuple[str, flo
         if event.vm and _MOVED.match(event.message):
             found.append((event.vm, max(0.0, (now - event.time).total_seconds())))
     return found
+
+
+# ---------------------------------------------------------------------------------------------------
+# Answered requests
+
+
+def answer_message(vm_name: str, id: str, action: str, status: str, message: str) -> str:
+    return f"{PREFIX}answered request {id} of {vm_name} ({action or 'request'}): {status}: {message}"
+
+
+def answered_requests(conn: Connection, within_seconds: float = ANSWER_MEMORY,
+                      per_vm: int = PER_VM) -> dict[str, list[str]]:
+    """VM moref -> the ids of its requests vsguesttruth answered in the last ``within_seconds`` (the newest
+    ``per_vm``, oldest first)."""
+    now = conn.si.CurrentTime()
+    now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    found: dict[str, list[str]] = defaultdict(list)
+    for event in history(conn, now - timedelta(seconds=within_seconds)):
+        matched = _ANSWERED.match(event.message)
+        if event.vm and matched:
+            found[event.vm].append(matched.group(1))
+    return {vm: ids[-per_vm:] for vm, ids in found.items()}
+
+
+class AnswerRecord:
+    """The service's record of the requests it answered (``reconcile.AnswerLog``): one event on the VM per
+    request id. ``gate()`` raises when this instance may not act (the single-instance lease)."""
+
+    def __init__(self, conn: Connection, gate: Callable[[], None] | None = None) -> None:
+        self.conn = conn
+        self.gate = gate
+        self._errors = RateLog(log)
+
+    def record(self, vm: str, vm_name: str, id: str, action: str, status: str, message: str) -> None:
+        try:
+            if self.gate is not None:
+                self.gate()
+            post(self.conn, vm, answer_message(vm_name, id, action, status, message))
+        except VsgtError as err:
+            self._errors.log(logging.WARNING, vm, "could not record the answer to request %s of %s: %s",
+                             id, vm_name, err)
