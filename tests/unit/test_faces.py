@@ -41,8 +41,8 @@ FACES = {
     },
     "vsguesttruth.vcenter": {
         "TRANSIENT_FAULTS", "ApiError", "AuthError", "CertificateError", "ConfigError", "ConnectError", "Connection",
-        "ConnectionSettings", "Informer", "MoveResult", "NotFound", "Publisher", "RoleResult", "SessionExpired",
-        "SessionValidator",
+        "ConnectionSettings", "Informer", "Lease", "MoveResult", "NotActive", "NotFound", "Publisher", "RoleResult",
+        "RunningMove", "SessionExpired", "SessionValidator", "follow", "running_migrations",
         "TaskFailed", "Transient", "VsgtError", "Watcher", "connect", "ensure_role", "events", "extension", "fault_text",
         "get_extra_config", "is_connection_lost", "is_session_lost", "is_transient", "missing_privileges",
         "negotiate_version",

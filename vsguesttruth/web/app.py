@@ -1,12 +1,14 @@
 """The plugin server's FastAPI app: JSON API, UI pages, plugin.json, /metrics, health.
 
-``create_app(source, auth, plan=None, migrate=None)``:
+``create_app(source, auth, plan=None, migrate=None, role=None)``:
 
 - ``source``: an :class:`~vsguesttruth.web.source.InventorySource` (``latest()`` -> Inventory or None);
 - ``auth``: an :class:`~vsguesttruth.web.auth.Auth` (tokens and/or vCenter session checks);
 - ``plan(inventory, vm_moref_or_None) -> JSON-able`` (or an object with ``as_dict()``): what remediation would
   do; ``migrate(vm_moref, to_host=..., dry_run=..., requested_by=...) -> JSON-able``: do it. Both come from the
-  remediation code; without them the API answers 501 "remediation not available" and the UI says so.
+  remediation code; without them the API answers 501 "remediation not available" and the UI says so;
+- ``role() -> dict``: ``vsguesttruth serve``'s role (``{"role": "active" | "passive", "holder": ...}``, the
+  single-instance lease), shown by ``/readyz`` and ``/api/v1/whoami`` (the pages' header).
 
 Routes (all JSON unless said): ``/healthz``, ``/readyz`` (anonymous); ``/plugin.json`` and ``/images/*`` (the
 manifest and its icons: vCenter fetches them anonymously); ``/ui/*.html`` (pages: static, they hold no data);
@@ -107,7 +109,7 @@ def disk_record(d: DiskTruth) -> dict:
 
 def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = None,
                migrate: MigrateFn | None = None, metrics_anonymous: bool = False,
-               manifest: Path | None = None) -> FastAPI:
+               manifest: Path | None = None, role: Callable[[], dict] | None = None) -> FastAPI:
     """The app (see the module docstring)."""
     truth = _Truth(source)
     manifest_path = manifest or manifest_dir()
@@ -189,10 +191,12 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
-        """Ready once a first inventory came from vCenter."""
+        """Ready once a first inventory came from vCenter; ``role``: active, or passive (standing by, read-only)."""
         inv = source.latest()
         body = {"ready": inv is not None, "version": getattr(source, "version", 0),
                 "error": getattr(source, "error", "")}
+        if role is not None:
+            body.update(role())
         return JSONResponse(body, status_code=200 if inv is not None else 503)
 
     # -- the plugin manifest and the pages -------------------------------------------------------------
@@ -223,7 +227,8 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     @app.get("/api/v1/whoami", tags=["api"])
     def whoami(principal: Principal = Depends(who)) -> dict:
         """Who the credentials belong to."""
-        return {**principal.as_dict(), "remediation": plan is not None, "migrate": migrate is not None}
+        return {**principal.as_dict(), "remediation": plan is not None, "migrate": migrate is not None,
+                **(role() if role is not None else {})}
 
     @app.get("/api/v1/status", tags=["api"])
     def status(
@@ -260,6 +265,7 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
             "error": getattr(source, "error", ""), "counts": counts, "total": len(disks),
             "disks": [disk_record(d) for d in shown],
             "hosts": [_host_line(s) for s in hosts],
+            **({"role": role()} if role is not None else {}),
         }
 
     @app.get("/api/v1/vms", tags=["api"])

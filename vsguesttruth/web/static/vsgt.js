@@ -122,7 +122,12 @@
     replace(target, el("div", { cls: "alert error", role: "alert", text: message }));
   }
   function setMeta(text) { var meta = $("meta"); if (meta) { meta.textContent = text; } }
-  function stamp(version) { setMeta("inventory v" + version + " \u00b7 " + new Date().toLocaleTimeString()); }
+  function stamp(version, role) {
+    // serve's role: the instance holding the single-instance lease acts, another one stands by (read-only)
+    var standby = role && role.role === "passive" ? " \u00b7 standby (read-only): the active instance is " +
+      (role.holder || "not known yet") : "";
+    setMeta("inventory v" + version + " \u00b7 " + new Date().toLocaleTimeString() + standby);
+  }
 
   // Live updates: long-poll /status?after=V&wait=20 and re-render when the inventory changes.
   function live(render) {
@@ -134,7 +139,7 @@
       api(query).then(function (status) {
         var changed = status.version !== version;
         version = status.version;
-        stamp(version);
+        stamp(version, status.role);
         return changed ? render(status) : null;
       }).then(function () { window.setTimeout(loop, 300); }, function (err) {
         if (err && err.status === 401) { stopped = true; return; }
