@@ -78,9 +78,10 @@ class RemediationLoop:
         self._wake: float | None = None
         self.started = False
 
-    def start(self) -> "RemediationLoop":
+    def start(self, follow: bool = True) -> "RemediationLoop":
         """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute, and adopt
-        our migrations still running in vCenter. Once; later calls do nothing."""
+        our migrations still running in vCenter (in flight; ``follow``: wait for each and record its outcome,
+        not in a dry run, which only plans around them). Once; later calls do nothing."""
         from vsguesttruth.vcenter import events, replica_pairs, running_migrations
 
         if self.started:
@@ -91,7 +92,8 @@ class RemediationLoop:
             self.replicas = replica_pairs(self.conn, self.config.replica_attribute)
         for move in running_migrations(self.conn):
             action = self.remediator.adopt(adopted_decision(move), move.task, move.seconds)
-            self.pool.submit(self._execute, action)
+            if follow:
+                self.pool.submit(self._execute, action)
         self.started = True
         return self
 
