@@ -22,7 +22,6 @@ package main
 
 import (
 	"fmt"
-	"log"
 	"strconv"
 	"time"
 
@@ -78,14 +77,18 @@ type vcCustomizationSpecManager struct {
 	version int64 // the last changeVersion given
 }
 
-func vcInstallCustomizationSpecManager() {
-	ref := simulator.Map.Get(types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"})
-	si, ok := ref.(*simulator.ServiceInstance)
+// vcSpecManagerRef is the CustomizationSpecManager of the ServiceInstance (none on the ESX model).
+func vcSpecManagerRef() (types.ManagedObjectReference, bool) {
+	si, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"}).(*simulator.ServiceInstance)
 	if !ok || si.Content.CustomizationSpecManager == nil {
-		return // ESX model: no CustomizationSpecManager, as on a real host
+		return types.ManagedObjectReference{}, false
 	}
-	self := *si.Content.CustomizationSpecManager
-	if _, done := simulator.Map.Get(self).(*vcCustomizationSpecManager); done {
+	return *si.Content.CustomizationSpecManager, true
+}
+
+func vcInstallCustomizationSpecManager() {
+	self, ok := vcSpecManagerRef()
+	if !ok || vcSpecManager() != nil {
 		return
 	}
 	m := &vcCustomizationSpecManager{}
@@ -95,12 +98,11 @@ func vcInstallCustomizationSpecManager() {
 }
 
 func vcSpecManager() *vcCustomizationSpecManager {
-	ref := simulator.Map.Get(types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"})
-	si, ok := ref.(*simulator.ServiceInstance)
-	if !ok || si.Content.CustomizationSpecManager == nil {
+	self, ok := vcSpecManagerRef()
+	if !ok {
 		return nil
 	}
-	m, _ := simulator.Map.Get(*si.Content.CustomizationSpecManager).(*vcCustomizationSpecManager)
+	m, _ := simulator.Map.Get(self).(*vcCustomizationSpecManager)
 	return m
 }
 
@@ -232,17 +234,9 @@ func vcHandleDeleteCustomizationSpec(ctx *simulator.Context, method *simulator.M
 }
 
 func journalCustomizationSpecs(list []types.CustomizationSpecItem) {
-	if vcJournal == nil {
-		return
-	}
-	doc, err := vcXMLEncode(vcCustomizationSpecsDoc{Items: list})
-	if err != nil {
-		log.Printf("journal: cannot encode the customization specs: %v", err)
-		return
-	}
 	names := make([]string, 0, len(list))
 	for _, item := range list {
 		names = append(names, item.Info.Name)
 	}
-	vcJournal.write("customization_specs", map[string]interface{}{"names": names, "xml": doc})
+	journalList("customization_specs", "names", names, vcCustomizationSpecsDoc{Items: list})
 }
