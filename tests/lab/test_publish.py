@@ -285,26 +285,27 @@ def response_of_or_none(conn, moref: str) -> str | None:
 
 def test_a_restarted_serve_rewrites_nothing_and_follows_a_new_policy(clean, conn, vms):
     once(conn)
-
-    def serve_until(predicate, timeout=5.0) -> Service:
-        service = Service(conn, Config(), max_wait=5)
-        thread = threading.Thread(target=service.run, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not predicate(service):
-                time.sleep(0.05)
-            assert predicate(service)
-        finally:
-            service.stop()
-            thread.join(10)
-        return service
-
-    service = serve_until(lambda s: s.passes >= 1)
-    assert service.publisher.tasks == 0  # level-triggered: what is right stays as it is
+    service = serve_while(conn, Config(), lambda s: s.passes >= 1, timeout=5.0)
+    assert service.passes >= 1 and service.publisher.tasks == 0  # level-triggered: what is right stays as it is
     guest_sets(conn, vms["db02"], POLICY, json.dumps({"fields": ["uuid"]}))
-    service = serve_until(lambda s: doc_of(conn, vms["db02"])["policy"]["status"] == "applied")
-    assert service.publisher.tasks == 1
+    service = serve_while(conn, Config(), lambda s: doc_of(conn, vms["db02"])["policy"]["status"] == "applied",
+                          timeout=5.0)
+    assert doc_of(conn, vms["db02"])["policy"]["status"] == "applied" and service.publisher.tasks == 1
+
+
+def serve_while(conn, config: Config, until, timeout: float = 10.0) -> Service:
+    """Run the service until ``until(service)`` holds (or the timeout); the stopped service."""
+    service = Service(conn, config, max_wait=5)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(service):
+            time.sleep(0.05)
+    finally:
+        service.stop()
+        thread.join(10)
+    return service
 
 
 def test_scope_by_custom_attribute(clean, conn, vms):
@@ -370,21 +371,6 @@ def test_serve_writes_an_answer_remediation_gives_later_at_once(clean, conn, vms
         service.stop()
         thread.join(10)
         service.remediation.stop()
-
-
-def serve_while(conn, config: Config, until, timeout: float = 10.0) -> Service:
-    """Run the service until ``until(service)`` holds (or the timeout); the stopped service."""
-    service = Service(conn, config, max_wait=5)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not until(service):
-            time.sleep(0.05)
-    finally:
-        service.stop()
-        thread.join(10)
-    return service
 
 
 def power(conn, moref: str, on: bool) -> None:
