@@ -372,6 +372,22 @@ def test_a_failing_write_backs_off_and_does_not_stop_others():
     assert vc.info("web01", STATE) is not None
 
 
+def test_a_backoff_ends_when_the_write_is_no_longer_needed():
+    """A write failed; when the VM's turn comes again its document is right (the fault is gone): nothing to
+    write, and nothing due any more (the VM was due at every look, a busy loop of passes)."""
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    healthy = vc.inv
+    vc.fail = {"web01"}
+    rec.reconcile(f.set_hba(f.set_hba(healthy, "esx-a01", "vmhba2", "dead"), "esx-a01", "vmhba3", "dead"))
+    assert rec.next_wake() is not None
+    vc.fail = set()
+    clock.advance(10)
+    assert rec.due()
+    rec.reconcile(healthy)
+    assert not rec.due()
+
+
 def test_a_lost_answer_is_given_again():
     vc, rec, clock = setup()
     rec.reconcile(vc.inv)

@@ -81,8 +81,10 @@ class VmSync:
     def plan(self, vm: Vm, st: VmState, inv: Inventory, ctx: TruthContext, memo: document.Memo, now: float,
              as_of: float, wall: datetime) -> VmPlan:
         timers, keys = st.timers, st.keys
-        if timers.failed_until is not None and now < timers.failed_until:
-            return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)  # backing off after a failure
+        if timers.failed_until is not None:
+            if now < timers.failed_until:
+                return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)  # backing off after a failure
+            timers.failed_until = None  # over: a write that fails again backs off longer (Timers.failures)
         info = lower_keys(vm.guestinfo)
         current_state = keys.current(STATE, info.get(STATE), now)
         current_response = keys.current(RESPONSE, info.get(RESPONSE), now)
