@@ -79,6 +79,10 @@ RemediationHook = Callable[[MigrationRequest], "tuple[str, str] | None"]
 class Remediation(Protocol):
     """Remediation run by the service after every pass: guests' requests in, moves out."""
 
+    def start(self) -> Any:
+        """Before the first step: read back what vCenter remembers (moves, migrations still running); once."""
+        ...
+
     def request(self, req: MigrationRequest) -> tuple[str, str] | None:
         """A guest's migrate request (the :data:`RemediationHook`)."""
         ...

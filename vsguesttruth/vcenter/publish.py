@@ -32,6 +32,7 @@ from vsguesttruth_guest.guestinfo import PREFIX
 from . import task
 from .connect import Connection
 from .errors import TaskFailed, VsgtError
+from .lease import NotActive
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ class Publisher:
                     self.gate(f"re-probe the storage of {host}")
                 refresh_storage(self.conn, host)
             except VsgtError as err:
-                log.warning("re-probe of %s failed: %s", host, err)
+                log.log(logging.DEBUG if isinstance(err, NotActive) else logging.WARNING,
+                        "re-probe of %s failed: %s", host, err)
                 return host, str(err)
             with self._lock:
                 self._counters.refreshes += 1
@@ -178,7 +180,9 @@ class Publisher:
         except (VsgtError, task.Transient) as err:  # one VM's failure is reported, not raised
             with self._lock:
                 self._counters.failures += 1
-            log.warning("writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, err)
+            # the lease running out is said once, by the service; not once per VM
+            log.log(logging.DEBUG if isinstance(err, NotActive) else logging.WARNING,
+                    "writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, err)
             return WriteResult(w, False, str(err), attempts, time.monotonic() - start)
         with self._lock:
             self._counters.writes += 1
