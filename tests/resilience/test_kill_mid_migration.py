@@ -43,6 +43,8 @@ def test_killed_during_slow_vmotions_the_restarted_service_adopts_them(own_lab, 
         second = Serve(own_lab, tmp_path, "second", setting)
         serves.append(second)
         wait_for(lambda: off(conn, moving, "esx-b01"), 60, "every VM off esx-b01")
+        # the event follows the task's end (the VM is placed first)
+        wait_for(lambda: all(ours(conn, m, f"moved {n} ") for n, m in moving.items()), 10, "a moved event each")
     finally:
         sampling.set()
         sampler.join(5)

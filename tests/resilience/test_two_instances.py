@@ -43,7 +43,8 @@ def test_two_instances_one_acts_the_other_stands_by_and_takes_over(own_lab, own_
     assert len(moving) == 3, moving
     cable_pull(lab, "esx-a02")
     wait_for(lambda: off(conn, moving, "esx-a02"), 60, "the VMs off esx-a02")
-    time.sleep(2)
+    wait_for(lambda: all(ours(conn, m, f"moved {n} ") for n, m in moving.items()), 10, "a moved event each")
+    time.sleep(1)  # a second instance acting would have moved or answered by now too
     for name, moref in moving.items():
         assert len(events_of(conn, moref, ["VmMigratedEvent"])) == 1, name
         assert len(ours(conn, moref, f"moved {name} ")) == 1, name
