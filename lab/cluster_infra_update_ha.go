@@ -216,7 +216,7 @@ func vcDRSMigrate(vm *simulator.VirtualMachine, target *simulator.HostSystem) {
 			apply: func() { vcMovePlacement(ctx, vm, p, false) },
 		}
 		task := simulator.CreateTask(vm, "migrateVm", nil)
-		vcSetTaskInfo(task, "MigrateVM_Task", "Drm.ExecuteVMotionLRO", vm.Name)
+		vcSetTaskInfo(nil, task, "MigrateVM_Task", "Drm.ExecuteVMotionLRO", vm.Name)
 		task.Info.Reason = &types.TaskReasonSystem{}
 		vcStartMove(vm, task, mv)
 	})

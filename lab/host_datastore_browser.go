@@ -67,7 +67,7 @@ func vcHandleSearchDatastore(ctx *simulator.Context, method *simulator.Method) s
 			if name == "SearchDatastoreSubFolders_Task" {
 				description = "HostDatastoreBrowser.searchSubFolders"
 			}
-			vcSetTaskInfo(task, name, description, ds.Name)
+			vcSetTaskInfo(ctx, task, name, description, ds.Name)
 			tref := task.Run()
 			simulator.Map.Update(task, []types.PropertyChange{{Name: "info.error",
 				Val: types.LocalizedMethodFault{Fault: task.Info.Error.Fault, LocalizedMessage: msg}}})

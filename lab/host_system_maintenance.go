@@ -162,7 +162,7 @@ func vcHandleEnterMaintenance(ctx *simulator.Context, method *simulator.Method) 
 // Proactive HA); evacuate lets DRS move the VMs.
 func vcStartEnterMaintenance(h *simulator.HostSystem, user string, timeout int32, evacuate bool) *simulator.Task {
 	task := simulator.CreateTask(h, "enterMaintenanceMode", nil)
-	vcSetTaskInfo(task, "EnterMaintenanceMode_Task", "HostSystem.enterMaintenanceMode", h.Name)
+	vcSetTaskInfo(nil, task, "EnterMaintenanceMode_Task", "HostSystem.enterMaintenanceMode", h.Name)
 	if user == "" {
 		task.Info.Reason = &types.TaskReasonSystem{}
 	} else {
@@ -244,7 +244,7 @@ func vcHandleExitMaintenance(ctx *simulator.Context, method *simulator.Method) s
 		return denied
 	}
 	task := simulator.CreateTask(h, "exitMaintenanceMode", nil)
-	vcSetTaskInfo(task, "ExitMaintenanceMode_Task", "HostSystem.exitMaintenanceMode", h.Name)
+	vcSetTaskInfo(ctx, task, "ExitMaintenanceMode_Task", "HostSystem.exitMaintenanceMode", h.Name)
 	var refusal *vcMoveFault
 	task.Execute = func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		vcMaintenance.Lock()

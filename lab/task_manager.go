@@ -453,11 +453,16 @@ func (l *Lab) handleTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 // vcSetTaskInfo gives a task the name and description id vCenter uses (the simulator derives
-// its own from the Go method name) and the entity's display name.
-func vcSetTaskInfo(task *simulator.Task, name, descriptionID, entityName string) {
+// its own from the Go method name), the entity's display name, and who started it: vCenter sets
+// info.reason to a TaskReasonUser naming the session's user (the simulator writes "vcsim" for
+// everyone), which is how a client finds the tasks it started in TaskManager.recentTask.
+func vcSetTaskInfo(ctx *simulator.Context, task *simulator.Task, name, descriptionID, entityName string) {
 	task.Info.Name = name
 	task.Info.DescriptionId = descriptionID
 	if entityName != "" {
 		task.Info.EntityName = entityName
+	}
+	if ctx != nil && ctx.Session != nil && ctx.Session.UserName != "" {
+		task.Info.Reason = &types.TaskReasonUser{UserName: ctx.Session.UserName}
 	}
 }

@@ -68,7 +68,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 	if denied := vcCheckPrivilege(ctx, priv, vm.Self); denied != nil {
 		return denied
 	}
-	if body := vcReconfigUnreachable(vm); body != nil {
+	if body := vcReconfigUnreachable(ctx, vm); body != nil {
 		return body // host_system.go: vCenter cannot reach the VM's host
 	}
 
@@ -84,7 +84,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -107,7 +107,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			}
 			if timing := vcCurrentTiming(); timing.Enabled { // queued, then running a while (task_timing.go)
 				task := simulator.CreateTask(vm, "reconfigVm", nil)
-				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 				cost := vcCost{}
 				cost.add("vm", vm.Self, 1)
 				ref := vcStartTimedTask(vm, task, cost, timing.duration(timing.ReconfigureMS), apply)
@@ -117,7 +117,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, apply()
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -127,7 +127,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -138,7 +138,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 		res := vm.ReconfigVMTask(ctx, &sreq)
 		if b, ok := res.(*methods.ReconfigVM_TaskBody); ok && b.Res != nil {
 			if task, ok := simulator.Map.Get(b.Res.Returnval).(*simulator.Task); ok {
-				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 				if task.Info.State == types.TaskInfoStateError && len(ours) != 0 {
 					vcSetVolatileKeys(vm, beforeVolatile)
 					vcPublishExtraConfig(vm, before)
@@ -151,7 +151,7 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 }
 
 // vcReconfigUnreachable fails the task when the VM's host is disconnected or not responding.
-func vcReconfigUnreachable(vm *simulator.VirtualMachine) soap.HasFault {
+func vcReconfigUnreachable(ctx *simulator.Context, vm *simulator.VirtualMachine) soap.HasFault {
 	if vcLab == nil {
 		return nil
 	}
@@ -167,7 +167,7 @@ func vcReconfigUnreachable(vm *simulator.VirtualMachine) soap.HasFault {
 		task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 			return nil, refusal.fault
 		})
-		vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+		vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 		body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: vcRunTask(task, &refusal)}}
 	})
 	return body

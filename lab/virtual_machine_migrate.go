@@ -103,7 +103,7 @@ func vcHandleMigrateVM(ctx *simulator.Context, method *simulator.Method) soap.Ha
 		}
 		mv.cost, mv.storage = vcMigrationCost(vm, p) // resource_manager.go
 		task := simulator.CreateTask(vm, "migrateVm", nil)
-		vcSetTaskInfo(task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
+		vcSetTaskInfo(ctx, task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
 		body = &methods.MigrateVM_TaskBody{Res: &types.MigrateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
@@ -175,7 +175,7 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 		}
 		mv.cost, mv.storage = vcMigrationCost(vm, p)
 		task := simulator.CreateTask(vm, "relocateVm", nil)
-		vcSetTaskInfo(task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
+		vcSetTaskInfo(ctx, task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
 		body = &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body

@@ -44,7 +44,7 @@ func init() {
 func vcHandlePowerOff(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	return vcPowerTask(ctx, "VirtualMachine.Interact.PowerOff", func(vm *simulator.VirtualMachine) soap.HasFault {
 		res := vm.PowerOffVMTask(ctx, method.Body.(*types.PowerOffVM_Task))
-		if vcPowerTaskDone(res, "PowerOffVM_Task", "VirtualMachine.powerOff", vm.Name) {
+		if vcPowerTaskDone(ctx, res, "PowerOffVM_Task", "VirtualMachine.powerOff", vm.Name) {
 			vcPoweredOff(vm)
 		}
 		return res
@@ -54,7 +54,7 @@ func vcHandlePowerOff(ctx *simulator.Context, method *simulator.Method) soap.Has
 func vcHandlePowerOn(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	return vcPowerTask(ctx, "VirtualMachine.Interact.PowerOn", func(vm *simulator.VirtualMachine) soap.HasFault {
 		res := vm.PowerOnVMTask(ctx, method.Body.(*types.PowerOnVM_Task))
-		if vcPowerTaskDone(res, "PowerOnVM_Task", "VirtualMachine.powerOn", vm.Name) {
+		if vcPowerTaskDone(ctx, res, "PowerOnVM_Task", "VirtualMachine.powerOn", vm.Name) {
 			vcPoweredOn(vm)
 		}
 		return res
@@ -96,7 +96,7 @@ func vcPowerTask(ctx *simulator.Context, privilege string, power func(*simulator
 }
 
 // vcPowerTaskDone names the simulator's power task as vCenter does and tells whether it succeeded.
-func vcPowerTaskDone(res soap.HasFault, name, description, entity string) bool {
+func vcPowerTaskDone(ctx *simulator.Context, res soap.HasFault, name, description, entity string) bool {
 	var ref types.ManagedObjectReference
 	switch b := res.(type) {
 	case *methods.PowerOffVM_TaskBody:
@@ -116,7 +116,7 @@ func vcPowerTaskDone(res soap.HasFault, name, description, entity string) bool {
 	if !ok {
 		return false
 	}
-	vcSetTaskInfo(task, name, description, entity)
+	vcSetTaskInfo(ctx, task, name, description, entity)
 	return task.Info.State == types.TaskInfoStateSuccess
 }
 

@@ -31,6 +31,7 @@ AXE = ROOT / "vsguesttruth" / "web" / "ui" / "node_modules" / "axe-core" / "axe.
 WRITE = "e2e-write-token-0123456789"
 READ = "e2e-read-token-0123456789"
 TIMEOUT = 20_000  # ms: the lab publishes a fault within a second, the page long-polls
+ROLE = {"role": "active", "holder": ""}  # what serve's single-instance lease says (the pages' context line shows it)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup)")
 expect = playwright_api.expect
@@ -46,7 +47,7 @@ def web(lab, tmp_path_factory):
     auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), SessionValidator(settings))
     conn = connect(settings)
     remedy = RemediationLoop(conn, RemediationConfig(mode="advise"))  # the plugin's move action is manual
-    app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate)
+    app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate, role=lambda: dict(ROLE))
     server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key).start()
     server.source = source
     try:
@@ -211,6 +212,19 @@ def test_global_view_updates_live_filters_sorts_and_follows_the_theme(lab, web, 
     expect(headline).to_contain_text("are healthy")
 
 
+def test_a_standby_instance_says_so_in_the_context_line(web, page):
+    page.goto(f"{web.url}/ui/global.html#token={READ}")
+    expect(page.locator("#context")).to_contain_text("inventory v")
+    assert "standby" not in page.locator("#context").inner_text()
+    ROLE.update(role="passive", holder="vsgt-b pid 4242")
+    try:
+        page.reload()  # the token stays in the tab's sessionStorage
+        expect(page.locator("#context")).to_contain_text("standby (read-only): the active instance is vsgt-b pid 4242")
+        shot(page, "global-standby")
+    finally:
+        ROLE.update(role="active", holder="")
+
+
 # -- the move dialog ---------------------------------------------------------------------------------
 
 def migrations_done(web) -> float:
@@ -313,7 +327,8 @@ def test_vsphere_client_session_and_metrics(lab, web):
     try:
         status, body = get(web, "/api/v1/whoami", {"vmware-api-session-id": user.session_key})
         assert status == 200 and json.loads(body) == {
-            "name": lab.username, "kind": "session", "scope": "read", "remediation": True, "migrate": True}
+            "name": lab.username, "kind": "session", "scope": "read", "remediation": True, "migrate": True,
+            "role": "active", "holder": ""}
         moref = vm_moref(web, "web01")
         assert get(web, f"/api/v1/vms/{moref}/map", {"vmware-api-session-id": user.session_key})[0] == 200
     finally:

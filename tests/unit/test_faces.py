@@ -32,8 +32,8 @@ FACES = {
     },
     "vsguesttruth.plan": {"Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_for", "plan_move"},
     "vsguesttruth.reconcile": {
-        "NO_REMEDIATION", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook", "Service",
-        "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
+        "NO_REMEDIATION", "AnswerLog", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook",
+        "Service", "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
     },
     "vsguesttruth.remediation": {
         "EVENT_PREFIX", "REQUEST_TIMEOUT", "Action", "DryRun", "Executor", "ManualMoves", "OnceReport",
@@ -41,8 +41,8 @@ FACES = {
     },
     "vsguesttruth.vcenter": {
         "TRANSIENT_FAULTS", "ApiError", "AuthError", "CertificateError", "ConfigError", "ConnectError", "Connection",
-        "ConnectionSettings", "Informer", "MoveResult", "NotFound", "Publisher", "RoleResult", "SessionExpired",
-        "SessionValidator",
+        "ConnectionSettings", "Informer", "Lease", "MoveResult", "NotActive", "NotFound", "Publisher", "RoleResult",
+        "RunningMove", "SessionExpired", "SessionValidator", "follow", "running_migrations",
         "TaskFailed", "Transient", "VsgtError", "Watcher", "connect", "ensure_role", "events", "extension", "fault_text",
         "get_extra_config", "is_connection_lost", "is_session_lost", "is_transient", "missing_privileges",
         "negotiate_version",

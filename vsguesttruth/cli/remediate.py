@@ -166,7 +166,7 @@ def remediate(once, mode, dry_run, vm_names, max_wait, as_json) -> None:
         click.echo("remediation mode is off ([remediation] mode): nothing to do", err=True)
         return
     conn = session.connect()
-    loop = RemediationLoop(conn, config, executor=DryRun() if dry_run else None).start()
+    loop = RemediationLoop(conn, config, executor=DryRun() if dry_run else None).start(follow=not dry_run)
     try:
         report = loop.run_once(level=session.service_level(), vms=vm_names, max_wait=max_wait, act=not dry_run)
     finally:

@@ -8,9 +8,10 @@
   of hosts, datastores and VMs into the plain :class:`~vsguesttruth.model.Inventory`;
 - :mod:`.watch`, :mod:`.informer`: WaitForUpdatesEx, one live inventory shared by its readers;
 - :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`,
-  :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion, vCenter events,
-  custom attributes, the vSphere Client plugin's registration and sessions, the account's role and
-  privileges.
+  :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion (and the ones still
+  running after a restart), vCenter events, custom attributes, the vSphere Client plugin's registration and
+  sessions, the account's role and privileges;
+- :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec).
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:
@@ -41,7 +42,8 @@ from .extension import SessionValidator
 from .faults import fault_text, is_connection_lost, is_session_lost, translate
 from .informer import Informer
 from .inventory import snapshot
-from .migrate import MoveResult, relocate, replica_pairs, vmotion
+from .lease import Lease, NotActive
+from .migrate import MoveResult, RunningMove, follow, relocate, replica_pairs, running_migrations, vmotion
 from .privileges import RoleResult, ensure_role, missing_privileges, root_folder, root_pools, tools_status
 from .publish import Publisher, get_extra_config, read_guestinfo, refresh_storage, set_extra_config
 from .settings import ConnectionSettings, normalize_thumbprint, parse_url
@@ -59,10 +61,13 @@ __all__ = [
     "Connection",
     "ConnectionSettings",
     "Informer",
+    "Lease",
     "MoveResult",
+    "NotActive",
     "NotFound",
     "Publisher",
     "RoleResult",
+    "RunningMove",
     "SessionExpired",
     "SessionValidator",
     "TaskFailed",
@@ -74,6 +79,7 @@ __all__ = [
     "events",
     "extension",
     "fault_text",
+    "follow",
     "get_extra_config",
     "is_connection_lost",
     "is_session_lost",
@@ -88,6 +94,7 @@ __all__ = [
     "replica_pairs",
     "root_folder",
     "root_pools",
+    "running_migrations",
     "set_extra_config",
     "snapshot",
     "ssl_context",

@@ -53,9 +53,10 @@ class MigrateRequest(BaseModel):
 
 
 def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable | None,
-           closing: threading.Event | None = None) -> APIRouter:
+           closing: threading.Event | None = None, role: Callable[[], dict] | None = None) -> APIRouter:
     """The ``/api/v1`` routes on ``pages`` (the source's inventory, judged and indexed once per version);
-    ``closing``: set when the server stops, so long polls answer at once instead of holding the shutdown."""
+    ``closing``: set when the server stops, so long polls answer at once instead of holding the shutdown;
+    ``role()``: serve's role under the single-instance lease (``{"role": "active"|"passive", "holder": ...}``)."""
     closing = closing or threading.Event()
     source = pages.source
     api = APIRouter(prefix="/api/v1")
@@ -127,7 +128,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
 
     def meta() -> dict:
         return {"version": pages.version, "updated_at": getattr(source, "updated_at", 0.0),
-                "error": getattr(source, "error", "")}
+                "error": getattr(source, "error", ""), "role": role() if role is not None else None}
 
     q_sort = Query(default="", description="Column to sort by; prefix - for descending.")
     q_search = Query(default="", max_length=200, description="Search: matched anywhere in the row's text.")
@@ -143,13 +144,15 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         return {"version": __version__, "vcenter": vcenter(), "inventory_version": pages.version,
                 "updated_at": getattr(source, "updated_at", 0.0), "error": getattr(source, "error", ""),
                 "features": {"remediation": plan is not None, "migrate": migrate is not None,
-                             "events": hasattr(source, "events"), "incidents": False}}
+                             "events": hasattr(source, "events"), "incidents": False},
+                "role": role() if role is not None else None}
 
     @api.get("/whoami", tags=["api"], operation_id="whoAmI", response_model=schemas.WhoAmI,
              responses=schemas.errors())
     def whoami(principal: Principal = Depends(who)) -> dict:
         """Who the credentials belong to."""
-        return {**principal.as_dict(), "remediation": plan is not None, "migrate": migrate is not None}
+        return {**principal.as_dict(), "remediation": plan is not None, "migrate": migrate is not None,
+                **(role() if role is not None else {})}
 
     # -- disks ------------------------------------------------------------------------------------------
 

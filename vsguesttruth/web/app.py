@@ -1,6 +1,6 @@
 """The plugin server's FastAPI app: JSON API, UI pages, plugin.json, /metrics, health, the API docs.
 
-``create_app(source, auth, plan=None, migrate=None)``:
+``create_app(source, auth, plan=None, migrate=None, role=None)``:
 
 - ``source``: an :class:`~vsguesttruth.web.source.InventorySource` (``latest()`` -> Inventory or None);
 - ``auth``: an :class:`~vsguesttruth.web.auth.Auth` (tokens and/or vCenter session checks);
@@ -9,6 +9,9 @@
   ``MoveRefused`` to refuse: 409; any other error is a failed move: 502). Both come from the remediation code;
   without them the API answers 501 "remediation not available" and the UI says so.
 - ``guest``: the admin's ``[guest]`` bounds, to judge each VM by its guest's service level as its guest is told.
+- ``role() -> dict``: ``vsguesttruth serve``'s role (``{"role": "active" | "passive", "holder": ...}``, the
+  single-instance lease), shown by ``/readyz``, ``/api/v1/whoami``, ``/about`` and the change feed (the pages'
+  context line).
 
 Routes: ``/healthz``, ``/readyz`` (anonymous); ``/plugin.json`` and ``/images/*`` (the manifest and its icons:
 vCenter fetches them anonymously); ``/ui/*`` (the pages and their bundled scripts and styles: static, they
@@ -56,7 +59,8 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = None,
                migrate: MigrateFn | None = None, metrics_anonymous: bool = False,
-               manifest: Path | None = None, guest: GuestConfig | None = None) -> FastAPI:
+               manifest: Path | None = None, guest: GuestConfig | None = None,
+               role: Callable[[], dict] | None = None) -> FastAPI:
     """The app (see the module docstring)."""
     pages = Pages(source, guest or GuestConfig())
     manifest_path = manifest or manifest_dir()
@@ -119,10 +123,12 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
     @app.get("/readyz", tags=["health"], operation_id="readyz", response_model=schemas.Ready,
              responses={503: {"model": schemas.Ready, "description": "No inventory from vCenter yet."}})
     def readyz() -> JSONResponse:
-        """Ready once a first inventory came from vCenter."""
+        """Ready once a first inventory came from vCenter; ``role``: active, or passive (standing by, read-only)."""
         inv = source.latest()
         body = {"ready": inv is not None, "version": getattr(source, "version", 0),
                 "error": getattr(source, "error", "")}
+        if role is not None:
+            body.update(role())
         return JSONResponse(body, status_code=200 if inv is not None else 503)
 
     # -- the plugin manifest, the pages, the docs ------------------------------------------------------
@@ -159,7 +165,7 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
 
     # -- the JSON API and /metrics ----------------------------------------------------------------------
 
-    app.include_router(router(pages, auth, plan=plan, migrate=migrate, closing=app.state.closing))
+    app.include_router(router(pages, auth, plan=plan, migrate=migrate, closing=app.state.closing, role=role))
 
     @app.get("/metrics", tags=["metrics"], operation_id="getMetrics",
              responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format."},

@@ -52,6 +52,9 @@ PASS_SECONDS = Histogram("vsguesttruth_pass_seconds",
 PASS_RUNNING = Gauge("vsguesttruth_pass_running", "1 while a reconcile pass is running.", registry=REGISTRY)
 INVENTORY_UPDATES = Counter("vsguesttruth_inventory_updates", "Inventories built from vCenter changes.",
                             registry=REGISTRY)
+ACTIVE = Gauge("vsguesttruth_active",
+               "1 while this instance holds the single-instance lease and acts; 0 while it stands by (passive).",
+               registry=REGISTRY)
 WATCH_LAG = Gauge("vsguesttruth_watch_lag_seconds",
                   "Seconds since the watch last heard from vCenter (an update or an empty wait); grows when "
                   "the watch is stuck or vCenter is unreachable.", registry=REGISTRY)
@@ -87,6 +90,11 @@ def pass_done(seconds: float) -> None:
 
 def track_pass_running(running: Callable[[], bool]) -> None:
     PASS_RUNNING.set_function(lambda: 1.0 if running() else 0.0)
+
+
+def track_active(active: Callable[[], bool]) -> None:
+    """Report ``active()`` (this instance acts) as vsguesttruth_active."""
+    ACTIVE.set_function(lambda: 1.0 if active() else 0.0)
 
 
 def track_in_flight(count: Callable[[], float]) -> None:

@@ -56,6 +56,15 @@ class Ready(BaseModel):
     ready: bool
     version: int
     error: str
+    role: Literal["active", "passive"] | None = Field(default=None, description="serve's role under the "
+                                                      "single-instance lease (passive: standing by, read-only).")
+    holder: str | None = Field(default=None, description="The instance holding the lease.")
+
+
+class Role(BaseModel):
+    """``vsguesttruth serve``'s role: one instance acts (holds the lease in vCenter), others stand by."""
+    role: Literal["active", "passive"]
+    holder: str = Field(description="The instance holding the lease (host and pid), \"\" when not known yet.")
 
 
 class Vcenter(BaseModel):
@@ -73,6 +82,7 @@ class About(BaseModel):
     updated_at: float
     error: str
     features: dict[str, bool] = Field(description="remediation, migrate, events, incidents.")
+    role: Role | None = Field(default=None, description="serve's role under the single-instance lease.")
 
 
 class WhoAmI(BaseModel):
@@ -81,6 +91,8 @@ class WhoAmI(BaseModel):
     scope: Literal["read", "write"]
     remediation: bool
     migrate: bool
+    role: Literal["active", "passive"] | None = None
+    holder: str | None = None
 
 
 # -- disks ---------------------------------------------------------------------------------------------
@@ -138,6 +150,7 @@ class Status(BaseModel):
     version: int
     updated_at: float
     error: str
+    role: Role | None = None
     counts: Counts
     total: int
     disks: list[DiskRecord]
@@ -193,6 +206,7 @@ class Changes(BaseModel):
     version: int
     updated_at: float
     error: str
+    role: Role | None = None
     reset: bool = Field(description="The feed no longer holds the version asked after: fetch what you show again.")
     counts: Counts
     disks: list[DiskRecord] = Field(description="Disks whose verdict or explanation changed, as they are now.")

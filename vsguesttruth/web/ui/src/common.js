@@ -29,13 +29,15 @@ export function list(items, render, none) {
 }
 
 // The line under the client's own header: which vCenter this view reads, and how fresh it is.
-export function setContext(about, version, updatedAt, error) {
+// role: serve's role under the single-instance lease; a standby instance shows what the active one decides.
+export function setContext(about, version, updatedAt, error, role) {
   const node = $("context");
   if (!node) return;
   const vc = about && about.vcenter;
   const parts = [vc ? "vCenter " + vc.name + (vc.instance_uuid ? " (" + vc.instance_uuid + ")" : "") : "vCenter not reachable yet"];
   if (version !== undefined) parts.push("inventory v" + version);
   if (updatedAt) parts.push("as of " + new Date(updatedAt * 1000).toLocaleTimeString());
+  if (role && role.role === "passive") parts.push("standby (read-only): the active instance is " + (role.holder || "not known yet"));
   replace(node, parts.join(" \u00b7 "), error ? el("span", { cls: "vsgt-error", text: " \u00b7 vCenter: " + error }) : null);
   if (vc) node.setAttribute("data-vcenter", vc.instance_uuid || vc.name);
 }

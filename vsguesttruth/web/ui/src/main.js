@@ -31,8 +31,8 @@ async function run() {
   } catch (err) { fail(root, err); return; }
   const vc = about.vcenter || {};
   setServerGuid(vc.instance_uuid);
-  setContext(about, about.inventory_version, about.updated_at, about.error);
-  const status = (changes) => setContext(about, changes.version, changes.updated_at, changes.error);
+  setContext(about, about.inventory_version, about.updated_at, about.error, about.role);
+  const status = (changes) => setContext(about, changes.version, changes.updated_at, changes.error, changes.role);
   try {
     if (page === "global") {
       const first = await api("disks?limit=1");
