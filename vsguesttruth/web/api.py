@@ -148,7 +148,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                 "role": role() if role is not None else None}
 
     @api.get("/whoami", tags=["api"], operation_id="whoAmI", response_model=schemas.WhoAmI,
-             responses=schemas.errors())
+             response_model_exclude_none=True, responses=schemas.errors())
     def whoami(principal: Principal = Depends(who)) -> dict:
         """Who the credentials belong to."""
         return {**principal.as_dict(), "remediation": plan is not None, "migrate": migrate is not None,
