@@ -18,8 +18,9 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from vsguesttruth.config import RemediationConfig  # noqa: E402
+from vsguesttruth.guestinfo import POLICY  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
-from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, snapshot  # noqa: E402
+from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, set_extra_config, snapshot  # noqa: E402
 from vsguesttruth.web import Auth, TokenStore, WatcherSource, WebServer, create_app, self_signed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,6 +210,25 @@ def test_global_view_updates_live_filters_sorts_and_follows_the_theme(lab, web, 
     lab.restore()
     page.goto(f"{web.url}/ui/global.html")
     expect(headline).to_contain_text("are healthy")
+
+
+def test_the_guests_service_level_shows_wherever_the_verdict_does(lab, conn, web, page):
+    web02 = vm_moref(web, "web02")
+    version = web.source.version
+    set_extra_config(conn, web02, POLICY, json.dumps({"min_working_paths": 8}))  # the guest asks for 8 paths
+    try:
+        wait_version(web, version)
+        page.goto(f"{web.url}/ui/global.html#token={READ}")
+        row = page.locator('#disks-table tbody tr[data-vm="web02"]').first
+        expect(row).to_have_attribute("data-sla-met", "false")
+        expect(row).to_contain_text("not met")
+        page.goto(f"{web.url}/ui/vm-summary.html?objectId={web02}")
+        level = page.locator("#vm-level")
+        expect(level).to_have_attribute("data-met", "false")
+        expect(level).to_contain_text("at least 8 available paths per LUN (set by the guest): not met, 4 paths short on")
+        shot(page, "vm-summary-below-level")
+    finally:
+        set_extra_config(conn, web02, POLICY, "")
 
 
 # -- the move dialog ---------------------------------------------------------------------------------

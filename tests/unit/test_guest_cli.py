@@ -203,6 +203,26 @@ def test_dry_run_works_outside_a_vm(guest, tmp_path):
     assert guest.run("devices", "--sysfs", str(other.root)).returncode == 0
 
 
+def test_status_wait_after_a_power_on_says_so_and_waits_for_the_document(guest):
+    # guestinfo is empty after a power-on until the service publishes the document again
+    def service():
+        time.sleep(1.0)
+        guest.state()
+
+    thread = threading.Thread(target=service)
+    thread.start()
+    result = guest.run("status", "--wait", "--timeout", "10")
+    thread.join()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("vm db01 on esx-a02 (cl-a): healthy")
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1 and "no storage document yet" in said[0] and "waiting up to 10 s" in said[0]
+    (guest.info / guestinfo.STATE).unlink()
+    gave_up = guest.run("status", "--wait", "--timeout", "0.3")
+    assert gave_up.returncode == 8 and "Traceback" not in gave_up.stderr
+    assert gave_up.stderr.strip().splitlines()[-1].endswith("gave up after 0.3 s")
+
+
 def test_set_policy_wait(guest):
     def service():
         deadline = time.monotonic() + 10
