@@ -21,6 +21,8 @@ type topoHBA struct {
 	WWNN   string `json:"wwnn,omitempty"`
 	Status string `json:"status"`
 	Fabric string `json:"fabric,omitempty"`
+	// Protocol is "nvme" for a card's FC-NVMe adapter (nvme.go), "" for the SCSI ones
+	Protocol string `json:"protocol,omitempty"`
 }
 
 type topoPath struct {
@@ -194,6 +196,11 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 			}
 			th.HBAs = append(th.HBAs, x)
 		}
+		for _, hb := range s.nvmeCards(h) {
+			th.HBAs = append(th.HBAs, topoHBA{Device: nvmeDevice(hb), Key: nvmeKey(hb), Kind: "fc", Status: hb.status(),
+				WWPN: s.formatWWN(hb.wwpn), WWNN: s.formatWWN(hb.wwnn), Fabric: string(rune('A' + hb.fabric)),
+				Protocol: protocolNVMe})
+		}
 		for _, ln := range h.luns {
 			th.Luns = append(th.Luns, ln.canonical)
 		}
@@ -214,6 +221,9 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 			}
 			tp := topoPath{Name: p.name, Lun: p.lun.name, Canonical: p.lun.canonical, HBA: p.hba.device, State: state, Base: p.base,
 				Optimized: p.optimized, Working: v.working, Removed: p.removed}
+			if p.lun.nvme() {
+				tp.HBA = nvmeDevice(p.hba)
+			}
 			if p.target != nil {
 				tp.Target = p.target.name
 			}

@@ -57,6 +57,7 @@ func (l *Lab) buildInventory() error {
 	vcLab = l
 	m := simulator.VPX()
 	m.Datacenter, m.Portgroup, m.Host, m.Cluster, m.ClusterHost, m.Datastore, m.Machine = 0, 0, 0, 0, 0, 0, 0
+	setAPIVersion(m) // nvme.go: NVMe topology is vSphere 7.0's
 	m.Autostart = false
 	if err := m.Create(); err != nil {
 		return err
@@ -83,7 +84,8 @@ func (l *Lab) buildInventory() error {
 		}
 		// vSphere HA/DRS clusters as admins run them
 		cl.ConfigurationEx.(*types.ClusterConfigInfoEx).DasConfig.Enabled = types.NewBool(true)
-		setClusterVsanOff(cl) // cluster_compute_resource_usage.go
+		setClusterVsanOff(cl)                   // cluster_compute_resource_usage.go
+		setClusterVMCP(cl, s.clusterVMCP(name)) // cluster_vmcp.go
 		clusters[name] = cl
 	}
 	t0 := time.Now()

@@ -452,6 +452,7 @@ func newSAN(t *Topology) (*san, error) {
 			return h.datastores[i].localHost != nil && h.datastores[j].localHost == nil
 		})
 	}
+	s.adoptNVMe() // nvme.go
 	return s, nil
 }
 

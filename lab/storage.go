@@ -113,6 +113,9 @@ func (s *san) renderLun(l *lun, state string) types.BaseScsiLun {
 		display = fmt.Sprintf("Local %s Disk (%s)", l.vendor, l.canonical)
 		vaai = "vStorageUnsupported"
 	}
+	if l.nvme() {
+		display = fmt.Sprintf("NVMe Fibre Channel Disk (%s)", l.canonical)
+	}
 	return &types.HostScsiDisk{
 		ScsiLun: types.ScsiLun{
 			HostDevice:    types.HostDevice{DeviceName: l.devicePath(), DeviceType: "disk"},
@@ -216,6 +219,7 @@ func (s *san) renderHost(h *host) *hostRender {
 	for _, hb := range h.hbas {
 		sdi.HostBusAdapter = append(sdi.HostBusAdapter, s.renderHBA(h, hb))
 	}
+	sdi.HostBusAdapter = append(sdi.HostBusAdapter, s.nvmeAdapters(h)...) // nvme.go
 	views := map[*lun][]pathView{}
 	for _, l := range h.luns {
 		views[l] = s.lunView(h, l)
@@ -235,6 +239,9 @@ func (s *san) renderHost(h *host) *hostRender {
 		for ti := 0; ti < ntargets; ti++ {
 			if hb.fabric >= 0 && h.goneTargets[hb.targets[ti].name+"/"+hb.device] {
 				continue // a rescan found the target gone
+			}
+			if hb.fabric >= 0 && hb.targets[ti].array.nvme() {
+				continue // an NVMe controller: in nvmeTopology (nvme.go)
 			}
 			tgt := types.HostScsiTopologyTarget{Key: fmt.Sprintf("key-vim.host.ScsiTopology.Target-%s:0:%d", hb.device, ti), Target: int32(ti)}
 			for _, p := range h.paths {
@@ -261,6 +268,12 @@ func (s *san) renderHost(h *host) *hostRender {
 		topo.Adapter = append(topo.Adapter, iface)
 	}
 	for _, l := range h.luns {
+		if l.nvme() { // claimed by HPP: no multipathInfo entry, its paths only in multipathState
+			for _, v := range views[l] {
+				mps.Path = append(mps.Path, types.HostMultipathStateInfoPath{Name: v.p.name, PathState: v.state})
+			}
+			continue
+		}
 		lu := types.HostMultipathInfoLogicalUnit{Key: l.luKey(), Id: l.uuid, Lun: l.scsiKey()}
 		if l.local {
 			lu.Policy = &types.HostMultipathInfoFixedLogicalUnitPolicy{
@@ -297,6 +310,7 @@ func (s *san) renderHost(h *host) *hostRender {
 	}
 	sdi.ScsiTopology = topo
 	sdi.MultipathInfo = mpi
+	sdi.NvmeTopology = s.nvmeTopology(h)
 	fsv := &types.HostFileSystemVolumeInfo{VolumeTypeList: []string{"VMFS", "NFS", "NFS41", "vsan", "VVOL", "VFFS", "OTHER", "PMEM"}}
 	for _, d := range h.datastores {
 		mi := s.mountInfo(h, d)

@@ -32,6 +32,8 @@ type Topology struct {
 type ClusterSpec struct {
 	Name  string   `json:"name"`
 	Hosts []string `json:"hosts"`
+	// vSphere HA's VM Component Protection (cluster_vmcp.go); nil: VMCP off, as a new HA cluster has it
+	VMCP *VMCPSpec `json:"vmcp,omitempty"`
 }
 
 // ArraySpec is one storage array: controllers x ports, every port on fabric A (port 0, vmhba2) or
@@ -45,8 +47,11 @@ type ArraySpec struct {
 	Ports       int    `json:"ports_per_controller"`
 	// Access is how the array presents a LUN on its controllers' ports (san.go): "alua" (asymmetric:
 	// the owning controller's ports active/optimized, the others active/non-optimized), "alua_standby"
-	// (the others ALUA standby) or "active_active" (symmetric, every port optimized).
+	// (the others ALUA standby) or "active_active" (symmetric, every port optimized); an NVMe array:
+	// "ana" (asymmetric namespace access: the owning controller optimized, the other non-optimized).
 	Access string `json:"access,omitempty"`
+	// Protocol is "scsi" (default) or "nvme": NVMe over FC namespaces, claimed by HPP (nvme.go).
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // Array access modes, and the storage array type plug-in (SATP) ESXi claims each with.
@@ -177,6 +182,11 @@ func (t *Topology) validate() error {
 		if len(c.Hosts) == 0 {
 			return fmt.Errorf("cluster %q has no hosts", c.Name)
 		}
+		if c.VMCP != nil {
+			if err := c.VMCP.validate(c.Name); err != nil {
+				return err
+			}
+		}
 		for _, h := range c.Hosts {
 			if err := unique("host", h); err != nil {
 				return err
@@ -211,12 +221,25 @@ func (t *Topology) validate() error {
 		if a.Serial == 0 {
 			a.Serial = uint32(0xa0000 + i)
 		}
-		switch a.Access {
-		case "":
-			a.Access = accessALUA
-		case accessALUA, accessALUAStandby, accessActive:
+		switch a.Protocol {
+		case "", "scsi":
+			a.Protocol = "scsi"
+			switch a.Access {
+			case "":
+				a.Access = accessALUA
+			case accessALUA, accessALUAStandby, accessActive:
+			default:
+				return fmt.Errorf("array %q: access must be %s, %s or %s", a.Name, accessALUA, accessALUAStandby, accessActive)
+			}
+		case protocolNVMe:
+			if a.Access == "" {
+				a.Access = accessANA
+			}
+			if a.Access != accessANA {
+				return fmt.Errorf("array %q: an NVMe array's access is %s", a.Name, accessANA)
+			}
 		default:
-			return fmt.Errorf("array %q: access must be %s, %s or %s", a.Name, accessALUA, accessALUAStandby, accessActive)
+			return fmt.Errorf("array %q: protocol must be scsi or %s", a.Name, protocolNVMe)
 		}
 		arrays[a.Name] = a
 	}
@@ -256,6 +279,9 @@ func (t *Topology) validate() error {
 		case pspRR, pspMRU, pspFixed:
 		default:
 			return fmt.Errorf("lun %q: path_policy must be %s, %s or %s", l.Name, pspRR, pspMRU, pspFixed)
+		}
+		if a.Protocol == protocolNVMe && l.PathPolicy != pspRR {
+			l.PathPolicy = pspRR // HPP, not NMP: load-balanced over the optimized paths (nvme.go)
 		}
 		for _, c := range l.Clusters {
 			if !clusters[c] {

@@ -24,6 +24,8 @@ func (t *Topology) scale(nhosts, nvms int) error {
 		}
 		t.Clusters = append(t.Clusters, cs)
 	}
+	// The scaled topology keeps the SCSI arrays only, so benchmarks compare like with like across versions.
+	t.dropNVMe()
 	for i := range t.Luns {
 		t.Luns[i].Clusters = nil
 		t.Luns[i].Hosts = nil
@@ -61,4 +63,37 @@ func (t *Topology) scale(nhosts, nvms int) error {
 		t.VMs = append(t.VMs, v)
 	}
 	return t.validate()
+}
+
+// dropNVMe removes the NVMe arrays, their namespaces and the datastores on them.
+func (t *Topology) dropNVMe() {
+	nvme := map[string]bool{}
+	var arrays []ArraySpec
+	for _, a := range t.Arrays {
+		if a.Protocol == protocolNVMe {
+			nvme[a.Name] = true
+		} else {
+			arrays = append(arrays, a)
+		}
+	}
+	gone := map[string]bool{}
+	var luns []LunSpec
+	for _, l := range t.Luns {
+		if nvme[l.Array] {
+			gone[l.Name] = true
+		} else {
+			luns = append(luns, l)
+		}
+	}
+	var datastores []DatastoreSpec
+	for _, d := range t.Datastores {
+		keep := true
+		for _, e := range d.Extents {
+			keep = keep && !gone[e]
+		}
+		if keep {
+			datastores = append(datastores, d)
+		}
+	}
+	t.Arrays, t.Luns, t.Datastores = arrays, luns, datastores
 }

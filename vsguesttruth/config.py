@@ -33,6 +33,9 @@ exists. Example (see ``scripts/config.example.toml``)::
     [replicas]                   # datastore name = its replica's name (media_failure fails over there)
     "ds-gold" = "ds-gold-replica"
 
+    [san]                        # what vSphere does not know: the array's names for its target ports
+    port_names = {"50:06:01:60:3b:a0:1d:e2" = "A-ctl0-p0"}
+
     [web]                        # the plugin server (vSphere Client UI, JSON API, /metrics)
     listen = "0.0.0.0"
     port = 8443
@@ -44,6 +47,7 @@ exists. Example (see ``scripts/config.example.toml``)::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +60,9 @@ VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "service", "remediation", "replicas", "web"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "service", "remediation", "replicas", "web",
+            "san"}
+SAN_KEYS = {"port_names": dict}
 SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int}
 GUEST_KEYS = {
     "allow_policy": bool, "min_refresh_interval": int, "default_refresh_interval": int, "allowed_fields": list,
@@ -166,6 +172,14 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SanConfig:
+    """What the admin knows of the SAN and vSphere does not report: the array's name for each target port, by
+    its WWPN (``50:06:01:60:3b:a0:1d:e2``, normalised), shown beside the WWPN in explanations and pages."""
+
+    port_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """What the admin configured; empty when there is no file."""
 
@@ -178,6 +192,7 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     web: WebConfig = field(default_factory=WebConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
+    san: SanConfig = field(default_factory=SanConfig)
 
 
 def default_path() -> Path | None:
@@ -226,6 +241,7 @@ def load(path: str | Path | None = None) -> Config:
         publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
         service=parse_service(_check_section(chosen, "service", data.get("service", {}), SERVICE_KEYS), chosen),
         web=parse_web(_check_section(chosen, "web", data.get("web", {}), WEB_KEYS), chosen),
+        san=parse_san(_check_section(chosen, "san", data.get("san", {}), SAN_KEYS), chosen),
     )
 
 
@@ -338,6 +354,20 @@ def parse_web(section: dict[str, Any], path: Path | str = "") -> WebConfig:
         session_cache_seconds=_int(section, "session_cache_seconds", where, 0, 3600, 60),
         public_url=public_url, metrics_anonymous=section.get("metrics_anonymous", False),
     )
+
+
+def parse_san(section: dict[str, Any], path: Path | str = "") -> SanConfig:
+    """[san] as checked by ``load`` -> SanConfig; ConfigError on a WWPN that is not one or an empty name."""
+    where = _where(path, "san")
+    names: dict[str, str] = {}
+    for wwpn, name in section.get("port_names", {}).items():
+        digits = re.sub(r"[^0-9a-fA-F]", "", wwpn.removeprefix("0x"))
+        if len(digits) != 16 or re.fullmatch(r"[0-9a-fA-F:.\- ]+|0x[0-9a-fA-F]+", wwpn) is None:
+            raise ConfigError(f"{where}.port_names: {wwpn!r} is not a WWPN (16 hex digits, e.g. 50:06:01:60:3b:a0:1d:e2)")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.port_names.{wwpn!r} must be the port's name (a non-empty string)")
+        names[":".join(digits[i:i + 2] for i in range(0, 16, 2)).lower()] = name.strip()
+    return SanConfig(port_names=names)
 
 
 def _where(path: Path | str, section: str) -> str:

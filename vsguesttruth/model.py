@@ -12,6 +12,7 @@ the LUN, like on a real SAN.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import Enum
 from typing import Mapping
 
@@ -26,9 +27,15 @@ class PathState(str, Enum):
     UNKNOWN = "unknown"
 
     @property
-    def working(self) -> bool:
-        """Whether I/O can flow on this path (an ALUA standby path is a working path)."""
+    def available(self) -> bool:
+        """Whether the path could carry I/O: ``active`` (an ALUA optimized or non-optimized port) or
+        ``standby`` (activated when the active ones fail). Redundancy and service levels count these."""
         return self in (PathState.ACTIVE, PathState.STANDBY)
+
+    @property
+    def working(self) -> bool:
+        """The older name of :attr:`available`."""
+        return self.available
 
     @classmethod
     def parse(cls, value: str | None) -> "PathState":
@@ -48,10 +55,28 @@ class Hba:
     status: str  # "online", "offline", "unknown", ...
     model: str = ""
     wwpn: str = ""  # "20:00:00:25:b5:0a:00:02" for FC, "" otherwise
+    wwnn: str = ""  # the adapter's node WWN (FC; SAS adapters report one too), "" when none
+    protocol: str = ""  # storageProtocol: "scsi", "nvme" ("" when not reported)
 
     @property
     def online(self) -> bool:
         return self.status.lower() == "online"
+
+    @property
+    def san(self) -> bool:
+        """An adapter that reaches shared storage and reports its link: Fibre Channel (and FCoE, FC-NVMe) or
+        iSCSI. The others (SAS, SATA/IDE, PVSCSI, local NVMe, USB) are local adapters: ESXi reports their
+        status ``unknown``, which says nothing is wrong."""
+        return self.kind in ("fc", "iscsi")
+
+    @property
+    def words(self) -> str:
+        """How an admin names the kind: "FC HBA", "FC-NVMe adapter", "iSCSI adapter", "local adapter"."""
+        if self.kind == "fc":
+            return "FC-NVMe adapter" if self.protocol == "nvme" else "FC HBA"
+        if self.kind == "iscsi":
+            return "iSCSI adapter"
+        return "local adapter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,27 +95,45 @@ class Lun:
     operational_state: tuple[str, ...] = ("ok",)  # ScsiLun.operationalState
     capacity_bytes: int = 0
     local: bool = False
+    path_selection_policy: str = ""  # multipathInfo.lun[].policy.policy: "VMW_PSP_RR", "VMW_PSP_MRU", ...
+    satp: str = ""  # multipathInfo.lun[].storageArrayTypePolicy.policy: "VMW_SATP_ALUA", ...
+    # Who reports the paths: "NMP" (an entry in multipathInfo), "HPP" (an NVMe namespace: no multipathInfo
+    # entry; paths from the NVMe topology and multipathState), "" (another plug-in: paths not reported)
+    claimed_by: str = ""
 
     @property
     def ok(self) -> bool:
+        """The LUN's own state is ok (``operationalState`` ``ok``), as vCenter and check_vsphere use the word:
+        nothing about whether this host reaches it."""
         return self.operational_state[:1] == ("ok",)
-
-    @property
-    def permanently_lost(self) -> bool:
-        """PDL or a failed device: the LUN itself is gone, not just the way to it."""
-        bad = {"error", "off", "lostCommunication", "permanentDeviceLoss"}
-        return bool(bad.intersection(self.operational_state)) and "degraded" not in self.operational_state
 
 
 @dataclass(frozen=True, slots=True)
 class Path:
-    """One multipath path from a host to a LUN (``HostMultipathInfoPath``)."""
+    """One multipath path from a host to a LUN (``HostMultipathInfoPath``).
+
+    Two words, used everywhere: a path is *available* when it could carry I/O (state ``active``, ALUA
+    optimized or non-optimized, or ``standby``), and *carrying I/O* when the path selection policy sends
+    I/O down it now (``isWorkingPath``, the vSphere Client's "Active (I/O)"). Under Round Robin on an ALUA
+    array the optimized paths carry I/O; under MRU or Fixed one path does, and the others wait.
+    """
 
     name: str  # "vmhba2:C0:T1:L3" on the lab; the name DisableMultipathPath takes
     lun: str  # canonical name of the LUN
     hba: str  # adapter device, "vmhba2"
     target: str  # target port WWPN (FC) or IQN; "" when unknown
     state: PathState
+    io: bool | None = None  # isWorkingPath: carrying I/O now; None when vSphere does not report it
+    target_node: str = ""  # the target's node WWN (FC), "" when unknown
+    target_port_name: str = ""  # the array's name for the port, from the admin's [san] port_names ("" unknown)
+
+    @property
+    def available(self) -> bool:
+        return self.state.available
+
+    @property
+    def carrying_io(self) -> bool:
+        return self.io is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +224,47 @@ class Vm:
 
 
 @dataclass(frozen=True, slots=True)
+class Vmcp:
+    """A cluster's vSphere HA VM Component Protection settings (``configurationEx.dasConfig``) and a host's APD
+    timeout (``Misc.APDTimeout``): what HA does when a host loses a VM's storage."""
+
+    cluster: str
+    ha: bool  # dasConfig.enabled
+    vmcp: bool  # dasConfig.vmComponentProtecting == "enabled"
+    pdl: str = "disabled"  # vmStorageProtectionForPDL: disabled, warning, restartAggressive
+    apd: str = "disabled"  # vmStorageProtectionForAPD: disabled, warning, restartConservative, restartAggressive
+    terminate_delay: int = 180  # vmTerminateDelayForAPDSec
+    apd_timeout: int | None = None  # the host's Misc.APDTimeout (None: not read)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A storage problem a host reported for one of its devices as a vCenter event (``esx.problem.*``), still
+    open: no ``esx.clear.*`` event for it since. ``device`` "" is the host itself (its connection to vCenter)."""
+
+    host: str  # host moref
+    device: str  # canonical name of the device ("" for the host's connection)
+    kind: str  # pdl, apd, apd_timeout, connectivity_lost, redundancy_lost, redundancy_degraded, not_connected
+    since: datetime  # when the condition began (an APD that timed out: when it started)
+    event_type: str  # the eventTypeId (or event class) that says so now
+    key: int = 0  # the vCenter event key
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
-    """Everything at one moment. Replace, don't mutate: ``inventory.with_host(h)``."""
+    """Everything at one moment. Replace, don't mutate: ``inventory.with_host(h)``.
+
+    Besides the objects, what the events and the watch say about time: ``device_events`` are the hosts'
+    open storage events by (host moref, device canonical name); ``since`` is when the watch first saw a
+    problem that is still there, by host moref (its connection) and by ``"<host moref>/<canonical name>"``
+    (a LUN's paths or state on that host).
+    """
 
     hosts: Mapping[str, Host] = field(default_factory=dict)
     datastores: Mapping[str, Datastore] = field(default_factory=dict)
     vms: Mapping[str, Vm] = field(default_factory=dict)
+    device_events: Mapping[tuple[str, str], tuple[DeviceEvent, ...]] = field(default_factory=dict)
+    since: Mapping[str, datetime] = field(default_factory=dict)
 
     def with_host(self, host: Host) -> "Inventory":
         return replace(self, hosts={**self.hosts, host.moref: host})
@@ -198,11 +276,16 @@ class Inventory:
         return replace(self, vms={**self.vms, vm.moref: vm})
 
     def without(self, moref: str) -> "Inventory":
-        return Inventory(
+        return replace(
+            self,
             hosts={k: v for k, v in self.hosts.items() if k != moref},
             datastores={k: v for k, v in self.datastores.items() if k != moref},
             vms={k: v for k, v in self.vms.items() if k != moref},
         )
+
+    def events_of(self, host_moref: str, device: str) -> tuple[DeviceEvent, ...]:
+        """The open storage events of one host about one device ("": about the host's connection)."""
+        return self.device_events.get((host_moref, device), ())
 
     def host_by_name(self, name: str) -> Host | None:
         return next((h for h in self.hosts.values() if h.name == name), None)

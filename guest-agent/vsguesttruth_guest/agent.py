@@ -38,7 +38,8 @@ def read_state(rpc: Rpc) -> dict:
     """The state document from guestinfo; NoDocument / NewerSchema / BadDocument otherwise."""
     raw = rpc.get(guestinfo.STATE)
     if raw is None or not raw.strip():
-        raise NoDocument(f"no storage document yet: vsguesttruth has not published {guestinfo.STATE} to this VM")
+        raise NoDocument(f"no storage document yet: vsguesttruth has not published {guestinfo.STATE} to this VM since "
+                         "it was powered on (--wait waits for it)")
     return load_state(raw)
 
 

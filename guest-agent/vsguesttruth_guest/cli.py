@@ -7,7 +7,7 @@ pyVmomi: stdlib, click and the guestinfo contract (``vsguesttruth_guest.guestinf
 
 Commands::
 
-    vsguesttruth-guest status [--json]              every disk: device, verdict, reachable, advice
+    vsguesttruth-guest status [--json] [--wait]     every disk: device, verdict, reachable, advice
     vsguesttruth-guest watch --hook PROG [--hook-arg ARG]... [--interval S] [--once|--count N|--duration S]
     vsguesttruth-guest set-policy [--refresh-interval S] [--publish on_change|interval] [--field F]...
                                   [--min-working-paths N] [--min-reachable-devices N] [--clear] [--wait]
@@ -40,6 +40,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import click
@@ -146,20 +147,41 @@ def echo_json(value) -> None:
 # -- status ---------------------------------------------------------------------------------------
 
 @main.command()
+@click.option("--wait", is_flag=True, help="No document yet (a VM just powered on: guestinfo starts empty): wait for it.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="S", help="Seconds --wait waits.")
 @json_option
 @guest_options()
-def status(guest: Guest, as_json: bool) -> None:
+def status(guest: Guest, wait: bool, timeout: float, as_json: bool) -> None:
     """Every virtual disk: its /dev device, verdict, reachability, advice. Exit 1 if any is not healthy.
 
     The MATCH column says how the device was found: wwid, serial (the disk's uuid, exposed with
     disk.EnableUUID), scsi-address / nvme-address (controller and unit), or unmatched.
+    guestinfo is empty after every power-on until the service publishes the document again (within a
+    second of vCenter showing the power-on): --wait waits for it instead of exiting 5.
     """
-    view = guest.status()
+    view = wait_for_document(guest, timeout) if wait else guest.status()
     if as_json:
         echo_json(view)
     else:
         print_status(view)
     sys.exit(errors.EXIT_OK if agent.healthy(view) else errors.EXIT_UNHEALTHY)
+
+
+def wait_for_document(guest: Guest, timeout: float) -> dict:
+    """The status once the state document is there; says once that it waits, WaitTimeout after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            return guest.status()
+        except errors.NoDocument as err:
+            if time.monotonic() >= deadline:
+                raise errors.WaitTimeout(f"{err}; gave up after {timeout:g} s") from None
+            if not said:
+                click.echo(f"{err}: waiting up to {timeout:g} s (guestinfo is empty after a power-on until the "
+                           "service publishes it again)", err=True)
+                said = True
+            time.sleep(min(1.0, max(deadline - time.monotonic(), 0.05)))
 
 
 def print_status(view: dict) -> None:

@@ -18,8 +18,9 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from vsguesttruth.config import RemediationConfig  # noqa: E402
+from vsguesttruth.guestinfo import POLICY  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
-from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, snapshot  # noqa: E402
+from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, set_extra_config, snapshot  # noqa: E402
 from vsguesttruth.web import Auth, TokenStore, WatcherSource, WebServer, create_app, self_signed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,6 +224,25 @@ def test_a_standby_instance_says_so_in_the_context_line(web, page):
         shot(page, "global-standby")
     finally:
         ROLE.update(role="active", holder="")
+
+
+def test_the_guests_service_level_shows_wherever_the_verdict_does(lab, conn, web, page):
+    web02 = vm_moref(web, "web02")
+    version = web.source.version
+    set_extra_config(conn, web02, POLICY, json.dumps({"min_working_paths": 8}))  # the guest asks for 8 paths
+    try:
+        wait_version(web, version)
+        page.goto(f"{web.url}/ui/global.html#token={READ}")
+        row = page.locator('#disks-table tbody tr[data-vm="web02"]').first
+        expect(row).to_have_attribute("data-sla-met", "false")
+        expect(row).to_contain_text("not met")
+        page.goto(f"{web.url}/ui/vm-summary.html?objectId={web02}")
+        level = page.locator("#vm-level")
+        expect(level).to_have_attribute("data-met", "false")
+        expect(level).to_contain_text("at least 8 available paths per LUN (set by the guest): not met, 4 paths short on")
+        shot(page, "vm-summary-below-level")
+    finally:
+        set_extra_config(conn, web02, POLICY, "")
 
 
 # -- the move dialog ---------------------------------------------------------------------------------

@@ -106,10 +106,11 @@ def test_paths_summary_line(lab, lab_env):
     lab.fault("target", target="A-ctl1-p1", state="dead")
     result = run("paths", "--lab", "--host", "esx-a01", env=lab_env)
     assert result.returncode == 0, result.stderr
-    assert "HBAs online" in result.stdout and "LUNs ok" in result.stdout and "paths working" in result.stdout
+    assert "2/2 FC HBAs online, 1 local adapter" in result.stdout and "LUNs ok" in result.stdout
+    assert "paths available" in result.stdout and "carrying I/O" in result.stdout
     doc = json.loads(run("paths", "--lab", "--json", env=lab_env).stdout)
     host = next(h for h in doc["hosts"] if h["name"] == "esx-a01")
-    assert host["paths_working"] < host["paths_total"]
+    assert host["paths_available"] < host["paths_total"] and host["paths_working"] == host["paths_available"]
 
 
 def test_watch_prints_each_change_as_json_lines(lab, lab_env):

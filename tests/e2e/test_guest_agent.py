@@ -133,7 +133,10 @@ def test_status_shows_a_fault_within_about_a_second(lab, healthy_db01):
     for device in devices:
         assert (disks[device]["reachable"], disks[device]["advice"]) == (False, "fail_over")
         assert disks[device]["explanation"]
-    assert disks[rdm]["verdict"] == "healthy"
+    # the RDM's I/O goes on (it bypasses its mapping file), but its mapping file is on ds-gold: it can no
+    # longer be moved or powered on
+    assert (disks[rdm]["verdict"], disks[rdm]["reachable"], disks[rdm]["advice"]) == ("degraded", True, "keep_using")
+    assert "mapping file's datastore ds-gold is out of reach" in disks[rdm]["explanation"]
     # the service sees the change and rewrites extraConfig; one agent run (two processes) reads it.
     # Typically 0.4-1 s; the bound leaves room for a loaded test machine.
     assert took < 2.5, f"the guest saw the fault after {took:.2f} s"

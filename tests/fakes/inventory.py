@@ -12,8 +12,14 @@ from typing import Callable, Iterable
 
 from hypothesis import strategies as st
 
-from vsguesttruth.model import Datastore, Disk, Hba, Host, Inventory, Lun, Mount, Path, PathState, Vm
+from datetime import datetime, timezone
+
+from vsguesttruth.model import Datastore, DeviceEvent, Disk, Hba, Host, Inventory, Lun, Mount, Path, PathState, Vm
 from vsguesttruth.truth import DiskTruth
+
+EVENT_TIME = datetime(2024, 5, 1, 10, 42, 1, tzinfo=timezone.utc)  # when set_lun's faults began
+EVENT_TYPES = {"pdl": "esx.problem.scsi.device.state.permanentloss", "apd": "esx.problem.storage.apd.start",
+               "apd_timeout": "esx.problem.storage.apd.timeout"}
 
 CLUSTERS = {"cl-a": ("esx-a01", "esx-a02", "esx-a03"), "cl-b": ("esx-b01", "esx-b02", "esx-b03")}
 HOSTS = tuple(name for names in CLUSTERS.values() for name in names)
@@ -82,14 +88,17 @@ def vm_moref(name: str) -> str:
 
 
 def array_paths(lun: str) -> tuple[Path, ...]:
-    """The 4 ALUA paths of one host to an array LUN: the owning controller active, the other standby."""
+    """The 4 paths of one host to an array LUN, as an asymmetric ALUA array under Round Robin reports them
+    (lab/README.md, "Multipathing"): all ``active``; the owning controller's (optimized) carry I/O, the other
+    controller's (non-optimized) wait. Array B is symmetric: every path optimized, every one carrying I/O."""
     array, lun_id = ARRAY_LUNS[lun][:2]
     owner = lun_id % 2
     first_target = 0 if array == "A" else 2
     return tuple(
         Path(
             name=f"{hba}:C0:T{first_target + ctl}:L{lun_id}", lun=naa(lun), hba=hba,
-            target=f"{array}-ctl{ctl}-p{port}", state=PathState.ACTIVE if ctl == owner else PathState.STANDBY,
+            target=f"{array}-ctl{ctl}-p{port}", state=PathState.ACTIVE, io=ctl == owner or array == "B",
+            target_node=f"50:06:01:60:{'0a' if array == 'A' else '0b'}:00:00:00",
         )
         for hba, port in FABRIC_PORT.items()
         for ctl in (0, 1)
@@ -97,19 +106,22 @@ def array_paths(lun: str) -> tuple[Path, ...]:
 
 
 def make_lun(lun: str) -> Lun:
-    media, vaai = ARRAY_LUNS[lun][2:4]
+    array, _, media, vaai = ARRAY_LUNS[lun][:4]
     return Lun(canonical_name=naa(lun), uuid=lun_uuid(lun), key=f"key-vim.host.ScsiDisk-{naa(lun)}",
-               display_name=lun, vendor="DGC", model="VRAID", media=media, vaai=vaai, capacity_bytes=2**40)
+               display_name=lun, vendor="DGC", model="VRAID", media=media, vaai=vaai, capacity_bytes=2**40,
+               path_selection_policy="VMW_PSP_RR", satp="VMW_SATP_ALUA" if array == "A" else "VMW_SATP_DEFAULT_AA",
+               claimed_by="NMP")
 
 
 def make_host(name: str, cluster: str) -> Host:
     luns = [lun for lun, spec in ARRAY_LUNS.items() if cluster in spec[4]]
     local = Lun(canonical_name=LOCAL_LUN, uuid=f"0000000000766d686261303a303a30{HOSTS.index(name):02x}",
-                display_name="Local disk", media="ssd", local=True, capacity_bytes=2**38)
+                display_name="Local disk", media="ssd", local=True, capacity_bytes=2**38,
+                path_selection_policy="VMW_PSP_FIXED", satp="VMW_SATP_LOCAL", claimed_by="NMP")
     return Host(
         moref=host_moref(name), name=name, cluster=cluster,
         hbas=(
-            Hba(device="vmhba0", key="key-vim.host.BlockHba-vmhba0", kind="sas", status="online"),
+            Hba(device="vmhba0", key="key-vim.host.BlockHba-vmhba0", kind="sas", status="unknown"),
             Hba(device="vmhba2", key="key-vim.host.FibreChannelHba-vmhba2", kind="fc", status="online",
                 wwpn=f"20:00:00:25:b5:0a:00:{HOSTS.index(name):02x}"),
             Hba(device="vmhba3", key="key-vim.host.FibreChannelHba-vmhba3", kind="fc", status="online",
@@ -117,7 +129,7 @@ def make_host(name: str, cluster: str) -> Host:
             Hba(device="vmhba1", key="key-vim.host.BlockHba-vmhba1", kind="block", status="unknown"),  # idle IDE
         ),
         luns=(local, *(make_lun(lun) for lun in luns)),
-        paths=(Path("vmhba0:C0:T0:L0", LOCAL_LUN, "vmhba0", "", PathState.ACTIVE),
+        paths=(Path("vmhba0:C0:T0:L0", LOCAL_LUN, "vmhba0", "", PathState.ACTIVE, io=True),
                *(p for lun in luns for p in array_paths(lun))),
     )
 
@@ -169,7 +181,8 @@ def map_paths(inv: Inventory, change: Callable[[Host, Path], Path], hosts: Itera
 
 def set_path(inv: Inventory, host: str, path: str, state: str) -> Inventory:
     """POST /v1/fault/path."""
-    return map_paths(inv, lambda h, p: replace(p, state=PathState(state)) if p.name == path else p, [host])
+    return map_paths(inv, lambda h, p: replace(p, state=PathState(state), io=p.io and state == "active")
+                     if p.name == path else p, [host])
 
 
 def set_hba(inv: Inventory, host: str, hba: str, state: str) -> Inventory:
@@ -178,26 +191,38 @@ def set_hba(inv: Inventory, host: str, hba: str, state: str) -> Inventory:
     dead = state == "dead"
     inv = inv.with_host(replace(h, hbas=tuple(
         replace(a, status="offline" if dead else "online") if a.device == hba else a for a in h.hbas)))
-    original = {p.name: p.state for p in make_host(host, h.cluster).paths}
-    return map_paths(inv, lambda _, p: replace(p, state=PathState.DEAD if dead else original[p.name])
+    original = {p.name: p for p in make_host(host, h.cluster).paths}
+    return map_paths(inv, lambda _, p: (replace(p, state=PathState.DEAD, io=False) if dead else original[p.name])
                      if p.hba == hba else p, [host])
 
 
 def set_target(inv: Inventory, target: str, state: str) -> Inventory:
     """POST /v1/fault/target: array port or switch failure, its paths dead on every host."""
-    return map_paths(inv, lambda h, p: replace(p, state=PathState(state)) if p.target == target else p)
+    return map_paths(inv, lambda h, p: replace(p, state=PathState(state), io=False) if p.target == target else p)
 
 
-def set_lun(inv: Inventory, lun: str, state: str) -> Inventory:
-    """POST /v1/fault/lun: ``pdl``, ``apd``, ``apd_timeout`` (``ok`` is left to ``lab_inventory()``)."""
+def set_lun(inv: Inventory, lun: str, state: str, operational_state: str = "", events: bool = True) -> Inventory:
+    """POST /v1/fault/lun: ``pdl``, ``apd``, ``apd_timeout`` (``ok`` is left to ``lab_inventory()``): every path
+    dead, the LUN's operational state (the documented default, or ``operational_state``), the mounts' reason,
+    and (``events``) the storage events the hosts post: permanentloss for a PDL, apd.start (and apd.timeout)."""
     name = naa(lun)
     reason = {"pdl": "PermanentDeviceLoss", "apd": "AllPathsDown_Start", "apd_timeout": "AllPathsDown_Timeout"}[state]
-    inv = map_paths(inv, lambda h, p: replace(p, state=PathState.DEAD) if p.lun == name else p)
-    if state == "pdl":
-        for moref, host in inv.hosts.items():
-            inv = inv.with_host(replace(host, luns=tuple(
-                replace(x, operational_state=("lostCommunication",)) if x.canonical_name == name else x
-                for x in host.luns)))
+    reading = operational_state or {"pdl": "lostCommunication", "apd": "ok", "apd_timeout": "error"}[state]
+    inv = map_paths(inv, lambda h, p: replace(p, state=PathState.DEAD, io=False) if p.lun == name else p)
+    opened = []
+    for moref, host in inv.hosts.items():
+        if host.lun(name) is None:
+            continue
+        inv = inv.with_host(replace(host, luns=tuple(
+            replace(x, operational_state=(reading,)) if x.canonical_name == name else x for x in host.luns)))
+        kinds = {"pdl": ("pdl",), "apd": ("apd",), "apd_timeout": ("apd_timeout",)}[state]
+        opened += [DeviceEvent(host=moref, device=name, kind=k, since=EVENT_TIME, event_type=EVENT_TYPES[k], key=1)
+                   for k in kinds]
+    if events:
+        by_key: dict = {}
+        for event in opened:
+            by_key.setdefault((event.host, event.device), []).append(event)
+        inv = replace(inv, device_events={**inv.device_events, **{k: tuple(v) for k, v in by_key.items()}})
     for ds in list(inv.datastores.values()):
         if name in ds.extents:
             inv = inv.with_datastore(replace(ds, accessible=False, mounts=tuple(

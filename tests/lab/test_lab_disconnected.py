@@ -19,7 +19,8 @@ FAULTS = {"disconnected": vmodl.fault.HostNotConnected, "notResponding": vmodl.f
 
 
 def path_states(si, host):
-    return {p.name: p.pathState for lu in fetch(si, host, "config.storageDevice.multipathInfo").lun for p in lu.path}
+    """Every path's state: multipathState lists the NMP devices' paths and the NVMe namespace's (HPP)."""
+    return {p.name: p.pathState for p in fetch(si, host, "config.multipathState").path}
 
 
 def mount(si, ds, host):

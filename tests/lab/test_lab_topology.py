@@ -95,8 +95,12 @@ def test_clusters_and_hosts(hosts):
 def test_hbas_local_and_two_fc_with_own_wwns(hosts):
     wwpns = []
     for h in hosts.values():
-        hbas = {a.device: a for a in h["config.storageDevice"].hostBusAdapter}
+        hbas = {a.device: a for a in h["config.storageDevice"].hostBusAdapter if a.storageProtocol != "nvme"}
         assert set(hbas) == {"vmhba0", "vmhba2", "vmhba3"}
+        nvme = {a.device: a for a in h["config.storageDevice"].hostBusAdapter if a.storageProtocol == "nvme"}
+        for dev, card in (("vmhba64", "vmhba2"), ("vmhba65", "vmhba3")):  # the cards' FC-NVMe adapters (cl-b)
+            if dev in nvme:
+                assert nvme[dev].portWorldWideName == hbas[card].portWorldWideName
         assert not isinstance(hbas["vmhba0"], vim.host.FibreChannelHba)
         for dev in ("vmhba2", "vmhba3"):
             fc = hbas[dev]
@@ -115,7 +119,7 @@ def test_array_luns_shared_across_hosts(hosts, topo):
     for name, h in hosts.items():
         luns = luns_of(h)
         for canonical, lun in luns.items():
-            assert NAA.match(canonical), canonical
+            assert NAA.match(canonical) or canonical.startswith("eui."), canonical  # eui: the NVMe namespace
             assert isinstance(lun, vim.host.ScsiDisk)
             assert lun.lunType == "disk"
             assert lun.uuid and lun.vendor and lun.model and lun.displayName
@@ -153,7 +157,7 @@ def test_alua_paths(hosts, topo):
     arrays = {a["name"]: a for a in topo["arrays"]}
     by_canonical = {lun["canonical_name"]: lun for lun in topo["luns"]}
     target_wwpn = {int(t["wwpn"].replace(":", ""), 16): t for t in targets.values()}
-    assert {a["access"] for a in arrays.values()} == {"alua", "alua_standby", "active_active"}
+    assert {a["access"] for a in arrays.values()} == {"alua", "alua_standby", "active_active", "ana"}
     for name, h in hosts.items():
         sd = h["config.storageDevice"]
         luns = {lun.key: lun for lun in sd.scsiLun}
@@ -199,7 +203,8 @@ def test_multipath_state_matches_multipath_info(hosts):
     for h in hosts.values():
         info = {p.name: p.pathState for lu in h["config.storageDevice"].multipathInfo.lun for p in lu.path}
         state = {p.name: p.pathState for p in h["config.multipathState"].path}
-        assert info == state
+        # multipathState lists every plug-in's paths; multipathInfo NMP's only: the NVMe namespace's are extra
+        assert {n: s for n, s in state.items() if not n.startswith(("vmhba64:", "vmhba65:"))} == info
 
 
 def test_storage_system_matches_host_config(si, hosts):
@@ -221,7 +226,7 @@ def test_storage_system_matches_host_config(si, hosts):
 def test_scsi_topology(hosts):
     for h in hosts.values():
         sd = h["config.storageDevice"]
-        lun_keys = {lun.key for lun in sd.scsiLun}
+        lun_keys = {lun.key for lun in sd.scsiLun if not lun.canonicalName.startswith("eui.")}  # NVMe: nvmeTopology
         hbas = hba_keys(h)
         seen = set()
         for iface in sd.scsiTopology.adapter:
@@ -242,7 +247,7 @@ def test_vmfs_datastores_and_extents(si, hosts, datastores):
         info = ds["info"]
         assert isinstance(info, vim.host.VmfsDatastoreInfo)
         extents = [e.diskName for e in info.vmfs.extent]
-        assert extents and all(NAA.match(e) for e in extents)
+        assert extents and all(NAA.match(e) or e.startswith("eui.") for e in extents)
         mounts = {host_name(si, m.key): m for m in ds["host"]}
         assert mounts, f"{name} is mounted nowhere"
         for hname, mount in mounts.items():
@@ -374,9 +379,9 @@ def test_control_topology_matches_vcenter(si, topo, hosts, vms):
     for th in topo["hosts"]:
         h = hosts[th["name"]]
         assert h["obj"]._moId == th["moref"]
-        vc_paths = {p.name: p.pathState for lu in h["config.storageDevice"].multipathInfo.lun for p in lu.path}
+        vc_paths = {p.name: p.pathState for p in h["config.multipathState"].path}
         assert {p["name"]: p["state"] for p in th["paths"]} == vc_paths
-        assert {hba["device"] for hba in th["hbas"]} == {"vmhba0", "vmhba2", "vmhba3"}
+        assert {hba["device"] for hba in th["hbas"] if not hba.get("protocol")} == {"vmhba0", "vmhba2", "vmhba3"}
     assert {v["name"] for v in topo["vms"]} == set(vms)
     for tv in topo["vms"]:
         assert tv["moref"] == vms[tv["name"]]["obj"]._moId

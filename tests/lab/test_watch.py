@@ -97,7 +97,7 @@ def test_lun_pdl_reaches_luns_datastores_and_mounts(lab, watcher):
         ds = inv.datastores[gold.moref]
         return (not ds.accessible
                 and all(m.inaccessible_reason == "PermanentDeviceLoss" and not m.accessible for m in ds.mounts)
-                and all(h.lun(naa).permanently_lost for h in inv.hosts.values())
+                and all(h.lun(naa).operational_state == ("lostCommunication",) for h in inv.hosts.values())
                 and all(p.state is PathState.DEAD for h in inv.hosts.values() for p in h.paths_to(naa)))
 
     _, took = wait_for(watcher, lost)

@@ -21,6 +21,7 @@ def test_example_config_parses(tmp_path):
     assert cfg.vcenter["password"] == "s3cret"
     assert "password_file" not in cfg.vcenter
     assert cfg.service_level == {"min_working_paths": 2}
+    assert cfg.san.port_names == {"50:06:01:60:3b:a0:1d:e2": "A-ctl0-p0", "50:06:01:61:3b:a0:1d:e2": "A-ctl0-p1"}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -29,6 +30,9 @@ def test_example_config_parses(tmp_path):
     ("[vcentre]\n", "unknown section [vcentre]"),
     ("[vcenter\n", "not valid TOML"),
     ("[vcenter]\npassword_file = '/nonexistent/pw'\n", "cannot read password_file"),
+    ("[san]\nport_names = {'50:06:01:60' = 'A-ctl0-p0'}\n", "san.port_names: '50:06:01:60' is not a WWPN"),
+    ("[san]\nport_names = {'50:06:01:60:3b:a0:1d:e2' = ' '}\n", "must be the port's name"),
+    ("[san]\nnames = {}\n", "unknown key san.names"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:

@@ -54,7 +54,8 @@ def test_document_of_a_healthy_vm():
     assert vmdk["capacity"] == 40 * 2**30 and vmdk["uuid"].startswith("6000C29")
     assert vmdk["reachable"] is True and vmdk["verdict"] == "healthy" and vmdk["advice"] == "none"
     assert vmdk["luns"] == [{"name": f.naa("gold01"), "media": "ssd", "type": "disk", "vaai": "supported",
-                             "state": "ok", "paths": {"active": 2, "standby": 2}}]
+                             "state": "ok", "policy": "VMW_PSP_RR", "paths": {"active": 4}, "io": 2}]
+    assert doc["service_level"] == {"met": True, "fewest_paths": 4}
     assert rdm["backing"] == "rdm_physical" and rdm["luns"][0]["name"] == f.naa("rdm01")
 
 
@@ -63,7 +64,7 @@ def test_degraded_disk_counts_paths_by_state_on_the_vms_host():
     doc = validate(document.next_document(None, truth(inv, "web01"), POLICY, NOW))
     disk = doc["disks"][0]
     assert disk["verdict"] == "degraded" and disk["advice"] == "keep_using" and disk["reachable"] is True
-    assert disk["luns"][0]["paths"] == {"active": 1, "standby": 1, "dead": 2}
+    assert disk["luns"][0]["paths"] == {"active": 2, "dead": 2}
     assert "vmhba2" in disk["explanation"]
     assert doc["verdict"] == "degraded"
 
@@ -77,7 +78,23 @@ def test_lost_connectivity_and_pdl():
     doc = validate(document.next_document(None, truth(inv, "web01"), POLICY, NOW))
     assert doc["disks"][0]["verdict"] == "media_failure" and doc["disks"][0]["advice"] == "fail_over"
     assert doc["disks"][0]["luns"][0]["state"] == "lostCommunication"
+    assert doc["disks"][0]["luns"][0]["since"] == "2024-05-01T10:42:01Z"  # from the host's events
 
+
+def test_apd_past_its_timeout_tells_the_guest_to_wait_not_to_fail_over():
+    inv = f.set_lun(f.lab_inventory(), "gold01", "apd_timeout")  # operational state error, AllPathsDown_Timeout
+    doc = validate(document.next_document(None, truth(inv, "web01"), POLICY, NOW))
+    assert (doc["verdict"], doc["advice"]) == ("all_paths_down", "wait")
+    assert "no evidence of a permanent device loss" in doc["disks"][0]["explanation"]
+
+
+def test_the_document_says_the_level_and_advises_what_the_service_does():
+    inv = f.set_path(f.lab_inventory(), "esx-a01", "vmhba2:C0:T0:L1", "dead")  # 3 of 4 paths
+    doc = validate(document.next_document(None, truth(inv, "web01", ServiceLevel(min_working_paths=4)), POLICY, NOW))
+    assert doc["verdict"] == "degraded" and doc["advice"] == "move"  # the planner moves it: the guest is told so
+    assert doc["disks"][0]["advice"] == "move"
+    assert doc["service_level"] == {"met": False, "fewest_paths": 3,
+                                    "shortfall": f"1 path short on {f.naa('gold01')} (3 of 4)"}
 
 def test_snapshot_chain_lists_every_datastore_current_first():
     doc = validate(document.next_document(None, truth(f.lab_inventory(), "snap01"), POLICY, NOW))

@@ -20,13 +20,13 @@ FACES = {
     },
     "vsguesttruth.truth": {
         "Advice", "DatastoreTruth", "DiskId", "DiskTruth", "HbaSummary", "HostLun", "HostPaths", "HostSummary",
-        "LunTruth", "MountState", "TruthContext", "Verdict", "VerdictChange", "VmTruth", "by_disk", "disk_truths",
+        "LevelCheck", "LunTruth", "MountState", "TruthContext", "Verdict", "VerdictChange", "VmTruth", "by_disk", "disk_truths",
         "host_summary", "to_json", "verdict_changes", "vm_truth", "vm_truths",
     },
     "vsguesttruth.guestinfo": {
         "ENCODING", "FIELDS", "GUEST_DEPTH", "KEYS", "PLAIN_LIMIT", "POLICY", "POLICY_LIMIT", "PREFIX", "REQUEST", "REQUEST_LIMIT",
         "RESPONSE", "RPC_LIMIT", "SCHEMA_VERSION", "STATE", "STATE_DEPTH", "STATE_LIMIT", "DocumentError", "GuestPolicy",
-        "Request", "RequestBook", "RequestError", "answered_request", "decode_state", "default_policy", "document",
+        "Levels", "Request", "RequestBook", "RequestError", "answered_request", "decode_state", "default_policy", "document",
         "dumps", "effective_policy", "encode_state", "load_schema", "nesting", "parse_guest_json", "parse_policy",
         "parse_request", "read_response", "response", "timestamp",
     },
@@ -43,7 +43,8 @@ FACES = {
         "TRANSIENT_FAULTS", "ApiError", "AuthError", "CertificateError", "ConfigError", "ConnectError", "Connection",
         "ConnectionSettings", "Informer", "Lease", "MoveResult", "NotActive", "NotFound", "Publisher", "RoleResult",
         "RunningMove", "SessionExpired", "SessionValidator", "follow", "running_migrations",
-        "TaskFailed", "Transient", "VsgtError", "Watcher", "connect", "ensure_role", "events", "extension", "fault_text",
+        "TaskFailed", "Transient", "VsgtError", "Watcher", "connect", "ensure_role", "eventfeed", "events", "extension",
+        "fault_text",
         "get_extra_config", "is_connection_lost", "is_session_lost", "is_transient", "missing_privileges",
         "negotiate_version",
         "normalize_thumbprint", "parse_url", "read_guestinfo", "refresh_storage", "relocate", "replica_pairs",
@@ -57,7 +58,7 @@ FACES = {
     },
 }
 #: submodules that are a face's sub-namespaces on purpose (``vcenter.events.post``)
-NAMESPACES = {"vsguesttruth.guestinfo": {"document"}, "vsguesttruth.vcenter": {"events", "extension"}}
+NAMESPACES = {"vsguesttruth.guestinfo": {"document"}, "vsguesttruth.vcenter": {"eventfeed", "events", "extension"}}
 
 
 @pytest.mark.parametrize("name", sorted(FACES))

@@ -162,22 +162,21 @@ def test_watch_once_initial_runs_the_hook_without_a_shell(guest, tmp_path):
 
 def test_watch_follows_changes(guest, tmp_path):
     guest.state()
-
-    def later():
-        time.sleep(1.0)
+    proc = subprocess.Popen([GUEST, "watch", "--interval", "0.1", "--duration", "30", "--initial"], env=guest.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = [proc.stdout.readline() for _ in range(2)]  # the first read, every disk (--initial): it is watching
+        assert all("(new) -> healthy" in line for line in first), first
         guest.state("degraded", generation=2)
-        time.sleep(1.0)
+        changed = proc.stdout.readline()
         guest.state("degraded", "all_paths_down", generation=3)
-
-    thread = threading.Thread(target=later)
-    thread.start()
-    result = guest.run("watch", "--interval", "0.1", "--duration", "3.5")
-    thread.join()
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 2, result.stdout
-    assert lines[0].startswith("/dev/sda Hard disk 1: healthy -> degraded (advice keep_using)")
-    assert lines[1].startswith("/dev/sdb Hard disk 3: healthy -> all_paths_down (advice wait)")
+        changed_again = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert changed.startswith("/dev/sda Hard disk 1: healthy -> degraded (advice keep_using)"), changed
+    assert changed_again.startswith("/dev/sdb Hard disk 3: healthy -> all_paths_down (advice wait)"), changed_again
 
 
 def test_watch_waits_for_a_document_and_reports_problems_once(guest):
@@ -201,6 +200,26 @@ def test_dry_run_works_outside_a_vm(guest, tmp_path):
     result = guest.run("set-policy", "--min-working-paths", "2", "--dry-run", "--sysfs", str(other.root))
     assert result.returncode == 0 and json.loads(result.stdout)["min_working_paths"] == 2
     assert guest.run("devices", "--sysfs", str(other.root)).returncode == 0
+
+
+def test_status_wait_after_a_power_on_says_so_and_waits_for_the_document(guest):
+    # guestinfo is empty after a power-on until the service publishes the document again
+    def service():
+        time.sleep(1.0)
+        guest.state()
+
+    thread = threading.Thread(target=service)
+    thread.start()
+    result = guest.run("status", "--wait", "--timeout", "10")
+    thread.join()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("vm db01 on esx-a02 (cl-a): healthy")
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1 and "no storage document yet" in said[0] and "waiting up to 10 s" in said[0]
+    (guest.info / guestinfo.STATE).unlink()
+    gave_up = guest.run("status", "--wait", "--timeout", "0.3")
+    assert gave_up.returncode == 8 and "Traceback" not in gave_up.stderr
+    assert gave_up.stderr.strip().splitlines()[-1].endswith("gave up after 0.3 s")
 
 
 def test_set_policy_wait(guest):

@@ -74,7 +74,7 @@ def test_media_from_ssd_flag():
 
 def test_pdl_operational_state():
     lun = convert.convert_lun(scsi_disk(state=("lostCommunication",)))
-    assert lun.operational_state == ("lostCommunication",) and lun.permanently_lost
+    assert lun.operational_state == ("lostCommunication",) and not lun.ok
 
 
 def test_multipath_state_wins_over_multipath_info():

@@ -119,7 +119,7 @@ def test_host_detail_is_vsphere_storage_adapters_devices_paths_and_vms(client):
     assert fc["targets"] == 4 and fc["devices"] == 6 and fc["paths_total"] == 12 and fc["wwpn"]
     gold = next(d for d in h["devices"] if d["canonical_name"] == naa("gold01"))
     assert gold["vendor"] == "DGC" and gold["capacity_bytes"] == 2**40 and gold["paths_total"] == 4
-    assert gold["path_selection_policy"] == ""  # a clear empty slot until the collector reads it
+    assert gold["path_selection_policy"] == "VMW_PSP_RR"
     path = next(p for p in h["paths"] if p["lun"] == naa("gold01") and p["hba"] == "vmhba2")
     assert path["runtime_name"].startswith("vmhba2:C0:T") and path["target"].startswith("A-ctl")
     assert {v["name"] for v in h["vms"]} == {"web01", "db01", "local01"}
@@ -173,9 +173,17 @@ def test_the_vm_is_judged_by_its_guests_service_level(client, source):
     vm = inv.vms[vm_moref("web02")]
     source.set(inv.with_vm(replace(vm, guestinfo={"guestinfo.vsguesttruth.policy": '{"min_working_paths": 8}'})))
     answer = get(client, "/api/v1/vms/web02/map")
-    assert answer["level"] == {"min_working_paths": 8, "min_reachable_devices": None, "source": "applied", "message": ""}
+    assert answer["level"] == {"min_working_paths": 8, "min_reachable_devices": None, "source": "applied", "message": "",
+                               "met": False, "fewest_paths": 4, "usable_disks": 1, "disks": 1,
+                               "shortfall": "4 paths short on naa.600601600a0b0a000000000000000001 (4 of 8)"}
     assert answer["verdict"] == "below_sla" and answer["disks"][0]["advice"] == "move"
-    assert get(client, "/api/v1/disks", vm="web02")["items"][0]["verdict"] == "below_sla"  # the table agrees
+    row = get(client, "/api/v1/disks", vm="web02")["items"][0]
+    assert row["verdict"] == "below_sla" and row["sla_met"] is False  # the table agrees
+    text = client.get("/metrics?name[]=vsguesttruth_vm_service_level", headers=READ_H).text
+    levels = {s.labels["vm_name"]: s for f in text_string_to_metric_families(text) for s in f.samples}
+    assert (levels["web02"].value, levels["web02"].labels["min_working_paths"], levels["web02"].labels["fewest_paths"]) \
+        == (0, "8", "4")  # and so does /metrics
+    assert levels["web01"].value == 1 and levels["web01"].labels["min_working_paths"] == "1"  # the service's default
 
 
 # -- live updates -----------------------------------------------------------------------------------

@@ -66,6 +66,10 @@ class Session:
         if self.password_stdin:
             options["password"] = sys.stdin.readline().rstrip("\n")
         settings = ConnectionSettings.from_sources(options, self.config.vcenter)
+        if self.config.san.port_names:
+            from dataclasses import replace as with_names
+
+            settings = with_names(settings, port_names=tuple(self.config.san.port_names.items()))
         if not settings.password:
             if not sys.stdin.isatty():
                 raise ConfigError(
@@ -84,6 +88,13 @@ class Session:
             self._conn = connect(self.settings())
             click.get_current_context().call_on_close(self._conn.close)
         return self._conn
+
+    def levels(self):
+        """Each VM's service level, read from its guest's policy key within [guest] bounds (else the service's
+        [service_level]): the one reading the service, the web API and every command share."""
+        from vsguesttruth.guestinfo import Levels
+
+        return Levels(self.config.guest, self.service_level())
 
     def service_level(self) -> ServiceLevel:
         try:

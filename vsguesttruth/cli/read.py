@@ -14,7 +14,8 @@ from rich.text import Text
 
 from vsguesttruth.cli.connection import connection_options
 from vsguesttruth.errors import VsgtError
-from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, by_disk, verdict_changes
+from vsguesttruth.guestinfo import Levels
+from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth, by_disk, verdict_changes
 
 VERDICTS = [v.value for v in Verdict]
 STYLE = {
@@ -38,13 +39,14 @@ def _line(*parts: str | tuple[str, str]) -> Text:
 
 
 def _snapshot():
+    """The inventory (with the hosts' open storage events) and the service levels of its VMs."""
     from vsguesttruth.vcenter import snapshot
 
     session = click.get_current_context().obj
-    return snapshot(session.connect()), session.service_level()
+    return snapshot(session.connect(), events=True), session.levels()
 
 
-def _disk_record(d: DiskTruth) -> dict:
+def _disk_record(d: DiskTruth, vm: VmTruth) -> dict:
     """The compact per-disk record of `status --json` (`map --json` has the whole chain)."""
     return {
         "vm": d.vm_name, "vm_moref": d.vm, "disk": d.label, "key": d.key, "host": d.host,
@@ -52,6 +54,7 @@ def _disk_record(d: DiskTruth) -> dict:
         "backing": d.disk.backing,
         "datastores": [ds.name for ds in d.datastores], "luns": [lun.canonical_name for lun in d.luns],
         "verdict": d.verdict.value, "advice": d.advice.value, "explanation": d.explanation,
+        "sla_met": d.sla_met, "level": vm.level.words(),
     }
 
 
@@ -63,30 +66,40 @@ def _disk_record(d: DiskTruth) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
 def status(vm_names, cluster, host_names, verdicts, as_json) -> None:
-    """Every disk of every VM: its verdict and why. Exit 1 when any shown disk is not healthy."""
-    inv, level = _snapshot()
+    """Every disk of every VM: its verdict and why, and the service level it is judged by. Exit 1 when any
+    shown disk is not healthy."""
+    inv, levels = _snapshot()
+    show_status(inv, levels, vm_names, cluster, host_names, verdicts, as_json)
+
+
+def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), verdicts=(), as_json=False) -> None:
+    """`status`'s output for an inventory (also what `replay` prints); exit 1 when a shown disk is not healthy."""
     ctx = TruthContext(inv)
     _check_names("VM", vm_names, [vm.name for vm in inv.vms.values()], patterns=True)
     _check_names("host", host_names, [h.name for h in inv.hosts.values()])
     _check_names("cluster", cluster, [h.cluster for h in inv.hosts.values() if h.cluster])
+    vms = ctx.vm_truths(levels.default, levels.all(inv.vms.values()))
     disks = [
-        d for d in ctx.disk_truths(level)
+        (d, vm) for vm in vms for d in vm.disks
         if (not vm_names or any(fnmatch.fnmatchcase(d.vm_name, p) for p in vm_names))
         and (not host_names or d.host in host_names)
         and (not cluster or _cluster_of(inv, d.host_moref) in cluster)
         and (not verdicts or d.verdict.value in verdicts)
     ]
-    unhealthy = [d for d in disks if d.verdict is not Verdict.HEALTHY]
+    unhealthy = [d for d, _ in disks if d.verdict is not Verdict.HEALTHY]
     if as_json:
-        counts = {v: sum(1 for d in disks if d.verdict.value == v) for v in VERDICTS}
-        click.echo(json.dumps({"disks": [_disk_record(d) for d in disks], "counts": counts}, indent=2))
+        counts = {v: sum(1 for d, _ in disks if d.verdict.value == v) for v in VERDICTS}
+        click.echo(json.dumps({"disks": [_disk_record(d, vm) for d, vm in disks], "counts": counts}, indent=2))
     else:
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("VM", "DISK", "HOST", "VERDICT", "EXPLANATION"):
+        for column in ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "EXPLANATION"):
             table.add_column(column, no_wrap=column != "EXPLANATION")
-        for d in disks:
+        for d, vm in disks:
+            wanted = f"{vm.level.min_working_paths}p"
             table.add_row(Text(d.vm_name), Text(f"{d.label} ({d.disk.controller} {d.disk.bus}:{d.disk.unit})"),
-                          Text(d.host or "-"), _line(_verdict(d.verdict)), Text(d.explanation))
+                          Text(d.host or "-"), _line(_verdict(d.verdict)),
+                          Text(f"{wanted} met" if d.sla_met else f"{wanted} NOT met", style="" if d.sla_met else "yellow"),
+                          Text(d.explanation))
         console = _console()
         console.print(table)
         console.print(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy")
@@ -115,41 +128,62 @@ def _check_names(kind: str, wanted, known: list[str], patterns: bool = False) ->
 @connection_options
 def map_(vm_name, as_json) -> None:
     """The whole chain of one VM: disk -> datastore -> extents -> LUNs -> paths on every host."""
-    inv, level = _snapshot()
+    inv, levels = _snapshot()
     vm = inv.vm_by_name(vm_name)
     if vm is None:
         _check_names("VM", [vm_name], [v.name for v in inv.vms.values()])
-    truth = TruthContext(inv).vm_truth(vm.moref, level)
+    truth = TruthContext(inv).vm_truth(vm.moref, levels.of(vm))
     if as_json:
-        click.echo(json.dumps(truth.as_dict(), indent=2))
+        out = truth.as_dict()
+        out["level"] = {**out["level"], **levels.source(vm)}
+        click.echo(json.dumps(out, indent=2))
         return
     console = _console()
     console.print(_line((truth.name, "bold"), f" ({truth.vm}, {truth.power_state}) on {truth.host or '?'}"
                         f"{' in ' + truth.cluster if truth.cluster else ''}: ", _verdict(truth.verdict), f": {truth.explanation}"))
+    source = {"default": "the service's", "applied": "set by its guest", "invalid": "its guest's was refused"}.get(
+        levels.source(vm)["source"], "")
+    console.print(_line(f"  service {truth.level.words()} ({source}); advice {truth.advice.value}"))
     for d in truth.disks:
         disk = d.disk
         console.print(_line("  ", (d.label, "bold"), f" {disk.controller} {disk.bus}:{disk.unit}, {disk.capacity_bytes / 2**30:.1f} GiB, "
                             f"{disk.backing}, uuid {disk.uuid or '-'}: ", _verdict(d.verdict), f": {d.explanation}"))
         for f in disk.files:
             console.print(_line(f"    file {f}"))
+        if d.mapping is not None:
+            console.print(_line(f"    RDM mapping file on datastore {d.mapping.name} (vMotion and power-on need it; "
+                                "I/O goes to the LUN): ", _verdict(d.mapping.verdict)))
         for ds in d.datastores:
             mounts = ", ".join(f"{m.host}{'' if m.accessible else ' (' + (m.reason or 'inaccessible') + ')'}" for m in ds.mounts)
             console.print(_line(f"    datastore {ds.name} ({ds.kind}{', ' + ds.remote if ds.remote else ''}): ",
                                 _verdict(ds.verdict), f"; mounted on {mounts or '-'}"))
         for lun in d.luns:
-            console.print(_line(f"    LUN {lun.canonical_name} {lun.media} {lun.lun_type} VAAI {lun.vaai}"
+            policy = f", {lun.path_selection_policy} / {lun.satp}" if lun.path_selection_policy else ""
+            console.print(_line(f"    LUN {lun.canonical_name} {lun.media} {lun.lun_type} VAAI {lun.vaai}{policy}"
                                 f"{' (extent of ' + lun.datastore + ')' if lun.datastore else ''}: ", _verdict(lun.verdict)))
             for hp in lun.hosts:
-                here = " <- VM here" if hp.host == truth.host else ""
-                state = ",".join(hp.operational_state)
-                console.print(_line(f"      {hp.host}: {hp.working}/{hp.total} paths working, LUN {state}"
-                                    f"{'' if hp.connected else ' (host not connected)'}{here}"))
+                console.print(_line(f"      {hp.host}: {_host_paths_words(hp)}{' <- VM here' if hp.host == truth.host else ''}"))
                 for p in hp.paths:
-                    console.print(_line(f"        {p.name:<20} {p.hba:<8} target {p.target or '-':<24} ", _verdict_path(p.state.value)))
+                    named = f" ({p.target_port_name})" if p.target_port_name else ""
+                    console.print(_line(f"        {p.name:<20} {p.hba:<8} target {(p.target or '-') + named:<24} ",
+                                        _verdict_path(p)))
 
 
-def _verdict_path(state: str) -> tuple[str, str]:
-    return (state, {"active": "green", "standby": "green", "dead": "red", "disabled": "yellow"}.get(state, ""))
+def _host_paths_words(hp) -> str:
+    """"4/4 paths available, 2 carrying I/O (VMW_PSP_RR), LUN ok", and what the events say since when."""
+    io = f", {hp.io} carrying I/O" if hp.io is not None else ""
+    policy = f" ({hp.path_selection_policy})" if hp.path_selection_policy else ""
+    reported = "" if hp.reported else " (paths not reported: not claimed by NMP)"
+    evidence = "; ".join(x for x in (hp.pdl and f"PDL: {hp.pdl}", hp.apd and f"APD: {hp.apd}") if x)
+    since = f"; {'since' if hp.since_source == 'event' else 'seen since'} {hp.since:%Y-%m-%d %H:%M:%SZ}" if hp.since else ""
+    return (f"{hp.available}/{hp.total} paths available{io}{policy}{reported}, LUN {','.join(hp.operational_state)}"
+            f"{'' if hp.connected else ' (host not connected)'}{'; ' + evidence if evidence else ''}{since}")
+
+
+def _verdict_path(p) -> tuple[str, str]:
+    state = p.state.value
+    words = f"{state} (I/O)" if p.io else state
+    return (words, {"active": "green", "standby": "green", "dead": "red", "disabled": "yellow"}.get(state, ""))
 
 
 @click.command()
@@ -157,7 +191,8 @@ def _verdict_path(state: str) -> tuple[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
 def paths(host_names, as_json) -> None:
-    """Per host: "2/2 HBAs online, 10/10 LUNs ok, 31/32 paths working", and the detail per LUN."""
+    """Per host: "2/2 FC HBAs online, 1 local adapter, 10/10 LUNs ok, 40/40 paths available, 20 carrying
+    I/O", and the detail per LUN (its path selection policy, paths by HBA)."""
     inv, _ = _snapshot()
     _check_names("host", host_names, [h.name for h in inv.hosts.values()])
     ctx = TruthContext(inv)
@@ -176,15 +211,17 @@ def paths(host_names, as_json) -> None:
     if not host_names:
         return
     for s in summaries:
-        hbas = ", ".join(f"{h.device} {h.kind} {h.status}{' ' + h.wwpn if h.wwpn else ''}" for h in s.hbas)
+        hbas = ", ".join(f"{h.device} {h.words} {h.status}{' ' + h.wwpn if h.wwpn else ''}" for h in s.hbas)
         console.print(_line("\n", (s.name, "bold"), f": {hbas}"))
         detail = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("LUN", "DATASTORE", "MEDIA", "VAAI", "STATE", "PATHS", "BY HBA", "VERDICT"):
+        for column in ("LUN", "DATASTORE", "MEDIA", "VAAI", "STATE", "PSP", "PATHS", "I/O", "BY HBA", "VERDICT"):
             detail.add_column(column, no_wrap=True)
         for lun in s.luns:
             by_hba = "  ".join(f"{hba} {_counts(c)}" for hba, c in lun.by_hba.items())
             detail.add_row(*map(Text, (lun.canonical_name, lun.datastore or "-", lun.media, lun.vaai.replace("vStorage", ""),
-                           ",".join(lun.operational_state), f"{lun.working}/{lun.total}", by_hba)), _line(_verdict(lun.verdict)))
+                           ",".join(lun.operational_state), lun.path_selection_policy or "-",
+                           f"{lun.available}/{lun.total}", "-" if lun.io is None else str(lun.io), by_hba)),
+                           _line(_verdict(lun.verdict)))
         console.print(detail)
 
 
@@ -202,7 +239,7 @@ def watch(as_json, count, duration) -> None:
     from vsguesttruth.vcenter import Informer
 
     session = click.get_current_context().obj
-    level = session.service_level()
+    levels = session.levels()
     deadline = time.monotonic() + duration if duration is not None else None
     seen = 0
     old = None
@@ -211,7 +248,7 @@ def watch(as_json, count, duration) -> None:
             inv = informer.next(None if deadline is None else max(deadline - time.monotonic(), 0))
             if inv is None:
                 continue
-            truths = by_disk(TruthContext(inv).disk_truths(level))
+            truths = by_disk(TruthContext(inv).disk_truths(levels.default, levels.all(inv.vms.values())))
             if old is None:
                 bad = sum(1 for t in truths.values() if t.verdict is not Verdict.HEALTHY)
                 if not as_json:

@@ -27,22 +27,23 @@ def _console(err: bool = False) -> Console:
 
 
 def _gather(vm_names=()):
-    """Snapshot, truths (filtered by VM name patterns), level, replica pairs from the custom attribute."""
+    """Snapshot, truths (filtered by VM name patterns, each VM by its own service level), the levels, replica
+    pairs from the custom attribute."""
     from vsguesttruth.vcenter import replica_pairs, snapshot
 
     session = click.get_current_context().obj
     conn = session.connect()
-    inv = snapshot(conn)
-    level = session.service_level()
+    inv = snapshot(conn, events=True)
+    levels = session.levels()
     ctx = TruthContext(inv)
     for pattern in vm_names:
         if not any(fnmatch.fnmatchcase(vm.name, pattern) for vm in inv.vms.values()):
             raise VsgtError(f"no VM named {pattern!r} in vCenter")
-    truths = [t for t in ctx.vm_truths(level)
+    truths = [t for t in ctx.vm_truths(levels.default, levels.all(inv.vms.values()))
               if not vm_names or any(fnmatch.fnmatchcase(t.name, p) for p in vm_names)]
     config = session.config.remediation
     replicas = replica_pairs(conn, config.replica_attribute) if config.replica_attribute else {}
-    return session, conn, inv, ctx, level, truths, replicas
+    return session, conn, inv, ctx, levels, truths, replicas
 
 
 def _decision_row(d: Decision, kind: str = "", reason: str = "") -> list[Text]:
@@ -68,8 +69,9 @@ def _table(rows: list[list[Text]]) -> Table:
 @connection_options
 def plan_cmd(vm_names, as_json) -> None:
     """What would move, where and why; and what cannot move, and why not. Changes nothing."""
-    session, _, inv, ctx, level, truths, replicas = _gather(vm_names)
-    result = plan(inv, truths, session.config.remediation, level=level, replicas=replicas, context=ctx)
+    session, _, inv, ctx, levels, truths, replicas = _gather(vm_names)
+    result = plan(inv, truths, session.config.remediation, level=levels.default,
+                  levels=levels.all(inv.vms.values()), replicas=replicas, context=ctx)
     if as_json:
         click.echo(json.dumps({"mode": session.config.remediation.mode, **result.as_dict()}, indent=2))
         return
@@ -94,7 +96,7 @@ def migrate(vm_name, to_host, to_datastore, dry_run, yes, force_, as_json) -> No
     """Move one VM by hand: to a host (vMotion) and/or a datastore (Storage vMotion)."""
     from vsguesttruth.remediation import VcenterExecutor, move
 
-    session, conn, inv, ctx, level, _, replicas = _gather()
+    session, conn, inv, ctx, levels, _, replicas = _gather()
     vm = inv.vm_by_name(vm_name)
     if vm is None:
         raise VsgtError(f"no VM named {vm_name!r} in vCenter")
@@ -106,7 +108,7 @@ def migrate(vm_name, to_host, to_datastore, dry_run, yes, force_, as_json) -> No
         raise VsgtError(f"no datastore named {to_datastore!r} in vCenter")
     config = session.config.remediation
     decision = plan_move(inv, vm.moref, config, to_host=host.moref if host else "",
-                         to_datastore=ds.moref if ds else "", level=level, replicas=replicas, context=ctx)
+                         to_datastore=ds.moref if ds else "", level=levels.of(vm), replicas=replicas, context=ctx)
     if not decision.moves:
         if force_ and decision.to_host:
             decision = force(decision)
@@ -168,7 +170,8 @@ def remediate(once, mode, dry_run, vm_names, max_wait, as_json) -> None:
     conn = session.connect()
     loop = RemediationLoop(conn, config, executor=DryRun() if dry_run else None).start(follow=not dry_run)
     try:
-        report = loop.run_once(level=session.service_level(), vms=vm_names, max_wait=max_wait, act=not dry_run)
+        report = loop.run_once(level=session.service_level(), levels=session.levels(), vms=vm_names,
+                               max_wait=max_wait, act=not dry_run)
     finally:
         loop.stop()
     if as_json:

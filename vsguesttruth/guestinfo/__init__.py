@@ -41,13 +41,13 @@ from vsguesttruth_guest.guestinfo import (
 )
 
 from . import document
-from .policy import GuestPolicy, default_policy, effective_policy, parse_policy
+from .policy import GuestPolicy, Levels, default_policy, effective_policy, parse_policy
 from .request import Request, RequestBook, RequestError, answered_request, parse_request, read_response, response
 
 __all__ = [
     "ENCODING", "FIELDS", "GUEST_DEPTH", "KEYS", "PLAIN_LIMIT", "POLICY", "POLICY_LIMIT", "PREFIX", "REQUEST",
     "REQUEST_LIMIT", "RESPONSE", "RPC_LIMIT", "SCHEMA_VERSION", "STATE", "STATE_DEPTH", "STATE_LIMIT",
-    "DocumentError", "GuestPolicy", "Request", "RequestBook", "RequestError",
+    "DocumentError", "GuestPolicy", "Levels", "Request", "RequestBook", "RequestError",
     "answered_request", "decode_state", "default_policy", "document", "dumps", "effective_policy", "encode_state",
     "load_schema", "nesting", "parse_guest_json", "parse_policy", "parse_request", "read_response", "response",
     "timestamp",

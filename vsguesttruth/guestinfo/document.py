@@ -173,8 +173,16 @@ def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: 
         "explanation": truth.explanation,
         "advice": truth.advice.value,
         "policy": policy.as_doc(),
+        "service_level": _level(truth),
         "disks": [_disk(d, truth.host_moref, fields, memo) for d in truth.disks],
     }
+
+
+def _level(truth: VmTruth) -> dict[str, Any]:
+    out: dict[str, Any] = {"met": truth.level.met, "fewest_paths": truth.level.fewest_paths}
+    if truth.level.shortfall:
+        out["shortfall"] = truth.level.shortfall
+    return out
 
 
 def _disk(d: DiskTruth, host_moref: str, fields: frozenset[str], memo: Memo) -> dict[str, Any]:
@@ -223,7 +231,13 @@ def _lun(lun: LunTruth, here: HostPaths | None) -> dict[str, Any]:
     out["vaai"] = VAAI.get(lun.vaai, "unknown")
     if here is not None:
         out["state"] = ",".join(here.operational_state) or "unknownState"
+        if here.path_selection_policy:
+            out["policy"] = here.path_selection_policy
         out["paths"] = {state: n for state, n in here.counts.items() if n}
+        if here.io is not None:
+            out["io"] = here.io
+        if here.since is not None and here.since_source == "event":  # the watch's time changes with a restart
+            out["since"] = timestamp(here.since)
     else:
         out["paths"] = {}
     return out

@@ -12,8 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing import Iterable
+
 from vsguesttruth.config import MAX_REFRESH_INTERVAL, GuestConfig
-from vsguesttruth_guest.guestinfo import FIELDS, POLICY_LIMIT, SCHEMA_VERSION, DocumentError, parse_guest_json
+from vsguesttruth.model import Vm
+from vsguesttruth_guest.guestinfo import (
+    FIELDS,
+    POLICY,
+    POLICY_LIMIT,
+    SCHEMA_VERSION,
+    DocumentError,
+    parse_guest_json,
+)
 from vsguesttruth.policy import MAX_PATHS_PER_LUN, PolicyError, ServiceLevel
 
 PUBLISH_MODES = ("on_change", "interval")
@@ -70,6 +80,48 @@ def effective_policy(value: str | bytes | None, bounds: GuestConfig, level: Serv
     except Exception as err:  # noqa: BLE001 - a bug here must not become one guest's power over the loop
         return GuestPolicy(status="invalid", message=f"policy could not be read ({type(err).__name__})",
                            refresh_interval=defaults.refresh_interval, fields=defaults.fields, level=defaults.level)
+
+
+def policy_value(vm: Vm) -> str | None:
+    """The VM's policy key as the inventory shows it (guestinfo keys are case-insensitive in the VMX)."""
+    found = vm.guestinfo.get(POLICY)
+    if found is None:
+        found = next((v for k, v in vm.guestinfo.items() if k.lower() == POLICY), None)
+    return found
+
+
+class Levels:
+    """The service level each VM is judged by, read from its policy key in the inventory with the admin's
+    bounds: one function for every reader (``status``, ``map``, ``plan``, the web API and pages, /metrics),
+    the same parse the service applies when it publishes (``Reconciler.levels()``, which also rate-limits a
+    guest's changes). Policies are parsed once per distinct value."""
+
+    def __init__(self, bounds: GuestConfig, default: ServiceLevel | None = None) -> None:
+        self.bounds = bounds
+        self.default = default or ServiceLevel()
+        self._parsed: dict[str, GuestPolicy] = {}
+
+    def policy(self, vm: Vm) -> GuestPolicy:
+        raw = policy_value(vm)
+        if raw is None:
+            return default_policy(self.bounds, self.default)
+        found = self._parsed.get(raw)
+        if found is None:
+            found = self._parsed[raw] = effective_policy(raw, self.bounds, self.default)
+        return found
+
+    def of(self, vm: Vm) -> ServiceLevel:
+        return self.policy(vm).level
+
+    def source(self, vm: Vm) -> dict:
+        """Which level applies and where it comes from: its values, ``source`` (``default``: the service's,
+        ``applied``: the guest's, ``invalid``: the guest's was refused) and ``message``."""
+        policy = self.policy(vm)
+        return {**policy.level.as_dict(), "source": policy.status, "message": policy.message}
+
+    def all(self, vms: Iterable[Vm]) -> dict[str, ServiceLevel]:
+        """VM moref -> level, for the VMs whose guest set a policy (the others take the default)."""
+        return {vm.moref: self.of(vm) for vm in vms if policy_value(vm) is not None}
 
 
 def parse_policy(value: str | bytes, bounds: GuestConfig, level: ServiceLevel | None = None) -> GuestPolicy:

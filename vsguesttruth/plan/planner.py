@@ -93,6 +93,8 @@ class _Planner:
         current = self.inv.hosts.get(vm.host)
         if current is None:
             return self.refuse(vm, truth, trigger, "the VM's host is not known", request_id)
+        if not current.connected:
+            return self.refuse(vm, truth, trigger, _not_connected(current), request_id)
         hosts = self.candidates(vm)
         scope = self.scope_words(current)
         if not hosts:
@@ -271,6 +273,9 @@ def plan_move(inv: Inventory, vm_moref: str, config: RemediationConfig, *, to_ho
             return planner.refuse(vm, truth, "manual", f"datastore {to_datastore} is not in the inventory")
         remap = {m: target_ds.moref for d in vm.disks for m in d.datastores}
     base = planner.base(vm, truth, "manual")
+    current = inv.hosts.get(vm.host)
+    if current is not None and not current.connected:
+        return planner.refuse(vm, truth, "manual", _not_connected(current))
     judged = judge_host(ctx, vm, host, planner.level_of(vm_moref), remap)
     if not host.connected:
         judged = f"{host.name} is {host.connection_state}"
@@ -292,6 +297,11 @@ def plan_move(inv: Inventory, vm_moref: str, config: RemediationConfig, *, to_ho
                         to_host=host.moref, to_host_name=host.name, **extra, **base)
     return Decision(action=action, to_host=host.moref, to_host_name=host.name, **extra,
                     why=f"requested by the administrator{_state_words(inv, truth)}; {_reach_words(judged)}", **base)
+
+
+def _not_connected(host: Host) -> str:
+    return (f"the VM's host {host.name} is {host.connection_state}: vCenter cannot migrate a VM of a host it does "
+            "not reach; it is looked at again when the host is back")
 
 
 def _first_ds_name(inv: Inventory, vm: Vm) -> str:

@@ -87,6 +87,13 @@ class Keys:
     restored_at: float | None = None  # when we last restored our document after someone overwrote it
     restore_at: float | None = None  # when the next such restore is allowed
 
+    def forget(self) -> None:
+        """Trust nothing remembered about the keys (a power cycle dropped them): the next pass compares what
+        vCenter shows now with what the VM should have."""
+        self.written.clear()
+        self.seen = self.ours = None
+        self.restored_at = self.restore_at = None  # the keys are gone: not someone overwriting our document
+
     def current(self, key: str, seen: str | None, now: float) -> str | None:
         """The key's value: what the inventory shows, or what we wrote if the watch has not echoed it yet."""
         mine = self.written.get(key)
@@ -142,6 +149,7 @@ class VmState:
     timers: Timers = field(default_factory=Timers)
     keys: Keys = field(default_factory=Keys)
     pending: Pending | None = None
+    power: str = ""  # the power state last seen (a change: guestinfo may be gone)
 
 
 def lower_keys(info: Mapping[str, str]) -> dict[str, str]:

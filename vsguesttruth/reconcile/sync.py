@@ -85,6 +85,16 @@ class VmSync:
             if now < timers.failed_until:
                 return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)  # backing off after a failure
             timers.failed_until = None  # over: a write that fails again backs off longer (Timers.failures)
+        if st.power and st.power != vm.power_state:
+            keys.forget()  # a power cycle drops guestinfo: only what vCenter shows now counts
+        st.power = vm.power_state
+        host = inv.hosts.get(vm.host)
+        if host is not None and not host.connected:
+            # vCenter refuses what needs the host (ReconfigVM_Task of its VMs fails): nothing is written,
+            # answered or re-probed; the host's return makes the VM due again, its requests still waiting.
+            self.index.track(vm, ctx.vm_truth(vm.moref, (st.policy.policy or GuestPolicy(level=self.level)).level))
+            self.truths.pop(vm.moref, None)
+            return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)
         info = lower_keys(vm.guestinfo)
         current_state = keys.current(STATE, info.get(STATE), now)
         current_response = keys.current(RESPONSE, info.get(RESPONSE), now)

@@ -21,7 +21,8 @@ class TaskGone(VsgtError):
 
 
 class Executor(Protocol):
-    """The edge: runs a decision and posts events. Raise ``VsgtError`` (``TaskFailed``) on failure."""
+    """The edge: runs a decision and posts events. Raise ``VsgtError`` (``TaskFailed``) on failure.
+    An executor may also say what vSphere HA will do for a VM whose move failed (``after_failure``)."""
 
     def migrate(self, decision: Decision, progress: Callable[[int], None] | None = None) -> str: ...
 
@@ -75,6 +76,21 @@ class VcenterExecutor:
         if self.lease is not None:
             self.lease.check("post an event")
         events.post(self.conn, vm, message)
+
+    def after_failure(self, decision: Decision) -> str:
+        """What vSphere HA's VM Component Protection will do for a VM whose host move failed: read from the
+        cluster's settings (a host move out of a host that lost the VM's storage can fail)."""
+        from vsguesttruth.vcenter.cluster import vmcp_of_host
+
+        from .vmcp import ha_words
+
+        if decision.action is not PlanAction.VMOTION or not decision.from_host:
+            return ""
+        try:
+            vmcp = vmcp_of_host(self.conn, decision.from_host)
+        except VsgtError as err:
+            return f"what vSphere HA will do is not known (its settings could not be read: {err})"
+        return ha_words(vmcp, decision.verdict, decision.from_host_name or decision.from_host)
 
 
 class DryRun:

@@ -156,8 +156,8 @@ class RemediationLoop:
 
     # -- one pass for cron --------------------------------------------------------------------------
 
-    def run_once(self, *, level: ServiceLevel | None = None, vms: Sequence[str] = (), max_wait: float | None = None,
-                 act: bool = True) -> OnceReport:
+    def run_once(self, *, level: ServiceLevel | None = None, levels: Any = None, vms: Sequence[str] = (),
+                 max_wait: float | None = None, act: bool = True) -> OnceReport:
         """``remediate --once``: plan on a fresh snapshot, run the moves the guard rails allow, and look again
         until nothing more can move now; VMs whose verdict has not held ``stable_seconds`` yet are looked at
         again once it has (up to ``max_wait`` seconds, default ``stable_seconds + 60``). ``vms``: VM name
@@ -175,8 +175,10 @@ class RemediationLoop:
                 if not any(fnmatch.fnmatchcase(vm.name, pattern) for vm in inv.vms.values()):
                     raise VsgtError(f"no VM named {pattern!r} in vCenter")
             ctx = TruthContext(inv)
-            truths = [t for t in ctx.vm_truths(level) if not vms or any(fnmatch.fnmatchcase(t.name, p) for p in vms)]
-            actions = self.remediator.step(inv, truths, level=level, replicas=self.replicas, context=ctx)
+            by_vm = levels.all(inv.vms.values()) if levels is not None else {}  # guestinfo.Levels: each VM's own
+            truths = [t for t in ctx.vm_truths(level, by_vm)
+                      if not vms or any(fnmatch.fnmatchcase(t.name, p) for p in vms)]
+            actions = self.remediator.step(inv, truths, level=level, levels=by_vm, replicas=self.replicas, context=ctx)
             latest.update((action.vm, action) for action in actions)
             moves = [a for a in actions if a.kind == "move"]
             if not act:

@@ -398,6 +398,9 @@ class Remediator:
             count = failed.count
         more = (f"; will retry ({count} of {self.config.attempts} attempts used)" if count < self.config.attempts
                 else f"; giving up for {self.config.cooldown_minutes} min after {count} attempts")
+        fallback = getattr(self.executor, "after_failure", None)  # what vSphere HA will do instead (vmcp.py)
+        instead = fallback(d) if fallback is not None else ""
+        more += f"; meanwhile {instead}" if instead else ""
         self._event(d.vm, f"migration of {d.vm_name} {d.target_words()} failed: {message}{more}", logging.WARNING)
         if tripped:
             log.warning("circuit breaker open for %d s after %d consecutive failed migrations",

@@ -5,8 +5,10 @@ Pure functions over a ``model.Inventory`` (no I/O, no pyVmomi), with vSphere's s
 - :mod:`.verdict`: the vocabulary, :class:`Verdict` (worst wins) and :class:`Advice`;
 - :mod:`.results`: the answers as plain frozen data, from a path's host evidence to a VM's truth;
 - :mod:`.rules`: how a LUN, a datastore mount and a VM are judged from the evidence (APD is not PDL, an
-  ALUA standby path is a working path, a local LUN is never reached by another host);
+  ALUA non-optimized or standby path is available, a local LUN is never reached by another host);
 - :mod:`.context`: :class:`TruthContext`, one inventory indexed once, each disk followed down its chain;
+- :mod:`.events`: the hosts' storage events folded into open conditions (evidence and "since");
+- :mod:`.summary`: one host's storage as its admin counts it (adapters, LUNs, paths);
 - :mod:`.changes`: the verdicts that changed between two truths.
 
     ctx = TruthContext(inventory)
@@ -26,6 +28,7 @@ from .results import (
     HostLun,
     HostPaths,
     HostSummary,
+    LevelCheck,
     LunTruth,
     MountState,
     VerdictChange,
@@ -36,6 +39,6 @@ from .verdict import Advice, Verdict
 
 __all__ = [
     "Advice", "DatastoreTruth", "DiskId", "DiskTruth", "HbaSummary", "HostLun", "HostPaths", "HostSummary",
-    "LunTruth", "MountState", "TruthContext", "Verdict", "VerdictChange", "VmTruth", "by_disk", "disk_truths",
+    "LevelCheck", "LunTruth", "MountState", "TruthContext", "Verdict", "VerdictChange", "VmTruth", "by_disk", "disk_truths",
     "host_summary", "to_json", "verdict_changes", "vm_truth", "vm_truths",
 ]

@@ -10,32 +10,43 @@ for one question. Pure: no I/O, no pyVmomi.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
 from vsguesttruth.gcpause import paused as gc_paused
-from vsguesttruth.model import Datastore, Disk, Hba, Host, Inventory, Lun, Path, PathState, Vm
+from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Path, PathState, Vm
 from vsguesttruth.policy import ServiceLevel
 
+from .events import opened
 from .results import (
     DatastoreTruth,
     DiskTruth,
-    HbaSummary,
     HostLun,
     HostPaths,
     HostSummary,
+    LevelCheck,
     LunTruth,
     MountState,
     VmTruth,
     count_states,
 )
-from .rules import PDL, DsFacts, LunFacts, is_local, judge_lun, judge_mount, judge_vm, summarize
+from .rules import (
+    APD_REASONS,
+    PDL,
+    DsFacts,
+    LunFacts,
+    flowing,
+    is_local,
+    judge_lun,
+    judge_mount,
+    judge_vm,
+    summarize,
+)
+from .summary import summarize_host
 from .verdict import Verdict
 
 _DEFAULT_LEVEL = ServiceLevel()
-_WORKING = frozenset(s for s in PathState if s.working)
-# Mount reasons of an APD: the device's operational state (error after the APD timeout, per the vSphere
-# Storage guide's "Dead or Error") is then no evidence of a lost device.
-_APD_REASONS = frozenset({"AllPathsDown_Start", "AllPathsDown_Timeout"})
+_AVAILABLE = frozenset(s for s in PathState if s.available)
 
 
 class _Backing(NamedTuple):
@@ -46,6 +57,7 @@ class _Backing(NamedTuple):
     sla_met: bool
     datastores: tuple[DatastoreTruth, ...]
     luns: tuple[LunTruth, ...]
+    mapping: DatastoreTruth | None = None
 
 
 class _Cache:
@@ -123,15 +135,20 @@ class TruthContext:
 
     # -- public questions ---------------------------------------------------------------------------
 
-    def disk_truths(self, level: ServiceLevel | None = None) -> tuple[DiskTruth, ...]:
-        """Every disk of every VM, VMs in inventory order, disks in device order."""
-        cache = self._cache(level)
+    def disk_truths(self, level: ServiceLevel | None = None,
+                    levels: Mapping[str, ServiceLevel] | None = None) -> tuple[DiskTruth, ...]:
+        """Every disk of every VM, VMs in inventory order, disks in device order; each VM judged by its level
+        in ``levels`` (VM moref -> level), else by ``level``."""
+        levels = levels or {}
         with gc_paused():
-            return tuple(d for vm in self.inv.vms.values() for d in self._vm_disks(vm, cache))
+            return tuple(d for vm in self.inv.vms.values()
+                         for d in self._vm_disks(vm, self._cache(levels.get(vm.moref, level))))
 
-    def vm_truths(self, level: ServiceLevel | None = None) -> tuple[VmTruth, ...]:
+    def vm_truths(self, level: ServiceLevel | None = None,
+                  levels: Mapping[str, ServiceLevel] | None = None) -> tuple[VmTruth, ...]:
+        levels = levels or {}
         with gc_paused():
-            return tuple(self.vm_truth(moref, level) for moref in self.inv.vms)
+            return tuple(self.vm_truth(moref, levels.get(moref, level)) for moref in self.inv.vms)
 
     def vm_truth(self, vm_moref: str, level: ServiceLevel | None = None) -> VmTruth:
         vm = self.inv.vms.get(vm_moref)
@@ -146,32 +163,18 @@ class TruthContext:
             vm=vm.moref, name=vm.name, uuid=vm.uuid, power_state=vm.power_state,
             host=host.name if host else "", host_moref=vm.host, cluster=host.cluster if host else "",
             verdict=verdict, explanation=explanation, sla_met=sla_met, disks=disks,
+            level=_level_check(cache.level, vm.host, disks, sla_met),
         )
 
     def host_summary(self, host_moref: str) -> HostSummary:
+        """One host's storage as its admin counts it (:func:`.summary.summarize_host`)."""
         host = self.inv.hosts.get(host_moref)
         if host is None:
             raise KeyError(f"no host {host_moref!r} in the inventory")
         names = sorted(self._luns[host.moref].keys() | self._paths[host.moref].keys())
         luns = tuple(self._host_lun(host, name) for name in names)
-        hbas = tuple(_hba_summary(hba, host.paths) for hba in host.hbas)
-        counted = [h for h in hbas if h.total or h.status.lower() == "offline"]
-        working = sum(1 for p in host.paths if p.state.working)
-        online = sum(1 for h in counted if h.online)
-        # "ok" as storage admins count it: the LUN is there and I/O flows (lost redundancy still counts)
-        ok = sum(1 for lun in luns if lun.verdict in (Verdict.HEALTHY, Verdict.DEGRADED, Verdict.BELOW_SLA))
-        line = (f"{online}/{len(counted)} HBAs online, {ok}/{len(luns)} LUNs ok, "
-                f"{working}/{len(host.paths)} paths working")
-        if not host.connected:
-            line = (f"{host.connection_state}: no current data; last known {online}/{len(counted)} HBAs online, "
-                    f"{working}/{len(host.paths)} paths working, {len(luns)} LUNs")
-        return HostSummary(
-            moref=host.moref, name=host.name, cluster=host.cluster, connection_state=host.connection_state,
-            maintenance=host.maintenance, line=line,
-            verdict=Verdict.UNKNOWN if not host.connected else Verdict.worst(lun.verdict for lun in luns),
-            hbas_online=online, hbas_total=len(counted), luns_ok=ok, luns_total=len(luns),
-            paths_working=working, paths_total=len(host.paths), hbas=hbas, luns=luns,
-        )
+        reached = {name: flowing(self._paths_of(host.moref, name)) for name in names}
+        return summarize_host(host, luns, reached, self._host_since(host))
 
     def lun_truth(self, host_moref: str, canonical_name: str, level: ServiceLevel | None = None) -> LunTruth:
         """One LUN judged from one host."""
@@ -224,7 +227,7 @@ class TruthContext:
             out.append(DiskTruth(
                 vm=vm.moref, vm_name=vm.name, host=host_name, host_moref=vm.host, disk=disk,
                 verdict=backing.verdict, explanation=backing.explanation, sla_met=backing.sla_met,
-                datastores=backing.datastores, luns=backing.luns,
+                datastores=backing.datastores, luns=backing.luns, mapping=backing.mapping,
             ))
         return tuple(out)
 
@@ -234,6 +237,7 @@ class TruthContext:
         luns: dict[str, LunTruth] = {}
         parts: list[tuple[Verdict, str]] = []
         chain: tuple[str, ...] = ()
+        mapping: DatastoreTruth | None = None
         if disk.backing.startswith("rdm"):
             name = self.rdm_lun(disk)
             if name is None:
@@ -243,6 +247,11 @@ class TruthContext:
                 lun = luns[name] = self._lun(cache, host_moref, name)
                 parts.append((lun.verdict, lun.explanation))
             chain = self._snapshot_datastores(disk)
+            mapping = self._mapping(cache, host_moref, disk)
+            if mapping is not None and not mapping.verdict.usable and (not parts or parts[0][0].usable):
+                parts.append((Verdict.DEGRADED, f"its mapping file's datastore {mapping.name} is out of reach from "
+                              f"{mapping.host} ({mapping.verdict.value}): I/O goes on to the LUN, but the disk "
+                              "cannot be moved (vMotion) or powered on until it is back"))
         elif disk.backing == "vmdk" and disk.datastores:
             chain = disk.datastores
         else:
@@ -261,10 +270,20 @@ class TruthContext:
         verdict, explanation = summarize(parts)
         if verdict is Verdict.HEALTHY and len(luns) > 1:  # one short line, not one clause per LUN
             here = [h for lun in luns.values() for h in lun.hosts if h.host_moref == host_moref]
-            explanation = (f"all {sum(h.total for h in here)} paths to {len(luns)} LUNs working on "
-                           f"{here[0].host if here else '?'}")
+            carrying = sum(h.io or 0 for h in here)
+            explanation = (f"{sum(h.available for h in here)} paths to {len(luns)} LUNs available on "
+                           f"{here[0].host if here else '?'}" + (f", {carrying} carrying I/O" if carrying else ""))
         sla_met = verdict.usable and all(lun.sla_met for lun in luns.values())
-        return _Backing(verdict, explanation, sla_met, tuple(datastores), tuple(luns.values()))
+        return _Backing(verdict, explanation, sla_met, tuple(datastores), tuple(luns.values()), mapping)
+
+    def _mapping(self, cache: _Cache, host_moref: str, disk: Disk) -> DatastoreTruth | None:
+        """The datastore of an RDM's mapping file (its base file, the last of the chain), judged from the host."""
+        if not disk.files or not disk.files[-1].startswith("[") or "]" not in disk.files[-1]:
+            return None
+        name = disk.files[-1][1:disk.files[-1].index("]")]
+        ds = next((self.inv.datastores[m] for m in disk.datastores if m in self.inv.datastores
+                   and self.inv.datastores[m].name == name), None)
+        return self._datastore(cache, host_moref, ds) if ds is not None else None
 
     def _snapshot_datastores(self, disk: Disk) -> tuple[str, ...]:
         """An RDM's I/O goes to its LUN, not to the mapping file's datastore; but a virtual-mode RDM with
@@ -284,16 +303,37 @@ class TruthContext:
         paths = tuple(self._paths[host_moref].get(name, ()))
         ds = self._datastore_of(name, host_moref)
         mount = self._ds(ds).by_host.get(host_moref) if ds else None
-        in_apd = bool(mount) and mount.inaccessible_reason in _APD_REASONS
+        accessible = (mount.mounted and mount.accessible) if mount else None
+        reason = mount.inaccessible_reason if mount else ""
+        events = self.inv.events_of(host_moref, name)
+        pdl, apd, since, source = _loss_evidence(events, accessible, reason)
+        operational = lun.operational_state if lun else ()
+        available = sum(p.state in _AVAILABLE for p in paths)
+        reported = bool(paths) or lun is None or lun.claimed_by == "NMP"
+        troubled = (available < len(paths) or not reported and accessible is False
+                    or any(s not in ("ok", "unknownState") for s in operational))
+        if since is None and troubled:
+            since, source = self.inv.since.get(f"{host_moref}/{name}"), "watch"
+        if since is None:
+            source = ""
+        if not host.connected:
+            since, source = self._host_since(host), "watch"
         found = self._host_paths[key] = HostPaths(
             host=host.name, host_moref=host.moref, connected=host.connected, present=lun is not None,
-            operational_state=lun.operational_state if lun else (),
-            permanently_lost=bool(lun and lun.permanently_lost) and not in_apd,
-            paths=paths, working=sum(p.state in _WORKING for p in paths),
-            mount_accessible=(mount.mounted and mount.accessible) if mount else None,
-            mount_reason=mount.inaccessible_reason if mount else "",
+            operational_state=operational, paths=paths, available=available,
+            io=sum(1 for p in paths if p.io) if any(p.io is not None for p in paths) else None,
+            reported=reported, path_selection_policy=lun.path_selection_policy if lun else "",
+            satp=lun.satp if lun else "", mount_accessible=accessible, mount_reason=reason,
+            pdl=pdl, apd=apd, since=since, since_source=source,
         )
         return found
+
+    def _host_since(self, host: Host) -> datetime | None:
+        """Since when a host that is not connected is so: its connection event, else when the watch saw it."""
+        if host.connected:
+            return None
+        event = opened(self.inv.events_of(host.moref, ""), "not_connected")
+        return event.since if event is not None else self.inv.since.get(host.moref)
 
     def _facts(self, name: str) -> LunFacts:
         found = self._lun_facts.get(name)
@@ -302,8 +342,8 @@ class TruthContext:
             hosts = tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))
             found = self._lun_facts[name] = LunFacts(
                 hosts=hosts,
-                reachers=tuple(e for e in hosts if e.connected and not e.permanently_lost and e.working),
-                lost_on=tuple(e for e in hosts if e.connected and e.permanently_lost),
+                reachers=tuple(e for e in hosts if e.connected and flowing(e)),
+                lost_on=tuple(e for e in hosts if e.connected and e.pdl and not flowing(e)),
             )
         return found
 
@@ -319,7 +359,9 @@ class TruthContext:
             canonical_name=name, host=host.name if host else "", datastore=ds.name if ds else "",
             verdict=verdict, explanation=explanation, sla_met=sla_met,
             display_name=lun.display_name if lun else "", media=lun.media if lun else "unknown",
-            lun_type=lun.lun_type if lun else "", vaai=lun.vaai if lun else "", local=local, hosts=facts.hosts,
+            lun_type=lun.lun_type if lun else "", vaai=lun.vaai if lun else "", local=local,
+            path_selection_policy=here.path_selection_policy if here else "", satp=here.satp if here else "",
+            hosts=facts.hosts,
         )
 
     def _host_lun(self, host: Host, name: str) -> HostLun:
@@ -331,7 +373,8 @@ class TruthContext:
             canonical_name=name, display_name=judged.display_name, datastore=judged.datastore,
             verdict=judged.verdict, explanation=judged.explanation, media=judged.media,
             lun_type=judged.lun_type, vaai=judged.vaai, operational_state=here.operational_state,
-            local=judged.local, counts=here.counts, working=here.working, total=here.total,
+            local=judged.local, path_selection_policy=here.path_selection_policy, satp=here.satp,
+            counts=here.counts, available=here.available, io=here.io, total=here.total,
             by_hba=by_hba, paths=here.paths,
         )
 
@@ -380,12 +423,45 @@ class TruthContext:
         )
 
 
-def _hba_summary(hba: Hba, paths: tuple[Path, ...]) -> HbaSummary:
-    counts = count_states(p for p in paths if p.hba == hba.device)
-    return HbaSummary(
-        device=hba.device, kind=hba.kind, status=hba.status, online=hba.online, model=hba.model, wwpn=hba.wwpn,
-        counts=counts, working=counts["active"] + counts["standby"], total=sum(counts.values()),
-    )
+def _loss_evidence(events: tuple, accessible: bool | None, reason: str) -> tuple[str, str, datetime | None, str]:
+    """(PDL evidence, APD evidence, since, source) from a host's mount of the LUN's datastore and its open
+    events about the LUN. PDL: the mount's PermanentDeviceLoss, or the host's permanentloss event."""
+    pdl_event = opened(events, "pdl")
+    apd_event = opened(events, "apd_timeout", "apd")
+    lost = opened(events, "connectivity_lost", "redundancy_lost", "redundancy_degraded")
+    pdl = apd = ""
+    if accessible is False and reason == PDL:
+        pdl = "its datastore mount says PermanentDeviceLoss"
+    if pdl_event is not None:
+        pdl = (pdl + " and " if pdl else "") + f"the host reported {pdl_event.event_type}"
+    if apd_event is not None:
+        apd = apd_event.event_type
+    elif accessible is False and reason in APD_REASONS:
+        apd = reason
+    first = next((e for e in (pdl_event, apd_event, lost) if e is not None), None)
+    return pdl, apd, (first.since if first else None), ("event" if first else "")
+
+
+def _level_check(level: ServiceLevel, host_moref: str, disks: tuple[DiskTruth, ...], sla_met: bool) -> LevelCheck:
+    """The VM's level from its host: the fewest available paths to any of its LUNs, and what falls short."""
+    fewest: tuple[int, str] | None = None
+    for disk in disks:
+        for lun in disk.luns:
+            here = next((h for h in lun.hosts if h.host_moref == host_moref), None)
+            if here is not None and here.reported and (fewest is None or here.available < fewest[0]):
+                fewest = (here.available, lun.canonical_name)
+    usable = sum(1 for d in disks if d.verdict.usable)
+    short = []
+    if fewest is not None and fewest[0] < level.min_working_paths:
+        gap = level.min_working_paths - fewest[0]
+        short.append(f"{gap} path{'s' if gap != 1 else ''} short on {fewest[1]} ({fewest[0]} of "
+                     f"{level.min_working_paths})")
+    if level.min_reachable_devices is not None and usable < level.min_reachable_devices:
+        short.append(f"{level.min_reachable_devices - usable} usable disk(s) short ({usable} of "
+                     f"{level.min_reachable_devices})")
+    if not sla_met and not short:
+        short.append("storage not usable from the VM's host")
+    return LevelCheck.of(level, sla_met, fewest[0] if fewest else None, usable, len(disks), "; ".join(short))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,11 +5,13 @@ verdict changes. Every result turns into plain JSON with ``as_dict()`` (what ``-
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime
 from enum import Enum
 from functools import cache
 from typing import Any, ClassVar, Iterable, Mapping
 
 from vsguesttruth.model import Disk, Path, PathState
+from vsguesttruth.policy import ServiceLevel
 
 from .verdict import Advice, Verdict
 
@@ -26,6 +28,8 @@ def to_json(obj: Any, evidence: bool = True) -> Any:
     """
     if isinstance(obj, Enum):
         return obj.value
+    if isinstance(obj, datetime):
+        return obj.isoformat()
     if is_dataclass(obj) and not isinstance(obj, type):
         per_host = () if evidence else getattr(obj, "_per_host_fields", ())
         out = {}
@@ -57,20 +61,35 @@ class _Json:
 
 @dataclass(frozen=True, slots=True)
 class HostPaths(_Json):
-    """What one host sees of one LUN: its paths, and its mount of the LUN's datastore."""
+    """What one host sees of one LUN: its paths, its mount of the LUN's datastore, its events about it.
+
+    ``available``: paths that could carry I/O (active or standby); ``io``: paths carrying I/O now
+    (``isWorkingPath``), None when vSphere does not say. ``reported``: whether the host reports the LUN's
+    paths at all (a device another plug-in than NMP claims, without NVMe topology, has none listed: that is
+    not "zero paths"). ``pdl`` and ``apd`` say in words what evidence there is of a permanent device loss or
+    an all-paths-down on this host ("" none); ``since`` when the condition began (``since_source``: "event"
+    from the host's events, "watch" when the service first saw it).
+    """
 
     host: str  # host name
     host_moref: str
     connected: bool
     present: bool  # the host lists the LUN among its SCSI LUNs
     operational_state: tuple[str, ...]
-    permanently_lost: bool
     paths: tuple[Path, ...]
-    working: int  # active + standby
+    available: int
+    io: int | None
+    reported: bool
+    path_selection_policy: str
+    satp: str
     mount_accessible: bool | None  # None: the LUN backs no datastore, or the host has no mount of it
     mount_reason: str
+    pdl: str
+    apd: str
+    since: datetime | None
+    since_source: str
 
-    _json_properties: ClassVar[tuple[str, ...]] = ("counts", "total")
+    _json_properties: ClassVar[tuple[str, ...]] = ("counts", "total", "working", "permanently_lost")
 
     @property
     def counts(self) -> dict[str, int]:
@@ -80,6 +99,16 @@ class HostPaths(_Json):
     @property
     def total(self) -> int:
         return len(self.paths)
+
+    @property
+    def working(self) -> int:
+        """The older name of :attr:`available`."""
+        return self.available
+
+    @property
+    def permanently_lost(self) -> bool:
+        """Evidence of a permanent device loss on this host (the datastore mount or the host's event)."""
+        return bool(self.pdl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +132,14 @@ class LunTruth(_Json):
     datastore: str  # name of the datastore it is an extent of; "" for an RDM-only LUN
     verdict: Verdict
     explanation: str
-    sla_met: bool  # enough working paths here for the service level
+    sla_met: bool  # enough available paths here for the service level
     display_name: str
     media: str
     lun_type: str
     vaai: str
     local: bool
+    path_selection_policy: str  # on the judged host ("" when the host does not report one)
+    satp: str
     hosts: tuple[HostPaths, ...]  # every host that sees the LUN (the judged host included), by name
 
     _per_host_fields: ClassVar[tuple[str, ...]] = ("hosts",)
@@ -145,12 +176,13 @@ class DiskTruth(_Json):
     sla_met: bool  # usable and within the service level; False when it cannot be confirmed
     datastores: tuple[DatastoreTruth, ...]  # VMDK: the chain's datastores, in chain order
     luns: tuple[LunTruth, ...]  # every LUN behind the disk (VMFS extents, or the RDM LUN)
+    mapping: DatastoreTruth | None = None  # RDM: the datastore of its mapping file (vMotion and power-on need it)
 
     _json_properties: ClassVar[tuple[str, ...]] = ("advice",)
 
     @property
     def advice(self) -> Advice:
-        return self.verdict.advice
+        return advice_for(self.verdict, self.sla_met)
 
     @property
     def key(self) -> int:
@@ -180,12 +212,48 @@ class VmTruth(_Json):
     explanation: str
     sla_met: bool
     disks: tuple[DiskTruth, ...]
+    level: "LevelCheck"  # the service level it is judged by, met or not, by how much
 
     _json_properties: ClassVar[tuple[str, ...]] = ("advice",)
 
     @property
     def advice(self) -> Advice:
-        return self.verdict.advice
+        return advice_for(self.verdict, self.sla_met)
+
+
+@dataclass(frozen=True, slots=True)
+class LevelCheck(_Json):
+    """The service level a VM is judged by (its guest's policy, or the service's), and whether its storage
+    meets it from the VM's host: ``fewest_paths`` is the fewest available paths to any of its LUNs there
+    (None when no LUN's paths are counted), ``shortfall`` says by how much it misses ("" when met)."""
+
+    min_working_paths: int
+    min_reachable_devices: int | None
+    met: bool
+    fewest_paths: int | None
+    usable_disks: int
+    disks: int
+    shortfall: str
+
+    @classmethod
+    def of(cls, level: ServiceLevel, met: bool, fewest: int | None, usable: int, disks: int,
+           shortfall: str) -> "LevelCheck":
+        return cls(level.min_working_paths, level.min_reachable_devices, met, fewest, usable, disks, shortfall)
+
+    def words(self) -> str:
+        """"level 2 paths per LUN: met" / "level 4 paths per LUN: 1 path short on naa.x (3 of 4)"."""
+        wanted = f"{self.min_working_paths} path{'s' if self.min_working_paths != 1 else ''} per LUN"
+        if self.min_reachable_devices:
+            wanted += f", {self.min_reachable_devices} usable disk{'s' if self.min_reachable_devices != 1 else ''}"
+        return f"level {wanted}: " + ("met" if self.met else self.shortfall or "not met")
+
+
+def advice_for(verdict: Verdict, sla_met: bool) -> Advice:
+    """What the guest (and the planner) should do: the verdict's advice, except that a degraded disk below
+    its service level is to be moved where the level holds, which is what the planner does about it."""
+    if verdict is Verdict.DEGRADED and not sla_met:
+        return Advice.MOVE
+    return verdict.advice
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +264,20 @@ class HbaSummary(_Json):
     online: bool
     model: str
     wwpn: str
+    wwnn: str
+    protocol: str
+    san: bool  # FC or iSCSI: online/offline mean something; a local adapter reports "unknown"
+    words: str  # "FC HBA", "FC-NVMe adapter", "iSCSI adapter", "local adapter"
     counts: Mapping[str, int]
-    working: int
+    available: int
+    io: int
     total: int
+
+    _json_properties: ClassVar[tuple[str, ...]] = ("working",)
+
+    @property
+    def working(self) -> int:
+        return self.available
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,16 +294,26 @@ class HostLun(_Json):
     vaai: str
     operational_state: tuple[str, ...]
     local: bool
+    path_selection_policy: str
+    satp: str
     counts: Mapping[str, int]
-    working: int
+    available: int
+    io: int | None
     total: int
     by_hba: Mapping[str, Mapping[str, int]]  # hba device -> path state -> count
     paths: tuple[Path, ...]
 
+    _json_properties: ClassVar[tuple[str, ...]] = ("working",)
+
+    @property
+    def working(self) -> int:
+        return self.available
+
 
 @dataclass(frozen=True, slots=True)
 class HostSummary(_Json):
-    """The storage admin's view of one host: "2/2 HBAs online, 10/10 LUNs ok, 31/32 paths working"."""
+    """The storage admin's view of one host: "2/2 FC HBAs online, 1 local adapter, 10/10 LUNs ok,
+    32/32 paths available, 14 carrying I/O"."""
 
     moref: str
     name: str
@@ -233,14 +322,25 @@ class HostSummary(_Json):
     maintenance: bool
     line: str
     verdict: Verdict  # worst of its LUNs
-    hbas_online: int  # counted over HBAs that carry paths, or are offline (idle IDE/USB adapters are noise)
-    hbas_total: int
-    luns_ok: int
+    hbas_online: int  # SAN adapters (FC, iSCSI) online
+    hbas_total: int  # SAN adapters
+    local_adapters: int  # the others (SAS, SATA/IDE, PVSCSI, local NVMe): ESXi reports them "unknown"
+    luns_ok: int  # operational state ok and reached from this host
+    luns_unreachable: int  # operational state ok, but no path from this host is available
     luns_total: int
-    paths_working: int
+    paths_available: int
+    paths_io: int | None  # None when no path's isWorkingPath is reported
     paths_total: int
+    since: datetime | None  # not connected: since when (events or the watch); None when unknown
     hbas: tuple[HbaSummary, ...]  # every HBA
     luns: tuple[HostLun, ...]
+
+    _json_properties: ClassVar[tuple[str, ...]] = ("paths_working",)
+
+    @property
+    def paths_working(self) -> int:
+        """The older name of :attr:`paths_available`."""
+        return self.paths_available
 
 
 @dataclass(frozen=True, slots=True)

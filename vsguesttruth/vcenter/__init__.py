@@ -6,7 +6,8 @@
   retry policy, one wait for a task;
 - :mod:`.properties`, :mod:`.fastdecode`, :mod:`.convert`, :mod:`.inventory`: the PropertyCollector read
   of hosts, datastores and VMs into the plain :class:`~vsguesttruth.model.Inventory`;
-- :mod:`.watch`, :mod:`.informer`: WaitForUpdatesEx, one live inventory shared by its readers;
+- :mod:`.watch`, :mod:`.informer`, :mod:`.eventfeed`: WaitForUpdatesEx, one live inventory shared by its
+  readers, and the hosts' storage events followed beside it;
 - :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`,
   :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion (and the ones still
   running after a restart), vCenter events, custom attributes, the vSphere Client plugin's registration and
@@ -24,7 +25,7 @@ Everything raised is a :class:`~vsguesttruth.errors.VsgtError` with a one-line m
 
 from __future__ import annotations
 
-from . import events, extension
+from . import eventfeed, events, extension
 from .attributes import vms_with_attribute
 from .connect import Connection, connect, negotiate_version
 from .errors import (
@@ -76,6 +77,7 @@ __all__ = [
     "Watcher",
     "connect",
     "ensure_role",
+    "eventfeed",
     "events",
     "extension",
     "fault_text",

@@ -35,8 +35,13 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "runtime.inMaintenanceMode",
         "config.storageDevice.hostBusAdapter",
         "config.storageDevice.scsiLun",
+        # per LUN: its paths with state, isWorkingPath and target, the path selection policy and SATP;
+        # only devices the native multipathing plug-in (NMP) claims have an entry
         "config.storageDevice.multipathInfo",
-        "config.multipathState",  # path states by path name; preferred when present
+        "config.multipathState",  # path states by path name, for every plug-in; preferred when present
+        # NVMe adapters -> controllers -> namespaces: the paths of NVMe devices (claimed by HPP, so not in
+        # multipathInfo); absent on hosts without NVMe
+        "config.storageDevice.nvmeTopology",
     ),
     CLUSTER: ("name",),
     DATASTORE: (
@@ -58,6 +63,23 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "config.extraConfig",
     ),
 }
+
+#: Property paths a vCenter knows only from an API version on: left out of the request to an older one (it
+#: would refuse the whole request with InvalidProperty).
+SINCE: Mapping[str, str] = {"config.storageDevice.nvmeTopology": "vim.version.v7_0"}
+
+
+def properties_for(version: str | None) -> Mapping[str, tuple[str, ...]]:
+    """:data:`PROPERTIES` as a session of API ``version`` (``vim.version.v8_0_2_0``) may ask for them."""
+    from pyVmomi import VmomiSupport
+
+    if not version:
+        return PROPERTIES
+    dropped = {path for path, since in SINCE.items() if not VmomiSupport.IsChildVersion(version, since)}
+    if not dropped:
+        return PROPERTIES
+    return {kind: tuple(p for p in paths if p not in dropped) for kind, paths in PROPERTIES.items()}
+
 
 #: pyVmomi types of the managed objects above, for PropertySpec/ContainerView.
 VIM_TYPES: Mapping[str, type] = {
@@ -161,6 +183,9 @@ def convert_hba(hba: Any) -> Hba:
         status=_text(getattr(hba, "status", None), "unknown"),
         model=_text(getattr(hba, "model", None)).strip(),
         wwpn=format_wwn(getattr(hba, "portWorldWideName", None)) if kind == "fc" else "",
+        # FC: a long; SAS: a hex string (HostSerialAttachedHba.nodeWorldWideName)
+        wwnn=format_wwn(getattr(hba, "nodeWorldWideName", None)),
+        protocol=_text(getattr(hba, "storageProtocol", None)),
     )
 
 
@@ -198,15 +223,16 @@ def convert_lun(lun: Any) -> Lun:
 _FC_TRANSPORT = _vim_type("host.FibreChannelTargetTransport")
 
 
-def _target(transport: Any) -> str:
+def _target(transport: Any) -> tuple[str, str]:
+    """The target port (FC WWPN or iSCSI name) and the target's node WWN (FC) of a path's transport."""
     if transport is None:
-        return ""
+        return "", ""
     if _FC_TRANSPORT and isinstance(transport, _FC_TRANSPORT):
-        return format_wwn(transport.portWorldWideName)
+        return format_wwn(transport.portWorldWideName), format_wwn(transport.nodeWorldWideName)
     iqn = getattr(transport, "iScsiName", None)
     if iqn:
-        return str(iqn)
-    return ""
+        return str(iqn), ""
+    return "", ""
 
 
 def _adapter_device(adapter_key: str, hbas_by_key: Mapping[str, Hba], path_name: str) -> str:
@@ -224,13 +250,6 @@ def _own_state(path: Any) -> str | None:
     return getattr(path, "state", None) or getattr(path, "pathState", None)
 
 
-def _path_state(path: Any, states_by_name: Mapping[str, str]) -> PathState:
-    name = _text(path.name)
-    if name in states_by_name:
-        return PathState.parse(states_by_name[name])
-    return PathState.parse(_own_state(path))
-
-
 class _PathInfo(NamedTuple):
     """One ``multipathInfo.lun[].path[]`` entry, reduced to what a Path needs."""
 
@@ -238,6 +257,8 @@ class _PathInfo(NamedTuple):
     adapter: str  # HBA key
     target: str
     state: str | None  # the path's own state (multipathState wins when it names the path)
+    io: bool | None = None  # isWorkingPath
+    target_node: str = ""
 
 
 class _UnitInfo(NamedTuple):
@@ -246,22 +267,61 @@ class _UnitInfo(NamedTuple):
     lun: str  # ScsiLun key
     id: str
     paths: tuple[_PathInfo, ...]
+    psp: str = ""  # policy.policy
+    satp: str = ""  # storageArrayTypePolicy.policy
+
+
+def _policy(policy: Any) -> str:
+    return _intern(_text(getattr(policy, "policy", None))) if policy is not None else ""
 
 
 def reduce_multipath_info(multipath_info: Any) -> tuple[_UnitInfo, ...]:
     """``HostMultipathInfo`` -> plain tuples (what :func:`assemble_paths` reads)."""
     units = []
+    targets: dict[tuple[Any, Any], tuple[str, str]] = {}  # every LUN's paths share a few target ports
     for unit in getattr(multipath_info, "lun", None) or ():
+        paths = []
+        for path in unit.path or ():
+            transport = getattr(path, "transport", None)
+            key = (getattr(transport, "portWorldWideName", None), getattr(transport, "nodeWorldWideName", None))
+            target = targets.get(key) if key != (None, None) else None
+            if target is None:
+                target = _target(transport)
+                if key != (None, None):
+                    targets[key] = target
+            working = getattr(path, "isWorkingPath", None)
+            paths.append(_PathInfo(_intern(_text(path.name)), _intern(_text(path.adapter)), target[0],
+                                   _own_state(path), None if working is None else bool(working), target[1]))
         units.append(_UnitInfo(
             lun=_text(unit.lun),
             id=_text(getattr(unit, "id", None)),
-            paths=tuple(
-                _PathInfo(_intern(_text(path.name)), _intern(_text(path.adapter)),
-                          _target(getattr(path, "transport", None)), _own_state(path))
-                for path in unit.path or ()
-            ),
+            paths=tuple(paths),
+            psp=_policy(getattr(unit, "policy", None)),
+            satp=_policy(getattr(unit, "storageArrayTypePolicy", None)),
         ))
     return tuple(units)
+
+
+class _NvmeNamespace(NamedTuple):
+    """A namespace attached to one NVMe controller of an adapter (``config.storageDevice.nvmeTopology``)."""
+
+    adapter: str  # HBA key
+    controller: int  # controllerNumber
+    name: str  # the namespace's name: the device's canonical name ("eui.*", "uuid.*")
+    id: int  # namespace id: the L of the path's runtime name
+
+
+def reduce_nvme_topology(topology: Any) -> tuple[_NvmeNamespace, ...]:
+    """``HostNvmeTopology`` -> one entry per (adapter, controller, attached namespace)."""
+    out = []
+    for interface in getattr(topology, "adapter", None) or ():
+        adapter = _text(getattr(interface, "adapter", None))
+        for controller in getattr(interface, "connectedController", None) or ():
+            number = int(getattr(controller, "controllerNumber", 0) or 0)
+            for ns in getattr(controller, "attachedNamespace", None) or ():
+                out.append(_NvmeNamespace(_intern(adapter), number, _intern(_text(getattr(ns, "name", None))),
+                                          int(getattr(ns, "id", 0) or 0)))
+    return tuple(out)
 
 
 def reduce_multipath_state(multipath_state: Any) -> dict[str, str]:
@@ -274,8 +334,10 @@ def reduce_multipath_state(multipath_state: Any) -> dict[str, str]:
 
 
 def assemble_paths(units: Iterable[_UnitInfo] | None, states: Mapping[str, str] | None,
-                   luns_by_key: Mapping[str, Lun], hbas_by_key: Mapping[str, Hba]) -> tuple[Path, ...]:
+                   luns_by_key: Mapping[str, Lun], hbas_by_key: Mapping[str, Hba],
+                   port_names: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     states = states or {}
+    names = port_names or {}
     paths: list[Path] = []
     for unit in units or ():
         lun = luns_by_key.get(unit.lun)
@@ -284,8 +346,45 @@ def assemble_paths(units: Iterable[_UnitInfo] | None, states: Mapping[str, str] 
             name = info.name
             state = states[name] if name in states else info.state
             paths.append(Path(name=name, lun=canonical, hba=_adapter_device(info.adapter, hbas_by_key, name),
-                              target=info.target, state=PathState.parse(state)))
+                              target=info.target, state=PathState.parse(state), io=info.io,
+                              target_node=info.target_node, target_port_name=names.get(info.target, "")))
     return tuple(paths)
+
+
+def _runtime_name(name: str) -> tuple[str, int] | None:
+    """``vmhba64:C0:T1:L3`` -> ``("vmhba64", 3)``: the adapter and the LUN (NVMe: namespace id) numbers."""
+    parts = name.split(":")
+    if len(parts) != 4 or not parts[3][:1] == "L":
+        return None
+    try:
+        return parts[0], int(parts[3][1:])
+    except ValueError:
+        return None
+
+
+def nvme_paths(namespaces: Iterable[_NvmeNamespace], states: Mapping[str, str], claimed: set[str],
+               luns: Iterable[Lun], hbas_by_key: Mapping[str, Hba]) -> tuple[tuple[Path, ...], set[str]]:
+    """The paths of NVMe namespaces, which multipathInfo does not list (they are claimed by HPP):
+    ``config.multipathState`` names every path with its state (runtime name adapter:C:T:L, L the namespace
+    id), the NVMe topology says which adapters reach which namespace. Paths no other device claims are
+    matched by adapter and namespace id. Returns the paths and the canonical names of the namespaces."""
+    by_name = {lun.canonical_name for lun in luns}
+    wanted: dict[tuple[str, int], str] = {}  # (adapter device, namespace id) -> device canonical name
+    found: set[str] = set()
+    for ns in namespaces:
+        if ns.name in by_name:
+            adapter = _adapter_device(ns.adapter, hbas_by_key, "")
+            wanted.setdefault((adapter, ns.id), ns.name)
+            found.add(ns.name)
+    paths = []
+    for name, state in states.items():
+        if name in claimed:
+            continue
+        parsed = _runtime_name(name)
+        device = wanted.get(parsed) if parsed else None
+        if device is not None:
+            paths.append(Path(name=name, lun=device, hba=parsed[0], target="", state=PathState.parse(state)))
+    return tuple(paths), found
 
 
 def convert_paths(
@@ -299,16 +398,23 @@ def convert_paths(
                           luns_by_key, hbas_by_key)
 
 
-def assemble_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]) -> Host:
-    """A Host from compact values (see :func:`compact`)."""
+def assemble_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str],
+                  port_names: Mapping[str, str] | None = None) -> Host:
+    """A Host from compact values (see :func:`compact`); ``port_names``: target WWPN -> the array's port name."""
     hbas = props.get("config.storageDevice.hostBusAdapter") or ()
     luns = props.get("config.storageDevice.scsiLun") or ()
-    paths = assemble_paths(
-        props.get("config.storageDevice.multipathInfo"),
-        props.get("config.multipathState"),
-        {lun.key: lun for lun in luns},
-        {hba.key: hba for hba in hbas},
-    )
+    units = props.get("config.storageDevice.multipathInfo") or ()
+    states = props.get("config.multipathState") or {}
+    hbas_by_key = {hba.key: hba for hba in hbas}
+    paths = assemble_paths(units, states, {lun.key: lun for lun in luns}, hbas_by_key, port_names)
+    namespaces = props.get("config.storageDevice.nvmeTopology") or ()
+    nvme: set[str] = set()
+    if namespaces:
+        more, nvme = nvme_paths(namespaces, states, {p.name for p in paths}, luns, hbas_by_key)
+        paths += more
+    if units or nvme:
+        policies = {unit.lun: (unit.psp, unit.satp) for unit in units}
+        luns = tuple(_claimed(lun, policies.get(lun.key), nvme) for lun in luns)
     return Host(
         moref=mo,
         name=_text(props.get("name"), mo),
@@ -321,8 +427,18 @@ def assemble_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]
     )
 
 
-def convert_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]) -> Host:
-    return assemble_host(mo, compact(HOST, props), clusters)
+def _claimed(lun: Lun, policy: tuple[str, str] | None, nvme: set[str]) -> Lun:
+    """The LUN with who reports its paths: NMP (its multipathInfo entry, with PSP and SATP) or HPP."""
+    if policy is not None:
+        return replace(lun, path_selection_policy=policy[0], satp=policy[1], claimed_by="NMP")
+    if lun.canonical_name in nvme:
+        return replace(lun, claimed_by="HPP")
+    return lun
+
+
+def convert_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str],
+                 port_names: Mapping[str, str] | None = None) -> Host:
+    return assemble_host(mo, compact(HOST, props), clusters, port_names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,6 +707,7 @@ _REDUCERS: Mapping[str, Mapping[str, Any]] = {
         "config.storageDevice.scsiLun": lambda v: tuple(convert_lun(lun) for lun in v or ()),
         "config.storageDevice.multipathInfo": reduce_multipath_info,
         "config.multipathState": reduce_multipath_state,
+        "config.storageDevice.nvmeTopology": reduce_nvme_topology,
     },
     CLUSTER: {"name": _str_or_none},
     DATASTORE: {
@@ -643,10 +760,11 @@ def datastore_names(records: Mapping[str, Record]) -> dict[str, str]:
 
 
 def assemble_record(mo: str, record: Record, clusters: Mapping[str, str],
-                    ds_by_name: Mapping[str, str]) -> Host | Datastore | Vm | None:
+                    ds_by_name: Mapping[str, str], port_names: Mapping[str, str] | None = None
+                    ) -> Host | Datastore | Vm | None:
     """A model object from a record of compact values (:func:`compact_record`)."""
     if record.kind == HOST:
-        return assemble_host(mo, record.props, clusters)
+        return assemble_host(mo, record.props, clusters, port_names)
     if record.kind == DATASTORE:
         return assemble_datastore(mo, record.props)
     if record.kind == VM:
@@ -660,7 +778,7 @@ def convert_record(mo: str, record: Record, clusters: Mapping[str, str],
     return assemble_record(mo, compact_record(record.kind, record.props), clusters, ds_by_name)
 
 
-def assemble_inventory(records: Mapping[str, Record]) -> Inventory:
+def assemble_inventory(records: Mapping[str, Record], port_names: Mapping[str, str] | None = None) -> Inventory:
     """All records of compact values -> one Inventory."""
     clusters = cluster_names(records)
     ds_by_name = datastore_names(records)
@@ -668,7 +786,7 @@ def assemble_inventory(records: Mapping[str, Record]) -> Inventory:
     datastores: dict[str, Datastore] = {}
     vms: dict[str, Vm] = {}
     for mo, record in records.items():
-        model = assemble_record(mo, record, clusters, ds_by_name)
+        model = assemble_record(mo, record, clusters, ds_by_name, port_names)
         if isinstance(model, Host):
             hosts[mo] = model
         elif isinstance(model, Datastore):

@@ -59,7 +59,7 @@ from pyVmomi.VmomiSupport import (
 
 from ..gcpause import paused as gc_paused
 
-__all__ = ["decode", "invoke"]
+__all__ = ["decode", "invoke", "recording"]
 
 log = logging.getLogger(__name__)
 
@@ -605,9 +605,30 @@ def _post(soap: Any, mo: Any, info: Any, args: list[Any]) -> tuple[int, bytes]:
     return status, body
 
 
+_taps = threading.local()
+
+
+class recording:
+    """``with recording() as replies:`` every successful reply this thread receives through :func:`invoke`
+    is appended to ``replies`` as ``(wsdl method name, body bytes)`` (``vsguesttruth capture``)."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[str, bytes]] = []
+
+    def __enter__(self) -> list[tuple[str, bytes]]:
+        _taps.replies = self.replies
+        return self.replies
+
+    def __exit__(self, *exc: object) -> None:
+        _taps.replies = None
+
+
 def _soap_invoke(soap: Any, mo: Any, info: Any, args: list[Any], outer: Any = None) -> Any:
     """SoapStubAdapter.InvokeMethod with :func:`decode`: ``(status, obj)`` when ``outer`` is given."""
     status, body = _post(soap, mo, info, args)
+    tap = getattr(_taps, "replies", None)
+    if tap is not None and status == 200:
+        tap.append((info.wsdlName, body))
     stub = soap if outer is None else outer
     try:
         if status == 200:

@@ -26,6 +26,7 @@ from typing import Callable
 from ..model import Inventory
 from .connect import Connection
 from .errors import VsgtError
+from .eventfeed import EventFeed
 from .watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,18 @@ class Informer:
     ``conn``: a :class:`Connection` the informer reads through (it stays the caller's); or ``connect``: a
     callable that makes one (the informer closes it, and makes a new one after a failure). ``max_wait``:
     the longest WaitForUpdatesEx; ``poll``: in a thread, how often listeners hear from a quiet vCenter;
-    ``retry``: in a thread, the pause before the watch starts over after an error.
+    ``retry``: in a thread, the pause before the watch starts over after an error; ``events``: follow the
+    hosts' storage events beside the properties (:class:`~.eventfeed.EventFeed`: evidence and "since").
     """
 
     def __init__(self, conn: Connection | None = None, *, connect: Callable[[], Connection] | None = None,
                  max_wait: float = 30.0, poll: float = 5.0, retry: float = 2.0,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+                 on_error: Callable[[BaseException], None] | None = None, events: bool = True) -> None:
         if (conn is None) == (connect is None):
             raise ValueError("an Informer reads through a connection or makes one: pass conn or connect")
         self.max_wait = max_wait
+        self.events = events
+        self._feed: EventFeed | None = None  # kept across watchers: what was read is not read again
         self.poll = poll
         self.retry = retry
         #: grows by one with every inventory the watch delivers (0: none yet)
@@ -183,7 +187,11 @@ class Informer:
         if self._watcher is None:
             if self._conn is None:
                 self._conn = self._connect()  # type: ignore[misc]
-            self._watcher = Watcher(self._conn, max_wait=self.max_wait)
+            if self.events and self._feed is None:
+                self._feed = EventFeed(self._conn)
+            elif self._feed is not None:
+                self._feed.conn = self._conn  # a new connection reads on from the last event read
+            self._watcher = Watcher(self._conn, max_wait=self.max_wait, feed=self._feed if self.events else None)
             if self._stop.is_set():  # stopped meanwhile: nothing will cancel a wait any more
                 self._release()
                 return None

@@ -42,6 +42,11 @@ def create_views(content: Any, kinds: Sequence[str] = tuple(PROPERTIES)) -> dict
     return views
 
 
+def api_version(content: Any) -> str | None:
+    """The API version the session speaks (``vim.version.v8_0_2_0``), from its stub; None when unknown."""
+    return getattr(getattr(getattr(content, "propertyCollector", None), "_stub", None), "version", None)
+
+
 def destroy_views(views: Mapping[str, Any]) -> None:
     """Best effort: a view of a dead session is gone already."""
     for view in views.values():

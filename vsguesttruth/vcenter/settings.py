@@ -102,6 +102,9 @@ class ConnectionSettings:
     timeout: float = 60.0
     #: how long reconnect() keeps trying (exponential backoff) before giving up
     reconnect_timeout: float = 300.0
+    #: the admin's names for array target ports (``[san] port_names``): (WWPN as "50:06:...", name) pairs;
+    #: vSphere reports a port's WWNs, never the name the array gives it
+    port_names: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         url, user, password = parse_url(self.url)

@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from pyVmomi import vim, vmodl
@@ -47,11 +48,15 @@ from .convert import (
     cluster_names,
     compact_record,
     datastore_names,
+    properties_for,
     reduce_value,
 )
 from .errors import VsgtError
+from .eventfeed import EventFeed
+from .faults import is_connection_lost, is_session_lost
 from .properties import (
     PC,
+    api_version,
     create_views,
     destroy_views,
     filter_spec,
@@ -86,9 +91,15 @@ class Watcher:
     ``close()`` (from any thread) cancels a wait in progress; a closed watcher returns ``None``.
     """
 
-    def __init__(self, conn: Connection, *, max_wait: float = 30.0) -> None:
+    def __init__(self, conn: Connection, *, max_wait: float = 30.0, feed: EventFeed | None = None) -> None:
         self.conn = conn
         self.max_wait = max_wait
+        #: the hosts' storage events, followed beside the properties (None: not followed)
+        self.feed = feed
+        self._feed_on = False  # the feed's collector is part of this session's filter
+        self._events_due = False
+        #: when the watch first saw a problem that is still there (Inventory.since)
+        self._since: dict[str, datetime] = {}
         #: how many times the watch started over after a lost session or connection
         self.resyncs = 0
         #: the latest inventory returned (None before the first)
@@ -111,6 +122,8 @@ class Watcher:
         self._failures = 0
         self._closed = threading.Event()
         self._lock = threading.Lock()
+        self._port_names = dict(getattr(getattr(conn, "settings", None), "port_names", ()))
+        self._properties = PROPERTIES  # what this session asks for (properties_for its API version)
 
     # -- context manager / iteration ------------------------------------------------------------
 
@@ -189,6 +202,8 @@ class Watcher:
             except Exception:  # noqa: BLE001
                 pass
         self._teardown()
+        if self.feed is not None:
+            self.feed.close()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -197,8 +212,19 @@ class Watcher:
         self._generation = self.conn.generation
         self._collector = content.propertyCollector.CreatePropertyCollector()
         self._views = create_views(content)
-        self._filter = self._collector.CreateFilter(filter_spec(self._views), partialUpdates=True)
+        self._properties = properties_for(api_version(content))
+        self._filter = self._collector.CreateFilter(filter_spec(self._views, self._properties), partialUpdates=True)
         self._version = ""
+        self._feed_on = False
+        if self.feed is not None:
+            try:
+                self.feed.setup()
+                self._collector.CreateFilter(self.feed.filter_spec(), partialUpdates=True)
+                self._feed_on = True
+            except Exception as err:  # noqa: BLE001 - without events the truth still stands on the properties
+                if is_session_lost(err) or is_connection_lost(err):
+                    raise
+                log.warning("not following the hosts' storage events: %s: %.200s", type(err).__name__, err)
 
     def _teardown(self) -> None:
         with self._lock:
@@ -230,6 +256,8 @@ class Watcher:
                 self._previous = {}
             for mo in [mo for mo in self._models if mo not in self._records]:  # gone while we were away
                 self._by_kind(self._models.pop(mo)).pop(mo, None)
+                for key in [k for k in self._since if k == mo or k.startswith(mo + "/")]:
+                    del self._since[key]
             if self._started:
                 self.resyncs += 1
             self._started = True
@@ -281,11 +309,18 @@ class Watcher:
                 break
         if refetch:
             self._refetch(refetch, touched)
-        return self._reconvert(touched)
+        changed = self._reconvert(touched)
+        if self._events_due:
+            self._events_due = False
+            changed = self.feed.read() or changed  # type: ignore[union-attr]
+        return changed
 
     def _apply(self, update: Any, touched: dict[str, str], refetch: dict[str, Any]) -> None:
         ref = update.obj
         mo, kind = ref._moId, ref._wsdlName
+        if kind == "EventHistoryCollector":
+            self._events_due = self._feed_on  # a storage event was posted: read it after this update
+            return
         if kind not in PROPERTIES:
             return
         touched[mo] = kind
@@ -309,7 +344,7 @@ class Watcher:
 
     def _refetch(self, refs: dict[str, Any], touched: dict[str, str]) -> None:
         """Re-read objects whose change we could not apply in place (one call for all of them)."""
-        spec = object_filter_spec(list(refs.values()))
+        spec = object_filter_spec(list(refs.values()), self._properties)
         seen: set[str] = set()
         for content in retrieve(self._collector, [spec], None):
             mo, record = record_of(content)
@@ -342,7 +377,7 @@ class Watcher:
         for mo in dirty:
             record = self._records.get(mo)
             old = self._models.get(mo)
-            new = assemble_record(mo, record, clusters, ds_by_name) if record is not None else None
+            new = assemble_record(mo, record, clusters, ds_by_name, self._port_names) if record is not None else None
             if new is None:
                 if old is not None:
                     del self._models[mo]
@@ -355,7 +390,25 @@ class Watcher:
                     self._by_kind(old).pop(mo, None)
                 self._by_kind(new)[mo] = new
                 changed = True
+                if isinstance(new, Host):
+                    self._track(old if isinstance(old, Host) else None, new)
         return changed
+
+    def _track(self, old: Host | None, new: Host) -> None:
+        """Note when a problem of this host first appeared: its connection, and each LUN with a path that is not
+        available or a state that is not ok. The truth says "seen since" from it when no event says since when."""
+        now = datetime.now(timezone.utc)
+        since = self._since
+        if new.connected:
+            since.pop(new.moref, None)
+        else:
+            since.setdefault(new.moref, now)
+        before = troubled(old) if old is not None else set()
+        after = troubled(new)
+        for name in before - after:
+            since.pop(f"{new.moref}/{name}", None)
+        for name in after - before:
+            since.setdefault(f"{new.moref}/{name}", now)
 
     def _by_kind(self, model: Model) -> dict[str, Any]:
         if isinstance(model, Host):
@@ -365,7 +418,16 @@ class Watcher:
         return self._vms
 
     def _inventory(self) -> Inventory:
-        return Inventory(hosts=dict(self._hosts), datastores=dict(self._datastores), vms=dict(self._vms))
+        events = dict(self.feed.open) if self.feed is not None else {}
+        return Inventory(hosts=dict(self._hosts), datastores=dict(self._datastores), vms=dict(self._vms),
+                         device_events=events, since=dict(self._since))
+
+
+def troubled(host: Host) -> set[str]:
+    """The canonical names of a host's LUNs with a path that is not available or a state that is not ok."""
+    bad = {p.lun for p in host.paths if not p.state.available}
+    bad.update(lun.canonical_name for lun in host.luns if lun.operational_state[:1] not in (("ok",), ("unknownState",)))
+    return bad
 
 
 def apply_compact_change(record: Record, name: str, op: str, val: Any) -> bool:

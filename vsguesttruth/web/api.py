@@ -261,7 +261,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         truth = views.vm_truth(target.moref)
         with views.lock:
             out = truth.as_dict()
-        out["level"] = pages.level_of(target)[1]
+        out["level"] = {**out["level"], **pages.level_of(target)[1]}  # met, by how much, and where it comes from
         return out
 
     # -- hosts and storage ------------------------------------------------------------------------------
@@ -272,7 +272,8 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
               q: str = q_search, sort: str = q_sort, offset: int = q_offset,
               limit: int | None = Query(default=None, ge=1, le=MAX_LIMIT, description="Rows per page (default: all)."),
               principal: Principal = Depends(who)) -> dict:
-        """Every host's path summary ("2/2 HBAs online, 10/10 LUNs ok, 31/32 paths working"), badges naming
+        """Every host's path summary ("2/2 FC HBAs online, 1 local adapter, 10/10 LUNs ok, 40/40 paths available,
+        20 carrying I/O"), badges naming
         what is wrong ("1 of 7 LUNs in APD") and HBAs (sort: name, cluster, problems, paths, vms)."""
         _, _, views = ready()
         rows, matched = listed(views.hosts, HOST_COLUMNS, sort, q, offset, limit,

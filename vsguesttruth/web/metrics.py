@@ -118,14 +118,15 @@ def inventory_updated() -> None:
 
 
 TRUTH_FAMILIES = frozenset(("vsguesttruth_inventory_ready", "vsguesttruth_disk_verdict", "vsguesttruth_disks",
-                            "vsguesttruth_host_paths", "vsguesttruth_lun_paths"))
+                            "vsguesttruth_host_paths", "vsguesttruth_lun_paths", "vsguesttruth_vm_service_level"))
 
 
 class TruthCollector(Collector):
     """Verdicts and path counts of the source's latest inventory, computed when scraped."""
 
     def __init__(self, snapshot: Callable[[], Any], only: frozenset[str] = frozenset()) -> None:
-        #: returns ``(inventory, truth_context, level)`` or ``None`` before the first inventory
+        #: returns ``(inventory, truth_context, views)`` or ``None`` before the first inventory; the views judge
+        #: each VM by its own service level (its guest's policy, else the service's), as its guest is told
         self._snapshot = snapshot
         self._only = only  # family names to yield; empty: all
 
@@ -141,17 +142,27 @@ class TruthCollector(Collector):
         lun_paths = GaugeMetricFamily("vsguesttruth_lun_paths", "Multipath paths per host and LUN, by state.",
                                       labels=["host", "lun", "state"])
         ready = GaugeMetricFamily("vsguesttruth_inventory_ready", "1 once a first inventory was collected.")
+        level = GaugeMetricFamily(
+            "vsguesttruth_vm_service_level",
+            "1 when the VM's storage meets the service level it is judged by (its guest's or the service's), "
+            "else 0; min_working_paths says which level, fewest_paths how many available paths it has.",
+            labels=["vm", "vm_name", "min_working_paths", "fewest_paths"])
         found = self._snapshot()
         ready.add_metric([], 0 if found is None else 1)
-        families = [f for f in (ready, verdict, disks, host_paths, lun_paths) if not self._only or f.name in self._only]
+        families = [f for f in (ready, verdict, disks, host_paths, lun_paths, level)
+                    if not self._only or f.name in self._only]
         if found is not None and any(f is not ready for f in families):
             from vsguesttruth.truth import Verdict
 
-            inv, ctx, level = found
+            inv, ctx, views = found
             counts = dict.fromkeys((v.value for v in Verdict), 0)
-            for d in ctx.disk_truths(level):
-                counts[d.verdict.value] += 1
-                verdict.add_metric([d.vm, d.vm_name, d.label, d.host, d.verdict.value], 1)
+            for vm in views.vm_truths.values():
+                check = vm.level
+                level.add_metric([vm.vm, vm.name, str(check.min_working_paths),
+                                  "" if check.fewest_paths is None else str(check.fewest_paths)], 1 if check.met else 0)
+                for d in vm.disks:
+                    counts[d.verdict.value] += 1
+                    verdict.add_metric([d.vm, d.vm_name, d.label, d.host, d.verdict.value], 1)
             for name, n in counts.items():
                 disks.add_metric([name], n)
             states = [s.value for s in PathState]

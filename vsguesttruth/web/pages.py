@@ -7,8 +7,7 @@ from __future__ import annotations
 import threading
 
 from vsguesttruth.config import GuestConfig
-from vsguesttruth.guestinfo import POLICY
-from vsguesttruth.guestinfo.policy import effective_policy
+from vsguesttruth.guestinfo import Levels
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext
@@ -29,7 +28,7 @@ class Pages:
         self._inv: Inventory | None = None
         self._ctx: TruthContext | None = None
         self._views: Views | None = None
-        self._levels: dict[str | None, tuple[ServiceLevel, dict]] = {}
+        self._levels = Levels(bounds, self.level)
 
     @property
     def level(self) -> ServiceLevel:
@@ -40,14 +39,12 @@ class Pages:
         return getattr(self.source, "version", 0)
 
     def level_of(self, vm: Vm) -> tuple[ServiceLevel, dict]:
-        """The service level ``vm`` is judged by: its guest's policy within the admin's bounds, else the service's."""
-        raw = vm.guestinfo.get(POLICY)
-        found = self._levels.get(raw)
-        if found is None:
-            policy = effective_policy(raw, self.bounds, self.level)
-            found = self._levels[raw] = (policy.level, {**policy.level.as_dict(), "source": policy.status,
-                                                        "message": policy.message})
-        return found
+        """The service level ``vm`` is judged by: its guest's policy within the admin's bounds, else the service's
+        (:class:`~vsguesttruth.guestinfo.Levels`, the same reading as the CLI's and the service's)."""
+        return self._levels.of(vm), self._levels.source(vm)
+
+    def levels(self) -> Levels:
+        return self._levels
 
     def get(self) -> tuple[Inventory, TruthContext, Views] | None:
         inv = self.source.latest()
@@ -55,16 +52,15 @@ class Pages:
             return None
         with self._lock:
             if inv is not self._inv:
-                self._levels = {}
+                self._levels = Levels(self.bounds, self.level)
                 self._inv, self._ctx = inv, TruthContext(inv)
                 self._views = Views(inv, self._ctx, self.level_of)
             assert self._ctx is not None and self._views is not None
             return inv, self._ctx, self._views
 
-    def snapshot(self) -> tuple[Inventory, TruthContext, ServiceLevel] | None:
-        """``(inventory, context, level)`` for /metrics."""
-        found = self.get()
-        return None if found is None else (found[0], found[1], self.level)
+    def snapshot(self) -> tuple[Inventory, TruthContext, Views] | None:
+        """``(inventory, context, views)`` for /metrics: the views judge each VM by its own level."""
+        return self.get()
 
 
 def event_kind(message: str) -> str:

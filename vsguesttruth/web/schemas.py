@@ -117,6 +117,7 @@ class DiskRecord(_Open):
     verdict: Verdict
     advice: Advice
     explanation: str
+    sla_met: bool = Field(default=True, description="Within the service level its VM is judged by.")
 
 
 Counts = dict[str, int]
@@ -136,11 +137,16 @@ class HostRow(_Open):
     connection_state: str
     verdict: Verdict = Field(description="Worst LUN from this host (kept for compatibility; pages show badges).")
     line: str
-    hbas_online: int
-    hbas_total: int
-    luns_ok: int
+    hbas_online: int = Field(description="SAN adapters (FC, iSCSI) online.")
+    hbas_total: int = Field(description="SAN adapters (FC, iSCSI).")
+    local_adapters: int = Field(default=0, description="Local adapters (SAS, SATA/IDE, PVSCSI, local NVMe): "
+                                "ESXi reports their status unknown, which is normal.")
+    luns_ok: int = Field(description="LUNs whose own state is ok and that this host reaches.")
+    luns_unreachable: int = Field(default=0, description="LUNs whose state is ok but this host does not reach.")
     luns_total: int
-    paths_working: int
+    paths_working: int = Field(description="The older name of paths_available.")
+    paths_available: int = 0
+    paths_io: int | None = Field(default=None, description="Paths carrying I/O; null when vSphere does not say.")
     paths_total: int
     badges: list[HostBadge] = []
     vms: int = 0
@@ -187,6 +193,8 @@ class VmRow(_Open):
     verdict: Verdict
     explanation: str
     disks: int
+    sla_met: bool = Field(default=True, description="Meets the service level it is judged by.")
+    level: str = Field(default="", description="Which level, met or by how much: \"level 2 paths per LUN: met\".")
 
 
 class VmList(BaseModel):

@@ -20,7 +20,10 @@ class PathInfo(_Open):
     lun: str
     hba: str
     target: str
-    state: str
+    state: str = Field(description="active, standby, disabled, dead, unknown; active or standby: available.")
+    io: bool | None = Field(description="Carrying I/O now (isWorkingPath); null when vSphere does not say.")
+    target_node: str = Field(description="The target's node WWN (FC).")
+    target_port_name: str = Field(description="The array's name for the port, from [san] port_names; else empty.")
 
 
 class HostPathsInfo(_Open):
@@ -29,13 +32,22 @@ class HostPathsInfo(_Open):
     connected: bool
     present: bool
     operational_state: list[str]
-    permanently_lost: bool
+    permanently_lost: bool = Field(description="Evidence of a permanent device loss on this host (pdl says which).")
     paths: list[PathInfo]
-    working: int
+    available: int = Field(description="Paths that could carry I/O (active or standby).")
+    io: int | None = Field(description="Paths carrying I/O now; null when vSphere does not say.")
+    working: int = Field(description="The older name of available.")
     total: int
     counts: Counts
+    reported: bool = Field(description="False: the host reports no paths for this device (not claimed by NMP).")
+    path_selection_policy: str
+    satp: str
     mount_accessible: bool | None
     mount_reason: str
+    pdl: str = Field(description="Evidence of a permanent device loss here, in words; empty when none.")
+    apd: str = Field(description="Evidence of an all-paths-down here (mount reason or event); empty when none.")
+    since: str | None = Field(description="When the condition began (ISO 8601), from the host's events or the watch.")
+    since_source: str = Field(description="event, watch, or empty.")
 
 
 class LunInfo(_Open):
@@ -50,6 +62,8 @@ class LunInfo(_Open):
     lun_type: str
     vaai: str
     local: bool
+    path_selection_policy: str
+    satp: str
     hosts: list[HostPathsInfo]
 
 
@@ -99,6 +113,8 @@ class DiskTruthInfo(_Open):
     sla_met: bool
     datastores: list[DatastoreInfo]
     luns: list[LunInfo]
+    mapping: DatastoreInfo | None = Field(
+        default=None, description="An RDM's mapping file datastore: vMotion and power-on need it, I/O does not.")
 
 
 class Level(BaseModel):
@@ -107,6 +123,11 @@ class Level(BaseModel):
     source: Literal["default", "applied", "invalid"] = Field(
         description="default: the service's level; applied: the guest's policy; invalid: the guest's was refused.")
     message: str = ""
+    met: bool = Field(description="Whether the VM's storage meets it from the VM's host.")
+    fewest_paths: int | None = Field(description="The fewest available paths to any of its LUNs there.")
+    usable_disks: int
+    disks: int
+    shortfall: str = Field(description="By how much it misses; empty when met.")
 
 
 class VmMap(_Open):
@@ -134,11 +155,15 @@ class Adapter(BaseModel):
     status: str
     online: bool
     wwpn: str
-    wwnn: str = Field(description="Node WWN; empty while the collector does not read it.")
+    wwnn: str = Field(description="Node WWN (FC and SAS adapters report one).")
+    words: str = Field(description="FC HBA, FC-NVMe adapter, iSCSI adapter or local adapter.")
+    protocol: str
+    san: bool = Field(description="FC or iSCSI; a local adapter reports status unknown, which is normal.")
     targets: int
     devices: int
     paths_total: int
-    paths_working: int
+    paths_working: int = Field(description="Available paths (active or standby).")
+    paths_io: int = Field(description="Paths carrying I/O.")
 
 
 class Device(_Open):
@@ -152,8 +177,12 @@ class Device(_Open):
     local: bool
     operational_state: list[str]
     datastore: str
-    path_selection_policy: str = Field(description="e.g. VMW_PSP_RR; empty while the collector does not read it.")
+    path_selection_policy: str = Field(description="e.g. VMW_PSP_RR; empty when the device is not claimed by NMP.")
+    satp: str = Field(description="e.g. VMW_SATP_ALUA.")
+    claimed_by: str = Field(description="NMP, HPP (NVMe), or empty: another plug-in, paths not reported.")
     paths_working: int
+    paths_available: int
+    paths_io: int | None
     paths_total: int
     targets: int
     verdict: Verdict
@@ -169,7 +198,10 @@ class PathRow(_Open):
     lun: str
     lun_display: str
     state: str
-    alua_state: str = Field(description="ALUA target port group state; empty while the collector does not read it.")
+    available: bool
+    io: bool | None = Field(description="Carrying I/O now (isWorkingPath); null when vSphere does not say.")
+    status: str = Field(description="As the vSphere Client says it: Active (I/O), Active, Standby, Disabled, Dead.")
+    path_selection_policy: str
 
 
 class HostDetail(HostRow):

@@ -6,9 +6,9 @@ what is wrong ("1 of 7 LUNs in APD", "vmhba2 offline") instead of painting a hos
 the storage views vSphere shows per host (Storage Adapters, Storage Devices, Paths), per LUN, per datastore
 and per target port (which hosts, paths and VMs use it). Pure: no I/O; the answers are plain dicts (JSON).
 
-Fields the model does not have yet (a target's node name, the array's name for its port, the path
-selection policy, a path's ALUA state) are read with ``getattr`` and answered "" until the collector fills
-them, so the pages show a clear empty slot rather than a guess.
+Paths are said in vSphere's words: "Active (I/O)" (available and carrying I/O), "Active" (available, waiting:
+an ALUA non-optimized path, or one MRU/Fixed does not use), "Standby", "Disabled", "Dead". The array's name
+for a target port is known only when the admin names it (``[san] port_names``): vSphere reports WWNs only.
 """
 
 from __future__ import annotations
@@ -34,13 +34,11 @@ LUN_WORDS = {
 }
 
 
-def _slot(obj: Any, *names: str) -> str:
-    """The first of ``names`` the model object has and fills, else "" (a field the collector may not read yet)."""
-    for name in names:
-        value = getattr(obj, name, "")
-        if value:
-            return str(value.value if hasattr(value, "value") else value)
-    return ""
+def path_status(p: Any) -> str:
+    """A path's status as the vSphere Client shows it: "Active (I/O)", "Active", "Standby", "Disabled", "Dead"."""
+    if p.state.value == "active":
+        return "Active (I/O)" if p.io else "Active"
+    return p.state.value.capitalize()
 
 
 class Views:
@@ -72,7 +70,8 @@ class Views:
         for t in self.vm_truths.values():
             rows.append({"moref": t.vm, "name": t.name, "host": t.host, "host_moref": t.host_moref,
                          "cluster": t.cluster, "power_state": t.power_state, "verdict": t.verdict.value,
-                         "advice": t.advice.value, "explanation": t.explanation, "disks": len(t.disks)})
+                         "advice": t.advice.value, "explanation": t.explanation, "disks": len(t.disks),
+                         "sla_met": t.level.met, "level": t.level.words()})
         rows.sort(key=lambda r: (r["name"], r["moref"]))
         return rows
 
@@ -95,6 +94,7 @@ class Views:
             "datastores": [ds.name for ds in d.datastores], "datastore_morefs": [ds.moref for ds in d.datastores],
             "luns": luns, "targets": self._targets(d.host_moref, luns),
             "verdict": d.verdict.value, "advice": d.advice.value, "explanation": d.explanation,
+            "sla_met": d.sla_met,
         }
 
     def _targets(self, host_moref: str, luns: list[str]) -> list[str]:
@@ -134,8 +134,10 @@ class Views:
             rows.append({
                 "moref": s.moref, "name": s.name, "cluster": s.cluster, "connection_state": s.connection_state,
                 "maintenance": s.maintenance, "verdict": s.verdict.value, "line": s.line,
-                "hbas_online": s.hbas_online, "hbas_total": s.hbas_total, "luns_ok": s.luns_ok,
-                "luns_total": s.luns_total, "paths_working": s.paths_working, "paths_total": s.paths_total,
+                "hbas_online": s.hbas_online, "hbas_total": s.hbas_total, "local_adapters": s.local_adapters,
+                "luns_ok": s.luns_ok, "luns_unreachable": s.luns_unreachable, "luns_total": s.luns_total,
+                "paths_working": s.paths_available, "paths_available": s.paths_available, "paths_io": s.paths_io,
+                "paths_total": s.paths_total,
                 "badges": host_badges(s), "vms": on_host.get(host.moref, 0),
                 "hbas": [h.as_dict() for h in s.hbas],
             })
@@ -160,8 +162,10 @@ class Views:
                 "capacity_bytes": lun.capacity_bytes if lun else 0, "media": lun_judged.media,
                 "lun_type": lun_judged.lun_type, "local": lun_judged.local,
                 "operational_state": list(lun_judged.operational_state), "datastore": lun_judged.datastore,
-                "path_selection_policy": _slot(lun, "path_selection_policy", "psp") if lun else "",
-                "paths_working": lun_judged.working, "paths_total": lun_judged.total,
+                "path_selection_policy": lun_judged.path_selection_policy, "satp": lun_judged.satp,
+                "claimed_by": lun.claimed_by if lun else "",
+                "paths_working": lun_judged.available, "paths_available": lun_judged.available,
+                "paths_io": lun_judged.io, "paths_total": lun_judged.total,
                 "targets": len({p.target for p in paths if p.target}),
                 "verdict": lun_judged.verdict.value, "explanation": lun_judged.explanation,
             })
@@ -213,7 +217,7 @@ class Views:
                 "vendor": lun.vendor if lun else "", "model": lun.model if lun else "",
                 "capacity_bytes": lun.capacity_bytes if lun else 0, "local": bool(lun and lun.local),
                 "datastores": sorted({ds.name for ds in self.inv.datastores.values() if name in ds.extents}),
-                "hosts": len(hosts), "paths_working": sum(p.state.working for p in paths), "paths_total": len(paths),
+                "hosts": len(hosts), "paths_working": sum(p.available for p in paths), "paths_total": len(paths),
                 "verdict": Verdict.worst(verdicts).value, "disks": len(self._by["lun"].get(name, ())),
             })
         return rows
@@ -228,7 +232,7 @@ class Views:
             with self.lock:
                 judged = self.ctx.lun_truth(host.moref, name)
             per_host.append({"host": host.name, "host_moref": host.moref, "verdict": judged.verdict.value,
-                             "explanation": judged.explanation, "paths_working": sum(p.state.working for p in paths),
+                             "explanation": judged.explanation, "paths_working": sum(p.available for p in paths),
                              "paths_total": len(paths), "paths": [_path_row(host, p) for p in paths]})
         return {**row, "per_host": per_host, "targets": sorted({t for h in per_host for p in h["paths"]
                                                                  for t in [p["target"]] if t}),
@@ -264,12 +268,11 @@ class Views:
         for target, used in sorted(self._paths_by_target.items()):
             paths = [p for _, p in used]
             rows.append({
-                "target": target, "port_name": next((_slot(p, "target_port_name", "port_name") for p in paths
-                                                     if _slot(p, "target_port_name", "port_name")), ""),
-                "node_name": next((_slot(p, "target_node", "node_name") for p in paths
-                                   if _slot(p, "target_node", "node_name")), ""),
+                "target": target, "port_name": next((p.target_port_name for p in paths if p.target_port_name), ""),
+                "node_name": next((p.target_node for p in paths if p.target_node), ""),
                 "hosts": len({h.moref for h, _ in used}), "luns": len({p.lun for p in paths}),
-                "paths_working": sum(p.state.working for p in paths), "paths_total": len(paths),
+                "paths_working": sum(p.available for p in paths), "paths_io": sum(1 for p in paths if p.io),
+                "paths_total": len(paths),
                 "paths_dead": sum(p.state.value == "dead" for p in paths),
                 "disks": len(self._by["target"].get(target, ())),
             })
@@ -292,7 +295,7 @@ def host_badges(s: Any) -> list[dict]:
     if s.connection_state != "connected":
         badges.append({"verdict": "unknown", "count": 1, "of": 1, "text": s.connection_state})
     for hba in s.hbas:
-        if hba.total and not hba.online and hba.status.lower() != "unknown":
+        if hba.san and not hba.online:
             badges.append({"verdict": "connectivity_lost", "count": 1, "of": 1, "text": f"{hba.device} {hba.status}"})
     by_verdict: dict[str, int] = defaultdict(int)
     for lun in s.luns:
@@ -311,18 +314,20 @@ def host_badges(s: Any) -> list[dict]:
 def _adapter(host: Host, device: str) -> dict:
     hba = next(h for h in host.hbas if h.device == device)
     paths = [p for p in host.paths if p.hba == device]
-    return {"device": hba.device, "kind": hba.kind, "model": hba.model, "status": hba.status, "online": hba.online,
-            "wwpn": hba.wwpn, "wwnn": _slot(hba, "wwnn", "node_wwn"),
+    return {"device": hba.device, "kind": hba.kind, "words": hba.words, "protocol": hba.protocol,
+            "model": hba.model, "status": hba.status, "online": hba.online, "san": hba.san,
+            "wwpn": hba.wwpn, "wwnn": hba.wwnn,
             "targets": len({p.target for p in paths if p.target}), "devices": len({p.lun for p in paths}),
-            "paths_total": len(paths), "paths_working": sum(p.state.working for p in paths)}
+            "paths_total": len(paths), "paths_working": sum(p.available for p in paths),
+            "paths_io": sum(1 for p in paths if p.io)}
 
 
 def _path_row(host: Host, p: Any) -> dict:
     lun = host.lun(p.lun)
-    return {"runtime_name": p.name, "hba": p.hba, "target": p.target,
-            "target_node": _slot(p, "target_node", "node_name"), "port_name": _slot(p, "target_port_name", "port_name"),
-            "lun": p.lun, "lun_display": lun.display_name if lun else "", "state": p.state.value,
-            "alua_state": _slot(p, "alua_state", "alua")}
+    return {"runtime_name": p.name, "hba": p.hba, "target": p.target, "target_node": p.target_node,
+            "port_name": p.target_port_name, "lun": p.lun, "lun_display": lun.display_name if lun else "",
+            "state": p.state.value, "available": p.available, "io": p.io, "status": path_status(p),
+            "path_selection_policy": lun.path_selection_policy if lun else ""}
 
 
 def _vms_of(records: Any) -> list[dict]:

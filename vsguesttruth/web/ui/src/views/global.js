@@ -34,11 +34,12 @@ export function globalView(root, about, first) {
   const disks = grid({
     id: "disks", label: "disks", caption: "Virtual disks", sort: "-verdict", search: "VM, host, datastore, LUN, target\u2026",
     empty: "No disk matches.", load: (p) => api("disks" + query(diskQuery(p))),
-    rowAttrs: (d) => ({ "data-vm": d.vm, "data-disk": d.disk, "data-verdict": d.verdict }),
+    rowAttrs: (d) => ({ "data-vm": d.vm, "data-disk": d.disk, "data-verdict": d.verdict, "data-sla-met": String(d.sla_met) }),
     columns: [
       { title: "VM", sort: "vm", cell: (d) => objectLink("vm", d.vm_moref, d.vm) },
       { title: "Disk", sort: "disk", cell: (d) => d.disk + " (" + d.controller + " " + d.bus + ":" + d.unit + ")" },
       { title: "Verdict", sort: "verdict", cell: (d) => verdictLabel(d.verdict) },
+      { title: "Service level", cell: (d) => (d.sla_met ? "met" : verdictLabel("below_sla", "not met")) },
       { title: "Host", sort: "host", cell: (d) => (d.host_moref ? objectLink("host", d.host_moref, d.host) : "-") },
       { title: "Datastore", sort: "datastore", cell: (d) => list(d.datastore_morefs.map((m, i) => [m, d.datastores[i]]), ([m, n]) => objectLink("datastore", m, n)) },
       { title: "LUN", sort: "lun", cls: "vsgt-mono vsgt-small", cell: (d) => list(d.luns, (l) => routeLink("lun/" + l, l)) },
@@ -89,7 +90,7 @@ export function globalView(root, about, first) {
     { title: "Capacity", cell: (l) => gib(l.capacity_bytes) },
     { title: "Datastores", cell: (l) => l.datastores.join(", ") || "-" },
     { title: "Hosts", sort: "hosts", cell: (l) => String(l.hosts) },
-    { title: "Paths working", cell: (l) => l.paths_working + "/" + l.paths_total },
+    { title: "Paths available", cell: (l) => l.paths_working + "/" + l.paths_total },
     { title: "Disks", sort: "disks", cell: (l) => String(l.disks) },
   ], (l) => ({ "data-lun": l.canonical_name, "data-verdict": l.verdict }));
   const datastores = simpleGrid("datastores", "datastores", "datastores", "-verdict", [
@@ -103,8 +104,8 @@ export function globalView(root, about, first) {
   ], (d) => ({ "data-datastore": d.name, "data-verdict": d.verdict }));
   const targets = simpleGrid("targets", "target ports", "targets", "-dead", [
     { title: "Target port", sort: "target", cls: "vsgt-mono", cell: (t) => routeLink("target/" + t.target, t.target) },
-    { title: "Array port", cell: (t) => t.port_name || "not known" },
-    { title: "Dead paths", sort: "dead", cell: (t) => (t.paths_dead ? verdictLabel("connectivity_lost", t.paths_dead + " of " + t.paths_total + " dead") : t.paths_working + "/" + t.paths_total + " working") },
+    { title: "Array port", cell: (t) => t.port_name || "not named" },
+    { title: "Dead paths", sort: "dead", cell: (t) => (t.paths_dead ? verdictLabel("connectivity_lost", t.paths_dead + " of " + t.paths_total + " dead") : t.paths_working + "/" + t.paths_total + " available") },
     { title: "Hosts", cell: (t) => String(t.hosts) }, { title: "LUNs", cell: (t) => String(t.luns) },
     { title: "Disks", sort: "disks", cell: (t) => String(t.disks) },
   ], (t) => ({ "data-target": t.target, "data-dead": String(t.paths_dead) }));

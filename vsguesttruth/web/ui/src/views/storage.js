@@ -20,15 +20,15 @@ export function vmTable(vms) {
 }
 
 export function pathTable(id, paths, withHost) {
-  const head = [...(withHost ? ["Host"] : []), "Runtime name", "Adapter", "Target (WWPN / IQN)", "Target node", "Array port", "LUN", "State", "ALUA"];
-  return table(id, "Paths", head, paths.map((p) => el("tr", { "data-path": p.runtime_name, "data-state": p.state, "data-host": p.host || null },
+  const head = [...(withHost ? ["Host"] : []), "Runtime name", "Adapter", "Target (WWPN / IQN)", "Target node", "Array port", "LUN", "State", "Status"];
+  return table(id, "Paths", head, paths.map((p) => el("tr", { "data-path": p.runtime_name, "data-state": p.state, "data-io": String(p.io), "data-host": p.host || null },
     withHost ? el("td", null, objectLink("host", p.host_moref, p.host)) : null,
     el("td", { cls: "vsgt-mono", text: p.runtime_name }), el("td", { text: p.hba }),
     el("td", { cls: "vsgt-mono" }, p.target ? routeLink("target/" + p.target, p.target) : "-"),
-    el("td", { cls: "vsgt-mono", text: p.target_node || "not collected" }),
-    el("td", { text: p.port_name || "not known" }),
+    el("td", { cls: "vsgt-mono", text: p.target_node || "-" }),
+    el("td", { text: p.port_name || "not named" }),
     el("td", { cls: "vsgt-mono" }, routeLink("lun/" + p.lun, p.lun_display || p.lun)),
-    el("td", null, stateLabel(p.state)), el("td", { text: p.alua_state || "-" }))));
+    el("td", null, stateLabel(p.state)), el("td", { text: p.status + (p.path_selection_policy ? " (" + p.path_selection_policy + ")" : "") }))));
 }
 
 function facts(pairs) {
@@ -41,10 +41,10 @@ export async function lunView(name) {
     el("h2", null, "LUN ", el("span", { cls: "vsgt-mono", text: lun.canonical_name }), " ", verdictLabel(lun.verdict)),
     facts([["Name", lun.display_name || "-"], ["Vendor / model", (lun.vendor || "-") + " " + (lun.model || "")],
       ["Capacity", gib(lun.capacity_bytes)], ["Datastores", list(lun.datastores, (d) => d)],
-      ["Seen by", lun.hosts + " host(s), " + lun.paths_working + "/" + lun.paths_total + " paths working"],
+      ["Seen by", lun.hosts + " host(s), " + lun.paths_working + "/" + lun.paths_total + " paths available"],
       ["Target ports", list(lun.targets, (t) => routeLink("target/" + t, t))]]),
     el("h3", { text: "On every host" }),
-    table("lun-hosts", "The LUN on every host", ["Host", "Verdict", "Paths working", "Why"], lun.per_host.map((h) =>
+    table("lun-hosts", "The LUN on every host", ["Host", "Verdict", "Paths available", "Why"], lun.per_host.map((h) =>
       el("tr", { "data-host": h.host, "data-verdict": h.verdict }, el("td", null, objectLink("host", h.host_moref, h.host)),
         el("td", null, verdictLabel(h.verdict)), el("td", { text: h.paths_working + "/" + h.paths_total }),
         el("td", { cls: "vsgt-small", text: h.explanation })))),
@@ -70,8 +70,8 @@ export async function targetView(wwpn) {
   const t = await api("targets/" + encodeURIComponent(wwpn));
   return el("div", { id: "target-view", "data-dead": String(t.paths_dead) },
     el("h2", null, "Target port ", el("span", { cls: "vsgt-mono", text: t.target })),
-    facts([["Array port", t.port_name || "not known (vCenter reports the WWPN only)"], ["Target node", t.node_name || "not collected"],
-      ["Paths", t.paths_working + "/" + t.paths_total + " working" + (t.paths_dead ? ", " + t.paths_dead + " dead" : "")],
+    facts([["Array port", t.port_name || "not named (vCenter reports the WWPN only; name it in [san] port_names)"], ["Target node", t.node_name || "-"],
+      ["Paths", t.paths_working + "/" + t.paths_total + " available, " + t.paths_io + " carrying I/O" + (t.paths_dead ? ", " + t.paths_dead + " dead" : "")],
       ["Hosts", list(t.host_list, (h) => objectLink("host", h.moref, h.name))], ["LUNs", list(t.lun_list, (l) => routeLink("lun/" + l, l))]]),
     el("h3", { text: "Paths through it" }), pathTable("target-paths", t.paths, true),
     el("h3", { text: "Virtual machines behind it" }), vmTable(t.vms));

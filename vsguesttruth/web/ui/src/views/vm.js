@@ -10,8 +10,9 @@ import { ADVICE, stateLabel, verdictLabel } from "../words.js";
 
 function levelWords(level) {
   const source = { default: "the service's level", applied: "set by the guest", invalid: "the guest's policy was refused: " + level.message }[level.source] || level.source;
-  return "at least " + level.min_working_paths + " working path" + (level.min_working_paths > 1 ? "s" : "") + " per LUN"
-    + (level.min_reachable_devices ? ", " + level.min_reachable_devices + " usable disks" : "") + " (" + source + ")";
+  return "at least " + level.min_working_paths + " available path" + (level.min_working_paths > 1 ? "s" : "") + " per LUN"
+    + (level.min_reachable_devices ? ", " + level.min_reachable_devices + " usable disks" : "") + " (" + source + "): "
+    + (level.met ? "met" : "not met, " + (level.shortfall || "storage not usable"));
 }
 
 function head(vm, id) {
@@ -21,7 +22,7 @@ function head(vm, id) {
       el("p", { cls: "vsgt-small vsgt-muted" }, vm.vm + " \u00b7 " + vm.power_state + " \u00b7 on ",
         vm.host_moref ? objectLink("host", vm.host_moref, vm.host) : "?", vm.cluster ? " in " + vm.cluster : ""),
       el("p", { text: vm.explanation }),
-      el("p", { cls: "vsgt-small", id: "vm-level" }, el("strong", { text: "Service level: " }), levelWords(vm.level)),
+      el("p", { cls: "vsgt-small", id: "vm-level", "data-met": String(vm.level.met) }, el("strong", { text: "Service level: " }), levelWords(vm.level)),
       vm.advice !== "none" ? el("p", { id: "vm-advice" }, el("strong", { text: "Advice: " }), ADVICE[vm.advice] || vm.advice) : null));
 }
 
@@ -41,12 +42,12 @@ function lunBlock(vm, lun) {
     el("p", null, "LUN ", routeLink("lun/" + lun.canonical_name, lun.canonical_name), " ", lun.display_name ? "(" + lun.display_name + ") " : "",
       verdictLabel(lun.verdict), el("span", { cls: "vsgt-small vsgt-muted", text: " " + lun.media + " \u00b7 " + lun.vaai })),
     el("table", { cls: "table table-compact" }, el("caption", { cls: "clr-sr-only", text: "Paths to " + lun.canonical_name + " on every host" }),
-      el("thead", null, el("tr", null, ["Host", "", "Working", "Paths", "Mount"].map((h) => el("th", { scope: "col", text: h })))),
+      el("thead", null, el("tr", null, ["Host", "", "Available", "Paths", "Mount"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", null, lun.hosts.map((h) => el("tr", { "data-host": h.host, cls: h.host_moref === vm.host_moref ? "vsgt-here" : null },
         el("td", null, objectLink("host", h.host_moref, h.host)),
         el("td", { text: h.host_moref === vm.host_moref ? "VM here" : "" }),
-        el("td", { text: h.working + "/" + h.total + (h.connected ? "" : " (host " + "not connected)") }),
-        el("td", null, el("span", { cls: "vsgt-paths" }, h.paths.map((p) => el("span", { title: p.name + " target " + (p.target || "-") },
+        el("td", { text: h.available + "/" + h.total + (h.io !== null ? ", " + h.io + " I/O" : "") + (h.connected ? "" : " (host " + "not connected)") }),
+        el("td", null, el("span", { cls: "vsgt-paths" }, h.paths.map((p) => el("span", { title: p.name + " target " + (p.target || "-") + (p.io ? ", carrying I/O" : "") },
           stateLabel(p.state), el("span", { cls: "vsgt-mono vsgt-small", text: " " + p.name + " " }))))),
         el("td", { text: h.mount_accessible === null ? "-" : h.mount_accessible ? "accessible" : "not accessible " + (h.mount_reason || "") }))))));
 }
@@ -62,6 +63,8 @@ export function chain(vm) {
       d.datastores.map((ds) => el("p", { cls: "vsgt-small", "data-datastore": ds.name }, "Datastore ", objectLink("datastore", ds.moref, ds.name),
         " (" + ds.kind + (ds.remote ? ", " + ds.remote : "") + ") ", verdictLabel(ds.verdict),
         " mounted on " + (ds.mounts.map((m) => m.host + (m.accessible ? "" : " (" + (m.reason || "inaccessible") + ")")).join(", ") || "-"))),
+      d.mapping ? el("p", { cls: "vsgt-small", "data-mapping": d.mapping.name }, "RDM mapping file on ", objectLink("datastore", d.mapping.moref, d.mapping.name),
+        " ", verdictLabel(d.mapping.verdict), " (vMotion and power-on need it; I/O goes to the LUN)") : null,
       d.luns.map((lun) => lunBlock(vm, lun)))));
 }
 
