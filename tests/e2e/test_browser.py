@@ -1,7 +1,8 @@
 """The plugin UI in a real browser (Debian's chromium, headless, driven by Playwright) against the app on
 the lab: the global view turns a disk `degraded` after a fault, the VM and host views show the chain, the
-move action asks for confirmation and its POST is authorised, and nothing is served without credentials.
-Screenshots go to test-artifacts/ (kept by CI as artifacts)."""
+move action asks for confirmation and its POST is authorised (by a token, or as the vSphere Client user whose
+session the page hands over: a clone ticket from the lab and CloneSession), and nothing is served without
+credentials. Screenshots go to test-artifacts/ (kept by CI as artifacts)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,17 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from vsguesttruth.config import RemediationConfig  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
-from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, snapshot  # noqa: E402
-from vsguesttruth.web import Auth, TokenStore, WatcherSource, WebServer, create_app, self_signed  # noqa: E402
+from fakes.automation import rest, rest_login  # noqa: E402
+from vsguesttruth.vcenter import ClientSessionExchange, ConnectionSettings, connect, snapshot  # noqa: E402
+from vsguesttruth.web import (  # noqa: E402
+    Auth,
+    ClientSessions,
+    TokenStore,
+    WatcherSource,
+    WebServer,
+    create_app,
+    self_signed,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,11 +49,13 @@ def web(lab, tmp_path_factory):
     source = WatcherSource(lambda: connect(settings)).start()
     assert source.wait_version(0, 30), "no inventory from the lab"
     cert, key = self_signed(tmp_path_factory.mktemp("tls"))
-    auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), SessionValidator(settings))
+    sessions = ClientSessions(ClientSessionExchange(settings), ttl=60)
+    auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), sessions)
     conn = connect(settings)
     remedy = RemediationLoop(conn, RemediationConfig(mode="advise"))  # the plugin's move action is manual
     app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate)
-    server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key).start()
+    server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key, on_stop=auth.close).start()
+    server.sessions = sessions
     try:
         yield server
     finally:
@@ -180,17 +192,70 @@ def test_unauthenticated_is_refused(lab, web, page):
     expect(page.locator("#counts")).to_be_visible()
 
 
-def test_vsphere_client_session_and_metrics(lab, web):
-    settings = ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert)
-    user = connect(settings)
+def vsphere_client_session(lab, user: str | None = None, password: str | None = None):
+    """What the vSphere Client hands a plugin page: the user's Automation API session id (logged in over REST)."""
+    client = rest(lab)
+    return client, rest_login(client, lab, user, password)
+
+
+def test_move_action_as_the_vsphere_client_user(lab, conn, placement, web, page):
+    """The page gets the user's session from htmlClientSdk.app.getSessionInfo() (the stub hands over a real one
+    from the lab); the server exchanges it for a clone ticket and a SOAP session, and asks vCenter, as that user,
+    for Resource.HotMigrate on the VM: the administrator may move it, the read-only user may not."""
+    moref = vm_moref(web, "web01")
+    lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
+    http, admin = vsphere_client_session(lab)
     try:
-        status, body = get(web, "/api/v1/whoami", {"vmware-api-session-id": user.session_key})
+        page.goto(f"{web.url}/ui/move.html?objectId={moref}#vsphere-session={admin}")
+        expect(page.locator("#plan-text")).to_contain_text("web01 \u2192 esx-a0")
+        assert "vsphere-session" not in page.url  # the session left the address bar
+        page.click("#move")
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/vms/{moref}/migrate"), timeout=60000) as answer:
+            page.click("#confirm-yes")
+        response = answer.value
+        assert response.request.headers["vmware-api-session-id"] == admin
+        assert "authorization" not in response.request.headers
+        assert response.status == 200, response.text()
+        expect(page.locator("#answer-ok")).to_be_visible()
+        shot(page, "move-as-vsphere-user")
+    finally:
+        http.close()
+    moved = snapshot(conn).vm_by_name("web01")
+    assert snapshot(conn).hosts[moved.host].name in ("esx-a02", "esx-a03")
+
+
+def test_the_read_only_vsphere_user_may_look_but_not_move(lab, web, browser):
+    moref = vm_moref(web, "web01")
+    http, readonly = vsphere_client_session(lab, lab.info.readonly_username, lab.info.readonly_password)
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT)
+    try:
+        page = context.new_page()
+        page.goto(f"{web.url}/ui/move.html?objectId={moref}#vsphere-session={readonly}")
+        expect(page.locator("#vm-head")).to_be_visible()  # reading is allowed
+        page.click("#move")
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/vms/{moref}/migrate"), timeout=60000) as answer:
+            page.click("#confirm-yes")
+        assert answer.value.status == 403
+        expect(page.locator("#answer-error")).to_contain_text("may not migrate")
+        shot(page, "move-refused-read-only-user")
+    finally:
+        context.close()
+        http.close()
+
+
+def test_vsphere_client_session_and_metrics(lab, web):
+    http, token = vsphere_client_session(lab)
+    try:
+        status, body = get(web, "/api/v1/whoami", {"vmware-api-session-id": token})
         assert status == 200 and json.loads(body) == {
             "name": lab.username, "kind": "session", "scope": "read", "remediation": True, "migrate": True}
         moref = vm_moref(web, "web01")
-        assert get(web, f"/api/v1/vms/{moref}/map", {"vmware-api-session-id": user.session_key})[0] == 200
+        assert get(web, f"/api/v1/vms/{moref}/map", {"vmware-api-session-id": token})[0] == 200
+        assert web.sessions.known(token)  # exchanged once, then cached by its hash
+        assert get(web, "/api/v1/whoami", {"vmware-api-session-id": "forged-0000-token"})[0] == 401
     finally:
-        user.close()
+        http.close()
     lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
     status, body = get(web, "/api/v1/status?after=0&wait=0", {"Authorization": f"Bearer {READ}"})
     assert status == 200

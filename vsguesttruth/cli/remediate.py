@@ -27,8 +27,8 @@ def _console(err: bool = False) -> Console:
 
 
 def _gather(vm_names=()):
-    """Snapshot, truths (filtered by VM name patterns), level, replica pairs from the custom attribute."""
-    from vsguesttruth.vcenter import replica_pairs, snapshot
+    """Snapshot, truths (filtered by VM name patterns), level, replica pairs from the custom attribute and tags."""
+    from vsguesttruth.vcenter import replicas as replica_pairs, snapshot
 
     session = click.get_current_context().obj
     conn = session.connect()
@@ -41,7 +41,7 @@ def _gather(vm_names=()):
     truths = [t for t in ctx.vm_truths(level)
               if not vm_names or any(fnmatch.fnmatchcase(t.name, p) for p in vm_names)]
     config = session.config.remediation
-    replicas = replica_pairs(conn, config.replica_attribute) if config.replica_attribute else {}
+    replicas = replica_pairs(conn, config.replica_attribute, config.replica_tag_category)
     return session, conn, inv, ctx, level, truths, replicas
 
 

@@ -10,7 +10,8 @@ One loop, two ways to run it:
   until nothing more can move now.
 
 Either way it starts (:meth:`~RemediationLoop.start`) by reading back what vCenter's events remember of our
-moves (cooldowns, the hourly budget) and the datastores' replica attribute: the state of record is vCenter's.
+moves (cooldowns, the hourly budget) and the datastores' replica attribute and replica tags: the state of
+record is vCenter's (``serve`` keeps ``replicas`` current with its tag reads).
 """
 
 from __future__ import annotations
@@ -76,12 +77,12 @@ class RemediationLoop:
 
     def start(self) -> "RemediationLoop":
         """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute."""
-        from vsguesttruth.vcenter import events, replica_pairs
+        from vsguesttruth.vcenter import events, replicas
 
         for vm, ago in events.recent_moves(self.conn, max(self.config.cooldown_seconds, 3600)):
             self.remediator.remember(vm, self.remediator.clock() - ago)
-        if self.config.replica_attribute:
-            self.replicas = replica_pairs(self.conn, self.config.replica_attribute)
+        if self.config.replica_attribute or self.config.replica_tag_category:
+            self.replicas = replicas(self.conn, self.config.replica_attribute, self.config.replica_tag_category)
         return self
 
     # -- inside the service -------------------------------------------------------------------------

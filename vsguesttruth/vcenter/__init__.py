@@ -9,8 +9,10 @@
 - :mod:`.watch`, :mod:`.informer`: WaitForUpdatesEx, one live inventory shared by its readers;
 - :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`,
   :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion, vCenter events,
-  custom attributes, the vSphere Client plugin's registration and sessions, the account's role and
-  privileges.
+  custom attributes, the vSphere Client plugin's registration, the account's role and privileges;
+- :mod:`.automation` (the vSphere Automation SDK, the only code that imports it: sessions, tags, VM data
+  sets, clone tickets), :mod:`.tags` (tags for the scope and replicas, cached), :mod:`.clientsession` (the
+  vSphere Client user's session: clone ticket, then CloneSession).
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:
@@ -25,7 +27,8 @@ from __future__ import annotations
 
 from . import events, extension
 from .attributes import vms_with_attribute
-from .connect import Connection, connect, negotiate_version
+from .clientsession import ClientSessionExchange, UserSession
+from .connect import Connection, connect, negotiate_version, vcenter_major
 from .errors import (
     ApiError,
     AuthError,
@@ -37,7 +40,6 @@ from .errors import (
     TaskFailed,
     VsgtError,
 )
-from .extension import SessionValidator
 from .faults import fault_text, is_connection_lost, is_session_lost, translate
 from .informer import Informer
 from .inventory import snapshot
@@ -45,6 +47,7 @@ from .migrate import MoveResult, relocate, replica_pairs, vmotion
 from .privileges import RoleResult, ensure_role, missing_privileges, root_folder, root_pools, tools_status
 from .publish import Publisher, get_extra_config, read_guestinfo, refresh_storage, set_extra_config
 from .settings import ConnectionSettings, normalize_thumbprint, parse_url
+from .tags import TagCache, find_object, replicas
 from .task import TRANSIENT_FAULTS, Transient, is_transient, wait_for_task
 from .tls import ssl_context, thumbprint_of
 from .watch import Watcher, watch
@@ -58,15 +61,17 @@ __all__ = [
     "ConnectError",
     "Connection",
     "ConnectionSettings",
+    "ClientSessionExchange",
     "Informer",
     "MoveResult",
     "NotFound",
     "Publisher",
     "RoleResult",
     "SessionExpired",
-    "SessionValidator",
+    "TagCache",
     "TaskFailed",
     "Transient",
+    "UserSession",
     "VsgtError",
     "Watcher",
     "connect",
@@ -74,6 +79,7 @@ __all__ = [
     "events",
     "extension",
     "fault_text",
+    "find_object",
     "get_extra_config",
     "is_connection_lost",
     "is_session_lost",
@@ -86,6 +92,7 @@ __all__ = [
     "refresh_storage",
     "relocate",
     "replica_pairs",
+    "replicas",
     "root_folder",
     "root_pools",
     "set_extra_config",
@@ -94,6 +101,7 @@ __all__ = [
     "thumbprint_of",
     "tools_status",
     "translate",
+    "vcenter_major",
     "vms_with_attribute",
     "vmotion",
     "wait_for_task",
