@@ -37,8 +37,9 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     Watches vCenter; after every change writes the state document of each VM whose truth changed (and only
     those), re-probes host storage on the guests' policy intervals, answers guest requests; runs remediation
     in the configured mode ([remediation] mode: off, advise (default), auto) under its guard rails; serves
-    the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly.
-    Scope and bounds: [scope], [guest], [publish], [remediation], [web] in the config file.
+    the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly;
+    SIGHUP reads the vSphere tags of [scope] and the replica tags again at its next wake.
+    Scope and bounds: [scope], [guest], [publish], [delivery], [remediation], [web] in the config file.
     """
     from dataclasses import replace
 
@@ -67,10 +68,13 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
                                  on_done=lambda ok: metrics.migration_done("ok" if ok else "failed")).start()
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
     service = Service(conn, config, level=level, remediation=remedy, on_pass=line)
+    if remedy is not None and remedy_config.replica_tag_category:
+        service.on_tags = lambda tags: setattr(remedy, "replicas", tags.replicas)  # replica tags, as read
     track(service.informer)
     metrics.track_pass_running(lambda: service.busy)
     web = _start_web(session, service, remedy, with_web, port)
     previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: service.refresh_tags())
     try:
         if not quiet:
             click.echo(f"serving {conn.url}: scope {service.reconciler.scope.describe()}; "

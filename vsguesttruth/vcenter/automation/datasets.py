@@ -37,7 +37,8 @@ class DataSetInfo:
             other.host, other.guest, other.omit_from_snapshot_and_clone)
 
 
-_MISSING = (vapi_errors.NotFound,)
+#: "not there": the VM, the data set or the entry (or data sets on this VM at all: hardware older than vmx-20)
+_MISSING = (vapi_errors.NotFound, vapi_errors.Unsupported)
 
 
 class VmDataSets:
