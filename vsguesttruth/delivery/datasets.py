@@ -120,6 +120,7 @@ class DataSetDelivery:
         new = [m for m in sorted(wanted) if m not in self.held and self._retry.get(m, 0.0) <= now]
         for moref, outcome in zip(new, self._pool.map(self._first_read, new)):
             self._first(moref, outcome, now)
+        wanted -= self._unusable.keys()  # refused just now: guestinfo in this very pass
         if not wanted:
             return inv
         vms = {}

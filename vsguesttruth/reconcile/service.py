@@ -180,10 +180,6 @@ class Service:
                 if config.scope.attribute is not None and now >= next_attribute:
                     _read_attribute(self.conn, self.reconciler, config)
                     next_attribute = now + config.scope.attribute_refresh
-                rescoped = False
-                if self.tags is not None and now >= self._next_tags:
-                    rescoped = self._read_tags()
-                    self._next_tags = now + config.scope.tag_refresh
                 wake = self.reconciler.next_wake()
                 timeout = self.max_wait if inv is not None else None
                 remedy = self.remediation.next_wake() if self.remediation is not None else None
@@ -201,6 +197,10 @@ class Service:
                 if inv is None:
                     continue
                 now = time.monotonic()
+                rescoped = False
+                if self.tags is not None and now >= self._next_tags:  # after the wait: a SIGHUP during it counts
+                    rescoped = self._read_tags()
+                    self._next_tags = now + config.scope.tag_refresh
                 full = now >= next_full
                 polled = self.delivery is not None and polls is not None and now >= polls and self.delivery.poll()
                 if new is None and not full and not rescoped and not polled and not self.reconciler.due(now):
