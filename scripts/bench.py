@@ -346,6 +346,10 @@ def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
           f" {ds['states']:>8} {ds['tasks']:>14} {ds['api_calls']:>10} {ds['rss_mb']:>12.0f}")
     print(f"  data sets: {ds['dataset_entries']} entries set, {ds['datasets_created']} data sets created, first reads "
           f"{ds['first_reads_s']:.1f} s; guestinfo writes for the older VMs: {ds['guestinfo_writes']}")
+    for label, row in (("guestinfo", gi), ("datasets", ds)):
+        n = row["next"]
+        print(f"  next publish, {label}: an array port fails, {n['states']} documents change: {n['seconds']:.1f} s, "
+              f"{n['tasks']} vCenter tasks, {n['dataset_entries']} entries set, {n['api_calls']} API calls")
     if "polls" in ds:
         p = ds["polls"]
         print(f"  polling the guests' data sets: a sweep of {p['vms']} VMs takes {p['sweep_s']:.1f} s at full speed "

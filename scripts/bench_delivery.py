@@ -5,7 +5,8 @@ Each part runs in its own process on a fresh lab (``scripts/bench.py`` starts th
 leave documents a data set publish removes, so they never share a lab). Measured:
 
   publish    writes, seconds (snapshot, first reads of the data sets, the pass), vCenter tasks created
-             (ReconfigVM_Task calls: one per guestinfo write; an entry set is no task), Automation API calls
+             (ReconfigVM_Task calls: one per guestinfo write; an entry set is no task), Automation API calls;
+             then the next publish after an array port failure changes every SAN VM's document
   polls      one read of every data-set VM's guest data set as fast as the publish's concurrency allows (what a
              sweep costs, calls a second reached), then the same under the default budget for a while (the
              budget holds: calls a second spent), and how long a sweep of all of them takes at that budget
@@ -55,6 +56,7 @@ def publish(info: dict, channel: str, budget_seconds: float = 10.0) -> dict:
         "dataset_entries": delivery.writes if delivery else 0, "datasets_created": delivery.creates if delivery else 0,
         "api_calls": delivery.calls if delivery else 0,
     }
+    out["next"] = change_everything(info, conn, rec, delivery, publisher)
     if delivery is not None and on_sets:
         out["polls"] = polls(delivery, budget_seconds)
         delivery.close()
@@ -62,6 +64,28 @@ def publish(info: dict, channel: str, budget_seconds: float = 10.0) -> dict:
     conn.close()
     out["rss_mb"] = peak_rss_mb()
     return out
+
+
+def change_everything(info: dict, conn, rec, delivery, publisher) -> dict:
+    """The next publish after a change of every VM's document: an array port fails (every host loses a path
+    to every LUN of array A: the disks on it turn degraded), then a fresh snapshot and a pass."""
+    import urllib.request
+
+    from vsguesttruth.vcenter import snapshot
+
+    calls, tasks = (delivery.calls if delivery else 0), publisher.tasks
+    entries = delivery.writes if delivery else 0
+    request = urllib.request.Request(info["control"] + "/v1/fault/target", method="POST",
+                                     data=json.dumps({"target": "A-ctl0-p0", "state": "dead"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=60).read()
+    t0 = time.perf_counter()
+    inv = snapshot(conn)
+    planned = delivery.prepare(inv) if delivery is not None else inv
+    result = rec.reconcile(planned)
+    return {"seconds": time.perf_counter() - t0, "states": result.states, "failed": result.failed,
+            "tasks": publisher.tasks - tasks, "api_calls": (delivery.calls if delivery else 0) - calls,
+            "dataset_entries": (delivery.writes if delivery else 0) - entries}
 
 
 def polls(delivery, budget_seconds: float) -> dict:

@@ -91,7 +91,8 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
         if remedy is not None:
             remedy.stop()
     if not quiet:
-        click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes")
+        sets = f", {service.delivery.writes} data set entries" if service.delivery is not None else ""
+        click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes{sets}")
 
 
 def _start_web(session, service, remedy, with_web, port):

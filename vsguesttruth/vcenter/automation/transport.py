@@ -19,8 +19,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
-from ..errors import ConfigError
 from ..settings import ConnectionSettings
+from ..tls import unverified_context, verified_context
 
 #: ``--insecure`` is the admin's explicit choice: urllib3 need not warn about it on every request.
 warnings.filterwarnings("ignore", category=InsecureRequestWarning)
@@ -61,19 +61,7 @@ class _TrustAdapter(HTTPAdapter):
 def _context(settings: ConnectionSettings, verified: bool) -> ssl.SSLContext:
     """A context of its own (urllib3 sets ``verify_mode`` on the context it is given, so it is not shared
     with SOAP's): CA-verified with ``ca_file``, or without chain checks for a pin or ``insecure``."""
-    if not verified:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    ctx = ssl.create_default_context()
-    if settings.ca_file:
-        try:
-            ctx.load_verify_locations(cafile=settings.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise ConfigError(f"cannot read --ca-file {settings.ca_file}: {reason}") from None
-    return ctx
+    return verified_context(settings) if verified else unverified_context()
 
 
 def http_session(settings: ConnectionSettings, pool: int = 8) -> requests.Session:
