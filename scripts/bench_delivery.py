@@ -56,7 +56,9 @@ def publish(info: dict, channel: str, budget_seconds: float = 10.0) -> dict:
         "dataset_entries": delivery.writes if delivery else 0, "datasets_created": delivery.creates if delivery else 0,
         "api_calls": delivery.calls if delivery else 0,
     }
+    out["rss_after_publish_mb"] = peak_rss_mb()
     out["next"] = change_everything(info, conn, rec, delivery, publisher)
+    out["rss_after_next_mb"] = peak_rss_mb()
     if delivery is not None and on_sets:
         out["polls"] = polls(delivery, budget_seconds)
         delivery.close()

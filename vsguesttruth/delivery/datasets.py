@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from vsguesttruth.config import Config
 from vsguesttruth.errors import VsgtError
+from vsguesttruth.gcpause import release_free_memory
 from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE, effective_policy
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.ratelog import RateLog
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 RETRY = 60.0  # seconds before a VM whose first read failed is read again
 UNUSABLE_RETRY = 3600.0  # seconds before data sets the API refused are tried again
+#: after this many VMs read or written at once, the C allocator gives its free pages back: the workers' SDK calls
+#: free nearly everything they allocate, and glibc keeps it in their arenas (+360 MB at 20,000 VMs otherwise)
+BATCH = 1000
 
 
 class DataSetInfo(Protocol):
@@ -79,6 +83,7 @@ class DataSetDelivery:
         self.includes = includes
         self.clock = clock
         self.specs = {name: spec(name=name, host=host, guest=guest, description=text) for name, host, guest, text in SETS}
+        self._ours = frozenset(self.specs)
         self.schedule = PollSchedule(config.delivery.poll_budget, sweep=config.delivery.sweep_interval,
                                      window=config.delivery.request_window,
                                      window_every=config.guest.min_refresh_interval, clock=clock)
@@ -120,6 +125,8 @@ class DataSetDelivery:
         new = [m for m in sorted(wanted) if m not in self.held and self._retry.get(m, 0.0) <= now]
         for moref, outcome in zip(new, self._pool.map(self._first_read, new)):
             self._first(moref, outcome, now)
+        if len(new) >= BATCH:
+            release_free_memory()  # the workers' SDK calls freed nearly all they made
         wanted -= self._unusable.keys()  # refused just now: guestinfo in this very pass
         if not wanted:
             return inv
@@ -150,7 +157,7 @@ class DataSetDelivery:
             names = self.port.names(moref)
             if names is None:
                 return None
-            ours = frozenset(n for n in names if n in self.specs)
+            ours = self._ours if self._ours <= names else frozenset(n for n in names if n in self.specs)
             values: dict[str, str] = {}
             if HOST_SET in ours:
                 self._check_rules(moref, HOST_SET)
@@ -293,7 +300,7 @@ class DataSetDelivery:
         held = self.held.get(moref)
         if held is None:
             return
-        self.held[moref] = Held(frozenset(self.specs), {**held.values, **values})
+        self.held[moref] = Held(self._ours, {**held.values, **values})
         if RESPONSE in values:
             self.schedule.listen(moref, self.clock())  # the guest may answer the answer
 
@@ -327,6 +334,8 @@ class ChannelWriter:
                 else:
                     errors.append(error)
             out.append(WriteResult(w, not errors, "; ".join(errors), attempts))
+        if len(jobs) >= BATCH:
+            release_free_memory()
         return out
 
     def refresh(self, hosts: Iterable[str]) -> dict[str, str]:
