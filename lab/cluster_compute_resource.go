@@ -198,7 +198,7 @@ func vcHandleReconfigureCluster(ctx *simulator.Context, method *simulator.Method
 		task := simulator.CreateTask(cl, "reconfigureCluster", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 			return nil, refusal.fault
 		})
-		vcSetTaskInfo(task, "ReconfigureComputeResource_Task", "ClusterComputeResource.reconfigureEx", cl.Name)
+		vcSetTaskInfo(ctx, task, "ReconfigureComputeResource_Task", "ClusterComputeResource.reconfigureEx", cl.Name)
 		return &methods.ReconfigureComputeResource_TaskBody{Res: &types.ReconfigureComputeResource_TaskResponse{Returnval: vcRunTask(task, &refusal)}}
 	}
 	var res soap.HasFault
@@ -210,7 +210,7 @@ func vcHandleReconfigureCluster(ctx *simulator.Context, method *simulator.Method
 	if task, ok := simulator.Map.Get(body.Res.Returnval).(*simulator.Task); ok {
 		failed := false
 		simulator.Map.WithLock(task, func() {
-			vcSetTaskInfo(task, "ReconfigureComputeResource_Task", "ClusterComputeResource.reconfigureEx", cl.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigureComputeResource_Task", "ClusterComputeResource.reconfigureEx", cl.Name)
 			failed = task.Info.State == types.TaskInfoStateError
 		})
 		if failed {

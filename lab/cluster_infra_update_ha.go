@@ -11,7 +11,7 @@ package main
 //   - the remediation configured for the severity: QuarantineMode sets runtime.inQuarantineMode
 //     and DRS moves the host's VMs away where the cluster can take them; MaintenanceMode enters
 //     maintenance mode (EnterMaintenanceMode_Task started by vCenter, DRS evacuating the
-//     powered-on VMs: host_system.go);
+//     powered-on VMs: host_system_maintenance.go);
 //   - healthy again: quarantine ends ("a host that is reported as healthy will be recommended to
 //     exit quarantine mode"); maintenance mode stays until an administrator exits it;
 //   - behavior Automated executes this; Manual only publishes it as the cluster's recommendation
@@ -216,7 +216,7 @@ func vcDRSMigrate(vm *simulator.VirtualMachine, target *simulator.HostSystem) {
 			apply: func() { vcMovePlacement(ctx, vm, p, false) },
 		}
 		task := simulator.CreateTask(vm, "migrateVm", nil)
-		vcSetTaskInfo(task, "MigrateVM_Task", "Drm.ExecuteVMotionLRO", vm.Name)
+		vcSetTaskInfo(nil, task, "MigrateVM_Task", "Drm.ExecuteVMotionLRO", vm.Name)
 		task.Info.Reason = &types.TaskReasonSystem{}
 		vcStartMove(vm, task, mv)
 	})

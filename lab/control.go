@@ -53,6 +53,7 @@ func (l *Lab) controlHandler() http.Handler {
 		l.ctlMu.Lock()
 		l.restore()
 		_ = vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
+		vcRestoreTiming()
 		vcCancelAll()
 		vcJournal.write("restore", nil)
 		l.ctlMu.Unlock()
@@ -84,6 +85,8 @@ func (l *Lab) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("/v1/tasks", l.handleTasks)
+	mux.HandleFunc("/v1/timing", l.handleTiming) // task_timing.go
+	mux.HandleFunc("/v1/vmotion", l.handleVMotionPolicy)
 	for path, route := range controlRoutes {
 		mux.HandleFunc(path, route(l))
 	}
@@ -123,6 +126,7 @@ func init() {
 	})
 	registerJournal("restore", func(l *Lab, e *journalEntry) error {
 		l.restore()
+		vcRestoreTiming()
 		return vcSetTaskMode(vcTaskMode{Mode: vcTaskNormal})
 	})
 }
@@ -166,24 +170,33 @@ func (l *Lab) applyFault(kind string, body map[string]interface{}) error {
 		}
 		return out, nil
 	}
+	// operational_state (optional): the ScsiLun operational state the fault selects (storage.go)
+	reading := ""
+	if v, ok := body["operational_state"]; ok {
+		s, isString := v.(string)
+		if !isString {
+			return badRequest("'operational_state' must be a string")
+		}
+		reading = s
+	}
 	var a []string
 	var err error
 	switch kind {
 	case "path":
 		if a, err = args("host", "path", "state"); err == nil {
-			err = l.faultPath(nil, a[0], a[1], a[2])
+			err = l.faultPath(nil, a[0], a[1], a[2], reading)
 		}
 	case "hba":
 		if a, err = args("host", "hba", "state"); err == nil {
-			err = l.faultHBA(a[0], a[1], a[2])
+			err = l.faultHBA(a[0], a[1], a[2], reading)
 		}
 	case "target":
 		if a, err = args("target", "state"); err == nil {
-			err = l.faultTarget(a[0], a[1])
+			err = l.faultTarget(a[0], a[1], reading)
 		}
 	case "lun":
 		if a, err = args("lun", "state"); err == nil {
-			err = l.faultLun(a[0], a[1])
+			err = l.faultLun(a[0], a[1], reading)
 		}
 	case "host":
 		if a, err = args("host", "state"); err == nil {

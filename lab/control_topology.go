@@ -31,6 +31,9 @@ type topoPath struct {
 	Target    string `json:"target"`
 	State     string `json:"state"`
 	Base      string `json:"initial_state"`
+	Optimized bool   `json:"optimized"`
+	Working   bool   `json:"working"` // isWorkingPath: carries I/O under the LUN's path policy
+	Removed   bool   `json:"removed"` // a rescan removed it (its target is gone)
 }
 
 type topoHost struct {
@@ -54,6 +57,8 @@ type topoLun struct {
 	VAAI      bool     `json:"vaai"`
 	Capacity  int64    `json:"capacity_bytes"`
 	Owner     string   `json:"owner_controller"`
+	Policy    string   `json:"path_policy"`
+	SATP      string   `json:"satp"`
 	State     string   `json:"state"`
 	Datastore string   `json:"datastore,omitempty"`
 	RDMOf     string   `json:"rdm_of,omitempty"`
@@ -117,6 +122,7 @@ type topoVM struct {
 
 type topoArray struct {
 	Name        string   `json:"name"`
+	Access      string   `json:"access"`
 	Vendor      string   `json:"vendor"`
 	Model       string   `json:"model"`
 	Controllers []string `json:"controllers"`
@@ -142,7 +148,7 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	s.mu.Lock()
 	var arrays []topoArray
 	for _, a := range s.arrays {
-		ta := topoArray{Name: a.name, Vendor: a.spec.Vendor, Model: a.spec.Model}
+		ta := topoArray{Name: a.name, Access: a.access, Vendor: a.spec.Vendor, Model: a.spec.Model}
 		for c := 0; c < a.spec.Controllers; c++ {
 			ta.Controllers = append(ta.Controllers, fmt.Sprintf("%s-ctl%d", a.name, c))
 		}
@@ -164,6 +170,7 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	for _, ln := range s.luns {
 		tl := topoLun{Name: ln.name, Canonical: ln.canonical, UUID: ln.uuid, Array: ln.array.name, ID: ln.id, SSD: ln.ssd,
 			VAAI: ln.vaai, Capacity: ln.capacity, Owner: fmt.Sprintf("%s-ctl%d", ln.array.name, ln.owner), State: ln.state,
+			Policy: ln.psp, SATP: ln.array.satp(),
 			RDMOf: ln.rdmVM, ReplicaOf: ln.spec.ReplicaOf, Hosts: []string{}}
 		if ln.ds != nil {
 			tl.Datastore = ln.ds.name
@@ -177,10 +184,7 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	for _, h := range s.hosts {
 		th := topoHost{Name: h.name, Moref: h.inv.ref.Value, Cluster: h.cluster, Connection: h.conn, Luns: []string{}, Datastores: []string{}}
 		for _, hb := range h.hbas {
-			x := topoHBA{Device: hb.device, Key: hb.key, Status: "online"}
-			if hb.dead {
-				x.Status = "offline"
-			}
+			x := topoHBA{Device: hb.device, Key: hb.key, Status: hb.status()}
 			if hb.fabric < 0 {
 				x.Kind = "sas"
 			} else {
@@ -196,8 +200,20 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 		for _, d := range h.datastores {
 			th.Datastores = append(th.Datastores, d.name)
 		}
+		views := map[*path]pathView{}
+		for _, ln := range h.luns {
+			for _, v := range s.lunView(h, ln) {
+				views[v.p] = v
+			}
+		}
 		for _, p := range h.paths {
-			tp := topoPath{Name: p.name, Lun: p.lun.name, Canonical: p.lun.canonical, HBA: p.hba.device, State: p.state(), Base: p.base}
+			v := views[p]
+			state := v.state
+			if p.removed {
+				state = p.state()
+			}
+			tp := topoPath{Name: p.name, Lun: p.lun.name, Canonical: p.lun.canonical, HBA: p.hba.device, State: state, Base: p.base,
+				Optimized: p.optimized, Working: v.working, Removed: p.removed}
 			if p.target != nil {
 				tp.Target = p.target.name
 			}

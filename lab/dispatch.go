@@ -124,6 +124,8 @@ type vcFixesHandler struct {
 }
 
 func (f *vcFixesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w = vcQuoteSessionCookie(w, r) // session_manager.go
+	vcPbmSession(r)                // pbm.go
 	if r.Method != http.MethodPost || !vcIsSDKPath(r.URL.Path) {
 		f.next.ServeHTTP(w, r)
 		return

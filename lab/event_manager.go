@@ -6,8 +6,8 @@ package main
 //     `entity` and `message` set, the entity also in the event's vm/host/computeResource/ds/
 //     datacenter arguments (so an entity-filtered query or collector finds it), userName the
 //     caller, fullFormattedMessage "User logged event: <msg>".
-//   - QueryEvents with an unset filter.maxCount: vCenter returns up to 1000 events; the simulator
-//     returned the latest 10 only.
+//   - QueryEvents and EventHistoryCollectors read vCenter's history, newest first where vCenter
+//     gives a page (event_history_collector.go); the simulator kept only its last 1000 events.
 //   - Event messages: vCenter formats every event's fullFormattedMessage. The simulator formats
 //     from Go templates in EventManager.description.eventInfo and panics on the malformed
 //     VmMigratedEvent template, which would break a migration. We fix the templates that do not
@@ -23,6 +23,7 @@ import (
 	"sort"
 	"text/template"
 	"time"
+	"unsafe"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -36,12 +37,12 @@ func init() {
 	vcCallFixes["LogUserEvent"] = vcHandleLogUserEvent
 	vcCallFixes["QueryEvents"] = vcHandleQueryEvents
 	vcCallFixes["PostEvent"] = vcHandlePostEvent
-	vcInstallers = append(vcInstallers, vcInstallEventFixes)
+	vcInstallers = append(vcInstallers, vcInstallEventFixes, vcInstallEventTap)
 	registerJournal("event", replayEvent)
 	journalBeforeReplay = append(journalBeforeReplay, func(*Lab) { vcBuiltEvents = vcEventsByKey() })
 	journalOpened = append(journalOpened, func(l *Lab, counts map[string]int) {
 		vcBuiltEvents = nil
-		l.installEventTap(counts["event"] == 0)
+		vcTap.startJournal(counts["event"] == 0)
 	})
 }
 
@@ -53,6 +54,9 @@ var vcEventTemplates = map[string]string{
 	"VmBeingHotMigratedEvent": "Migrating {{.Vm.Name}} off host {{.Host.Name}} in {{.Datacenter.Name}}",
 	"VmBeingRelocatedEvent":   "Relocating {{.Vm.Name}} from {{.Host.Name}} to {{.DestHost.Name}} in {{.Datacenter.Name}}",
 	"VmRelocatedEvent":        "Completed the relocation of the virtual machine {{.Vm.Name}} from {{.SourceHost.Name}} to {{.Host.Name}}",
+	"HostConnectionLostEvent": "Host {{.Host.Name}} in {{.Datacenter.Name}} is not responding",
+	"HostDisconnectedEvent":   "Disconnected from {{.Host.Name}} in {{.Datacenter.Name}}. Reason: {{.Reason}}",
+	"HostConnectedEvent":      "Connected to {{.Host.Name}} in {{.Datacenter.Name}}",
 }
 
 func vcInstallEventFixes() {
@@ -80,7 +84,26 @@ func vcInstallEventFixes() {
 				})
 			}
 		}
+		vcKeepEventExMessages(em)
 	})
+}
+
+// vcKeepEventExMessages: the simulator formats every event from the first eventInfo entry whose key
+// is its Go type, so every EventEx would get the first extended event's format; vCenter formats an
+// EventEx from its own eventTypeId's entry. Whoever posts an EventEx here sets its message (the lab's
+// storage events format theirs), so the simulator's template cache gets one that keeps it. The cache
+// is unexported: reached through reflect, and left alone if its shape is not the one expected.
+func vcKeepEventExMessages(em *simulator.EventManager) {
+	field := reflect.ValueOf(em).Elem().FieldByName("templates")
+	if !field.IsValid() || field.Type() != reflect.TypeOf(map[string]*template.Template{}) {
+		log.Printf("events: the simulator's event templates are not where expected: EventEx messages may be wrong")
+		return
+	}
+	templates := *(*map[string]*template.Template)(unsafe.Pointer(field.UnsafeAddr()))
+	if templates == nil {
+		return
+	}
+	templates["EventEx"] = template.Must(template.New("EventEx").Parse("{{.FullFormattedMessage}}"))
 }
 
 // vcPostEvents posts events through the simulator's EventManager, as its own methods do. While the
@@ -157,16 +180,22 @@ func vcHandleLogUserEvent(ctx *simulator.Context, method *simulator.Method) soap
 
 func vcHandleQueryEvents(ctx *simulator.Context, method *simulator.Method) soap.HasFault {
 	req := method.Body.(*types.QueryEvents)
-	em, ok := simulator.Map.Get(req.This).(*simulator.EventManager)
-	if !ok {
+	if _, ok := simulator.Map.Get(req.This).(*simulator.EventManager); !ok {
 		return vcFault(&types.ManagedObjectNotFound{Obj: req.This}, "")
 	}
-	if req.Filter.MaxCount == 0 {
-		req.Filter.MaxCount = 1000
+	max := int(req.Filter.MaxCount)
+	if max < 0 {
+		return vcFault(&types.InvalidArgument{InvalidProperty: "maxCount"}, "A specified parameter was not correct: maxCount")
 	}
-	var res soap.HasFault
-	simulator.Map.WithLock(em, func() { res = em.QueryEvents(ctx, req) })
-	return res
+	if max == 0 {
+		max = vcQueryDefault
+	}
+	events := vcHistory.matching(&req.Filter, max)
+	out := make([]types.BaseEvent, 0, len(events)) // newest first
+	for i := len(events) - 1; i >= 0; i-- {
+		out = append(out, events[i])
+	}
+	return &methods.QueryEventsBody{Res: &types.QueryEventsResponse{Returnval: out}}
 }
 
 // vcHandlePostEvent is the simulator's PostEvent behind vCenter's privilege check (Global.LogEvent
@@ -233,17 +262,22 @@ func journalEvent(e types.BaseEvent) {
 	})
 }
 
-// --- the event hook: an event collector of ours sees every event the EventManager posts ----------
+// --- the event hook: every event the EventManager posts reaches the history (and the journal) -----
 
-// vcEventTap is a Map handler: the EventManager updates the latestPage of each of its collectors
-// for every event it posts (LogUserEvent, PostEvent, the simulator's own login, power and task
-// events, ours), so one collector without a filter sees them all, keys in order.
+// vcEventTap is a Map handler on a simulator event collector without a filter: the EventManager
+// updates that collector's latestPage for every event it posts (LogUserEvent, PostEvent, the
+// simulator's own login, power and task events, ours), so the tap sees them all, keys in order, and
+// hands them to the history (event_history_collector.go) and, with --journal, to the journal.
 type vcEventTap struct {
 	self      types.ManagedObjectReference
 	collector types.ManagedObjectReference
 	obj       *simulator.EventHistoryCollector
 	last      int32 // guarded by the EventManager's lock (PostEvent holds it while notifying)
+	journaled int32 // the last event key the journal has
+	journal   bool
 }
+
+var vcTap *vcEventTap
 
 func (t *vcEventTap) Reference() types.ManagedObjectReference   { return t.self }
 func (t *vcEventTap) PutObject(mo.Reference)                    {}
@@ -270,30 +304,39 @@ func (t *vcEventTap) UpdateObject(o mo.Reference, changes []types.PropertyChange
 	}
 	sort.Slice(events, func(i, j int) bool { return events[i].GetEvent().Key < events[j].GetEvent().Key })
 	for _, e := range events {
-		if k := e.GetEvent().Key; k > t.last {
-			t.last = k
+		k := e.GetEvent().Key
+		if k <= t.last {
+			continue
+		}
+		t.last = k
+		vcHistory.add(e)
+		// EventManager.latestEvent (the PostEvent calling us holds the EventManager's lock)
+		simulator.Map.Update(simulator.Map.EventManager(), []types.PropertyChange{{Name: "latestEvent", Val: e}})
+		if t.journal && k > t.journaled {
+			t.journaled = k
 			journalEvent(e)
 		}
 	}
 }
 
-// installEventTap journals every event posted from now on; fresh (a journal without events): the
-// events of building the inventory too, so a restart gives them back their original times.
-func (l *Lab) installEventTap(fresh bool) {
+// vcInstallEventTap starts the history with the events of building the inventory (the simulator's
+// last 1000) and taps every later one.
+func vcInstallEventTap() {
 	em := simulator.Map.EventManager()
+	ctx := newInternalContext()
 	var ref types.ManagedObjectReference
 	simulator.Map.WithLock(em, func() {
-		res := em.CreateCollectorForEvents(l.ctx, &types.CreateCollectorForEvents{This: em.Self, Filter: types.EventFilterSpec{}})
+		res := em.CreateCollectorForEvents(ctx, &types.CreateCollectorForEvents{This: em.Self, Filter: types.EventFilterSpec{}})
 		if body, ok := res.(*methods.CreateCollectorForEventsBody); ok && body.Res != nil {
 			ref = body.Res.Returnval
 		}
 	})
 	if ref.Value == "" {
-		log.Printf("journal: no event collector: events are not journaled")
+		log.Printf("events: no event collector: the event history stays empty")
 		return
 	}
 	tap := &vcEventTap{self: types.ManagedObjectReference{Type: "VsgtEventTap", Value: "vsgt-event-tap"}, collector: ref}
-	tap.obj, _ = l.ctx.Session.Get(ref).(*simulator.EventHistoryCollector)
+	tap.obj, _ = ctx.Session.Get(ref).(*simulator.EventHistoryCollector)
 	existing := vcEventsByKey()
 	keys := make([]int, 0, len(existing))
 	for k := range existing {
@@ -301,12 +344,32 @@ func (l *Lab) installEventTap(fresh bool) {
 	}
 	sort.Ints(keys)
 	for _, k := range keys {
-		if fresh {
-			journalEvent(existing[int32(k)])
-		}
+		vcHistory.add(existing[int32(k)])
 		tap.last = int32(k)
 	}
+	vcTap = tap
 	simulator.Map.AddHandler(tap)
+}
+
+// startJournal journals every event posted from now on; fresh (a journal without events): the
+// history so far too, so a restart gives the events of building the inventory their original times.
+func (t *vcEventTap) startJournal(fresh bool) {
+	if t == nil {
+		log.Printf("journal: no event tap: events are not journaled")
+		return
+	}
+	em := simulator.Map.EventManager()
+	simulator.Map.WithLock(em, func() {
+		if fresh {
+			vcHistory.mu.Lock()
+			events := vcHistory.events
+			vcHistory.mu.Unlock()
+			for _, e := range events {
+				journalEvent(e)
+			}
+		}
+		t.journaled, t.journal = t.last, true
+	})
 }
 
 // vcEventsByKey returns the events the EventManager holds (its last 1000), by key.

@@ -21,7 +21,6 @@ package main
 
 import (
 	"fmt"
-	"log"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -180,17 +179,9 @@ func (m *vcExtensionManager) SetExtensionCertificate(ctx *simulator.Context, req
 }
 
 func journalExtensions(list []types.Extension) {
-	if vcJournal == nil {
-		return
-	}
-	doc, err := vcXMLEncode(vcExtensionsDoc{Extensions: list})
-	if err != nil {
-		log.Printf("journal: cannot encode the extension list: %v", err)
-		return
-	}
 	keys := make([]string, 0, len(list))
 	for _, e := range list {
 		keys = append(keys, e.Key)
 	}
-	vcJournal.write("extensions", map[string]interface{}{"keys": keys, "xml": doc})
+	journalList("extensions", "keys", keys, vcExtensionsDoc{Extensions: list})
 }

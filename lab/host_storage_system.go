@@ -2,9 +2,14 @@ package main
 
 // Our HostStorageSystem: the simulator's, put back in the registry under the same moref, plus the
 // SOAP methods a multipath-aware client uses. Its data comes from the host's render (faults.go).
-// Each of these methods needs Host.Config.Storage on the host (authorization_manager.go). A path
-// disabled or enabled here is the host's own setting: journaled, it survives a restart of the lab's
-// vCenter.
+// Each of these methods needs Host.Config.Storage on the host (authorization_manager.go) and the host
+// itself: vCenter refuses them while the host is disconnected (HostNotConnected) or not responding
+// (HostNotReachable), host_system.go. A path disabled or enabled here is the host's own setting:
+// journaled, it survives a restart of the lab's vCenter.
+//
+// A rescan (RescanAllHba, RescanHba) drops the paths whose target the host no longer sees (a pulled
+// cable, a dead array port) unless the device has no working path left, and RefreshStorageSystem
+// only re-reads: multipath.go.
 
 import (
 	"fmt"
@@ -28,6 +33,10 @@ func (s *labStorageSystem) DisableMultipathPath(ctx *simulator.Context, req *typ
 		return denied
 	}
 	body := &methods.DisableMultipathPathBody{}
+	if fault := s.lab.hostUnreachable(s.h); fault != nil {
+		body.Fault_ = fault
+		return body
+	}
 	if fault := s.lab.setPathFromSOAP(ctx, s.h, req.PathName, false); fault != nil {
 		body.Fault_ = simulator.Fault(fmt.Sprintf("path %s: %T", req.PathName, fault), fault)
 		return body
@@ -43,6 +52,10 @@ func (s *labStorageSystem) EnableMultipathPath(ctx *simulator.Context, req *type
 		return denied
 	}
 	body := &methods.EnableMultipathPathBody{}
+	if fault := s.lab.hostUnreachable(s.h); fault != nil {
+		body.Fault_ = fault
+		return body
+	}
 	if fault := s.lab.setPathFromSOAP(ctx, s.h, req.PathName, true); fault != nil {
 		body.Fault_ = simulator.Fault(fmt.Sprintf("path %s: %T", req.PathName, fault), fault)
 		return body
@@ -57,17 +70,23 @@ func (s *labStorageSystem) RefreshStorageSystem(ctx *simulator.Context, _ *types
 	if denied := s.denied(ctx); denied != nil {
 		return denied
 	}
-	s.lab.republish(ctx, s.h)
+	if fault := s.lab.hostUnreachable(s.h); fault != nil {
+		return &methods.RefreshStorageSystemBody{Fault_: fault}
+	}
+	s.lab.republish(ctx, s.h, false, nil)
 	return &methods.RefreshStorageSystemBody{Res: new(types.RefreshStorageSystemResponse)}
 }
 
-// RescanAllHba: nothing new to discover; the simulator's version swaps in canned HBAs, ours keeps
-// the host's own.
+// RescanAllHba rescans every adapter; the simulator's version swaps in canned HBAs, ours keeps the
+// host's own.
 func (s *labStorageSystem) RescanAllHba(ctx *simulator.Context, _ *types.RescanAllHba) soap.HasFault {
 	if denied := s.denied(ctx); denied != nil {
 		return denied
 	}
-	s.lab.republish(ctx, s.h)
+	if fault := s.lab.hostUnreachable(s.h); fault != nil {
+		return &methods.RescanAllHbaBody{Fault_: fault}
+	}
+	s.lab.republish(ctx, s.h, true, nil)
 	return &methods.RescanAllHbaBody{Res: new(types.RescanAllHbaResponse)}
 }
 
@@ -77,11 +96,16 @@ func (s *labStorageSystem) RescanHba(ctx *simulator.Context, req *types.RescanHb
 		return denied
 	}
 	body := &methods.RescanHbaBody{}
-	if s.h.hbaByName[req.HbaDevice] == nil {
+	if fault := s.lab.hostUnreachable(s.h); fault != nil {
+		body.Fault_ = fault
+		return body
+	}
+	hb := s.h.hbaByName[req.HbaDevice]
+	if hb == nil {
 		body.Fault_ = simulator.Fault("unknown hba "+req.HbaDevice, &types.NotFound{})
 		return body
 	}
-	s.lab.republish(ctx, s.h)
+	s.lab.republish(ctx, s.h, true, hb)
 	body.Res = new(types.RescanHbaResponse)
 	return body
 }
@@ -90,6 +114,9 @@ func (s *labStorageSystem) RescanHba(ctx *simulator.Context, req *types.RescanHb
 func (s *labStorageSystem) RescanVmfs(ctx *simulator.Context, _ *types.RescanVmfs) soap.HasFault {
 	if denied := s.denied(ctx); denied != nil {
 		return denied
+	}
+	if fault := s.lab.hostUnreachable(s.h); fault != nil {
+		return &methods.RescanVmfsBody{Fault_: fault}
 	}
 	return &methods.RescanVmfsBody{Res: new(types.RescanVmfsResponse)}
 }

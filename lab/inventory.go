@@ -28,6 +28,7 @@ type hostInventory struct {
 	ref     types.ManagedObjectReference
 	mo      *simulator.HostSystem
 	ss      *labStorageSystem
+	options *labOptionManager
 	cluster *simulator.ClusterComputeResource
 	ssSeq   uint64 // last render published on ss (guarded by the ss object lock)
 }
@@ -53,6 +54,7 @@ func newInternalContext() *simulator.Context {
 // buildInventory creates the simulator service and every inventory object.
 func (l *Lab) buildInventory() error {
 	s := l.san
+	vcLab = l
 	m := simulator.VPX()
 	m.Datacenter, m.Portgroup, m.Host, m.Cluster, m.ClusterHost, m.Datastore, m.Machine = 0, 0, 0, 0, 0, 0, 0
 	m.Autostart = false
@@ -81,6 +83,7 @@ func (l *Lab) buildInventory() error {
 		}
 		// vSphere HA/DRS clusters as admins run them
 		cl.ConfigurationEx.(*types.ClusterConfigInfoEx).DasConfig.Enabled = types.NewBool(true)
+		setClusterVsanOff(cl) // cluster_compute_resource_usage.go
 		clusters[name] = cl
 	}
 	t0 := time.Now()
@@ -103,6 +106,7 @@ func (l *Lab) buildInventory() error {
 			refs = append(refs, d.inv.ref)
 		}
 		h.inv.mo.Datastore = refs
+		h.inv.mo.DatastoreBrowser = newHostDatastoreBrowser(h.inv.mo) // host_datastore_browser.go
 		dss := reg.Get(*h.inv.mo.ConfigManager.DatastoreSystem).(*simulator.HostDatastoreSystem)
 		dss.Datastore = refs
 		cl := h.inv.cluster
@@ -118,6 +122,7 @@ func (l *Lab) buildInventory() error {
 	hrs := make([]*hostRender, len(s.hosts))
 	for i, h := range s.hosts {
 		hrs[i] = s.renderHost(h)
+		h.view = hrs[i].view // what the host's storage events compare with (storage_events.go)
 	}
 	drs := make([]*dsRender, len(s.datastores))
 	for i, d := range s.datastores {
@@ -184,6 +189,12 @@ func (l *Lab) buildInventory() error {
 			}
 		}
 	}
+	// the datastores' free space after the VMs' files (virtual_machine_layout.go)
+	all := make([]types.ManagedObjectReference, 0, len(s.datastores))
+	for _, d := range s.datastores {
+		all = append(all, d.inv.ref)
+	}
+	vcRefreshDatastoreUsage(all, nil)
 	return nil
 }
 
@@ -221,7 +232,6 @@ func newHostSystem() *simulator.HostSystem {
 	}
 	hs.ConfigManager.DatastoreSystem = put(&simulator.HostDatastoreSystem{Host: &hs.HostSystem})
 	hs.ConfigManager.NetworkSystem = put(simulator.NewHostNetworkSystem(&hs.HostSystem))
-	hs.ConfigManager.AdvancedOption = put(simulator.NewOptionManager(nil, esx.Setting).(mo.Reference))
 	hs.ConfigManager.FirewallSystem = put(simulator.NewHostFirewallSystem(&hs.HostSystem))
 	return hs
 }
@@ -235,18 +245,22 @@ func (l *Lab) newHost(cl *simulator.ClusterComputeResource, h *host) {
 	id := uuid.NewSHA1(uuid.NameSpaceOID, []byte("host/"+h.name)).String()
 	hs.Summary.Hardware.Uuid = id
 	hs.Hardware.SystemInfo.Uuid = id
+	setHostHardware(hs, h) // host_system_hardware.go
 	reg.PutEntity(cl, reg.NewEntity(hs))
 	hs.Summary.Host = &hs.Self
 	hs.Config.Host = hs.Self
 	hs.Network = cl.Network[:1]
+	l.newHostManagers(hs, h) // host_config_manager.go
 	cl.Host = append(cl.Host, hs.Self)
 	sum := cl.Summary.GetComputeResourceSummary()
-	sum.TotalCpu += hs.Summary.Hardware.CpuMhz
-	sum.TotalMemory += hs.Summary.Hardware.MemorySize
-	sum.NumCpuCores += hs.Summary.Hardware.NumCpuCores
-	sum.NumCpuThreads += hs.Summary.Hardware.NumCpuThreads
-	sum.EffectiveCpu += hs.Summary.Hardware.CpuMhz
-	sum.EffectiveMemory += hs.Summary.Hardware.MemorySize >> 20
+	hw := hs.Summary.Hardware
+	sum.TotalCpu += hw.CpuMhz * int32(hw.NumCpuCores)
+	sum.TotalMemory += hw.MemorySize
+	sum.NumCpuCores += hw.NumCpuCores
+	sum.NumCpuThreads += hw.NumCpuThreads
+	// what is left for VMs once ESXi took its share (vCenter's effective resources)
+	sum.EffectiveCpu += hw.CpuMhz * int32(hw.NumCpuCores) * 97 / 100
+	sum.EffectiveMemory += hw.MemorySize >> 20 * 96 / 100
 	sum.NumHosts++
 	sum.NumEffectiveHosts++
 	sum.OverallStatus = types.ManagedEntityStatusGreen
@@ -256,12 +270,30 @@ func (l *Lab) newHost(cl *simulator.ClusterComputeResource, h *host) {
 	ss.Self.Type = "HostStorageSystem"
 	ref := reg.Put(ss).Reference()
 	hs.ConfigManager.StorageSystem = &ref
-	h.inv = &hostInventory{ref: hs.Self, mo: hs, ss: ss, cluster: cl}
+	// its own OptionManager: the host's advanced settings (option_manager.go)
+	om := newHostOptionManager(l, h)
+	omRef := reg.Put(om).Reference()
+	hs.ConfigManager.AdvancedOption = &omRef
+	h.inv = &hostInventory{ref: hs.Self, mo: hs, ss: ss, options: om, cluster: cl}
+}
+
+// datastoreURL is a datastore's url as vCenter reports it (summary.url, info.url): ESXi's
+// ds:///vmfs/volumes/<volume uuid>/ for VMFS, ds:///vmfs/volumes/<volume id>/ for NFS (the id
+// ESXi derives for the mount, two 8-digit hex groups). The simulator joins datastore paths onto
+// info.url with path.Join, which turns this into the relative path ds:/vmfs/volumes/<uuid>/...:
+// the lab runs in its temporary folder (main.go), so the files land in datastoreDir and no lab
+// folder shows in anything a client reads.
+func datastoreURL(d *datastore) string { return "ds://" + d.mountPath() + "/" }
+
+// datastoreDir is where the datastore's files live on the lab's disk: its url resolved in the
+// lab's folder.
+func (l *Lab) datastoreDir(d *datastore) string {
+	return filepath.Join(l.tmp, "ds:", d.mountPath())
 }
 
 func (l *Lab) newDatastore(dc *simulator.Datacenter, folder *simulator.Folder, d *datastore) error {
 	reg := simulator.Map
-	dir := filepath.Join(l.tmp, "ds", d.name)
+	dir := l.datastoreDir(d)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -273,10 +305,10 @@ func (l *Lab) newDatastore(dc *simulator.Datacenter, folder *simulator.Folder, d
 	}
 	ds := &simulator.Datastore{}
 	ds.Name = d.name
-	ds.Info = l.san.datastoreInfo(d, dir, d.capacity)
+	ds.Info = l.san.datastoreInfo(d, datastoreURL(d), d.capacity)
 	ds.Summary = types.DatastoreSummary{
 		Name:               d.name,
-		Url:                dir,
+		Url:                datastoreURL(d),
 		Capacity:           d.capacity,
 		FreeSpace:          d.capacity,
 		Accessible:         true,

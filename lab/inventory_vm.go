@@ -243,7 +243,7 @@ func (l *Lab) newVM(spec *VMSpec, index int) (*vmInfo, error) {
 		}
 	}
 	if snapshots {
-		l.fixLayout(vm)
+		l.chainDatastores(vm)
 	}
 
 	// physical-mode RDMs: a mapping file in the VM folder pointing at the LUN
@@ -281,8 +281,14 @@ func (l *Lab) newVM(spec *VMSpec, index int) (*vmInfo, error) {
 		vm.Config.Hardware.Device = append(append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...), disk)
 		vm.Summary.Config.NumVirtualDisks++
 	}
-	// disk labels in bus/unit order, like vSphere numbers them
+	// disk labels in bus/unit order, like vSphere numbers them; devices in key order, as vCenter
+	// lists them (the simulator appends the RDMs after the NIC)
 	l.labelDisks(vm)
+	devices := append([]types.BaseVirtualDevice(nil), vm.Config.Hardware.Device...)
+	sort.SliceStable(devices, func(i, j int) bool {
+		return devices[i].GetVirtualDevice().Key < devices[j].GetVirtualDevice().Key
+	})
+	vm.Config.Hardware.Device = devices
 
 	// powered on, VMware Tools running
 	if spec.PoweredOn == nil || *spec.PoweredOn {
@@ -307,13 +313,12 @@ func (l *Lab) newVM(spec *VMSpec, index int) (*vmInfo, error) {
 		}
 		vm.Summary.QuickStats.GuestHeartbeatStatus = types.ManagedEntityStatusGreen
 	}
+	vcRefreshLayout(vm) // its files and the space they take (virtual_machine_layout.go)
 	return v, nil
 }
 
-// fixLayout refreshes layoutEx/storage for flat-VMDK-only VMs (the simulator's own walk of the
-// disk chain) and records every datastore the chain touches in vm.datastore.
-func (l *Lab) fixLayout(vm *simulator.VirtualMachine) {
-	vm.RefreshStorageInfo(l.ctx, &types.RefreshStorageInfo{This: vm.Self})
+// chainDatastores records every datastore a disk's snapshot chain touches in vm.datastore.
+func (l *Lab) chainDatastores(vm *simulator.VirtualMachine) {
 	for _, dev := range vm.Config.Hardware.Device {
 		disk, ok := dev.(*types.VirtualDisk)
 		if !ok {

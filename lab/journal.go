@@ -116,6 +116,20 @@ func vcXMLDecode(s string, v interface{}) error {
 	return d.Decode(v)
 }
 
+// journalList writes a whole list of vim25 values as one entry: the list as XML (doc) and, for a
+// person reading the journal, the names of its items under namesField.
+func journalList(kind, namesField string, names []string, doc interface{}) {
+	if vcJournal == nil {
+		return
+	}
+	encoded, err := vcXMLEncode(doc)
+	if err != nil {
+		log.Printf("journal: cannot encode the %s: %v", kind, err)
+		return
+	}
+	vcJournal.write(kind, map[string]interface{}{namesField: names, "xml": encoded})
+}
+
 // --- writing ------------------------------------------------------------------------------------
 
 // journalRequest keeps a SOAP request whole (custom fields): replayed by calling the same method.

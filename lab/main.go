@@ -55,6 +55,7 @@ type options struct {
 	password  string
 	readonly  string // "NAME:PASSWORD" of the read-only user
 	journal   string
+	timing    vcTiming // task_timing.go
 }
 
 func main() {
@@ -72,6 +73,11 @@ func main() {
 	flag.StringVar(&o.password, "password", "pass", "login password")
 	flag.StringVar(&o.readonly, "readonly-user", "readonly:readonly", "NAME:PASSWORD of a user with vCenter's ReadOnly role (\"\": none)")
 	flag.StringVar(&o.journal, "journal", "", "keep vCenter's state in this file and replay it at start (restart)")
+	o.timing = vcDefaultTiming
+	flag.BoolVar(&o.timing.Enabled, "timing", o.timing.Enabled, "tasks take time and queue as on vCenter (false: done at once)")
+	flag.IntVar(&o.timing.ReconfigureMS, "reconfigure-ms", o.timing.ReconfigureMS, "with --timing: how long a ReconfigVM_Task runs")
+	flag.IntVar(&o.timing.VMotionMS, "vmotion-ms", o.timing.VMotionMS, "with --timing: how long a vMotion runs")
+	flag.IntVar(&o.timing.SVMotionMS, "svmotion-ms", o.timing.SVMotionMS, "with --timing: how long a Storage vMotion runs")
 	flag.Parse()
 	if pw := os.Getenv("VSGT_LAB_PASSWORD"); pw != "" && !flagSet("password") {
 		o.password = pw // from the environment: a password on the command line is in every process list
@@ -104,6 +110,14 @@ type stateDoc struct {
 
 func run(o options) (err error) {
 	start := time.Now()
+	// the lab works in its temporary folder (see datastoreURL): every path given must be absolute first
+	for _, p := range []*string{&o.topology, &o.stateFile, &o.tlsDir, &o.journal} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return err
+			}
+		}
+	}
 	var roUser, roPassword string
 	if o.readonly != "" {
 		i := strings.IndexByte(o.readonly, ':')
@@ -118,6 +132,10 @@ func run(o options) (err error) {
 	if o.username == "" || o.password == "" {
 		return fmt.Errorf("--username and --password must not be empty")
 	}
+	if err = o.timing.validate(); err != nil {
+		return fmt.Errorf("timing flags: %v", err)
+	}
+	vcSetStartTiming(o.timing)
 	vcSetLogins(o.username, o.password, roUser, roPassword)
 	removeStale(tempRoot())
 	tmp, err := labTempDir(o.journal)
@@ -140,6 +158,11 @@ func run(o options) (err error) {
 	}()
 	// the simulator's own temporary files (VM logs, certificates) go below our folder too
 	_ = os.Setenv("TMPDIR", tmp)
+	// datastore URLs are vCenter's ds:///vmfs/volumes/<uuid>/, which the simulator's file code
+	// reads as a relative path: relative to this folder (inventory.go, datastoreURL)
+	if err = os.Chdir(tmp); err != nil {
+		return err
+	}
 
 	topo, err := loadTopology(o.topology)
 	if err != nil {
@@ -372,8 +395,7 @@ func flagSet(name string) bool {
 }
 
 // labTempDir makes the lab's temporary folder. With a journal its name is derived from the journal's path,
-// so a restarted lab has the same folder: the simulator's datastore URLs are folders below it, and a vCenter
-// restart does not change a datastore's URL (clients would see every datastore changed).
+// so a restarted lab has the same folder, and a second lab on the same journal is refused.
 func labTempDir(journal string) (string, error) {
 	if journal == "" {
 		return os.MkdirTemp(tempRoot(), "vsgt-lab-")

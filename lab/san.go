@@ -5,12 +5,11 @@ package main
 // faults.go changes the fault state and publishes the re-rendered structs.
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
+
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // Path states as vSphere reports them (HostMultipathInfoPath.pathState/state).
@@ -32,18 +31,28 @@ const (
 type array struct {
 	spec    *ArraySpec
 	name    string
+	access  string // alua, alua_standby, active_active (topology.go)
 	wwnn    int64
 	targets []*target
 }
 
+// satp is the storage array type plug-in ESXi claims the array's LUNs with.
+func (a *array) satp() string {
+	if a.access == accessActive {
+		return "VMW_SATP_DEFAULT_AA"
+	}
+	return "VMW_SATP_ALUA"
+}
+
 type target struct {
-	name  string // "A-ctl0-p0"
-	array *array
-	ctl   int
-	port  int // == fabric: port 0 on fabric A (vmhba2), port 1 on fabric B (vmhba3)
-	wwpn  int64
-	wwnn  int64
-	dead  bool // fault state
+	name    string // "A-ctl0-p0"
+	array   *array
+	ctl     int
+	port    int // == fabric: port 0 on fabric A (vmhba2), port 1 on fabric B (vmhba3)
+	wwpn    int64
+	wwnn    int64
+	dead    bool   // fault state
+	reading string // operational state the fault gives the LUNs it degrades ("degraded" or "")
 }
 
 type lun struct {
@@ -62,6 +71,8 @@ type lun struct {
 	model     string
 	serial    string
 	state     string     // fault state: ok, pdl, apd, apd_timeout
+	reading   string     // operational state a lun fault selected ("" = the documented default)
+	psp       string     // path selection policy (VMW_PSP_RR, _MRU, _FIXED)
 	ds        *datastore // VMFS datastore using it as an extent, if any
 	rdmVM     string     // VM mapping it as an RDM, if any
 	hosts     []*host    // hosts it is presented to
@@ -81,19 +92,35 @@ type hba struct {
 	wwnn    int64
 	bus     int32
 	pci     string
-	dead    bool      // fault state
+	dead    bool      // fault state: the link is down (cable pulled)
+	reading string    // operational state the fault gives the LUNs it degrades ("degraded" or "")
 	targets []*target // reachable targets, index = SCSI target number T
 }
 
+// status is HostHostBusAdapter.status: an FC HBA is "online" or "offline"; ESXi reports local
+// adapters (SAS, SATA, NVMe) as "unknown" (a recorded vCenter 8 reply; ../shared/VSPHERE-FACTS.md).
+func (hb *hba) status() string {
+	switch {
+	case hb.dead:
+		return "offline"
+	case hb.fabric < 0:
+		return "unknown"
+	}
+	return "online"
+}
+
 type path struct {
-	name     string // vmhba2:C0:T0:L1
-	host     *host
-	hba      *hba
-	target   *target // nil for the local disk
-	lun      *lun
-	tindex   int
-	base     string // initial state: active (owning controller) or standby
-	override string // control API or DisableMultipathPath; "" = none
+	name      string // vmhba2:C0:T0:L1
+	host      *host
+	hba       *hba
+	target    *target // nil for the local disk
+	lun       *lun
+	tindex    int
+	base      string // ALUA state of its target port group: active or standby
+	optimized bool   // ALUA active/optimized (symmetric arrays: every path)
+	override  string // control API or DisableMultipathPath; "" = none
+	reading   string // operational state the path fault gives its LUN ("degraded" or "")
+	removed   bool   // a rescan removed it (its target was gone); back when the fault ends
 }
 
 // state is the effective path state: a dead HBA, target or LUN kills the path; otherwise an explicit
@@ -110,6 +137,12 @@ func (p *path) state() string {
 
 func working(state string) bool { return state == stateActive || state == stateStandby }
 
+// targetGone: the host no longer sees the path's target port (link down, port dead), so a rescan
+// drops the path.
+func (p *path) targetGone() bool {
+	return p.hba.dead || (p.target != nil && p.target.dead)
+}
+
 type host struct {
 	name       string
 	cluster    string
@@ -123,6 +156,19 @@ type host struct {
 	datastores []*datastore
 	conn       string // runtime.connectionState
 	vms        []*vmInfo
+
+	lunPaths  map[*lun][]*path // the host's paths to each LUN, in path order
+	preferred map[*lun]*path   // VMW_PSP_FIXED: the preferred path
+	mru       map[*lun]*path   // VMW_PSP_MRU: the path in use
+	// targets a rescan found gone ("<target>/<hba>"): not in scsiTopology until the fault ends
+	goneTargets map[string]bool
+	apd         map[*lun]*apdState
+	opts        hostOptions
+
+	// what vCenter last published of this host (a host that is not connected keeps it)
+	view     map[*lun]devView
+	pubMount map[*datastore]types.HostMountInfo
+	issues   []types.BaseEvent // configIssue: the host's open esx.problem events
 
 	inv   *hostInventory // the simulator objects (inventory.go)
 	pubMu sync.Mutex
@@ -192,30 +238,6 @@ type san struct {
 	faultsApplied int
 }
 
-func hexHash(parts ...string) string {
-	h := sha1.Sum([]byte(strings.Join(parts, "/")))
-	return hex.EncodeToString(h[:])
-}
-
-// vmfsUUID looks like a VMFS volume uuid: 5f3a1b2c-4d5e6f70-1a2b-001122334455.
-func vmfsUUID(seed string) string {
-	h := hexHash("vmfs", seed)
-	return h[0:8] + "-" + h[8:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
-// naaID is an NAA type 6 id as arrays report them: naa.624a9370 + array serial + LUN serial.
-func naaID(a *array, id int) string {
-	return fmt.Sprintf("naa.624a9370%08x%016x", a.spec.Serial, uint64(0x5a0000+id))
-}
-
-// scsiUUID mimics how ESXi builds ScsiLun.uuid: 0200 + LUN number + 0000 + the NAA id + vendor/model.
-func scsiUUID(lunID int, canonical, model string) string {
-	id := strings.TrimPrefix(canonical, "naa.")
-	id = strings.TrimPrefix(id, "mpx.")
-	m := hex.EncodeToString([]byte(model + "      "))[:12]
-	return fmt.Sprintf("02%02x%02x0000%s%s", 0, lunID%256, id, m)
-}
-
 func newSAN(t *Topology) (*san, error) {
 	s := &san{
 		topo:         t,
@@ -227,7 +249,7 @@ func newSAN(t *Topology) (*san, error) {
 	}
 	for i := range t.Arrays {
 		spec := &t.Arrays[i]
-		a := &array{spec: spec, name: spec.Name, wwnn: int64(0x524a937000000000) | int64(spec.Serial)<<8}
+		a := &array{spec: spec, name: spec.Name, access: spec.Access, wwnn: int64(0x524a937000000000) | int64(spec.Serial)<<8}
 		for c := 0; c < spec.Controllers; c++ {
 			for p := 0; p < spec.Ports; p++ {
 				tg := &target{
@@ -253,18 +275,23 @@ func newSAN(t *Topology) (*san, error) {
 		s.clusterOrder = append(s.clusterOrder, c.Name)
 		for hi, name := range c.Hosts {
 			h := &host{name: name, cluster: c.Name, index: idx, hbaByName: map[string]*hba{}, pathByName: map[string]*path{},
-				conn: "connected"}
+				conn: "connected", lunPaths: map[*lun][]*path{}, preferred: map[*lun]*path{}, mru: map[*lun]*path{},
+				goneTargets: map[string]bool{},
+				apd:         map[*lun]*apdState{}, opts: defaultHostOptions(), view: map[*lun]devView{},
+				pubMount: map[*datastore]types.HostMountInfo{}}
 			idx++
 			local := &hba{device: "vmhba0", key: "key-vim.host.SerialAttachedHba-vmhba0", fabric: -1, bus: 24, pci: "0000:18:00.0",
 				wwnn: int64(0x500056b300000000) | int64(ci)<<16 | int64(hi)<<4}
 			h.hbas = append(h.hbas, local)
 			for f := 0; f < 2; f++ {
 				dev := fmt.Sprintf("vmhba%d", 2+f)
+				// one single-port Emulex card per fabric, each with its own names as Emulex burns
+				// them in: WWPN 10:00:00:10:9b:<serial>, WWNN 20:00:00:10:9b:<same serial>
+				serial := int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | int64(0xa0+f)
 				hb := &hba{
 					device: dev, key: "key-vim.host.FibreChannelHba-" + dev, fabric: f,
-					// 20:00:00:25:b5:<cluster>:<host>:<fabric>, the usual UCS-style pool
-					wwpn: int64(0x20000025b5000000) | int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | int64(0xa0+f),
-					wwnn: int64(0x20000025b5000000) | int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | 0xf0,
+					wwpn: int64(0x100000109b000000) | serial,
+					wwnn: int64(0x200000109b000000) | serial,
 					bus:  int32(59 + 36*f), pci: fmt.Sprintf("0000:%02x:00.0", 59+36*f),
 				}
 				h.hbas = append(h.hbas, hb)
@@ -299,8 +326,11 @@ func newSAN(t *Topology) (*san, error) {
 			ld.uuid = scsiUUID(0, ld.canonical, ld.model)
 			h.local = ld
 			h.luns = append(h.luns, ld)
-			lp := &path{name: "vmhba0:C0:T0:L0", host: h, hba: local, lun: ld, base: stateActive}
+			ld.psp = pspFixed
+			lp := &path{name: "vmhba0:C0:T0:L0", host: h, hba: local, lun: ld, base: stateActive, optimized: true}
 			h.paths = append(h.paths, lp)
+			h.lunPaths[ld] = []*path{lp}
+			h.preferred[ld] = lp
 			h.pathByName[lp.name] = lp
 			s.hosts = append(s.hosts, h)
 			s.hostByName[name] = h
@@ -314,7 +344,7 @@ func newSAN(t *Topology) (*san, error) {
 		l := &lun{
 			spec: spec, name: spec.Name, array: a, id: spec.ID, capacity: spec.CapacityGB << 30,
 			ssd: spec.SSD, vaai: spec.VAAI, owner: spec.Owner, vendor: a.spec.Vendor, model: a.spec.Model,
-			state: lunOK,
+			state: lunOK, psp: spec.PathPolicy,
 		}
 		l.canonical = naaID(a, spec.ID)
 		l.serial = fmt.Sprintf("%08X%016X", a.spec.Serial, uint64(0x5a0000+spec.ID))
@@ -332,16 +362,23 @@ func newSAN(t *Topology) (*san, error) {
 					if tg.array != a {
 						continue
 					}
-					st := stateStandby
-					if tg.ctl == l.owner {
-						st = stateActive
+					// the owning controller's target port group is active/optimized; the other is
+					// active/non-optimized (asymmetric ALUA) or standby; a symmetric array has no owner
+					owner := tg.ctl == l.owner || a.access == accessActive
+					st := stateActive
+					if !owner && a.access == accessALUAStandby {
+						st = stateStandby
 					}
 					p := &path{
 						name: fmt.Sprintf("%s:C0:T%d:L%d", hb.device, ti, l.id),
-						host: h, hba: hb, target: tg, lun: l, tindex: ti, base: st,
+						host: h, hba: hb, target: tg, lun: l, tindex: ti, base: st, optimized: owner,
 					}
 					h.paths = append(h.paths, p)
 					h.pathByName[p.name] = p
+					h.lunPaths[l] = append(h.lunPaths[l], p)
+					if h.preferred[l] == nil && owner {
+						h.preferred[l] = p
+					}
 				}
 			}
 		}
@@ -432,64 +469,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// mount reports whether host h can use datastore d, and if not why, as ESXi reports it in
-// HostMountInfo.inaccessibleReason: a PDL on any extent wins, then APD (array-wide), then a
-// host-local APD when this host has no working path left to an extent.
-func (s *san) mount(h *host, d *datastore) (bool, string) {
-	if d.kind != "VMFS" {
-		return true, ""
-	}
-	for _, l := range d.extents {
-		if l.state == lunPDL {
-			return false, "PermanentDeviceLoss"
-		}
-	}
-	for _, l := range d.extents {
-		if l.state == lunAPDTimeout {
-			return false, "AllPathsDown_Timeout"
-		}
-	}
-	for _, l := range d.extents {
-		if l.state == lunAPD {
-			return false, "AllPathsDown_Start"
-		}
-	}
-	for _, l := range d.extents {
-		ok := false
-		for _, p := range h.paths {
-			if p.lun == l && working(p.state()) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			// ESXi enters APD for a device on this host when its last path dies
-			return false, "AllPathsDown_Start"
-		}
-	}
-	return true, ""
-}
-
-// accessible is Datastore.summary.accessible as vCenter computes it: true when at least one
-// connected host can reach the datastore.
-func (s *san) accessible(d *datastore) bool {
-	for _, h := range d.hosts {
-		if h.conn != "connected" {
-			continue
-		}
-		if ok, _ := s.mount(h, d); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *san) formatWWN(v int64) string {
-	b := make([]string, 8)
-	for i := 0; i < 8; i++ {
-		b[i] = fmt.Sprintf("%02x", byte(uint64(v)>>(56-8*i)))
-	}
-	return strings.Join(b, ":")
 }

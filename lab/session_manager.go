@@ -17,7 +17,9 @@ package main
 // collectors stop collecting (property_collector_updates.go).
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi/simulator"
@@ -167,4 +169,76 @@ func vcExpireSessions() int {
 	}
 	// the Automation API's sessions of the same users end with them (vapi_session.go)
 	return ended + vapiExpireSessions()
+}
+
+// --- the session cookie, as vCenter sets it ----------------------------------------------------
+//
+// vCenter answers a Login with `Set-Cookie: vmware_soap_session="<id>"; Path=/; HttpOnly; Secure`:
+// the id in double quotes. Clients take the id from between the quotes (Ansible's
+// community.vmware SPBM and SMS helpers split the cookie on '"' to build the vcSessionCookie
+// header of the /pbm and /sms endpoints). The simulator sets `vmware_soap_session=<id>; HttpOnly`.
+// vcQuoteSessionCookie rewrites its Set-Cookie headers into vCenter's form; Go's cookie parser
+// strips the quotes again when the client sends the cookie back. Secure only over TLS (a --http
+// lab would otherwise get no cookie back from a browser-like client).
+
+type vcCookieWriter struct {
+	http.ResponseWriter
+	secure bool
+	done   bool
+}
+
+func vcQuoteSessionCookie(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if _, ok := w.(*vcCookieWriter); ok {
+		return w
+	}
+	return &vcCookieWriter{ResponseWriter: w, secure: r.TLS != nil}
+}
+
+func (w *vcCookieWriter) rewrite() {
+	if w.done {
+		return
+	}
+	w.done = true
+	h := w.Header()
+	cookies := h.Values("Set-Cookie")
+	for i, c := range cookies {
+		name := soap.SessionCookieName + "="
+		if !strings.HasPrefix(c, name) {
+			continue
+		}
+		value := strings.TrimPrefix(c, name)
+		if j := strings.IndexByte(value, ';'); j >= 0 {
+			value = value[:j]
+		}
+		value = strings.Trim(value, `"`)
+		c = fmt.Sprintf(`%s"%s"; Path=/; HttpOnly`, name, value)
+		if w.secure {
+			c += "; Secure"
+		}
+		cookies[i] = c
+	}
+	if len(cookies) > 0 {
+		h.Del("Set-Cookie")
+		for _, c := range cookies {
+			h.Add("Set-Cookie", c)
+		}
+	}
+}
+
+func (w *vcCookieWriter) WriteHeader(code int) {
+	w.rewrite()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *vcCookieWriter) Write(b []byte) (int, error) {
+	w.rewrite()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming responses working through the wrapper.
+func (w *vcCookieWriter) Flush() {
+	w.rewrite()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

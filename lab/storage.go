@@ -18,6 +18,7 @@ type hostRender struct {
 	fsv   *types.HostFileSystemVolumeInfo
 	conn  types.HostSystemConnectionState
 	mount map[*datastore]types.HostMountInfo
+	view  map[*lun]devView // what the host's storage events compare (storage_events.go)
 }
 
 type dsRender struct {
@@ -36,10 +37,7 @@ func vStorage(ok bool) string {
 func boolp(b bool) *bool { return &b }
 
 func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
-	status := "online"
-	if hb.dead {
-		status = "offline"
-	}
+	status := hb.status()
 	if hb.fabric < 0 {
 		return &types.HostSerialAttachedHba{
 			HostHostBusAdapter: types.HostHostBusAdapter{
@@ -49,6 +47,11 @@ func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
 			NodeWorldWideName: fmt.Sprintf("%016x", uint64(hb.wwnn)),
 		}
 	}
+	// a pulled cable: no link, so no operating mode (FibreChannelPortType unknown) and no speed
+	portType, speed := types.FibreChannelPortTypeFabric, int64(32)
+	if hb.dead {
+		portType, speed = types.FibreChannelPortTypeUnknown, 0
+	}
 	return &types.HostFibreChannelHba{
 		HostHostBusAdapter: types.HostHostBusAdapter{
 			Key: hb.key, Device: hb.device, Bus: hb.bus, Status: status,
@@ -57,17 +60,53 @@ func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
 		},
 		PortWorldWideName: hb.wwpn,
 		NodeWorldWideName: hb.wwnn,
-		PortType:          "fabric",
-		Speed:             32,
+		PortType:          portType,
+		Speed:             speed,
 	}
 }
 
-func (s *san) renderLun(l *lun) types.BaseScsiLun {
-	op := []string{"ok"}
-	if l.state == lunPDL {
-		// ESXi reports a device that returned a PDL sense code as lost
-		op = []string{"lostCommunication"}
+// Operational states (API enum ScsiLunState).
+const (
+	opOK                = "ok"
+	opError             = "error"
+	opDegraded          = "degraded"
+	opLostCommunication = "lostCommunication"
+)
+
+// operationalState is ScsiLun.operationalState[0] of l as host h reports it. Documented: PDL is Lost
+// Communication, an APD past its timeout "Dead or Error" (vSphere Storage). Read from the enum's text
+// only, so selectable per fault: degraded while a path is down (the path, hba or target fault's
+// operational_state), any state for a lun fault (its operational_state). Caller holds s.mu.
+func (s *san) operationalState(h *host, l *lun, views []pathView) string {
+	if l.reading != "" && l.state != lunOK {
+		return l.reading
 	}
+	if l.state == lunPDL {
+		return opLostCommunication
+	}
+	switch h.apdPhase(l) {
+	case 2:
+		return opError
+	case 1:
+		return opOK
+	}
+	if upPaths(views) > 0 {
+		for _, v := range views {
+			if v.state != stateDead {
+				continue
+			}
+			p := v.p
+			if p.reading == opDegraded || (p.hba.dead && p.hba.reading == opDegraded) ||
+				(p.target != nil && p.target.dead && p.target.reading == opDegraded) {
+				return opDegraded
+			}
+		}
+	}
+	return opOK
+}
+
+func (s *san) renderLun(l *lun, state string) types.BaseScsiLun {
+	op := []string{state}
 	display := fmt.Sprintf("%s Fibre Channel Disk (%s)", l.vendor, l.canonical)
 	vaai := vStorage(l.vaai)
 	if l.local {
@@ -171,13 +210,17 @@ func (s *san) mountInfo(h *host, d *datastore) types.HostMountInfo {
 // host. Caller holds s.mu.
 func (s *san) renderHost(h *host) *hostRender {
 	s.seq++
-	r := &hostRender{seq: s.seq, conn: types.HostSystemConnectionState(h.conn), mount: map[*datastore]types.HostMountInfo{}}
+	r := &hostRender{seq: s.seq, conn: types.HostSystemConnectionState(h.conn), mount: map[*datastore]types.HostMountInfo{},
+		view: map[*lun]devView{}}
 	sdi := &types.HostStorageDeviceInfo{SoftwareInternetScsiEnabled: false}
 	for _, hb := range h.hbas {
 		sdi.HostBusAdapter = append(sdi.HostBusAdapter, s.renderHBA(h, hb))
 	}
+	views := map[*lun][]pathView{}
 	for _, l := range h.luns {
-		sdi.ScsiLun = append(sdi.ScsiLun, s.renderLun(l))
+		views[l] = s.lunView(h, l)
+		sdi.ScsiLun = append(sdi.ScsiLun, s.renderLun(l, s.operationalState(h, l, views[l])))
+		r.view[l] = s.devView(h, l, views[l])
 	}
 	// scsiTopology: adapter -> target -> lun, static (what the host discovered)
 	topo := &types.HostScsiTopology{}
@@ -190,9 +233,12 @@ func (s *san) renderHost(h *host) *hostRender {
 			ntargets = 1
 		}
 		for ti := 0; ti < ntargets; ti++ {
+			if hb.fabric >= 0 && h.goneTargets[hb.targets[ti].name+"/"+hb.device] {
+				continue // a rescan found the target gone
+			}
 			tgt := types.HostScsiTopologyTarget{Key: fmt.Sprintf("key-vim.host.ScsiTopology.Target-%s:0:%d", hb.device, ti), Target: int32(ti)}
 			for _, p := range h.paths {
-				if p.hba != hb || p.tindex != ti {
+				if p.hba != hb || p.tindex != ti || p.removed {
 					continue
 				}
 				tgt.Lun = append(tgt.Lun, types.HostScsiTopologyLun{
@@ -223,21 +269,23 @@ func (s *san) renderHost(h *host) *hostRender {
 			}
 			lu.StorageArrayTypePolicy = &types.HostMultipathInfoLogicalUnitStorageArrayTypePolicy{Policy: "VMW_SATP_LOCAL"}
 		} else {
-			lu.Policy = &types.HostMultipathInfoLogicalUnitPolicy{Policy: "VMW_PSP_RR"}
-			lu.StorageArrayTypePolicy = &types.HostMultipathInfoLogicalUnitStorageArrayTypePolicy{Policy: "VMW_SATP_ALUA"}
-		}
-		for _, p := range h.paths {
-			if p.lun != l {
-				continue
+			lu.Policy = &types.HostMultipathInfoLogicalUnitPolicy{Policy: l.psp}
+			if pref := h.preferred[l]; l.psp == pspFixed && pref != nil {
+				lu.Policy = &types.HostMultipathInfoFixedLogicalUnitPolicy{
+					HostMultipathInfoLogicalUnitPolicy: types.HostMultipathInfoLogicalUnitPolicy{Policy: l.psp},
+					Prefer:                             pref.name,
+				}
 			}
-			st := p.state()
+			lu.StorageArrayTypePolicy = &types.HostMultipathInfoLogicalUnitStorageArrayTypePolicy{Policy: l.array.satp()}
+		}
+		for _, v := range views[l] {
+			p, st := v.p, v.state
 			lu.Path = append(lu.Path, types.HostMultipathInfoPath{
-				Key:       "key-vim.host.MultipathInfo.Path-" + p.name,
-				Name:      p.name,
-				PathState: st,
-				State:     st,
-				// round robin over the ALUA active-optimized paths
-				IsWorkingPath: boolp(st == stateActive),
+				Key:           "key-vim.host.MultipathInfo.Path-" + p.name,
+				Name:          p.name,
+				PathState:     st,
+				State:         st,
+				IsWorkingPath: boolp(v.working), // multipath.go: the path selection policy
 				Adapter:       p.hba.key,
 				// vSphere: "key of the LogicalUnit to which this path belongs"
 				Lun:       l.luKey(),
@@ -253,6 +301,7 @@ func (s *san) renderHost(h *host) *hostRender {
 	for _, d := range h.datastores {
 		mi := s.mountInfo(h, d)
 		r.mount[d] = mi
+		h.pubMount[d] = mi
 		fsv.MountInfo = append(fsv.MountInfo, types.HostFileSystemMountInfo{
 			MountInfo:       mi,
 			Volume:          s.volume(d),
@@ -268,17 +317,21 @@ func (s *san) renderDatastore(d *datastore) *dsRender {
 	s.seq++
 	r := &dsRender{seq: s.seq}
 	for _, h := range d.hosts {
-		r.mounts = append(r.mounts, types.DatastoreHostMount{Key: h.inv.ref, MountInfo: s.mountInfo(h, d)})
+		mi, ok := h.pubMount[d]
+		if h.conn == "connected" || !ok {
+			mi = s.mountInfo(h, d)
+		} // vCenter keeps the last mount state a host that is not connected reported
+		r.mounts = append(r.mounts, types.DatastoreHostMount{Key: h.inv.ref, MountInfo: mi})
 	}
 	r.accessible = s.accessible(d)
 	return r
 }
 
-func (s *san) datastoreInfo(d *datastore, dir string, free int64) types.BaseDatastoreInfo {
+func (s *san) datastoreInfo(d *datastore, url string, free int64) types.BaseDatastoreInfo {
 	now := time.Now()
 	base := types.DatastoreInfo{
 		Name:                   d.name,
-		Url:                    dir,
+		Url:                    url,
 		FreeSpace:              free,
 		MaxFileSize:            62 << 40,
 		MaxVirtualDiskCapacity: 62 << 40,
@@ -295,4 +348,45 @@ func (s *san) datastoreInfo(d *datastore, dir string, free int64) types.BaseData
 		MaxVirtualRDMFileSize:  62 << 40,
 		Vmfs:                   d.inv.volume.(*types.HostVmfsVolume),
 	}
+}
+
+// mount reports whether host h can use datastore d, and if not why, as ESXi reports it in
+// HostMountInfo.inaccessibleReason: a PDL on any extent wins, then an extent whose APD on this host
+// timed out, then one in APD (apd.go: the host has no working path to it).
+func (s *san) mount(h *host, d *datastore) (bool, string) {
+	if d.kind != "VMFS" {
+		return true, ""
+	}
+	for _, l := range d.extents {
+		if l.state == lunPDL {
+			return false, "PermanentDeviceLoss"
+		}
+	}
+	phase := 0
+	for _, l := range d.extents {
+		if p := h.apdPhase(l); p > phase {
+			phase = p
+		}
+	}
+	switch phase {
+	case 2:
+		return false, "AllPathsDown_Timeout"
+	case 1:
+		return false, "AllPathsDown_Start"
+	}
+	return true, ""
+}
+
+// accessible is Datastore.summary.accessible as vCenter computes it: true when at least one
+// connected host can reach the datastore.
+func (s *san) accessible(d *datastore) bool {
+	for _, h := range d.hosts {
+		if h.conn != "connected" {
+			continue
+		}
+		if ok, _ := s.mount(h, d); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -16,7 +16,9 @@ package main
 //   - fail:   after duration_ms, state error with a vMotion failure (GenericVmConfigFault, the fault
 //             vCenter reports when the destination fails to resume); the VM stays put.
 // vCenter's checks that do not need the move to run (power state, host state, datastores) fail the
-// task at once in every mode.
+// task at once in every mode. With task timing on (task_timing.go) a migration first waits, queued,
+// for vCenter's resource manager (resource_manager.go); in mode normal it then runs vmotion_ms or
+// svmotion_ms, like slow.
 //
 // CancelTask (Global.CancelTask): a running cancelable task ends in state error with
 // RequestCanceled ("The task was canceled by a user."), info.cancelled true, the VM where it was;
@@ -136,10 +138,13 @@ func vcTaskStatus() map[string]interface{} {
 // --- a migration as a task ---------------------------------------------------------------------
 
 // vcMove is a migration's two halves: check (vCenter's compatibility checks) and apply (the move).
-// Both run with the VM's lock held.
+// Both run with the VM's lock held. cost is what it holds in vCenter's resource manager while it
+// runs, storage whether files move (the duration of a Storage vMotion: task_timing.go).
 type vcMove struct {
-	check func() *vcMoveFault
-	apply func()
+	check   func() *vcMoveFault
+	apply   func()
+	cost    vcCost
+	storage bool
 }
 
 type vcAsyncTask struct {
@@ -164,7 +169,8 @@ func vcStartMove(vm *simulator.VirtualMachine, task *simulator.Task, mv vcMove) 
 		refusal := &vcMoveFault{&types.TaskInProgress{Task: other}, "Another task is already in progress."}
 		return vcRunTask(task, &refusal)
 	}
-	if mode.Mode == vcTaskNormal {
+	timing := vcCurrentTiming()
+	if mode.Mode == vcTaskNormal && !timing.Enabled {
 		var refusal *vcMoveFault
 		task.Execute = func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 			if refusal = mv.check(); refusal != nil {
@@ -176,16 +182,12 @@ func vcStartMove(vm *simulator.VirtualMachine, task *simulator.Task, mv vcMove) 
 		return vcRunTask(task, &refusal)
 	}
 
-	// Asynchronous: running now, completed by a goroutine.
-	now := time.Now()
-	simulator.Map.WithLock(task, func() {
-		simulator.Map.Update(task, []types.PropertyChange{
-			{Name: "info.startTime", Val: now},
-			{Name: "info.state", Val: types.TaskInfoStateRunning},
-			{Name: "info.cancelable", Val: true},
-			{Name: "info.progress", Val: int32(0)},
-		})
-	})
+	// Asynchronous: queued (with timing) or running now, completed by a goroutine.
+	if timing.Enabled {
+		vcQueueTask(task, true)
+	} else {
+		vcStartRunning(task, true)
+	}
 	if r := mv.check(); r != nil {
 		vcFinishTask(task, r.fault, r.msg, false)
 		return task.Self
@@ -196,13 +198,13 @@ func vcStartMove(vm *simulator.VirtualMachine, task *simulator.Task, mv vcMove) 
 	vcTasks.busy[vm.Self] = task.Self
 	vcTasks.Unlock()
 
-	go vcRunAsync(vm, at, mode, mv)
+	go vcRunAsync(vm, at, mode, mv, timing)
 	return task.Self
 }
 
 // vcRunAsync completes an asynchronous migration. mv's closures keep the call's context (its
 // Caller is the VM, whose lock they expect held): the goroutine takes that lock for them.
-func vcRunAsync(vm *simulator.VirtualMachine, at *vcAsyncTask, mode vcTaskMode, mv vcMove) {
+func vcRunAsync(vm *simulator.VirtualMachine, at *vcAsyncTask, mode vcTaskMode, mv vcMove, timing vcTiming) {
 	task := at.task
 	defer func() {
 		vcTasks.Lock()
@@ -216,6 +218,20 @@ func vcRunAsync(vm *simulator.VirtualMachine, at *vcAsyncTask, mode vcTaskMode, 
 		vcFinishTask(task, &types.RequestCanceled{}, vcCanceledMessage, true)
 	}
 	duration := time.Duration(mode.DurationMS) * time.Millisecond
+	if timing.Enabled {
+		if !vcAcquire(mv.cost, at.cancel) {
+			canceled()
+			return
+		}
+		defer vcRelease(mv.cost)
+		vcStartRunning(task, true)
+		if mode.Mode == vcTaskNormal {
+			duration = timing.duration(timing.VMotionMS)
+			if mv.storage {
+				duration = timing.duration(timing.SVMotionMS)
+			}
+		}
+	}
 
 	switch mode.Mode {
 	case vcTaskHang:
@@ -236,30 +252,10 @@ func vcRunAsync(vm *simulator.VirtualMachine, at *vcAsyncTask, mode vcTaskMode, 
 		vcFinishTask(task, &types.GenericVmConfigFault{Reason: msg}, msg, false)
 		return
 
-	case vcTaskSlow:
-		step := duration / 20
-		if step < 50*time.Millisecond {
-			step = 50 * time.Millisecond
-		}
-		if step > time.Second {
-			step = time.Second
-		}
-		start := time.Now()
-		for {
-			left := duration - time.Since(start)
-			if left <= 0 {
-				break
-			}
-			if left > step {
-				left = step
-			}
-			if !vcSleep(at.cancel, left) {
-				canceled()
-				return
-			}
-			if p := int32(time.Since(start) * 100 / duration); p < 100 {
-				vcSetProgress(task, p)
-			}
+	case vcTaskSlow, vcTaskNormal: // normal: with timing on
+		if !vcRunFor(task, at.cancel, duration) {
+			canceled()
+			return
 		}
 	}
 
@@ -360,6 +356,7 @@ func vcHandleCancelTask(ctx *simulator.Context, method *simulator.Method) soap.H
 		return vcFault(&types.NotSupported{}, "The operation is not supported on the object.")
 	}
 	at.once.Do(func() { close(at.cancel) })
+	vcResourcesChanged() // a queued task waits on the resource manager
 	return &methods.CancelTaskBody{Res: &types.CancelTaskResponse{}}
 }
 
@@ -371,6 +368,7 @@ func vcCancelAll() {
 		at.once.Do(func() { close(at.cancel) })
 	}
 	vcTasks.Unlock()
+	vcResourcesChanged()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		vcTasks.Lock()
@@ -455,11 +453,16 @@ func (l *Lab) handleTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 // vcSetTaskInfo gives a task the name and description id vCenter uses (the simulator derives
-// its own from the Go method name) and the entity's display name.
-func vcSetTaskInfo(task *simulator.Task, name, descriptionID, entityName string) {
+// its own from the Go method name), the entity's display name, and who started it: vCenter sets
+// info.reason to a TaskReasonUser naming the session's user (the simulator writes "vcsim" for
+// everyone), which is how a client finds the tasks it started in TaskManager.recentTask.
+func vcSetTaskInfo(ctx *simulator.Context, task *simulator.Task, name, descriptionID, entityName string) {
 	task.Info.Name = name
 	task.Info.DescriptionId = descriptionID
 	if entityName != "" {
 		task.Info.EntityName = entityName
+	}
+	if ctx != nil && ctx.Session != nil && ctx.Session.UserName != "" {
+		task.Info.Reason = &types.TaskReasonUser{UserName: ctx.Session.UserName}
 	}
 }

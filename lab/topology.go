@@ -43,7 +43,25 @@ type ArraySpec struct {
 	Serial      uint32 `json:"serial"` // goes into the naa ids and WWNs of the array
 	Controllers int    `json:"controllers"`
 	Ports       int    `json:"ports_per_controller"`
+	// Access is how the array presents a LUN on its controllers' ports (san.go): "alua" (asymmetric:
+	// the owning controller's ports active/optimized, the others active/non-optimized), "alua_standby"
+	// (the others ALUA standby) or "active_active" (symmetric, every port optimized).
+	Access string `json:"access,omitempty"`
 }
+
+// Array access modes, and the storage array type plug-in (SATP) ESXi claims each with.
+const (
+	accessALUA        = "alua"
+	accessALUAStandby = "alua_standby"
+	accessActive      = "active_active"
+)
+
+// Path selection policies (PSP) of ESXi's native multipathing.
+const (
+	pspRR    = "VMW_PSP_RR"
+	pspMRU   = "VMW_PSP_MRU"
+	pspFixed = "VMW_PSP_FIXED"
+)
 
 // LunSpec is one array LUN.
 type LunSpec struct {
@@ -53,9 +71,10 @@ type LunSpec struct {
 	CapacityGB int64    `json:"capacity_gb"`
 	SSD        bool     `json:"ssd"`
 	VAAI       bool     `json:"vaai"`
-	Owner      int      `json:"owner"`              // ALUA owning controller index
-	Clusters   []string `json:"clusters,omitempty"` // presented only to these clusters (default: all)
-	Hosts      []string `json:"hosts,omitempty"`    // ... or only to these hosts
+	Owner      int      `json:"owner"`                 // ALUA owning controller index
+	PathPolicy string   `json:"path_policy,omitempty"` // VMW_PSP_RR, _MRU, _FIXED (default: the SATP's)
+	Clusters   []string `json:"clusters,omitempty"`    // presented only to these clusters (default: all)
+	Hosts      []string `json:"hosts,omitempty"`       // ... or only to these hosts
 	ReplicaOf  string   `json:"replica_of,omitempty"`
 }
 
@@ -192,6 +211,13 @@ func (t *Topology) validate() error {
 		if a.Serial == 0 {
 			a.Serial = uint32(0xa0000 + i)
 		}
+		switch a.Access {
+		case "":
+			a.Access = accessALUA
+		case accessALUA, accessALUAStandby, accessActive:
+		default:
+			return fmt.Errorf("array %q: access must be %s, %s or %s", a.Name, accessALUA, accessALUAStandby, accessActive)
+		}
 		arrays[a.Name] = a
 	}
 	luns := map[string]*LunSpec{}
@@ -218,6 +244,18 @@ func (t *Topology) validate() error {
 		}
 		if l.CapacityGB <= 0 {
 			l.CapacityGB = 512
+		}
+		switch l.PathPolicy {
+		case "":
+			// ESXi's default PSP of the SATP that claims the LUN: MRU for VMW_SATP_ALUA, Fixed for
+			// VMW_SATP_DEFAULT_AA (vendors' claim rules often set Round Robin instead)
+			l.PathPolicy = pspMRU
+			if a.Access == accessActive {
+				l.PathPolicy = pspFixed
+			}
+		case pspRR, pspMRU, pspFixed:
+		default:
+			return fmt.Errorf("lun %q: path_policy must be %s, %s or %s", l.Name, pspRR, pspMRU, pspFixed)
 		}
 		for _, c := range l.Clusters {
 			if !clusters[c] {
@@ -370,63 +408,4 @@ func (t *Topology) validate() error {
 		}
 	}
 	return nil
-}
-
-// scale replaces the clusters and VMs with generated ones: nhosts hosts in clusters of up to 32,
-// nvms VMs round robin over the hosts, each with 1-3 disks on the shared datastores. Arrays, LUNs
-// and datastores stay; presentation limits to clusters that no longer exist are dropped.
-func (t *Topology) scale(nhosts, nvms int) error {
-	if nhosts <= 0 {
-		nhosts = 0
-		for _, c := range t.Clusters {
-			nhosts += len(c.Hosts)
-		}
-	}
-	const perCluster = 32
-	nclusters := (nhosts + perCluster - 1) / perCluster
-	t.Clusters = nil
-	for c := 0; c < nclusters; c++ {
-		cs := ClusterSpec{Name: fmt.Sprintf("cl-%02d", c+1)}
-		for h := 0; h < perCluster && c*perCluster+h < nhosts; h++ {
-			cs.Hosts = append(cs.Hosts, fmt.Sprintf("esx-%02d-%02d", c+1, h+1))
-		}
-		t.Clusters = append(t.Clusters, cs)
-	}
-	for i := range t.Luns {
-		t.Luns[i].Clusters = nil
-		t.Luns[i].Hosts = nil
-	}
-	var shared []string
-	for i := range t.Datastores {
-		t.Datastores[i].Clusters = nil
-		if t.Datastores[i].ReplicaOf == "" {
-			shared = append(shared, t.Datastores[i].Name)
-		}
-	}
-	if nvms > 0 && len(shared) == 0 {
-		return fmt.Errorf("--vms needs at least one shared datastore in the topology")
-	}
-	t.VMs = nil
-	for i := 0; i < nvms; i++ {
-		c := t.Clusters[i%nclusters]
-		host := c.Hosts[(i/nclusters)%len(c.Hosts)]
-		v := VMSpec{Name: fmt.Sprintf("vm-%05d", i+1), Cluster: c.Name, Host: host}
-		ndisks := 1 + i%3
-		for d := 0; d < ndisks; d++ {
-			ctl := "pvscsi"
-			bus := 0
-			if d == 2 {
-				ctl, bus = "lsilogic", 1
-			}
-			v.Disks = append(v.Disks, DiskSpec{
-				Datastore:  shared[(i+d)%len(shared)],
-				SizeGB:     int64(8 * (1 + (i+d)%4)),
-				Controller: ctl,
-				Bus:        bus,
-				Unit:       d % 2,
-			})
-		}
-		t.VMs = append(t.VMs, v)
-	}
-	return t.validate()
 }

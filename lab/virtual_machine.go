@@ -68,6 +68,9 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 	if denied := vcCheckPrivilege(ctx, priv, vm.Self); denied != nil {
 		return denied
 	}
+	if body := vcReconfigUnreachable(ctx, vm); body != nil {
+		return body // host_system.go: vCenter cannot reach the VM's host
+	}
 
 	rest := req.Spec
 	rest.ExtraConfig = theirs
@@ -81,28 +84,40 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
 
 		if onlyExtraConfig {
-			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			apply := func() types.BaseMethodFault {
 				if vm.Config.Template {
-					return nil, &types.NotSupported{} // a template is reconfigured only as a VM
+					return &types.NotSupported{} // a template is reconfigured only as a VM
 				}
 				if fault := vcCheckChangeVersion(vm, req.Spec.ChangeVersion); fault != nil {
-					return nil, fault
+					return fault
 				}
 				if fault := vcValidateExtraConfig(ours); fault != nil {
-					return nil, fault
+					return fault
 				}
 				ev := &types.VmReconfiguredEvent{VmEvent: types.VmEvent{Event: vcEventArgs(vm.Self)}, ConfigSpec: req.Spec}
 				vcPostEvents(ctx, ev)
 				vcApplyExtraConfig(vm, ours)
-				return nil, nil
+				return nil
+			}
+			if timing := vcCurrentTiming(); timing.Enabled { // queued, then running a while (task_timing.go)
+				task := simulator.CreateTask(vm, "reconfigVm", nil)
+				vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				cost := vcCost{}
+				cost.add("vm", vm.Self, 1)
+				ref := vcStartTimedTask(vm, task, cost, timing.duration(timing.ReconfigureMS), apply)
+				body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: ref}}
+				return
+			}
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, apply()
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
@@ -112,24 +127,48 @@ func vcHandleReconfigVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+			vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 			body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 			return
 		}
-		before := vm.Config.ExtraConfig
+		before, beforeVolatile := vm.Config.ExtraConfig, vcVolatileKeys(vm)
 		vcApplyExtraConfig(vm, ours)
 		sreq := *req
 		sreq.Spec = rest
 		res := vm.ReconfigVMTask(ctx, &sreq)
 		if b, ok := res.(*methods.ReconfigVM_TaskBody); ok && b.Res != nil {
 			if task, ok := simulator.Map.Get(b.Res.Returnval).(*simulator.Task); ok {
-				vcSetTaskInfo(task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+				vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
 				if task.Info.State == types.TaskInfoStateError && len(ours) != 0 {
+					vcSetVolatileKeys(vm, beforeVolatile)
 					vcPublishExtraConfig(vm, before)
 				}
 			}
 		}
 		body = res
+	})
+	return body
+}
+
+// vcReconfigUnreachable fails the task when the VM's host is disconnected or not responding.
+func vcReconfigUnreachable(ctx *simulator.Context, vm *simulator.VirtualMachine) soap.HasFault {
+	if vcLab == nil {
+		return nil
+	}
+	var hostRef *types.ManagedObjectReference
+	simulator.Map.WithLock(vm, func() { hostRef = vm.Runtime.Host })
+	fault, msg := hostCommunication(vcLab.vcHostConn(hostRef))
+	if fault == nil {
+		return nil
+	}
+	refusal := &vcMoveFault{fault, msg}
+	var body soap.HasFault
+	simulator.Map.WithLock(vm, func() {
+		task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			return nil, refusal.fault
+		})
+		vcSetTaskInfo(ctx, task, "ReconfigVM_Task", "VirtualMachine.reconfigure", vm.Name)
+		body = &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: vcRunTask(task, &refusal)}}
 	})
 	return body
 }
@@ -215,6 +254,9 @@ func vcApplyExtraConfig(vm *simulator.VirtualMachine, updates []types.BaseOption
 	if list == nil {
 		list = []types.BaseOptionValue{}
 	}
+	for _, key := range order { // guestinfo written to a running VM is volatile (virtual_machine_guestinfo.go)
+		vcTrackGuestinfo(vm, key, want[key].set)
+	}
 	vcPublishExtraConfig(vm, list)
 }
 
@@ -231,15 +273,18 @@ func vcPublishExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionV
 
 // --- the journal: a VM's whole extraConfig after each change ------------------------------------
 //
-//	{"t":"extra_config","vm":"app01","moref":"vm-42","options":[["k","v"],...],"change_version":"...","modified":"..."}
+//	{"t":"extra_config","vm":"app01","moref":"vm-42","options":[["k","v"],...],"change_version":"...","modified":"...",
+//	 "volatile":["guestinfo.k"]}
 //
-// Each entry holds the whole list, so a replay applies only the last entry of each VM.
+// Each entry holds the whole list, so a replay applies only the last entry of each VM. volatile:
+// the guestinfo keys a power-off will drop (virtual_machine_guestinfo.go).
 
 type extraConfigRecord struct {
 	VM            string      `json:"vm"`
 	Options       [][2]string `json:"options"`
 	ChangeVersion string      `json:"change_version"`
 	Modified      string      `json:"modified"`
+	Volatile      []string    `json:"volatile"`
 }
 
 func journalExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionValue, changeVersion string, modified time.Time) {
@@ -255,6 +300,7 @@ func journalExtraConfig(vm *simulator.VirtualMachine, list []types.BaseOptionVal
 	vcJournal.write("extra_config", map[string]interface{}{
 		"vm": vm.Name, "moref": vm.Self.Value, "options": opts,
 		"change_version": changeVersion, "modified": modified.UTC().Format(time.RFC3339Nano),
+		"volatile": vcVolatileKeys(vm),
 	})
 }
 
@@ -289,6 +335,7 @@ func replayExtraConfig(l *Lab, e *journalEntry) error {
 			{Name: "config.changeVersion", Val: r.ChangeVersion},
 			{Name: "config.modified", Val: modified},
 		})
+		vcSetVolatileKeys(vm, r.Volatile)
 	})
 	return nil
 }

@@ -279,8 +279,9 @@ func vcLocalDir(ds *simulator.Datastore) string {
 	if ds == nil || ds.Info == nil {
 		return ""
 	}
-	dir := ds.Info.GetDatastoreInfo().Url
-	if !filepath.IsAbs(dir) {
+	// the url (ds:///vmfs/volumes/<uuid>/) is a folder relative to the lab's working folder
+	dir, err := filepath.Abs(filepath.Clean(ds.Info.GetDatastoreInfo().Url))
+	if err != nil {
 		return ""
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {

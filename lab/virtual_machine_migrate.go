@@ -94,12 +94,16 @@ func vcHandleMigrateVM(ctx *simulator.Context, method *simulator.Method) soap.Ha
 					return &vcMoveFault{&types.InvalidPowerState{RequestedState: req.State, ExistingState: vm.Runtime.PowerState},
 						fmt.Sprintf("The attempted operation cannot be performed in the current state (%s).", vm.Runtime.PowerState)}
 				}
-				return vcCheckPlacement(vm, p)
+				if r := vcCheckPlacement(vm, p); r != nil {
+					return r
+				}
+				return vcCheckSource(vm, p)
 			},
 			apply: func() { vcMovePlacement(ctx, vm, p, false) },
 		}
+		mv.cost, mv.storage = vcMigrationCost(vm, p) // resource_manager.go
 		task := simulator.CreateTask(vm, "migrateVm", nil)
-		vcSetTaskInfo(task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
+		vcSetTaskInfo(ctx, task, "MigrateVM_Task", "VirtualMachine.migrate", vm.Name)
 		body = &methods.MigrateVM_TaskBody{Res: &types.MigrateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
@@ -154,7 +158,12 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 			folder = f
 		}
 		mv := vcMove{
-			check: func() *vcMoveFault { return vcCheckPlacement(vm, p) },
+			check: func() *vcMoveFault {
+				if r := vcCheckPlacement(vm, p); r != nil {
+					return r
+				}
+				return vcCheckSource(vm, p)
+			},
 			apply: func() {
 				vcMovePlacement(ctx, vm, p, true)
 				if folder != nil && (vm.Parent == nil || *vm.Parent != folder.Self) {
@@ -164,8 +173,9 @@ func vcHandleRelocateVM(ctx *simulator.Context, method *simulator.Method) soap.H
 				}
 			},
 		}
+		mv.cost, mv.storage = vcMigrationCost(vm, p)
 		task := simulator.CreateTask(vm, "relocateVm", nil)
-		vcSetTaskInfo(task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
+		vcSetTaskInfo(ctx, task, "RelocateVM_Task", "VirtualMachine.relocate", vm.Name)
 		body = &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: vcStartMove(vm, task, mv)}}
 	})
 	return body
@@ -329,6 +339,29 @@ func vcCheckPlacement(vm *simulator.VirtualMachine, p *vcPlacement) *vcMoveFault
 					Fault:                types.LocalizedMethodFault{Fault: &types.NotFound{}, LocalizedMessage: "LUN not presented to host " + h.Name},
 				}},
 				fmt.Sprintf("Virtual disk '%s' is a mapped direct-access LUN that is not accessible from host '%s'.", label, h.Name)}
+		}
+	}
+	return nil
+}
+
+// vcCheckSource: a vMotion (the VM runs and changes host) from a host that cannot reach one of the
+// VM's datastores any more (every path dead: APD or PDL on that host) fails when the control API
+// says so (POST /v1/vmotion {"from_host_without_paths": "fail"}, task_timing.go); whether vCenter
+// completes such a vMotion is not documented, so both outcomes are selectable.
+func vcCheckSource(vm *simulator.VirtualMachine, p *vcPlacement) *vcMoveFault {
+	if vcPathlessVMotion() != vcPathlessFail || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn ||
+		p.host.Self == *vm.Runtime.Host {
+		return nil
+	}
+	src, ok := simulator.Map.Get(*vm.Runtime.Host).(*simulator.HostSystem)
+	if !ok {
+		return nil
+	}
+	for _, ref := range vm.Datastore {
+		if ds, ok := simulator.Map.Get(ref).(*simulator.Datastore); ok && !vcDatastoreUsable(ds, src) {
+			msg := fmt.Sprintf("A general system error occurred: vMotion failed: the source host %s cannot access datastore '%s' (all paths down).",
+				src.Name, ds.Name)
+			return &vcMoveFault{&types.GenericVmConfigFault{Reason: msg}, msg}
 		}
 	}
 	return nil

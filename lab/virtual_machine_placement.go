@@ -88,10 +88,14 @@ func vcMovePlacement(ctx *simulator.Context, vm *simulator.VirtualMachine, p *vc
 	}
 
 	// Storage.
+	oldDatastores := append([]types.ManagedObjectReference(nil), vm.Datastore...)
 	changes = append(changes, vcMoveStorage(vm, p, srcHome)...)
 
 	if len(changes) != 0 {
 		simulator.Map.Update(vm, changes)
+	}
+	if relocate { // the space the VM took moves with it (virtual_machine_layout.go)
+		vcRefreshDatastoreUsage(append(oldDatastores, vm.Datastore...), vm)
 	}
 
 	after := vcEventArgs(vm.Self)
@@ -274,50 +278,6 @@ func vcSnapshots(tree []types.VirtualMachineSnapshotTree) []types.ManagedObjectR
 		out = append(out, vcSnapshots(s.ChildSnapshotList)...)
 	}
 	return out
-}
-
-// vcStorageUsage recomputes storage.perDatastoreUsage and summary.storage from the file layout.
-func vcStorageUsage(vm *simulator.VirtualMachine, files []types.VirtualMachineFileLayoutExFileInfo, devices []types.BaseVirtualDevice) (*types.VirtualMachineStorageInfo, *types.VirtualMachineStorageSummary) {
-	now := time.Now()
-	usage := map[types.ManagedObjectReference]*types.VirtualMachineUsageOnDatastore{}
-	var order []types.ManagedObjectReference
-	for _, f := range files {
-		var p object.DatastorePath
-		if !p.FromString(f.Name) {
-			continue
-		}
-		ds := vcDatastoreByName(p.Datastore, vm)
-		if ds == nil {
-			continue
-		}
-		u, ok := usage[ds.Self]
-		if !ok {
-			u = &types.VirtualMachineUsageOnDatastore{Datastore: ds.Self}
-			usage[ds.Self] = u
-			order = append(order, ds.Self)
-		}
-		u.Committed += f.Size
-		if dspath.Ext(f.Name) == ".vmdk" {
-			u.Unshared += f.Size
-		}
-		for _, d := range devices {
-			if disk, ok := d.(*types.VirtualDisk); ok {
-				if fb := vcFileBacking(disk.Backing); fb != nil && fb.FileName == f.Name {
-					u.Uncommitted += disk.CapacityInBytes
-				}
-			}
-		}
-	}
-	info := &types.VirtualMachineStorageInfo{Timestamp: now}
-	summary := &types.VirtualMachineStorageSummary{Timestamp: now}
-	for _, ref := range order {
-		u := usage[ref]
-		info.PerDatastoreUsage = append(info.PerDatastoreUsage, *u)
-		summary.Committed += u.Committed
-		summary.Uncommitted += u.Uncommitted
-		summary.Unshared += u.Unshared
-	}
-	return info, summary
 }
 
 func vcContains(list []string, s string) bool {

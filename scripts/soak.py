@@ -468,6 +468,8 @@ def main() -> int:
     parser.add_argument("--max-per-hour", type=int, default=10)
     parser.add_argument("--max-concurrent", type=int, default=2)
     parser.add_argument("--migration-ms", type=int, default=4000, help="how long a lab migration takes")
+    parser.add_argument("--timing", action=argparse.BooleanOptionalAction, default=True,
+                        help="the lab's reconfigures take time and queue as on vCenter (lab/README.md, Task timing)")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--max-growth-mb", type=float, default=100.0, help="fail when RSS grows more than this")
     parser.add_argument("--seed", type=int, default=7)
@@ -486,7 +488,7 @@ def main() -> int:
     failures: list[str] = []
     t_lab = time.monotonic()
     say(f"starting the lab: {args.hosts} hosts, {args.vms} VMs")
-    info = lab.up(hosts=args.hosts, vms=args.vms, timeout=900)
+    info = lab.up(hosts=args.hosts, vms=args.vms, timeout=900, timing=args.timing)
     figures["lab_start_s"] = round(time.monotonic() - t_lab, 1)
     try:
         lab.task_mode("slow", duration_ms=args.migration_ms)
@@ -566,7 +568,7 @@ def main() -> int:
         recovering = [sampler.lags.get(i) for i, at, down in injector.samples if vfaults.overlaps(at, at + down)]
         injector.flaps.survived = injector.flaps.injected if serve.alive() else 0
         injector.bursts.survived = injector.bursts.injected if serve.alive() else 0
-        migrated = m.get("vsguesttruth_migrations_total{outcome=ok}", 0.0)
+        migrated = m.get("vsguesttruth_migrations_total{outcome=done}", 0.0)
         failed_moves = m.get("vsguesttruth_migrations_total{outcome=failed}", 0.0)
         outage.survived = outage.injected if migrated <= args.max_per_hour and in_flight_max <= args.max_concurrent else 0
         rows = {"path flaps": injector.flaps, "LUN bursts": injector.bursts, "fabric outage": outage, **faults}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from urllib.parse import urlparse
 
@@ -54,7 +55,9 @@ class RunningLab:
 def lab(tmp_path_factory) -> RunningLab:
     """The default-topology lab, shared by the whole session; faults are restored after each test."""
     lab = Lab(tmp_path_factory.mktemp("lab"))
-    info = lab.up()
+    # tasks finish at once (tests of realism have labs with timing on); VSGT_TEST_TIMING=on runs the
+    # shared lab with vCenter's task durations and queueing (lab/README.md, "Task timing")
+    info = lab.up(timing=os.environ.get("VSGT_TEST_TIMING", "off") == "on")
     try:
         yield RunningLab(lab, info)
     finally:
@@ -81,7 +84,7 @@ def si(lab: RunningLab):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "/tests/lab/" in str(item.fspath) or "/tests/e2e/" in str(item.fspath):
+        if any(f"/tests/{kind}/" in str(item.fspath) for kind in ("lab", "e2e", "interop")):
             item.add_marker(pytest.mark.lab)
 
 

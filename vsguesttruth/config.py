@@ -28,6 +28,9 @@ exists. Example (see ``scripts/config.example.toml``)::
     [publish]
     concurrency = 8
 
+    [service]                    # vsguesttruth serve: one instance acts, the others stand by
+    lease_seconds = 30
+
     [remediation]                # what happens when a VM's storage calls for a move
     mode = "advise"              # off / advise / auto
     max_concurrent = 2
@@ -60,7 +63,8 @@ VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "delivery", "remediation", "replicas", "web"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "delivery", "service", "remediation", "replicas",
+            "web"}
 SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int, "tags": list,
               "exclude_tags": list, "tag_refresh": int}
 GUEST_KEYS = {
@@ -68,6 +72,7 @@ GUEST_KEYS = {
     "allow_migrate_requests": bool, "requests_per_hour": int,
 }
 PUBLISH_KEYS = {"concurrency": int, "attempts": int, "task_timeout": int, "full_interval": int, "settle_ms": int}
+SERVICE_KEYS = {"lease_seconds": int, "lease_renew_seconds": int}
 REMEDIATION_KEYS = {
     "mode": str, "max_concurrent": int, "cooldown_minutes": int, "max_per_hour": int, "stable_seconds": int,
     "breaker_failures": int, "breaker_open_seconds": int, "task_timeout_seconds": int, "attempts": int,
@@ -141,6 +146,16 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class ServiceConfig:
+    """``vsguesttruth serve``: the single-instance lease (a customization spec in vCenter, see
+    ``vcenter.lease``). The active instance renews it every ``lease_renew_seconds``; another takes over at most
+    ``lease_seconds + lease_renew_seconds`` after the active one stopped renewing."""
+
+    lease_seconds: int = 30
+    lease_renew_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class RemediationConfig:
     """What the remediation may do on its own, and the guard rails around it (see ``vsguesttruth.remediation``)."""
 
@@ -192,6 +207,7 @@ class Config:
     guest: GuestConfig = field(default_factory=GuestConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     web: WebConfig = field(default_factory=WebConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
 
@@ -241,6 +257,7 @@ def load(path: str | Path | None = None) -> Config:
         guest=guest, remediation=remediation,
         publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
         delivery=parse_delivery(_check_section(chosen, "delivery", data.get("delivery", {}), DELIVERY_KEYS), chosen),
+        service=parse_service(_check_section(chosen, "service", data.get("service", {}), SERVICE_KEYS), chosen),
         web=parse_web(_check_section(chosen, "web", data.get("web", {}), WEB_KEYS), chosen),
     )
 
@@ -320,6 +337,17 @@ def parse_publish(section: dict[str, Any], path: Path | str = "") -> PublishConf
         full_interval=_int(section, "full_interval", where, 10, MAX_REFRESH_INTERVAL, 600),
         settle_ms=_int(section, "settle_ms", where, 0, 60000, 500),
     )
+
+
+def parse_service(section: dict[str, Any], path: Path | str = "") -> ServiceConfig:
+    """[service] as checked by ``load`` -> ServiceConfig; ConfigError on a bad value."""
+    where = _where(path, "service")
+    lease = _int(section, "lease_seconds", where, 3, 3600, 30)
+    renew = _int(section, "lease_renew_seconds", where, 1, 1800, 10)
+    if renew * 2 > lease:
+        raise ConfigError(f"{where}.lease_renew_seconds ({renew}) must be at most half of lease_seconds ({lease}): "
+                          "the lease must survive one missed renewal")
+    return ServiceConfig(lease_seconds=lease, lease_renew_seconds=renew)
 
 
 def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path | str = "", *,

@@ -1,12 +1,13 @@
 """The one error hierarchy users see. Every message is one line that says what to do.
 
 The CLI catches :class:`VsgtError`, prints ``error: <message>`` on stderr and exits 3, never with a
-traceback; the plugin API answers it as a refusal (409). Messages never carry a password. The tree, by
+traceback; the plugin API answers a :class:`MoveRefused` with 409 and a failed move with 502. Messages never carry a password. The tree, by
 where it is raised::
 
     VsgtError                          vsguesttruth.errors: the base; any message is made one line
     ├── ConfigError                    a config file, option or setting is wrong or incomplete (file and key named)
     ├── policy.PolicyError             a service level or guest policy that cannot be accepted (also a ValueError)
+    ├── MoveRefused                    the planner will not move this VM (healthy, APD, no fitting host): the reason
     ├── vcenter.ConnectError           vCenter unreachable: refused, timed out, reset, not a vSphere endpoint
     │   ├── vcenter.CertificateError   its TLS certificate is not trusted or not the pinned one (``seen_thumbprint``)
     │   └── vcenter.extension.PluginUrlError   the plugin URL does not answer like our plugin server
@@ -51,3 +52,7 @@ class VsgtError(Exception):
 
 class ConfigError(VsgtError):
     """A config file, option or setting is wrong or incomplete."""
+
+
+class MoveRefused(VsgtError):
+    """A move the planner refuses (the VM is healthy, its storage is in APD, no host fits): nothing was tried."""

@@ -11,7 +11,8 @@ Privilege ids are vCenter's (vSphere Web Services API reference, "Required privi
 ``MigrateVM_Task`` ``Resource.HotMigrate`` (powered on) on the VM and ``Resource.AssignVMToPool`` on the
 target pool; ``RelocateVM_Task`` ``Resource.ColdMigrate`` on the VM and ``Datastore.AllocateSpace`` on the
 target datastore; ``CancelTask`` ``Global.CancelTask``; ``Register/Update/UnregisterExtension``
-``Extension.Register/Update/Unregister``. vCenter's ReadOnly role (``System.Anonymous``, ``System.View``,
+``Extension.Register/Update/Unregister``; ``GetCustomizationSpec`` ``VirtualMachine.Provisioning.ReadCustSpecs``
+and ``Create/OverwriteCustomizationSpec`` ``VirtualMachine.Provisioning.ModifyCustSpecs`` (the lease of serve). vCenter's ReadOnly role (``System.Anonymous``, ``System.View``,
 ``System.Read``) reads the inventory and events.
 
 The Automation API's (the SDK bindings' documentation of each operation): ``com.vmware.vcenter.vm.data_sets``
@@ -65,6 +66,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("publish", "write the state document and answers into guestinfo; re-probe host storage", (
         Need("VirtualMachine.Config.AdvancedConfig", "vm", "ReconfigVM_Task of guestinfo.vsguesttruth.* (extraConfig)"),
         Need("Host.Config.Storage", "host", "RefreshStorageSystem: a guest's refresh request or policy interval"),
+        Need("Global.LogEvent", "vcenter", "LogUserEvent on the VM: each guest request answered, on record"),
     ), lambda config: True, "always (serve, publish)"),
     Feature("advise", "post remediation advice and decisions as events on the VMs", (
         Need("Global.LogEvent", "vcenter", "LogUserEvent on the VM: advice, moves, failures, cooldowns"),
@@ -98,6 +100,12 @@ FEATURES: tuple[Feature, ...] = (
         Need("Extension.Update", "vcenter", "UpdateExtension, SetExtensionCertificate (plugin register again)"),
         Need("Extension.Unregister", "vcenter", "UnregisterExtension (plugin unregister)"),
     ), lambda config: bool(config.web.cert_file or config.web.public_url), "[web] cert_file or public_url"),
+    Feature("lease", "serve: one active instance per vCenter, the others standing by", (
+        Need("VirtualMachine.Provisioning.ReadCustSpecs", "vcenter",
+             "GetCustomizationSpec: who holds the lease (a customization spec, vsguesttruth-lease)"),
+        Need("VirtualMachine.Provisioning.ModifyCustSpecs", "vcenter",
+             "Create/OverwriteCustomizationSpec: take and renew the lease (compare-and-swap on changeVersion)"),
+    ), lambda config: True, "always (serve)"),
 )
 
 

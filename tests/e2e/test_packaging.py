@@ -1,5 +1,5 @@
 """What ships, built as a user builds it: the server's wheel carries the vSphere Client plugin's manifest
-(one copy in the tree, ``plugin-manifest/``), and the guest agent's wheel installs alone (stdlib + click,
+(one copy in the tree, ``plugin-manifest/``) and its built pages (``make setup`` bundles them from npm), and the guest agent's wheel installs alone (stdlib + click,
 nothing of the server) and reads a lab VM's document inside the VM's simulated guest."""
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def test_the_plugin_manifest_is_one_copy_at_the_top_and_ships_in_the_wheel(tmp_p
         assert shipped == {f"vsguesttruth/web/plugin/{p.relative_to(ROOT / 'plugin-manifest')}" for p in sources}
         for p in sources:
             assert z.read(f"vsguesttruth/web/plugin/{p.relative_to(ROOT / 'plugin-manifest')}") == p.read_bytes()
+        names = set(z.namelist())
+        built = ROOT / "vsguesttruth" / "web" / "static"
+        pages = {f"vsguesttruth/web/static/{p.relative_to(built)}" for p in built.rglob("*") if p.is_file()}
+        assert {"vsguesttruth/web/static/vsgt.js", "vsguesttruth/web/static/vsgt.css",
+                "vsguesttruth/web/static/global.html", "vsguesttruth/web/static/swagger/swagger-ui-bundle.js"} <= pages
+        assert pages <= names, "the wheel lacks the built plugin pages"  # built by make setup, not in git
+        assert not [n for n in names if "node_modules" in n or n.startswith("vsguesttruth/web/ui/")]
         z.extractall(site)
     # an installed copy has no checkout beside it: it serves the manifest it carries
     found = subprocess.run([sys.executable, "-c", "from vsguesttruth.web.manifest import manifest_dir; print(manifest_dir())"],

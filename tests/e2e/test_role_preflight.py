@@ -25,8 +25,10 @@ def test_role_prints_the_privileges_of_the_enabled_features(tmp_path):
     result = run("role", "--json")
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
-    assert [f["feature"] for f in shown["features"]] == ["read", "publish", "advise"]
-    assert shown["privileges"] == ["Global.LogEvent", "Host.Config.Storage", "VirtualMachine.Config.AdvancedConfig"]
+    assert [f["feature"] for f in shown["features"]] == ["read", "publish", "advise", "lease"]
+    assert shown["privileges"] == ["Global.LogEvent", "Host.Config.Storage", "VirtualMachine.Config.AdvancedConfig",
+                                   "VirtualMachine.Provisioning.ModifyCustSpecs",
+                                   "VirtualMachine.Provisioning.ReadCustSpecs"]
     config = tmp_path / "config.toml"
     config.write_text('[remediation]\nmode = "auto"\n')
     text = run("role", env={"VSGT_CONFIG": str(config)}).stdout
@@ -50,7 +52,7 @@ def test_role_create_is_idempotent_and_dry_run_changes_nothing(lab, si, tmp_path
     config = tmp_path / "config.toml"
     config.write_text('[remediation]\nmode = "off"\n[web]\npublic_url = "https://vsgt.example.com:8443"\n')
     updated = json.loads(run("role", "--create", name, "--json", env=admin(lab, VSGT_CONFIG=str(config))).stdout)
-    assert updated["role"]["action"] == "updated" and updated["role"]["removed"] == ["Global.LogEvent"]
+    assert updated["role"]["action"] == "updated" and updated["role"]["removed"] == []
     assert updated["role"]["added"] == ["Extension.Register", "Extension.Unregister", "Extension.Update"]
     assert "Extension.Register" in roles(si)[name].privilege
     system = run("role", "--create", "Admin", env=admin(lab))
@@ -74,7 +76,8 @@ def test_preflight_as_administrator_everything_can_work(lab):
     assert any("Resource.AssignVMToPool held on all 2 pools" in line for line in lines)
     assert any("VMware Tools running in 20 of 20 in-scope VMs" in line for line in lines)
     assert [line.split()[1] for line in lines if "can work" in line] == ["read", "publish", "advise", "remediate",
-                                                                         "datasets", "tags", "sessions", "plugin"]
+                                                                         "datasets", "tags", "sessions", "plugin",
+                                                                         "lease"]
     assert any("VirtualMachine.DataSets.DataSetEntrySet held on all 20 vms" in line for line in lines)
     assert any(line.startswith("ok    datasets   15 of 20 in-scope VMs get data sets") for line in lines), result.stdout
 
@@ -85,7 +88,7 @@ def test_preflight_as_the_readonly_user_names_what_is_missing(lab, tmp_path):
     result = run("preflight", "--json", env=readonly(lab, VSGT_CONFIG=str(config)))
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    assert report["features"] == {"read": True, "publish": False}
+    assert report["features"] == {"read": True, "publish": False, "lease": False}
     messages = [f["message"] for f in report["findings"] if f["level"] == "fail"]
     assert any(m.startswith("VirtualMachine.Config.AdvancedConfig missing on 6 of 6 vms (web01, web02, web03, web11, web12 and 1 more)")
                for m in messages), messages

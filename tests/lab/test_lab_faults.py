@@ -272,8 +272,11 @@ def test_lun_pdl(si, lab, watch, topo, healthy):
     assert health(si) == healthy
 
 
-@pytest.mark.parametrize("state,reason", [("apd", "AllPathsDown_Start"), ("apd_timeout", "AllPathsDown_Timeout")])
-def test_lun_apd(si, lab, watch, topo, state, reason):
+@pytest.mark.parametrize("state,reason,operational", [
+    ("apd", "AllPathsDown_Start", "ok"),  # undocumented: the device keeps its state until the timeout
+    ("apd_timeout", "AllPathsDown_Timeout", "error"),  # vSphere Storage: "Dead or Error"
+])
+def test_lun_apd(si, lab, watch, topo, state, reason, operational):
     span = find(si, vim.Datastore, "ds-span")
     w = watch(span, "host")
     lab.fault("lun", lun=lun(topo, "span02")["canonical_name"], state=state)  # by canonical name
@@ -283,7 +286,7 @@ def test_lun_apd(si, lab, watch, topo, state, reason):
     sd = fetch(si, host, "config.storageDevice")
     lu = next(lu for lu in sd.multipathInfo.lun if lu.id == lun(topo, "span02")["uuid"])
     assert {p.pathState for p in lu.path} == {"dead"}
-    assert {x.canonicalName: x for x in sd.scsiLun}[lun(topo, "span02")["canonical_name"]].operationalState == ["ok"]
+    assert {x.canonicalName: x for x in sd.scsiLun}[lun(topo, "span02")["canonical_name"]].operationalState == [operational]
     assert fetch(si, span, "summary.accessible") is False
 
 
@@ -339,7 +342,7 @@ def test_health_and_topology(lab):
     ("path", {"host": HOST, "state": "dead"}, 400, "path"),
     ("hba", {"host": HOST, "hba": "vmhba7", "state": "dead"}, 404, "vmhba7"),
     ("hba", {"host": "esx-z9", "hba": "vmhba2", "state": "dead"}, 404, "esx-z9"),
-    ("target", {"target": "C-ctl0-p0", "state": "dead"}, 404, "C-ctl0-p0"),
+    ("target", {"target": "Z-ctl0-p0", "state": "dead"}, 404, "Z-ctl0-p0"),
     ("lun", {"lun": "platinum01", "state": "pdl"}, 404, "platinum01"),
     ("lun", {"lun": "gold01", "state": "melted"}, 400, "pdl"),
     ("host", {"host": "esx-z9", "state": "disconnected"}, 404, "esx-z9"),

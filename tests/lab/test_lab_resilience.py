@@ -133,7 +133,7 @@ def control(info, method: str, path: str, body=None) -> tuple[int, dict]:
 def own_lab(tmp_path):
     """A lab of the test's own, to kill, restart and expire without disturbing the session lab."""
     lab = Lab(tmp_path / "lab")
-    lab.up()
+    lab.up(timing=False)
     try:
         yield lab
     finally:
@@ -162,6 +162,13 @@ def test_kill_and_restart_keeps_vcenter_state(own_lab):
     si.content.extensionManager.RegisterExtension(vim.Extension(
         key="com.example.kept", version="1.0", description=vim.Description(label="kept", summary="kept"),
         lastHeartbeatTime=datetime.datetime.now(datetime.timezone.utc)))
+    csm = si.content.customizationSpecManager
+    csm.CreateCustomizationSpec(vim.CustomizationSpecItem(
+        info=vim.CustomizationSpecInfo(name="vsgt-kept", description="kept", type="Linux"),
+        spec=vim.vm.customization.Specification(
+            identity=vim.vm.customization.LinuxPrep(hostName=vim.vm.customization.FixedName(name="x"), domain="t"),
+            globalIPSettings=vim.vm.customization.GlobalIPSettings())))
+    spec = csm.GetCustomizationSpec("vsgt-kept")
     own_lab.task_mode("hang")
     running = migrate(vm, target_host(vm))  # in flight when vCenter dies
     wait_task(running, lambda i: i.state == "running")
@@ -187,6 +194,9 @@ def test_kill_and_restart_keeps_vcenter_state(own_lab):
         assert field2.key == field.key
         assert [(v.key, v.value) for v in vm2.customValue] == [(field.key, "in-scope")]
         assert si2.content.extensionManager.FindExtension("com.example.kept").version == "1.0"
+        kept = si2.content.customizationSpecManager.GetCustomizationSpec("vsgt-kept")
+        assert (kept.info.description, kept.info.changeVersion) == ("kept", spec.info.changeVersion)
+        assert isinstance(kept.spec.identity, vim.vm.customization.LinuxPrep)
         with pytest.raises(vmodl.fault.ManagedObjectNotFound):
             vim.Task(running._moId, si2._stub).info  # noqa: B018 - the running task is gone
         assert own_lab.tasks()["mode"] == "hang"  # the injected condition stays, like a fault
@@ -259,7 +269,7 @@ def test_restart_binds_its_port_with_connections_in_time_wait(own_lab):
 
 def test_kill_keeps_the_run_directory_until_down(tmp_path):
     lab = Lab(tmp_path / "lab")
-    lab.up()
+    lab.up(timing=False)
     try:
         assert lab.kill() is True
         assert lab.info() is None and lab.kill() is False
@@ -418,6 +428,9 @@ def test_readonly_user_reads_but_may_not_change(lab, si):
         with pytest.raises(vim.fault.NoPermission) as denied:
             ro.content.extensionManager.UnregisterExtension("com.example.none")
         assert denied.value.privilegeId == "Extension.Unregister"
+        with pytest.raises(vim.fault.NoPermission) as denied:
+            ro.content.customizationSpecManager.GetCustomizationSpec("vsguesttruth-lease")
+        assert denied.value.privilegeId == "VirtualMachine.Provisioning.ReadCustSpecs"
         host = objects(ro, vim.HostSystem)["esx-a01"]
         with pytest.raises(vim.fault.NoPermission) as denied:
             host.configManager.storageSystem.DisableMultipathPath(pathName=GOLD_PATH)

@@ -146,9 +146,14 @@ def test_media_vaai_and_presentation(hosts, topo):
 
 
 def test_alua_paths(hosts, topo):
+    """Each array presents its LUNs as its kind does: asymmetric ALUA (the owning controller's ports
+    active/optimized, the other's active/non-optimized), ALUA with a standby controller, or symmetric
+    active/active; the SATP and path selection policy are the topology's."""
     targets = {t["name"]: t for t in topo["targets"]}
-    owner = {lun["canonical_name"]: lun["owner_controller"] for lun in topo["luns"]}
+    arrays = {a["name"]: a for a in topo["arrays"]}
+    by_canonical = {lun["canonical_name"]: lun for lun in topo["luns"]}
     target_wwpn = {int(t["wwpn"].replace(":", ""), 16): t for t in targets.values()}
+    assert {a["access"] for a in arrays.values()} == {"alua", "alua_standby", "active_active"}
     for name, h in hosts.items():
         sd = h["config.storageDevice"]
         luns = {lun.key: lun for lun in sd.scsiLun}
@@ -158,22 +163,36 @@ def test_alua_paths(hosts, topo):
             assert lu.id == lun.uuid
             if lun.localDisk:
                 assert [p.name for p in lu.path] == ["vmhba0:C0:T0:L0"]
+                assert (lu.policy.policy, lu.storageArrayTypePolicy.policy) == ("VMW_PSP_FIXED", "VMW_SATP_LOCAL")
                 continue
+            spec = by_canonical[lun.canonicalName]
+            access = arrays[spec["array"]]["access"]
+            assert lu.policy.policy == spec["path_policy"] and lu.storageArrayTypePolicy.policy == spec["satp"]
+            assert spec["satp"] == ("VMW_SATP_DEFAULT_AA" if access == "active_active" else "VMW_SATP_ALUA")
             assert len(lu.path) == 4, f"{name} {lun.canonicalName}: 4 paths (2 HBAs x 2 controllers)"
-            states = sorted(p.pathState for p in lu.path)
-            assert states == ["active", "active", "standby", "standby"]
+            owner = {p.name: target_wwpn[p.transport.portWorldWideName]["controller"] == spec["owner_controller"]
+                     for p in lu.path}
             for p in lu.path:
                 m = PATH_NAME.match(p.name)
                 assert m and m.group(1) in ("2", "3")
                 assert p.state == p.pathState
-                assert p.isWorkingPath is (p.pathState == "active")
                 assert p.lun == lu.key
                 assert hbas[p.adapter].device == f"vmhba{m.group(1)}"
                 assert isinstance(p.transport, vim.host.FibreChannelTargetTransport)
                 target = target_wwpn[p.transport.portWorldWideName]
                 fabric = int(m.group(1)) - 2
                 assert target["port"] == fabric, "vmhba2 is on fabric A (port 0), vmhba3 on fabric B (port 1)"
-                assert (p.pathState == "active") == (target["controller"] == owner[lun.canonicalName])
+                expected = "standby" if access == "alua_standby" and not owner[p.name] else "active"
+                assert p.pathState == expected, (name, p.name, access)
+                assert not p.isWorkingPath or p.pathState == "active"
+            working = {p.name for p in lu.path if p.isWorkingPath}
+            optimized = {n for n, o in owner.items() if o or access == "active_active"}
+            if spec["path_policy"] == "VMW_PSP_RR":
+                assert working == optimized, (name, lun.canonicalName)  # Round Robin: every optimized path
+            else:
+                assert len(working) == 1 and working <= optimized, (name, lun.canonicalName)  # MRU, Fixed: one
+            if spec["path_policy"] == "VMW_PSP_FIXED":
+                assert lu.policy.prefer in working
 
 
 def test_multipath_state_matches_multipath_info(hosts):

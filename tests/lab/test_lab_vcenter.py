@@ -150,6 +150,32 @@ def test_extraconfig_set_again_replaces_and_empty_removes(si):
     assert _extra(vm) == before
 
 
+def test_guestinfo_set_while_the_vm_runs_is_gone_after_power_off(si):
+    vm = _all(si, vim.VirtualMachine)[0]
+    assert vm.runtime.powerState == "poweredOn"
+
+    def keys() -> dict:
+        return {o.key: o.value for o in vm.config.extraConfig or () if o.key.startswith(("guestinfo.vsgt.p.", "vsgt.p."))}
+
+    def set_keys(**values: str) -> None:
+        WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(
+            extraConfig=[vim.option.OptionValue(key=k.replace("_", "."), value=v) for k, v in values.items()])))
+
+    try:
+        set_keys(guestinfo_vsgt_p_running="1", vsgt_p_other="1")
+        WaitForTask(vm.PowerOffVM_Task())
+        assert keys() == {"vsgt.p.other": "1"}  # the guestinfo key set while it ran is gone, the other stays
+        set_keys(guestinfo_vsgt_p_off="1")  # set while off: in the VM's configuration
+        WaitForTask(vm.PowerOnVM_Task())
+        WaitForTask(vm.PowerOffVM_Task())
+        assert keys() == {"vsgt.p.other": "1", "guestinfo.vsgt.p.off": "1"}
+    finally:
+        if vm.runtime.powerState != "poweredOn":
+            WaitForTask(vm.PowerOnVM_Task())
+        set_keys(guestinfo_vsgt_p_off="", vsgt_p_other="", guestinfo_vsgt_p_running="")
+    assert keys() == {}
+
+
 def test_extraconfig_on_a_vm_with_an_rdm(si):
     """vsguesttruth writes guestinfo to every VM, RDM ones included."""
     vms = [vm for vm in _all(si, vim.VirtualMachine)
@@ -257,13 +283,61 @@ def test_extension_list_change_reaches_waitforupdatesex(si):
             em.UnregisterExtension(key)
 
 
+# -- CustomizationSpecManager: a compare-and-swap on changeVersion ---------------------------------
+
+def _spec(name: str, description: str, change_version: str | None = None):
+    return vim.CustomizationSpecItem(
+        info=vim.CustomizationSpecInfo(name=name, description=description, type="Linux", changeVersion=change_version),
+        spec=vim.vm.customization.Specification(
+            identity=vim.vm.customization.LinuxPrep(hostName=vim.vm.customization.FixedName(name="x"), domain="test"),
+            globalIPSettings=vim.vm.customization.GlobalIPSettings()))
+
+
+def test_customization_spec_overwrite_is_a_compare_and_swap(si):
+    csm = si.content.customizationSpecManager
+    name = f"vsgt-test-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(vim.fault.NotFound):
+        csm.GetCustomizationSpec(name)
+    assert not csm.DoesCustomizationSpecExist(name)
+    csm.CreateCustomizationSpec(_spec(name, "first"))
+    try:
+        with pytest.raises(vim.fault.AlreadyExists):
+            csm.CreateCustomizationSpec(_spec(name, "second"))
+        first = csm.GetCustomizationSpec(name)
+        assert first.info.description == "first" and first.info.changeVersion and first.info.lastUpdateTime
+        assert csm.DoesCustomizationSpecExist(name)
+        # two clients read version v; the first overwrite wins, the second is refused
+        csm.OverwriteCustomizationSpec(_spec(name, "by A", first.info.changeVersion))
+        with pytest.raises(vim.fault.ConcurrentAccess):
+            csm.OverwriteCustomizationSpec(_spec(name, "by B", first.info.changeVersion))
+        second = csm.GetCustomizationSpec(name)
+        assert second.info.description == "by A" and second.info.changeVersion != first.info.changeVersion
+        assert int(second.info.changeVersion) > int(first.info.changeVersion)
+        csm.OverwriteCustomizationSpec(_spec(name, "unconditional"))  # no changeVersion: no check
+        assert csm.GetCustomizationSpec(name).info.description == "unconditional"
+        assert [i.description for i in csm.info if i.name == name] == ["unconditional"]
+        with pytest.raises(vim.fault.NotFound):
+            csm.OverwriteCustomizationSpec(_spec(name + "-missing", "x"))
+    finally:
+        csm.DeleteCustomizationSpec(name)
+    assert not csm.DoesCustomizationSpecExist(name)
+    with pytest.raises(vim.fault.NotFound):
+        csm.DeleteCustomizationSpec(name)
+
+
 # -- MigrateVM_Task ------------------------------------------------------------------------------
 
 def test_migrate_moves_vm_between_hosts(si):
     vm = _simple_vm(si)
     source, target = vm.runtime.host, _migration_target(vm)
-    _migrate(vm, target)
+    task = vm.MigrateVM_Task(host=target, priority=vim.VirtualMachine.MovePriority.defaultPriority)
+    WaitForTask(task)
     try:
+        info = task.info
+        assert (info.descriptionId, info.entity, info.entityName) == ("VirtualMachine.migrate", vm, vm.name)
+        assert task in si.content.taskManager.recentTask
+        user = si.content.sessionManager.currentSession.userName
+        assert isinstance(info.reason, vim.TaskReasonUser) and info.reason.userName == user  # who started it
         assert vm.runtime.host == target
         assert vm.summary.runtime.host == target
         assert vm in target.vm
@@ -459,7 +533,7 @@ def test_latency_is_added_to_every_soap_call(si, tmp_path):
 
     delay = 0.15
     slow_lab = Lab(tmp_path / "slow")
-    slow_lab.up(latency_ms=int(delay * 1000))
+    slow_lab.up(latency_ms=int(delay * 1000), timing=False)
     try:
         info = slow_lab.require()
         url = urlparse(info.url)

@@ -20,6 +20,7 @@ from vsguesttruth.config import Config, GuestConfig
 from vsguesttruth.guestinfo import KEYS, POLICY, REQUEST, RESPONSE, STATE, decode_state, load_schema
 from vsguesttruth.reconcile import NO_REMEDIATION, Service, Write, publish_once
 from vsguesttruth.vcenter import Publisher, read_guestinfo, snapshot, wait_for_task
+from vsguesttruth.vcenter.events import query
 
 pytestmark = pytest.mark.lab
 
@@ -149,7 +150,8 @@ def test_a_policy_changes_what_is_published_for_that_vm_only(clean, lab, conn, v
     doc = doc_of(conn, vms["web01"])
     # one of four paths dead: degraded (I/O continues), which outranks below_sla; the explanation says the level
     assert doc["verdict"] == "degraded" and "service level wants 4" in doc["explanation"]
-    assert doc["disks"][0]["luns"][0]["paths"] == {"active": 1, "standby": 2, "dead": 1}
+    # gold01 is on an asymmetric ALUA array: its non-optimized paths are "active" too
+    assert doc["disks"][0]["luns"][0]["paths"] == {"active": 3, "dead": 1}
 
     # with every path working, 4 are not enough for a level of 5: below_sla, advice move
     lab.restore()
@@ -284,26 +286,27 @@ def response_of_or_none(conn, moref: str) -> str | None:
 
 def test_a_restarted_serve_rewrites_nothing_and_follows_a_new_policy(clean, conn, vms):
     once(conn)
-
-    def serve_until(predicate, timeout=5.0) -> Service:
-        service = Service(conn, Config(), max_wait=5)
-        thread = threading.Thread(target=service.run, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not predicate(service):
-                time.sleep(0.05)
-            assert predicate(service)
-        finally:
-            service.stop()
-            thread.join(10)
-        return service
-
-    service = serve_until(lambda s: s.passes >= 1)
-    assert service.publisher.tasks == 0  # level-triggered: what is right stays as it is
+    service = serve_while(conn, Config(), lambda s: s.passes >= 1, timeout=5.0)
+    assert service.passes >= 1 and service.publisher.tasks == 0  # level-triggered: what is right stays as it is
     guest_sets(conn, vms["db02"], POLICY, json.dumps({"fields": ["uuid"]}))
-    service = serve_until(lambda s: doc_of(conn, vms["db02"])["policy"]["status"] == "applied")
-    assert service.publisher.tasks == 1
+    service = serve_while(conn, Config(), lambda s: doc_of(conn, vms["db02"])["policy"]["status"] == "applied",
+                          timeout=5.0)
+    assert doc_of(conn, vms["db02"])["policy"]["status"] == "applied" and service.publisher.tasks == 1
+
+
+def serve_while(conn, config: Config, until, timeout: float = 10.0) -> Service:
+    """Run the service until ``until(service)`` holds (or the timeout); the stopped service."""
+    service = Service(conn, config, max_wait=5)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(service):
+            time.sleep(0.05)
+    finally:
+        service.stop()
+        thread.join(10)
+    return service
 
 
 def test_scope_by_custom_attribute(clean, conn, vms):
@@ -338,3 +341,81 @@ def test_serve_reprobes_on_the_guests_interval(clean, conn, vms):
         thread.join(10)
     assert 2 <= service.publisher.refreshes <= 4, service.publisher.refreshes
     assert doc_of(conn, vms["web01"])["policy"]["refresh_interval"] == 1
+
+
+def test_serve_writes_an_answer_remediation_gives_later_at_once(clean, conn, vms):
+    """A guest's migrate request goes to remediation, which answers in its own step: the answer is written within
+    a few seconds, not with the next unrelated change of the inventory (nothing else changes here)."""
+    from vsguesttruth.config import RemediationConfig
+    from vsguesttruth.remediation import RemediationLoop
+
+    config = Config(guest=GuestConfig(allow_migrate_requests=True), remediation=RemediationConfig(mode="advise"))
+    service = Service(conn, config, remediation=RemediationLoop(conn, config.remediation), max_wait=30)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(STATE in keys_of(conn, m) for m in vms.values()):
+            time.sleep(0.05)
+        time.sleep(0.3)  # the echoes of our writes
+        rid = f"late-{time.time_ns()}"
+        guest_sets(conn, vms["web03"], REQUEST, json.dumps({"id": rid, "action": "migrate", "reason": "test"}))
+        start = time.monotonic()
+        while time.monotonic() - start < 10 and (json.loads(keys_of(conn, vms["web03"]).get(RESPONSE) or "{}")
+                                                 .get("id") != rid):
+            time.sleep(0.05)
+        took = time.monotonic() - start
+        answer = response_of(conn, vms["web03"])
+        assert answer["id"] == rid and answer["status"] == "refused", answer
+        assert took < 5, f"the answer took {took:.1f} s"
+    finally:
+        service.stop()
+        thread.join(10)
+        service.remediation.stop()
+
+
+def power(conn, moref: str, on: bool) -> None:
+    vm = vim.VirtualMachine(moref, conn.si._stub)
+    task = vm.PowerOnVM_Task() if on else vm.PowerOffVM_Task()
+    wait_for_task(conn, task._moId, "power", 30)
+
+
+def answered(conn, moref: str, rid: str, status: str = "done") -> bool:
+    value = keys_of(conn, moref).get(RESPONSE)
+    return bool(value) and json.loads(value).get("id") == rid and json.loads(value).get("status") == status
+
+
+def test_an_id_answered_before_a_restart_is_never_run_again(clean, conn, vms):
+    """The response key holds the last answer only; an old id written again after a restart is not run again:
+    the answered ids are recorded in vCenter events on the VM and read back at the start."""
+    web01, first, second = vms["web01"], f"old-{time.time_ns()}", f"new-{time.time_ns()}"
+    guest_sets(conn, web01, REQUEST, json.dumps({"id": first, "action": "refresh"}))
+    serve_while(conn, Config(), lambda s: answered(conn, web01, first))
+    guest_sets(conn, web01, REQUEST, json.dumps({"id": second, "action": "refresh"}))
+    serve_while(conn, Config(), lambda s: answered(conn, web01, second))
+    assert [e.message for e in query(conn, web01) if f"answered request {first} of web01 (refresh)" in e.message]
+    guest_sets(conn, web01, REQUEST, json.dumps({"id": first, "action": "refresh"}))  # the old id again
+    service = serve_while(conn, Config(), lambda s: s.passes >= 1, timeout=3.0)
+    time.sleep(1.0)
+    assert service.passes >= 1 and service.publisher.refreshes == 0
+    assert response_of(conn, web01)["id"] == second
+
+
+def test_an_id_answered_before_a_power_cycle_is_never_run_again(clean, conn, vms):
+    """A request set while the VM was off stays in its configuration; the answer, written while it runs, is gone
+    with the next power-off. The service restarted after that does not run the request again."""
+    web02, rid = vms["web02"], f"cycle-{time.time_ns()}"
+    power(conn, web02, False)
+    try:
+        guest_sets(conn, web02, REQUEST, json.dumps({"id": rid, "action": "refresh"}))
+    finally:
+        power(conn, web02, True)
+    serve_while(conn, Config(), lambda s: answered(conn, web02, rid))
+    power(conn, web02, False)
+    power(conn, web02, True)
+    assert RESPONSE not in keys_of(conn, web02) and STATE not in keys_of(conn, web02)  # volatile: gone
+    assert json.loads(keys_of(conn, web02)[REQUEST])["id"] == rid  # set while off: still there
+    service = serve_while(conn, Config(), lambda s: STATE in keys_of(conn, web02), timeout=5.0)
+    time.sleep(1.0)
+    assert STATE in keys_of(conn, web02)  # the state document is published again after the power cycle
+    assert RESPONSE not in keys_of(conn, web02) and service.publisher.refreshes == 0  # the request is not run

@@ -3,13 +3,22 @@ lab of its own (the default topology starts in a tenth of a second) instead of t
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from vsguesttruth.config import Config, RemediationConfig
 from vsguesttruth.guestinfo import STATE, decode_state
@@ -17,6 +26,10 @@ from vsguesttruth.lab import Lab
 from vsguesttruth.reconcile import Service
 from vsguesttruth.remediation import RemediationLoop
 from vsguesttruth.vcenter import ConnectionSettings, connect, snapshot
+from vsguesttruth.vcenter.events import query
+from vsguesttruth.web import self_signed
+
+CLI = str(Path(sys.executable).parent / "vsguesttruth")
 
 
 class OwnLab:
@@ -36,7 +49,7 @@ class OwnLab:
 @pytest.fixture(scope="module")
 def own_lab(tmp_path_factory, request):
     lab = Lab(tmp_path_factory.mktemp("own-lab"))
-    lab.up(**getattr(request.module, "LAB_OPTIONS", {}))
+    lab.up(**{"timing": False, **getattr(request.module, "LAB_OPTIONS", {})})
     try:
         yield OwnLab(lab)
     finally:
@@ -110,3 +123,102 @@ def published(conn, service, timeout: float = 30):
     """Until the service finished a pass and every VM has its document."""
     return wait_for(lambda: service.passes >= 1 and not service.busy and all(
         STATE in vm.guestinfo for vm in snapshot(conn).vms.values()), timeout, "the first publish")
+
+
+class Serve:
+    """`vsguesttruth serve -v --mode auto` as its own process, its output in a file, its plugin server's URL."""
+
+    def __init__(self, own_lab, tmp_path: Path, name: str, config: str) -> None:
+        info = own_lab.info
+        cert, key = self_signed(tmp_path)
+        self.context = ssl.create_default_context(cafile=str(cert))
+        path = tmp_path / f"{name}.toml"
+        path.write_text(config + f'\n[web]\ncert_file = "{cert}"\nkey_file = "{key}"\n')
+        self.log = tmp_path / f"{name}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VSGT_", "GOVC_"))}
+        env.update(VSGT_URL=info.url, VSGT_USERNAME=info.username, VSGT_PASSWORD=info.password,
+                   VSGT_CA_FILE=info.cert)
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen([CLI, "serve", "-v", "--mode", "auto", "--port", "0", "--config", str(path)],
+                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.url = wait_for(lambda: self._url(), 30, f"{name}'s plugin server")
+
+    def _url(self) -> str | None:
+        assert self.proc.poll() is None, self.text()
+        for line in self.text().splitlines():
+            if line.startswith("plugin UI https://"):
+                return line.split()[2].split("/ui/")[0]
+        return None
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def role(self) -> str:
+        """What ``/readyz`` says: active or passive (503 until the first inventory, with the role too)."""
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", context=self.context, timeout=10) as res:
+                return json.loads(res.read())["role"]
+        except urllib.error.HTTPError as err:
+            return json.loads(err.read())["role"]
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def serves():
+    started: list[Serve] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def config(**remediation) -> str:
+    rails = {"stable_seconds": 1, "cooldown_minutes": 30, "retry_seconds": 1, "max_concurrent": 2, **remediation}
+    return ("[guest]\nallow_migrate_requests = true\n[remediation]\n"
+            + "".join(f"{k} = {v}\n" for k, v in rails.items()))
+
+
+def cable_pull(lab, host: str, state: str = "dead") -> None:
+    for hba in ("vmhba2", "vmhba3"):
+        lab.fault("hba", host=host, hba=hba, state=state)
+
+
+def san_vms(conn, host: str) -> dict[str, str]:
+    """name -> moref of the VMs on ``host`` with disks on the SAN's VMFS datastores (a cable pull moves them)."""
+    inv = snapshot(conn)
+    sans = {m for m, ds in inv.datastores.items() if ds.name.startswith("ds-")}
+    return {vm.name: vm.moref for vm in inv.vms.values()
+            if inv.hosts[vm.host].name == host and any(set(d.datastores) & sans for d in vm.disks)}
+
+
+def off(conn, vms: dict[str, str], host: str) -> bool:
+    inv = snapshot(conn)
+    return all(inv.hosts[inv.vms[m].host].name != host for m in vms.values())
+
+
+def ours(conn, moref: str, text: str) -> list[str]:
+    return [e.message for e in query(conn, moref) if text in e.message]
+
+
+def migration_tasks(conn, moref: str) -> int:
+    """MigrateVM_Task tasks of the VM among vCenter's recent tasks (running or completed)."""
+    PC = vmodl.query.PropertyCollector
+
+    def read():
+        tasks = list(conn.content.taskManager.recentTask or ())
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=t) for t in tasks],
+                             propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info"])])
+        result = conn.content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+        infos = [p.val for o in (result.objects if result else ()) for p in o.propSet]
+        return sum(1 for i in infos if i.descriptionId == "VirtualMachine.migrate" and i.entity._moId == moref)
+    return conn.run(read, "read recent tasks")

@@ -33,10 +33,10 @@ FACES = {
         "dumps", "effective_policy", "encode_state", "load_schema", "nesting", "parse_guest_json", "parse_policy",
         "parse_request", "read_response", "response", "timestamp",
     },
-    "vsguesttruth.plan": {"Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_move"},
+    "vsguesttruth.plan": {"Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_for", "plan_move"},
     "vsguesttruth.reconcile": {
-        "NO_REMEDIATION", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook", "Service",
-        "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
+        "NO_REMEDIATION", "AnswerLog", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook",
+        "Service", "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
     },
     "vsguesttruth.remediation": {
         "EVENT_PREFIX", "REQUEST_TIMEOUT", "Action", "DryRun", "Executor", "ManualMoves", "OnceReport",
@@ -44,7 +44,8 @@ FACES = {
     },
     "vsguesttruth.vcenter": {
         "TRANSIENT_FAULTS", "ApiError", "AuthError", "CertificateError", "ConfigError", "ConnectError", "Connection",
-        "ConnectionSettings", "Informer", "MoveResult", "NotFound", "Publisher", "RoleResult", "SessionExpired",
+        "ConnectionSettings", "Informer", "Lease", "MoveResult", "NotActive", "NotFound", "Publisher", "RoleResult",
+        "RunningMove", "SessionExpired", "follow", "running_migrations",
         "ClientSessionExchange", "TagCache", "UserSession",
         "TaskFailed", "Transient", "VsgtError", "Watcher", "connect", "ensure_role", "events", "extension", "fault_text",
         "find_object", "get_extra_config", "is_connection_lost", "is_session_lost", "is_transient", "missing_privileges",

@@ -14,13 +14,15 @@ def names(features) -> list[str]:
 
 
 def test_the_config_decides_which_features_and_privileges():
-    assert names(enabled(Config())) == ["read", "publish", "advise"]  # remediation advises by default
-    assert role_privileges(enabled(Config())) == ["Global.LogEvent", "Host.Config.Storage",
-                                                  "VirtualMachine.Config.AdvancedConfig"]
+    assert names(enabled(Config())) == ["read", "publish", "advise", "lease"]  # remediation advises by default
+    assert role_privileges(enabled(Config())) == [
+        "Global.LogEvent", "Host.Config.Storage", "VirtualMachine.Config.AdvancedConfig",
+        "VirtualMachine.Provisioning.ModifyCustSpecs", "VirtualMachine.Provisioning.ReadCustSpecs"]
     off = Config(remediation=RemediationConfig(mode="off"))
-    assert names(enabled(off)) == ["read", "publish"]
+    assert names(enabled(off)) == ["read", "publish", "lease"]
+    assert "Global.LogEvent" in role_privileges(enabled(off))  # each answered request is on record
     auto = Config(remediation=RemediationConfig(mode="auto"), web=WebConfig(cert_file="c.pem", key_file="k.pem"))
-    assert names(enabled(auto)) == ["read", "publish", "advise", "remediate", "sessions", "plugin"]
+    assert names(enabled(auto)) == ["read", "publish", "advise", "remediate", "sessions", "plugin", "lease"]
     assert {"Resource.HotMigrate", "Extension.Register", "Datastore.AllocateSpace"} <= set(role_privileges(enabled(auto)))
     assert names(enabled(off, everything=True)) == names(FEATURES)
     assert not set(role_privileges(enabled(auto))) & set(SYSTEM)  # vCenter adds those itself
@@ -64,7 +66,7 @@ def test_findings_say_what_is_missing_where():
     assert any(line.startswith("fail  advise     Global.LogEvent missing on vCenter") for line in lines)
     assert any(f.level == "warn" and "no pool in scope" in f.message for f in found)
     closing = {f.feature: f.level for f in verdicts(features, found)}
-    assert closing == {"read": "ok", "publish": "fail", "advise": "fail", "remediate": "ok"}
+    assert closing == {"read": "ok", "publish": "fail", "advise": "fail", "remediate": "ok", "lease": "ok"}
 
 
 def test_tools_finding():

@@ -9,7 +9,7 @@ from fakes.inventory import (
 )
 from vsguesttruth.config import RemediationConfig
 from vsguesttruth.model import Vm
-from vsguesttruth.plan import Action, MoveRequest, force, plan, plan_move
+from vsguesttruth.plan import Action, MoveRequest, force, plan, plan_for, plan_move
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext, Verdict
 
@@ -225,3 +225,21 @@ def test_planner_ignores_vms_missing_from_the_inventory():
     smaller = inv.without(vm_moref("web01"))
     assert "web01" not in names(plan(smaller, truths, CFG))
     assert isinstance(next(iter(smaller.vms.values())), Vm)
+
+
+# -- one VM, as the plugin's move action asks -------------------------------------------------------
+
+def test_plan_for_one_vm_is_its_decision_in_the_plan_or_a_refusal_saying_why_not():
+    inv = lab_inventory()
+    healthy = plan_for(inv, vm_moref("web01"), CFG)
+    assert not healthy.moves and healthy.trigger == "healthy" and healthy.why == "web01 is healthy: nothing to move"
+    pulled = cable_pull(inv)
+    whole = run(pulled).for_vm(vm_moref("web01"))
+    one = plan_for(pulled, vm_moref("web01"), CFG)
+    assert one.action is whole.action is Action.VMOTION and one.why.split(';')[0] == whole.why.split(';')[0]
+    degraded = plan_for(set_hba(inv, "esx-a01", "vmhba2", "dead"), vm_moref("web01"), CFG)
+    assert not degraded.moves and "keep using the disks" in degraded.why and degraded.trigger == "degraded"
+    apd = plan_for(set_lun(inv, "gold01", "apd"), vm_moref("web01"), CFG)
+    assert not apd.moves and "moving cannot help" in apd.why
+    off = replace(inv.vms[vm_moref("web02")], power_state="poweredOff")
+    assert plan_for(inv.with_vm(off), off.moref, CFG).why == "web02 is poweredOff: nothing to move"

@@ -21,6 +21,7 @@ class FakeExecutor:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.calls: list[str] = []
+        self.followed: list[str] = []
         self.events: list[tuple[str, str]] = []
 
     def migrate(self, decision, progress=None) -> str:
@@ -30,6 +31,12 @@ class FakeExecutor:
         if progress:
             progress(100)
         return "task-1"
+
+    def follow(self, decision, task, progress=None):
+        self.followed.append(task)
+        if self.fail:
+            raise VsgtError(f"vMotion of {decision.vm_name} ({task}) failed: InvalidHostConnectionState")
+        return replace(decision, to_host="host-2", to_host_name="esx-a02")
 
     def post_event(self, vm: str, message: str) -> None:
         self.events.append((vm, message))
@@ -354,3 +361,50 @@ def test_serve_plans_from_the_unhealthy_vms_truths_and_a_healthy_vm_may_still_as
     rec.reconcile(vc.inv)  # the answers remediation gave meanwhile go to the guest with the VM's next pass
     answer = vc.response("web02")
     assert (answer["id"], answer["status"]) == ("m1", "done")
+
+
+def adopted(inv, name: str, task: str = "task-7"):
+    from vsguesttruth.remediation.loop import adopted_decision
+    from vsguesttruth.vcenter import RunningMove
+
+    vm = inv.vm_by_name(name)
+    return adopted_decision(RunningMove(task, vm.moref, vm.name, "vmotion", vm.host, "esx-a01", 120.0, 40))
+
+
+def test_a_migration_running_before_a_restart_is_adopted_not_started_again():
+    clock, fake = Clock(), FakeExecutor()
+    rem = Remediator(replace(AUTO, max_concurrent=2, max_per_hour=3), fake, clock=clock)
+    inv = cable_pull(crowded(5))
+    actions = [rem.adopt(adopted(inv, name, f"task-{i}"), f"task-{i}", 120.0)
+               for i, name in enumerate(("web01", "many00"))]
+    assert set(rem.in_flight) == {vm_moref("web01"), "vm-900"}
+    # the adopted moves fill max_concurrent: nothing starts, and neither VM is moved a second time
+    held = step(rem, inv)
+    assert not [a for a in held if a.kind == "move"]
+    assert {a.rail for a in held if a.vm in rem.in_flight} == {"in_flight"}
+    assert {a.rail for a in held if a.vm not in rem.in_flight} == {"concurrency"}
+    for action in actions:
+        assert rem.execute(action)
+    assert fake.calls == [] and fake.followed == ["task-0", "task-1"]  # waited for, never started
+    moved = [m for _, m in fake.events if m.startswith("vsguesttruth: moved ")]
+    assert len(moved) == 2 and "moved web01 from esx-a01 to esx-a02" in moved[0] and "task-0" in moved[0]
+    assert not [m for _, m in fake.events if "moving" in m or "failed" in m]
+    assert rem.breaker == "closed" and rem.moves_done == 2 and rem.moves_failed == 0
+    # bookkeeping: the cooldown holds the adopted VMs, and they count in the hourly budget (3: one slot left)
+    inv = inv.with_vm(replace(inv.vms[vm_moref("web01")], host=host_moref("esx-a02")))
+    clock.advance(5)
+    starts = [a for a in step(rem, inv) if a.kind == "move"]
+    assert len(starts) == 1 and starts[0].vm not in (vm_moref("web01"), "vm-900")
+    rem.execute(starts[0])
+    clock.advance(5)
+    assert {a.rail for a in step(rem, inv) if a.kind == "hold" and a.vm != vm_moref("web01")} >= {"budget"}
+
+
+def test_an_adopted_migration_that_fails_is_a_failure():
+    clock, fake = Clock(), FakeExecutor(fail=True)
+    rem = Remediator(AUTO, fake, clock=clock)
+    inv = cable_pull(lab_inventory())
+    action = rem.adopt(adopted(inv, "web01"), "task-7", 30.0)
+    assert not rem.execute(action)
+    assert rem.moves_failed == 1 and not rem.in_flight
+    assert any("migration of web01" in m and "failed" in m for _, m in fake.events)

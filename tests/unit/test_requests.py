@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from vsguesttruth.guestinfo import REQUEST_LIMIT, load_schema
 from vsguesttruth.guestinfo.request import (
+    REFUSAL_GAP,
     Request,
     RequestBook,
     RequestError,
@@ -106,12 +107,50 @@ def test_after_a_restart_the_response_key_says_what_was_answered():
 
 def test_rate_limit_per_vm():
     book = RequestBook(per_hour=3)
-    kinds = [book.triage("vm-1", req(f"r{i}"), None, float(i)).kind for i in range(6)]
-    assert kinds == ["accept", "accept", "accept", "refuse", "none", "none"]  # one refusal, then quiet
-    limited = book.triage("vm-1", req("r9"), None, 10.0)
-    assert limited.kind == "none"
+    kinds = [book.triage("vm-1", req(f"r{i}"), None, float(i)).kind for i in range(5)]
+    assert kinds == ["accept", "accept", "accept", "refuse", "wait"]  # every request is answered; one refusal
+    waiting = book.triage("vm-1", req("r5"), None, 5.0)                # per REFUSAL_GAP, the latest then
+    assert waiting.kind == "wait" and waiting.at == 3.0 + REFUSAL_GAP
+    d = book.triage("vm-1", req("r5"), None, waiting.at)
+    assert d.kind == "refuse" and d.id == "r5" and "try again in" in d.message
+    assert book.triage("vm-1", req("r5"), None, 20.0).kind == "none"  # answered once
     assert book.triage("vm-2", req("r1"), None, 10.0).kind == "accept"  # another VM is not affected
     assert book.triage("vm-1", req("r10"), None, 1300.0).kind == "accept"  # one token back after 20 minutes
+
+
+@given(st.lists(st.integers(0, 30), max_size=30))
+def test_every_request_is_answered_exactly_once(gaps):
+    """However fast a guest writes requests, each one is answered once (refused over the limit, saying when
+    to try again), never ignored; a refusal may wait for the REFUSAL_GAP."""
+    book = RequestBook(per_hour=3)
+    now, refusals = 0.0, []
+    for i, gap in enumerate(gaps):
+        now += gap
+        value = req(f"q{i}")
+        d = book.triage("vm-1", value, None, now)
+        while d.kind == "wait":
+            assert d.at > now
+            now = d.at
+            d = book.triage("vm-1", value, None, now)
+        assert d.kind in ("accept", "refuse") and d.id == f"q{i}"
+        if d.kind == "refuse":
+            refusals.append(now)
+        assert book.triage("vm-1", value, None, now).kind == "none"
+    assert all(b - a >= REFUSAL_GAP for a, b in zip(refusals, refusals[1:]))
+
+
+def test_ids_read_back_from_vcenter_are_never_acted_on_again():
+    book = RequestBook(per_hour=6)
+    book.remember("vm-1", ["r1", "x1"])
+    assert book.triage("vm-1", req("r1"), None, 0.0).kind == "none"  # no response key after a power cycle
+    assert book.triage("vm-1", '{"id": "x1", "action": "reboot"}', None, 1.0).kind == "none"
+    assert book.triage("vm-1", req("r2"), None, 2.0).kind == "accept"
+    assert not book.record("vm-1", "r1") and book.record("vm-1", "r2") and not book.record("vm-1", "r2")
+    # a refresh accepted before the restart is still finished (the response key says so)
+    book = RequestBook(per_hour=6)
+    book.remember("vm-1", ["r1"])
+    accepted = response("r1", "accepted", "re-probing", AT, "refresh")
+    assert book.triage("vm-1", req("r1"), accepted, 0.0).kind == "resume"
 
 
 def test_rate_limit_refusal_says_why():
@@ -125,7 +164,8 @@ def test_requests_disabled():
     book = RequestBook(per_hour=0)
     d = book.triage("vm-1", req("a"), None, 0.0)
     assert d.kind == "refuse" and "does not accept requests" in d.message
-    assert book.triage("vm-1", req("b"), None, 1.0).kind == "none"
+    assert book.triage("vm-1", req("b"), None, 1.0).kind == "wait"
+    assert book.triage("vm-1", req("b"), None, REFUSAL_GAP).kind == "refuse"
 
 
 def test_invalid_requests_are_refused_and_count_against_the_limit():
@@ -201,7 +241,7 @@ def test_triage_never_raises_and_answers_at_most_once_per_value(values):
     answers = 0
     for i, value in enumerate(values):
         d = book.triage("vm-1", value, None, float(i))
-        assert d.kind in ("none", "refuse", "accept")
-        answers += d.kind != "none"
+        assert d.kind in ("none", "refuse", "accept", "wait")
+        answers += d.kind in ("refuse", "accept")
     assert answers <= len(values)
-    assert answers <= 6 + 1  # the bucket, plus one rate-limit refusal
+    assert answers <= 6 + len(values) // REFUSAL_GAP + 1  # the bucket, plus one rate-limit refusal per gap

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from vsguesttruth.config import Config, GuestConfig, PublishConfig, ScopeConfig
 from vsguesttruth.guestinfo import POLICY, REQUEST, RESPONSE, STATE
+from vsguesttruth.guestinfo.request import REFUSAL_GAP
 from vsguesttruth.reconcile import NO_REMEDIATION, MigrationRequest, Reconciler, WriteResult
 
 from fakes import inventory as f
@@ -210,6 +211,124 @@ def test_remediation_may_answer_only_later():
     assert len(queued) == 1  # asked once
 
 
+def test_a_late_answer_is_due_at_once_on_a_clock_that_moves():
+    """The service asks ``due(now)`` with the ``now`` it read before; the reconciler's clock has moved on since.
+    An answer remediation gave later is due at that ``now`` already, not at the next unrelated change."""
+    queued: list[MigrationRequest] = []
+    config = Config(guest=GuestConfig(allow_migrate_requests=True))
+    vc, rec, clock = setup(config=config, remediation=lambda r: queued.append(r))
+    clock.tick = 0.001
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    now = clock()
+    assert not rec.due(now)
+    queued[0].respond("refused", "not now: cooldown")
+    assert rec.due(now) and rec.next_wake() <= now
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "refused"
+
+
+def test_a_request_written_while_a_late_answer_waited_is_answered_in_the_next_pass():
+    queued: list[MigrationRequest] = []
+    config = Config(guest=GuestConfig(allow_migrate_requests=True))
+    vc, rec, clock = setup(config=config, remediation=lambda r: queued.append(r))
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "m1", "action": "migrate"}')
+    rec.reconcile(vc.inv)
+    queued[0].respond("refused", "not now: cooldown")
+    vc.guest("web01", REQUEST, '{"id": "r2", "action": "refresh"}')  # the guest asks again meanwhile
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "m1"  # one slot: the late answer first ...
+    clock.advance(0.1)
+    assert rec.due()  # ... and the new request is looked at in the next pass, with nothing else changing
+    rec.reconcile(vc.inv)
+    assert (vc.response("web01")["id"], vc.response("web01")["status"]) == ("r2", "accepted")
+    clock.advance(0.1)
+    assert not rec.due()
+
+
+def test_a_late_answer_for_a_vm_gone_or_out_of_scope_is_dropped():
+    vc, rec, _ = setup(config=Config(scope=ScopeConfig(vms=("web*",))))
+    rec.reconcile(vc.inv)
+    rec.answer_later(f.vm_moref("db01"), "m1", "done", "moved")  # db01 is not in scope
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert not rec.due() and vc.info("db01", RESPONSE) is None
+
+
+def test_a_late_answer_waits_out_the_backoff_of_its_vm():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.fail = {"web01"}
+    rec.answer_later(f.vm_moref("web01"), "m1", "done", "moved")
+    rec.reconcile(vc.inv)
+    assert not rec.due()  # backing off after the failed write: not a busy loop
+    vc.fail = set()
+    clock.advance(6)
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "done"
+
+
+def test_every_request_over_the_rate_limit_is_answered():
+    vc, rec, clock = setup(config=Config(guest=GuestConfig(requests_per_hour=1)))
+    rec.reconcile(vc.inv)
+
+    def ask(rid: str, action: str = "migrate") -> None:
+        vc.guest("web01", REQUEST, json.dumps({"id": rid, "action": action}))
+        rec.reconcile(vc.inv)
+
+    ask("r1")
+    assert vc.response("web01")["message"] == NO_REMEDIATION  # answered (the one token)
+    clock.advance(1)
+    ask("r2")
+    assert vc.response("web01")["id"] == "r2" and "try again in" in vc.response("web01")["message"]
+    clock.advance(1)
+    ask("r3")  # refused a second ago: answered when the gap is over, not ignored
+    assert vc.response("web01")["id"] == "r2" and not rec.due()
+    clock.advance(REFUSAL_GAP)
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "r3" and vc.response("web01")["status"] == "refused"
+
+
+def test_a_request_written_while_a_refresh_finished_is_answered_in_the_next_pass():
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "r1", "action": "refresh"}')
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "accepted"
+    vc.guest("web01", REQUEST, '{"id": "r2", "action": "migrate"}')  # while the re-probe's result settles
+    clock.advance(1)
+    rec.reconcile(vc.inv)
+    assert (vc.response("web01")["id"], vc.response("web01")["status"]) == ("r1", "done")
+    clock.advance(0.1)
+    assert rec.due()
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["id"] == "r2"
+
+
+def test_answers_are_recorded_once_per_request_and_ids_read_back_are_not_run_again():
+    recorded: list[tuple[str, ...]] = []
+
+    class Record:
+        def record(self, vm, vm_name, id, action, status, message):
+            recorded.append((vm_name, id, action, status))
+
+    vc, rec, clock = setup(answers=Record())
+    rec.remember_answered({f.vm_moref("web02"): ["old1"]})
+    rec.reconcile(vc.inv)
+    vc.guest("web01", REQUEST, '{"id": "r1", "action": "refresh"}')
+    vc.guest("web02", REQUEST, '{"id": "old1", "action": "refresh"}')  # answered before a restart
+    rec.reconcile(vc.inv)
+    clock.advance(1)
+    rec.reconcile(vc.inv)
+    assert vc.response("web01")["status"] == "done"
+    assert recorded == [("web01", "r1", "refresh", "accepted")]  # the first answer to r1, once
+    assert vc.info("web02", RESPONSE) is None and vc.probes == [vc.inv.vms[f.vm_moref("web01")].host]
+
+
 def test_duplicate_ids_are_answered_once():
     vc, rec, _ = setup()
     rec.reconcile(vc.inv)
@@ -251,6 +370,22 @@ def test_a_failing_write_backs_off_and_does_not_stop_others():
     clock.now += 10
     rec.reconcile(vc.inv)
     assert vc.info("web01", STATE) is not None
+
+
+def test_a_backoff_ends_when_the_write_is_no_longer_needed():
+    """A write failed; when the VM's turn comes again its document is right (the fault is gone): nothing to
+    write, and nothing due any more (the VM was due at every look, a busy loop of passes)."""
+    vc, rec, clock = setup()
+    rec.reconcile(vc.inv)
+    healthy = vc.inv
+    vc.fail = {"web01"}
+    rec.reconcile(f.set_hba(f.set_hba(healthy, "esx-a01", "vmhba2", "dead"), "esx-a01", "vmhba3", "dead"))
+    assert rec.next_wake() is not None
+    vc.fail = set()
+    clock.advance(10)
+    assert rec.due()
+    rec.reconcile(healthy)
+    assert not rec.due()
 
 
 def test_a_lost_answer_is_given_again():

@@ -10,7 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vsguesttruth.web import Auth, StaticSource, TokenStore, create_app, metrics
 
-from fakes.inventory import lab_inventory, set_hba, vm_moref
+from vsguesttruth.config import RemediationConfig
+from vsguesttruth.plan import plan_move
+
+from fakes.inventory import host_moref, lab_inventory, set_hba, vm_moref
 from fakes.web import READ, READ_H, WRITE, WRITE_H, FakeSessions
 
 @pytest.fixture
@@ -80,7 +83,8 @@ def test_migrate_and_plan_callables(source, auth):
     calls = []
 
     def plan(inv, vm):
-        return {"moves": [{"vm": vm, "to_host": "esx-a02", "reason": "paths dead"}]}
+        decision = plan_move(inv, vm, RemediationConfig(), to_host=host_moref("esx-a02"))
+        return {"moves": [{**decision.as_dict(), "reason": decision.why}], "refusals": []}
 
     def migrate(vm, *, to_host, dry_run, requested_by):
         calls.append((vm, to_host, dry_run, requested_by))
@@ -89,8 +93,8 @@ def test_migrate_and_plan_callables(source, auth):
     client = TestClient(create_app(source, auth, plan=plan, migrate=migrate))
     assert client.get("/api/v1/plan?vm=web01", headers=READ_H).json()["moves"][0]["vm"] == vm_moref("web01")
     answer = client.post("/api/v1/vms/web01/migrate", headers=WRITE_H, json={"to_host": "esx-a02"})
-    assert answer.status_code == 200 and answer.json()["ok"] is True
-    assert calls == [(vm_moref("web01"), "esx-a02", False, "ops")]
+    assert answer.status_code == 200 and answer.json()["message"] == f"moved {vm_moref('web01')} to {host_moref('esx-a02')}"
+    assert calls == [(vm_moref("web01"), host_moref("esx-a02"), False, "ops")]  # the host resolved to its moref
     assert client.get("/api/v1/plan?vm=nope", headers=READ_H).status_code == 404
 
 
@@ -165,7 +169,7 @@ def test_not_ready_before_first_inventory(auth):
 
 
 def test_openapi_lists_the_api(client):
-    paths = client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json", headers=READ_H).json()["paths"]
     for path in ("/api/v1/status", "/api/v1/vms/{vm}/map", "/api/v1/hosts", "/api/v1/hosts/{host}",
                  "/api/v1/plan", "/api/v1/vms/{vm}/migrate", "/metrics", "/healthz", "/readyz"):
         assert path in paths
@@ -177,6 +181,8 @@ def test_metrics_parse_and_count(client, source):
     source.set(set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
     metrics.publish_done("ok", 3)
     metrics.migration_done("failed")
+    with pytest.raises(ValueError, match="done, failed, refused"):
+        metrics.migration_done("ok")
     metrics.vcenter_error("session_lost")
     metrics.watch_heard()
     text = client.get("/metrics", headers=READ_H).text
@@ -255,12 +261,18 @@ def _values(obj, key):
 
 
 def test_pages_are_offline_and_safe(client):
-    for page in ("global", "vm-summary", "vm-monitor", "host-monitor", "move"):
+    from pathlib import Path
+
+    for page in ("global", "vm-summary", "vm-monitor", "host-monitor", "move", "datastore-monitor", "docs"):
         response = client.get(f"/ui/{page}.html")
         assert response.status_code == 200
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert "http://" not in response.text and "https://" not in response.text  # no CDN
-    js = client.get("/ui/vsgt.js").text
-    assert "innerHTML" not in js  # data goes in as text only
+    css = client.get("/ui/vsgt.css")
+    assert css.status_code == 200 and "@font-face" not in css.text and "clr-" in css.text  # Clarity, no font loaded
+    assert client.get("/ui/vsgt.js", headers={"Accept-Encoding": "gzip"}).headers["content-encoding"] == "gzip"
+    sources = Path(__file__).resolve().parents[2] / "vsguesttruth" / "web" / "ui" / "src"
+    for js in sources.rglob("*.js"):
+        assert "innerHTML" not in js.read_text(), js  # data goes in as text only
     assert client.get("/api/ui/htmlClientSdk.js").text.count("isStub") == 1
     assert client.get("/", follow_redirects=False).headers["location"] == "ui/global.html"

@@ -41,12 +41,15 @@ def lab() -> None:
 @click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Added to every SOAP call.")
 @click.option("--http", is_flag=True, help="Serve plain http instead of https.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="SOAP port (default: a free one).")
+@click.option("--timing/--no-timing", default=True, show_default=True,
+              help="Tasks take time and queue as on vCenter, or finish at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
-def up(topology, hosts, vms, latency_ms, http, port, as_json) -> None:
+def up(topology, hosts, vms, latency_ms, http, port, timing, as_json) -> None:
     """Build the lab if needed, start it in the background, wait until it answers."""
     if (hosts is None) != (vms is None):
         raise click.UsageError("--hosts and --vms go together")
-    info = _lab().up(topology=topology, hosts=hosts, vms=vms, latency_ms=latency_ms, http=http, port=port)
+    info = _lab().up(topology=topology, hosts=hosts, vms=vms, latency_ms=latency_ms, http=http, port=port,
+                     timing=timing)
     _print_info(info, as_json)
 
 

@@ -128,7 +128,7 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab's pages may act
     source = WatcherSource(lambda: connect(settings), session.service_level()).start()
     server = start_web(source, config, auth=make_auth(config, settings, lab_token.tokens if lab_token else None),
-                       on_stop=source.stop)
+                       on_stop=source.stop, guest=session.config.guest)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

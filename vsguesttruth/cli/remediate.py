@@ -28,7 +28,7 @@ def _console(err: bool = False) -> Console:
 
 def _gather(vm_names=()):
     """Snapshot, truths (filtered by VM name patterns), level, replica pairs from the custom attribute and tags."""
-    from vsguesttruth.vcenter import replicas as replica_pairs, snapshot
+    from vsguesttruth.vcenter import replicas as read_replicas, snapshot
 
     session = click.get_current_context().obj
     conn = session.connect()
@@ -41,7 +41,7 @@ def _gather(vm_names=()):
     truths = [t for t in ctx.vm_truths(level)
               if not vm_names or any(fnmatch.fnmatchcase(t.name, p) for p in vm_names)]
     config = session.config.remediation
-    replicas = replica_pairs(conn, config.replica_attribute, config.replica_tag_category)
+    replicas = read_replicas(conn, config.replica_attribute, config.replica_tag_category)
     return session, conn, inv, ctx, level, truths, replicas
 
 
@@ -166,7 +166,7 @@ def remediate(once, mode, dry_run, vm_names, max_wait, as_json) -> None:
         click.echo("remediation mode is off ([remediation] mode): nothing to do", err=True)
         return
     conn = session.connect()
-    loop = RemediationLoop(conn, config, executor=DryRun() if dry_run else None).start()
+    loop = RemediationLoop(conn, config, executor=DryRun() if dry_run else None).start(follow=not dry_run)
     try:
         report = loop.run_once(level=session.service_level(), vms=vm_names, max_wait=max_wait, act=not dry_run)
     finally:

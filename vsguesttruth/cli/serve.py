@@ -39,13 +39,13 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     in the configured mode ([remediation] mode: off, advise (default), auto) under its guard rails; serves
     the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly;
     SIGHUP reads the vSphere tags of [scope] and the replica tags again at its next wake.
-    Scope and bounds: [scope], [guest], [publish], [delivery], [remediation], [web] in the config file.
+    One instance per vCenter acts (it holds a lease in vCenter); another one started beside it stands by
+    (read-only pages and metrics) and takes over when the first stops ([service] lease_seconds).
+    Scope and bounds: [scope], [guest], [publish], [delivery], [service], [remediation], [web] in the config file.
     """
     from dataclasses import replace
 
-    from vsguesttruth.reconcile import Service
-    from vsguesttruth.remediation import RemediationLoop
-    from vsguesttruth.web import metrics, track
+    from vsguesttruth.vcenter import Lease
 
     _logging(verbose, quiet)
     session = click.get_current_context().obj
@@ -53,6 +53,27 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     conn = session.connect()
     config = session.config
     remedy_config = replace(config.remediation, mode=mode) if mode else config.remediation
+
+    def role(_active: bool) -> None:
+        if not quiet:
+            click.echo(f"{datetime.now():%H:%M:%S} {lease.describe()}")
+
+    lease = Lease(conn, seconds=config.service.lease_seconds, renew=config.service.lease_renew_seconds,
+                  on_change=role).start()
+    try:
+        service = _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, port)
+    finally:
+        lease.stop(release=True)  # the instance standing by takes over at its next look
+    if not quiet:
+        sets = f", {service.delivery.writes} data set entries" if service.delivery is not None else ""
+        click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes{sets}")
+
+
+def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, port):
+    """The service, its remediation and its plugin server, until stopped; the service."""
+    from vsguesttruth.reconcile import Service
+    from vsguesttruth.remediation import RemediationLoop
+    from vsguesttruth.web import metrics, track
 
     def line(result) -> None:
         metrics.pass_done(result.seconds)
@@ -63,15 +84,16 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
             click.echo(f"{stamp} {result.line()}")
 
     remedy = None
-    if remedy_config.mode != "off":
-        remedy = RemediationLoop(conn, remedy_config,
-                                 on_done=lambda ok: metrics.migration_done("ok" if ok else "failed")).start()
+    if remedy_config.mode != "off":  # started by the service once it acts (it holds the lease)
+        remedy = RemediationLoop(conn, remedy_config, lease=lease,
+                                 on_done=lambda ok: metrics.migration_done("done" if ok else "failed"))
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
-    service = Service(conn, config, level=level, remediation=remedy, on_pass=line)
+    service = Service(conn, config, level=level, remediation=remedy, on_pass=line, lease=lease)
     if remedy is not None and remedy_config.replica_tag_category:
         service.on_tags = lambda tags: setattr(remedy, "replicas", tags.replicas)  # replica tags, as read
     track(service.informer)
     metrics.track_pass_running(lambda: service.busy)
+    metrics.track_active(lambda: service.acting)
     web = _start_web(session, service, remedy, with_web, port)
     previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: service.refresh_tags())
@@ -79,6 +101,7 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
         if not quiet:
             click.echo(f"serving {conn.url}: scope {service.reconciler.scope.describe()}; "
                        f"remediation {remedy_config.mode}; Ctrl-C stops")
+            click.echo(f"{datetime.now():%H:%M:%S} {lease.describe()}")
             if web is not None:
                 click.echo(f"plugin UI {web.url}/ui/global.html{web.note}  "
                            f"(plugin.json {web.url}/plugin.json, API {web.url}/docs, metrics {web.url}/metrics)")
@@ -90,9 +113,7 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
             web.stop()
         if remedy is not None:
             remedy.stop()
-    if not quiet:
-        sets = f", {service.delivery.writes} data set entries" if service.delivery is not None else ""
-        click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes{sets}")
+    return service
 
 
 def _start_web(session, service, remedy, with_web, port):
@@ -116,9 +137,10 @@ def _start_web(session, service, remedy, with_web, port):
         cert, key = self_signed(Lab().run_dir)
         config = replace(config, cert_file=str(cert), key_file=str(key))
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab demo's pages
-    source = WatcherSource.sharing(service.informer, service.level)
+    source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
-                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None)
+                       plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
+                       guest=session.config.guest, role=service.role)
     server.note = ""
     if lab_token is not None:
         from vsguesttruth.lab import Lab

@@ -67,14 +67,16 @@ class DataSetDelivery:
     """The data sets of the VMs on that channel, and the reconciler's view of them (see the module docstring).
 
     ``spec(name, host, guest, description)`` makes the port's data set description (the edge's
-    ``DataSetInfo``); ``includes(vm, inventory)``: the reconciler's scope; ``vcenter_major``: 8 for vCenter 8.0.
+    ``DataSetInfo``); ``includes(vm, inventory)``: the reconciler's scope; ``vcenter_major``: 8 for vCenter 8.0;
+    ``gate(what)``: called before every write, raises (a VsgtError) when this instance may not act (the lease).
     """
 
     def __init__(self, config: Config, port: DataSetPort, spec: Callable[..., DataSetInfo], *,
                  includes: Callable[[Vm, Inventory], bool] = lambda vm, inv: True, vcenter_major: int = 8,
                  clock: Callable[[], float] = time.monotonic, on_close: Callable[[], None] | None = None,
-                 calls: Callable[[], int] | None = None) -> None:
+                 calls: Callable[[], int] | None = None, gate: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self.gate = gate
         self.port = port
         self.on_close = on_close
         self._calls = calls
@@ -273,6 +275,8 @@ class DataSetDelivery:
         """Set the entries (creating our data sets when missing), in a worker; (ok, error)."""
         held = self.held.get(moref)
         try:
+            if self.gate is not None:
+                self.gate(f"write the data sets of {moref}")
             if held is None or not {HOST_SET, GUEST_SET} <= held.sets:
                 self._create(moref)
             for key, value in values.items():
@@ -342,9 +346,11 @@ class ChannelWriter:
         return self.inner.refresh(hosts)
 
 
-def open_delivery(conn: Any, config: Config, includes: Callable[[Vm, Inventory], bool]) -> DataSetDelivery | None:
+def open_delivery(conn: Any, config: Config, includes: Callable[[Vm, Inventory], bool],
+                  gate: Callable[[str], None] | None = None) -> DataSetDelivery | None:
     """The data set channel on the vCenter of ``conn`` (None when ``[delivery] channel`` is guestinfo): an
-    Automation API session with the connection's settings; ``includes``: the reconciler's scope."""
+    Automation API session with the connection's settings; ``includes``: the reconciler's scope; ``gate``:
+    the lease's check before every write."""
     if config.delivery.channel == GUESTINFO:
         return None
     from vsguesttruth.vcenter import vcenter_major
@@ -352,4 +358,4 @@ def open_delivery(conn: Any, config: Config, includes: Callable[[Vm, Inventory],
 
     api = connect_automation(conn.settings, pool=max(1, config.publish.concurrency))
     return DataSetDelivery(config, VmDataSets(api), DataSetInfo, includes=includes, vcenter_major=vcenter_major(conn),
-                           on_close=api.close, calls=lambda: api.calls)
+                           on_close=api.close, calls=lambda: api.calls, gate=gate)

@@ -1,10 +1,14 @@
 """A guest's requests (``guestinfo.vsguesttruth.request``) and the service's answers (``.response``).
 
 The request key holds one request at a time: ``{"id", "action": "refresh" | "migrate", "reason"}``. It is
-untrusted input, parsed strictly and never trusted for anything but its own VM. Each id is answered once:
-the response key carries the id answered (a policy answer carries it on as ``last_request``), so after a
-restart the same request is not answered again; a :class:`RequestBook` remembers more in memory (ids, the
-last raw value seen, a token bucket per VM for the rate limit; a restart resets the buckets).
+untrusted input, parsed strictly and never trusted for anything but its own VM. Every request gets exactly one
+answer, and an id answered once is never acted on again. The response key carries the id answered (a policy
+answer carries it on as ``last_request``), but it is one slot, volatile on a running VM: the record that
+lasts is the service's vCenter events on the VM, which the service reads back when it starts and hands to
+:meth:`RequestBook.remember` (see ``vcenter.events``). A :class:`RequestBook` keeps in memory the ids answered,
+the last raw value seen, and a token bucket per VM for the rate limit (a restart resets the buckets). A
+request over the limit is refused with the seconds to wait; a guest writing requests fast is answered one
+refusal per ``REFUSAL_GAP`` seconds (its latest request then), so it cannot make us write without bound.
 
 Pure apart from the clock the caller passes in.
 """
@@ -15,7 +19,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from vsguesttruth_guest.guestinfo import REQUEST_LIMIT, SCHEMA_VERSION, DocumentError, dumps, parse_guest_json, timestamp
 
@@ -25,7 +29,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_REASON = 256
 RESPONSE_LIMIT = 4096  # how much of the response key we read back (we write far less)
 _REMEMBERED_IDS = 32  # per VM, answered ids kept in memory
-_QUIET = 600.0  # seconds: at most one rate-limit refusal per VM in this time
+REFUSAL_GAP = 10.0  # seconds: at most one rate-limit refusal per VM in this time; later requests wait for it
 
 
 class RequestError(ValueError):
@@ -113,13 +117,15 @@ def answered_request(resp: Mapping[str, Any]) -> str:
 @dataclass(frozen=True, slots=True)
 class Decision:
     """``kind``: ``none`` (nothing new), ``refuse`` (answer ``message``), ``accept`` (act on ``request``),
-    or ``resume`` (a refresh accepted before a restart: finish it)."""
+    ``resume`` (a refresh accepted before a restart: finish it), or ``wait`` (over the rate limit, refused
+    lately: look again at monotonic time ``at``, and answer then)."""
 
     kind: str
     request: Request | None = None
     id: str = ""
     action: str = ""
     message: str = ""
+    at: float = 0.0
 
 
 NOTHING = Decision("none")
@@ -135,6 +141,7 @@ class _Bucket:
 class _VmBook:
     last_raw: str | None = None
     answered: deque[str] = field(default_factory=lambda: deque(maxlen=_REMEMBERED_IDS))
+    recorded: deque[str] = field(default_factory=lambda: deque(maxlen=_REMEMBERED_IDS))  # in vCenter's events
     bucket: _Bucket | None = None
     limited_at: float | None = None  # when the last rate-limit refusal was answered
 
@@ -149,6 +156,24 @@ class RequestBook:
 
     def forget(self, vm: str) -> None:
         self._vms.pop(vm, None)
+
+    def remember(self, vm: str, ids: Iterable[str]) -> None:
+        """Ids of ``vm`` answered before this start (read back from the service's events, oldest first):
+        answered, and recorded already."""
+        book = self._vms.setdefault(vm, _VmBook())
+        for id in ids:
+            if id not in book.answered:
+                book.answered.append(id)
+            if id not in book.recorded:
+                book.recorded.append(id)
+
+    def record(self, vm: str, id: str) -> bool:
+        """Whether the answer to ``id`` still has to be recorded (the first answer written to it); then it is."""
+        book = self._vms.setdefault(vm, _VmBook())
+        if not id or id in book.recorded:
+            return False
+        book.recorded.append(id)
+        return True
 
     def unanswer(self, vm: str, id: str) -> None:
         """The answer to ``id`` could not be written: look at the request again next time."""
@@ -168,8 +193,12 @@ class RequestBook:
         if book is None:
             book = self._vms[vm] = _VmBook()
         fresh = book.last_raw is None  # first look at this VM since the start: trust the response key
-        book.last_raw = value
-        resp = read_response(current_response)
+        decision = self._decide(book, value, read_response(current_response), fresh, now)
+        if decision.kind != "wait":
+            book.last_raw = value
+        return decision
+
+    def _decide(self, book: _VmBook, value: str, resp: Mapping[str, Any], fresh: bool, now: float) -> Decision:
         try:
             request = _parse(value)
         except RequestError as err:
@@ -179,12 +208,13 @@ class RequestBook:
                 return NOTHING
             return self._limited(book, now, err.id, err.action) or self._remember(book, Decision(
                 "refuse", id=err.id, action=err.action, message=str(err)))
-        if request.id in book.answered:
-            return NOTHING
         if answered_request(resp) == request.id:
-            book.answered.append(request.id)
-            if resp.get("id") == request.id and resp.get("status") == "accepted" and request.action == "refresh":
+            if request.id not in book.answered:
+                book.answered.append(request.id)
+            if fresh and resp.get("id") == request.id and resp.get("status") == "accepted" and request.action == "refresh":
                 return Decision("resume", request=request, id=request.id, action=request.action)
+            return NOTHING
+        if request.id in book.answered:
             return NOTHING
         return self._limited(book, now, request.id, request.action) or self._remember(book, Decision(
             "accept", request=request, id=request.id, action=request.action))
@@ -195,7 +225,8 @@ class RequestBook:
         return decision
 
     def _limited(self, book: _VmBook, now: float, id: str, action: str) -> Decision | None:
-        """None when a token was available (and taken); else a refusal, at most one per ``_QUIET`` seconds."""
+        """None when a token was available (and taken); else a refusal saying when to try again, or ``wait``
+        when the last refusal is less than ``REFUSAL_GAP`` seconds old."""
         if self.per_hour > 0:
             bucket = book.bucket or _Bucket(tokens=float(self.per_hour), at=now)
             bucket.tokens = min(float(self.per_hour), bucket.tokens + (now - bucket.at) * self.per_hour / 3600.0)
@@ -209,8 +240,8 @@ class RequestBook:
             message = f"rate limit: at most {self.per_hour} requests per hour; try again in {wait} s"
         else:
             message = "the administrator does not accept requests from guests here"
-        if book.limited_at is not None and now - book.limited_at < _QUIET:
-            return NOTHING  # refused lately: a guest writing fast gets no more writes out of us
+        if book.limited_at is not None and now - book.limited_at < REFUSAL_GAP:
+            return Decision("wait", id=id, action=action, at=book.limited_at + REFUSAL_GAP)
         book.limited_at = now
         return self._remember(book, Decision("refuse", id=id, action=action, message=message))
 

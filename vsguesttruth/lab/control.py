@@ -176,11 +176,13 @@ class Lab:
         timeout: float = 180.0,
         readonly_user: str | None = None,
         password: str | None = None,
+        timing: bool | None = None,
     ) -> LabInfo:
         """Start a fresh lab in the background and wait until it answers (what a killed lab left in the
         run directory is discarded). ``readonly_user`` is ``NAME:PASSWORD`` (default: the lab's
         ``readonly:readonly``). ``password``: the login password instead of the lab's ``pass`` (handed over in
-        the environment, never on the lab's command line)."""
+        the environment, never on the lab's command line). ``timing``: tasks take time and queue as on
+        vCenter (``True``), or finish at once (``False``, fast test runs); ``None``: the lab's default (on)."""
         running = self.info()
         if running:
             raise LabError(f"a lab is already running at {running.url} (pid {running.pid}): run `vsguesttruth lab down` first")
@@ -196,7 +198,7 @@ class Lab:
             "topology": str(Path(topology).resolve()) if topology else None,
             "hosts": hosts or 0, "vms": vms or 0, "latency_ms": latency_ms, "http": http,
             "port": port, "control_port": control_port, "readonly_user": readonly_user,
-            "password": password,
+            "password": password, "timing": timing,
         }
         try:
             return self._start(saved, timeout)
@@ -231,6 +233,8 @@ class Lab:
             args += ["--latency-ms", str(saved["latency_ms"])]
         if saved.get("http"):
             args.append("--http")
+        if saved.get("timing") is not None:
+            args.append(f"--timing={'true' if saved['timing'] else 'false'}")
         if saved.get("readonly_user") is not None:
             args += ["--readonly-user", str(saved["readonly_user"])]
         with open(self.log_file, "ab") as log:
@@ -380,6 +384,19 @@ class Lab:
     def tasks(self) -> dict:
         """The current task mode and the migrations in flight."""
         return self._call("GET", "/v1/tasks")
+
+    def timing(self, **changes: bool | int) -> dict:
+        """Task timing (``lab/README.md``): with no argument its current settings; else change them, e.g.
+        ``timing(enabled=True)``, ``timing(vmotion_ms=2000, host_max_cost=4)``. Returns the settings."""
+        if not changes:
+            return self._call("GET", "/v1/timing")
+        return self._call("POST", "/v1/timing", dict(changes))
+
+    def vmotion_from_host_without_paths(self, outcome: str) -> dict:
+        """Whether a vMotion from a host that lost every path to the VM's datastore ``succeed``s or ``fail``s."""
+        if outcome not in ("succeed", "fail"):
+            raise LabError(f"unknown outcome {outcome!r}: succeed or fail")
+        return self._call("POST", "/v1/vmotion", {"from_host_without_paths": outcome})
 
     def expire_sessions(self) -> int:
         """End every SOAP session, as vCenter does when sessions time out; returns how many ended."""

@@ -38,6 +38,6 @@ can be tested; do not read the lab's success as a promise about real PDL.
 from __future__ import annotations
 
 from .decision import Action, Decision, MoveRequest, Plan, force
-from .planner import plan, plan_move
+from .planner import plan, plan_for, plan_move
 
-__all__ = ["Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_move"]
+__all__ = ["Action", "Decision", "MoveRequest", "Plan", "force", "plan", "plan_for", "plan_move"]

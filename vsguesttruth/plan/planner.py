@@ -213,6 +213,32 @@ def plan(inv: Inventory, truths: Iterable[VmTruth] | Mapping[str, VmTruth], conf
     return Plan(tuple(decisions))
 
 
+def plan_for(inv: Inventory, vm_moref: str, config: RemediationConfig, *, level: ServiceLevel | None = None,
+             replicas: Mapping[str, str] | None = None, context: TruthContext | None = None) -> Decision:
+    """What the planner does about one VM now (the plugin's move action and ``GET /plan?vm=``): its decision in
+    :func:`plan`, or a refusal (action ``none``, trigger its verdict) that says why there is nothing to move."""
+    ctx = context or TruthContext(inv)
+    vm = inv.vms[vm_moref]
+    truth = ctx.vm_truth(vm_moref, level)
+    planner = _Planner(inv, config, ctx, level, None, replicas)
+    decided = planner.decide(vm, truth, None)
+    if decided is not None:
+        return decided
+    return planner.refuse(vm, truth, truth.verdict.value, _nothing_to_do(vm, truth, config))
+
+
+def _nothing_to_do(vm: Vm, truth: VmTruth, config: RemediationConfig) -> str:
+    if vm.power_state != "poweredOn":
+        return f"{vm.name} is {vm.power_state}: nothing to move"
+    if truth.verdict is Verdict.HEALTHY:
+        return f"{vm.name} is healthy: nothing to move"
+    if truth.verdict is Verdict.DEGRADED:
+        why = ("the planner moves a degraded VM only below its service level" if truth.sla_met else
+               "[remediation] move_degraded is off")
+        return f"{_short(truth.explanation)}: redundancy lost, keep using the disks ({why})"
+    return f"{_short(truth.explanation)}: nothing the planner can do ({truth.verdict.value})"
+
+
 def plan_move(inv: Inventory, vm_moref: str, config: RemediationConfig, *, to_host: str = "", to_datastore: str = "",
               level: ServiceLevel | None = None, replicas: Mapping[str, str] | None = None,
               context: TruthContext | None = None) -> Decision:

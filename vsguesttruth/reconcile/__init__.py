@@ -18,12 +18,21 @@ right. Nothing here imports pyVmomi: the service reaches the vCenter edge only w
 
 from __future__ import annotations
 
-from .ports import NO_REMEDIATION, MigrationRequest, Remediation, RemediationHook, Write, Writer, WriteResult
+from .ports import (
+    NO_REMEDIATION,
+    AnswerLog,
+    MigrationRequest,
+    Remediation,
+    RemediationHook,
+    Write,
+    Writer,
+    WriteResult,
+)
 from .reconciler import Reconciler
 from .result import PassResult, VmOutcome
 from .service import Service, default_level, publish_once
 
 __all__ = [
-    "NO_REMEDIATION", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook", "Service",
-    "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
+    "NO_REMEDIATION", "AnswerLog", "MigrationRequest", "PassResult", "Reconciler", "Remediation", "RemediationHook",
+    "Service", "VmOutcome", "Write", "WriteResult", "Writer", "default_level", "publish_once",
 ]

@@ -7,6 +7,8 @@
 - :class:`MigrationRequest` and :data:`RemediationHook`: a guest's ``migrate`` request handed to
   remediation, answered at once or later.
 - :class:`Remediation`: remediation inside the loop (``vsguesttruth.remediation.RemediationLoop``).
+- :class:`AnswerLog`: the lasting record of the requests answered (the edge's: an event on the VM), so an id
+  answered once is never acted on again, after a restart or a power cycle that emptied the response key.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ RemediationHook = Callable[[MigrationRequest], "tuple[str, str] | None"]
 class Remediation(Protocol):
     """Remediation run by the service after every pass: guests' requests in, moves out."""
 
+    def start(self) -> Any:
+        """Before the first step: read back what vCenter remembers (moves, migrations still running); once."""
+        ...
+
     def request(self, req: MigrationRequest) -> tuple[str, str] | None:
         """A guest's migrate request (the :data:`RemediationHook`)."""
         ...
@@ -87,4 +93,12 @@ class Remediation(Protocol):
 
     def next_wake(self) -> float | None:
         """When a verdict waiting out its hysteresis (or a request) wants the next step; None: no need."""
+        ...
+
+
+class AnswerLog(Protocol):
+    """Where the service records each request it answered (``vcenter.events.AnswerRecord``: an event on the VM)."""
+
+    def record(self, vm: str, vm_name: str, id: str, action: str, status: str, message: str) -> None:
+        """Record the first answer written to request ``id`` of ``vm``; a failure is logged, never raised."""
         ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterable, Mapping
 
 from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import RESPONSE, STATE, RequestBook, document
@@ -23,7 +23,7 @@ from vsguesttruth.scope import Scope, Tagged
 from vsguesttruth.truth import TruthContext, VmTruth
 
 from .index import Index
-from .ports import RemediationHook, Write, WriteResult, Writer
+from .ports import AnswerLog, RemediationHook, Write, WriteResult, Writer
 from .queue import WorkQueue
 from .result import PassResult, VmOutcome
 from .state import Keys, VmState
@@ -38,15 +38,18 @@ class Reconciler:
     ``reconcile(inventory, as_of=...)``: ``as_of`` is the monotonic time up to which the inventory is known
     to be current (a live watch: now minus the settle time; a snapshot: when it was taken); a re-probe's
     result counts as seen once ``as_of`` passes the re-probe's end. ``remediation`` receives guests'
-    ``migrate`` requests; ``record_all`` keeps an outcome for every VM looked at (``publish --once``).
+    ``migrate`` requests; ``record_all`` keeps an outcome for every VM looked at (``publish --once``);
+    ``answers`` records every request answered (read back with :meth:`remember_answered` at the next start).
     """
 
     def __init__(self, config: Config, writer: Writer, *, level: ServiceLevel | None = None,
-                 remediation: RemediationHook | None = None, record_all: bool = False, dry_run: bool = False,
+                 remediation: RemediationHook | None = None, answers: AnswerLog | None = None,
+                 record_all: bool = False, dry_run: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  wallclock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.config = config
         self.writer = writer
+        self.answers = answers
         self.level = level or ServiceLevel()
         self.record_all = record_all
         self.dry_run = dry_run
@@ -94,6 +97,11 @@ class Reconciler:
         ``refused``); it is written with the VM's next pass. Callable from any thread."""
         self.queue.answer_later(vm, (id, action, status, message))
 
+    def remember_answered(self, ids: Mapping[str, Iterable[str]]) -> None:
+        """Request ids answered before this start, by VM moref (oldest first): never acted on again."""
+        for vm, answered in ids.items():
+            self.book.remember(vm, answered)
+
     def levels(self) -> dict[str, ServiceLevel]:
         """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
         return {m: st.policy.policy.level for m, st in self._vms.items() if st.policy.policy is not None}
@@ -118,7 +126,8 @@ class Reconciler:
         dirty = self._dirty(inv, full or self._rescope)
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
-        dirty |= self.queue.due(start, as_of)
+        due = self.queue.due(start, as_of)
+        dirty |= due
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False
@@ -133,6 +142,7 @@ class Reconciler:
                     self._in_scope.discard(moref)
                     self._drop(moref)
         work = sorted(m for m in dirty if m in self._in_scope)
+        self.queue.drop_answers(m for m in due if m not in self._in_scope or m not in inv.vms)
         result.in_scope = len(self._in_scope)
         result.examined = len(work)
         plans: list[VmPlan] = []
@@ -202,6 +212,8 @@ class Reconciler:
                     keys.seen = keys.ours = plan.seen
                 result.states += STATE in w.values
                 result.responses += RESPONSE in w.values
+                if RESPONSE in w.values:
+                    self._record(plan)
                 log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
                          ", ".join(f"state generation {plan.generation} ({plan.verdict})" if k == STATE
                                    else f"response {plan.response_status}" for k in w.values))
@@ -218,6 +230,14 @@ class Reconciler:
         self._probe(plans, result)
         for plan in plans:
             self.queue.retime(plan.vm.moref)
+
+    def _record(self, plan: VmPlan) -> None:
+        """The first answer written to a request id goes on record (``answers``), once per id."""
+        if self.answers is None or self.dry_run or plan.answered is None:
+            return
+        id, action, status, message = plan.answered
+        if self.book.record(plan.vm.moref, id):
+            self.answers.record(plan.vm.moref, plan.vm.name, id, action, status, message)
 
     def _probe(self, plans: list[VmPlan], result: PassResult) -> None:
         """Re-probe each host some plan asked for, once; pending refreshes learn when (and how) it ended."""

@@ -36,9 +36,10 @@ def default_level(config: Config) -> ServiceLevel:
 def publish_once(conn: Any, config: Config, *, level: ServiceLevel | None = None, dry_run: bool = False,
                  remediation: RemediationHook | None = None, publisher: Any = None) -> PassResult:
     """One pass on a fresh snapshot (``vsguesttruth publish --once``); re-reads and finishes after re-probes.
-    Tags of the scope are read first (an error when they cannot be); VMs on data sets are read with it."""
+    The request ids answered before (vCenter's events) are read first: never acted on again. Tags of the scope
+    are read first too (an error when they cannot be); VMs on data sets are read with the snapshot."""
     from vsguesttruth.delivery import open_delivery
-    from vsguesttruth.vcenter import Publisher, snapshot
+    from vsguesttruth.vcenter import Publisher, events, snapshot
 
     own = publisher is None
     pub = publisher or Publisher(conn, concurrency=config.publish.concurrency, attempts=config.publish.attempts,
@@ -46,7 +47,8 @@ def publish_once(conn: Any, config: Config, *, level: ServiceLevel | None = None
     tags = delivery = None
     try:
         rec = Reconciler(config, pub, level=level or default_level(config), remediation=remediation,
-                         record_all=True, dry_run=dry_run)
+                         answers=events.AnswerRecord(conn), record_all=True, dry_run=dry_run)
+        rec.remember_answered(events.answered_requests(conn))
         _read_attribute(conn, rec, config)
         tags = tag_cache(conn, config)
         if tags is not None:
@@ -101,23 +103,33 @@ class Service:
     ``remediation`` (``vsguesttruth.remediation.RemediationLoop``) gets the guests' migrate requests, a step
     after every pass and again at its ``next_wake()`` (a verdict waiting out its hysteresis).
     ``on_pass(result)`` is called after every pass that did something (wrote, answered, re-probed, failed).
+
+    ``lease`` (``vsguesttruth.vcenter.lease.Lease``, started): only while this instance holds it does the
+    service act. Before that it is passive: it keeps the watch (the plugin's pages and metrics stay live) and
+    writes nothing. When it becomes active it first reads back what vCenter remembers (the requests answered,
+    the moves, the migrations still running: :meth:`_start_acting`); every write and event checks the lease
+    again, every migration renews it first. A lease another instance took over ends :meth:`run` with an
+    error (``serve`` exits; restarted, it stands by). Without a lease (tests) the service always acts.
     """
 
     def __init__(self, conn: Any, config: Config, *, level: ServiceLevel | None = None,
                  remediation: Remediation | None = None, on_pass: Callable[[PassResult], None] | None = None,
-                 max_wait: float = 30.0) -> None:
-        from vsguesttruth.vcenter import Informer, Publisher
+                 max_wait: float = 30.0, lease: Any = None) -> None:
+        from vsguesttruth.vcenter import Informer, Publisher, events
 
         self.conn = conn
         self.config = config
         self.on_pass = on_pass
         self.remediation = remediation
         self.max_wait = max_wait
+        self.lease = lease
+        gate = lease.check if lease is not None else None
         self.informer = Informer(conn, max_wait=max_wait)
         self.publisher = Publisher(conn, concurrency=config.publish.concurrency, attempts=config.publish.attempts,
-                                   task_timeout=config.publish.task_timeout)
+                                   task_timeout=config.publish.task_timeout, gate=gate)
         self.reconciler = Reconciler(config, self.publisher, level=level or default_level(config),
-                                     remediation=remediation.request if remediation is not None else None)
+                                     remediation=remediation.request if remediation is not None else None,
+                                     answers=events.AnswerRecord(conn, gate))
         self.level = self.reconciler.level
         #: the scope's tags and the replica tags, read every [scope] tag_refresh seconds and on refresh_tags();
         #: ``on_tags(cache)`` after each read that succeeded
@@ -127,13 +139,17 @@ class Service:
         #: the VM data set channel ([delivery]); its writer sends what goes there, the rest to the publisher
         from vsguesttruth.delivery import open_delivery
 
-        self.delivery = open_delivery(conn, config, self.reconciler.scope_includes)
+        self.delivery = open_delivery(conn, config, self.reconciler.scope_includes, gate=gate)
         if self.delivery is not None:
             self.reconciler.writer = self.delivery.writer(self.publisher)
         self.passes = 0
         self.error = ""
         #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory
         self.busy = False
+        #: True while this instance acts (holds the lease, and has read back vCenter's record)
+        self.acting = False
+        self._started = False
+        self._retry_at = 0.0
 
     def refresh_tags(self) -> None:
         """Read the tags again at the next wake of the loop (on demand: SIGHUP)."""
@@ -157,6 +173,12 @@ class Service:
     def stopped(self) -> bool:
         return self.informer.stopped
 
+    def role(self) -> dict[str, Any]:
+        """``{"role": "active" | "passive", "holder": ...}`` for the plugin server and ``/readyz``."""
+        if self.lease is None:
+            return {"role": "active", "holder": ""}
+        return {**self.lease.status(), "role": "active" if self.acting else "passive"}
+
     def _remediate(self, inv: Inventory) -> None:
         if self.remediation is None:
             return
@@ -168,6 +190,38 @@ class Service:
         except Exception:  # noqa: BLE001 - a bug in remediation must not stop publishing
             log.exception("remediation pass failed")
 
+    def _may_act(self, now: float) -> bool:
+        """Whether this instance acts now: it holds the lease, and has read back what vCenter remembers."""
+        lease = self.lease
+        if lease is not None and lease.lost:
+            holder = lease.holder.line() if lease.holder is not None else "another instance"
+            raise VsgtError(f"{holder} took the lease {lease.name} over: this instance stopped acting and exits "
+                            "(started again, it stands by)")
+        holding = lease is None or lease.active
+        if holding and not self._started and now >= self._retry_at:
+            self._start_acting(now)
+        acting = holding and self._started
+        if acting != self.acting:
+            self.acting = acting
+            if lease is not None:
+                log.info("%s", "active: publishing and remediating" if acting else lease.describe())
+        return acting
+
+    def _start_acting(self, now: float) -> None:
+        """Before the first action: the request ids answered before (vCenter's events: never acted on again),
+        the moves and the migrations still running (remediation's start)."""
+        from vsguesttruth.vcenter import events
+
+        try:
+            self.reconciler.remember_answered(events.answered_requests(self.conn))
+            if self.remediation is not None:
+                self.remediation.start()
+        except VsgtError as err:
+            log.warning("cannot read back what vCenter remembers (trying again in 5 s): %s", err)
+            self._retry_at = now + 5.0
+            return
+        self._started = True
+
     def run(self) -> None:
         config, informer = self.config, self.informer
         inv: Inventory | None = None
@@ -177,24 +231,27 @@ class Service:
         try:
             while not self.stopped:
                 now = time.monotonic()
-                if config.scope.attribute is not None and now >= next_attribute:
+                acting = self._may_act(now)
+                if acting and config.scope.attribute is not None and now >= next_attribute:
                     _read_attribute(self.conn, self.reconciler, config)
                     next_attribute = now + config.scope.attribute_refresh
-                wake = self.reconciler.next_wake()
+                wake = self.reconciler.next_wake() if acting else None
                 timeout = self.max_wait if inv is not None else None
-                remedy = self.remediation.next_wake() if self.remediation is not None else None
-                polls = self.delivery.next_wake() if self.delivery is not None else None
-                for t in (wake, remedy, next_full if inv is not None else None,
-                          next_attribute if config.scope.attribute is not None else None,
-                          self._next_tags if self.tags is not None else None, polls):
+                remedy = self.remediation.next_wake() if self.remediation is not None and acting else None
+                polls = self.delivery.next_wake() if self.delivery is not None and acting else None
+                for t in (wake, remedy, next_full if inv is not None and acting else None,
+                          next_attribute if config.scope.attribute is not None and acting else None,
+                          self._next_tags if self.tags is not None and acting else None, polls):
                     if t is not None and timeout is not None:
                         timeout = min(timeout, max(0.0, t - now))
+                if not acting and timeout is not None:
+                    timeout = min(timeout, 1.0)  # passive: the watch for the pages, and a look at the lease
                 new = informer.next(None if timeout is None else math.ceil(timeout * 10) / 10)
                 if self.stopped:
                     break
                 if new is not None:
                     inv = new
-                if inv is None:
+                if inv is None or not acting:
                     continue
                 now = time.monotonic()
                 rescoped = False

@@ -3,7 +3,7 @@ the VM's extraConfig in vCenter): it only makes passes cheaper, or politer to vC
 
 - :class:`PolicyGate`: the guest's policy in force, and the rate limit on changing it;
 - :class:`Timers`: when the VM is due again (its host's next re-probe, the interval policy's window, the
-  backoff after a failed write), read by the work queue;
+  backoff after a failed write, a refusal over the rate limit), read by the work queue;
 - :class:`Keys`: what the VM's guestinfo keys hold as far as we know: our writes the watch has not echoed
   yet, the state document last seen and last written, and the calm restore of a document someone overwrote;
 - :class:`Pending`: a guest's refresh request while its host is re-probed.
@@ -73,6 +73,7 @@ class Timers:
     window: float | None = 0.0  # interval policy: the document may be published once as_of >= window
     failed_until: float | None = None  # backing off after a failed write
     failures: int = 0  # failed writes in a row
+    request_at: float | None = None  # a request over the rate limit is answered then (one refusal per gap)
 
 
 @dataclass

@@ -52,6 +52,7 @@ class VmPlan:
     generation: int | None = None
     response: str | None = None  # the response value to write
     response_status: str = ""
+    answered: tuple[str, str, str, str] | None = None  # the request answered: (id, action, status, message)
     undo: Callable[[], None] | None = None  # if the write fails: make the answer due again
     verdict: str = ""
     probe: str = ""  # host to re-probe
@@ -80,8 +81,10 @@ class VmSync:
     def plan(self, vm: Vm, st: VmState, inv: Inventory, ctx: TruthContext, memo: document.Memo, now: float,
              as_of: float, wall: datetime) -> VmPlan:
         timers, keys = st.timers, st.keys
-        if timers.failed_until is not None and now < timers.failed_until:
-            return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)  # backing off after a failure
+        if timers.failed_until is not None:
+            if now < timers.failed_until:
+                return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)  # backing off after a failure
+            timers.failed_until = None  # over: a write that fails again backs off longer (Timers.failures)
         info = lower_keys(vm.guestinfo)
         current_state = keys.current(STATE, info.get(STATE), now)
         current_response = keys.current(RESPONSE, info.get(RESPONSE), now)
@@ -153,44 +156,44 @@ class VmSync:
         late = self.queue.take_answers(vm.moref)
         if late:
             id, action, status, message = late[-1]
-            plan.response_status = status
             plan.undo = lambda: self.queue.requeue(vm.moref, late)
-            return response(id, status, message, wall, action)
+            self.queue.again(vm.moref)  # a request the guest wrote meanwhile: the next pass, not the next full one
+            return _answer(plan, id, action, status, message, wall)
         pending = st.pending
         if pending is not None and pending.probed is not None and as_of >= pending.probed:
             st.pending = None
             st.timers.window = 0.0  # an interval policy publishes now too
             req = pending.request
             plan.undo = lambda: setattr(st, "pending", pending)
+            self.queue.again(vm.moref)  # as after a late answer: a request written meanwhile, in the next pass
             if pending.error:
-                plan.response_status = "failed"
-                return response(req.id, "failed", f"re-probe failed: {pending.error}", wall, req.action)
-            plan.response_status = "done"
+                return _answer(plan, req.id, req.action, "failed", f"re-probe failed: {pending.error}", wall)
             host = inv.hosts.get(vm.host)
-            return response(req.id, "done", f"storage of {host.name if host else vm.host} re-probed; "
-                                             "the state document is current", wall, req.action)
+            return _answer(plan, req.id, req.action, "done", f"storage of {host.name if host else vm.host} "
+                                                             "re-probed; the state document is current", wall)
+        st.timers.request_at = None
         decision = self.book.triage(vm.moref, request, current_response, now)
         if decision.kind == "none":
             return None
+        if decision.kind == "wait":
+            st.timers.request_at = decision.at  # over the rate limit and refused lately: answered then
+            return None
         if decision.kind == "refuse":
             log.info("refused a request of %s: %s", vm.name, decision.message)
-            plan.response_status = "refused"
             plan.undo = lambda: self.book.unanswer(vm.moref, decision.id)
-            return response(decision.id, "refused", decision.message, wall, decision.action)
+            return _answer(plan, decision.id, decision.action, "refused", decision.message, wall)
         req = decision.request
         assert req is not None
         plan.undo = lambda: self.book.unanswer(vm.moref, req.id)
         if req.action == "refresh":
             host = inv.hosts.get(vm.host)
             if host is None:
-                plan.response_status = "refused"
-                return response(req.id, "refused", "the VM's host is not known", wall, req.action)
+                return _answer(plan, req.id, req.action, "refused", "the VM's host is not known", wall)
             st.pending = Pending(req)
             plan.probe = vm.host
             if decision.kind == "resume":
                 return None  # accepted before a restart: finish it, the answer is there already
-            plan.response_status = "accepted"
-            return response(req.id, "accepted", f"re-probing the storage of {host.name}", wall, req.action)
+            return _answer(plan, req.id, req.action, "accepted", f"re-probing the storage of {host.name}", wall)
         return self._migrate(vm, req, ctx, policy, wall, plan)
 
     def _migrate(self, vm: Vm, req: Request, ctx: TruthContext, policy: GuestPolicy, wall: datetime,
@@ -213,5 +216,11 @@ class VmSync:
             if answer is None:
                 return None  # remediation answers later
             status, message = answer
-        plan.response_status = status
-        return response(req.id, status, message, wall, req.action)
+        return _answer(plan, req.id, req.action, status, message, wall)
+
+
+def _answer(plan: VmPlan, id: str, action: str, status: str, message: str, wall: datetime) -> str:
+    """The response value answering request ``id``; the plan remembers what it answers."""
+    plan.response_status = status
+    plan.answered = (id, action, status, message)
+    return response(id, status, message, wall, action)

@@ -10,8 +10,11 @@ One loop, two ways to run it:
   until nothing more can move now.
 
 Either way it starts (:meth:`~RemediationLoop.start`) by reading back what vCenter's events remember of our
-moves (cooldowns, the hourly budget) and the datastores' replica attribute and replica tags: the state of
-record is vCenter's (``serve`` keeps ``replicas`` current with its tag reads).
+moves (cooldowns, the hourly budget) and the datastores' replica attribute and replica tags (``serve`` keeps
+``replicas`` current with its tag reads), and by adopting the migrations our account started that still run in
+vCenter (an instance killed mid-vMotion): they count against ``max_concurrent`` and the budget, are never
+started a second time, and their outcome is recorded when their task ends (a "moved" event, or a failure).
+The state of record is vCenter's.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from typing import Any, Callable, Mapping, Sequence
 from vsguesttruth.config import RemediationConfig
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.model import Inventory
-from vsguesttruth.plan import MoveRequest
+from vsguesttruth.plan import Action as PlanAction, Decision, MoveRequest
 from vsguesttruth.policy import ServiceLevel
-from vsguesttruth.truth import TruthContext, VmTruth
+from vsguesttruth.truth import TruthContext, Verdict, VmTruth
 
 from .executor import Executor, VcenterExecutor
 from .manual import ManualMoves
@@ -60,11 +63,11 @@ class RemediationLoop:
     guests' pending requests. ``on_done(ok)`` is called after each move (metrics)."""
 
     def __init__(self, conn: Any, config: RemediationConfig, *, executor: Executor | None = None,
-                 on_done: Callable[[bool], None] | None = None) -> None:
+                 on_done: Callable[[bool], None] | None = None, lease: Any = None) -> None:
         self.conn = conn
         self.config = config
         self.on_done = on_done
-        self.executor = executor or VcenterExecutor(conn, config)
+        self.executor = executor or VcenterExecutor(conn, config, lease=lease)
         self.remediator = Remediator(config, self.executor, on_request_result=self._answer)
         self.pool = ThreadPoolExecutor(max(config.max_concurrent, 1), thread_name_prefix="vsgt-move")
         self.replicas: dict[str, str] = {}
@@ -74,15 +77,25 @@ class RemediationLoop:
         self._respond: dict[str, tuple[str, Callable[[str, str], None]]] = {}  # vm -> (request id, respond)
         self._lock = threading.Lock()
         self._wake: float | None = None
+        self.started = False
 
-    def start(self) -> "RemediationLoop":
-        """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute."""
-        from vsguesttruth.vcenter import events, replicas
+    def start(self, follow: bool = True) -> "RemediationLoop":
+        """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute and tags, and
+        adopt our migrations still running in vCenter (in flight; ``follow``: wait for each and record its
+        outcome, not in a dry run, which only plans around them). Once; later calls do nothing."""
+        from vsguesttruth.vcenter import events, replicas, running_migrations
 
+        if self.started:
+            return self
         for vm, ago in events.recent_moves(self.conn, max(self.config.cooldown_seconds, 3600)):
             self.remediator.remember(vm, self.remediator.clock() - ago)
         if self.config.replica_attribute or self.config.replica_tag_category:
             self.replicas = replicas(self.conn, self.config.replica_attribute, self.config.replica_tag_category)
+        for move in running_migrations(self.conn):
+            action = self.remediator.adopt(adopted_decision(move), move.task, move.seconds)
+            if follow:
+                self.pool.submit(self._execute, action)
+        self.started = True
         return self
 
     # -- inside the service -------------------------------------------------------------------------
@@ -106,7 +119,13 @@ class RemediationLoop:
         found[1](status, message)
 
     def next_wake(self) -> float | None:
-        return self._wake
+        """When the service should step again: a verdict waiting out its hysteresis, a guest's request, and
+        every second while moves run in worker threads (their answers to guests are written at once)."""
+        wake = self._wake
+        if self.remediator.in_flight:
+            soon = self.remediator.clock() + 1.0
+            wake = soon if wake is None else min(wake, soon)
+        return wake
 
     def step(self, inv: Inventory, truths: Mapping[str, VmTruth], levels: Mapping[str, ServiceLevel] | None = None,
              level: ServiceLevel | None = None) -> list[Action]:
@@ -179,3 +198,12 @@ class RemediationLoop:
     def stop(self) -> None:
         """Let moves in flight finish (their tasks run in vCenter anyway), start no new one."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def adopted_decision(move: Any) -> Decision:
+    """The decision behind a migration still running in vCenter (``vcenter.RunningMove``): where it goes is
+    known when it ends."""
+    action = PlanAction.VMOTION if move.kind == "vmotion" else PlanAction.STORAGE_VMOTION
+    return Decision(vm=move.vm, vm_name=move.vm_name, action=action, verdict=Verdict.UNKNOWN, trigger="adopted",
+                    why=f"{move.task} started before this instance did", from_host=move.from_host,
+                    from_host_name=move.from_host_name, to_host_name="?" if move.kind == "vmotion" else "")

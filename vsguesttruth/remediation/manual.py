@@ -12,9 +12,9 @@ import time
 from typing import Any, Callable, Mapping
 
 from vsguesttruth.config import RemediationConfig
-from vsguesttruth.errors import VsgtError
+from vsguesttruth.errors import MoveRefused, VsgtError
 from vsguesttruth.model import Inventory
-from vsguesttruth.plan import Decision, plan, plan_move
+from vsguesttruth.plan import Decision, plan, plan_for, plan_move
 from vsguesttruth.truth import TruthContext
 
 from .executor import Executor
@@ -64,10 +64,11 @@ class ManualMoves:
         self.replicas = replicas
 
     def plan(self, inv: Inventory, vm: str | None) -> dict[str, Any]:
-        """What would move: of one VM, or of every VM whose storage calls for it."""
+        """What would move: of one VM (exactly one decision, a move or a refusal saying why not: what the
+        move action offers and :meth:`migrate` does), or of every VM whose storage calls for it."""
         ctx = TruthContext(inv)
         if vm:
-            decisions = [plan_move(inv, vm, self.config, replicas=self.replicas(), context=ctx)]
+            decisions = [plan_for(inv, vm, self.config, replicas=self.replicas(), context=ctx)]
         else:
             decisions = list(plan(inv, ctx.vm_truths(), self.config, replicas=self.replicas(), context=ctx).decisions)
         moves = [{**d.as_dict(), "to": d.to_host_name or d.to_datastore_name, "reason": d.why}
@@ -76,7 +77,9 @@ class ManualMoves:
         return {"mode": self.config.mode, "moves": moves, "refusals": refusals}
 
     def migrate(self, vm: str, *, to_host: str = "", dry_run: bool = False, requested_by: str = "") -> dict[str, Any]:
-        """Move one VM (to ``to_host``, a moref or a name, or where the planner says); VsgtError to refuse."""
+        """Move one VM, on a fresh snapshot: to ``to_host`` (a moref or a name; the administrator's choice), or
+        else exactly what :meth:`plan` offers for it. :class:`MoveRefused` when the planner refuses (nothing was
+        tried); another VsgtError when the move failed."""
         from vsguesttruth.vcenter import snapshot
 
         inv = snapshot(self.conn)
@@ -85,11 +88,14 @@ class ManualMoves:
         host = inv.hosts.get(to_host) or inv.host_by_name(to_host) if to_host else None
         if to_host and host is None:
             raise VsgtError(f"no host {to_host!r} in vCenter")
-        decision = plan_move(inv, vm, self.config, to_host=host.moref if host else "", replicas=self.replicas())
+        if host is not None:
+            decision = plan_move(inv, vm, self.config, to_host=host.moref, replicas=self.replicas())
+        else:
+            decision = plan_for(inv, vm, self.config, replicas=self.replicas())
         if not decision.moves:
-            raise VsgtError(f"not moving {decision.vm_name}: {decision.why}")
+            raise MoveRefused(f"not moving {decision.vm_name}: {decision.why}")
         if dry_run:
-            return {"dry_run": True, "message": f"would move {decision.vm_name} {decision.target_words()}",
+            return {"dry_run": True, "moved": False, "message": f"would move {decision.vm_name} {decision.target_words()}",
                     "decision": decision.as_dict()}
         outcome, _ = move(self.executor, decision, by=f"{requested_by} from the plugin" if requested_by else "the plugin")
         return {"moved": True, "message": f"moved {decision.vm_name} {decision.target_words()} ({outcome})",

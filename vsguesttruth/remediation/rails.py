@@ -56,7 +56,7 @@ from vsguesttruth.plan import Decision, MoveRequest, Plan, plan
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext, VmTruth
 
-from .executor import Executor
+from .executor import Executor, TaskGone
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,9 @@ class Action:
 
     decision: Decision
     kind: str  # move / advise / hold / refuse
-    rail: str = ""  # hold: stable, in_flight, cooldown, retry, gave_up, breaker, concurrency, budget
+    rail: str = ""  # hold: stable, in_flight, cooldown, retry, gave_up, breaker, concurrency, budget; move: adopted
     reason: str = ""  # hold: why not now
+    task: str = ""  # adopted: the migration task already running in vCenter
 
     @property
     def vm(self) -> str:
@@ -158,6 +159,21 @@ class Remediator:
             if self.clock() - at < 3600:
                 self._started.append(at)
                 self._started = deque(sorted(self._started))
+
+    def adopt(self, decision: Decision, task: str, running_for: float) -> Action:
+        """A migration still running in vCenter that an earlier instance started (``task``, running for
+        ``running_for`` seconds): in flight from now, counted against ``max_concurrent`` and the hourly budget,
+        never started again. Run it with :meth:`execute`, which waits for the task and records its outcome."""
+        now = self.clock()
+        action = Action(decision, "move", "adopted", f"{task} was running when this instance started", task)
+        with self._lock:
+            self._in_flight[decision.vm] = action
+            if running_for < 3600:
+                self._started.append(now - running_for)
+                self._started = deque(sorted(self._started))
+        log.info("adopted the running migration %s of %s (%s, for %.0f s)", task, decision.vm_name,
+                 decision.action.value, running_for)
+        return action
 
     # -- the pass -----------------------------------------------------------------------------------
 
@@ -319,13 +335,24 @@ class Remediator:
     # -- execution ----------------------------------------------------------------------------------
 
     def execute(self, action: Action, progress: Callable[[int], None] | None = None) -> bool:
-        """Run one ``move`` action (blocking: call it from a worker thread); True when it succeeded."""
+        """Run one ``move`` action (blocking: call it from a worker thread); True when it succeeded. An adopted
+        one (:meth:`adopt`) is not started again: its task is waited for, and its outcome recorded."""
         d = action.decision
         start = self.clock()
-        self._event(d.vm, f"moving {d.vm_name} {d.target_words()} ({d.action.value}, {d.trigger}, verdict "
-                          f"{d.verdict.value}): {d.why}")
+        adopted = action.rail == "adopted"
+        if not adopted:
+            self._event(d.vm, f"moving {d.vm_name} {d.target_words()} ({d.action.value}, {d.trigger}, verdict "
+                              f"{d.verdict.value}): {d.why}")
         try:
-            outcome = self.executor.migrate(d, progress)
+            if adopted:
+                d, outcome = self.executor.follow(d, action.task, progress), f"task {action.task}"
+            else:
+                outcome = self.executor.migrate(d, progress)
+        except TaskGone as err:
+            with self._lock:
+                self._in_flight.pop(d.vm, None)
+            log.warning("%s: the migration never happened; %s is planned again", err, d.vm_name)
+            return False
         except VsgtError as err:
             self._failed(action, str(err))
             return False
@@ -346,8 +373,9 @@ class Remediator:
             self.moves_done += 1
             self._requests.pop(d.vm, None)
         extra = f"; {outcome}" if outcome else ""
+        how = "waited for after a restart" if adopted else d.trigger
         self._event(d.vm, f"moved {d.vm_name} {d.target_words()} in {seconds:.1f} s ({d.action.value}, "
-                          f"{d.trigger}){extra}")
+                          f"{how}){extra}")
         if d.request_id:
             self._callback(d.vm, d.request_id, "done", f"moved {d.target_words()}")
         return True

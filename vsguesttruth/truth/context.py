@@ -33,6 +33,9 @@ from .verdict import Verdict
 
 _DEFAULT_LEVEL = ServiceLevel()
 _WORKING = frozenset(s for s in PathState if s.working)
+# Mount reasons of an APD: the device's operational state (error after the APD timeout, per the vSphere
+# Storage guide's "Dead or Error") is then no evidence of a lost device.
+_APD_REASONS = frozenset({"AllPathsDown_Start", "AllPathsDown_Timeout"})
 
 
 class _Backing(NamedTuple):
@@ -281,9 +284,11 @@ class TruthContext:
         paths = tuple(self._paths[host_moref].get(name, ()))
         ds = self._datastore_of(name, host_moref)
         mount = self._ds(ds).by_host.get(host_moref) if ds else None
+        in_apd = bool(mount) and mount.inaccessible_reason in _APD_REASONS
         found = self._host_paths[key] = HostPaths(
             host=host.name, host_moref=host.moref, connected=host.connected, present=lun is not None,
-            operational_state=lun.operational_state if lun else (), permanently_lost=bool(lun and lun.permanently_lost),
+            operational_state=lun.operational_state if lun else (),
+            permanently_lost=bool(lun and lun.permanently_lost) and not in_apd,
             paths=paths, working=sum(p.state in _WORKING for p in paths),
             mount_accessible=(mount.mounted and mount.accessible) if mount else None,
             mount_reason=mount.inaccessible_reason if mount else "",

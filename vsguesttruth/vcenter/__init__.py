@@ -8,8 +8,10 @@
   of hosts, datastores and VMs into the plain :class:`~vsguesttruth.model.Inventory`;
 - :mod:`.watch`, :mod:`.informer`: WaitForUpdatesEx, one live inventory shared by its readers;
 - :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`,
-  :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion, vCenter events,
-  custom attributes, the vSphere Client plugin's registration, the account's role and privileges;
+  :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion (and the ones still
+  running after a restart), vCenter events, custom attributes, the vSphere Client plugin's registration, the
+  account's role and privileges;
+- :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec);
 - :mod:`.automation` (the vSphere Automation SDK, the only code that imports it: sessions, tags, VM data
   sets, clone tickets), :mod:`.tags` (tags for the scope and replicas, cached), :mod:`.clientsession` (the
   vSphere Client user's session: clone ticket, then CloneSession).
@@ -43,7 +45,8 @@ from .errors import (
 from .faults import fault_text, is_connection_lost, is_session_lost, translate
 from .informer import Informer
 from .inventory import snapshot
-from .migrate import MoveResult, relocate, replica_pairs, vmotion
+from .lease import Lease, NotActive
+from .migrate import MoveResult, RunningMove, follow, relocate, replica_pairs, running_migrations, vmotion
 from .privileges import RoleResult, ensure_role, missing_privileges, root_folder, root_pools, tools_status
 from .publish import Publisher, get_extra_config, read_guestinfo, refresh_storage, set_extra_config
 from .settings import ConnectionSettings, normalize_thumbprint, parse_url
@@ -63,10 +66,13 @@ __all__ = [
     "ConnectionSettings",
     "ClientSessionExchange",
     "Informer",
+    "Lease",
     "MoveResult",
+    "NotActive",
     "NotFound",
     "Publisher",
     "RoleResult",
+    "RunningMove",
     "SessionExpired",
     "TagCache",
     "TaskFailed",
@@ -80,6 +86,7 @@ __all__ = [
     "extension",
     "fault_text",
     "find_object",
+    "follow",
     "get_extra_config",
     "is_connection_lost",
     "is_session_lost",
@@ -95,6 +102,7 @@ __all__ = [
     "replicas",
     "root_folder",
     "root_pools",
+    "running_migrations",
     "set_extra_config",
     "snapshot",
     "ssl_context",

@@ -145,6 +145,15 @@ class Connection:
         session = self.content.sessionManager.currentSession
         return session.key if session else ""
 
+    def about(self) -> dict[str, str]:
+        """Which vCenter this is (``ServiceContent.about``): its instance UUID (the ``serverGuid`` the vSphere
+        Client puts in object ids, ``urn:vmomi:VirtualMachine:vm-51:<instanceUuid>``), name and version."""
+        about = self.content.about
+        host = urlsplit(self.settings.url).hostname or ""
+        return {"instance_uuid": str(getattr(about, "instanceUuid", "") or ""), "name": host,
+                "full_name": str(about.fullName or ""), "api_version": str(about.apiVersion or ""),
+                "api_type": str(about.apiType or "")}
+
     def on_reconnect(self, callback: Callable[["Connection"], None]) -> None:
         """Call ``callback(conn)`` after every successful reconnect (resync hook)."""
         self._listeners.append(callback)

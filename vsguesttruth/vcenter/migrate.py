@@ -14,6 +14,12 @@ connection or session, after a reconnect; ``TaskInProgress``, ``ConcurrentAccess
 Before each attempt the VM's placement is read: a VM already where it should go (an earlier attempt did
 finish) is a success, not a second migration. Failures are :class:`TaskFailed` with one line.
 
+A service that restarts while its migrations run finds them again: :func:`running_migrations` lists the
+``MigrateVM_Task``/``RelocateVM_Task`` in ``TaskManager.recentTask`` (running, cancelable, or queued tasks
+and those completed in the last minutes, that the account may see) still queued or running and started by
+the account's own user (``info.reason``, a ``TaskReasonUser``), and :func:`follow` waits for one and reads
+where the VM is afterwards. The remediation adopts them instead of starting a second migration.
+
 :func:`replica_pairs` reads the datastore custom attribute that names a datastore's replica.
 """
 
@@ -170,6 +176,78 @@ def relocate(conn: Connection, vm_moref: str, datastore_moref: str, *, host: str
         return _retrying(attempts)(attempt)
     except Transient as err:
         raise TaskFailed(f"{err} (gave up after {count} attempts)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RunningMove:
+    """A migration task still running in vCenter, as plain data."""
+
+    task: str  # task moref
+    vm: str  # moref
+    vm_name: str
+    kind: str  # vmotion / relocate
+    from_host: str  # moref of the host the VM is on now
+    from_host_name: str
+    seconds: float  # how long it has been running (vCenter's clock)
+    progress: int
+
+
+_KINDS = {"VirtualMachine.migrate": "vmotion", "VirtualMachine.relocate": "relocate"}
+
+
+def running_migrations(conn: Connection, user: str = "") -> list[RunningMove]:
+    """The vMotions and Storage vMotions still queued or running that ``user`` started (default: the user of
+    this session, as vCenter names it in ``info.reason``), from ``TaskManager.recentTask``."""
+    PC = vmodl.query.PropertyCollector
+
+    def read() -> list[RunningMove]:
+        content = conn.content
+        who = (user or content.sessionManager.currentSession.userName or "").lower()
+        tasks = list(content.taskManager.recentTask or ())
+        if not tasks:
+            return []
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=t) for t in tasks],
+                             propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info"])])
+        now = conn.si.CurrentTime()
+        found = []
+        result = content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+        while result is not None:
+            for obj in result.objects or ():
+                info = next((p.val for p in obj.propSet or () if p.name == "info"), None)
+                if info is None or _KINDS.get(info.descriptionId or "") is None:
+                    continue
+                reason = info.reason
+                if str(info.state) not in ("queued", "running") or not isinstance(reason, vim.TaskReasonUser):
+                    continue
+                if (reason.userName or "").lower() != who or not isinstance(info.entity, vim.VirtualMachine):
+                    continue
+                found.append((info, info.entity._moId))
+            token = result.token
+            result = content.propertyCollector.ContinueRetrievePropertiesEx(token) if token else None
+        out = []
+        for info, vm_moref in found:
+            name, host, host_name, _, _ = _placement(conn, vm_moref)
+            started = info.startTime or info.queueTime
+            seconds = max(0.0, (now - started).total_seconds()) if started is not None else 0.0
+            out.append(RunningMove(info.key, vm_moref, info.entityName or name, _KINDS[info.descriptionId], host,
+                                   host_name, seconds, int(info.progress or 0)))
+        return out
+
+    return conn.run(read, "read the running migrations")
+
+
+def follow(conn: Connection, move: RunningMove, *, timeout: float = 600, progress: Progress | None = None
+           ) -> tuple[str, str]:
+    """Wait for a running migration task to end; ``(host name, datastore name)`` where the VM is then (the
+    datastore of its first disk). TaskFailed when the task failed or did not end within ``timeout``."""
+    what = f"{'vMotion' if move.kind == 'vmotion' else 'relocation'} of {move.vm_name} ({move.task})"
+    wait_for_task(conn, move.task, what, timeout, progress=progress, poll=POLL_SECONDS)
+    _, _, host_name, disks, _ = _placement(conn, move.vm)
+    ds = ""
+    if move.kind == "relocate" and disks:
+        first = disks[min(disks)]
+        ds = call(conn, lambda: _mo(conn, vim.Datastore, first).name, f"read datastore {first}")
+    return host_name, ds
 
 
 def replica_pairs(conn: Connection, attribute: str) -> dict[str, str]:

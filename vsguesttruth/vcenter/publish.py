@@ -22,7 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from pyVmomi import vim, vmodl
 
@@ -32,6 +32,7 @@ from vsguesttruth_guest.guestinfo import PREFIX
 from . import task
 from .connect import Connection
 from .errors import TaskFailed, VsgtError
+from .lease import NotActive
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,15 @@ class Publisher:
     """Writes guestinfo keys of many VMs: ``write([Write, ...]) -> [WriteResult, ...]`` (same order).
 
     ``dry_run``: nothing is sent; every write is reported as done (counted in :attr:`skipped`).
+    ``gate(what)``: called before every ReconfigVM and re-probe, raises when this instance may not act (the
+    single-instance lease of ``serve``): that write fails, nothing is sent.
     """
 
     def __init__(self, conn: Connection, *, concurrency: int = 8, attempts: int = 4, task_timeout: float = 120.0,
-                 backoff: tuple[float, float] = (0.2, 5.0), dry_run: bool = False) -> None:
+                 backoff: tuple[float, float] = (0.2, 5.0), dry_run: bool = False,
+                 gate: Callable[[str], None] | None = None) -> None:
         self.conn = conn
+        self.gate = gate
         self.concurrency = max(1, concurrency)
         self.attempts = max(1, attempts)
         self.task_timeout = task_timeout
@@ -122,9 +127,12 @@ class Publisher:
 
         def one(host: str) -> tuple[str, str]:
             try:
+                if self.gate is not None:
+                    self.gate(f"re-probe the storage of {host}")
                 refresh_storage(self.conn, host)
             except VsgtError as err:
-                log.warning("re-probe of %s failed: %s", host, err)
+                log.log(logging.DEBUG if isinstance(err, NotActive) else logging.WARNING,
+                        "re-probe of %s failed: %s", host, err)
                 return host, str(err)
             with self._lock:
                 self._counters.refreshes += 1
@@ -159,6 +167,8 @@ class Publisher:
         def attempt() -> None:
             nonlocal attempts
             attempts += 1
+            if self.gate is not None:
+                self.gate(what)
             with self._lock:
                 self._counters.tasks += 1
             task.call(self.conn, lambda: self._reconfigure(w.vm, w.values, what), what)
@@ -170,7 +180,9 @@ class Publisher:
         except (VsgtError, task.Transient) as err:  # one VM's failure is reported, not raised
             with self._lock:
                 self._counters.failures += 1
-            log.warning("writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, err)
+            # the lease running out is said once, by the service; not once per VM
+            log.log(logging.DEBUG if isinstance(err, NotActive) else logging.WARNING,
+                    "writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, err)
             return WriteResult(w, False, str(err), attempts, time.monotonic() - start)
         with self._lock:
             self._counters.writes += 1

@@ -11,13 +11,14 @@ Public surface::
 
 **Beside the reconcile loop (``vsguesttruth serve``).** The loop's vCenter informer is the app's *source*
 too (:meth:`WatcherSource.sharing`: ``latest() -> Inventory | None``, the ``level`` pages judge by,
-``version``, ``updated_at``, ``error`` and ``wait_version(after, timeout)`` for live pages); remediation's
-manual moves are its move action::
+``version``, ``updated_at``, ``error`` and ``wait_version(after, timeout)`` for live pages; ``vcenter`` and
+``events`` through the service's connection); remediation's manual moves are its move action::
 
     from vsguesttruth.web import WatcherSource, start_web, track
     track(service.informer)                                   # watch answers -> /metrics
-    web = start_web(WatcherSource.sharing(service.informer, service.level), config.web,
-                    settings=connection_settings, plan=remedy.manual.plan, migrate=remedy.manual.migrate)
+    web = start_web(WatcherSource.sharing(service.informer, service.level, conn=service.conn), config.web,
+                    settings=connection_settings, plan=remedy.manual.plan, migrate=remedy.manual.migrate,
+                    guest=config.guest)
     try:
         service.run()                  # and metrics.publish_done("ok"), metrics.vcenter_error(kind), ...
     finally:
@@ -25,9 +26,11 @@ manual moves are its move action::
 
 ``start_web`` reads ``[web]``: listen, port, cert_file/key_file (HTTPS; plain HTTP is refused unless
 ``allow_http=True``, for tests), api_tokens_file, session_cache_seconds (a vSphere Client user's token is
-exchanged for a vCenter session of that user with ``settings``, and cached: :mod:`.session`), metrics_anonymous. ``plan(inventory, vm_moref_or_None)`` returns what would
-move (JSON-able or ``.as_dict()``); ``migrate(vm_moref, *, to_host, dry_run, requested_by)`` moves one VM and
-returns a JSON-able result (raise a VsgtError to refuse: the API answers 409 with its message).
+exchanged for a vCenter session of that user with ``settings``, and cached: :mod:`.session`),
+metrics_anonymous. ``plan(inventory, vm_moref_or_None)`` returns what would move (JSON-able or
+``.as_dict()``); ``migrate(vm_moref, *, to_host, dry_run, requested_by)`` moves one VM and returns a JSON-able
+result (raise ``MoveRefused`` to refuse: the API answers 409 with its message; any other
+error is a failed move: 502).
 
 ``vsguesttruth web`` (cli/plugin.py) runs the same thing standalone, with a :class:`WatcherSource`.
 """
@@ -64,15 +67,18 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
 
 
 def start_web(source: InventorySource, web_config: Any, *, settings: Any = None, auth: Auth | None = None,
-              plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None) -> WebServer:
+              plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None,
+              guest: Any = None, role: Any = None) -> WebServer:
     """Build the app for ``source`` and serve it per ``[web]`` (a config.WebConfig); returns the running
-    server (``.url``, ``.stop()``)."""
+    server (``.url``, ``.stop()``). ``guest``: ``[guest]`` (a config.GuestConfig), the bounds of the guests'
+    service levels the pages judge each VM by."""
     from vsguesttruth.errors import ConfigError
 
     if not (web_config.cert_file and web_config.key_file) and not allow_http:
         raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
     auth = auth or make_auth(web_config, settings)
-    app = create_app(source, auth, plan=plan, migrate=migrate, metrics_anonymous=web_config.metrics_anonymous)
+    app = create_app(source, auth, plan=plan, migrate=migrate, metrics_anonymous=web_config.metrics_anonymous,
+                     guest=guest, role=role)
 
     def stopped() -> None:
         auth.close()  # the users' cached vCenter sessions are logged out

@@ -7,7 +7,8 @@ Two kinds:
 
       from vsguesttruth.web import metrics
       metrics.publish_done("ok")            # a guestinfo write (the reconcile loop): ok / skipped / failed
-      metrics.migration_done("ok")          # a vMotion / Storage vMotion (remediation): ok / failed / refused
+      metrics.migration_done("done")        # a vMotion / Storage vMotion asked for (remediation, the plugin):
+                                            # done, failed (tried, vCenter failed), refused (the planner said no)
       metrics.vcenter_error("session_lost") # any vCenter fault worth counting, by a short kind
       metrics.watch_heard()                 # the watch heard from vCenter (an update or an empty wait)
       metrics.inventory_updated()           # a new Inventory was built
@@ -37,7 +38,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 PUBLISHES = Counter("vsguesttruth_publishes", "Guestinfo writes, by outcome (ok, skipped, failed).",
                     ["outcome"], registry=REGISTRY)
-MIGRATIONS = Counter("vsguesttruth_migrations", "Migrations (vMotion / Storage vMotion), by outcome.",
+MIGRATIONS = Counter("vsguesttruth_migrations", "Migrations (vMotion / Storage vMotion) asked for, by outcome: done, "
+                     "failed (tried; vCenter's task failed), refused (the planner would not move the VM).",
                      ["outcome"], registry=REGISTRY)
 VCENTER_ERRORS = Counter("vsguesttruth_vcenter_errors", "vCenter faults and connection problems, by kind.",
                          ["kind"], registry=REGISTRY)
@@ -50,6 +52,9 @@ PASS_SECONDS = Histogram("vsguesttruth_pass_seconds",
 PASS_RUNNING = Gauge("vsguesttruth_pass_running", "1 while a reconcile pass is running.", registry=REGISTRY)
 INVENTORY_UPDATES = Counter("vsguesttruth_inventory_updates", "Inventories built from vCenter changes.",
                             registry=REGISTRY)
+ACTIVE = Gauge("vsguesttruth_active",
+               "1 while this instance holds the single-instance lease and acts; 0 while it stands by (passive).",
+               registry=REGISTRY)
 WATCH_LAG = Gauge("vsguesttruth_watch_lag_seconds",
                   "Seconds since the watch last heard from vCenter (an update or an empty wait); grows when "
                   "the watch is stuck or vCenter is unreachable.", registry=REGISTRY)
@@ -70,7 +75,12 @@ def publish_done(outcome: str = "ok", count: int = 1) -> None:
     PUBLISHES.labels(outcome=outcome).inc(count)
 
 
-def migration_done(outcome: str = "ok") -> None:
+MIGRATION_OUTCOMES = ("done", "failed", "refused")
+
+
+def migration_done(outcome: str = "done") -> None:
+    if outcome not in MIGRATION_OUTCOMES:
+        raise ValueError(f"migration outcome must be one of {', '.join(MIGRATION_OUTCOMES)}, not {outcome!r}")
     MIGRATIONS.labels(outcome=outcome).inc()
 
 
@@ -80,6 +90,11 @@ def pass_done(seconds: float) -> None:
 
 def track_pass_running(running: Callable[[], bool]) -> None:
     PASS_RUNNING.set_function(lambda: 1.0 if running() else 0.0)
+
+
+def track_active(active: Callable[[], bool]) -> None:
+    """Report ``active()`` (this instance acts) as vsguesttruth_active."""
+    ACTIVE.set_function(lambda: 1.0 if active() else 0.0)
 
 
 def track_in_flight(count: Callable[[], float]) -> None:

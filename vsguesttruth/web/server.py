@@ -122,6 +122,9 @@ class WebServer:
         return f"{'https' if self.https else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
+        closing = getattr(getattr(self._server.config.app, "state", None), "closing", None)
+        if closing is not None:
+            closing.set()  # long polls (GET /changes) answer now rather than hold the graceful shutdown
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(self.grace + 5)

@@ -3,19 +3,28 @@
 The app only needs the latest :class:`~vsguesttruth.model.Inventory` (and the service level to judge it
 by). Live, it reads the vCenter informer (``vsguesttruth.vcenter.Informer``): ``vsguesttruth serve`` shares
 the one its reconcile loop reads (:meth:`WatcherSource.sharing`), the standalone ``vsguesttruth web`` runs
-one of its own in a daemon thread (:class:`WatcherSource`).
+one of its own in a daemon thread (:class:`WatcherSource`). Two side questions go to vCenter on a connection
+of their own (or the service's): which vCenter this is (``ServiceContent.about``: the pages compare its
+instance UUID with the ``serverGuid`` of the object the vSphere Client shows, in Enhanced Linked Mode), and
+the service's vCenter events (what it did: moves, advice, refusals) for the pages' timelines.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.model import Inventory
 from vsguesttruth.policy import ServiceLevel
+from vsguesttruth.ttlcache import TTLCache
 
 from . import metrics
+
+EVENTS_SECONDS = 24 * 3600  # how far back the timelines read vCenter's events
+EVENTS_CACHE_SECONDS = 5.0  # one QueryEvents per VM (or for all) in that time, however many pages ask
 
 
 @runtime_checkable
@@ -25,7 +34,10 @@ class InventorySource(Protocol):
     Optional attributes the app uses when present: ``level`` (a ServiceLevel, default ServiceLevel()),
     ``version`` (an int that grows with every new inventory: lets pages skip unchanged data),
     ``updated_at`` (time.time() of the latest inventory), ``error`` (the last vCenter error, "" if none),
-    ``wait_version(after, timeout)`` (block until an inventory newer than version ``after`` is in).
+    ``wait_version(after, timeout)`` (block until an inventory newer than version ``after`` is in),
+    ``vcenter`` (a dict: ``instance_uuid``, ``name``, ``full_name``, ``api_version``; None when unknown),
+    ``events(vm, limit)`` (the service's vCenter events, newest last, as dicts: ``time``, ``vm``, ``vm_name``,
+    ``message``, ``user``, ``key``).
     """
 
     def latest(self) -> Inventory | None: ...
@@ -34,11 +46,14 @@ class InventorySource(Protocol):
 class StaticSource:
     """A fixed (or hand-replaced) inventory: unit tests, and anything that already has one."""
 
-    def __init__(self, inventory: Inventory | None = None, level: ServiceLevel | None = None) -> None:
+    def __init__(self, inventory: Inventory | None = None, level: ServiceLevel | None = None, *,
+                 vcenter: dict | None = None, events: list[dict] | None = None) -> None:
         self.level = level or ServiceLevel()
         self.version = 0
         self.updated_at = 0.0
         self.error = ""
+        self.vcenter = vcenter
+        self.event_log: list[dict] = list(events or ())
         self._inv: Inventory | None = None
         if inventory is not None:
             self.set(inventory)
@@ -51,6 +66,9 @@ class StaticSource:
         self.version += 1
         self.updated_at = time.time()
 
+    def events(self, vm: str = "", limit: int = 100) -> list[dict]:
+        return [e for e in self.event_log if not vm or e.get("vm") == vm][-limit:]
+
 
 def track(informer: Any) -> None:
     """Count the informer's answers in /metrics: a new inventory, or a quiet wait (vCenter still there)."""
@@ -62,11 +80,12 @@ class WatcherSource:
 
     ``WatcherSource(connect, level)`` makes its own informer, started by :meth:`start` in a daemon thread:
     ``connect`` returns a :class:`~vsguesttruth.vcenter.Connection` and is called again (after ``retry``
-    seconds) when the watch fails for good; :meth:`stop` ends it and closes the connection.
+    seconds) when the watch fails for good; :meth:`stop` ends it and closes the connection. The side questions
+    (``vcenter``, ``events``) go through ``conn``, or a connection of its own made with ``connect``.
     """
 
     def __init__(self, connect: Callable[[], Any] | None = None, level: ServiceLevel | None = None, *,
-                 poll: float = 5.0, retry: float = 2.0, informer: Any = None) -> None:
+                 poll: float = 5.0, retry: float = 2.0, informer: Any = None, conn: Any = None) -> None:
         if informer is None:
             from vsguesttruth.vcenter import Informer
 
@@ -74,11 +93,18 @@ class WatcherSource:
             track(informer)
         self.informer = informer
         self.level = level or ServiceLevel()
+        self._connect = connect
+        self._side = conn
+        self._own_side = conn is None
+        self._side_lock = threading.Lock()
+        self._about: dict | None = None
+        self._events: TTLCache[list[dict]] = TTLCache(256)
 
     @classmethod
-    def sharing(cls, informer: Any, level: ServiceLevel | None = None) -> "WatcherSource":
-        """The pages of an informer someone else reads and stops (the reconcile loop's)."""
-        return cls(level=level, informer=informer)
+    def sharing(cls, informer: Any, level: ServiceLevel | None = None, conn: Any = None) -> "WatcherSource":
+        """The pages of an informer someone else reads and stops (the reconcile loop's); ``conn``: the
+        connection for the side questions (the service's)."""
+        return cls(level=level, informer=informer, conn=conn)
 
     def start(self) -> "WatcherSource":
         self.informer.start()
@@ -86,6 +112,44 @@ class WatcherSource:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.informer.close()
+        with self._side_lock:
+            side, self._side = self._side, None
+        if side is not None and self._own_side:
+            try:
+                side.close()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+
+    def _conn(self) -> Any:
+        with self._side_lock:
+            if self._side is None and self._connect is not None:
+                self._side = self._connect()
+            return self._side
+
+    @property
+    def vcenter(self) -> dict | None:
+        """Which vCenter the inventory comes from (asked once); None while vCenter cannot be reached."""
+        if self._about is None:
+            try:
+                conn = self._conn()
+                self._about = conn.run(conn.about, "read which vCenter this is") if conn is not None else None
+            except VsgtError as err:
+                _count_error(err)
+        return self._about
+
+    def events(self, vm: str = "", limit: int = 100) -> list[dict]:
+        """vsguesttruth's vCenter events of the last day (of one VM, or all), newest last; cached a few seconds."""
+        hit, found = self._events.get(vm)
+        if not hit:
+            from vsguesttruth.vcenter import events
+
+            conn = self._conn()
+            if conn is None:
+                return []
+            since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
+            found = [e.as_dict() for e in events.query(conn, vm, since=since)]
+            self._events.put(vm, found, EVENTS_CACHE_SECONDS)
+        return found[-limit:]
 
     def latest(self) -> Inventory | None:
         return self.informer.latest()

@@ -1,0 +1,64 @@
+package main
+
+// --hosts N --vms M: the default topology scaled for benchmarks (README.md, "The binary").
+
+import "fmt"
+
+// scale replaces the clusters and VMs with generated ones: nhosts hosts in clusters of up to 32,
+// nvms VMs round robin over the hosts, each with 1-3 disks on the shared datastores. Arrays, LUNs
+// and datastores stay; presentation limits to clusters that no longer exist are dropped.
+func (t *Topology) scale(nhosts, nvms int) error {
+	if nhosts <= 0 {
+		nhosts = 0
+		for _, c := range t.Clusters {
+			nhosts += len(c.Hosts)
+		}
+	}
+	const perCluster = 32
+	nclusters := (nhosts + perCluster - 1) / perCluster
+	t.Clusters = nil
+	for c := 0; c < nclusters; c++ {
+		cs := ClusterSpec{Name: fmt.Sprintf("cl-%02d", c+1)}
+		for h := 0; h < perCluster && c*perCluster+h < nhosts; h++ {
+			cs.Hosts = append(cs.Hosts, fmt.Sprintf("esx-%02d-%02d", c+1, h+1))
+		}
+		t.Clusters = append(t.Clusters, cs)
+	}
+	for i := range t.Luns {
+		t.Luns[i].Clusters = nil
+		t.Luns[i].Hosts = nil
+	}
+	var shared []string
+	for i := range t.Datastores {
+		t.Datastores[i].Clusters = nil
+		if t.Datastores[i].ReplicaOf == "" {
+			shared = append(shared, t.Datastores[i].Name)
+		}
+	}
+	if nvms > 0 && len(shared) == 0 {
+		return fmt.Errorf("--vms needs at least one shared datastore in the topology")
+	}
+	t.VMs = nil
+	for i := 0; i < nvms; i++ {
+		c := t.Clusters[i%nclusters]
+		host := c.Hosts[(i/nclusters)%len(c.Hosts)]
+		v := VMSpec{Name: fmt.Sprintf("vm-%05d", i+1), Cluster: c.Name, Host: host}
+		ndisks := 1 + i%3
+		for d := 0; d < ndisks; d++ {
+			ctl := "pvscsi"
+			bus := 0
+			if d == 2 {
+				ctl, bus = "lsilogic", 1
+			}
+			v.Disks = append(v.Disks, DiskSpec{
+				Datastore:  shared[(i+d)%len(shared)],
+				SizeGB:     int64(8 * (1 + (i+d)%4)),
+				Controller: ctl,
+				Bus:        bus,
+				Unit:       d % 2,
+			})
+		}
+		t.VMs = append(t.VMs, v)
+	}
+	return t.validate()
+}

@@ -1,0 +1,287 @@
+"""The documented shapes of a VM's chain (disk -> datastores -> LUNs -> paths on every host), of a host's
+storage adapters, devices and paths, and of the LUN, datastore and target-port views (pydantic). Objects that
+mirror the model allow extra fields, so a field the collector learns passes through before it is named here."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vsguesttruth.truth import Advice, Verdict
+
+from .schemas import Counts, HostBadge, HostRow, Paged, VmRow, _Open
+
+
+# -- one VM: the chain -------------------------------------------------------------------------------
+
+class PathInfo(_Open):
+    name: str = Field(description="Runtime name, e.g. vmhba2:C0:T1:L3.")
+    lun: str
+    hba: str
+    target: str
+    state: str
+
+
+class HostPathsInfo(_Open):
+    host: str
+    host_moref: str
+    connected: bool
+    present: bool
+    operational_state: list[str]
+    permanently_lost: bool
+    paths: list[PathInfo]
+    working: int
+    total: int
+    counts: Counts
+    mount_accessible: bool | None
+    mount_reason: str
+
+
+class LunInfo(_Open):
+    canonical_name: str
+    host: str
+    datastore: str
+    verdict: Verdict
+    explanation: str
+    sla_met: bool
+    display_name: str
+    media: str
+    lun_type: str
+    vaai: str
+    local: bool
+    hosts: list[HostPathsInfo]
+
+
+class MountInfo(_Open):
+    host: str
+    host_moref: str
+    connected: bool
+    mounted: bool
+    accessible: bool
+    reason: str
+
+
+class DatastoreInfo(_Open):
+    moref: str
+    name: str
+    kind: str
+    host: str
+    verdict: Verdict
+    explanation: str
+    extents: list[str]
+    remote: str
+    mounts: list[MountInfo]
+
+
+class VirtualDisk(_Open):
+    key: int
+    label: str
+    controller: str
+    bus: int
+    unit: int
+    capacity_bytes: int
+    backing: str
+    uuid: str
+    files: list[str]
+    datastores: list[str]
+
+
+class DiskTruthInfo(_Open):
+    vm: str
+    vm_name: str
+    host: str
+    host_moref: str
+    disk: VirtualDisk
+    verdict: Verdict
+    advice: Advice
+    explanation: str
+    sla_met: bool
+    datastores: list[DatastoreInfo]
+    luns: list[LunInfo]
+
+
+class Level(BaseModel):
+    min_working_paths: int
+    min_reachable_devices: int | None
+    source: Literal["default", "applied", "invalid"] = Field(
+        description="default: the service's level; applied: the guest's policy; invalid: the guest's was refused.")
+    message: str = ""
+
+
+class VmMap(_Open):
+    vm: str
+    name: str
+    uuid: str
+    power_state: str
+    host: str
+    host_moref: str
+    cluster: str
+    verdict: Verdict
+    advice: Advice
+    explanation: str
+    sla_met: bool
+    level: Level = Field(description="The service level this VM is judged by.")
+    disks: list[DiskTruthInfo]
+
+
+# -- hosts and storage -----------------------------------------------------------------------------
+
+class Adapter(BaseModel):
+    device: str
+    kind: str
+    model: str
+    status: str
+    online: bool
+    wwpn: str
+    wwnn: str = Field(description="Node WWN; empty while the collector does not read it.")
+    targets: int
+    devices: int
+    paths_total: int
+    paths_working: int
+
+
+class Device(_Open):
+    canonical_name: str
+    display_name: str
+    vendor: str
+    model: str
+    capacity_bytes: int
+    media: str
+    lun_type: str
+    local: bool
+    operational_state: list[str]
+    datastore: str
+    path_selection_policy: str = Field(description="e.g. VMW_PSP_RR; empty while the collector does not read it.")
+    paths_working: int
+    paths_total: int
+    targets: int
+    verdict: Verdict
+    explanation: str
+
+
+class PathRow(_Open):
+    runtime_name: str
+    hba: str
+    target: str = Field(description="Target port WWPN (FC) or IQN.")
+    target_node: str = Field(description="Target node WWN; empty while the collector does not read it.")
+    port_name: str = Field(description="The array's name for the port, where known; else empty.")
+    lun: str
+    lun_display: str
+    state: str
+    alua_state: str = Field(description="ALUA target port group state; empty while the collector does not read it.")
+
+
+class HostDetail(HostRow):
+    maintenance: bool
+    hbas: list[dict[str, Any]]
+    luns: list[dict[str, Any]]
+    badges: list[HostBadge]
+    adapters: list[Adapter]
+    devices: list[Device]
+    paths: list[PathRow]
+    vms: list[VmRow] = Field(description="The VMs on the host.")  # type: ignore[assignment]
+
+
+class UsingVm(BaseModel):
+    moref: str
+    name: str
+    host: str
+    host_moref: str
+    verdict: Verdict
+    disks: list[str]
+
+
+class LunRow(_Open):
+    canonical_name: str
+    display_name: str
+    vendor: str
+    model: str
+    capacity_bytes: int
+    local: bool
+    datastores: list[str]
+    hosts: int
+    paths_working: int
+    paths_total: int
+    verdict: Verdict = Field(description="Worst from any host that sees it.")
+    disks: int
+
+
+class LunHost(BaseModel):
+    host: str
+    host_moref: str
+    verdict: Verdict
+    explanation: str
+    paths_working: int
+    paths_total: int
+    paths: list[PathRow]
+
+
+class LunDetail(LunRow):
+    per_host: list[LunHost]
+    targets: list[str]
+    vms: list[UsingVm]
+
+
+class DatastoreRow(_Open):
+    moref: str
+    name: str
+    kind: str
+    url: str
+    remote: str
+    capacity_bytes: int
+    free_bytes: int
+    extents: list[str]
+    hosts: int
+    accessible_on: int
+    disks: int
+    verdict: Verdict = Field(description="Worst of the disks on it.")
+
+
+class DatastoreMount(BaseModel):
+    host: str
+    host_moref: str
+    mounted: bool
+    accessible: bool
+    reason: str
+
+
+class DatastoreDetail(DatastoreRow):
+    mounts: list[DatastoreMount]
+    vms: list[UsingVm]
+
+
+class TargetRow(_Open):
+    target: str = Field(description="Target port WWPN (FC) or IQN.")
+    port_name: str
+    node_name: str
+    hosts: int
+    luns: int
+    paths_working: int
+    paths_total: int
+    paths_dead: int
+    disks: int
+
+
+class HostPathRow(PathRow):
+    host: str
+    host_moref: str
+
+
+class TargetDetail(TargetRow):
+    paths: list[HostPathRow]
+    host_list: list[dict[str, str]]
+    lun_list: list[str]
+    vms: list[UsingVm]
+
+
+class LunPage(Paged):
+    items: list[LunRow]
+
+
+class DatastorePage(Paged):
+    items: list[DatastoreRow]
+
+
+class TargetPage(Paged):
+    items: list[TargetRow]

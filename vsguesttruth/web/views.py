@@ -1,0 +1,371 @@
+"""What the plugin's pages show of one inventory, built once per inventory and shared by every request.
+
+:class:`Views` answers the pages' questions from one ``Inventory`` and its ``TruthContext``: a record per
+virtual disk (judged with the VM's own service level, as its guest is told), host rows whose badges name
+what is wrong ("1 of 7 LUNs in APD", "vmhba2 offline") instead of painting a host with its worst LUN, and
+the storage views vSphere shows per host (Storage Adapters, Storage Devices, Paths), per LUN, per datastore
+and per target port (which hosts, paths and VMs use it). Pure: no I/O; the answers are plain dicts (JSON).
+
+Fields the model does not have yet (a target's node name, the array's name for its port, the path
+selection policy, a path's ALUA state) are read with ``getattr`` and answered "" until the collector fills
+them, so the pages show a clear empty slot rather than a guess.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from functools import cached_property
+from typing import Any, Callable, Mapping
+
+from vsguesttruth.model import Host, Inventory, Vm
+from vsguesttruth.policy import ServiceLevel
+from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth
+
+from .listing import Columns
+
+VERDICTS = [v.value for v in Verdict]
+SEVERITY = {v.value: v.severity for v in Verdict}
+
+#: how a host badge says what a LUN is in, from that host
+LUN_WORDS = {
+    "degraded": "degraded", "below_sla": "below service level", "connectivity_lost": "unreachable from this host",
+    "all_paths_down": "in APD", "media_failure": "lost (PDL or failed)", "unknown": "not known",
+}
+
+
+def _slot(obj: Any, *names: str) -> str:
+    """The first of ``names`` the model object has and fills, else "" (a field the collector may not read yet)."""
+    for name in names:
+        value = getattr(obj, name, "")
+        if value:
+            return str(value.value if hasattr(value, "value") else value)
+    return ""
+
+
+class Views:
+    """The pages' answers for one inventory. ``level_of(vm)``: the service level a VM is judged by (its
+    guest's policy within the admin's bounds), with where it comes from."""
+
+    def __init__(self, inv: Inventory, ctx: TruthContext, level_of: Callable[[Vm], tuple[ServiceLevel, dict]]):
+        self.inv = inv
+        self.ctx = ctx
+        self.level_of = level_of
+        self.lock = threading.RLock()  # the TruthContext's caches are not thread-safe
+
+    # -- VMs and disks ------------------------------------------------------------------------------
+
+    def vm_truth(self, moref: str) -> VmTruth:
+        level, _ = self.level_of(self.inv.vms[moref])
+        with self.lock:
+            return self.ctx.vm_truth(moref, level)
+
+    @cached_property
+    def vm_truths(self) -> dict[str, VmTruth]:
+        with self.lock:
+            return {moref: self.vm_truth(moref) for moref in self.inv.vms}
+
+    @cached_property
+    def vms(self) -> list[dict]:
+        """One row per VM (the VM lists: every VM, the VMs on a host)."""
+        rows = []
+        for t in self.vm_truths.values():
+            rows.append({"moref": t.vm, "name": t.name, "host": t.host, "host_moref": t.host_moref,
+                         "cluster": t.cluster, "power_state": t.power_state, "verdict": t.verdict.value,
+                         "advice": t.advice.value, "explanation": t.explanation, "disks": len(t.disks)})
+        rows.sort(key=lambda r: (r["name"], r["moref"]))
+        return rows
+
+    @cached_property
+    def disks(self) -> list[dict]:
+        """One record per virtual disk, VMs by name, disks in device order."""
+        out = []
+        for row in self.vms:
+            truth = self.vm_truths[row["moref"]]
+            out.extend(self.disk_record(d) for d in truth.disks)
+        return out
+
+    def disk_record(self, d: DiskTruth) -> dict:
+        """The compact per-disk record (the fields of ``status --json``, and what the filters need)."""
+        luns = [lun.canonical_name for lun in d.luns]
+        return {
+            "vm": d.vm_name, "vm_moref": d.vm, "disk": d.label, "key": d.key, "host": d.host,
+            "host_moref": d.host_moref, "controller": d.disk.controller, "bus": d.disk.bus, "unit": d.disk.unit,
+            "uuid": d.disk.uuid, "backing": d.disk.backing, "capacity_bytes": d.disk.capacity_bytes,
+            "datastores": [ds.name for ds in d.datastores], "datastore_morefs": [ds.moref for ds in d.datastores],
+            "luns": luns, "targets": self._targets(d.host_moref, luns),
+            "verdict": d.verdict.value, "advice": d.advice.value, "explanation": d.explanation,
+        }
+
+    def _targets(self, host_moref: str, luns: list[str]) -> list[str]:
+        by_lun = self._host_targets.get(host_moref)
+        if by_lun is None:
+            host = self.inv.hosts.get(host_moref)
+            by_lun = defaultdict(set)
+            for p in host.paths if host else ():
+                if p.target:
+                    by_lun[p.lun].add(p.target)
+            self._host_targets[host_moref] = by_lun
+        return sorted({t for lun in luns for t in by_lun.get(lun, ())})
+
+    @cached_property
+    def _host_targets(self) -> dict[str, Mapping[str, set[str]]]:
+        return {}
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(VERDICTS, 0)
+        for d in self.disks:
+            counts[d["verdict"]] += 1
+        return counts
+
+    # -- hosts --------------------------------------------------------------------------------------
+
+    @cached_property
+    def hosts(self) -> list[dict]:
+        """One row per host: the path summary line and badges saying what is wrong, by name."""
+        on_host: dict[str, int] = defaultdict(int)
+        for vm in self.inv.vms.values():
+            on_host[vm.host] += 1
+        rows = []
+        for host in sorted(self.inv.hosts.values(), key=lambda h: h.name):
+            with self.lock:
+                s = self.ctx.host_summary(host.moref)
+            rows.append({
+                "moref": s.moref, "name": s.name, "cluster": s.cluster, "connection_state": s.connection_state,
+                "maintenance": s.maintenance, "verdict": s.verdict.value, "line": s.line,
+                "hbas_online": s.hbas_online, "hbas_total": s.hbas_total, "luns_ok": s.luns_ok,
+                "luns_total": s.luns_total, "paths_working": s.paths_working, "paths_total": s.paths_total,
+                "badges": host_badges(s), "vms": on_host.get(host.moref, 0),
+                "hbas": [h.as_dict() for h in s.hbas],
+            })
+        return rows
+
+    def host_detail(self, moref: str) -> dict:
+        """vSphere's Storage Adapters, Storage Devices and Paths of one host, judged; and the VMs on it."""
+        host = self.inv.hosts[moref]
+        with self.lock:
+            summary = self.ctx.host_summary(moref)
+        out = summary.as_dict()
+        out["badges"] = host_badges(summary)
+        out["adapters"] = [_adapter(host, hba.device) for hba in host.hbas]
+        judged = {lun.canonical_name: lun for lun in summary.luns}
+        devices = []
+        for name, lun_judged in judged.items():
+            lun = host.lun(name)
+            paths = [p for p in host.paths if p.lun == name]
+            devices.append({
+                "canonical_name": name, "display_name": lun_judged.display_name or (lun.display_name if lun else ""),
+                "vendor": lun.vendor if lun else "", "model": lun.model if lun else "",
+                "capacity_bytes": lun.capacity_bytes if lun else 0, "media": lun_judged.media,
+                "lun_type": lun_judged.lun_type, "local": lun_judged.local,
+                "operational_state": list(lun_judged.operational_state), "datastore": lun_judged.datastore,
+                "path_selection_policy": _slot(lun, "path_selection_policy", "psp") if lun else "",
+                "paths_working": lun_judged.working, "paths_total": lun_judged.total,
+                "targets": len({p.target for p in paths if p.target}),
+                "verdict": lun_judged.verdict.value, "explanation": lun_judged.explanation,
+            })
+        out["devices"] = devices
+        out["paths"] = [_path_row(host, p) for p in sorted(host.paths, key=lambda p: (p.hba, p.name))]
+        out["vms"] = [r for r in self.vms if r["host_moref"] == moref]
+        return out
+
+    # -- LUNs, datastores, target ports -------------------------------------------------------------
+
+    @cached_property
+    def _by(self) -> dict[str, dict[str, list[dict]]]:
+        """Disk records by LUN, by datastore moref, by target port."""
+        index: dict[str, dict[str, list[dict]]] = {"lun": defaultdict(list), "datastore": defaultdict(list),
+                                                   "target": defaultdict(list)}
+        for d in self.disks:
+            for name in d["luns"]:
+                index["lun"][name].append(d)
+            for moref in d["datastore_morefs"]:
+                index["datastore"][moref].append(d)
+            for target in d["targets"]:
+                index["target"][target].append(d)
+        return index
+
+    @cached_property
+    def _paths_by_target(self) -> dict[str, list[tuple[Host, Any]]]:
+        found: dict[str, list[tuple[Host, Any]]] = defaultdict(list)
+        for host in self.inv.hosts.values():
+            for p in host.paths:
+                if p.target:
+                    found[p.target].append((host, p))
+        return found
+
+    @cached_property
+    def luns(self) -> list[dict]:
+        rows = []
+        seen: dict[str, list[Host]] = defaultdict(list)
+        for host in self.inv.hosts.values():
+            for lun in host.luns:
+                seen[lun.canonical_name].append(host)
+        for name in sorted(seen):
+            hosts = seen[name]
+            lun = hosts[0].lun(name)
+            with self.lock:
+                verdicts = [self.ctx.lun_truth(h.moref, name).verdict for h in hosts]
+            paths = [p for h in hosts for p in h.paths if p.lun == name]
+            rows.append({
+                "canonical_name": name, "display_name": lun.display_name if lun else "",
+                "vendor": lun.vendor if lun else "", "model": lun.model if lun else "",
+                "capacity_bytes": lun.capacity_bytes if lun else 0, "local": bool(lun and lun.local),
+                "datastores": sorted({ds.name for ds in self.inv.datastores.values() if name in ds.extents}),
+                "hosts": len(hosts), "paths_working": sum(p.state.working for p in paths), "paths_total": len(paths),
+                "verdict": Verdict.worst(verdicts).value, "disks": len(self._by["lun"].get(name, ())),
+            })
+        return rows
+
+    def lun_detail(self, name: str) -> dict:
+        row = next(r for r in self.luns if r["canonical_name"] == name)
+        per_host = []
+        for host in sorted(self.inv.hosts.values(), key=lambda h: h.name):
+            paths = [p for p in host.paths if p.lun == name]
+            if not paths and host.lun(name) is None:
+                continue
+            with self.lock:
+                judged = self.ctx.lun_truth(host.moref, name)
+            per_host.append({"host": host.name, "host_moref": host.moref, "verdict": judged.verdict.value,
+                             "explanation": judged.explanation, "paths_working": sum(p.state.working for p in paths),
+                             "paths_total": len(paths), "paths": [_path_row(host, p) for p in paths]})
+        return {**row, "per_host": per_host, "targets": sorted({t for h in per_host for p in h["paths"]
+                                                                 for t in [p["target"]] if t}),
+                "vms": _vms_of(self._by["lun"].get(name, ()))}
+
+    @cached_property
+    def datastores(self) -> list[dict]:
+        rows = []
+        for ds in sorted(self.inv.datastores.values(), key=lambda d: d.name):
+            mounts = [m for m in ds.mounts if m.mounted]
+            rows.append({
+                "moref": ds.moref, "name": ds.name, "kind": ds.kind, "url": ds.url, "remote": ds.remote,
+                "capacity_bytes": ds.capacity_bytes, "free_bytes": ds.free_bytes, "extents": list(ds.extents),
+                "hosts": len(mounts), "accessible_on": sum(1 for m in mounts if m.accessible),
+                "disks": len(self._by["datastore"].get(ds.moref, ())),
+                "verdict": Verdict.worst(Verdict(d["verdict"]) for d in self._by["datastore"].get(ds.moref, ())).value,
+            })
+        return rows
+
+    def datastore_detail(self, moref: str) -> dict:
+        ds = self.inv.datastores[moref]
+        row = next(r for r in self.datastores if r["moref"] == moref)
+        mounts = []
+        for m in sorted(ds.mounts, key=lambda m: self.inv.hosts[m.host].name if m.host in self.inv.hosts else m.host):
+            host = self.inv.hosts.get(m.host)
+            mounts.append({"host": host.name if host else m.host, "host_moref": m.host, "mounted": m.mounted,
+                           "accessible": m.mounted and m.accessible, "reason": m.inaccessible_reason})
+        return {**row, "mounts": mounts, "vms": _vms_of(self._by["datastore"].get(moref, ()))}
+
+    @cached_property
+    def targets(self) -> list[dict]:
+        rows = []
+        for target, used in sorted(self._paths_by_target.items()):
+            paths = [p for _, p in used]
+            rows.append({
+                "target": target, "port_name": next((_slot(p, "target_port_name", "port_name") for p in paths
+                                                     if _slot(p, "target_port_name", "port_name")), ""),
+                "node_name": next((_slot(p, "target_node", "node_name") for p in paths
+                                   if _slot(p, "target_node", "node_name")), ""),
+                "hosts": len({h.moref for h, _ in used}), "luns": len({p.lun for p in paths}),
+                "paths_working": sum(p.state.working for p in paths), "paths_total": len(paths),
+                "paths_dead": sum(p.state.value == "dead" for p in paths),
+                "disks": len(self._by["target"].get(target, ())),
+            })
+        return rows
+
+    def target_detail(self, target: str) -> dict:
+        row = next(r for r in self.targets if r["target"] == target)
+        used = self._paths_by_target[target]
+        paths = [{**_path_row(h, p), "host": h.name, "host_moref": h.moref}
+                 for h, p in sorted(used, key=lambda hp: (hp[0].name, hp[1].name))]
+        hosts = sorted({(h.name, h.moref) for h, _ in used})
+        return {**row, "paths": paths, "host_list": [{"name": n, "moref": m} for n, m in hosts],
+                "lun_list": sorted({p.lun for _, p in used}), "vms": _vms_of(self._by["target"].get(target, ()))}
+
+
+def host_badges(s: Any) -> list[dict]:
+    """What is wrong on a host, each said by name and count, worst first: "1 of 7 LUNs in APD",
+    "vmhba2 offline", "disconnected". Empty when all is well."""
+    badges = []
+    if s.connection_state != "connected":
+        badges.append({"verdict": "unknown", "count": 1, "of": 1, "text": s.connection_state})
+    for hba in s.hbas:
+        if hba.total and not hba.online and hba.status.lower() != "unknown":
+            badges.append({"verdict": "connectivity_lost", "count": 1, "of": 1, "text": f"{hba.device} {hba.status}"})
+    by_verdict: dict[str, int] = defaultdict(int)
+    for lun in s.luns:
+        if lun.verdict is not Verdict.HEALTHY:
+            by_verdict[lun.verdict.value] += 1
+    total = len(s.luns)
+    for verdict in sorted(by_verdict, key=lambda v: -SEVERITY[v]):
+        n = by_verdict[verdict]
+        badges.append({"verdict": verdict, "count": n, "of": total,
+                       "text": f"{n} of {total} LUN{'s' if total != 1 else ''} {LUN_WORDS[verdict]}"})
+    if s.maintenance:
+        badges.append({"verdict": "unknown", "count": 1, "of": 1, "text": "maintenance mode"})
+    return badges
+
+
+def _adapter(host: Host, device: str) -> dict:
+    hba = next(h for h in host.hbas if h.device == device)
+    paths = [p for p in host.paths if p.hba == device]
+    return {"device": hba.device, "kind": hba.kind, "model": hba.model, "status": hba.status, "online": hba.online,
+            "wwpn": hba.wwpn, "wwnn": _slot(hba, "wwnn", "node_wwn"),
+            "targets": len({p.target for p in paths if p.target}), "devices": len({p.lun for p in paths}),
+            "paths_total": len(paths), "paths_working": sum(p.state.working for p in paths)}
+
+
+def _path_row(host: Host, p: Any) -> dict:
+    lun = host.lun(p.lun)
+    return {"runtime_name": p.name, "hba": p.hba, "target": p.target,
+            "target_node": _slot(p, "target_node", "node_name"), "port_name": _slot(p, "target_port_name", "port_name"),
+            "lun": p.lun, "lun_display": lun.display_name if lun else "", "state": p.state.value,
+            "alua_state": _slot(p, "alua_state", "alua")}
+
+
+def _vms_of(records: Any) -> list[dict]:
+    """The VMs of some disk records: name, host, worst verdict, and their disks there."""
+    by_vm: dict[str, dict] = {}
+    for d in records:
+        row = by_vm.setdefault(d["vm_moref"], {"moref": d["vm_moref"], "name": d["vm"], "host": d["host"],
+                                               "host_moref": d["host_moref"], "verdict": "healthy", "disks": []})
+        row["disks"].append(d["disk"])
+        if SEVERITY[d["verdict"]] > SEVERITY[row["verdict"]]:
+            row["verdict"] = d["verdict"]
+    return sorted(by_vm.values(), key=lambda r: (-SEVERITY[r["verdict"]], r["name"]))
+
+
+# -- how the lists sort and what their search reads (GET /disks, /hosts, /vms, /luns, /datastores, /targets) --
+
+DISK_COLUMNS = Columns(
+    keys={"verdict": lambda d: SEVERITY[d["verdict"]], "vm": lambda d: d["vm"].lower(), "disk": lambda d: d["key"],
+          "host": lambda d: d["host"].lower(), "datastore": lambda d: ",".join(d["datastores"]).lower(),
+          "lun": lambda d: ",".join(d["luns"])},
+    default="-verdict", tiebreak=lambda d: (d["vm"].lower(), d["vm_moref"], d["key"]),
+    text=lambda d: " ".join([d["vm"], d["disk"], d["host"], d["explanation"], *d["datastores"], *d["luns"],
+                             *d["targets"]]))
+HOST_COLUMNS = Columns(
+    keys={"name": lambda h: h["name"].lower(), "cluster": lambda h: h["cluster"].lower(),
+          "problems": lambda h: (len(h["badges"]), max((SEVERITY[b["verdict"]] for b in h["badges"]), default=0)),
+          "paths": lambda h: h["paths_total"] - h["paths_working"], "vms": lambda h: h["vms"]},
+    default="name", tiebreak=lambda h: h["name"],
+    text=lambda h: " ".join([h["name"], h["cluster"], h["line"], *(b["text"] for b in h["badges"])]))
+VM_COLUMNS = Columns(
+    keys={"name": lambda v: v["name"].lower(), "verdict": lambda v: SEVERITY[v["verdict"]],
+          "host": lambda v: v["host"].lower(), "disks": lambda v: v["disks"]},
+    default="name", tiebreak=lambda v: (v["name"], v["moref"]),
+    text=lambda v: " ".join([v["name"], v["host"], v["cluster"], v["explanation"]]))
+LUN_COLUMNS = Columns(
+    keys={"name": lambda r: r["canonical_name"], "verdict": lambda r: SEVERITY[r["verdict"]],
+          "disks": lambda r: r["disks"], "hosts": lambda r: r["hosts"]},
+    default="-verdict", tiebreak=lambda r: r["canonical_name"],
+    text=lambda r: " ".join([r["canonical_name"], r["display_name"], r["vendor"], *r["datastores"]]))
+DATASTORE_COLUMNS = Columns(
+    keys={"name": lambda r: r["name"].lower(), "verdict": lambda r: SEVERITY[r["verdict"]],
+          "disks": lambda r: r["disks"], "kind": lambda r: r["kind"]},
+    default="-verdict", tiebreak=lambda r: r["name"], text=lambda r: " ".join([r["name"], r["kind"], r["remote"]]))
+TARGET_COLUMNS = Columns(
+    keys={"target": lambda r: r["target"], "dead": lambda r: r["paths_dead"], "disks": lambda r: r["disks"]},
+    default="-dead", tiebreak=lambda r: r["target"], text=lambda r: " ".join([r["target"], r["port_name"]]))
