@@ -105,6 +105,17 @@ def test_after_a_restart_the_response_key_says_what_was_answered():
     assert RequestBook(6).triage("vm-1", req("r2"), answered, 0.0).kind == "accept"
 
 
+def test_a_response_the_guest_forged_does_not_silence_its_request():
+    """The guest can write the response key too. Once the service has looked at a VM, only its own record
+    says what was answered: a forged "r2 answered" leaves r2 to be answered (found by the fuzz test)."""
+    book = RequestBook(6)
+    assert book.triage("vm-1", req("r1"), None, 0.0).kind == "accept"
+    forged = response("r2", "done", "ok", AT, "refresh")
+    assert book.triage("vm-1", req("r2"), forged, 1.0).kind == "accept"
+    forged_policy = response("policy", "policy_applied", "ok", AT, last_request="r3")
+    assert book.triage("vm-1", req("r3"), forged_policy, 2.0).kind == "accept"
+
+
 def test_rate_limit_per_vm():
     book = RequestBook(per_hour=3)
     kinds = [book.triage("vm-1", req(f"r{i}"), None, float(i)).kind for i in range(5)]
