@@ -21,7 +21,7 @@ package main
 // another host name. Everything here uses the global registry simulator.Map (0.24.2 has no
 // per-model registry).
 //
-// withLatency (--latency-ms) delays every SOAP call in front of all this, as a WAN link or a loaded
+// withLatency (--latency-ms) delays every SOAP and Automation API call in front of all this, as a WAN link or a loaded
 // vCenter would.
 
 import (
@@ -311,16 +311,19 @@ func vcFault(f types.BaseMethodFault, msg string) soap.HasFault {
 
 // --- --latency-ms ------------------------------------------------------------------------------
 
-// withLatency adds d to every SOAP call (POST to the /sdk endpoint), before the call is served, as
-// a WAN link or a loaded vCenter would (--latency-ms, for honest benchmarks). Other paths (the
-// control API if it shares the mux, /about, datastore file access) are not delayed. A client that
+// withLatency adds d to every SOAP call (POST to the /sdk endpoint) and every Automation API call
+// (any request under /api: JSON-RPC and the REST forms), before the call is served, as a WAN link or
+// a loaded vCenter would (--latency-ms, for honest benchmarks: a client of either API pays the same
+// round trip). Other paths (the control API if it shares the mux, /about, datastore file access)
+// are not delayed. A client that
 // gives up while waiting gets no answer, as with a real slow server. d <= 0 returns h unchanged.
 func withLatency(h http.Handler, d time.Duration) http.Handler {
 	if d <= 0 {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, simulator.Map.Path) {
+		if (r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, simulator.Map.Path)) ||
+			r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:

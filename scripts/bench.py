@@ -10,6 +10,10 @@ Starts the lab at 2,000 hosts / 20,000 VMs with 5 ms added to every SOAP call (o
   (c) ours    vsguesttruth's full snapshot (collector + model) plus the truth of every disk
   (d) watch   fault-to-verdict latency through WaitForUpdatesEx, p50/p99 over injected faults
   (e) RSS     peak resident memory of each part
+  (f) publish the first full publish of every VM through guestinfo, then (on a second, fresh lab) with
+              [delivery] channel = "datasets": writes, seconds, vCenter tasks created, Automation API calls;
+              and what polling the guests' data sets costs (scripts/bench_delivery.py). The lab's tasks
+              finish at once here; what vCenter's task time would add is computed from the lab's timing
 
 Prints a table and the ratios; ``--json FILE`` also writes the figures.
 """
@@ -243,6 +247,16 @@ def run_part(name: str, info: dict, *extra: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_delivery(info: dict, channel: str) -> dict:
+    script = str(Path(__file__).with_name("bench_delivery.py"))
+    out = subprocess.run([sys.executable, script, "--info", json.dumps(info), "--channel", channel],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"bench publish {channel} failed: "
+                         f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=2000)
@@ -283,6 +297,20 @@ def main() -> None:
             part = "plain" if name == "narrow" else name
             print(f"  measuring {name} ...", flush=True)
             rows[name] = run_part(part, info, *extra)
+        # the publishes run with the lab's tasks finishing at once: at vCenter's reconfigure time, 20,000 tasks
+        # at concurrency 8 would take most of an hour; the report adds what that time would be
+        rows["reconfigure_ms"] = lab.timing()["reconfigure_ms"]
+        lab.timing(enabled=False)
+        print("  measuring the first publish through guestinfo ...", flush=True)
+        rows["publish_guestinfo"] = run_delivery(info, "guestinfo")
+    finally:
+        lab.down()
+    print("starting a fresh lab for the publish through VM data sets ...", flush=True)
+    lab = Lab(Path(tempfile.mkdtemp(prefix="vsgt-bench-")))
+    info = lab.up(hosts=args.hosts, vms=args.vms, latency_ms=args.latency_ms, timeout=600, timing=False).as_dict()
+    try:
+        print("  measuring the first publish through data sets, and polling ...", flush=True)
+        rows["publish_datasets"] = run_delivery(info, "datasets")
     finally:
         lab.down()
     report(args, lab_start, lab_rss, rows)
@@ -313,6 +341,31 @@ def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
           f"   (collect {ours['collect_s']:.1f} s, truth {ours['truth_s']:.1f} s, {ours['disks']} disks)")
     print(f"{'(d) fault -> verdict through the watch':<46} p50 {watch_['p50_s'] * 1000:.0f} ms, p99 {watch_['p99_s'] * 1000:.0f} ms"
           f" over {watch_['faults']} faults; watcher RSS {watch_['rss_mb']:.0f} MB")
+    gi, ds = rows["publish_guestinfo"], rows["publish_datasets"]
+    print()
+    print(f"(f) first full publish of {gi['vms']} VMs (concurrency 8, +{args.latency_ms} ms per SOAP and API call; "
+          f"the lab's tasks finish at once):")
+    print(f"{'channel':<34} {'seconds':>8} {'writes':>8} {'vCenter tasks':>14} {'API calls':>10} {'peak RSS MB':>12}")
+    print(f"{'guestinfo (ReconfigVM_Task)':<34} {gi['seconds']:>8.1f} {gi['states']:>8} {gi['tasks']:>14} {'-':>10}"
+          f" {gi['rss_mb']:>12.0f}")
+    print(f"{'datasets (' + str(ds['datasets_vms']) + ' VMs vmx-20+, rest guestinfo)':<34} {ds['seconds']:>8.1f}"
+          f" {ds['states']:>8} {ds['tasks']:>14} {ds['api_calls']:>10} {ds['rss_mb']:>12.0f}")
+    print(f"  data sets: {ds['dataset_entries']} entries set, {ds['datasets_created']} data sets created, first reads "
+          f"{ds['first_reads_s']:.1f} s; guestinfo writes for the older VMs: {ds['guestinfo_writes']}")
+    for label, row in (("guestinfo", gi), ("datasets", ds)):
+        n = row["next"]
+        print(f"  next publish, {label}: an array port fails, {n['states']} documents change: {n['seconds']:.1f} s, "
+              f"{n['tasks']} vCenter tasks, {n['dataset_entries']} entries set, {n['api_calls']} API calls")
+    task_s = rows["reconfigure_ms"] / 1000
+    print(f"  at vCenter's reconfigure time ({task_s:.1f} s a task, lab/README.md \"Task timing\"), the vCenter tasks "
+          f"alone take at least {gi['tasks'] * task_s / 8 / 60:.0f} min (guestinfo) and "
+          f"{ds['tasks'] * task_s / 8 / 60:.0f} min (datasets) at concurrency 8")
+    if "polls" in ds:
+        p = ds["polls"]
+        print(f"  polling the guests' data sets: a sweep of {p['vms']} VMs takes {p['sweep_s']:.1f} s at full speed "
+              f"({p['max_calls_per_s']:.0f} calls/s, {p['calls_per_vm']:.1f} per VM); the default budget "
+              f"{p['budget']}/s spent {p['budget_calls_per_s']:.1f} calls/s: a sweep of all in "
+              f"{p['sweep_at_budget_s'] / 60:.0f} min")
     print()
     print(f"ratios: (a)/(c) = {naive['seconds'] / ours['seconds']:.1f}x faster than the naive script (target >= 20x); "
           f"(b)/(c) = {plain['seconds'] / ours['seconds']:.2f} (target >= 1); "

@@ -16,6 +16,11 @@ exists. Example (see ``scripts/config.example.toml``)::
     clusters = ["prod-a"]        # every criterion given must hold
     vms = ["db*", "web01"]       # VM names, glob patterns allowed
     attribute = "vsguesttruth=on"  # a custom attribute name=value
+    tags = ["vsgt:on"]           # vSphere tags "category:tag" on the VM, its host, cluster or a datastore of it
+    exclude_tags = ["vsgt:off"]  # ... and none of these
+
+    [delivery]                   # how the documents travel: guestinfo, VM data sets, or auto (data sets where possible)
+    channel = "guestinfo"
 
     [guest]                      # how far a guest's own policy and requests may go
     min_refresh_interval = 10
@@ -29,6 +34,8 @@ exists. Example (see ``scripts/config.example.toml``)::
     [remediation]                # what happens when a VM's storage calls for a move
     mode = "advise"              # off / advise / auto
     max_concurrent = 2
+
+    replica_tag_category = "vsgt-replica-of"  # a tag of it on a replica datastore names its primary
 
     [replicas]                   # datastore name = its replica's name (media_failure fails over there)
     "ds-gold" = "ds-gold-replica"
@@ -60,10 +67,11 @@ VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "service", "remediation", "replicas", "web",
-            "san"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "delivery", "service", "remediation", "replicas",
+            "web", "san"}
 SAN_KEYS = {"port_names": dict}
-SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int}
+SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int, "tags": list,
+              "exclude_tags": list, "tag_refresh": int}
 GUEST_KEYS = {
     "allow_policy": bool, "min_refresh_interval": int, "default_refresh_interval": int, "allowed_fields": list,
     "allow_migrate_requests": bool, "requests_per_hour": int,
@@ -74,13 +82,15 @@ REMEDIATION_KEYS = {
     "mode": str, "max_concurrent": int, "cooldown_minutes": int, "max_per_hour": int, "stable_seconds": int,
     "breaker_failures": int, "breaker_open_seconds": int, "task_timeout_seconds": int, "attempts": int,
     "retry_seconds": int, "allowed_hosts": list, "same_cluster_only": bool, "move_degraded": bool,
-    "replica_attribute": str,
+    "replica_attribute": str, "replica_tag_category": str,
 }
 REMEDIATION_MODES = ("off", "advise", "auto")
 WEB_KEYS = {
     "listen": str, "port": int, "cert_file": str, "key_file": str, "api_tokens_file": str,
     "session_cache_seconds": int, "public_url": str, "metrics_anonymous": bool,
 }
+DELIVERY_KEYS = {"channel": str, "poll_budget": int, "request_window": int, "sweep_interval": int}
+CHANNELS = ("guestinfo", "auto", "datasets")
 MAX_REFRESH_INTERVAL = 86400
 
 
@@ -92,10 +102,29 @@ class ScopeConfig:
     vms: tuple[str, ...] = ()  # names or glob patterns (fnmatch, case-sensitive)
     attribute: tuple[str, str] | None = None  # custom attribute (name, value)
     attribute_refresh: int = 300  # seconds between re-reads of the custom attribute (it is not watched)
+    tags: tuple[tuple[str, str], ...] = ()  # (category, tag): the VM, its host, its cluster or a datastore of it carries one
+    exclude_tags: tuple[tuple[str, str], ...] = ()  # ... and none of these
+    tag_refresh: int = 300  # seconds between re-reads of the tags (no change notification; SIGHUP reads at once)
 
     @property
     def everything(self) -> bool:
-        return not (self.clusters or self.vms or self.attribute)
+        return not (self.clusters or self.vms or self.attribute or self.tags or self.exclude_tags)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """How the documents travel: guestinfo (extraConfig), VM data sets, or data sets where possible (auto).
+
+    Data sets have no change notification: what guests write there is polled, at most ``poll_budget``
+    Automation API calls a second for all VMs together: each data-set VM once at first sight, then at its
+    policy's ``poll_interval``, every ``[guest] min_refresh_interval`` for ``request_window`` seconds after it
+    wrote a request or a policy, and every ``sweep_interval`` seconds whatever its policy (0: never).
+    """
+
+    channel: str = "guestinfo"  # guestinfo / auto (vmx-20+ VMs on vCenter 8+) / datasets (every vmx-20+ VM)
+    poll_budget: int = 20  # Automation API calls a second for polling the guests' data sets
+    request_window: int = 300  # seconds a guest that wrote a request or policy is polled closely
+    sweep_interval: int = 3600  # seconds between reads of every data-set VM's guest data set (0: never)
 
 
 @dataclass(frozen=True)
@@ -150,6 +179,7 @@ class RemediationConfig:
     move_degraded: bool = True  # move a degraded VM whose working paths are below its service level
     replicas: dict[str, str] = field(default_factory=dict)  # datastore name -> replica datastore name
     replica_attribute: str = ""  # custom attribute on a datastore naming its replica ("" : config only)
+    replica_tag_category: str = ""  # tag category on replica datastores: the tag names the primary ("": none)
     allow_guest_requests: bool = False  # from [guest] allow_migrate_requests
 
     @property
@@ -189,6 +219,7 @@ class Config:
     scope: ScopeConfig = field(default_factory=ScopeConfig)
     guest: GuestConfig = field(default_factory=GuestConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     web: WebConfig = field(default_factory=WebConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
@@ -239,6 +270,7 @@ def load(path: str | Path | None = None) -> Config:
         scope=parse_scope(_check_section(chosen, "scope", data.get("scope", {}), SCOPE_KEYS), chosen),
         guest=guest, remediation=remediation,
         publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
+        delivery=parse_delivery(_check_section(chosen, "delivery", data.get("delivery", {}), DELIVERY_KEYS), chosen),
         service=parse_service(_check_section(chosen, "service", data.get("service", {}), SERVICE_KEYS), chosen),
         web=parse_web(_check_section(chosen, "web", data.get("web", {}), WEB_KEYS), chosen),
         san=parse_san(_check_section(chosen, "san", data.get("san", {}), SAN_KEYS), chosen),
@@ -257,7 +289,37 @@ def parse_scope(section: dict[str, Any], path: Path | str = "") -> ScopeConfig:
             raise ConfigError(f"{where}.attribute must be \"name=value\" (a custom attribute), not {section['attribute']!r}")
         attribute = (name.strip(), value.strip())
     refresh = _int(section, "attribute_refresh", where, 10, MAX_REFRESH_INTERVAL, 300)
-    return ScopeConfig(clusters=clusters, vms=vms, attribute=attribute, attribute_refresh=refresh)
+    tags = _tags(section.get("tags", []), f"{where}.tags")
+    exclude = _tags(section.get("exclude_tags", []), f"{where}.exclude_tags")
+    both = set(tags) & set(exclude)
+    if both:
+        raise ConfigError(f"{where}: tag {':'.join(sorted(both)[0])} is in both tags and exclude_tags")
+    return ScopeConfig(clusters=clusters, vms=vms, attribute=attribute, attribute_refresh=refresh, tags=tags,
+                       exclude_tags=exclude, tag_refresh=_int(section, "tag_refresh", where, 10, MAX_REFRESH_INTERVAL, 300))
+
+
+def _tags(value: Any, name: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for text in _strings(value, name):
+        category, sep, tag = text.partition(":")
+        if not sep or not category.strip() or not tag.strip():
+            raise ConfigError(f"{name}: {text!r} is not \"category:tag\" (a vSphere tag and its category)")
+        out.append((category.strip(), tag.strip()))
+    return tuple(dict.fromkeys(out))
+
+
+def parse_delivery(section: dict[str, Any], path: Path | str = "") -> DeliveryConfig:
+    """[delivery] as checked by ``load`` -> DeliveryConfig; ConfigError on a bad value."""
+    where = _where(path, "delivery")
+    channel = section.get("channel", "guestinfo")
+    if channel not in CHANNELS:
+        raise ConfigError(f"{where}.channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    return DeliveryConfig(
+        channel=channel,
+        poll_budget=_int(section, "poll_budget", where, 1, 10000, 20),
+        request_window=_int(section, "request_window", where, 0, MAX_REFRESH_INTERVAL, 300),
+        sweep_interval=_int(section, "sweep_interval", where, 0, 7 * MAX_REFRESH_INTERVAL, 3600),
+    )
 
 
 def parse_guest(section: dict[str, Any], path: Path | str = "") -> GuestConfig:
@@ -319,6 +381,7 @@ def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path 
         if replica == name:
             raise ConfigError(f"{_where(path, 'replicas')}.{name} names itself as its replica")
     attribute = section.get("replica_attribute", "")
+    category = section.get("replica_tag_category", "").strip()
     return RemediationConfig(
         mode=mode,
         max_concurrent=_int(section, "max_concurrent", where, 1, 64, 2),
@@ -333,7 +396,7 @@ def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path 
         allowed_hosts=_strings(section.get("allowed_hosts", []), f"{where}.allowed_hosts"),
         same_cluster_only=section.get("same_cluster_only", True),
         move_degraded=section.get("move_degraded", True),
-        replicas=dict(pairs), replica_attribute=attribute.strip(),
+        replicas=dict(pairs), replica_attribute=attribute.strip(), replica_tag_category=category,
         allow_guest_requests=allow_guest_requests,
     )
 

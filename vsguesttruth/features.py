@@ -1,9 +1,9 @@
 """What each feature needs from vCenter: the privileges of its calls, and on which objects. Pure data.
 
 One table for ``vsguesttruth role`` (the role an admin grants the service account) and ``vsguesttruth
-preflight`` (does the account hold it?). A feature added later (VM DataSets ``VirtualMachine.DataSets.*``,
-tag reads, Proactive HA health updates ``HealthUpdateProvider.*`` and ``Host.Inventory.EditCluster``) adds
-one :class:`Feature` row to :data:`FEATURES`, with the config switch that enables it.
+preflight`` (does the account hold it?). A feature added later (Proactive HA health updates
+``HealthUpdateProvider.*`` and ``Host.Inventory.EditCluster``) adds one :class:`Feature` row to
+:data:`FEATURES`, with the config switch that enables it.
 
 Privilege ids are vCenter's (vSphere Web Services API reference, "Required privileges" of each method):
 ``ReconfigVM_Task`` with extraConfig needs ``VirtualMachine.Config.AdvancedConfig`` on the VM;
@@ -14,6 +14,14 @@ target datastore; ``CancelTask`` ``Global.CancelTask``; ``Register/Update/Unregi
 ``Extension.Register/Update/Unregister``; ``GetCustomizationSpec`` ``VirtualMachine.Provisioning.ReadCustSpecs``
 and ``Create/OverwriteCustomizationSpec`` ``VirtualMachine.Provisioning.ModifyCustSpecs`` (the lease of serve). vCenter's ReadOnly role (``System.Anonymous``, ``System.View``,
 ``System.Read``) reads the inventory and events.
+
+The Automation API's (the SDK bindings' documentation of each operation): ``com.vmware.vcenter.vm.data_sets``
+``list``/``get``/``create``/``update`` need ``VirtualMachine.DataSets.DataSetList``/``DataSetGet``/
+``DataSetCreate``/``DataSetUpdate`` on the VM, ``.entries`` ``get``/``list``/``set``
+``VirtualMachine.DataSets.DataSetEntryGet``/``DataSetEntryList``/``DataSetEntrySet``; tags
+(``com.vmware.cis.tagging``) are read with the read privilege on categories and tags (``System.Read``); a
+session (``com.vmware.cis.session.create``) and ``SessionManager.CloneSession`` need no privilege beyond
+``System.Anonymous``, and what a vSphere Client user may do is asked as that user.
 """
 
 from __future__ import annotations
@@ -70,6 +78,23 @@ FEATURES: tuple[Feature, ...] = (
         Need("Datastore.AllocateSpace", "datastore", "RelocateVM_Task to the replica datastore"),
         Need("Global.CancelTask", "vcenter", "cancel a migration past task_timeout_seconds"),
     ), lambda config: config.remediation.mode == "auto", "[remediation] mode auto (and `migrate` by hand)"),
+    Feature("datasets", "publish through VM data sets (vmx-20+ on vSphere 8): the documents, the guests' writes", (
+        Need("VirtualMachine.DataSets.DataSetList", "vm", "list a VM's data sets (first sight)"),
+        Need("VirtualMachine.DataSets.DataSetGet", "vm", "check the access modes of ours (first sight)"),
+        Need("VirtualMachine.DataSets.DataSetCreate", "vm", "create vsguesttruth and vsguesttruth-guest"),
+        Need("VirtualMachine.DataSets.DataSetUpdate", "vm", "give ours their access modes back"),
+        Need("VirtualMachine.DataSets.DataSetEntryGet", "vm", "read the state document, answers, the guest's policy and request"),
+        Need("VirtualMachine.DataSets.DataSetEntryList", "vm", "list the guest's entries (polling)"),
+        Need("VirtualMachine.DataSets.DataSetEntrySet", "vm", "write the state document and answers (no vCenter task)"),
+    ), lambda config: config.delivery.channel != "guestinfo", "[delivery] channel auto or datasets"),
+    Feature("tags", "read vSphere tags: [scope] tags and exclude_tags, replica tags", (
+        Need("System.Read", "vcenter", "com.vmware.cis.tagging: categories, tags, list_attached_objects_on_tags"),
+    ), lambda config: bool(config.scope.tags or config.scope.exclude_tags or config.remediation.replica_tag_category),
+        "[scope] tags or exclude_tags, [remediation] replica_tag_category"),
+    Feature("sessions", "the vSphere Client user's session: clone ticket, CloneSession, asked as that user", (
+        Need("System.Anonymous", "vcenter", "log in to the Automation API (com.vmware.cis.session.create); the "
+                                            "users' own sessions: clone ticket, SessionManager.CloneSession"),
+    ), lambda config: bool(config.web.cert_file or config.web.public_url), "[web] cert_file or public_url"),
     Feature("plugin", "register the vSphere Client remote plugin (ExtensionManager)", (
         Need("Extension.Register", "vcenter", "RegisterExtension (plugin register)"),
         Need("Extension.Update", "vcenter", "UpdateExtension, SetExtensionCertificate (plugin register again)"),

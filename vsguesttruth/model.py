@@ -221,6 +221,7 @@ class Vm:
     host: str = ""  # runtime.host moref, "" when unknown
     disks: tuple[Disk, ...] = ()
     guestinfo: Mapping[str, str] = field(default_factory=dict)  # only guestinfo.vsguesttruth.* keys
+    hardware_version: str = ""  # config.version: "vmx-20" (VM data sets need vmx-20 or later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,3 +293,22 @@ class Inventory:
 
     def vm_by_name(self, name: str) -> Vm | None:
         return next((v for v in self.vms.values() if v.name == name), None)
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """The objects carrying some tags: VM, host and datastore morefs, cluster names."""
+
+    vms: frozenset[str] = frozenset()
+    hosts: frozenset[str] = frozenset()
+    clusters: frozenset[str] = frozenset()
+    datastores: frozenset[str] = frozenset()
+
+    def carries(self, vm: Vm, inv: Inventory) -> bool:
+        """Whether the VM, its host, its host's cluster or a datastore of its disks is among them."""
+        if vm.moref in self.vms or vm.host in self.hosts:
+            return True
+        host = inv.hosts.get(vm.host)
+        if host is not None and host.cluster and host.cluster in self.clusters:
+            return True
+        return bool(self.datastores) and any(ds in self.datastores for d in vm.disks for ds in d.datastores)

@@ -1,4 +1,4 @@
-"""The in-guest agent's logic: read the keys, join the document with this guest's devices, write policy
+"""The in-guest agent's logic: read the keys (guestinfo or data sets: :mod:`.channel`), join the document with this guest's devices, write policy
 and requests, notice verdict changes and tell hooks about them. The CLI (``cli.py``) only parses and prints.
 
 Stdlib, the guestinfo contract (``guestinfo``) and the sibling modules only: this runs in guests without pyVmomi.
@@ -18,7 +18,10 @@ from typing import Any
 
 from vsguesttruth_guest import devices, guestinfo, validate
 from vsguesttruth_guest.errors import BadDocument, NewerSchema, NoDocument, WaitTimeout
+from vsguesttruth_guest.channel import Channel
 from vsguesttruth_guest.rpc import Rpc
+
+Values = Channel | Rpc  # where the four values are read and written
 
 HEALTHY = "healthy"
 FINAL = ("done", "refused", "failed", "policy_applied", "policy_invalid")
@@ -34,7 +37,7 @@ HOOK_FIELDS = (  # change field -> environment variable
 
 # -- the state document -------------------------------------------------------------------------
 
-def read_state(rpc: Rpc) -> dict:
+def read_state(rpc: Values) -> dict:
     """The state document from guestinfo; NoDocument / NewerSchema / BadDocument otherwise."""
     raw = rpc.get(guestinfo.STATE)
     if raw is None or not raw.strip():
@@ -130,7 +133,7 @@ def policy_interval(doc: Mapping) -> int | None:
 
 def build_policy(
     refresh_interval: int | None = None, publish: str | None = None, fields: Iterable[str] = (),
-    min_working_paths: int | None = None, min_reachable_devices: int | None = None,
+    min_working_paths: int | None = None, min_reachable_devices: int | None = None, poll_interval: int | None = None,
 ) -> str:
     """The policy value, checked against policy.schema.json and the size limit; ValueError says why."""
     policy: dict[str, Any] = {"schema": guestinfo.SCHEMA_VERSION}
@@ -145,6 +148,8 @@ def build_policy(
         policy["min_working_paths"] = min_working_paths
     if min_reachable_devices is not None:
         policy["min_reachable_devices"] = min_reachable_devices
+    if poll_interval is not None:
+        policy["poll_interval"] = poll_interval
     return _checked("policy", policy, guestinfo.POLICY_LIMIT)
 
 
@@ -173,7 +178,7 @@ def _checked(name: str, value: dict, limit: int) -> str:
 
 # -- what the service answers -------------------------------------------------------------------
 
-def read_response(rpc: Rpc) -> dict | None:
+def read_response(rpc: Values) -> dict | None:
     raw = rpc.get(guestinfo.RESPONSE)
     if raw is None or not raw.strip():
         return None
@@ -195,7 +200,7 @@ def load_response(raw: bytes | str) -> dict:
     return doc
 
 
-def read_policy(rpc: Rpc) -> dict | None:
+def read_policy(rpc: Values) -> dict | None:
     raw = rpc.get(guestinfo.POLICY)
     if raw is None or not raw.strip():
         return None
@@ -206,7 +211,7 @@ def read_policy(rpc: Rpc) -> dict | None:
 
 
 def wait_response(
-    rpc: Rpc, wanted: Callable[[dict], bool], timeout: float, interval: float = 0.5, until_final: bool = False,
+    rpc: Values, wanted: Callable[[dict], bool], timeout: float, interval: float = 0.5, until_final: bool = False,
     on_answer: Callable[[dict], None] | None = None, sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
     """Poll the response key until an answer that ``wanted`` accepts (and, with ``until_final``, one

@@ -1,16 +1,19 @@
 """``vsguesttruth-guest``: the in-guest agent's command line.
 
 Runs inside a Linux guest of vSphere, next to VMware Tools (open-vm-tools). It reads what the
-vsguesttruth service publishes into the VM's guestinfo (``guestinfo.vsguesttruth.state``), tells which
-``/dev`` device each virtual disk is, and writes the guest's policy and requests back. It never imports
-pyVmomi: stdlib, click and the guestinfo contract (``vsguesttruth_guest.guestinfo``) only.
+vsguesttruth service publishes into the VM's guestinfo (``guestinfo.vsguesttruth.state``) or, on vSphere 8
+with virtual hardware vmx-20+, its data set ``vsguesttruth`` (read with ``vmtoolsd --cmd "datasets-..."``;
+:mod:`.channel`), tells which ``/dev`` device each virtual disk is, and writes the guest's policy and requests
+back (to the data set ``vsguesttruth-guest`` when the VM has it). It never imports pyVmomi: stdlib, click and
+the contracts (``vsguesttruth_guest.guestinfo``, ``vsguesttruth_guest.datasets``) only.
 
 Commands::
 
     vsguesttruth-guest status [--json] [--wait]     every disk: device, verdict, reachable, advice
     vsguesttruth-guest watch --hook PROG [--hook-arg ARG]... [--interval S] [--once|--count N|--duration S]
     vsguesttruth-guest set-policy [--refresh-interval S] [--publish on_change|interval] [--field F]...
-                                  [--min-working-paths N] [--min-reachable-devices N] [--clear] [--wait]
+                                  [--min-working-paths N] [--min-reachable-devices N] [--poll-interval S]
+                                  [--clear] [--wait]
     vsguesttruth-guest show-policy [--json]
     vsguesttruth-guest request-migration [--reason TEXT] [--wait [--until-done]] [--timeout S]
     vsguesttruth-guest request-refresh [--reason TEXT] [--wait [--until-done]] [--timeout S]
@@ -46,6 +49,7 @@ from collections.abc import Callable
 import click
 
 from vsguesttruth_guest import __version__, agent, devices, errors, guestinfo
+from vsguesttruth_guest.channel import Channel
 from vsguesttruth_guest.errors import GuestError, NoDocument
 from vsguesttruth_guest.rpc import DEFAULT_TIMEOUT, Rpc, check_vmware
 from vsguesttruth_guest.watching import follow
@@ -122,14 +126,15 @@ class Guest:
         self.sysfs = sysfs
         self._rpctool = rpctool
         self._timeout = timeout
-        self._rpc: Rpc | None = None
+        self._rpc: Channel | None = None
 
     @property
-    def rpc(self) -> Rpc:
-        """The RPC tool, found on first use, after checking that this is a VMware VM (NotInVm, ToolsMissing)."""
+    def rpc(self) -> Channel:
+        """The guest's values (data sets where the service publishes them, else guestinfo), found on first use,
+        after checking that this is a VMware VM (NotInVm, ToolsMissing)."""
         if self._rpc is None:
             check_vmware(self.sysfs)
-            self._rpc = Rpc.locate(self._rpctool, self._timeout)
+            self._rpc = Channel.locate(Rpc.locate(self._rpctool, self._timeout))
         return self._rpc
 
     def status(self) -> dict:
@@ -192,7 +197,7 @@ def print_status(view: dict) -> None:
         click.echo(f"  {p(view['explanation'])}")
     policy = view.get("policy") or {}
     if policy.get("status") in ("applied", "invalid"):
-        detail = ", ".join(f"{k} {policy[k]}" for k in ("refresh_interval", "min_working_paths", "min_reachable_devices") if policy.get(k) is not None)
+        detail = ", ".join(f"{k} {policy[k]}" for k in ("refresh_interval", "min_working_paths", "min_reachable_devices", "poll_interval") if policy.get(k) is not None)
         click.echo(f"policy {p(policy['status'])}" + (f": {p(detail)}" if detail else "") + (f" ({p(policy['message'])})" if policy.get("message") else ""))
     rows = [("DEVICE", "LABEL", "VERDICT", "REACHABLE", "ADVICE", "MATCH", "EXPLANATION")]
     for d in view["disks"]:
@@ -256,6 +261,8 @@ def watch(guest: Guest, hook, hook_args, hook_timeout, interval, policy_interval
                    "mapping has only controller and unit to go by.")
 @click.option("--min-working-paths", type=int, metavar="N", help="Service level: working paths per LUN (1..32).")
 @click.option("--min-reachable-devices", type=int, metavar="N", help="Service level: disks that must be usable (1..256).")
+@click.option("--poll-interval", type=int, metavar="S", help="On VM data sets: seconds between the service's reads of "
+              "this guest's policy and requests (10..86400; data sets have no change notification).")
 @click.option("--clear", is_flag=True, help="Remove the policy (the service's defaults apply).")
 @click.option("--dry-run", is_flag=True, help="Check and print the policy, write nothing.")
 @click.option("--wait", is_flag=True, help="Wait for the service's answer about the policy.")
@@ -263,13 +270,15 @@ def watch(guest: Guest, hook, hook_args, hook_timeout, interval, policy_interval
 @json_option
 @guest_options()
 def set_policy(guest: Guest, refresh_interval, publish, fields, min_working_paths, min_reachable_devices,
-               clear, dry_run, wait, timeout, as_json) -> None:
-    """Write this guest's probing policy (guestinfo.vsguesttruth.policy), checked against its schema first.
+               poll_interval, clear, dry_run, wait, timeout, as_json) -> None:
+    """Write this guest's probing policy (guestinfo.vsguesttruth.policy, or the data set vsguesttruth-guest),
+    checked against its schema first.
 
     The policy replaces the previous one. The service bounds it with the admin's limits and answers
     in the response key (status policy_applied or policy_invalid); --wait shows that answer.
     """
-    given = any(v not in (None, ()) for v in (refresh_interval, publish, fields, min_working_paths, min_reachable_devices))
+    given = any(v not in (None, ()) for v in (refresh_interval, publish, fields, min_working_paths, min_reachable_devices,
+                                              poll_interval))
     if clear and given:
         raise click.UsageError("--clear takes no other policy option")
     if not clear and not given:
@@ -278,7 +287,8 @@ def set_policy(guest: Guest, refresh_interval, publish, fields, min_working_path
         value = ""
     else:
         try:
-            value = agent.build_policy(refresh_interval, publish, fields, min_working_paths, min_reachable_devices)
+            value = agent.build_policy(refresh_interval, publish, fields, min_working_paths, min_reachable_devices,
+                                       poll_interval)
         except (ValueError, guestinfo.DocumentError) as err:
             raise click.UsageError(f"invalid policy: {err}") from None
     if dry_run:
@@ -367,6 +377,9 @@ def send_request(guest: Guest, action: str, reason, wait, until_done, timeout, a
     except (ValueError, guestinfo.DocumentError) as err:
         raise click.UsageError(f"invalid request: {err}") from None
     guest.rpc.set(guestinfo.REQUEST, value)
+    hint = _poll_hint(guest)
+    if hint and not as_json:
+        click.echo(hint, err=True)
     if not wait:
         if as_json:
             echo_json({"request": json.loads(value)})
@@ -380,6 +393,21 @@ def send_request(guest: Guest, action: str, reason, wait, until_done, timeout, a
         on_answer=None if as_json else lambda a: click.echo(describe_answer(a)),
     )
     finish_answer(answer, as_json)
+
+
+def _poll_hint(guest: Guest) -> str:
+    """On data sets (no change notification) the service reads requests at the policy's poll_interval, in a
+    request window, or at its sweep: say so when this guest set no poll_interval."""
+    if guest.rpc.name != "datasets":
+        return ""
+    try:
+        applied = agent.read_state(guest.rpc).get("policy") or {}
+    except GuestError:
+        applied = {}
+    if applied.get("poll_interval"):
+        return ""
+    return ("note: on VM data sets the service reads requests at this guest's poll_interval (none set: "
+            "set-policy --poll-interval S), else at its sweep ([delivery] sweep_interval)")
 
 
 def _current_response(guest: Guest) -> dict | None:

@@ -1,8 +1,9 @@
 """The plugin's pages in a real browser (Debian's chromium, headless, driven by Playwright) against the app
 on the lab with faults: every view in the light and the dark theme, checked with axe-core (no serious or
 critical WCAG 2.1 AA violation), a live update arriving without a reload, the move dialog's offers and
-refusals (the same plan as GET /plan), a view of another vCenter's object, the API docs behind a token.
-Screenshots of every view go to test-artifacts/ (kept by CI)."""
+refusals (the same plan as GET /plan), the move authorised as the vSphere Client user whose session the page
+hands over (a clone ticket from the lab, then CloneSession), a view of another vCenter's object, the API docs
+behind a token. Screenshots of every view go to test-artifacts/ (kept by CI)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,18 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from vsguesttruth.config import RemediationConfig  # noqa: E402
 from vsguesttruth.guestinfo import POLICY  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
-from vsguesttruth.vcenter import ConnectionSettings, SessionValidator, connect, set_extra_config, snapshot  # noqa: E402
-from vsguesttruth.web import Auth, TokenStore, WatcherSource, WebServer, create_app, self_signed  # noqa: E402
+from fakes.automation import rest, rest_login  # noqa: E402
+from vsguesttruth.vcenter import ClientSessionExchange, ConnectionSettings, connect, set_extra_config,
+                                  snapshot  # noqa: E402
+from vsguesttruth.web import (  # noqa: E402
+    Auth,
+    ClientSessions,
+    TokenStore,
+    WatcherSource,
+    WebServer,
+    create_app,
+    self_signed,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,12 +56,14 @@ def web(lab, tmp_path_factory):
     source = WatcherSource(lambda: connect(settings)).start()
     assert source.wait_version(0, 30), "no inventory from the lab"
     cert, key = self_signed(tmp_path_factory.mktemp("tls"))
-    auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), SessionValidator(settings))
+    sessions = ClientSessions(ClientSessionExchange(settings), ttl=60)
+    auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), sessions)
     conn = connect(settings)
     remedy = RemediationLoop(conn, RemediationConfig(mode="advise"))  # the plugin's move action is manual
     app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate, role=lambda: dict(ROLE))
-    server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key).start()
+    server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key, on_stop=auth.close).start()
     server.source = source
+    server.sessions = sessions
     try:
         yield server
     finally:
@@ -76,8 +89,10 @@ def page(browser):
     context.set_default_timeout(TIMEOUT)
     page = context.new_page()
     errors: list[str] = []
+    page.expected_statuses = {401}  # a test that provokes another refusal adds its status
     page.on("pageerror", lambda err: errors.append(str(err)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "401" not in msg.text else None)
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and not any(
+        str(code) in msg.text for code in page.expected_statuses) else None)
     try:
         yield page
         assert errors == [], errors  # no script error, no CSP refusal, on any page
@@ -302,6 +317,62 @@ def test_move_dialog_offers_the_planners_move_then_shows_the_vm_moved(lab, conn,
     assert migrations_done(web) == done_before + 1
 
 
+def vsphere_client_session(lab, user: str | None = None, password: str | None = None):
+    """What the vSphere Client hands a plugin page: the user's Automation API session id (logged in over REST)."""
+    client = rest(lab)
+    return client, rest_login(client, lab, user, password)
+
+
+def test_the_move_is_authorised_as_the_vsphere_client_user(lab, conn, placement, web, page):
+    """The page gets the user's session from htmlClientSdk.app.getSessionInfo() (the stub hands over a real one
+    from the lab); the server exchanges it for a clone ticket and a SOAP session, and asks vCenter, as that user,
+    for Resource.HotMigrate on the VM: the administrator may move it."""
+    web01 = vm_moref(web, "web01")
+    version = web.source.version
+    lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
+    lab.fault("hba", host="esx-a01", hba="vmhba3", state="dead")
+    wait_version(web, version)
+    planned = api(web, f"plan?vm={web01}")["moves"][0]
+    http, admin = vsphere_client_session(lab)
+    try:
+        page.goto(f"{web.url}/ui/move.html?objectId={web01}#vsphere-session={admin}")
+        expect(page.locator("#plan-move")).to_contain_text(f"vMotion web01 from esx-a01 to {planned['to_host_name']}")
+        assert "vsphere-session" not in page.url  # the session left the address bar
+        page.click("#move")
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/vms/{web01}/migrate"), timeout=60000) as answer:
+            page.click("#confirm-yes")
+        response = answer.value
+        assert response.request.headers["vmware-api-session-id"] == admin
+        assert "authorization" not in response.request.headers
+        assert response.status == 200, response.text()
+        expect(page.locator("#answer-ok")).to_contain_text(f"moved web01 from esx-a01 to {planned['to_host_name']}")
+        shot(page, "move-as-vsphere-user")
+    finally:
+        http.close()
+    assert snapshot(conn).hosts[snapshot(conn).vm_by_name("web01").host].name == planned["to_host_name"]
+
+
+def test_the_read_only_vsphere_user_may_look_but_not_move(lab, web, page):
+    web01 = vm_moref(web, "web01")
+    version = web.source.version
+    lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
+    lab.fault("hba", host="esx-a01", hba="vmhba3", state="dead")
+    wait_version(web, version)
+    http, readonly = vsphere_client_session(lab, lab.info.readonly_username, lab.info.readonly_password)
+    page.expected_statuses.add(403)  # the refused move, logged by the browser
+    try:
+        page.goto(f"{web.url}/ui/move.html?objectId={web01}#vsphere-session={readonly}")
+        expect(page.locator("#plan-move")).to_be_visible()  # reading is allowed
+        page.click("#move")
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/vms/{web01}/migrate"), timeout=60000) as answer:
+            page.click("#confirm-yes")
+        assert answer.value.status == 403
+        expect(page.locator("#answer-error")).to_contain_text("may not migrate")
+        shot(page, "move-refused-read-only-user")
+    finally:
+        http.close()
+
+
 # -- Enhanced Linked Mode, sign-in, docs ---------------------------------------------------------------
 
 def test_a_view_of_another_vcenters_object_says_so(lab, web, page):
@@ -342,17 +413,18 @@ def test_sign_in_and_the_api_docs_need_a_token(lab, web, page):
 
 
 def test_vsphere_client_session_and_metrics(lab, web):
-    settings = ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert)
-    user = connect(settings)
+    http, token = vsphere_client_session(lab)
     try:
-        status, body = get(web, "/api/v1/whoami", {"vmware-api-session-id": user.session_key})
+        status, body = get(web, "/api/v1/whoami", {"vmware-api-session-id": token})
         assert status == 200 and json.loads(body) == {
             "name": lab.username, "kind": "session", "scope": "read", "remediation": True, "migrate": True,
             "role": "active", "holder": ""}
         moref = vm_moref(web, "web01")
-        assert get(web, f"/api/v1/vms/{moref}/map", {"vmware-api-session-id": user.session_key})[0] == 200
+        assert get(web, f"/api/v1/vms/{moref}/map", {"vmware-api-session-id": token})[0] == 200
+        assert web.sessions.known(token)  # exchanged once, then cached by its hash
+        assert get(web, "/api/v1/whoami", {"vmware-api-session-id": "forged-0000-token"})[0] == 401
     finally:
-        user.close()
+        http.close()
     status, text = get(web, "/metrics", {"Authorization": f"Bearer {READ}"})
     assert status == 200
     families = {f.name: f for f in text_string_to_metric_families(text)}

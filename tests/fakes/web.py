@@ -1,5 +1,5 @@
 """The plugin server's callers: API tokens (read, write) and their headers, and a vCenter that knows one
-vSphere Client session (SessionValidator's questions, answered without vCenter)."""
+vSphere Client session (ClientSessions' questions, answered without vCenter)."""
 
 from __future__ import annotations
 

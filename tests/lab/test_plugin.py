@@ -1,5 +1,5 @@
-"""Registering the vSphere Client remote plugin with the lab's ExtensionManager, and vSphere Client
-sessions checked against the lab's vCenter."""
+"""Registering the vSphere Client remote plugin with the lab's ExtensionManager (the vSphere Client's
+sessions: test_client_sessions.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from vsguesttruth.cli import main
-from vsguesttruth.vcenter import ConnectionSettings, connect, extension
+from vsguesttruth.vcenter import extension
 from vsguesttruth.web import Auth, StaticSource, WebServer, create_app, self_signed
 
 
@@ -87,22 +87,3 @@ def test_cli_register_status_unregister(lab, plugin_server, clean, monkeypatch):
     assert gone.exit_code == 0 and "unregistered" in gone.output
     bad = runner.invoke(main, ["plugin", "register", "--url", "https://127.0.0.1:9"])
     assert bad.exit_code == 3 and "does not answer" in bad.output
-
-
-def test_session_validator(lab, conn):
-    settings = ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert)
-    validator = extension.SessionValidator(settings, ttl=30)
-    user_conn = connect(settings)
-    try:
-        session_id = user_conn.session_key
-        assert validator.user(session_id) == lab.username
-        vm = next(iter(user_conn.content.viewManager.CreateContainerView(
-            user_conn.content.rootFolder, [extension.vim.VirtualMachine], True).view))
-        assert validator.has_privilege(session_id, vm._moId, "Resource.HotMigrate") is True
-        assert validator.user("not-a-session-0000") is None
-        assert validator.user("bad\"cookie; x=1") is None  # malformed ids never reach vCenter
-        assert validator.has_privilege("not-a-session-0000", vm._moId, "Resource.HotMigrate") is False
-    finally:
-        user_conn.close()
-    assert validator.user(session_id) == lab.username  # cached for ttl seconds
-    assert extension.SessionValidator(settings, ttl=0).user(session_id) is None  # logged out: refused

@@ -1,12 +1,15 @@
 """The packages' public faces, httpx-style: each ``__init__`` re-exports the names callers use, ``__all__``
-lists exactly them, and the pure core and the controllers load no pyVmomi."""
+lists exactly them; the pure core and the controllers load no pyVmomi and no Automation SDK, and only the
+vCenter edge imports the SDK."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -42,15 +45,20 @@ FACES = {
     "vsguesttruth.vcenter": {
         "TRANSIENT_FAULTS", "ApiError", "AuthError", "CertificateError", "ConfigError", "ConnectError", "Connection",
         "ConnectionSettings", "Informer", "Lease", "MoveResult", "NotActive", "NotFound", "Publisher", "RoleResult",
-        "RunningMove", "SessionExpired", "SessionValidator", "follow", "running_migrations",
+        "RunningMove", "SessionExpired", "follow", "running_migrations",
+        "ClientSessionExchange", "TagCache", "UserSession",
         "TaskFailed", "Transient", "VsgtError", "Watcher", "connect", "ensure_role", "eventfeed", "events", "extension",
         "fault_text",
-        "get_extra_config", "is_connection_lost", "is_session_lost", "is_transient", "missing_privileges",
+        "find_object", "get_extra_config", "is_connection_lost", "is_session_lost", "is_transient", "missing_privileges",
         "negotiate_version",
         "normalize_thumbprint", "parse_url", "read_guestinfo", "refresh_storage", "relocate", "replica_pairs",
-        "root_folder", "root_pools", "set_extra_config", "snapshot", "ssl_context", "thumbprint_of", "tools_status",
-        "translate", "vms_with_attribute", "vmotion",
+        "replicas", "root_folder", "root_pools", "set_extra_config", "snapshot", "ssl_context", "thumbprint_of",
+        "tools_status", "translate", "vcenter_major", "vms_with_attribute", "vmotion",
         "wait_for_task", "watch",
+    },
+    "vsguesttruth.delivery": {
+        "DATASETS", "GUESTINFO", "ChannelWriter", "DataSetDelivery", "DataSetPort", "Held", "PollSchedule",
+        "open_delivery", "uses_datasets", "view",
     },
     "vsguesttruth.lab": {
         "FAULT_KINDS", "TASK_MODES", "VMWARE", "FakeSys", "Guest", "Lab", "LabError", "LabGuestError", "LabInfo",
@@ -78,10 +86,39 @@ def test_one_version_for_the_server_and_its_guest_agent():
 
 
 def test_the_core_and_the_controllers_load_no_pyvmomi():
-    """The pure core (model, truth, plan, guestinfo) and the controllers (reconcile, remediation) reach the
-    vCenter edge only when they run against vCenter: importing them loads no pyVmomi."""
+    """The pure core (model, truth, plan, guestinfo, scope) and the controllers (reconcile, remediation,
+    delivery) reach the vCenter edge only when they run against vCenter: importing them loads no pyVmomi and
+    no Automation SDK."""
     code = ("import sys, vsguesttruth, vsguesttruth.truth, vsguesttruth.plan, vsguesttruth.guestinfo, "
-            "vsguesttruth.reconcile, vsguesttruth.remediation; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyVmomi', 'pyVim'}))")
+            "vsguesttruth.scope, vsguesttruth.reconcile, vsguesttruth.remediation, vsguesttruth.delivery; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyVmomi', 'pyVim', 'com', 'vmware'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+SDK = ("com.vmware", "vmware.vapi")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sdk_imports(path: Path) -> list[str]:
+    """The Automation SDK modules a source file imports (``com.vmware.*``, ``vmware.vapi.*``), wherever it does."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+        found += [n for n in names if n == "com" or n == "vmware" or n.startswith(tuple(p + "." for p in SDK))
+                  or n in SDK]
+    return found
+
+
+def test_only_the_vcenter_edge_imports_the_automation_sdk():
+    """The SDK's types stay in the vCenter edge: no module of the product outside ``vsguesttruth/vcenter/`` (nor
+    the guest agent, nor the scripts) imports ``com.vmware`` or ``vmware.vapi``, and inside the edge only its
+    ``automation`` package does."""
+    sources = [*ROOT.glob("vsguesttruth/**/*.py"), *ROOT.glob("guest-agent/**/*.py"), *ROOT.glob("scripts/*.py")]
+    assert len(sources) > 50
+    outside = {str(p.relative_to(ROOT)): sdk_imports(p) for p in sources
+               if "vsguesttruth/vcenter/automation" not in p.as_posix()}
+    assert {path: names for path, names in outside.items() if names} == {}
+    inside = [p for p in ROOT.glob("vsguesttruth/vcenter/automation/*.py") if sdk_imports(p)]
+    assert inside, "the automation package is where the SDK is spoken"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vsguesttruth.config import Config, RemediationConfig, WebConfig
+from vsguesttruth.config import Config, DeliveryConfig, RemediationConfig, ScopeConfig, WebConfig
 from vsguesttruth.features import (FEATURES, ON, SYSTEM, enabled, privilege_findings, role_privileges,
                                    tools_finding, verdicts)
 
@@ -22,10 +22,27 @@ def test_the_config_decides_which_features_and_privileges():
     assert names(enabled(off)) == ["read", "publish", "lease"]
     assert "Global.LogEvent" in role_privileges(enabled(off))  # each answered request is on record
     auto = Config(remediation=RemediationConfig(mode="auto"), web=WebConfig(cert_file="c.pem", key_file="k.pem"))
-    assert names(enabled(auto)) == ["read", "publish", "advise", "remediate", "plugin", "lease"]
+    assert names(enabled(auto)) == ["read", "publish", "advise", "remediate", "sessions", "plugin", "lease"]
     assert {"Resource.HotMigrate", "Extension.Register", "Datastore.AllocateSpace"} <= set(role_privileges(enabled(auto)))
     assert names(enabled(off, everything=True)) == names(FEATURES)
     assert not set(role_privileges(enabled(auto))) & set(SYSTEM)  # vCenter adds those itself
+
+
+def test_data_sets_tags_and_sessions_have_their_rows():
+    """The Automation API's features: data sets on [delivery], tags on [scope]/[remediation], the vSphere Client
+    user's session with the plugin; the data set privileges are vCenter's ids (the SDK's documentation)."""
+    datasets = Config(delivery=DeliveryConfig(channel="auto"))
+    assert "datasets" in names(enabled(datasets)) and "datasets" not in names(enabled(Config()))
+    assert [p for p in role_privileges(enabled(datasets)) if "DataSets" in p] == [
+        "VirtualMachine.DataSets.DataSetCreate", "VirtualMachine.DataSets.DataSetEntryGet",
+        "VirtualMachine.DataSets.DataSetEntryList", "VirtualMachine.DataSets.DataSetEntrySet",
+        "VirtualMachine.DataSets.DataSetGet", "VirtualMachine.DataSets.DataSetList",
+        "VirtualMachine.DataSets.DataSetUpdate"]
+    assert all(n.on == "vm" for f in enabled(datasets) if f.name == "datasets" for n in f.needs)
+    tagged = Config(scope=ScopeConfig(tags=(("vsgt", "on"),)))
+    replicas = Config(remediation=RemediationConfig(replica_tag_category="vsgt-replica-of"))
+    assert "tags" in names(enabled(tagged)) and "tags" in names(enabled(replicas)) and "tags" not in names(enabled(Config()))
+    assert role_privileges([f for f in FEATURES if f.name in ("tags", "sessions")]) == []  # System.* only
 
 
 def test_every_row_is_well_formed():

@@ -178,3 +178,12 @@ def test_huge_and_deep_values_are_refused_cheaply():
                   '{"refresh_interval": ' + "9" * 4000 + "}", "\udcff\udcfe"]:
         p = effective_policy(value, BOUNDS)
         assert p.status == "invalid", value[:20]
+
+
+def test_poll_interval_says_how_often_the_service_reads_a_guest_on_data_sets():
+    applied = parse_policy(json.dumps({"poll_interval": 60}), GuestConfig())
+    assert applied.poll_interval == 60 and applied.as_doc()["poll_interval"] == 60
+    assert "poll_interval" not in effective_policy(None, GuestConfig()).as_doc()  # unchanged documents without it
+    refused = effective_policy(json.dumps({"poll_interval": 5}), GuestConfig(min_refresh_interval=10))
+    assert refused.status == "invalid" and "poll_interval must be between 10 and 86400" in refused.message
+    jsonschema.validate({"poll_interval": 60}, load_schema("policy"))

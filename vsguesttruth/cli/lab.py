@@ -208,9 +208,10 @@ def restore() -> None:
 def guest(agent, vm, args) -> None:
     """Run the guest agent inside a simulated guest of lab VM VM.
 
-    Builds the VM's guest from its virtual hardware (a fake sysfs with a /dev/sdX per disk, a stand-in
-    vmware-rpctool serving guestinfo from the VM's extraConfig) in the lab's run directory, then runs
-    `vsguesttruth-guest ARGS` there (default: status) and exits with its exit code. E.g.
+    Builds the VM's guest from its virtual hardware (a fake sysfs with a /dev/sdX per disk, stand-ins for
+    vmware-rpctool and vmtoolsd serving guestinfo from the VM's extraConfig and the VM's data sets through the
+    lab's guest door) in the lab's run directory, then runs `vsguesttruth-guest ARGS` there (default: status)
+    and exits with its exit code. E.g.
 
     \b
       vsguesttruth lab guest web01
@@ -225,3 +226,74 @@ def guest(agent, vm, args) -> None:
     if args[:1] == ["--"]:  # `lab guest VM -- --help`: everything after -- is the agent's
         args = args[1:]
     raise SystemExit(run_agent(vm, args or ["status"], agent=agent))
+
+
+@lab.group()
+def tag() -> None:
+    """vSphere tags on the lab's VMs, hosts, clusters and datastores ("category:tag").
+
+    \b
+      vsguesttruth lab tag attach vsgt:off vm web01        # the category and the tag are created if missing
+      vsguesttruth lab tag attach vsgt-replica-of:ds-gold datastore ds-gold-replica
+      vsguesttruth lab tag list vm web01
+      vsguesttruth lab tag list vsgt:off
+      vsguesttruth lab tag detach vsgt:off vm web01
+    """
+
+
+KIND = click.Choice(("vm", "host", "cluster", "datastore"))
+
+
+def _tags():
+    from vsguesttruth.lab.tags import LabTags
+
+    return LabTags(_lab().require())
+
+
+def _category_tag(value: str) -> str:
+    category, sep, name = value.partition(":")
+    if not sep or not category.strip() or not name.strip():
+        raise click.BadParameter(f"{value!r} is not \"category:tag\"", param_hint="TAG")
+    return value
+
+
+@tag.command("attach")
+@click.argument("tag_name", metavar="TAG")
+@click.argument("kind", type=KIND)
+@click.argument("name")
+def tag_attach(tag_name, kind, name) -> None:
+    """Attach TAG ("category:tag") to the KIND object NAME."""
+    with _tags() as tags:
+        tags.attach(_category_tag(tag_name), kind, name)
+    click.echo(f"{tag_name} attached to {kind} {name}")
+
+
+@tag.command("detach")
+@click.argument("tag_name", metavar="TAG")
+@click.argument("kind", type=KIND)
+@click.argument("name")
+def tag_detach(tag_name, kind, name) -> None:
+    """Detach TAG ("category:tag") from the KIND object NAME."""
+    with _tags() as tags:
+        found = tags.detach(_category_tag(tag_name), kind, name)
+    click.echo(f"{tag_name} detached from {kind} {name}" if found else f"no tag {tag_name} in the lab")
+
+
+@tag.command("list")
+@click.argument("what", nargs=-1, required=True, metavar="TAG | KIND NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tag_list(what, as_json) -> None:
+    """The objects carrying TAG, or the tags on the KIND object NAME."""
+    with _tags() as tags:
+        if len(what) == 1:
+            found = [{"kind": k, "name": n} for k, n in tags.carrying(_category_tag(what[0]))]
+            lines = [f"{f['kind']} {f['name']}" for f in found]
+        elif len(what) == 2 and what[0] in KIND.choices:
+            found = tags.of(what[0], what[1])
+            lines = list(found)
+        else:
+            raise click.UsageError("give a tag (category:tag), or a kind (vm, host, cluster, datastore) and a name")
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    else:
+        click.echo("\n".join(lines) if lines else "none")

@@ -19,9 +19,11 @@ def preflight(everything, as_json) -> None:
 
     Asks vCenter (AuthorizationManager.HasPrivilegeOnEntities, for our own session) about each privilege on
     the objects it is needed on: the vCenter root, the in-scope VMs, their hosts, the datastores and resource
-    pools they may move to; reads VMware Tools status of the in-scope VMs. One line per finding; exit 1
-    when an enabled feature cannot work.
+    pools they may move to; reads VMware Tools status of the in-scope VMs, and how many of them can use VM
+    data sets. One line per finding; exit 1 when an enabled feature cannot work.
     """
+    from vsguesttruth.delivery import uses_datasets
+    from vsguesttruth.reconcile.service import tag_cache
     from vsguesttruth.scope import Scope
     from vsguesttruth.vcenter import (
         missing_privileges,
@@ -29,6 +31,7 @@ def preflight(everything, as_json) -> None:
         root_pools,
         snapshot,
         tools_status,
+        vcenter_major,
         vms_with_attribute,
     )
 
@@ -39,6 +42,13 @@ def preflight(everything, as_json) -> None:
     inv = snapshot(conn)
     attribute = config.scope.attribute
     scope = Scope(config.scope, vms_with_attribute(conn, *attribute) if attribute else None)
+    tags = tag_cache(conn, config)
+    if tags is not None:
+        try:
+            tags.read()
+        finally:
+            tags.close()
+        scope = scope.with_tags(tags.tagged, tags.excluded)
     vms = sorted((vm for vm in inv.vms.values() if scope.includes(vm, inv)), key=lambda vm: vm.name)
     hosts = {vm.host for vm in vms if vm.host in inv.hosts}
     wanted: dict[str, list[str]] = {}
@@ -57,6 +67,12 @@ def preflight(everything, as_json) -> None:
                                       f"{len(vms)} of {len(inv.vms)} VMs in scope ({scope.describe()})")]
     findings += privilege_findings(features, missing, {k: len(v) for k, v in entities.items()})
     findings.append(tools_finding(tools_status(conn, {vm.moref for vm in vms})))
+    if any(f.name == "datasets" for f in features):
+        channel = config.delivery.channel if config.delivery.channel != "guestinfo" else "auto"
+        on_sets = sum(1 for vm in vms if uses_datasets(vm, channel, vcenter_major(conn)))
+        findings.append(Finding("ok" if on_sets or not vms else "warn", "datasets",
+                                f"{on_sets} of {len(vms)} in-scope VMs get data sets ({channel}: virtual hardware "
+                                f"vmx-20+{', vCenter 8.0+' if channel == 'auto' else ''}); the rest keep guestinfo"))
     closing = verdicts(features, findings)
     if as_json:
         click.echo(json.dumps({"findings": [f.as_dict() for f in findings + closing],

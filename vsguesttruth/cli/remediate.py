@@ -28,8 +28,8 @@ def _console(err: bool = False) -> Console:
 
 def _gather(vm_names=()):
     """Snapshot, truths (filtered by VM name patterns, each VM by its own service level), the levels, replica
-    pairs from the custom attribute."""
-    from vsguesttruth.vcenter import replica_pairs, snapshot
+    pairs from the custom attribute and tags."""
+    from vsguesttruth.vcenter import replicas as read_replicas, snapshot
 
     session = click.get_current_context().obj
     conn = session.connect()
@@ -42,7 +42,7 @@ def _gather(vm_names=()):
     truths = [t for t in ctx.vm_truths(levels.default, levels.all(inv.vms.values()))
               if not vm_names or any(fnmatch.fnmatchcase(t.name, p) for p in vm_names)]
     config = session.config.remediation
-    replicas = replica_pairs(conn, config.replica_attribute) if config.replica_attribute else {}
+    replicas = read_replicas(conn, config.replica_attribute, config.replica_tag_category)
     return session, conn, inv, ctx, levels, truths, replicas
 
 

@@ -37,10 +37,11 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     Watches vCenter; after every change writes the state document of each VM whose truth changed (and only
     those), re-probes host storage on the guests' policy intervals, answers guest requests; runs remediation
     in the configured mode ([remediation] mode: off, advise (default), auto) under its guard rails; serves
-    the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly.
+    the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly;
+    SIGHUP reads the vSphere tags of [scope] and the replica tags again at its next wake.
     One instance per vCenter acts (it holds a lease in vCenter); another one started beside it stands by
     (read-only pages and metrics) and takes over when the first stops ([service] lease_seconds).
-    Scope and bounds: [scope], [guest], [publish], [service], [remediation], [web] in the config file.
+    Scope and bounds: [scope], [guest], [publish], [delivery], [service], [remediation], [web] in the config file.
     """
     from dataclasses import replace
 
@@ -64,7 +65,8 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
     finally:
         lease.stop(release=True)  # the instance standing by takes over at its next look
     if not quiet:
-        click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes")
+        sets = f", {service.delivery.writes} data set entries" if service.delivery is not None else ""
+        click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes{sets}")
 
 
 def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, port):
@@ -87,11 +89,14 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
                                  on_done=lambda ok: metrics.migration_done("done" if ok else "failed"))
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
     service = Service(conn, config, level=level, remediation=remedy, on_pass=line, lease=lease)
+    if remedy is not None and remedy_config.replica_tag_category:
+        service.on_tags = lambda tags: setattr(remedy, "replicas", tags.replicas)  # replica tags, as read
     track(service.informer)
     metrics.track_pass_running(lambda: service.busy)
     metrics.track_active(lambda: service.acting)
     web = _start_web(session, service, remedy, with_web, port)
     previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: service.refresh_tags())
     try:
         if not quiet:
             click.echo(f"serving {conn.url}: scope {service.reconciler.scope.describe()}; "

@@ -28,7 +28,7 @@ from vsguesttruth.policy import MAX_PATHS_PER_LUN, PolicyError, ServiceLevel
 
 PUBLISH_MODES = ("on_change", "interval")
 MAX_REACHABLE_DEVICES = 256
-KEYS = ("schema", "refresh_interval", "publish", "fields", "min_working_paths", "min_reachable_devices")
+KEYS = ("schema", "refresh_interval", "publish", "fields", "min_working_paths", "min_reachable_devices", "poll_interval")
 _SHOWN = 40  # characters of a guest's string quoted back in a message
 
 
@@ -37,7 +37,9 @@ class GuestPolicy:
     """The policy in force for one VM: the guest's, within the admin's bounds, or the defaults.
 
     ``status``: ``default`` (the guest set none), ``applied``, or ``invalid`` (the guest's was refused;
-    ``message`` says why, and the defaults apply). ``refresh_interval`` 0 means no periodic re-probe.
+    ``message`` says why, and the defaults apply). ``refresh_interval`` 0 means no periodic re-probe;
+    ``poll_interval`` how often the service reads what the guest writes into its data set (0: only in its
+    request window and the sweep, ``[delivery]``).
     """
 
     status: str = "default"
@@ -46,6 +48,7 @@ class GuestPolicy:
     publish: str = "on_change"
     fields: frozenset[str] = frozenset(FIELDS)
     level: ServiceLevel = field(default_factory=ServiceLevel)
+    poll_interval: int = 0
 
     def as_doc(self) -> dict[str, Any]:
         """The state document's ``policy`` section: the status and the values in force."""
@@ -58,6 +61,8 @@ class GuestPolicy:
             min_working_paths=self.level.min_working_paths,
             min_reachable_devices=self.level.min_reachable_devices,
         )
+        if self.poll_interval:
+            out["poll_interval"] = self.poll_interval
         return out
 
 
@@ -160,7 +165,9 @@ def parse_policy(value: str | bytes, bounds: GuestConfig, level: ServiceLevel | 
         raise
     except (TypeError, ValueError) as err:  # ServiceLevel's own checks
         raise PolicyError(str(err)) from None
-    return GuestPolicy(status="applied", refresh_interval=refresh, publish=publish, fields=fields, level=wanted)
+    poll = _integer(doc, "poll_interval", bounds.min_refresh_interval, MAX_REFRESH_INTERVAL) if "poll_interval" in doc else 0
+    return GuestPolicy(status="applied", refresh_interval=refresh, publish=publish, fields=fields, level=wanted,
+                       poll_interval=poll)
 
 
 def _fields(value: Any, bounds: GuestConfig) -> frozenset[str]:

@@ -1,8 +1,10 @@
 """The SAN lab's simulated guests: a lab VM seen from inside, for the guest agent without a real guest.
 
 A simulated guest is what ``vsguesttruth-guest`` needs from a VM, built from the lab VM's virtual hardware
-in vCenter: a fake sysfs tree (:mod:`.sysfs`) and a stand-in for VMware Tools' ``vmware-rpctool``
-(:mod:`.rpctool`) serving ``info-get`` and ``info-set`` from the VM's extraConfig through the vCenter edge.
+in vCenter: a fake sysfs tree (:mod:`.sysfs`) and stand-ins for VMware Tools' ``vmware-rpctool`` and
+``vmtoolsd`` (:mod:`.rpctool`) serving ``info-get`` and ``info-set`` from the VM's extraConfig through the
+vCenter edge, and the data set commands (``vmtoolsd --cmd "datasets-..."``) through the lab's guest door, so
+the agent runs its real code path for both channels.
 
 ``vsguesttruth lab guest VM [ARGS...]`` builds one in the lab's run directory and runs the agent in it
 (:func:`run_agent`); the tests build them with :func:`build`.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from vsguesttruth.errors import VsgtError
 
-from .rpctool import FAKE_PREFIX, RPCTOOL_NAME, connect
+from .rpctool import FAKE_PREFIX, RPCTOOL_NAME, VMTOOLSD_NAME, connect
 from .sysfs import VMWARE, LabGuestError, VDisk, build_sysfs
 
 
@@ -48,14 +50,15 @@ def vm_disks(conn, name: str) -> tuple[str, list[VDisk]]:
 
 
 def write_rpctool(path: Path) -> Path:
-    """An executable stand-in ``vmware-rpctool`` at ``path`` that runs :func:`.rpctool.main` on this interpreter
-    (``sys.executable``, which has vsguesttruth's dependencies: never whatever ``python3`` PATH finds)."""
+    """An executable stand-in ``vmware-rpctool`` (or ``vmtoolsd``) at ``path`` that runs :func:`.rpctool.main` on
+    this interpreter (``sys.executable``, which has vsguesttruth's dependencies: never whatever ``python3`` PATH
+    finds)."""
     package_parent = str(Path(__file__).resolve().parents[2])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(
         f"#!{sys.executable}\n"
-        '"""vsguesttruth lab: a stand-in vmware-rpctool serving guestinfo from a lab VM (vsguesttruth.lab.rpctool)."""\n'
+        '"""vsguesttruth lab: a stand-in VMware Tools command serving a lab VM (vsguesttruth.lab.rpctool)."""\n'
         "import sys\n"
         f"sys.path.insert(0, {package_parent!r})\n"
         "from vsguesttruth.lab.rpctool import main\n"
@@ -106,10 +109,11 @@ class Guest:
 
 def build_guest(conn, root: Path | str, name: str, lab, hide_uuid: set[str] | frozenset[str] = frozenset(),
                 vendor: str | None = VMWARE) -> Guest:
-    """The simulated guest of lab VM ``name`` in ``root`` (``root/sys``, ``root/bin/vmware-rpctool``).
+    """The simulated guest of lab VM ``name`` in ``root`` (``root/sys``, ``root/bin/vmware-rpctool``,
+    ``root/bin/vmtoolsd``).
 
-    ``conn``: a ``vsguesttruth.vcenter.Connection`` on the lab; ``lab``: how the rpctool reaches it
-    (a ``LabInfo`` or anything with ``url``, ``username``, ``password``, ``cert``). ``root/sys`` is rebuilt
+    ``conn``: a ``vsguesttruth.vcenter.Connection`` on the lab; ``lab``: how the stand-ins reach it
+    (a ``LabInfo`` or anything with ``url``, ``username``, ``password``, ``cert``, ``control``). ``root/sys`` is rebuilt
     from scratch.
     """
     root = Path(root)
@@ -120,8 +124,9 @@ def build_guest(conn, root: Path | str, name: str, lab, hide_uuid: set[str] | fr
     fs, devices = build_sysfs(fresh, disks, hide_uuid, vendor)
     _install(fresh, sysfs)
     rpctool = write_rpctool(root / "bin" / RPCTOOL_NAME)
+    write_rpctool(root / "bin" / VMTOOLSD_NAME)  # beside the rpctool, where the agent looks for it
     env = {
-        "VSGT_RPCTOOL": str(rpctool), "VSGT_SYSFS": str(sysfs),
+        "VSGT_RPCTOOL": str(rpctool), "VSGT_SYSFS": str(sysfs), "VSGT_FAKE_LAB_CONTROL": lab.control,
         "VSGT_FAKE_VC_URL": lab.url, "VSGT_FAKE_VC_USER": lab.username, "VSGT_FAKE_VC_PASSWORD": lab.password,
         "VSGT_FAKE_VC_CA": lab.cert or "", "VSGT_FAKE_VM": moref,
     }

@@ -16,10 +16,10 @@ from typing import Callable, Iterable, Mapping
 
 from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import RESPONSE, STATE, RequestBook, document
-from vsguesttruth.model import Inventory
+from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.ratelog import RateLog
-from vsguesttruth.scope import Scope
+from vsguesttruth.scope import Scope, Tagged
 from vsguesttruth.truth import TruthContext, VmTruth
 
 from .index import Index
@@ -78,7 +78,18 @@ class Reconciler:
     def set_attribute_vms(self, vms: set[str] | None) -> None:
         """The VMs carrying the scope's custom attribute (read by the edge); re-evaluates the scope."""
         if vms != self.scope.attribute_vms:
-            self.scope = Scope(self.config.scope, None if vms is None else frozenset(vms))
+            scope = self.scope
+            self.scope = Scope(self.config.scope, None if vms is None else frozenset(vms), scope.tagged, scope.excluded)
+            self._rescope = True
+
+    def scope_includes(self, vm: Vm, inv: Inventory) -> bool:
+        """Whether the VM is in the scope now."""
+        return self.scope.includes(vm, inv)
+
+    def set_tagged(self, tagged: Tagged | None, excluded: Tagged | None) -> None:
+        """What carries the scope's tags and excluded tags (read by the edge); re-evaluates the scope."""
+        if (tagged, excluded) != (self.scope.tagged, self.scope.excluded):
+            self.scope = self.scope.with_tags(tagged, excluded)
             self._rescope = True
 
     def answer_later(self, vm: str, id: str, status: str, message: str, action: str = "migrate") -> None:

@@ -1,9 +1,9 @@
 """Running the reconciler against vCenter: ``vsguesttruth serve`` (:class:`Service`, on the live informer)
 and ``vsguesttruth publish --once`` (:func:`publish_once`, on one snapshot).
 
-The vCenter edge (``vsguesttruth.vcenter``: the informer, the publisher, the custom attribute of the
-scope) is imported where a service is made, never when this package is: the reconciler itself runs on
-plain data.
+The vCenter edge (``vsguesttruth.vcenter``: the informer, the publisher, the custom attribute and the tags of
+the scope) and the VM data set channel (``vsguesttruth.delivery``) are imported where a service is made,
+never when this package is: the reconciler itself runs on plain data.
 """
 
 from __future__ import annotations
@@ -36,26 +36,50 @@ def default_level(config: Config) -> ServiceLevel:
 def publish_once(conn: Any, config: Config, *, level: ServiceLevel | None = None, dry_run: bool = False,
                  remediation: RemediationHook | None = None, publisher: Any = None) -> PassResult:
     """One pass on a fresh snapshot (``vsguesttruth publish --once``); re-reads and finishes after re-probes.
-    The request ids answered before (vCenter's events) are read first: never acted on again."""
+    The request ids answered before (vCenter's events) are read first: never acted on again. Tags of the scope
+    are read first too (an error when they cannot be); VMs on data sets are read with the snapshot."""
+    from vsguesttruth.delivery import open_delivery
     from vsguesttruth.vcenter import Publisher, events, snapshot
 
     own = publisher is None
     pub = publisher or Publisher(conn, concurrency=config.publish.concurrency, attempts=config.publish.attempts,
                                  task_timeout=config.publish.task_timeout, dry_run=dry_run)
+    tags = delivery = None
     try:
         rec = Reconciler(config, pub, level=level or default_level(config), remediation=remediation,
                          answers=events.AnswerRecord(conn), record_all=True, dry_run=dry_run)
         rec.remember_answered(events.answered_requests(conn))
         _read_attribute(conn, rec, config)
+        tags = tag_cache(conn, config)
+        if tags is not None:
+            tags.read()
+            rec.set_tagged(tags.tagged, tags.excluded)
+        delivery = open_delivery(conn, config, rec.scope_includes)
+        if delivery is not None:
+            rec.writer = delivery.writer(pub)
+        prepare = delivery.prepare if delivery is not None else (lambda inv: inv)
         taken = time.monotonic()
-        result = rec.reconcile(snapshot(conn), as_of=taken, full=True)
+        result = rec.reconcile(prepare(snapshot(conn)), as_of=taken, full=True)
         if result.probes and not dry_run:
             taken = time.monotonic()
-            result = result.merge(rec.reconcile(snapshot(conn), as_of=taken, full=True))
+            result = result.merge(rec.reconcile(prepare(snapshot(conn)), as_of=taken, full=True))
         return result
     finally:
+        for part in (delivery, tags):
+            if part is not None:
+                part.close()
         if own:
             pub.close()
+
+
+def tag_cache(conn: Any, config: Config) -> Any:
+    """The vSphere tags the config names (``[scope] tags``, ``exclude_tags``, ``[remediation]
+    replica_tag_category``), unread; None when it names none."""
+    from vsguesttruth.vcenter import TagCache
+
+    cache = TagCache(conn, config.scope.tags, config.scope.exclude_tags, config.remediation.replica_tag_category,
+                     config.remediation.replica_attribute)
+    return cache if cache.wanted else None
 
 
 def _read_attribute(conn: Any, rec: Reconciler, config: Config) -> bool:
@@ -107,6 +131,17 @@ class Service:
                                      remediation=remediation.request if remediation is not None else None,
                                      answers=events.AnswerRecord(conn, gate))
         self.level = self.reconciler.level
+        #: the scope's tags and the replica tags, read every [scope] tag_refresh seconds and on refresh_tags();
+        #: ``on_tags(cache)`` after each read that succeeded
+        self.tags = tag_cache(conn, config)
+        self.on_tags: Callable[[Any], None] | None = None
+        self._next_tags = 0.0
+        #: the VM data set channel ([delivery]); its writer sends what goes there, the rest to the publisher
+        from vsguesttruth.delivery import open_delivery
+
+        self.delivery = open_delivery(conn, config, self.reconciler.scope_includes, gate=gate)
+        if self.delivery is not None:
+            self.reconciler.writer = self.delivery.writer(self.publisher)
         self.passes = 0
         self.error = ""
         #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory
@@ -115,6 +150,20 @@ class Service:
         self.acting = False
         self._started = False
         self._retry_at = 0.0
+
+    def refresh_tags(self) -> None:
+        """Read the tags again at the next wake of the loop (on demand: SIGHUP)."""
+        self._next_tags = 0.0
+
+    def _read_tags(self) -> bool:
+        """Read the tags; whether the scope changed."""
+        if self.tags is None or not self.tags.refresh():
+            return False
+        before = self.reconciler.scope
+        self.reconciler.set_tagged(self.tags.tagged, self.tags.excluded)
+        if self.on_tags is not None:
+            self.on_tags(self.tags)
+        return self.reconciler.scope is not before
 
     def stop(self) -> None:
         """Stop the loop (from a signal handler or another thread): the wait in progress is cancelled."""
@@ -189,8 +238,10 @@ class Service:
                 wake = self.reconciler.next_wake() if acting else None
                 timeout = self.max_wait if inv is not None else None
                 remedy = self.remediation.next_wake() if self.remediation is not None and acting else None
+                polls = self.delivery.next_wake() if self.delivery is not None and acting else None
                 for t in (wake, remedy, next_full if inv is not None and acting else None,
-                          next_attribute if config.scope.attribute is not None and acting else None):
+                          next_attribute if config.scope.attribute is not None and acting else None,
+                          self._next_tags if self.tags is not None and acting else None, polls):
                     if t is not None and timeout is not None:
                         timeout = min(timeout, max(0.0, t - now))
                 if not acting and timeout is not None:
@@ -203,8 +254,13 @@ class Service:
                 if inv is None or not acting:
                     continue
                 now = time.monotonic()
+                rescoped = False
+                if self.tags is not None and now >= self._next_tags:  # after the wait: a SIGHUP during it counts
+                    rescoped = self._read_tags()
+                    self._next_tags = now + config.scope.tag_refresh
                 full = now >= next_full
-                if new is None and not full and not self.reconciler.due(now):
+                polled = self.delivery is not None and polls is not None and now >= polls and self.delivery.poll()
+                if new is None and not full and not rescoped and not polled and not self.reconciler.due(now):
                     if remedy is not None and now >= remedy:
                         self._remediate(inv)
                     continue
@@ -212,7 +268,8 @@ class Service:
                     next_full = now + config.publish.full_interval
                 self.busy = True
                 try:
-                    result = self.reconciler.reconcile(inv, as_of=now - self.reconciler.settle, full=full)
+                    planned = self.delivery.prepare(inv) if self.delivery is not None else inv
+                    result = self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, full=full)
                     self._remediate(inv)
                 except VsgtError:
                     raise
@@ -233,3 +290,6 @@ class Service:
         finally:
             informer.close()
             self.publisher.close()
+            for part in (self.delivery, self.tags):
+                if part is not None:
+                    part.close()

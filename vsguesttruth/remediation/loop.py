@@ -10,10 +10,11 @@ One loop, two ways to run it:
   until nothing more can move now.
 
 Either way it starts (:meth:`~RemediationLoop.start`) by reading back what vCenter's events remember of our
-moves (cooldowns, the hourly budget) and the datastores' replica attribute, and by adopting the migrations
-our account started that still run in vCenter (an instance killed mid-vMotion): they count against
-``max_concurrent`` and the budget, are never started a second time, and their outcome is recorded when their
-task ends (a "moved" event, or a failure). The state of record is vCenter's.
+moves (cooldowns, the hourly budget) and the datastores' replica attribute and replica tags (``serve`` keeps
+``replicas`` current with its tag reads), and by adopting the migrations our account started that still run in
+vCenter (an instance killed mid-vMotion): they count against ``max_concurrent`` and the budget, are never
+started a second time, and their outcome is recorded when their task ends (a "moved" event, or a failure).
+The state of record is vCenter's.
 """
 
 from __future__ import annotations
@@ -79,17 +80,17 @@ class RemediationLoop:
         self.started = False
 
     def start(self, follow: bool = True) -> "RemediationLoop":
-        """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute, and adopt
-        our migrations still running in vCenter (in flight; ``follow``: wait for each and record its outcome,
-        not in a dry run, which only plans around them). Once; later calls do nothing."""
-        from vsguesttruth.vcenter import events, replica_pairs, running_migrations
+        """Read back what vCenter's events remember (cooldowns, budget) and the replica attribute and tags, and
+        adopt our migrations still running in vCenter (in flight; ``follow``: wait for each and record its
+        outcome, not in a dry run, which only plans around them). Once; later calls do nothing."""
+        from vsguesttruth.vcenter import events, replicas, running_migrations
 
         if self.started:
             return self
         for vm, ago in events.recent_moves(self.conn, max(self.config.cooldown_seconds, 3600)):
             self.remediator.remember(vm, self.remediator.clock() - ago)
-        if self.config.replica_attribute:
-            self.replicas = replica_pairs(self.conn, self.config.replica_attribute)
+        if self.config.replica_attribute or self.config.replica_tag_category:
+            self.replicas = replicas(self.conn, self.config.replica_attribute, self.config.replica_tag_category)
         for move in running_migrations(self.conn):
             action = self.remediator.adopt(adopted_decision(move), move.task, move.seconds)
             if follow:

@@ -10,9 +10,12 @@
   readers, and the hosts' storage events followed beside it;
 - :mod:`.publish`, :mod:`.migrate`, :mod:`.events`, :mod:`.attributes`, :mod:`.extension`,
   :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion (and the ones still
-  running after a restart), vCenter events, custom attributes, the vSphere Client plugin's registration and
-  sessions, the account's role and privileges;
-- :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec).
+  running after a restart), vCenter events, custom attributes, the vSphere Client plugin's registration, the
+  account's role and privileges;
+- :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec);
+- :mod:`.automation` (the vSphere Automation SDK, the only code that imports it: sessions, tags, VM data
+  sets, clone tickets), :mod:`.tags` (tags for the scope and replicas, cached), :mod:`.clientsession` (the
+  vSphere Client user's session: clone ticket, then CloneSession).
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 from . import eventfeed, events, extension
 from .attributes import vms_with_attribute
-from .connect import Connection, connect, negotiate_version
+from .clientsession import ClientSessionExchange, UserSession
+from .connect import Connection, connect, negotiate_version, vcenter_major
 from .errors import (
     ApiError,
     AuthError,
@@ -39,7 +43,6 @@ from .errors import (
     TaskFailed,
     VsgtError,
 )
-from .extension import SessionValidator
 from .faults import fault_text, is_connection_lost, is_session_lost, translate
 from .informer import Informer
 from .inventory import snapshot
@@ -48,6 +51,7 @@ from .migrate import MoveResult, RunningMove, follow, relocate, replica_pairs, r
 from .privileges import RoleResult, ensure_role, missing_privileges, root_folder, root_pools, tools_status
 from .publish import Publisher, get_extra_config, read_guestinfo, refresh_storage, set_extra_config
 from .settings import ConnectionSettings, normalize_thumbprint, parse_url
+from .tags import TagCache, find_object, replicas
 from .task import TRANSIENT_FAULTS, Transient, is_transient, wait_for_task
 from .tls import ssl_context, thumbprint_of
 from .watch import Watcher, watch
@@ -61,6 +65,7 @@ __all__ = [
     "ConnectError",
     "Connection",
     "ConnectionSettings",
+    "ClientSessionExchange",
     "Informer",
     "Lease",
     "MoveResult",
@@ -70,9 +75,10 @@ __all__ = [
     "RoleResult",
     "RunningMove",
     "SessionExpired",
-    "SessionValidator",
+    "TagCache",
     "TaskFailed",
     "Transient",
+    "UserSession",
     "VsgtError",
     "Watcher",
     "connect",
@@ -81,6 +87,7 @@ __all__ = [
     "events",
     "extension",
     "fault_text",
+    "find_object",
     "follow",
     "get_extra_config",
     "is_connection_lost",
@@ -94,6 +101,7 @@ __all__ = [
     "refresh_storage",
     "relocate",
     "replica_pairs",
+    "replicas",
     "root_folder",
     "root_pools",
     "running_migrations",
@@ -103,6 +111,7 @@ __all__ = [
     "thumbprint_of",
     "tools_status",
     "translate",
+    "vcenter_major",
     "vms_with_attribute",
     "vmotion",
     "wait_for_task",

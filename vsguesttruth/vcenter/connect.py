@@ -246,6 +246,13 @@ class Connection:
             pass
 
 
+def vcenter_major(conn: Connection) -> int:
+    """The vCenter product's major version (``about.version`` ``"8.0.2"`` -> 8); 0 when it does not say."""
+    version = str(getattr(conn.content.about, "version", "") or "")
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def connect(settings: ConnectionSettings, *, keepalive: float | None = None) -> Connection:
     """Log in to vCenter; raise a one-line :class:`VsgtError` if that fails.
 

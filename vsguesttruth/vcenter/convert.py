@@ -61,6 +61,7 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "runtime.host",
         "config.hardware.device",
         "config.extraConfig",
+        "config.version",  # virtual hardware version: VM data sets need vmx-20 or later
     ),
 }
 
@@ -677,6 +678,7 @@ def assemble_vm(mo: str, props: Mapping[str, Any], datastores_by_name: Mapping[s
         host=props.get("runtime.host") or "",
         disks=tuple(_resolve_disk(info, datastores_by_name) for info in props.get("config.hardware.device") or ()),
         guestinfo=props.get("config.extraConfig") or {},
+        hardware_version=_text(props.get("config.version")),
     )
 
 
@@ -723,6 +725,7 @@ _REDUCERS: Mapping[str, Mapping[str, Any]] = {
         "runtime.host": lambda v: _intern(moref(v)) if v is not None else None,
         "config.hardware.device": reduce_devices,
         "config.extraConfig": convert_guestinfo,
+        "config.version": _str_or_none,
     },
 }
 

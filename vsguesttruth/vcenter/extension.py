@@ -1,5 +1,4 @@
-"""vsguesttruth as a vCenter extension: the vSphere Client remote plugin's registration, and checking the
-sessions the vSphere Client hands the plugin.
+"""vsguesttruth as a vCenter extension: the vSphere Client remote plugin's registration.
 
 Registration (``ExtensionManager``), key :data:`PLUGIN_KEY`:
 
@@ -16,9 +15,7 @@ registers, it checks that the plugin URL answers with a manifest and fetches the
 firewall shows now, not as a blank panel in the vSphere Client later). Needs the vCenter privilege
 ``Extension.Register`` (``Extension.Update``, ``Extension.Unregister``).
 
-Sessions: :class:`SessionValidator` asks vCenter who owns a session id (``SessionManager.currentSession``
-with that id as the ``vmware_soap_session`` cookie), and whether its user holds a privilege on a VM
-(``AuthorizationManager.HasPrivilegeOnEntity``), caching answers for a short while.
+The sessions the vSphere Client hands the plugin are :mod:`.clientsession`'s.
 """
 
 from __future__ import annotations
@@ -26,24 +23,20 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import re
 import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pyVmomi import SoapStubAdapter, vim, vmodl
+from pyVmomi import vim, vmodl
 
 from vsguesttruth import __version__
-from vsguesttruth.ttlcache import TTLCache
 
 from . import task
-from .connect import Connection, negotiate_version
+from .connect import Connection
 from .errors import ApiError, ConfigError, ConnectError
-from .faults import translate
-from .settings import ConnectionSettings
-from .tls import ssl_context, thumbprint_of
+from .tls import thumbprint_of
 
 log = logging.getLogger(__name__)
 
@@ -298,110 +291,3 @@ def unregister(conn: Connection) -> bool:
         return True
 
     return _call(conn, unregister_one, "unregister the extension")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Sessions handed to the plugin
-
-NEGATIVE_TTL = 10.0  # seconds an id vCenter did not know is refused without asking again
-_SESSION_ID = re.compile(r"^[A-Za-z0-9._:+/=-]{8,512}$")
-
-
-class SessionValidator:
-    """Who owns a vCenter session id, and may that user do X: asked of vCenter, cached ``ttl`` seconds.
-
-    Each check uses its own HTTP connection carrying the user's session as the ``vmware_soap_session``
-    cookie: the answer is vCenter's, for that user, never our service account's.
-    """
-
-    def __init__(self, settings: ConnectionSettings, ttl: float = 60.0, max_entries: int = 10_000,
-                 negative_ttl: float = NEGATIVE_TTL) -> None:
-        self.settings = settings
-        self.ttl = ttl
-        self.negative_ttl = min(ttl, negative_ttl)  # an unknown id stays refused briefly, then is asked again
-        self.max_entries = max_entries
-        self._version: str | None = None
-        self._users: TTLCache[str | None] = TTLCache(max_entries)
-        self._privileges: TTLCache[bool] = TTLCache(max_entries)
-        #: checks that failed because vCenter did not answer (the web app exports it as a metric)
-        self.errors = 0
-
-    def _failed(self, exc: BaseException) -> None:
-        self.errors += 1
-        log.warning("cannot check a vSphere Client session with %s: %s", self.settings.url,
-                    translate(exc, self.settings, "check a session"))
-
-    def _si(self, session_id: str) -> Any:
-        context = ssl_context(self.settings) if self.settings.https else None
-        if self._version is None:
-            self._version = negotiate_version(self.settings, context)
-        stub = SoapStubAdapter(
-            host=self.settings.host, port=self.settings.port if self.settings.https else -self.settings.port,
-            path=urlsplit(self.settings.url).path, version=self._version, sslContext=context,
-            httpConnectionTimeout=min(self.settings.timeout, 15.0),
-        )
-        stub.cookie = f'vmware_soap_session="{session_id}"'
-        return vim.ServiceInstance("ServiceInstance", stub)
-
-    def known(self, session_id: str) -> bool:
-        """Whether :meth:`user` answers ``session_id`` from the cache (no vCenter round trip)."""
-        return self._users.get(session_id)[0]
-
-    def user(self, session_id: str) -> str | None:
-        """The user name of a live session, or None (unknown, expired, malformed)."""
-        if not _SESSION_ID.match(session_id or ""):
-            return None
-        hit, value = self._users.get(session_id)
-        if hit:
-            return value
-        name: str | None = None
-        si = None
-        try:
-            si = self._si(session_id)
-            session = si.RetrieveContent().sessionManager.currentSession
-            name = session.userName if session is not None else None
-        except vim.fault.NotAuthenticated:
-            name = None
-        except Exception as exc:  # noqa: BLE001 - vCenter unreachable: refuse, do not cache
-            self._failed(exc)
-            return None
-        finally:
-            _drop(si)
-        self._users.put(session_id, name, self.ttl if name else self.negative_ttl)
-        return name
-
-    def has_privilege(self, session_id: str, vm_moref: str, privilege: str) -> bool:
-        """Whether the session's user holds ``privilege`` on VM ``vm_moref``."""
-        if not _SESSION_ID.match(session_id or "") or not re.fullmatch(r"[A-Za-z0-9_.-]+", vm_moref or ""):
-            return False
-        key = (session_id, vm_moref, privilege)
-        hit, value = self._privileges.get(key)
-        if hit:
-            return bool(value)
-        allowed = False
-        si = None
-        try:
-            si = self._si(session_id)
-            content = si.RetrieveContent()
-            session = content.sessionManager.currentSession
-            if session is not None:
-                vm = vim.VirtualMachine(vm_moref, si._stub)
-                answer = content.authorizationManager.HasPrivilegeOnEntity(vm, session.key, [privilege])
-                allowed = bool(answer and all(answer))
-        except vim.fault.NotAuthenticated:
-            allowed = False
-        except Exception as exc:  # noqa: BLE001
-            self._failed(exc)
-            return False
-        finally:
-            _drop(si)
-        self._privileges.put(key, allowed, self.ttl)
-        return allowed
-
-
-def _drop(si: Any) -> None:
-    if si is not None:
-        try:
-            si._stub.DropConnections()
-        except Exception:  # noqa: BLE001
-            pass

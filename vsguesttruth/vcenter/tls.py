@@ -79,10 +79,20 @@ def _new_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
         ctx.url = settings.url
         return ctx
     if settings.insecure:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return unverified_context()
+    return verified_context(settings)
+
+
+def unverified_context() -> ssl.SSLContext:
+    """A context that checks no certificate (``insecure``, or a pin checked by its caller)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def verified_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """A new context verifying the chain and host name against the system's CAs and ``ca_file``."""
     ctx = ssl.create_default_context()
     if settings.ca_file:
         try:

@@ -25,10 +25,11 @@ too (:meth:`WatcherSource.sharing`: ``latest() -> Inventory | None``, the ``leve
         web.stop()
 
 ``start_web`` reads ``[web]``: listen, port, cert_file/key_file (HTTPS; plain HTTP is refused unless
-``allow_http=True``, for tests), api_tokens_file, session_cache_seconds (vSphere Client sessions are checked
-against vCenter with ``settings``), metrics_anonymous. ``plan(inventory, vm_moref_or_None)`` returns what would
-move (JSON-able or ``.as_dict()``); ``migrate(vm_moref, *, to_host, dry_run, requested_by)`` moves one VM and
-returns a JSON-able result (raise ``MoveRefused`` to refuse: the API answers 409 with its message; any other
+``allow_http=True``, for tests), api_tokens_file, session_cache_seconds (a vSphere Client user's token is
+exchanged for a vCenter session of that user with ``settings``, and cached: :mod:`.session`),
+metrics_anonymous. ``plan(inventory, vm_moref_or_None)`` returns what would move (JSON-able or
+``.as_dict()``); ``migrate(vm_moref, *, to_host, dry_run, requested_by)`` moves one VM and returns a JSON-able
+result (raise ``MoveRefused`` to refuse: the API answers 409 with its message; any other
 error is a failed move: 502).
 
 ``vsguesttruth web`` (cli/plugin.py) runs the same thing standalone, with a :class:`WatcherSource`.
@@ -42,10 +43,11 @@ from . import metrics
 from .app import create_app
 from .auth import Auth, Principal, TokenStore
 from .server import WebServer, self_signed
+from .session import ClientSessions
 from .source import InventorySource, StaticSource, WatcherSource, track
 
 __all__ = [
-    "Auth", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
+    "Auth", "ClientSessions", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
     "create_app", "make_auth", "metrics", "self_signed", "start_web", "track",
 ]
 
@@ -58,9 +60,9 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
         tokens = tokens.with_tokens(extra_tokens)
     sessions = None
     if settings is not None:
-        from vsguesttruth.vcenter import SessionValidator
+        from vsguesttruth.vcenter import ClientSessionExchange
 
-        sessions = SessionValidator(settings, ttl=web_config.session_cache_seconds)
+        sessions = ClientSessions(ClientSessionExchange(settings), ttl=web_config.session_cache_seconds)
     return Auth(tokens, sessions)
 
 
@@ -74,7 +76,14 @@ def start_web(source: InventorySource, web_config: Any, *, settings: Any = None,
 
     if not (web_config.cert_file and web_config.key_file) and not allow_http:
         raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
-    app = create_app(source, auth or make_auth(web_config, settings), plan=plan, migrate=migrate,
-                     metrics_anonymous=web_config.metrics_anonymous, guest=guest, role=role)
+    auth = auth or make_auth(web_config, settings)
+    app = create_app(source, auth, plan=plan, migrate=migrate, metrics_anonymous=web_config.metrics_anonymous,
+                     guest=guest, role=role)
+
+    def stopped() -> None:
+        auth.close()  # the users' cached vCenter sessions are logged out
+        if on_stop is not None:
+            on_stop()
+
     return WebServer(app, web_config.listen, web_config.port, cert_file=web_config.cert_file or None,
-                     key_file=web_config.key_file or None, on_stop=on_stop).start()
+                     key_file=web_config.key_file or None, on_stop=stopped).start()

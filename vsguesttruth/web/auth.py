@@ -5,11 +5,12 @@ Every request to the JSON API (and /metrics) must carry one of:
 - ``Authorization: Bearer TOKEN`` -- a token from the API tokens file (``[web] api_tokens_file``), compared
   in constant time. Each token has a scope: ``read`` (every GET) or ``write`` (also POST migrate).
 - ``vmware-api-session-id: SESSION`` -- the vCenter session of the vSphere Client user, as the client hands
-  it to a remote plugin (``htmlClientSdk.app.getSessionInfo()`` -> ``sessionToken``). The session is checked
-  against vCenter (:class:`~vsguesttruth.vcenter.extension.SessionValidator`) and the answer cached for a
-  short while (``[web] session_cache_seconds``, default 60; an unknown id 10 s). Checks not answered from
-  the cache are rate-limited per client address and overall (:mod:`.ratelimit`: 429). A session may migrate
-  a VM when vCenter says its user holds ``Resource.HotMigrate`` on that VM (the privilege vMotion needs).
+  it to a remote plugin (``htmlClientSdk.app.getSessionInfo()`` -> ``sessionToken``). It is exchanged for a
+  vCenter session of that user (a clone ticket, then ``CloneSession``: :mod:`.session`), cached for a short
+  while (``[web] session_cache_seconds``, default 60; an unknown token 10 s) and logged out after. Exchanges
+  not answered from the cache are rate-limited per client address and overall (:mod:`.ratelimit`: 429). A
+  session may migrate a VM when vCenter says to that user that it holds ``Resource.HotMigrate`` on that VM
+  (the privilege vMotion needs).
 
 The middleware (:mod:`.middleware`) authenticates from the headers before any body is read.
 
@@ -54,7 +55,7 @@ class Principal:
 
 
 class SessionChecker(Protocol):
-    """Validates vCenter sessions (implemented by ``vcenter.extension.SessionValidator``)."""
+    """Validates vSphere Client sessions (implemented by :class:`.session.ClientSessions`)."""
 
     def user(self, session_id: str) -> str | None: ...
 
@@ -147,6 +148,12 @@ class Auth:
             if user:
                 return Principal(name=user, kind="session", scope="read", session_id=session_id)
         return None
+
+    def close(self) -> None:
+        """Log out what the session checker keeps (the users' vCenter sessions)."""
+        close = getattr(self.sessions, "close", None)
+        if close is not None:
+            close()
 
     def may_migrate(self, who: Principal, vm_moref: str) -> bool:
         if who.kind == "token":

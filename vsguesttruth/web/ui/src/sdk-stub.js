@@ -2,8 +2,11 @@
    /api/ui/htmlClientSdk.js. Inside the vSphere Client that path belongs to vCenter, which serves the real
    SDK; outside it (standalone, tests) this stub gives the pages the same calls: the object comes from
    ?objectId=, the theme from ?theme=dark (and changes with htmlClientSdk.event.emitThemeChanged, as the
-   client's theme switch would), there is no vCenter session (use an API token), navigateTo opens our page of
-   the view in this window, and modal.close() just tells the page. */
+   client's theme switch would), navigateTo opens our page of the view in this window, and modal.close() just
+   tells the page. There is no vCenter session (use an API token) unless one is handed over in the URL
+   fragment (#vsphere-session=ID, a vCenter Automation API session id; kept for the tab in sessionStorage and
+   removed from the address bar): then getSessionInfo() gives it as the sessionToken, as the vSphere Client
+   does, and the stub says it is not a stub so the pages use it. */
 (function () {
   "use strict";
   if (window.htmlClientSdk) { return; }
@@ -12,12 +15,20 @@
   var themeListeners = [];
   var PAGES = { vsgtGlobal: "global.html", vsgtVmMonitor: "vm-monitor.html", vsgtHostMonitor: "host-monitor.html",
                 vsgtDatastoreMonitor: "datastore-monitor.html" };
+  var KEY = "vsgt.stub.session";
+  var handed = /(?:^|[#&])vsphere-session=([^&]+)/.exec(window.location.hash || "");
+  if (handed) {
+    try { window.sessionStorage.setItem(KEY, decodeURIComponent(handed[1])); } catch (e) { /* private mode */ }
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  var session = null;
+  try { session = window.sessionStorage.getItem(KEY); } catch (e) { /* private mode */ }
   function keep(url) { return params.get("theme") ? url + (url.indexOf("?") < 0 ? "?" : "&") + "theme=" + params.get("theme") : url; }
   window.htmlClientSdk = {
-    isStub: true,
+    isStub: !session,
     initialize: function (callback) { window.setTimeout(callback, 0); },
     app: {
-      getSessionInfo: function (callback) { callback({ sessionToken: null }); },
+      getSessionInfo: function (callback) { callback({ sessionToken: session }); },
       getContextObjects: function () {
         var id = params.get("objectId");
         return id ? [{ id: id }] : [];
