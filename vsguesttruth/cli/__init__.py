@@ -70,9 +70,9 @@ def _register() -> None:
 
     for command in plugin.COMMANDS:
         main.add_command(command)
-    from vsguesttruth.cli import preflight, role
+    from vsguesttruth.cli import ha, preflight, role
 
-    for command in role.COMMANDS + preflight.COMMANDS:
+    for command in role.COMMANDS + preflight.COMMANDS + ha.COMMANDS:
         main.add_command(command)
 
 
