@@ -146,6 +146,7 @@ class TruthContext:
             vm=vm.moref, name=vm.name, uuid=vm.uuid, power_state=vm.power_state,
             host=host.name if host else "", host_moref=vm.host, cluster=host.cluster if host else "",
             verdict=verdict, explanation=explanation, sla_met=sla_met, disks=disks,
+            host_evacuation=_evacuation(host),
         )
 
     def host_summary(self, host_moref: str) -> HostSummary:
@@ -378,6 +379,13 @@ class TruthContext:
             moref=ds.moref, name=ds.name, kind=ds.kind, host=host.name if host else "", verdict=verdict,
             explanation=explanation, extents=ds.extents, remote=ds.remote, mounts=facts.mounts,
         )
+
+
+def _evacuation(host: Host | None) -> str:
+    """Whether vSphere is moving VMs off the host (Proactive HA's quarantine, maintenance mode)."""
+    if host is None:
+        return ""
+    return "maintenance" if host.maintenance else "quarantine" if host.quarantine else ""
 
 
 def _hba_summary(hba: Hba, paths: tuple[Path, ...]) -> HbaSummary:

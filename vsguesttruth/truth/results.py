@@ -180,6 +180,7 @@ class VmTruth(_Json):
     explanation: str
     sla_met: bool
     disks: tuple[DiskTruth, ...]
+    host_evacuation: str = ""  # "quarantine" / "maintenance": vSphere is moving VMs off the host
 
     _json_properties: ClassVar[tuple[str, ...]] = ("advice",)
 
