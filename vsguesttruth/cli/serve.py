@@ -147,7 +147,8 @@ def _start_web(session, service, remedy, with_web, port):
     source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
                        plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
-                       guest=session.config.guest, role=service.role)
+                       guest=session.config.guest, role=service.role,
+                       health=remedy.proactive.as_dict if remedy is not None and remedy.proactive is not None else None)
     server.note = ""
     if lab_token is not None:
         from vsguesttruth.lab import Lab

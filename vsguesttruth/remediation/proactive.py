@@ -134,5 +134,12 @@ class ProactiveHa:
                     health.remediation or health.why)
 
     def as_dict(self) -> dict[str, Any]:
-        """Each host's reported health, for the plugin's pages."""
-        return {h.name: {**h.as_dict(), "held": self.held.get(m, {})} for m, h in sorted(self.reported.items())}
+        """Each host's reported health by host name, for the plugin's pages: what vsguesttruth judges
+        (after the hysteresis), what vCenter holds per info id (``held``) and its worst (``posted``)."""
+        rank = {"green": 0, "yellow": 1, "red": 2}
+        out = {}
+        for moref, health in sorted(self.reported.items()):
+            held = dict(self.held.get(moref, {}))
+            posted = max(held.values(), key=lambda s: rank.get(s, 0), default="")
+            out[health.name] = {**health.as_dict(), "held": held, "posted": posted}
+        return out

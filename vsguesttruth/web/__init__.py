@@ -66,7 +66,7 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
 
 def start_web(source: InventorySource, web_config: Any, *, settings: Any = None, auth: Auth | None = None,
               plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None,
-              guest: Any = None, role: Any = None) -> WebServer:
+              guest: Any = None, role: Any = None, health: Any = None) -> WebServer:
     """Build the app for ``source`` and serve it per ``[web]`` (a config.WebConfig); returns the running
     server (``.url``, ``.stop()``). ``guest``: ``[guest]`` (a config.GuestConfig), the bounds of the guests'
     service levels the pages judge each VM by."""
@@ -75,6 +75,7 @@ def start_web(source: InventorySource, web_config: Any, *, settings: Any = None,
     if not (web_config.cert_file and web_config.key_file) and not allow_http:
         raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
     app = create_app(source, auth or make_auth(web_config, settings), plan=plan, migrate=migrate,
-                     metrics_anonymous=web_config.metrics_anonymous, guest=guest, role=role)
+                     metrics_anonymous=web_config.metrics_anonymous, guest=guest, role=role,
+                     health=health)
     return WebServer(app, web_config.listen, web_config.port, cert_file=web_config.cert_file or None,
                      key_file=web_config.key_file or None, on_stop=on_stop).start()
