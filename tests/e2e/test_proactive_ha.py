@@ -182,3 +182,21 @@ def test_proactive_ha_evacuates_a_host_that_lost_its_paths(env):
     assert not POSTED.search(standby) and "passive" in standby
     print(f"\nred posted {red[0]:.3f} s after the verdict held ({red_after:.1f} s after the cable pull as the lab "
           f"shows it); esx-b01 evacuated and in maintenance mode {evacuated_after:.1f} s after the pull")
+
+
+def test_ha_commands_refuse_wrong_input_in_one_line(lab, tmp_path):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSGT_", "GOVC_"))}
+    (tmp_path / "config.toml").write_text("")
+    environ = {**base, "VSGT_LAB_HOME": str(lab.run_dir), "VSGT_CONFIG": str(tmp_path / "config.toml")}
+
+    def run(*args):
+        return subprocess.run([CLI, "ha", *args, "--lab"], env=environ, capture_output=True, text=True, timeout=60)
+
+    bad = run("enable", "--cluster", "cl-a", "--moderate", "maintenance", "--severe", "quarantine")
+    assert bad.returncode == 2 and "a red host must get at least what a yellow one gets" in bad.stderr
+    missing = run("enable", "--cluster", "nope")
+    assert missing.returncode == 3 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0 and "no cluster named 'nope'" in missing.stderr
+    assert "cl-a, cl-b" in missing.stderr
+    status = json.loads(run("status", "--json").stdout)
+    assert [c["name"] for c in status["clusters"]] == ["cl-a", "cl-b"] and len(status["hosts"]) == 6
