@@ -22,6 +22,7 @@ from fakes.automation import soap
 from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
+from test_serve import wait_for
 
 from vsguesttruth import guestinfo
 from vsguesttruth.lab import Lab
@@ -35,16 +36,6 @@ stable_seconds = 1
 cooldown_minutes = 1
 """
 POSTED = re.compile(r"Proactive HA: posted (\w+) for ([\w-]+) .*?, ([\d.]+) s after the verdict held")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -45,10 +45,12 @@ def test_register_once_monitor_post_and_survive_a_vcenter_restart(own):
     assert first.monitored == cl_b
     first.post([Update(b01, "vsguesttruth.storage.connectivity-lost", "red", "restore the paths")])
     assert posted(conn, pid) == {(b01, "vsguesttruth.storage.connectivity-lost"): ("red", "restore the paths")}
+    assert first.unused_by() == ["cl-a", "cl-b"]  # nothing acts on the health yet
     cluster = next(c for c in clusters(conn) if c.name == "cl-b")
     configure(conn, cluster.moref, cluster.name, enabled=True, behavior="Manual", moderate="QuarantineMode",
               severe="QuarantineMode", providers=[pid], drs=not cluster.drs_enabled)
     assert next(c for c in clusters(conn) if c.name == "cl-b").providers == (pid,)
+    assert first.unused_by(["cl-b"]) == [] and first.unused_by() == ["cl-a"]
 
     lab.restart()  # "a VirtualCenter Server restart implicitly unregisters all providers"
 

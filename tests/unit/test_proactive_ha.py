@@ -51,6 +51,9 @@ class FakeProvider:
     def ensure(self):
         return self.id
 
+    def unused_by(self, names):
+        return []
+
     def sync_monitored(self, hosts):
         self.monitored = set(hosts)
 

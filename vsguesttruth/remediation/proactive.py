@@ -49,9 +49,12 @@ class ProactiveHa:
         self._loaded: str | None = None  # the provider id ``held`` was read for
 
     def start(self) -> None:
-        """Register (or find) the provider and read what vCenter holds."""
-        self.provider.ensure()
+        """Register (or find) the provider, read what vCenter holds, and say where nothing acts on it."""
         self._load()
+        for name in self.provider.unused_by(self.clusters):
+            log.warning("cluster %s: Proactive HA is off or does not list vsguesttruth: the health of its hosts is "
+                        "posted, but vSphere does not act on it and vsguesttruth leaves host problems to it "
+                        "(`vsguesttruth ha enable --cluster %s`)", name, name)
         self.started = True
 
     def _load(self) -> None:

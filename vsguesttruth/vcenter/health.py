@@ -163,6 +163,13 @@ class HealthProvider:
                 log.warning("vCenter forgot the health provider (restarted?): registered again and listed it in "
                             "%s's Proactive HA providers under its new id", cluster.name)
 
+    def unused_by(self, names: Iterable[str] = ()) -> list[str]:
+        """The clusters (of ``names``; all when empty) where nothing acts on the health posted: Proactive HA
+        off, DRS off, or the provider not listed."""
+        pid, wanted = self.ensure(), set(names)
+        return [c.name for c in clusters(self.conn) if (not wanted or c.name in wanted)
+                and not (c.enabled and c.drs_enabled and pid in c.providers)]
+
     def sync_monitored(self, hosts: set[str]) -> None:
         """Monitor exactly ``hosts`` (morefs); a host of a cluster that lists the provider stays monitored
         (vCenter refuses to remove it: InvalidState)."""
