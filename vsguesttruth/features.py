@@ -74,7 +74,8 @@ FEATURES: tuple[Feature, ...] = (
     ), lambda config: config.remediation.mode in ("auto", "proactive-ha"),
         "[remediation] mode auto or proactive-ha (and `migrate` by hand)"),
     Feature("proactive-ha", "report each host's storage health to vSphere's Proactive HA (a health provider)", (
-        Need("HealthUpdateProvider.Register", "vcenter", "RegisterHealthUpdateProvider (once, and after a vCenter restart)"),
+        Need("HealthUpdateProvider.Register", "vcenter",
+             "RegisterHealthUpdateProvider (once, and after a vCenter restart)"),
         Need("HealthUpdateProvider.Update", "vcenter", "Add/RemoveMonitoredEntities, PostHealthUpdates"),
         Need("Host.Inventory.EditCluster", "cluster", "ReconfigureComputeResource_Task: `ha enable`, and the "
              "provider listed again in a cluster's Proactive HA after a vCenter restart"),

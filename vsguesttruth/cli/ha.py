@@ -125,7 +125,8 @@ def enable(cluster_name, behavior, moderate, severe, apply, as_json) -> None:
     found = {c.name: c for c in clusters(conn)}
     cluster = found.get(cluster_name)
     if cluster is None:
-        raise VsgtError(f"no cluster named {cluster_name!r} in vCenter (clusters: {', '.join(sorted(found)) or 'none'})")
+        names = ", ".join(sorted(found)) or "none"
+        raise VsgtError(f"no cluster named {cluster_name!r} in vCenter (clusters: {names})")
     name, pid = _provider(conn)
     if pid is None:
         raise VsgtError(f"the health provider {name} is not registered in vCenter: start `vsguesttruth serve --mode "

@@ -92,7 +92,10 @@ class RemediationLoop:
         if self.started:
             return self
         if self.proactive is not None:
-            self.proactive.start()
+            try:
+                self.proactive.start()
+            except VsgtError as err:  # publishing and moves go on; the next pass tries again
+                log.warning("Proactive HA health provider: %s", err)
         for vm, ago in events.recent_moves(self.conn, max(self.config.cooldown_seconds, 3600)):
             self.remediator.remember(vm, self.remediator.clock() - ago)
         if self.config.replica_attribute:

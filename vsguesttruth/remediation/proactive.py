@@ -132,8 +132,8 @@ class ProactiveHa:
             latency = max(0.0, done - since) if since is not None else 0.0
             self.latencies.append(latency)
             level = logging.INFO if health.status is Health.GREEN else logging.WARNING
-            log.log(level, "Proactive HA: posted %s for %s (%s), %.3f s after the verdict held: %s", health.status.value,
-                    health.name, health.info.id if health.info else "every info id green", latency,
+            log.log(level, "Proactive HA: posted %s for %s (%s), %.3f s after the verdict held: %s",
+                    health.status.value, health.name, health.info.id if health.info else "every info id green", latency,
                     health.remediation or health.why)
 
     def as_dict(self) -> dict[str, Any]:

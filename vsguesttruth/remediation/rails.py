@@ -224,8 +224,9 @@ class Remediator:
         if not decision.moves:
             return Action(decision, "refuse")
         if self.mode == "proactive-ha" and decision.trigger in HOST_TRIGGERS and not decision.request_id:
-            return Action(decision, "hold", "proactive_ha", f"left to Proactive HA: {decision.from_host_name or 'the host'} "
-                          "is reported to vCenter as unhealthy, DRS moves its VMs")
+            host = decision.from_host_name or "the host"
+            return Action(decision, "hold", "proactive_ha",
+                          f"left to Proactive HA: {host} is reported to vCenter as unhealthy, DRS moves its VMs")
         key = (decision.trigger, decision.verdict.value)
         seen = self._seen.get(decision.vm)
         if seen is None or seen[0] != key:

@@ -11,7 +11,9 @@
   :mod:`.privileges`: writing guestinfo and re-probing storage, vMotion and Storage vMotion (and the ones still
   running after a restart), vCenter events, custom attributes, the vSphere Client plugin's registration and
   sessions, the account's role and privileges;
-- :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec).
+- :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec);
+- :mod:`.health`: the Proactive HA health provider (HealthUpdateManager) and the clusters' Proactive HA
+  settings.
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:

@@ -228,7 +228,8 @@ def clusters(conn: Connection) -> list[ClusterHa]:
             iuha = getattr(config, "infraUpdateHaConfig", None)
             out.append(ClusterHa(
                 moref=moref, name=str(props.get("name", moref)), hosts=tuple(h._moId for h in props.get("host") or ()),
-                drs_enabled=bool(getattr(drs, "enabled", False)), drs_behavior=str(getattr(drs, "defaultVmBehavior", "") or ""),
+                drs_enabled=bool(getattr(drs, "enabled", False)),
+                drs_behavior=str(getattr(drs, "defaultVmBehavior", "") or ""),
                 enabled=bool(getattr(iuha, "enabled", False)), behavior=str(getattr(iuha, "behavior", "") or ""),
                 moderate=str(getattr(iuha, "moderateRemediation", "") or ""),
                 severe=str(getattr(iuha, "severeRemediation", "") or ""),
@@ -281,8 +282,8 @@ def configure(conn: Connection, moref: str, name: str, *, enabled: bool | None =
     if drs:
         spec.drsConfig = vim.cluster.DrsConfigInfo(enabled=True, defaultVmBehavior="fullyAutomated")
     what = f"reconfigure Proactive HA of {name}"
-    task = run(conn, lambda: vim.ClusterComputeResource(moref, conn.si._stub).ReconfigureComputeResource_Task(spec, True),
-               what, attempts=1)
+    cluster = vim.ClusterComputeResource(moref, conn.si._stub)
+    task = run(conn, lambda: cluster.ReconfigureComputeResource_Task(spec, True), what, attempts=1)
     wait_for_task(conn, task._moId, what, timeout)
 
 
