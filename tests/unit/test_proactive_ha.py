@@ -137,3 +137,31 @@ def test_gray_hosts_are_not_posted_and_scope_clusters_limit_the_hosts():
     assert {u.host for u in posted} == {B01, host_moref("esx-b03")}
     assert provider.monitored == {B01, host_moref("esx-b02"), host_moref("esx-b03")}
     assert pha.as_dict()["esx-b02"]["status"] == "gray"
+
+
+def test_the_state_document_says_the_host_is_being_evacuated():
+    """A VM on a host in quarantine or maintenance mode is told so; the document stays valid."""
+    from datetime import datetime, timezone
+
+    import jsonschema
+
+    from vsguesttruth.config import GuestConfig
+    from vsguesttruth.guestinfo import decode_state, document, load_schema
+    from vsguesttruth.guestinfo.policy import default_policy
+    from vsguesttruth.truth import TruthContext
+
+    validator = jsonschema.Draft202012Validator(load_schema("state"))
+    policy, now = default_policy(GuestConfig()), datetime(2025, 1, 2, tzinfo=timezone.utc)
+    inv = lab_inventory()
+    web01 = next(m for m, v in inv.vms.items() if v.name == "web01")
+
+    def doc(inv):
+        value = document.next_document(None, TruthContext(inv).vm_truth(web01), policy, now)
+        found = decode_state(value)
+        validator.validate(found)
+        return found["vm"]
+
+    assert "host_evacuation" not in doc(inv)
+    for mode, field in (("quarantine", "quarantine"), ("maintenance", "maintenance")):
+        changed = inv.with_host(replace(inv.hosts[A01], **{field: True}))
+        assert doc(changed)["host_evacuation"] == mode
