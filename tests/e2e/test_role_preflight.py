@@ -75,8 +75,10 @@ def test_preflight_as_administrator_everything_can_work(lab):
     assert any("VirtualMachine.Config.AdvancedConfig held on all 20 vms" in line for line in lines)
     assert any("Resource.AssignVMToPool held on all 2 pools" in line for line in lines)
     assert any("VMware Tools running in 20 of 20 in-scope VMs" in line for line in lines)
+    assert any("Host.Inventory.EditCluster held on all 2 clusters" in line for line in lines)
+    assert any("HealthUpdateProvider.Update held on vCenter" in line for line in lines), result.stdout
     assert [line.split()[1] for line in lines if "can work" in line] == ["read", "publish", "advise", "remediate",
-                                                                         "plugin", "lease"]
+                                                                         "proactive-ha", "plugin", "lease"]
 
 
 def test_preflight_as_the_readonly_user_names_what_is_missing(lab, tmp_path):
