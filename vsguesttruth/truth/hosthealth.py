@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Mapping
 
-from vsguesttruth.model import Host, Inventory
+from vsguesttruth.model import Datastore, Host, Inventory
 from vsguesttruth.policy import ServiceLevel
 
 from .context import TruthContext
@@ -94,7 +94,8 @@ def host_health(ctx: TruthContext, inv: Inventory | None = None,
                 level: ServiceLevel | None = None) -> dict[str, HostHealth]:
     """Every host's health (host moref -> :class:`HostHealth`), judged with the admin's ``level``."""
     inv = inv if inv is not None else ctx.inv
-    return {moref: judge_host(ctx, host, level) for moref, host in inv.hosts.items()}
+    by_mount = _mounted(ctx)
+    return {moref: judge_host(ctx, host, level, by_mount) for moref, host in inv.hosts.items()}
 
 
 def unhealthy_hosts(ctx: TruthContext, inv: Inventory | None = None,
@@ -103,7 +104,18 @@ def unhealthy_hosts(ctx: TruthContext, inv: Inventory | None = None,
     return {m: h for m, h in host_health(ctx, inv, level).items() if h.status in (Health.YELLOW, Health.RED)}
 
 
-def judge_host(ctx: TruthContext, host: Host, level: ServiceLevel | None = None) -> HostHealth:
+def _mounted(ctx: TruthContext) -> dict[str, list[Datastore]]:
+    """Host moref -> the datastores without extents (NFS, vSAN, ...) it mounts: judged by their mounts."""
+    out: dict[str, list[Datastore]] = {}
+    for ds in ctx.inv.datastores.values():
+        if not ds.extents:
+            for mount in ds.mounts:
+                out.setdefault(mount.host, []).append(ds)
+    return out
+
+
+def judge_host(ctx: TruthContext, host: Host, level: ServiceLevel | None = None,
+               by_mount: Mapping[str, list[Datastore]] | None = None) -> HostHealth:
     """One host: the worst of its shared LUNs and mounted datastores, as a health status."""
     base = dict(host=host.moref, name=host.name, cluster=host.cluster)
     if not host.connected:
@@ -118,9 +130,7 @@ def judge_host(ctx: TruthContext, host: Host, level: ServiceLevel | None = None)
         status, info = _BY_VERDICT[lun.verdict]
         subject = f"{name} ({lun.datastore})" if lun.datastore else name
         found.append((status, info, subject, lun.explanation))
-    for ds in ctx.inv.datastores.values():
-        if ds.extents or ds.mount(host.moref) is None:
-            continue  # a VMFS datastore is judged by its extents above
+    for ds in (by_mount if by_mount is not None else _mounted(ctx)).get(host.moref, ()):  # VMFS: by extents
         judged = ctx.datastore_truth(host.moref, ds, level)
         if judged.verdict in _BY_VERDICT:
             status, info = _BY_VERDICT[judged.verdict]
