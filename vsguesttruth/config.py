@@ -32,7 +32,7 @@ exists. Example (see ``scripts/config.example.toml``)::
     lease_seconds = 30
 
     [remediation]                # what happens when a VM's storage calls for a move
-    mode = "advise"              # off / advise / auto
+    mode = "advise"              # off / advise / auto / proactive-ha
     max_concurrent = 2
 
     replica_tag_category = "vsgt-replica-of"  # a tag of it on a replica datastore names its primary
@@ -84,7 +84,7 @@ REMEDIATION_KEYS = {
     "retry_seconds": int, "allowed_hosts": list, "same_cluster_only": bool, "move_degraded": bool,
     "replica_attribute": str, "replica_tag_category": str,
 }
-REMEDIATION_MODES = ("off", "advise", "auto")
+REMEDIATION_MODES = ("off", "advise", "auto", "proactive-ha")
 WEB_KEYS = {
     "listen": str, "port": int, "cert_file": str, "key_file": str, "api_tokens_file": str,
     "session_cache_seconds": int, "public_url": str, "metrics_anonymous": bool,
@@ -164,7 +164,9 @@ class ServiceConfig:
 class RemediationConfig:
     """What the remediation may do on its own, and the guard rails around it (see ``vsguesttruth.remediation``)."""
 
-    mode: str = "advise"  # off: nothing; advise: plan, post events, never move; auto: move
+    # off: nothing; advise: plan, post events, never move; auto: move; proactive-ha: a host's connectivity
+    # problems go to vSphere's Proactive HA (host health posted), the rest moves as in auto
+    mode: str = "advise"
     max_concurrent: int = 2  # migrations in flight at once
     cooldown_minutes: int = 30  # a VM moved is not moved again (or back) within this time
     max_per_hour: int = 10  # migrations started per rolling hour, all VMs together

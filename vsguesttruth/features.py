@@ -1,8 +1,7 @@
 """What each feature needs from vCenter: the privileges of its calls, and on which objects. Pure data.
 
 One table for ``vsguesttruth role`` (the role an admin grants the service account) and ``vsguesttruth
-preflight`` (does the account hold it?). A feature added later (Proactive HA health updates
-``HealthUpdateProvider.*`` and ``Host.Inventory.EditCluster``) adds one :class:`Feature` row to
+preflight`` (does the account hold it?). A feature added later adds one :class:`Feature` row to
 :data:`FEATURES`, with the config switch that enables it.
 
 Privilege ids are vCenter's (vSphere Web Services API reference, "Required privileges" of each method):
@@ -11,7 +10,10 @@ Privilege ids are vCenter's (vSphere Web Services API reference, "Required privi
 ``MigrateVM_Task`` ``Resource.HotMigrate`` (powered on) on the VM and ``Resource.AssignVMToPool`` on the
 target pool; ``RelocateVM_Task`` ``Resource.ColdMigrate`` on the VM and ``Datastore.AllocateSpace`` on the
 target datastore; ``CancelTask`` ``Global.CancelTask``; ``Register/Update/UnregisterExtension``
-``Extension.Register/Update/Unregister``; ``GetCustomizationSpec`` ``VirtualMachine.Provisioning.ReadCustSpecs``
+``Extension.Register/Update/Unregister``;
+``RegisterHealthUpdateProvider`` ``HealthUpdateProvider.Register``, ``AddMonitoredEntities``/``PostHealthUpdates``
+``HealthUpdateProvider.Update`` (root folder); ``ReconfigureComputeResource_Task`` ``Host.Inventory.EditCluster``
+on the cluster; ``GetCustomizationSpec`` ``VirtualMachine.Provisioning.ReadCustSpecs``
 and ``Create/OverwriteCustomizationSpec`` ``VirtualMachine.Provisioning.ModifyCustSpecs`` (the lease of serve). vCenter's ReadOnly role (``System.Anonymous``, ``System.View``,
 ``System.Read``) reads the inventory and events.
 
@@ -32,8 +34,8 @@ from typing import Any, Callable
 from vsguesttruth.config import Config
 
 #: Where a privilege is checked: the vCenter root folder (global privileges), or every object of a kind
-#: the feature acts on (the in-scope VMs, their hosts, every datastore and resource pool).
-ON = ("vcenter", "vm", "host", "datastore", "pool")
+#: the feature acts on (the in-scope VMs, their hosts, every datastore, resource pool and cluster).
+ON = ("vcenter", "vm", "host", "datastore", "pool", "cluster")
 SYSTEM = ("System.Anonymous", "System.Read", "System.View")  # vCenter adds these to every role
 
 
@@ -70,14 +72,22 @@ FEATURES: tuple[Feature, ...] = (
     ), lambda config: True, "always (serve, publish)"),
     Feature("advise", "post remediation advice and decisions as events on the VMs", (
         Need("Global.LogEvent", "vcenter", "LogUserEvent on the VM: advice, moves, failures, cooldowns"),
-    ), lambda config: config.remediation.mode in ("advise", "auto"), "[remediation] mode advise or auto"),
+    ), lambda config: config.remediation.mode != "off", "[remediation] mode advise, auto or proactive-ha"),
     Feature("remediate", "move VMs: vMotion off a broken host, Storage vMotion to a replica", (
         Need("Resource.HotMigrate", "vm", "MigrateVM_Task of a powered-on VM"),
         Need("Resource.ColdMigrate", "vm", "RelocateVM_Task (Storage vMotion), MigrateVM_Task of a powered-off VM"),
         Need("Resource.AssignVMToPool", "pool", "MigrateVM_Task names the target host's resource pool"),
         Need("Datastore.AllocateSpace", "datastore", "RelocateVM_Task to the replica datastore"),
         Need("Global.CancelTask", "vcenter", "cancel a migration past task_timeout_seconds"),
-    ), lambda config: config.remediation.mode == "auto", "[remediation] mode auto (and `migrate` by hand)"),
+    ), lambda config: config.remediation.mode in ("auto", "proactive-ha"),
+        "[remediation] mode auto or proactive-ha (and `migrate` by hand)"),
+    Feature("proactive-ha", "report each host's storage health to vSphere's Proactive HA (a health provider)", (
+        Need("HealthUpdateProvider.Register", "vcenter",
+             "RegisterHealthUpdateProvider (once, and after a vCenter restart)"),
+        Need("HealthUpdateProvider.Update", "vcenter", "Add/RemoveMonitoredEntities, PostHealthUpdates"),
+        Need("Host.Inventory.EditCluster", "cluster", "ReconfigureComputeResource_Task: `ha enable`, and the "
+             "provider listed again in a cluster's Proactive HA after a vCenter restart"),
+    ), lambda config: config.remediation.mode == "proactive-ha", "[remediation] mode proactive-ha"),
     Feature("datasets", "publish through VM data sets (vmx-20+ on vSphere 8): the documents, the guests' writes", (
         Need("VirtualMachine.DataSets.DataSetList", "vm", "list a VM's data sets (first sight)"),
         Need("VirtualMachine.DataSets.DataSetGet", "vm", "check the access modes of ours (first sight)"),

@@ -145,6 +145,7 @@ class Host:
     cluster: str = ""  # cluster name, "" for a standalone host
     connection_state: str = "connected"  # connected / disconnected / notResponding
     maintenance: bool = False
+    quarantine: bool = False  # runtime.inQuarantineMode: Proactive HA keeps VMs off it
     hbas: tuple[Hba, ...] = ()
     luns: tuple[Lun, ...] = ()
     paths: tuple[Path, ...] = ()

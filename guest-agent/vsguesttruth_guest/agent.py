@@ -110,7 +110,8 @@ def view(doc: Mapping, storage: devices.GuestStorage) -> dict:
         })
     return {
         "vm": vm.get("name", ""), "vm_uuid": vm.get("uuid", ""), "host": vm.get("host", ""),
-        "cluster": vm.get("cluster", ""), "generation": doc.get("generation"), "changed": doc.get("changed", ""),
+        "cluster": vm.get("cluster", ""), "host_evacuation": vm.get("host_evacuation", ""),
+        "generation": doc.get("generation"), "changed": doc.get("changed", ""),
         "verdict": doc.get("verdict"), "explanation": doc.get("explanation", ""), "advice": doc.get("advice", "none"),
         "policy": doc.get("policy", {}), "disks": disks,
     }

@@ -195,6 +195,8 @@ def print_status(view: dict) -> None:
     click.echo(f"vm {p(view['vm'])} {where}: {p(view['verdict'])}, generation {view['generation']}, changed {p(view['changed'])}")
     if view.get("explanation") and view.get("verdict") != agent.HEALTHY:
         click.echo(f"  {p(view['explanation'])}")
+    if view.get("host_evacuation"):
+        click.echo(f"  the host is being evacuated ({p(view['host_evacuation'])}): vSphere moves this VM to another host")
     policy = view.get("policy") or {}
     if policy.get("status") in ("applied", "invalid"):
         detail = ", ".join(f"{k} {policy[k]}" for k in ("refresh_interval", "min_working_paths", "min_reachable_devices", "poll_interval") if policy.get(k) is not None)

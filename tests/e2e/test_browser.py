@@ -260,6 +260,42 @@ def test_the_guests_service_level_shows_wherever_the_verdict_does(lab, conn, web
         set_extra_config(conn, web02, POLICY, "")
 
 
+def test_host_view_shows_the_health_reported_to_proactive_ha(lab, web, page, tmp_path):
+    """Mode proactive-ha: the host's monitor view says what vsguesttruth reports to Proactive HA (posted to the
+    lab's HealthUpdateManager by the real provider) and what vCenter did about it."""
+    from vsguesttruth.remediation.proactive import ProactiveHa
+    from vsguesttruth.vcenter.health import HealthProvider
+
+    settings = ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert)
+    conn = connect(settings)
+    pha = ProactiveHa(HealthProvider(conn), 0)
+    cert, key = self_signed(tmp_path)
+    auth = Auth(TokenStore({READ: ("viewer", "read")}), None)
+    server = WebServer(create_app(web.source, auth, role=lambda: dict(ROLE), health=pha.as_dict), "127.0.0.1", 0,
+                       cert_file=cert, key_file=key).start()
+    try:
+        version = web.source.version
+        lab.fault("hba", host="esx-a03", hba="vmhba2", state="dead")
+        lab.fault("hba", host="esx-a03", hba="vmhba3", state="dead")
+        wait_version(web, version)
+        pha.step(snapshot(conn))
+        assert lab.topology()["host_health"]["esx-a03"]["updates"][0]["status"] == "red"
+        host = host_moref(web, "esx-a03")
+        page.goto(f"{server.url}/ui/host-monitor.html?objectId={host}#token={READ}")
+        section = page.locator("#host-proactive-ha")
+        expect(section).to_have_attribute("data-health", "red")
+        expect(section).to_contain_text("vsguesttruth.storage.connectivity-lost")
+        expect(section).to_contain_text("vCenter's reaction: none")  # cl-a has no Proactive HA on
+        expect(section).to_contain_text("Restore esx-a03's storage paths")
+        shot(page, "host-monitor-proactive-ha")
+        axe(page, "host-monitor with Proactive HA")
+    finally:
+        server.stop()
+        lab.restore()
+        pha.step(snapshot(conn))  # green again: the shared lab keeps no red host
+        conn.close()
+
+
 # -- the move dialog ---------------------------------------------------------------------------------
 
 def migrations_done(web) -> float:

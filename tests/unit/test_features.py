@@ -45,6 +45,16 @@ def test_data_sets_tags_and_sessions_have_their_rows():
     assert role_privileges([f for f in FEATURES if f.name in ("tags", "sessions")]) == []  # System.* only
 
 
+def test_proactive_ha_mode_needs_the_health_provider_privileges_and_still_moves():
+    pha = Config(remediation=RemediationConfig(mode="proactive-ha"))
+    assert names(enabled(pha)) == ["read", "publish", "advise", "remediate", "proactive-ha", "lease"]
+    needs = {(n.privilege, n.on) for f in enabled(pha) for n in f.needs}
+    assert {("HealthUpdateProvider.Register", "vcenter"), ("HealthUpdateProvider.Update", "vcenter"),
+            ("Host.Inventory.EditCluster", "cluster")} <= needs
+    assert "HealthUpdateProvider.Unregister" not in role_privileges(enabled(pha))  # it never unregisters
+    assert "Resource.ColdMigrate" in role_privileges(enabled(pha))  # replica failover stays its own
+
+
 def test_every_row_is_well_formed():
     for feature in FEATURES:
         assert feature.needs and feature.summary and feature.why_enabled

@@ -70,9 +70,9 @@ def _register() -> None:
 
     for command in plugin.COMMANDS:
         main.add_command(command)
-    from vsguesttruth.cli import capture, preflight, role
+    from vsguesttruth.cli import capture, ha, preflight, role
 
-    for command in role.COMMANDS + preflight.COMMANDS + capture.COMMANDS:
+    for command in role.COMMANDS + preflight.COMMANDS + ha.COMMANDS + capture.COMMANDS:
         main.add_command(command)
 
 

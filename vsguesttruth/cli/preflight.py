@@ -61,6 +61,7 @@ def preflight(everything, as_json) -> None:
         "host": sorted((h, inv.hosts[h].name) for h in hosts),
         "datastore": sorted((d.moref, d.name) for d in inv.datastores.values() if any(m.host in hosts for m in d.mounts)),
         "pool": root_pools(conn, hosts) if "pool" in wanted else [],
+        "cluster": _clusters(conn, hosts) if "cluster" in wanted else [],
     }
     missing = missing_privileges(conn, {k: sorted(set(v)) for k, v in wanted.items()}, entities)
     findings = [Finding("ok", "read", f"connected to {conn.url} as {conn.settings.username}; "
@@ -82,6 +83,13 @@ def preflight(everything, as_json) -> None:
             click.echo(finding.line())
     if any(f.level == "fail" for f in closing):
         raise SystemExit(1)
+
+
+def _clusters(conn, hosts: set[str]) -> list[tuple[str, str]]:
+    """The clusters of ``hosts``: where Proactive HA is configured."""
+    from vsguesttruth.vcenter.health import clusters
+
+    return sorted((c.moref, c.name) for c in clusters(conn) if hosts.intersection(c.hosts))
 
 
 COMMANDS = [preflight]

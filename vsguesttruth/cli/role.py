@@ -22,9 +22,9 @@ GRANT_HINT = ("grant it to the service account on the vCenter root with propagat
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
 def role(everything, create, dry_run, as_json) -> None:
-    """The vCenter privileges each enabled feature needs (read, publish, advise, remediate, plugin).
+    """The vCenter privileges each enabled feature needs (read, publish, advise, remediate, proactive-ha, ...).
 
-    Features follow the config: [remediation] mode advise/auto, [web] cert_file or public_url. With
+    Features follow the config: [remediation] mode advise/auto/proactive-ha, [web] cert_file or public_url. With
     --create NAME the role is made in vCenter (AuthorizationManager.AddAuthorizationRole), or updated when
     it exists with other privileges; running it again changes nothing.
     """

@@ -26,7 +26,7 @@ def _logging(verbose: int, quiet: bool) -> None:
 @click.command()
 @click.option("--quiet", "-q", is_flag=True, help="No line per publish pass; warnings only.")
 @click.option("--verbose", "-v", count=True, help="Log each write (-vv: debug).")
-@click.option("--mode", type=click.Choice(["off", "advise", "auto"]), help="Override [remediation] mode.")
+@click.option("--mode", type=click.Choice(["off", "advise", "auto", "proactive-ha"]), help="Override [remediation] mode.")
 @click.option("--web/--no-web", "with_web", default=None,
               help="Serve the plugin UI, API and /metrics too [on when [web] has a certificate, or with --lab].")
 @click.option("--port", type=click.IntRange(0, 65535), help="Plugin server port ([web] port; 0 picks a free one).")
@@ -36,7 +36,8 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
 
     Watches vCenter; after every change writes the state document of each VM whose truth changed (and only
     those), re-probes host storage on the guests' policy intervals, answers guest requests; runs remediation
-    in the configured mode ([remediation] mode: off, advise (default), auto) under its guard rails; serves
+    in the configured mode ([remediation] mode: off, advise (default), auto, proactive-ha: each host's storage
+    health posted to vSphere's Proactive HA, which evacuates a host that lost its paths) under its guard rails; serves
     the vSphere Client plugin, the JSON API and /metrics over HTTPS. SIGTERM or Ctrl-C stops it cleanly;
     SIGHUP reads the vSphere tags of [scope] and the replica tags again at its next wake.
     One instance per vCenter acts (it holds a lease in vCenter); another one started beside it stands by
@@ -85,7 +86,7 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
 
     remedy = None
     if remedy_config.mode != "off":  # started by the service once it acts (it holds the lease)
-        remedy = RemediationLoop(conn, remedy_config, lease=lease,
+        remedy = RemediationLoop(conn, remedy_config, lease=lease, proactive=_proactive(conn, config, remedy_config, lease),
                                  on_done=lambda ok: metrics.migration_done("done" if ok else "failed"))
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
     service = Service(conn, config, level=level, remediation=remedy, on_pass=line, lease=lease)
@@ -116,6 +117,17 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
     return service
 
 
+def _proactive(conn, config, remedy_config, lease):
+    """Mode proactive-ha: the health provider's controller (posting only while this instance holds the lease)."""
+    if remedy_config.mode != "proactive-ha":
+        return None
+    from vsguesttruth.remediation.proactive import ProactiveHa
+    from vsguesttruth.vcenter.health import HealthProvider
+
+    return ProactiveHa(HealthProvider(conn, gate=lease.check), remedy_config.stable_seconds,
+                       clusters=config.scope.clusters)
+
+
 def _start_web(session, service, remedy, with_web, port):
     """The plugin server beside the loop, sharing its watch; None when not wanted."""
     from dataclasses import replace
@@ -140,7 +152,8 @@ def _start_web(session, service, remedy, with_web, port):
     source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
                        plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
-                       guest=session.config.guest, role=service.role)
+                       guest=session.config.guest, role=service.role,
+                       health=remedy.proactive.as_dict if remedy is not None and remedy.proactive is not None else None)
     server.note = ""
     if lab_token is not None:
         from vsguesttruth.lab import Lab

@@ -166,6 +166,8 @@ def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: 
     vm: dict[str, Any] = {"name": truth.name, "uuid": truth.uuid, "host": truth.host}
     if truth.cluster:
         vm["cluster"] = truth.cluster
+    if truth.host_evacuation:
+        vm["host_evacuation"] = truth.host_evacuation
     return {
         "schema": SCHEMA_VERSION,
         "vm": vm,

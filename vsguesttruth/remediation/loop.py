@@ -20,6 +20,7 @@ The state of record is vCenter's.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ from vsguesttruth.truth import TruthContext, Verdict, VmTruth
 from .executor import Executor, VcenterExecutor
 from .manual import ManualMoves
 from .rails import Action, Remediator
+
+log = logging.getLogger(__name__)
 
 #: guard rails that clear by themselves soon: the loop looks again in a second
 _WAITING = ("stable", "retry", "concurrency", "in_flight")
@@ -63,8 +66,10 @@ class RemediationLoop:
     guests' pending requests. ``on_done(ok)`` is called after each move (metrics)."""
 
     def __init__(self, conn: Any, config: RemediationConfig, *, executor: Executor | None = None,
-                 on_done: Callable[[bool], None] | None = None, lease: Any = None) -> None:
+                 on_done: Callable[[bool], None] | None = None, lease: Any = None, proactive: Any = None) -> None:
         self.conn = conn
+        #: mode proactive-ha in serve: the host health posted to Proactive HA (``proactive.ProactiveHa``)
+        self.proactive = proactive
         self.config = config
         self.on_done = on_done
         self.executor = executor or VcenterExecutor(conn, config, lease=lease)
@@ -87,6 +92,11 @@ class RemediationLoop:
 
         if self.started:
             return self
+        if self.proactive is not None:
+            try:
+                self.proactive.start()
+            except VsgtError as err:  # publishing and moves go on; the next pass tries again
+                log.warning("Proactive HA health provider: %s", err)
         for vm, ago in events.recent_moves(self.conn, max(self.config.cooldown_seconds, 3600)):
             self.remediator.remember(vm, self.remediator.clock() - ago)
         if self.config.replica_attribute or self.config.replica_tag_category:
@@ -122,6 +132,9 @@ class RemediationLoop:
         """When the service should step again: a verdict waiting out its hysteresis, a guest's request, and
         every second while moves run in worker threads (their answers to guests are written at once)."""
         wake = self._wake
+        health = self.proactive.next_wake() if self.proactive is not None else None
+        if health is not None:
+            wake = health if wake is None else min(wake, health)
         if self.remediator.in_flight:
             soon = self.remediator.clock() + 1.0
             wake = soon if wake is None else min(wake, soon)
@@ -132,11 +145,16 @@ class RemediationLoop:
         """One pass over the published truths of the VMs that are not healthy; starts the moves it may."""
         with self._lock:
             requests, self._requests = self._requests, []
+        ctx, levels, level = TruthContext(inv), levels or {}, level or ServiceLevel()
+        if self.proactive is not None:
+            try:
+                self.proactive.step(inv, ctx, level)
+            except VsgtError as err:
+                log.warning("Proactive HA health: %s", err)
         if not requests and not truths and not self.remediator.in_flight:
             self._wake = None
             return []
         # a guest may ask for a move of a healthy VM: judge it now
-        ctx, levels, level = TruthContext(inv), levels or {}, level or ServiceLevel()
         asked = {r.vm for r in requests}.union(self.remediator.requested)
         truths = {**{vm: ctx.vm_truth(vm, levels.get(vm, level)) for vm in asked
                      if vm in inv.vms and vm not in truths}, **truths}

@@ -5,7 +5,9 @@ Each pass, :meth:`Remediator.step` takes the current inventory and truths, asks 
 (``vsguesttruth.plan``) what should move, and passes every decision through the guard rails:
 
 - ``mode``: ``off`` (nothing, guest requests refused), ``advise`` (the plan is posted as events, nothing
-  moves), ``auto`` (moves);
+  moves), ``auto`` (moves), ``proactive-ha`` (a host's connectivity problems, ``connectivity_lost`` and
+  ``degraded``, are left to vSphere's Proactive HA, which the host's health is posted to; the rest moves as
+  in ``auto``);
 - hysteresis: a VM's trigger (verdict) must hold for ``stable_seconds`` before anything is done about it
   (a flapping path never moves a VM); guest requests skip this wait;
 - at most ``max_concurrent`` migrations in flight; at most ``max_per_hour`` started per rolling hour;
@@ -63,7 +65,9 @@ log = logging.getLogger(__name__)
 EVENT_PREFIX = "vsguesttruth: "
 REQUEST_TIMEOUT = 900.0  # seconds a guest's migrate request may wait (for a free slot) before it is refused
 #: guard rails worth an event when they hold a VM (the others are momentary)
-_NOTABLE_RAILS = {"cooldown", "gave_up", "breaker", "budget", "mode"}
+_NOTABLE_RAILS = {"cooldown", "gave_up", "breaker", "budget", "mode", "proactive_ha"}
+#: triggers that are the host's fault: in proactive-ha mode, Proactive HA evacuates the host instead
+HOST_TRIGGERS = frozenset({"connectivity_lost", "degraded"})
 
 RequestCallback = Callable[[str, str, str, str], None]  # (vm moref, request id, status, message)
 
@@ -219,6 +223,10 @@ class Remediator:
         cfg = self.config
         if not decision.moves:
             return Action(decision, "refuse")
+        if self.mode == "proactive-ha" and decision.trigger in HOST_TRIGGERS and not decision.request_id:
+            host = decision.from_host_name or "the host"
+            return Action(decision, "hold", "proactive_ha",
+                          f"left to Proactive HA: {host} is reported to vCenter as unhealthy, DRS moves its VMs")
         key = (decision.trigger, decision.verdict.value)
         seen = self._seen.get(decision.vm)
         if seen is None or seen[0] != key:

@@ -164,6 +164,7 @@ class TruthContext:
             host=host.name if host else "", host_moref=vm.host, cluster=host.cluster if host else "",
             verdict=verdict, explanation=explanation, sla_met=sla_met, disks=disks,
             level=_level_check(cache.level, vm.host, disks, sla_met),
+            host_evacuation=_evacuation(host),
         )
 
     def host_summary(self, host_moref: str) -> HostSummary:
@@ -462,6 +463,13 @@ def _level_check(level: ServiceLevel, host_moref: str, disks: tuple[DiskTruth, .
     if not sla_met and not short:
         short.append("storage not usable from the VM's host")
     return LevelCheck.of(level, sla_met, fewest[0] if fewest else None, usable, len(disks), "; ".join(short))
+
+
+def _evacuation(host: Host | None) -> str:
+    """Whether vSphere is moving VMs off the host (Proactive HA's quarantine, maintenance mode)."""
+    if host is None:
+        return ""
+    return "maintenance" if host.maintenance else "quarantine" if host.quarantine else ""
 
 
 # ---------------------------------------------------------------------------------------------------

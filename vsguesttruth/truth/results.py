@@ -213,6 +213,7 @@ class VmTruth(_Json):
     sla_met: bool
     disks: tuple[DiskTruth, ...]
     level: "LevelCheck"  # the service level it is judged by, met or not, by how much
+    host_evacuation: str = ""  # "quarantine" / "maintenance": vSphere is moving VMs off the host
 
     _json_properties: ClassVar[tuple[str, ...]] = ("advice",)
 

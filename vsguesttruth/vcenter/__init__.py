@@ -15,7 +15,9 @@
 - :mod:`.lease`: one active ``serve`` per vCenter (a compare-and-swap on a customization spec);
 - :mod:`.automation` (the vSphere Automation SDK, the only code that imports it: sessions, tags, VM data
   sets, clone tickets), :mod:`.tags` (tags for the scope and replicas, cached), :mod:`.clientsession` (the
-  vSphere Client user's session: clone ticket, then CloneSession).
+  vSphere Client user's session: clone ticket, then CloneSession);
+- :mod:`.health`: the Proactive HA health provider (HealthUpdateManager) and the clusters' Proactive HA
+  settings.
 
     settings = ConnectionSettings.from_sources(options, config_values)   # or ConnectionSettings(url=...)
     with connect(settings) as conn:

@@ -33,6 +33,7 @@ PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "parent",  # the ClusterComputeResource (or ComputeResource for a standalone host)
         "runtime.connectionState",
         "runtime.inMaintenanceMode",
+        "runtime.inQuarantineMode",  # Proactive HA's quarantine (vSphere 6.5)
         "config.storageDevice.hostBusAdapter",
         "config.storageDevice.scsiLun",
         # per LUN: its paths with state, isWorkingPath and target, the path selection policy and SATP;
@@ -422,6 +423,7 @@ def assemble_host(mo: str, props: Mapping[str, Any], clusters: Mapping[str, str]
         cluster=clusters.get(props.get("parent") or "", ""),
         connection_state=_text(props.get("runtime.connectionState"), "unknown"),
         maintenance=bool(props.get("runtime.inMaintenanceMode")),
+        quarantine=bool(props.get("runtime.inQuarantineMode")),
         hbas=hbas,
         luns=luns,
         paths=paths,
@@ -705,6 +707,7 @@ _REDUCERS: Mapping[str, Mapping[str, Any]] = {
         "parent": lambda v: _intern(moref(v)) if v is not None else None,
         "runtime.connectionState": _str_or_none,
         "runtime.inMaintenanceMode": lambda v: None if v is None else bool(v),
+        "runtime.inQuarantineMode": lambda v: None if v is None else bool(v),
         "config.storageDevice.hostBusAdapter": lambda v: tuple(convert_hba(h) for h in v or ()),
         "config.storageDevice.scsiLun": lambda v: tuple(convert_lun(lun) for lun in v or ()),
         "config.storageDevice.multipathInfo": reduce_multipath_info,

@@ -24,7 +24,7 @@ from .properties import destroy_views, retrieve
 SYSTEM = frozenset({"System.Anonymous", "System.Read", "System.View"})
 BATCH = 200  # entities per HasPrivilegeOnEntities call
 KINDS = {"vcenter": vim.Folder, "vm": vim.VirtualMachine, "host": vim.HostSystem, "datastore": vim.Datastore,
-         "pool": vim.ResourcePool}
+         "pool": vim.ResourcePool, "cluster": vim.ClusterComputeResource}
 
 
 @dataclass

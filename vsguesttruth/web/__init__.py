@@ -68,7 +68,7 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
 
 def start_web(source: InventorySource, web_config: Any, *, settings: Any = None, auth: Auth | None = None,
               plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None,
-              guest: Any = None, role: Any = None) -> WebServer:
+              guest: Any = None, role: Any = None, health: Any = None) -> WebServer:
     """Build the app for ``source`` and serve it per ``[web]`` (a config.WebConfig); returns the running
     server (``.url``, ``.stop()``). ``guest``: ``[guest]`` (a config.GuestConfig), the bounds of the guests'
     service levels the pages judge each VM by."""
@@ -78,7 +78,7 @@ def start_web(source: InventorySource, web_config: Any, *, settings: Any = None,
         raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
     auth = auth or make_auth(web_config, settings)
     app = create_app(source, auth, plan=plan, migrate=migrate, metrics_anonymous=web_config.metrics_anonymous,
-                     guest=guest, role=role)
+                     guest=guest, role=role, health=health)
 
     def stopped() -> None:
         auth.close()  # the users' cached vCenter sessions are logged out

@@ -53,10 +53,12 @@ class MigrateRequest(BaseModel):
 
 
 def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable | None,
-           closing: threading.Event | None = None, role: Callable[[], dict] | None = None) -> APIRouter:
+           closing: threading.Event | None = None, role: Callable[[], dict] | None = None,
+           health: Callable[[], dict] | None = None) -> APIRouter:
     """The ``/api/v1`` routes on ``pages`` (the source's inventory, judged and indexed once per version);
     ``closing``: set when the server stops, so long polls answer at once instead of holding the shutdown;
-    ``role()``: serve's role under the single-instance lease (``{"role": "active"|"passive", "holder": ...}``)."""
+    ``role()``: serve's role under the single-instance lease (``{"role": "active"|"passive", "holder": ...}``);
+    ``health()``: in remediation mode proactive-ha, each host's reported storage health by host name."""
     closing = closing or threading.Event()
     source = pages.source
     api = APIRouter(prefix="/api/v1")
@@ -286,7 +288,10 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         """One host (name, moref or object id): its storage adapters (targets and devices per HBA), storage
         devices, paths (runtime name, target), the LUNs' verdicts from it, and the VMs on it."""
         inv, _, views = ready()
-        return views.host_detail(find_host(inv, host).moref)
+        detail = views.host_detail(find_host(inv, host).moref)
+        if health is not None:
+            detail["proactive_ha"] = health().get(detail["name"])
+        return detail
 
     def storage_list(rows: list[dict], columns: Columns, q: str, sort: str, offset: int, limit: int) -> dict:
         items, matched = listed(rows, columns, sort, q, offset, limit)

@@ -60,7 +60,7 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = None,
                migrate: MigrateFn | None = None, metrics_anonymous: bool = False,
                manifest: Path | None = None, guest: GuestConfig | None = None,
-               role: Callable[[], dict] | None = None) -> FastAPI:
+               role: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None) -> FastAPI:
     """The app (see the module docstring)."""
     pages = Pages(source, guest or GuestConfig())
     manifest_path = manifest or manifest_dir()
@@ -165,7 +165,8 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
 
     # -- the JSON API and /metrics ----------------------------------------------------------------------
 
-    app.include_router(router(pages, auth, plan=plan, migrate=migrate, closing=app.state.closing, role=role))
+    app.include_router(router(pages, auth, plan=plan, migrate=migrate, closing=app.state.closing, role=role,
+                              health=health))
 
     @app.get("/metrics", tags=["metrics"], operation_id="getMetrics",
              responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format."},

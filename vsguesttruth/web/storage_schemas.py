@@ -206,6 +206,10 @@ class PathRow(_Open):
 
 class HostDetail(HostRow):
     maintenance: bool
+    quarantine: bool = Field(default=False, description="runtime.inQuarantineMode: Proactive HA keeps VMs off it.")
+    proactive_ha: dict[str, Any] | None = Field(
+        default=None, description="Remediation mode proactive-ha: the storage health vsguesttruth reports for the "
+                                  "host (status, info_id, remediation, why) and what vCenter holds of it (held).")
     hbas: list[dict[str, Any]]
     luns: list[dict[str, Any]]
     badges: list[HostBadge]

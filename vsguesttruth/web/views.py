@@ -172,6 +172,7 @@ class Views:
         out["devices"] = devices
         out["paths"] = [_path_row(host, p) for p in sorted(host.paths, key=lambda p: (p.hba, p.name))]
         out["vms"] = [r for r in self.vms if r["host_moref"] == moref]
+        out["quarantine"] = host.quarantine
         return out
 
     # -- LUNs, datastores, target ports -------------------------------------------------------------

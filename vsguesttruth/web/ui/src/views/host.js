@@ -14,13 +14,30 @@ function table(id, caption, head, rows) {
     el("thead", null, el("tr", null, head.map((h) => el("th", { scope: "col", text: h })))), el("tbody", null, rows)));
 }
 
+// Remediation mode proactive-ha: the storage health vsguesttruth reports for the host to vSphere's
+// Proactive HA, and what vCenter did about it (quarantine, maintenance mode).
+const HEALTH = { green: "success", yellow: "warning", red: "danger", gray: "info" };
+
+function proactiveHa(h) {
+  const p = h.proactive_ha;
+  const reaction = h.maintenance ? "maintenance mode" : h.quarantine ? "quarantine mode (DRS moves its VMs)" : "none";
+  if (!p && !h.quarantine) return null;
+  const status = p ? (p.posted || p.status) : "";
+  return el("div", { id: "host-proactive-ha", "data-health": status, "data-reaction": reaction },
+    el("p", null,
+      el("span", { text: "Proactive HA: reported " }),
+      p ? el("span", { cls: "label label-" + (HEALTH[status] || "info"), text: status || "not yet" }) : el("span", { text: "-" }),
+      el("span", { cls: "vsgt-small", text: (p && p.info_id ? " " + p.info_id : "") + " \u00b7 vCenter's reaction: " + reaction })),
+    p && p.remediation ? el("p", { cls: "vsgt-small", text: p.remediation }) : null);
+}
+
 function render(h, vms) {
   return [
     el("div", { cls: "card vsgt-card", id: "host-head", "data-problems": String(h.badges.length) },
       el("div", { cls: "card-block" },
         el("h2", { cls: "card-title" }, h.name),
-        el("p", { cls: "vsgt-small vsgt-muted", text: h.moref + (h.cluster ? " \u00b7 cluster " + h.cluster : "") + " \u00b7 " + h.connection_state + (h.maintenance ? " \u00b7 maintenance mode" : "") }),
-        el("p", { id: "host-line", text: h.line }), el("div", { id: "host-badges" }, badges(h)))),
+        el("p", { cls: "vsgt-small vsgt-muted", text: h.moref + (h.cluster ? " \u00b7 cluster " + h.cluster : "") + " \u00b7 " + h.connection_state + (h.maintenance ? " \u00b7 maintenance mode" : "") + (h.quarantine ? " \u00b7 quarantine mode" : "") }),
+        el("p", { id: "host-line", text: h.line }), el("div", { id: "host-badges" }, badges(h)), proactiveHa(h))),
     el("h3", { text: "Storage adapters" }),
     table("hbas", "Storage adapters", ["Adapter", "Type", "Model", "Status", "WWPN", "WWNN", "Targets", "Devices", "Paths available", "Carrying I/O"],
       h.adapters.map((a) => el("tr", { "data-hba": a.device, "data-online": String(a.online) },
