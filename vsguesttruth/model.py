@@ -48,6 +48,7 @@ class Hba:
     status: str  # "online", "offline", "unknown", ...
     model: str = ""
     wwpn: str = ""  # "20:00:00:25:b5:0a:00:02" for FC, "" otherwise
+    wwnn: str = ""  # the FC node WWN; "" otherwise or while not read
 
     @property
     def online(self) -> bool:
@@ -70,6 +71,8 @@ class Lun:
     operational_state: tuple[str, ...] = ("ok",)  # ScsiLun.operationalState
     capacity_bytes: int = 0
     local: bool = False
+    path_selection_policy: str = ""  # HostMultipathInfoLogicalUnit.policy: "VMW_PSP_RR", ...; "" while not read
+    satp: str = ""  # the storage array type plug-in that claimed it: "VMW_SATP_ALUA", ...; "" while not read
 
     @property
     def ok(self) -> bool:
@@ -91,6 +94,9 @@ class Path:
     hba: str  # adapter device, "vmhba2"
     target: str  # target port WWPN (FC) or IQN; "" when unknown
     state: PathState
+    io: bool | None = None  # isWorkingPath: carries I/O now; None while not read
+    target_node: str = ""  # the target's node WWN (FC); "" when unknown
+    target_port_name: str = ""  # the array's name for the port ("A-ctl0-p0"), where the admin's config knows it
 
 
 @dataclass(frozen=True, slots=True)

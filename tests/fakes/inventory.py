@@ -90,6 +90,7 @@ def array_paths(lun: str) -> tuple[Path, ...]:
         Path(
             name=f"{hba}:C0:T{first_target + ctl}:L{lun_id}", lun=naa(lun), hba=hba,
             target=f"{array}-ctl{ctl}-p{port}", state=PathState.ACTIVE if ctl == owner else PathState.STANDBY,
+            target_port_name=f"{array}-ctl{ctl}-p{port}",
         )
         for hba, port in FABRIC_PORT.items()
         for ctl in (0, 1)
