@@ -465,7 +465,8 @@ def test_json_is_plain_data():
     evidence = disk["luns"][0]["hosts"][0]
     assert evidence["host"] == "esx-a01" and evidence["working"] == 2
     assert evidence["paths"][0] == {"name": "vmhba2:C0:T0:L6", "lun": naa("rdm01"), "hba": "vmhba2",
-                                    "target": "A-ctl0-p0", "state": "dead"}
+                                    "target": "A-ctl0-p0", "state": "dead", "io": None, "target_node": "",
+                                    "target_port_name": "A-ctl0-p0"}
     assert to_json(find(disk_truths(LAB), "files01"))["datastores"][0]["mounts"][0]["accessible"] is True
 
 
