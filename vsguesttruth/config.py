@@ -30,6 +30,12 @@ exists. Example (see ``scripts/config.example.toml``)::
     [replicas]                   # datastore name = its replica's name (media_failure fails over there)
     "ds-gold" = "ds-gold-replica"
 
+    [audit]                      # what the single-point-of-failure audit also checks
+    replicas_wanted = ["ds-gold*", "ds-db-*"]   # datastores (name globs) that must have a replica
+
+    [incidents]
+    event_lookback_hours = 24    # how far back the hosts' storage events date an incident's start
+
     [web]                        # the plugin server (vSphere Client UI, JSON API, /metrics)
     listen = "0.0.0.0"
     port = 8443
@@ -53,7 +59,8 @@ VCENTER_KEYS = {
     "url": str, "username": str, "password": str, "password_file": str,
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
-SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "remediation", "replicas", "web"}
+SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "remediation", "replicas", "web", "audit",
+            "incidents"}
 SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int}
 GUEST_KEYS = {
     "allow_policy": bool, "min_refresh_interval": int, "default_refresh_interval": int, "allowed_fields": list,
@@ -71,6 +78,8 @@ WEB_KEYS = {
     "listen": str, "port": int, "cert_file": str, "key_file": str, "api_tokens_file": str,
     "session_cache_seconds": int, "public_url": str, "metrics_anonymous": bool,
 }
+AUDIT_KEYS = {"replicas_wanted": list}
+INCIDENTS_KEYS = {"event_lookback_hours": int, "keep_resolved": int}
 MAX_REFRESH_INTERVAL = 86400
 
 
@@ -152,6 +161,21 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """What the single-point-of-failure audit checks beyond the paths."""
+
+    replicas_wanted: tuple[str, ...] = ()  # datastore name globs that must have a replica
+
+
+@dataclass(frozen=True)
+class IncidentsConfig:
+    """How incidents are dated and kept."""
+
+    event_lookback_hours: int = 24  # the hosts' storage events read back to date a failure's start
+    keep_resolved: int = 2000  # resolved incidents kept in memory (the newest; none older than a day)
+
+
+@dataclass(frozen=True)
 class Config:
     """What the admin configured; empty when there is no file."""
 
@@ -163,6 +187,8 @@ class Config:
     publish: PublishConfig = field(default_factory=PublishConfig)
     web: WebConfig = field(default_factory=WebConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
 
 
 def default_path() -> Path | None:
@@ -210,6 +236,11 @@ def load(path: str | Path | None = None) -> Config:
         guest=guest, remediation=remediation,
         publish=parse_publish(_check_section(chosen, "publish", data.get("publish", {}), PUBLISH_KEYS), chosen),
         web=parse_web(_check_section(chosen, "web", data.get("web", {}), WEB_KEYS), chosen),
+        audit=AuditConfig(replicas_wanted=_strings(
+            _check_section(chosen, "audit", data.get("audit", {}), AUDIT_KEYS).get("replicas_wanted", []),
+            _where(chosen, "audit") + ".replicas_wanted")),
+        incidents=parse_incidents(_check_section(chosen, "incidents", data.get("incidents", {}), INCIDENTS_KEYS),
+                                  chosen),
     )
 
 
@@ -293,6 +324,13 @@ def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path 
         replicas=dict(pairs), replica_attribute=attribute.strip(),
         allow_guest_requests=allow_guest_requests,
     )
+
+
+def parse_incidents(section: dict[str, Any], path: Path | str = "") -> IncidentsConfig:
+    """[incidents] as checked by ``load`` -> IncidentsConfig; ConfigError on a bad value."""
+    where = _where(path, "incidents")
+    return IncidentsConfig(event_lookback_hours=_int(section, "event_lookback_hours", where, 0, 24 * 30, 24),
+                           keep_resolved=_int(section, "keep_resolved", where, 0, 100000, 2000))
 
 
 def parse_web(section: dict[str, Any], path: Path | str = "") -> WebConfig:

@@ -194,3 +194,35 @@ def test_the_controller_tells_its_listener_of_every_transition():
     ctl.observe(set_host(LAB, "esx-b02", "disconnected"))
     ctl.observe(LAB)
     assert [t.change for t in seen] == ["opened", "resolved"]
+
+
+def test_incidents_that_last_are_recorded_in_vcenter_when_they_open_and_resolve():
+    clock = Clock()
+    posted: list[str] = []
+    failing = [True]
+
+    def record(message: str) -> None:
+        if failing[0]:
+            raise VsgtError("vCenter is not reachable")
+        posted.append(message)
+
+    ctl = IncidentController(record=record, record_after=30, clock=clock)
+    ctl.observe(set_path(LAB, "esx-a02", "vmhba3:C0:T1:L2", "dead"))  # a flap
+    clock.now = at(0.2)
+    ctl.observe(LAB)
+    clock.now = at(1)
+    [opened] = ctl.observe(set_target(LAB, "A-ctl0-p0", "dead"))
+    clock.now = at(1.3)
+    ctl.observe(None)  # 18 s: not yet
+    clock.now = at(1.6)
+    ctl.observe(None)  # 36 s: due, vCenter unreachable: kept
+    assert posted == []
+    failing[0] = False
+    clock.now = at(2)
+    ctl.observe(set_target(LAB, "A-ctl0-p0", "dead"))
+    clock.now = at(9)
+    ctl.observe(LAB)
+    i = opened.incident
+    assert posted == [f"incident {i.id} opened [since {i.since.isoformat()}]: {i.failure.line()}; 9 disks of 7 VMs hit",
+                      f"incident {i.id} resolved after 8 min [since {i.since.isoformat()} until {at(9).isoformat()}]: "
+                      f"{i.failure.line()}"]

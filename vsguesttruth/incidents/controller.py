@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping
 
 from vsguesttruth.errors import VsgtError
@@ -59,9 +59,16 @@ class IncidentController:
     """Keeps the lifecycle of one vCenter's incidents (see the module docstring)."""
 
     def __init__(self, *, read_events: Callable[[], Iterable[StorageEvent]] | None = None,
+                 record: Callable[[str], None] | None = None, record_after: float = 30.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  on_change: Callable[[list[Transition]], None] | None = None, keep: int = 2000) -> None:
         self.read_events = read_events
+        self.record = record
+        self.record_after = timedelta(seconds=record_after)
+        self._unrecorded: dict[str, datetime] = {}  # open incident id -> when the watch first saw it
+        self._recorded: set[str] = set()
+        self._queue: list[Transition] = []
+        self._record_failed = False
         self.clock = clock
         self.on_change = on_change
         self.lifecycle = Lifecycle(keep=keep)
@@ -94,6 +101,7 @@ class IncidentController:
     def observe(self, inv: Inventory | None) -> list[Transition]:
         """One inventory from the watch (None: a quiet wait, nothing to do)."""
         if inv is None:
+            self._record([])
             return []
         self._inventory_version += 1
         now = self.clock()
@@ -129,7 +137,41 @@ class IncidentController:
                 log.info("%s", t.line())
             if self.on_change is not None:
                 self.on_change(changes)
+        self._record(changes)
         return changes
+
+    def _record(self, changes: list[Transition]) -> None:
+        """Post the incidents that lasted ``record_after`` as vCenter events when they open, and when they resolve
+        (a flap shorter than that stays in the service, its metrics and its pages, not in vCenter's history)."""
+        if self.record is None:
+            return
+        now = self.clock()
+        for t in changes:
+            if t.change == "opened":
+                self._unrecorded[t.incident.id] = now
+            elif self._unrecorded.pop(t.incident.id, None) is None and t.incident.id in self._recorded:
+                self._queue.append(t)
+        opened = {i.id: i for i in self.lifecycle.open.values()}
+        for incident_id, seen in list(self._unrecorded.items()):
+            if incident_id not in opened:
+                del self._unrecorded[incident_id]
+            elif now - seen >= self.record_after:
+                del self._unrecorded[incident_id]
+                self._recorded.add(incident_id)
+                self._queue.insert(0, Transition("opened", opened[incident_id]))
+        while self._queue:
+            t = self._queue[0]
+            try:
+                self.record(t.record())
+            except VsgtError as err:
+                if not self._record_failed:
+                    log.warning("cannot record incident %s in vCenter's events (trying again later): %s", t.incident.id, err)
+                self._record_failed = True
+                return
+            self._record_failed = False
+            self._queue.pop(0)
+            if t.change == "resolved":
+                self._recorded.discard(t.incident.id)
 
     def _starts(self, new: list[Failure]) -> Mapping[str, datetime]:
         if self.read_events is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from .failure import Failure, Kind
@@ -28,7 +28,8 @@ RESOLVED = "resolved"
 
 def incident_id(failure_key: str, since: datetime) -> str:
     """``<kind>-<10 hex digits>`` of the component key and its start (to the microsecond, UTC)."""
-    digest = hashlib.blake2b(f"{failure_key}|{since.isoformat()}".encode(), digest_size=5).hexdigest()
+    stamp = since.astimezone(timezone.utc).isoformat()
+    digest = hashlib.blake2b(f"{failure_key}|{stamp}".encode(), digest_size=5).hexdigest()
     return f"{failure_key.split(':', 1)[0]}-{digest}"
 
 
@@ -84,6 +85,17 @@ class Transition:
 
     change: str
     incident: Incident
+
+    def record(self) -> str:
+        """The line vCenter's event records (``[since ... until ...]`` first: a long line is cut at its end)."""
+        i = self.incident
+        if self.change == "opened":
+            return (f"incident {i.id} opened [since {i.since.isoformat()}]: {i.failure.line()}; "
+                    f"{len(i.hits)} disks of {len(i.vms())} VMs hit")
+        until = i.resolved_at.isoformat() if i.resolved_at else ""
+        merged = f" (now part of {i.merged_into})" if i.merged_into else ""
+        return (f"incident {i.id} resolved after {_words(i.duration(i.resolved_at or i.since))} "
+                f"[since {i.since.isoformat()} until {until}]: {i.failure.line()}{merged}")
 
     def line(self) -> str:
         i = self.incident

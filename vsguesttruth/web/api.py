@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vsguesttruth import __version__
 from vsguesttruth.errors import MoveRefused
+from vsguesttruth.incidents.actions import event_kind
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.truth import TruthContext
 
@@ -29,7 +30,7 @@ from . import metrics, schemas, storage_schemas
 from .auth import Auth, Principal
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, Columns, ListError, page
 from .middleware import UNAUTHENTICATED, principal_of
-from .pages import Pages, event_kind
+from .pages import Pages
 from .views import (DATASTORE_COLUMNS, DISK_COLUMNS, HOST_COLUMNS, LUN_COLUMNS, TARGET_COLUMNS, VERDICTS, VM_COLUMNS,
                     Views)
 

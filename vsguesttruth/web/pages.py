@@ -65,13 +65,3 @@ class Pages:
         """``(inventory, context, level)`` for /metrics."""
         found = self.get()
         return None if found is None else (found[0], found[1], self.level)
-
-
-def event_kind(message: str) -> str:
-    """What one of the service's vCenter events says it did: moved, moving, failed, advice, held, refused, note."""
-    text = message.removeprefix("vsguesttruth: ")
-    for prefix, kind in (("moved ", "moved"), ("moving", "moving"), ("manual move of", "moving"),
-                         ("advice", "advice"), ("holding ", "held"), ("not moving", "refused")):
-        if text.startswith(prefix):
-            return "failed" if " failed" in text and kind == "moving" else kind
-    return "failed" if "failed" in text else "note"
