@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import RESPONSE, STATE, RequestBook, document
@@ -68,7 +68,10 @@ class Reconciler:
         self.index = Index()
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
         self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
-                           remediation, wallclock)
+                           remediation, wallclock, self._incident_ids)
+        #: the incident controller (``vsguesttruth.incidents.IncidentController``) whose open incidents each
+        #: document names per disk (``ids_for``); VMs whose ids changed are looked at again (``take_dirty``)
+        self.incidents: Any = None
 
     # -- inputs from outside ------------------------------------------------------------------------
 
@@ -82,6 +85,9 @@ class Reconciler:
         """Queue an answer to request ``id`` of VM ``vm`` (remediation's ``accepted``/``done``/``failed``/
         ``refused``); it is written with the VM's next pass. Callable from any thread."""
         self.queue.answer_later(vm, (id, action, status, message))
+
+    def _incident_ids(self, vm: str) -> dict[int, tuple[str, ...]]:
+        return self.incidents.ids_for(vm) if self.incidents is not None else {}
 
     def levels(self) -> dict[str, ServiceLevel]:
         """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
@@ -108,6 +114,8 @@ class Reconciler:
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
         dirty |= self.queue.due(start, as_of)
+        if self.incidents is not None:
+            dirty |= {m for m in self.incidents.take_dirty() if m in inv.vms}
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False

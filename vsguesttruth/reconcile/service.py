@@ -46,7 +46,10 @@ def publish_once(conn: Any, config: Config, *, level: ServiceLevel | None = None
                          record_all=True, dry_run=dry_run)
         _read_attribute(conn, rec, config)
         taken = time.monotonic()
-        result = rec.reconcile(snapshot(conn), as_of=taken, full=True)
+        inv = snapshot(conn)
+        rec.incidents = incident_controller(conn, config)  # the ids `serve` would give: dated by the same events
+        rec.incidents.observe(inv)
+        result = rec.reconcile(inv, as_of=taken, full=True)
         if result.probes and not dry_run:
             taken = time.monotonic()
             result = result.merge(rec.reconcile(snapshot(conn), as_of=taken, full=True))
@@ -54,6 +57,21 @@ def publish_once(conn: Any, config: Config, *, level: ServiceLevel | None = None
     finally:
         if own:
             pub.close()
+
+
+def incident_controller(conn: Any, config: Config, record: bool = False) -> Any:
+    """The incident controller of a vCenter: new failures dated by the hosts' storage events; with ``record``,
+    the incidents that last ``[remediation] stable_seconds`` posted as vCenter events when they open and resolve."""
+    from datetime import timedelta
+
+    from vsguesttruth.incidents import EVENT_TYPES, IncidentController
+    from vsguesttruth.vcenter import incident_events
+    from vsguesttruth.vcenter.storage_events import StorageEventReader
+
+    reader = StorageEventReader(conn, EVENT_TYPES, timedelta(hours=config.incidents.event_lookback_hours))
+    return IncidentController(read_events=reader, keep=config.incidents.keep_resolved,
+                              record=(lambda message: incident_events.post(conn, message)) if record else None,
+                              record_after=config.remediation.stable_seconds)
 
 
 def _read_attribute(conn: Any, rec: Reconciler, config: Config) -> bool:
@@ -95,10 +113,21 @@ class Service:
         self.reconciler = Reconciler(config, self.publisher, level=level or default_level(config),
                                      remediation=remediation.request if remediation is not None else None)
         self.level = self.reconciler.level
+        #: the incidents' lifecycle, stepped with every inventory the watch brings, before the pass reads it;
+        #: recorded in vCenter's events when remediation runs (it posts events: advise, auto)
+        self.incidents = incident_controller(conn, config, record=remediation is not None)
+        self.reconciler.incidents = self.incidents
+        self.informer.listen(self._observe)
         self.passes = 0
         self.error = ""
         #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory
         self.busy = False
+
+    def _observe(self, inv: Inventory | None) -> None:
+        try:
+            self.incidents.observe(inv)
+        except Exception:  # noqa: BLE001 - a bug in the incidents must not stop publishing
+            log.exception("incident pass failed")
 
     def stop(self) -> None:
         """Stop the loop (from a signal handler or another thread): the wait in progress is cancelled."""
