@@ -98,6 +98,13 @@ class IncidentController:
 
     # -- the step -----------------------------------------------------------------------------------
 
+    def listen(self, inv: Inventory | None) -> None:
+        """:meth:`observe` as an informer listener: an error is logged, never raised into the watch."""
+        try:
+            self.observe(inv)
+        except Exception:  # noqa: BLE001 - a bug in the incidents must not stop the watch or the publishing
+            log.exception("incident pass failed")
+
     def observe(self, inv: Inventory | None) -> list[Transition]:
         """One inventory from the watch (None: a quiet wait, nothing to do)."""
         if inv is None:

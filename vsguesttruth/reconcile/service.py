@@ -117,17 +117,11 @@ class Service:
         #: recorded in vCenter's events when remediation runs (it posts events: advise, auto)
         self.incidents = incident_controller(conn, config, record=remediation is not None)
         self.reconciler.incidents = self.incidents
-        self.informer.listen(self._observe)
+        self.informer.listen(self.incidents.listen)
         self.passes = 0
         self.error = ""
         #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory
         self.busy = False
-
-    def _observe(self, inv: Inventory | None) -> None:
-        try:
-            self.incidents.observe(inv)
-        except Exception:  # noqa: BLE001 - a bug in the incidents must not stop publishing
-            log.exception("incident pass failed")
 
     def stop(self) -> None:
         """Stop the loop (from a signal handler or another thread): the wait in progress is cancelled."""

@@ -18,7 +18,8 @@ too (:meth:`WatcherSource.sharing`: ``latest() -> Inventory | None``, the ``leve
     track(service.informer)                                   # watch answers -> /metrics
     web = start_web(WatcherSource.sharing(service.informer, service.level, conn=service.conn), config.web,
                     settings=connection_settings, plan=remedy.manual.plan, migrate=remedy.manual.migrate,
-                    guest=config.guest)
+                    guest=config.guest, incidents=IncidentSource(service.incidents.state, remedy.config, config.audit,
+                                                                 lambda: remedy.replicas))
     try:
         service.run()                  # and metrics.publish_done("ok"), metrics.vcenter_error(kind), ...
     finally:
@@ -41,11 +42,12 @@ from typing import Any
 from . import metrics
 from .app import create_app
 from .auth import Auth, Principal, TokenStore
+from .incident_views import IncidentSource
 from .server import WebServer, self_signed
 from .source import InventorySource, StaticSource, WatcherSource, track
 
 __all__ = [
-    "Auth", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
+    "Auth", "IncidentSource", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
     "create_app", "make_auth", "metrics", "self_signed", "start_web", "track",
 ]
 
@@ -66,15 +68,16 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
 
 def start_web(source: InventorySource, web_config: Any, *, settings: Any = None, auth: Auth | None = None,
               plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None,
-              guest: Any = None) -> WebServer:
+              guest: Any = None, incidents: IncidentSource | None = None) -> WebServer:
     """Build the app for ``source`` and serve it per ``[web]`` (a config.WebConfig); returns the running
     server (``.url``, ``.stop()``). ``guest``: ``[guest]`` (a config.GuestConfig), the bounds of the guests'
-    service levels the pages judge each VM by."""
+    service levels the pages judge each VM by; ``incidents``: the service's incident lifecycle and the config
+    of the audit and what-if (the incident routes and metrics)."""
     from vsguesttruth.errors import ConfigError
 
     if not (web_config.cert_file and web_config.key_file) and not allow_http:
         raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
     app = create_app(source, auth or make_auth(web_config, settings), plan=plan, migrate=migrate,
-                     metrics_anonymous=web_config.metrics_anonymous, guest=guest)
+                     metrics_anonymous=web_config.metrics_anonymous, guest=guest, incidents=incidents)
     return WebServer(app, web_config.listen, web_config.port, cert_file=web_config.cert_file or None,
                      key_file=web_config.key_file or None, on_stop=on_stop).start()

@@ -43,6 +43,14 @@ vsphere_session = APIKeyHeader(name="vmware-api-session-id", auto_error=False, s
                                description="The vSphere Client user's session id (the plugin SDK's sessionToken).")
 
 
+def who(request: Request, _t: Any = Security(bearer), _s: Any = Security(vsphere_session)) -> Principal:
+    """The caller, as the gate authenticated it before the body was read (the schemes document the API)."""
+    principal = principal_of(request.scope)
+    if principal is None:
+        raise HTTPException(401, UNAUTHENTICATED)
+    return principal
+
+
 class MigrateRequest(BaseModel):
     """The body of POST migrate; unknown fields are refused (a typo such as ``dryRun`` must not move a VM)."""
 
@@ -60,12 +68,6 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     closing = closing or threading.Event()
     source = pages.source
     api = APIRouter(prefix="/api/v1")
-
-    def who(request: Request, _t: Any = Security(bearer), _s: Any = Security(vsphere_session)) -> Principal:
-        principal = principal_of(request.scope)  # the gate authenticated the request before its body was read
-        if principal is None:
-            raise HTTPException(401, UNAUTHENTICATED)
-        return principal
 
     def ready() -> tuple[Inventory, TruthContext, Views]:
         found = pages.get()
@@ -144,7 +146,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         return {"version": __version__, "vcenter": vcenter(), "inventory_version": pages.version,
                 "updated_at": getattr(source, "updated_at", 0.0), "error": getattr(source, "error", ""),
                 "features": {"remediation": plan is not None, "migrate": migrate is not None,
-                             "events": hasattr(source, "events"), "incidents": False}}
+                             "events": hasattr(source, "events"), "incidents": pages.incidents is not None}}
 
     @api.get("/whoami", tags=["api"], operation_id="whoAmI", response_model=schemas.WhoAmI,
              responses=schemas.errors())
