@@ -44,7 +44,7 @@ def test_publish_once_dry_run_json_then_for_real(clean, lab, conn):
     result = run(lab, "publish", "--once", "--dry-run", "--json", "--lab")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["dry_run"] and doc["states"] == doc["in_scope"] == 20
+    assert doc["dry_run"] and doc["states"] == doc["in_scope"] == 21
     assert {o["state"] for o in doc["outcomes"]} == {"would_write"}
     assert all(STATE not in vm.guestinfo for vm in snapshot(conn).vms.values())
     result = run(lab, "publish", "--once", "--lab")
