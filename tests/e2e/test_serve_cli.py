@@ -49,7 +49,7 @@ def test_publish_once_dry_run_json_then_for_real(clean, lab, conn):
     assert all(STATE not in vm.guestinfo for vm in snapshot(conn).vms.values())
     result = run(lab, "publish", "--once", "--lab")
     assert result.returncode == 0, result.stderr
-    assert "wrote 20 states" in result.stdout and "web01" in result.stdout
+    assert "wrote 21 states" in result.stdout and "web01" in result.stdout
     result = run(lab, "publish", "--once", "--lab")
     assert "wrote 0 states" in result.stdout and "web01" not in result.stdout
 
@@ -87,6 +87,6 @@ def test_serve_runs_until_sigterm(clean, lab, conn):
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("serving https://") and "scope all VMs" in lines[0]
-    assert any("wrote 20 states" in line for line in lines)
+    assert any("wrote 21 states" in line for line in lines)
     assert any("wrote 2 states" in line for line in lines)  # web01 and app01, after the fault
     assert lines[-1].startswith("stopped after")
