@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 
 class Kind(str, Enum):
@@ -30,8 +30,7 @@ _RANK = {k: i for i, k in enumerate(Kind)}
 KINDS = tuple(k.value for k in Kind)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Symptom:
+class Symptom(NamedTuple):
     """One piece of evidence in the model, on one host.
 
     ``kind``: ``path`` (a path not working: dead, disabled, unknown), ``no_path`` (the host sees the LUN, or

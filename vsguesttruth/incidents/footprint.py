@@ -2,15 +2,16 @@
 chain's datastores and their extents; an RDM: its LUN, and only the datastores of its snapshot deltas).
 
 The grouping matches failures against these, so a disk is hit by exactly the evidence its verdict reads.
-Taken from the truth's own answer (``TruthContext.vm_truth``), once per VM object: the inventory keeps an
-unchanged VM as the same object from one version to the next, so :class:`Footprints` recomputes only the
-VMs that changed (moved, reconfigured) and the steady state costs a dictionary lookup per VM.
+Taken from the truth's own answer (``TruthContext.vm_truth``) when first asked for, once per VM object: the
+inventory keeps an unchanged VM as the same object from one version to the next, so :class:`Footprints`
+recomputes only the VMs that changed (moved, reconfigured), and a question about the VMs of a few hosts
+judges only those.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator, Mapping
 
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.truth import DiskTruth, TruthContext
@@ -40,26 +41,44 @@ def vm_print(vm: Vm, disks: Iterable[DiskTruth]) -> VmPrint:
     return VmPrint(vm.moref, vm.name, vm.host, tuple(disk_print(d) for d in disks))
 
 
+class Prints(Mapping[str, VmPrint]):
+    """The footprints of one inventory's VMs by moref, each computed when first asked for (or kept from an
+    earlier inventory when its VM object is the same)."""
+
+    def __init__(self, inv: Inventory, ctx: TruthContext, kept: dict[str, tuple[Vm, VmPrint]]) -> None:
+        self.inv = inv
+        self.ctx = ctx
+        self._kept = kept
+
+    def __getitem__(self, moref: str) -> VmPrint:
+        vm = self.inv.vms[moref]
+        found = self._kept.get(moref)
+        if found is None or found[0] is not vm:
+            found = self._kept[moref] = (vm, vm_print(vm, self.ctx.vm_truth(moref).disks))
+        return found[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.inv.vms)
+
+    def __len__(self) -> int:
+        return len(self.inv.vms)
+
+
 class Footprints:
     """The footprints of an inventory's VMs, kept across inventories (not thread-safe: one owner)."""
 
     def __init__(self) -> None:
         self._kept: dict[str, tuple[Vm, VmPrint]] = {}
 
-    def of(self, inv: Inventory, ctx: TruthContext) -> dict[str, VmPrint]:
-        """Every VM's footprint; the truth is asked only for VMs that are new or changed."""
-        kept, out = self._kept, {}
-        for moref, vm in inv.vms.items():
-            found = kept.get(moref)
-            if found is None or found[0] is not vm:
-                found = kept[moref] = (vm, vm_print(vm, ctx.vm_truth(moref).disks))
-            out[moref] = found[1]
-        if len(kept) > len(out):
-            for moref in [m for m in kept if m not in out]:
+    def of(self, inv: Inventory, ctx: TruthContext) -> Prints:
+        """The VMs' footprints; the truth is asked only for VMs that are new or changed, when asked for."""
+        kept = self._kept
+        if len(kept) > len(inv.vms):
+            for moref in [m for m in kept if m not in inv.vms]:
                 del kept[moref]
-        return out
+        return Prints(inv, ctx, kept)
 
 
-def footprints(inv: Inventory, ctx: TruthContext) -> dict[str, VmPrint]:
-    """Every VM's footprint, all computed now."""
+def footprints(inv: Inventory, ctx: TruthContext) -> Prints:
+    """The VMs' footprints, each computed when first asked for."""
     return Footprints().of(inv, ctx)

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from vsguesttruth.model import Host, Inventory
+from vsguesttruth.model import Host, Inventory, PathState, Vm
 from vsguesttruth.truth import TruthContext, Verdict
 
 from .failure import Failure, Kind, Scope, Symptom, sorted_unique
@@ -32,6 +32,7 @@ from .footprint import VmPrint, footprints as all_footprints
 from .san import SanMap, san_map
 
 _LOST_WORDS = frozenset({"lostCommunication", "permanentDeviceLoss"})
+_WORKING = frozenset(s for s in PathState if s.working)
 _PDL = "PermanentDeviceLoss"
 
 
@@ -53,7 +54,7 @@ def symptoms(inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint]) -
         with_paths = set()
         for p in host.paths:
             with_paths.add(p.lun)
-            if not p.state.working:
+            if p.state not in _WORKING:
                 found.append(Symptom("path", h, p.name, p.lun, p.state.value))
                 seen_on[h].add(p.lun)
         for hba in host.hbas:
@@ -74,28 +75,32 @@ def symptoms(inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint]) -
                       and here.working == here.total):
                     found.append(Symptom("impaired", h, name, name, ",".join(here.operational_state)))
                     seen_on[h].add(name)
-    found.extend(_placement(inv, prints, seen_on))
+    found.extend(_placement(inv, ctx, prints, seen_on))
     found.extend(_mounts(inv, seen_on))
     return sorted(set(found))
 
 
-def _placement(inv: Inventory, prints: Mapping[str, VmPrint], seen_on: dict[str, set[str]]) -> list[Symptom]:
+def _placement(inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint],
+               seen_on: dict[str, set[str]]) -> list[Symptom]:
     """A VM on a host that has no way to one of its LUNs (not presented, no path) or does not mount one of its
-    datastores at all: evidence on that host the host's own lists do not show."""
+    datastores at all: evidence on that host the host's own lists do not show. The model's disk backings say
+    cheaply which VMs might be such; only those are followed down with the truth (their footprints)."""
     found = []
     seen: dict[str, set[str]] = {}
     mounted: dict[str, set[str]] = defaultdict(set)
     for ds in inv.datastores.values():
         for m in ds.mounts:
             mounted[ds.moref].add(m.host)
-    for p in prints.values():
-        host = inv.hosts.get(p.host)
+    for vm in inv.vms.values():
+        host = inv.hosts.get(vm.host)
         if host is None or not host.connected:
             continue
         luns = seen.get(host.moref)
         if luns is None:
             luns = seen[host.moref] = {x.canonical_name for x in host.luns} | {x.lun for x in host.paths}
-        for d in p.disks:
+        if not _misplaced(vm, host.moref, luns, mounted, inv, ctx):
+            continue
+        for d in prints[vm.moref].disks:
             for name in d.luns:
                 if name not in luns:
                     found.append(Symptom("no_path", host.moref, name, name))
@@ -106,6 +111,22 @@ def _placement(inv: Inventory, prints: Mapping[str, VmPrint], seen_on: dict[str,
                     if not set(ds.extents) & seen_on[host.moref]:
                         found.append(Symptom("mount", host.moref, moref, state="not_mounted"))
     return found
+
+
+def _misplaced(vm: Vm, host: str, luns: set[str], mounted: Mapping[str, set[str]], inv: Inventory,
+               ctx: TruthContext) -> bool:
+    """Whether some datastore of the VM's disks is not mounted on its host, or some LUN under them (an RDM's,
+    an extent) is not seen there: a superset of what its footprint can show."""
+    for disk in vm.disks:
+        if disk.backing.startswith("rdm"):
+            name = ctx.rdm_lun(disk)
+            if name is not None and name not in luns:
+                return True
+        for moref in disk.datastores:
+            ds = inv.datastores.get(moref)
+            if ds is not None and (host not in mounted[moref] or not luns.issuperset(ds.extents)):
+                return True
+    return False
 
 
 def _mounts(inv: Inventory, seen_on: dict[str, set[str]]) -> list[Symptom]:
@@ -147,7 +168,7 @@ class _Counts:
             if not host.connected:
                 continue
             for p in host.paths:
-                working = p.state.working
+                working = p.state in _WORKING
                 if p.target in targets:
                     c = self.target[p.target]
                     c[0] += 1
@@ -185,13 +206,10 @@ def failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | N
     for s in found:
         if s.kind == "hba":
             offline_hbas[s.host].append(s.what)
-    cands: dict[tuple[Kind, str], _Candidate] = {}
+    covered: dict[tuple[Kind, str], set[int]] = defaultdict(set)
 
     def add(kind: Kind, key: str, index: int) -> None:
-        c = cands.get((kind, key))
-        if c is None:
-            c = cands[kind, key] = _Candidate(kind, key, set())
-        c.covered.add(index)
+        covered[kind, key].add(index)
 
     for i, s in enumerate(found):
         if s.kind == "path":
@@ -225,6 +243,7 @@ def failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | N
         else:
             add(Kind.HOST, s.host, i)
 
+    cands = {(kind, key): _Candidate(kind, key, indexes) for (kind, key), indexes in covered.items()}
     counts = _Counts(
         inv, {k for kind, k in cands if kind is Kind.TARGET}
         | {w for kind, k in cands if kind is Kind.CONTROLLER for w in san.controllers[k].ports}

@@ -38,8 +38,10 @@ class Hit:
                 "explanation": self.explanation}
 
 
-def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint]) -> dict[DiskId, tuple[str, ...]]:
-    """Every disk some failure hits -> the keys of those failures (in the order given)."""
+def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
+                  inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
+    """Every disk some failure hits -> the keys of those failures (in the order given). With ``inv``, only the
+    footprints of VMs on hosts a failure reaches are asked for."""
     index: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for f in failures:
         for item in f.scope:
@@ -48,7 +50,8 @@ def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint]) ->
         return {}
     hosts = {h for h, _, _ in index}
     out: dict[DiskId, tuple[str, ...]] = {}
-    for p in prints.values():
+    candidates = (prints[m] for m, vm in inv.vms.items() if vm.host in hosts) if inv is not None else prints.values()
+    for p in candidates:
         if p.host not in hosts:
             continue
         everything = index.get((p.host, "*", ""), ())
@@ -67,7 +70,7 @@ def hits(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Invent
          truths: Mapping[str, VmTruth] | None = None) -> dict[str, tuple[Hit, ...]]:
     """Failure key -> the disks it hits (VM name, disk order), with their verdicts from ``truths`` if given."""
     failures = list(failures)
-    by_disk = disk_failures(failures, prints)
+    by_disk = disk_failures(failures, prints, inv)
     out: dict[str, list[Hit]] = {f.key: [] for f in failures}
     for (vm, key), keys in by_disk.items():
         p = prints[vm]
