@@ -9,7 +9,7 @@ import pytest
 
 from vsguesttruth.config import RemediationConfig
 from vsguesttruth.incidents.audit import audit
-from vsguesttruth.incidents.whatif import PROACTIVE_HA, Failure, WhatIfError, apply, what_if
+from vsguesttruth.incidents.whatif import PROACTIVE_HA, Failure, WhatIfError, apply, unhealthy_hosts, what_if
 from vsguesttruth.model import PathState
 from vsguesttruth.plan import Action, plan
 from vsguesttruth.policy import ServiceLevel
@@ -25,6 +25,7 @@ from fakes.inventory import (
     naa,
     set_hba,
     set_lun,
+    set_mount,
     set_target,
     vm_moref,
 )
@@ -189,6 +190,40 @@ def test_what_if_in_the_proactive_ha_mode_names_unhealthy_hosts():
     w = what_if(inv, Failure("hba", "esx-a02", "vmhba2"), replace(AUTO, mode=PROACTIVE_HA))
     assert ("esx-a02", "red") in w.unhealthy_hosts and any("proactive-ha" in n for n in w.notes)
     assert w.as_dict()["proactive_ha"]["mode"] is True
+
+
+def test_proactive_ha_health_red_only_for_storage_other_hosts_reach():
+    ctx = TruthContext(LAB)
+    assert unhealthy_hosts(ctx, LAB) == ()
+    # every path of one host to its LUNs gone while the other hosts reach them: red, that host only
+    both = set_hba(set_hba(LAB, "esx-a02", "vmhba2", "dead"), "esx-a02", "vmhba3", "dead")
+    assert unhealthy_hosts(TruthContext(both), both) == (("esx-a02", "red"),)
+    # APD on every host, PDL: the array's failure, no host is to blame
+    for state in ("apd", "pdl"):
+        gone = set_lun(LAB, "gold01", state)
+        assert unhealthy_hosts(TruthContext(gone), gone) == (), state
+    # an NFS datastore inaccessible on one host only, accessible on its peers
+    nfs = next(ds for ds in LAB.datastores.values() if ds.kind.startswith("NFS"))
+    lost = set_mount(LAB, nfs.name, "esx-b01", False)
+    assert ("esx-b01", "red") in unhealthy_hosts(TruthContext(lost), lost)
+
+
+def test_proactive_ha_health_yellow_when_redundancy_is_gone_or_below_the_level():
+    one = set_hba(LAB, "esx-a01", "vmhba2", "dead")
+    assert unhealthy_hosts(TruthContext(one), one) == (("esx-a01", "yellow"),)
+    host = LAB.hosts[host_moref("esx-b02")]
+    paths = max(sum(1 for p in host.paths if p.lun == lun.canonical_name) for lun in host.luns if not lun.local)
+    wanted = ServiceLevel(min_working_paths=paths + 1)
+    assert ("esx-b02", "yellow") in unhealthy_hosts(TruthContext(LAB), LAB, wanted)
+    assert all(health == "yellow" for _, health in unhealthy_hosts(TruthContext(LAB), LAB, wanted))
+
+
+def test_what_if_names_only_the_hosts_the_failure_makes_unhealthy():
+    w = what_if(LAB, Failure("lun", "ds-gold", state="apd"), replace(AUTO, mode=PROACTIVE_HA))
+    assert w.changes and w.unhealthy_hosts == ()
+    wanted = ServiceLevel(min_working_paths=2)
+    w = what_if(LAB, Failure("hba", "esx-a01", "vmhba2"), replace(AUTO, mode=PROACTIVE_HA), level=wanted)
+    assert w.unhealthy_hosts == (("esx-a01", "yellow"),)
 
 
 @pytest.mark.parametrize("failure, message", [

@@ -200,7 +200,7 @@ def _what_if(failure: Failure, as_json: bool) -> None:
         console.print(f"  {line}")
     if answer.unhealthy_hosts:
         hosts = ", ".join(f"{h} ({s})" for h, s in answer.unhealthy_hosts)
-        console.print(f"a storage health provider would report unhealthy: {hosts}")
+        console.print(f"Proactive HA would newly be told (storage health): {hosts}")
     for note in answer.notes:
         console.print(f"note: {note}")
 

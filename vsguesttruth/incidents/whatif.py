@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from vsguesttruth.config import RemediationConfig
-from vsguesttruth.model import Host, Inventory, Mount, PathState, Vm
+from vsguesttruth.model import Datastore, Host, Inventory, Mount, PathState, Vm
 from vsguesttruth.plan import Plan, plan
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext, Verdict, VerdictChange, by_disk, verdict_changes
@@ -113,7 +113,7 @@ class WhatIf:
     incidents: tuple[Grouped, ...]  # what the failure would open (the failed model's grouping, new ones only)
     plan: Plan  # the planner's decisions on the failed model (VMs the failure touches)
     rails: Rails
-    unhealthy_hosts: tuple[tuple[str, str], ...] = ()  # (host name, red/yellow): what Proactive HA would be told
+    unhealthy_hosts: tuple[tuple[str, str], ...] = ()  # (host name, red/yellow): what Proactive HA would newly be told
     hosts: tuple[str, ...] = field(default=())  # hosts with a disk that changes
     notes: tuple[str, ...] = ()
 
@@ -296,27 +296,36 @@ def what_if(inv: Inventory, failure: Failure, config: RemediationConfig, *, leve
     if config.mode == PROACTIVE_HA and decided.moves:
         notes.append("proactive-ha: vsguesttruth reports the hosts below unhealthy; vSphere quarantines or evacuates "
                      "them and DRS places the VMs")
-    return WhatIf(failure, description, changes, opened, decided, rails, unhealthy_hosts(after_ctx, after), hosts,
-                  tuple(notes))
+    reported = set(unhealthy_hosts(before_ctx, inv, level))
+    told = tuple(h for h in unhealthy_hosts(after_ctx, after, level) if h not in reported)
+    return WhatIf(failure, description, changes, opened, decided, rails, told, hosts, tuple(notes))
 
 
-def unhealthy_hosts(ctx: TruthContext, inv: Inventory) -> tuple[tuple[str, str], ...]:
-    """The hosts a storage health provider would report unhealthy, by name: ``red`` when some LUN a VM of the
-    host uses is unreachable from it (connectivity_lost, all_paths_down, media_failure), ``yellow`` when only
-    degraded. The hook for the ``proactive-ha`` mode: its provider posts these, and DRS moves the VMs."""
-    used: dict[str, set[str]] = {}
-    for vm in inv.vms.values():
-        if vm.power_state == "poweredOn" and vm.host in inv.hosts:
-            truth = ctx.vm_truth(vm.moref)
-            used.setdefault(vm.host, set()).update(d.verdict.value for d in truth.disks)
+#: what a storage health provider posts for a host by the verdict of one of its LUNs or datastores from it: red
+#: when the host lost every path to storage other hosts reach (its VMs must leave), yellow when its redundancy is
+#: gone or below the level. APD on every host and PDL are the array's failures, not the host's: never red.
+_HEALTH = {Verdict.CONNECTIVITY_LOST: "red", Verdict.DEGRADED: "yellow", Verdict.BELOW_SLA: "yellow"}
+
+
+def unhealthy_hosts(ctx: TruthContext, inv: Inventory,
+                    level: ServiceLevel | None = None) -> tuple[tuple[str, str], ...]:
+    """The connected hosts a storage health provider would report unhealthy, by name, worst of their shared LUNs
+    and extent-less datastores (NFS, vSAN) judged from each host at ``level`` (see ``_HEALTH``). What the
+    ``proactive-ha`` mode's provider posts, and DRS then moves the VMs of the red ones."""
+    mounted: dict[str, list[Datastore]] = {}
+    for ds in inv.datastores.values():
+        if not ds.extents:
+            for m in ds.mounts:
+                if m.mounted:
+                    mounted.setdefault(m.host, []).append(ds)
     out = []
-    red = {Verdict.CONNECTIVITY_LOST.value, Verdict.ALL_PATHS_DOWN.value, Verdict.MEDIA_FAILURE.value}
-    for moref, verdicts in used.items():
-        host = inv.hosts[moref]
+    for moref, host in inv.hosts.items():
         if not host.connected:
-            continue
-        if verdicts & red:
-            out.append((host.name, "red"))
-        elif Verdict.DEGRADED.value in verdicts:
-            out.append((host.name, "yellow"))
+            continue  # gray: vCenter's data about it is stale
+        local = {x.canonical_name for x in host.luns if x.local}
+        names = ({x.canonical_name for x in host.luns} | {p.lun for p in host.paths}) - local
+        found = {_HEALTH.get(ctx.lun_truth(moref, name, level).verdict) for name in names}
+        found |= {_HEALTH.get(ctx.datastore_truth(moref, ds, level).verdict) for ds in mounted.get(moref, ())}
+        if "red" in found or "yellow" in found:
+            out.append((host.name, "red" if "red" in found else "yellow"))
     return tuple(sorted(out))

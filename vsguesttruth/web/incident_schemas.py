@@ -170,5 +170,7 @@ class WhatIfAnswer(_Open):
     moves: list[dict[str, Any]]
     refusals: list[dict[str, Any]]
     rails: dict[str, Any] = Field(description="The guard rails beside the plan (hysteresis, budget, cooldowns), not applied.")
-    proactive_ha: dict[str, Any] = Field(description="The hosts a storage health provider would report unhealthy.")
+    proactive_ha: dict[str, Any] = Field(description="`mode`: the proactive-ha remediation mode is on; `unhealthy_hosts`: "
+                                         "[{host, health}], the hosts the failure would newly have reported red or "
+                                         "yellow to Proactive HA.")
     notes: list[str]
