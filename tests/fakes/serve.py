@@ -1,0 +1,40 @@
+"""Helpers for tests that run `vsguesttruth serve` as a user does: waiting for it, and its JSON API and /metrics
+read with an API token over HTTPS (the certificate serve made for the lab)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+CLI = str(Path(sys.executable).parent / "vsguesttruth")
+TOKEN = "prometheus-" + "p" * 24  # a read token (the tokens file serve is given names it)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """``predicate()``'s first true value, polled every half second; an AssertionError naming ``what`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def fetch(base: str, path: str, cafile: str, **params: Any) -> bytes:
+    """GET ``path`` from serve's web server with the token."""
+    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params, doseq=True)}" if params else "")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=cafile), timeout=30) as answer:
+        return answer.read()
+
+
+def get_json(base: str, path: str, cafile: str, **params: Any) -> Any:
+    return json.loads(fetch(base, path, cafile, **params))
