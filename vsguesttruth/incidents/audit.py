@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Host, Inventory, Path
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import DiskTruth, TruthContext, Verdict
@@ -113,21 +114,27 @@ def audit(inv: Inventory, ctx: TruthContext | None = None, *, level: ServiceLeve
     ``replicas``: datastore name -> replica name (config and custom attribute); ``replicas_wanted``: name
     globs of datastores the admin wants replicated; ``allowed_hosts``: host name globs VMs may run on (empty:
     any host of their cluster)."""
+    with gc_paused():
+        return _audit(inv, ctx, level=level, san=san, replicas=replicas, replicas_wanted=replicas_wanted,
+                      allowed_hosts=allowed_hosts)
+
+
+def _audit(inv: Inventory, ctx: TruthContext | None = None, *, level: ServiceLevel | None = None,
+           san: SanMap | None = None, replicas: Mapping[str, str] | None = None,
+           replicas_wanted: Iterable[str] = (), allowed_hosts: Iterable[str] = ()) -> list[Finding]:
     ctx = ctx or TruthContext(inv)
     san = san or san_map(inv)
     allowed = tuple(allowed_hosts)
     out = _Builder()
-    paths: dict[str, dict[str, list[Path]]] = {}
 
-    def paths_of(host: Host) -> dict[str, list[Path]]:
-        found = paths.get(host.moref)
-        if found is None:
-            found = paths[host.moref] = defaultdict(list)
-            for p in host.paths:
-                found[p.lun].append(p)
-        return found
+    def paths_of(host: Host) -> Mapping[str, list[Path]]:
+        return ctx.paths_by_lun(host.moref)
 
     healthy = [d for d in ctx.disk_truths(level) if d.verdict is Verdict.HEALTHY]
+    stores_of: dict[str, list[str]] = defaultdict(list)  # LUN -> the datastores it is an extent of
+    for ds in inv.datastores.values():
+        for name in ds.extents:
+            stores_of[name].append(ds.name)
     cluster_hosts: dict[str, list[Host]] = defaultdict(list)
     for host in inv.hosts.values():
         if host.cluster:
@@ -148,10 +155,12 @@ def audit(inv: Inventory, ctx: TruthContext | None = None, *, level: ServiceLeve
             name = lun.canonical_name
             found = singles.get((host.moref, name))
             if found is None:
-                found = singles[host.moref, name] = _single(host, name, paths_of(host).get(name, ()), san, inv)
+                found = singles[host.moref, name] = _single(host, name, paths_of(host).get(name, ()), san,
+                                                             stores_of.get(name, []))
             if host.cluster:
                 if (host.cluster, name) not in presented:
-                    presented[host.cluster, name] = _presentation(host.cluster, name, runnable[host.cluster], paths_of, inv)
+                    presented[host.cluster, name] = _presentation(host.cluster, name, runnable[host.cluster], paths_of,
+                                                                    stores_of.get(name, []))
                 found = found + [x for x in [presented[host.cluster, name]] if x is not None]
             for kind, key, meta in found:
                 out.add(kind, key, disk, **meta)
@@ -164,17 +173,17 @@ def audit(inv: Inventory, ctx: TruthContext | None = None, *, level: ServiceLeve
                     out.add(found_ds[0], found_ds[1], disk, **found_ds[2])
         if d.disk.backing.startswith("rdm") and d.disk.datastores:
             _rdm_mapping(out, disk, d, host, paths_of(host), inv)
-    _drift(out, cluster_hosts, paths_of, healthy, inv)
+    _drift(out, cluster_hosts, paths_of, healthy, inv, stores_of)
     _replicas(out, healthy, inv, replicas or {}, tuple(replicas_wanted))
     return out.findings()
 
 
-def _single(host: Host, lun: str, paths: Iterable[Path], san: SanMap, inv: Inventory) -> list[tuple[str, str, dict]]:
-    """The single points of failure of one LUN from one host: (kind, key, what the finding says)."""
+def _single(host: Host, lun: str, paths: Iterable[Path], san: SanMap, stores: list[str]) -> list[tuple[str, str, dict]]:
+    """The single points of failure of one LUN from one host: (kind, key, what the finding says); ``stores``: the
+    datastores the LUN is an extent of."""
     up = [p for p in paths if p.state.working]
     if not up:
         return []
-    stores = [ds.name for ds in inv.datastores.values() if lun in ds.extents]
     meta = dict(hosts=[host.name], clusters=[host.cluster] if host.cluster else [], datastores=stores, luns=[lun])
     every = "every available path of {disks} disk{s} ({vms} VM{vs})"
     found = []
@@ -205,7 +214,7 @@ def _single(host: Host, lun: str, paths: Iterable[Path], san: SanMap, inv: Inven
 
 
 def _presentation(cluster: str, lun: str, runnable: list[Host], paths_of: Any,
-                  inv: Inventory) -> tuple[str, str, dict] | None:
+                  stores: list[str]) -> tuple[str, str, dict] | None:
     """A LUN that reaches fewer of the cluster's hosts than a VM of it could run on (kind, key, what it says)."""
     if len(runnable) < 2:
         return None
@@ -213,7 +222,6 @@ def _presentation(cluster: str, lun: str, runnable: list[Host], paths_of: Any,
     if len(reach) == len(runnable):
         return None
     missing = [h.name for h in runnable if h not in reach]
-    stores = [ds.name for ds in inv.datastores.values() if lun in ds.extents]
     return ("presentation", f"lun:{lun}@{cluster}", dict(
         component=f"LUN {lun}{' (' + ', '.join(stores) + ')' if stores else ''} in {cluster}",
         why=(f"reaches {len(reach)} of the {len(runnable)} hosts of {cluster} its {{disks}} disk{{s}} ({{vms}} VM{{vs}}) "
@@ -252,7 +260,7 @@ def _rdm_mapping(out: _Builder, disk: Exposed, d: DiskTruth, host: Host, paths: 
 
 
 def _drift(out: _Builder, cluster_hosts: Mapping[str, list[Host]], paths_of: Any, healthy: list[DiskTruth],
-           inv: Inventory) -> None:
+           inv: Inventory, stores_of: Mapping[str, list[str]]) -> None:
     on_host: dict[tuple[str, str], list[DiskTruth]] = defaultdict(list)
     for d in healthy:
         for lun in d.luns:
@@ -281,7 +289,7 @@ def _drift(out: _Builder, cluster_hosts: Mapping[str, list[Host]], paths_of: Any
             words = sorted({(n, usual) for _, n, usual in luns})
             what = "; ".join(f"{n} path{'s' if n != 1 else ''} where its peers have {usual}" for n, usual in words)
             names = sorted(name for name, _, _ in luns)
-            stores = sorted({ds.name for ds in inv.datastores.values() if set(ds.extents) & set(names)})
+            stores = sorted({ds for name in names for ds in stores_of.get(name, ())})
             exposed = [Exposed(d.vm, d.vm_name, d.key, d.label, host.name)
                        for name in names for d in on_host.get((moref, name), ())]
             key = f"host:{moref}"

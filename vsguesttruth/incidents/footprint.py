@@ -11,7 +11,7 @@ judges only those.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.truth import DiskTruth, TruthContext
@@ -37,10 +37,6 @@ def disk_print(d: DiskTruth) -> DiskPrint:
     return DiskPrint(d.key, d.label, tuple(lun.canonical_name for lun in d.luns), tuple(ds.moref for ds in d.datastores))
 
 
-def vm_print(vm: Vm, disks: Iterable[DiskTruth]) -> VmPrint:
-    return VmPrint(vm.moref, vm.name, vm.host, tuple(disk_print(d) for d in disks))
-
-
 class Prints(Mapping[str, VmPrint]):
     """The footprints of one inventory's VMs by moref, each computed when first asked for (or kept from an
     earlier inventory when its VM object is the same)."""
@@ -49,13 +45,26 @@ class Prints(Mapping[str, VmPrint]):
         self.inv = inv
         self.ctx = ctx
         self._kept = kept
+        self._backings: dict[tuple, DiskPrint] = {}  # a disk's backing -> its print (this inventory's)
 
     def __getitem__(self, moref: str) -> VmPrint:
         vm = self.inv.vms[moref]
         found = self._kept.get(moref)
         if found is None or found[0] is not vm:
-            found = self._kept[moref] = (vm, vm_print(vm, self.ctx.vm_truth(moref).disks))
+            found = self._kept[moref] = (vm, self._print(vm))
         return found[1]
+
+    def _print(self, vm: Vm) -> VmPrint:
+        """A disk's LUNs and datastores follow from its backing alone (not from the host judging it), so disks
+        that share a backing with one already followed (most: thousands of VMs on a few datastores) cost a
+        lookup; the truth is asked only for a VM with a backing not seen yet."""
+        known = self._backings
+        keys = [(d.backing, d.datastores, d.lun_uuid, d.device_name) for d in vm.disks]
+        if any(k not in known for k in keys):
+            for k, d in zip(keys, self.ctx.vm_truth(vm.moref).disks):
+                known[k] = disk_print(d)
+        return VmPrint(vm.moref, vm.name, vm.host, tuple(
+            DiskPrint(d.key, d.label, known[k].luns, known[k].datastores) for d, k in zip(vm.disks, keys)))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.inv.vms)

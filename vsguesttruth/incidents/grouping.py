@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Host, Inventory, PathState, Vm
 from vsguesttruth.truth import TruthContext, Verdict
 
@@ -195,6 +196,12 @@ def failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | N
              prints: Mapping[str, VmPrint] | None = None) -> tuple[Failure, ...]:
     """The failed components that explain every symptom of the inventory (none for a healthy one), the most
     evidence first. ``prints``: the VMs' footprints if the caller keeps them (:class:`~.footprint.Footprints`)."""
+    with gc_paused():
+        return _failures(inv, ctx, san=san, prints=prints)
+
+
+def _failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | None = None,
+              prints: Mapping[str, VmPrint] | None = None) -> tuple[Failure, ...]:
     ctx = ctx or TruthContext(inv)
     prints = all_footprints(inv, ctx) if prints is None else prints
     found = symptoms(inv, ctx, prints)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Inventory
 from vsguesttruth.truth import Verdict, VmTruth
 
@@ -42,6 +43,12 @@ def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
                   inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
     """Every disk some failure hits -> the keys of those failures (in the order given). With ``inv``, only the
     footprints of VMs on hosts a failure reaches are asked for."""
+    with gc_paused():
+        return _disk_failures(failures, prints, inv)
+
+
+def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
+                   inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
     index: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for f in failures:
         for item in f.scope:
@@ -69,6 +76,12 @@ def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
 def hits(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory,
          truths: Mapping[str, VmTruth] | None = None) -> dict[str, tuple[Hit, ...]]:
     """Failure key -> the disks it hits (VM name, disk order), with their verdicts from ``truths`` if given."""
+    with gc_paused():
+        return _hits(failures, prints, inv, truths)
+
+
+def _hits(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory,
+          truths: Mapping[str, VmTruth] | None = None) -> dict[str, tuple[Hit, ...]]:
     failures = list(failures)
     by_disk = disk_failures(failures, prints, inv)
     out: dict[str, list[Hit]] = {f.key: [] for f in failures}
