@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 
 import pytest
 
-from fakes.serve import CLI, TOKEN, wait_for
+from fakes.serve import CLI, TOKEN, stop, wait_for
 from vsguesttruth.guestinfo import KEYS
 from vsguesttruth.reconcile import Write
 from vsguesttruth.vcenter import Publisher, snapshot
@@ -36,11 +35,7 @@ def serving(request, lab, tmp_path):
                          "serve's plugin server")
         yield found.group(1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     assert proc.returncode == 0, log.read_text()[-2000:]
 
 

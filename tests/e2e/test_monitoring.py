@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes.serve import TOKEN, wait_for
+from fakes.serve import TOKEN, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "monitoring" / "prometheus" / "vsguesttruth-rules.yml"
@@ -119,11 +118,7 @@ def prometheus(serving, lab, tmp_path):
         wait_for(ready, 60, "Prometheus to be ready")
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_a_dead_array_port_fires_the_incident_alert_and_the_dashboard_has_data(lab, prometheus):

@@ -4,7 +4,9 @@ read with an API token over HTTPS (the certificate serve made for the lab)."""
 from __future__ import annotations
 
 import json
+import signal
 import ssl
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -16,16 +18,16 @@ CLI = str(Path(sys.executable).parent / "vsguesttruth")
 TOKEN = "prometheus-" + "p" * 24  # a read token (the tokens file serve is given names it)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """``predicate()``'s first true value, polled every half second; an AssertionError naming ``what`` after
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    """``predicate()``'s first true value, polled ``every`` seconds; an AssertionError naming ``what`` after
     ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def fetch(base: str, path: str, cafile: str, **params: Any) -> bytes:
@@ -38,3 +40,13 @@ def fetch(base: str, path: str, cafile: str, **params: Any) -> bytes:
 
 def get_json(base: str, path: str, cafile: str, **params: Any) -> Any:
     return json.loads(fetch(base, path, cafile, **params))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, as systemd stops a service; killed if it has not ended within 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -57,6 +57,22 @@ def post(conn: Connection, vm_moref: str, message: str, kind: type = vim.Virtual
     conn.run(call, f"post an event on {vm_moref}")
 
 
+def read_all(conn: Connection, spec: Any) -> list[Any]:
+    """Every event ``spec`` matches, oldest first: each page of an EventHistoryCollector (``ReadNextEvents`` from
+    the rewound start), where one ``QueryEvents`` would give only the newest ``maxCount``. Call inside
+    ``conn.run``."""
+    collector = conn.content.eventManager.CreateCollectorForEvents(spec)
+    try:
+        collector.RewindCollector()
+        found: list[Any] = []
+        while page := collector.ReadNextEvents(_PAGE):
+            found.extend(page)
+        return found
+    finally:
+        with contextlib.suppress(Exception):  # a collector also ends with its session
+            collector.DestroyCollector()
+
+
 def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None, ours: bool = True,
           max_count: int = 1000) -> list[Event]:
     """Events on one VM (or all, ``vm_moref`` ""), oldest first; ``ours``: only vsguesttruth's; the newest
@@ -75,16 +91,7 @@ def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None
             spec.time = vim.event.EventFilterSpec.ByTime(beginTime=since)
         if ours:
             spec.eventTypeId = ["GeneralUserEvent"]
-        collector = conn.content.eventManager.CreateCollectorForEvents(spec)
-        try:
-            collector.RewindCollector()
-            found: list[Any] = []
-            while page := collector.ReadNextEvents(_PAGE):
-                found.extend(page)
-            return found
-        finally:
-            with contextlib.suppress(Exception):  # a collector also ends with its session
-                collector.DestroyCollector()
+        return read_all(conn, spec)
 
     raw = conn.run(call, "read events")
     out = []

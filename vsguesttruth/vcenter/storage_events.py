@@ -10,7 +10,6 @@ EventHistoryCollector filtered by type and time is read, oldest first, as :mod:`
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -18,8 +17,7 @@ from typing import Any, Iterable
 from pyVmomi import vim
 
 from .connect import Connection
-
-_PAGE = 1000
+from .events import read_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +48,7 @@ class StorageEventReader:
 
         def call() -> list[Any]:
             spec = vim.event.EventFilterSpec(eventTypeId=self.types, time=vim.event.EventFilterSpec.ByTime(beginTime=since))
-            collector = conn.content.eventManager.CreateCollectorForEvents(spec)
-            try:
-                collector.RewindCollector()
-                found: list[Any] = []
-                while page := collector.ReadNextEvents(_PAGE):
-                    found.extend(page)
-                return found
-            finally:
-                with contextlib.suppress(Exception):  # a collector also ends with its session
-                    collector.DestroyCollector()
+            return read_all(conn, spec)
 
         out = [_event(e) for e in conn.run(call, "read the hosts' storage events")]
         if out:
