@@ -246,11 +246,10 @@ def watch(as_json, count, duration) -> None:
             for transition in incidents.observe(inv):
                 _print_incident(transition, as_json, first=old is None)
             truths = by_disk(TruthContext(inv).disk_truths(level))
-            if old is None:
+            if old is None:  # on stderr in both modes: a script can wait for it before it changes anything
                 bad = sum(1 for t in truths.values() if t.verdict is not Verdict.HEALTHY)
-                if not as_json:
-                    click.echo(f"watching {len(inv.vms)} VMs, {len(truths)} disks on {len(inv.hosts)} hosts; "
-                               f"{bad} not healthy", err=True)
+                click.echo(f"watching {len(inv.vms)} VMs, {len(truths)} disks on {len(inv.hosts)} hosts; "
+                           f"{bad} not healthy", err=True)
             for change in verdict_changes(old, truths) if old is not None else ():
                 _print_change(change, as_json)
                 seen += 1
