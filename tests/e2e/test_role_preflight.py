@@ -70,9 +70,9 @@ def test_preflight_as_administrator_everything_can_work(lab):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert all(line.split()[0] in ("ok", "warn") for line in lines), result.stdout
-    assert any("VirtualMachine.Config.AdvancedConfig held on all 20 vms" in line for line in lines)
+    assert any("VirtualMachine.Config.AdvancedConfig held on all 21 vms" in line for line in lines)
     assert any("Resource.AssignVMToPool held on all 2 pools" in line for line in lines)
-    assert any("VMware Tools running in 20 of 20 in-scope VMs" in line for line in lines)
+    assert any("VMware Tools running in 21 of 21 in-scope VMs" in line for line in lines)
     assert [line.split()[1] for line in lines if "can work" in line] == ["read", "publish", "advise", "remediate",
                                                                          "plugin"]
 
