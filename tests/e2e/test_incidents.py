@@ -57,7 +57,7 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
     def api_open() -> list:
         return get_json(serving, "/api/v1/incidents", cafile(lab), state="open")["items"]
 
-    [row] = wait_for(api_open, 30, "the service to open the incident")
+    [row] = wait_for(api_open, 60, "the service to open the incident")
     assert (row["id"], row["kind"], row["hosts"], set(row["vms"])) == (cli["id"], "target", SIX, vms)
     detail = get_json(serving, f"/api/v1/incidents/{row['id']}", cafile(lab))
     assert {(h["vm"], h["key"]) for h in detail["hits"]} == {(h["vm"], h["key"]) for h in cli["hits"]}
@@ -91,7 +91,7 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
             docs[name] = doc
         return docs
 
-    for name, doc in wait_for(documents, 30, "the guests' documents to name the incident").items():
+    for name, doc in wait_for(documents, 60, "the guests' documents to name the incident").items():
         for disk in doc["disks"]:
             assert disk.get("incidents", []) == ([cli["id"]] if (name, disk["label"]) in hit else []), (name, disk)
     file01 = decode_state(read_guestinfo(conn, inv.vm_by_name("file01").moref)[STATE])
@@ -99,7 +99,7 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
 
     # restored: resolved everywhere
     lab.fault("target", target=PORT, state="ok")
-    wait_for(lambda: not api_open(), 30, "the incident to resolve")
+    wait_for(lambda: not api_open(), 60, "the incident to resolve")
     resolved = get_json(serving, "/api/v1/incidents", cafile(lab), state="resolved")["items"]
     assert [r["id"] for r in resolved] == [cli["id"]] and resolved[0]["resolved_at"]
     timeline = get_json(serving, "/api/v1/incidents/timeline", cafile(lab))["items"]
