@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from fakes.serve import CLI, fetch, get_json, wait_for
+from fakes.serve import CLI, fetch, get_json, ready_json, wait_for
 from vsguesttruth.guestinfo import STATE, decode_state
 from vsguesttruth.vcenter import read_guestinfo, snapshot
 
@@ -36,8 +36,8 @@ def samples(text: str, name: str) -> list:
 def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_the_guests(clean, lab, conn, serving):
     wanted = lab.topology()
     wwpn = next(t["wwpn"] for t in wanted["targets"] if t["name"] == PORT)
-    wait_for(lambda: get_json(serving, "/api/v1/incidents", cafile(lab))["counts"]["open"] == 0, 60,
-             "the service's first pass")
+    wait_for(lambda: (ready_json(serving, "/api/v1/incidents", cafile(lab)) or {"counts": {"open": 1}})["counts"]["open"]
+             == 0, 60, "the service's first pass")
     lab.fault("target", target=PORT, state="dead")
 
     # the CLI: one incident, the port by its WWPN, its six hosts, exit 1 while open
@@ -110,6 +110,7 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
 
 
 def test_the_audit_finds_the_labs_deliberate_single_points_of_failure(lab, serving):
+    wait_for(lambda: ready_json(serving, "/api/v1/audit", cafile(lab)), 60, "the service's first pass")
     result = run(lab, "audit", "--json")
     assert result.returncode == 1, result.stderr  # findings: exit 1
     found = {f["kind"]: f for f in json.loads(result.stdout)["findings"]}

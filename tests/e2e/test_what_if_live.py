@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes.serve import CLI, get_json, wait_for
+from fakes.serve import CLI, get_json, ready_json, wait_for
 from vsguesttruth.lab import Lab
 from vsguesttruth.vcenter import ConnectionSettings, connect, events, snapshot
 
@@ -53,8 +53,9 @@ def conn(own_lab):
 def test_what_if_a_fabric_fails_is_what_the_service_then_does(lab, conn, serving, tmp_path):
     cafile = str(Path(lab.run_dir) / "web-cert.pem")
     lab.fault("hba", host="esx-a01", hba="vmhba3", state="dead")
-    wait_for(lambda: [i["kind"] for i in get_json(serving, "/api/v1/incidents", cafile, state="open")["items"]]
-             == ["hba"], 60, "the service to see esx-a01's fabric B cable pulled")
+    wait_for(lambda: [i["kind"] for i in (ready_json(serving, "/api/v1/incidents", cafile, state="open")
+                                          or {"items": []})["items"]] == ["hba"], 60,
+             "the service to see esx-a01's fabric B cable pulled")
 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("VSGT_", "GOVC_"))}
     env = {**base, "VSGT_LAB_HOME": str(lab.run_dir), "VSGT_CONFIG": str(tmp_path / "config.toml")}

@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -40,6 +41,16 @@ def fetch(base: str, path: str, cafile: str, **params: Any) -> bytes:
 
 def get_json(base: str, path: str, cafile: str, **params: Any) -> Any:
     return json.loads(fetch(base, path, cafile, **params))
+
+
+def ready_json(base: str, path: str, cafile: str, **params: Any) -> Any:
+    """``get_json``, or None while the server answers 503 (no inventory from vCenter yet): for ``wait_for``."""
+    try:
+        return get_json(base, path, cafile, **params)
+    except urllib.error.HTTPError as err:
+        if err.code == 503:
+            return None
+        raise
 
 
 def stop(proc: subprocess.Popen) -> None:
