@@ -10,7 +10,7 @@ LAB := lab/bin/vsgt-lab
 UI := vsguesttruth/web/ui
 UI_BUILT := vsguesttruth/web/static/vsgt.js
 GOENV := GOPATH=/usr/share/gocode GO111MODULE=off
-DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium
+DEBIAN_PACKAGES := golang-go golang-github-vmware-govmomi-dev chromium prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup debian test test-unit test-resilience test-interop demo bench soak clean

@@ -198,12 +198,16 @@ func (l *Lab) applyFault(kind string, body map[string]interface{}) error {
 		if a, err = args("lun", "state"); err == nil {
 			err = l.faultLun(a[0], a[1], reading)
 		}
+	case "fabric":
+		if a, err = args("fabric", "state"); err == nil {
+			err = l.faultFabric(a[0], a[1], reading)
+		}
 	case "host":
 		if a, err = args("host", "state"); err == nil {
 			err = l.faultHost(a[0], a[1])
 		}
 	default:
-		err = notFound("unknown fault kind '%s': one of path, hba, target, lun, host", kind)
+		err = notFound("unknown fault kind '%s': one of path, hba, target, lun, host, fabric", kind)
 	}
 	return err
 }

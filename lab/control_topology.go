@@ -66,6 +66,7 @@ type topoLun struct {
 	RDMOf     string   `json:"rdm_of,omitempty"`
 	ReplicaOf string   `json:"replica_of,omitempty"`
 	Hosts     []string `json:"hosts"`
+	Fabrics   []string `json:"fabrics"` // the fabrics it is presented through
 }
 
 type topoTarget struct {
@@ -162,18 +163,24 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	var targets []topoTarget
 	for _, t := range s.targets {
 		st := "ok"
-		if t.dead {
+		if t.linkDown() {
 			st = "dead"
 		}
 		targets = append(targets, topoTarget{Name: t.name, Array: t.array.name, Controller: fmt.Sprintf("%s-ctl%d", t.array.name, t.ctl),
 			Port: t.port, WWPN: s.formatWWN(t.wwpn), WWNN: s.formatWWN(t.wwnn), State: st})
 	}
+	fabrics := s.fabricsView()
 	var luns []topoLun
 	for _, ln := range s.luns {
 		tl := topoLun{Name: ln.name, Canonical: ln.canonical, UUID: ln.uuid, Array: ln.array.name, ID: ln.id, SSD: ln.ssd,
 			VAAI: ln.vaai, Capacity: ln.capacity, Owner: fmt.Sprintf("%s-ctl%d", ln.array.name, ln.owner), State: ln.state,
 			Policy: ln.psp, SATP: ln.array.satp(),
-			RDMOf: ln.rdmVM, ReplicaOf: ln.spec.ReplicaOf, Hosts: []string{}}
+			RDMOf: ln.rdmVM, ReplicaOf: ln.spec.ReplicaOf, Hosts: []string{}, Fabrics: []string{}}
+		for i := range s.fabrics {
+			if onFabric(ln.spec, i) {
+				tl.Fabrics = append(tl.Fabrics, fabricName(i))
+			}
+		}
 		if ln.ds != nil {
 			tl.Datastore = ln.ds.name
 		}
@@ -339,6 +346,7 @@ func (l *Lab) topologyDoc() map[string]interface{} {
 	}
 	doc["arrays"] = arrays
 	doc["targets"] = targets
+	doc["fabrics"] = fabrics
 	doc["luns"] = luns
 	doc["hosts"] = hosts
 	doc["datastores"] = dss

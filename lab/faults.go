@@ -235,6 +235,9 @@ func (l *Lab) restore() {
 	for _, t := range s.targets {
 		t.dead, t.reading = false, ""
 	}
+	for _, f := range s.fabrics {
+		f.down, f.reading = false, ""
+	}
 	for _, ln := range s.luns {
 		ln.state, ln.reading = lunOK, ""
 	}

@@ -124,7 +124,7 @@ func upPaths(views []pathView) int {
 func (s *san) rescan(h *host, only *hba) {
 	for _, hb := range h.hbas {
 		for _, tg := range hb.targets {
-			if (only == nil || hb == only) && (hb.dead || tg.dead) {
+			if (only == nil || hb == only) && (hb.linkDown() || tg.linkDown()) {
 				h.goneTargets[tg.name+"/"+hb.device] = true
 			}
 		}
@@ -147,7 +147,7 @@ func (s *san) rescan(h *host, only *hba) {
 func (s *san) rediscover(h *host) {
 	for _, hb := range h.hbas {
 		for _, tg := range hb.targets {
-			if !hb.dead && !tg.dead {
+			if !hb.linkDown() && !tg.linkDown() {
 				delete(h.goneTargets, tg.name+"/"+hb.device)
 			}
 		}

@@ -53,6 +53,7 @@ type target struct {
 	wwnn    int64
 	dead    bool   // fault state
 	reading string // operational state the fault gives the LUNs it degrades ("degraded" or "")
+	sw      *fabric
 }
 
 type lun struct {
@@ -95,13 +96,14 @@ type hba struct {
 	dead    bool      // fault state: the link is down (cable pulled)
 	reading string    // operational state the fault gives the LUNs it degrades ("degraded" or "")
 	targets []*target // reachable targets, index = SCSI target number T
+	sw      *fabric   // the fabric (switch) it is cabled to; nil for a local adapter
 }
 
 // status is HostHostBusAdapter.status: an FC HBA is "online" or "offline"; ESXi reports local
 // adapters (SAS, SATA, NVMe) as "unknown" (a recorded vCenter 8 reply; ../shared/VSPHERE-FACTS.md).
 func (hb *hba) status() string {
 	switch {
-	case hb.dead:
+	case hb.linkDown():
 		return "offline"
 	case hb.fabric < 0:
 		return "unknown"
@@ -126,7 +128,7 @@ type path struct {
 // state is the effective path state: a dead HBA, target or LUN kills the path; otherwise an explicit
 // override (fault/path, DisableMultipathPath) wins over the ALUA state.
 func (p *path) state() string {
-	if p.lun.state != lunOK || p.hba.dead || (p.target != nil && p.target.dead) {
+	if p.lun.state != lunOK || p.hba.linkDown() || (p.target != nil && p.target.linkDown()) {
 		return stateDead
 	}
 	if p.override != "" {
@@ -140,7 +142,7 @@ func working(state string) bool { return state == stateActive || state == stateS
 // targetGone: the host no longer sees the path's target port (link down, port dead), so a rescan
 // drops the path.
 func (p *path) targetGone() bool {
-	return p.hba.dead || (p.target != nil && p.target.dead)
+	return p.hba.linkDown() || (p.target != nil && p.target.linkDown())
 }
 
 type host struct {
@@ -233,6 +235,7 @@ type san struct {
 	vms           []*vmInfo
 	clusterHosts  map[string][]*host
 	clusterOrder  []string
+	fabrics       []*fabric // by port number: fabric A is port 0
 	mu            sync.Mutex
 	seq           uint64
 	faultsApplied int
@@ -254,7 +257,7 @@ func newSAN(t *Topology) (*san, error) {
 			for p := 0; p < spec.Ports; p++ {
 				tg := &target{
 					name:  fmt.Sprintf("%s-ctl%d-p%d", spec.Name, c, p),
-					array: a, ctl: c, port: p,
+					array: a, ctl: c, port: p, sw: s.fabric(p),
 					wwpn: int64(0x524a937000000000) | int64(spec.Serial)<<8 | int64(c<<4|p) + 0x10,
 					wwnn: a.wwnn,
 				}
@@ -270,6 +273,13 @@ func newSAN(t *Topology) (*san, error) {
 		arrays[a.name] = a
 	}
 	// hosts and HBAs
+	wiring := map[string][]int{}
+	for _, hs := range t.Hosts {
+		for _, f := range hs.Fabrics {
+			port, _ := fabricIndex(f)
+			wiring[hs.Name] = append(wiring[hs.Name], port)
+		}
+	}
 	idx := 0
 	for ci, c := range t.Clusters {
 		s.clusterOrder = append(s.clusterOrder, c.Name)
@@ -283,8 +293,12 @@ func newSAN(t *Topology) (*san, error) {
 			local := &hba{device: "vmhba0", key: "key-vim.host.SerialAttachedHba-vmhba0", fabric: -1, bus: 24, pci: "0000:18:00.0",
 				wwnn: int64(0x500056b300000000) | int64(ci)<<16 | int64(hi)<<4}
 			h.hbas = append(h.hbas, local)
-			for f := 0; f < 2; f++ {
-				dev := fmt.Sprintf("vmhba%d", 2+f)
+			fabrics, ok := wiring[name]
+			if !ok {
+				fabrics = []int{0, 1}
+			}
+			for i, f := range fabrics {
+				dev := fmt.Sprintf("vmhba%d", 2+i)
 				// one single-port Emulex card per fabric, each with its own names as Emulex burns
 				// them in: WWPN 10:00:00:10:9b:<serial>, WWNN 20:00:00:10:9b:<same serial>
 				serial := int64(ci&0xff)<<16 | int64(hi&0xff)<<8 | int64(0xa0+f)
@@ -292,7 +306,8 @@ func newSAN(t *Topology) (*san, error) {
 					device: dev, key: "key-vim.host.FibreChannelHba-" + dev, fabric: f,
 					wwpn: int64(0x100000109b000000) | serial,
 					wwnn: int64(0x200000109b000000) | serial,
-					bus:  int32(59 + 36*f), pci: fmt.Sprintf("0000:%02x:00.0", 59+36*f),
+					bus:  int32(59 + 36*i), pci: fmt.Sprintf("0000:%02x:00.0", 59+36*i),
+					sw: s.fabric(f),
 				}
 				h.hbas = append(h.hbas, hb)
 			}
@@ -352,14 +367,14 @@ func newSAN(t *Topology) (*san, error) {
 		s.luns = append(s.luns, l)
 		s.lunByName[l.name] = l
 		for _, h := range s.hosts {
-			if !presented(spec, h) {
+			if !presented(spec, h) || !cabled(spec, h) {
 				continue
 			}
 			l.hosts = append(l.hosts, h)
 			h.luns = append(h.luns, l)
 			for _, hb := range h.hbas[1:] {
 				for ti, tg := range hb.targets {
-					if tg.array != a {
+					if tg.array != a || !onFabric(spec, tg.port) {
 						continue
 					}
 					// the owning controller's target port group is active/optimized; the other is
@@ -454,6 +469,21 @@ func newSAN(t *Topology) (*san, error) {
 	}
 	s.adoptNVMe() // nvme.go
 	return s, nil
+}
+
+// onFabric: the LUN is masked to the array ports of this fabric (every fabric unless the topology limits it).
+func onFabric(spec *LunSpec, port int) bool {
+	return len(spec.Fabrics) == 0 || contains(spec.Fabrics, fabricName(port))
+}
+
+// cabled: the host has an HBA on a fabric the LUN is presented through (else no path can reach it).
+func cabled(spec *LunSpec, h *host) bool {
+	for _, hb := range h.hbas {
+		if hb.fabric >= 0 && onFabric(spec, hb.fabric) {
+			return true
+		}
+	}
+	return false
 }
 
 func presented(spec *LunSpec, h *host) bool {

@@ -49,7 +49,7 @@ func (s *san) renderHBA(h *host, hb *hba) types.BaseHostHostBusAdapter {
 	}
 	// a pulled cable: no link, so no operating mode (FibreChannelPortType unknown) and no speed
 	portType, speed := types.FibreChannelPortTypeFabric, int64(32)
-	if hb.dead {
+	if hb.linkDown() {
 		portType, speed = types.FibreChannelPortTypeUnknown, 0
 	}
 	return &types.HostFibreChannelHba{
@@ -97,7 +97,8 @@ func (s *san) operationalState(h *host, l *lun, views []pathView) string {
 			}
 			p := v.p
 			if p.reading == opDegraded || (p.hba.dead && p.hba.reading == opDegraded) ||
-				(p.target != nil && p.target.dead && p.target.reading == opDegraded) {
+				(p.target != nil && p.target.dead && p.target.reading == opDegraded) ||
+				(p.hba.sw != nil && p.hba.sw.down && p.hba.sw.reading == opDegraded) {
 				return opDegraded
 			}
 		}

@@ -26,6 +26,28 @@ type Topology struct {
 	LocalDatastores *bool `json:"local_datastores,omitempty"`
 	// LocalCapacityGB is the size of each host's local disk.
 	LocalCapacityGB int64 `json:"local_capacity_gb,omitempty"`
+	// Hosts wires hosts other than the default (an FC HBA on each fabric).
+	Hosts []HostSpec `json:"hosts,omitempty"`
+}
+
+// HostSpec is how one host is cabled: one single-port FC HBA per fabric listed, named vmhba2, vmhba3, ...
+// in that order (a host with one HBA on fabric B has vmhba2 on fabric B).
+type HostSpec struct {
+	Name    string   `json:"name"`
+	Fabrics []string `json:"fabrics"` // "A" (the arrays' port 0), "B" (port 1)
+}
+
+// fabricIndex is the port number a fabric letter stands for ("A": port 0).
+func fabricIndex(name string) (int, bool) {
+	if len(name) != 1 || name[0] < 'A' || name[0] > 'B' {
+		return 0, false
+	}
+	return int(name[0] - 'A'), true
+}
+
+// fabricName is the letter of a port number (0: "A").
+func fabricName(port int) string {
+	return string(rune('A' + port))
 }
 
 // ClusterSpec is one cluster and its hosts.
@@ -80,7 +102,10 @@ type LunSpec struct {
 	PathPolicy string   `json:"path_policy,omitempty"` // VMW_PSP_RR, _MRU, _FIXED (default: the SATP's)
 	Clusters   []string `json:"clusters,omitempty"`    // presented only to these clusters (default: all)
 	Hosts      []string `json:"hosts,omitempty"`       // ... or only to these hosts
-	ReplicaOf  string   `json:"replica_of,omitempty"`
+	// Fabrics: masked to the array ports of these fabrics only ("A": port 0 of each controller, "B": port 1;
+	// default both), so hosts reach it through their HBAs on those fabrics (a host with none there does not see it)
+	Fabrics   []string `json:"fabrics,omitempty"`
+	ReplicaOf string   `json:"replica_of,omitempty"`
 }
 
 // DatastoreSpec is one shared datastore (VMFS on LUN extents, or NFS).
@@ -116,6 +141,23 @@ type DiskSpec struct {
 	Bus        int    `json:"bus"`
 	Unit       int    `json:"unit"`
 	Snapshots  int    `json:"snapshots,omitempty"` // delta disks on top of the base, in the VM home
+}
+
+func checkFabrics(what string, fabrics []string) error {
+	if len(fabrics) == 0 {
+		return fmt.Errorf("%s: fabrics must name at least one fabric (A or B)", what)
+	}
+	seen := map[string]bool{}
+	for _, f := range fabrics {
+		if _, ok := fabricIndex(f); !ok {
+			return fmt.Errorf("%s: unknown fabric %q (A or B)", what, f)
+		}
+		if seen[f] {
+			return fmt.Errorf("%s: fabric %q twice", what, f)
+		}
+		seen[f] = true
+	}
+	return nil
 }
 
 func loadTopology(path string) (*Topology, error) {
@@ -196,6 +238,19 @@ func (t *Topology) validate() error {
 	}
 	if len(hosts) == 0 {
 		return fmt.Errorf("no hosts")
+	}
+	wired := map[string]bool{}
+	for _, hs := range t.Hosts {
+		if _, ok := hosts[hs.Name]; !ok {
+			return fmt.Errorf("hosts: unknown host %q", hs.Name)
+		}
+		if wired[hs.Name] {
+			return fmt.Errorf("hosts: %q wired twice", hs.Name)
+		}
+		wired[hs.Name] = true
+		if err := checkFabrics("host "+hs.Name, hs.Fabrics); err != nil {
+			return err
+		}
 	}
 	arrays := map[string]*ArraySpec{}
 	for i := range t.Arrays {
@@ -291,6 +346,11 @@ func (t *Topology) validate() error {
 		for _, h := range l.Hosts {
 			if _, ok := hosts[h]; !ok {
 				return fmt.Errorf("lun %q: unknown host %q", l.Name, h)
+			}
+		}
+		if len(l.Fabrics) > 0 {
+			if err := checkFabrics("lun "+l.Name, l.Fabrics); err != nil {
+				return err
 			}
 		}
 		luns[l.Name] = l

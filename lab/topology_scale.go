@@ -17,6 +17,7 @@ func (t *Topology) scale(nhosts, nvms int) error {
 	const perCluster = 32
 	nclusters := (nhosts + perCluster - 1) / perCluster
 	t.Clusters = nil
+	t.Hosts = nil // generated hosts are cabled to both fabrics
 	for c := 0; c < nclusters; c++ {
 		cs := ClusterSpec{Name: fmt.Sprintf("cl-%02d", c+1)}
 		for h := 0; h < perCluster && c*perCluster+h < nhosts; h++ {

@@ -47,7 +47,7 @@ def lab_dir() -> Path:
 
 def main() -> None:
     say("Start a fresh lab: a govmomi vCenter simulator with a real SAN behind it "
-        "(2 clusters, 6 hosts, FC HBAs, an ALUA array, VMFS, NFS, RDM, a replica array, 20 VMs).")
+        "(2 clusters, 7 hosts, FC HBAs, an ALUA array, VMFS, NFS, RDM, a replica array, 21 VMs).")
     subprocess.run([CLI, "lab", "down"], capture_output=True)
     run("lab", "up")
     say("What the hosts see of their storage: the line storage admins ask for.")

@@ -43,6 +43,12 @@ exists. Example (see ``scripts/config.example.toml``)::
     [san]                        # what vSphere does not know: the array's names for its target ports
     port_names = {"50:06:01:60:3b:a0:1d:e2" = "A-ctl0-p0"}
 
+    [audit]                      # what the single-point-of-failure audit also checks
+    replicas_wanted = ["ds-gold*", "ds-db-*"]   # datastores (name globs) that must have a replica
+
+    [incidents]
+    event_lookback_hours = 24    # how far back the hosts' storage events date an incident's start
+
     [web]                        # the plugin server (vSphere Client UI, JSON API, /metrics)
     listen = "0.0.0.0"
     port = 8443
@@ -68,7 +74,7 @@ VCENTER_KEYS = {
     "insecure": bool, "thumbprint": str, "ca_file": str,
 }
 SECTIONS = {"vcenter", "service_level", "scope", "guest", "publish", "delivery", "service", "remediation", "replicas",
-            "web", "san"}
+            "web", "san", "audit", "incidents"}
 SAN_KEYS = {"port_names": dict}
 SCOPE_KEYS = {"clusters": list, "vms": list, "attribute": str, "attribute_refresh": int, "tags": list,
               "exclude_tags": list, "tag_refresh": int}
@@ -91,6 +97,8 @@ WEB_KEYS = {
 }
 DELIVERY_KEYS = {"channel": str, "poll_budget": int, "request_window": int, "sweep_interval": int}
 CHANNELS = ("guestinfo", "auto", "datasets")
+AUDIT_KEYS = {"replicas_wanted": list}
+INCIDENTS_KEYS = {"event_lookback_hours": int, "keep_resolved": int}
 MAX_REFRESH_INTERVAL = 86400
 
 
@@ -212,6 +220,21 @@ class SanConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """What the single-point-of-failure audit checks beyond the paths."""
+
+    replicas_wanted: tuple[str, ...] = ()  # datastore name globs that must have a replica
+
+
+@dataclass(frozen=True)
+class IncidentsConfig:
+    """How incidents are dated and kept."""
+
+    event_lookback_hours: int = 24  # the hosts' storage events read back to date a failure's start
+    keep_resolved: int = 2000  # resolved incidents kept in memory (the newest; none older than a day)
+
+
+@dataclass(frozen=True)
 class Config:
     """What the admin configured; empty when there is no file."""
 
@@ -226,6 +249,8 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
     san: SanConfig = field(default_factory=SanConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
 
 
 def default_path() -> Path | None:
@@ -276,6 +301,11 @@ def load(path: str | Path | None = None) -> Config:
         service=parse_service(_check_section(chosen, "service", data.get("service", {}), SERVICE_KEYS), chosen),
         web=parse_web(_check_section(chosen, "web", data.get("web", {}), WEB_KEYS), chosen),
         san=parse_san(_check_section(chosen, "san", data.get("san", {}), SAN_KEYS), chosen),
+        audit=AuditConfig(replicas_wanted=_strings(
+            _check_section(chosen, "audit", data.get("audit", {}), AUDIT_KEYS).get("replicas_wanted", []),
+            _where(chosen, "audit") + ".replicas_wanted")),
+        incidents=parse_incidents(_check_section(chosen, "incidents", data.get("incidents", {}), INCIDENTS_KEYS),
+                                  chosen),
     )
 
 
@@ -401,6 +431,13 @@ def parse_remediation(section: dict[str, Any], replicas: Any = None, path: Path 
         replicas=dict(pairs), replica_attribute=attribute.strip(), replica_tag_category=category,
         allow_guest_requests=allow_guest_requests,
     )
+
+
+def parse_incidents(section: dict[str, Any], path: Path | str = "") -> IncidentsConfig:
+    """[incidents] as checked by ``load`` -> IncidentsConfig; ConfigError on a bad value."""
+    where = _where(path, "incidents")
+    return IncidentsConfig(event_lookback_hours=_int(section, "event_lookback_hours", where, 0, 24 * 30, 24),
+                           keep_resolved=_int(section, "keep_resolved", where, 0, 100000, 2000))
 
 
 def parse_web(section: dict[str, Any], path: Path | str = "") -> WebConfig:

@@ -31,7 +31,7 @@ HOOK_FIELDS = (  # change field -> environment variable
     ("new_verdict", "VSGT_NEW_VERDICT"), ("advice", "VSGT_ADVICE"), ("explanation", "VSGT_EXPLANATION"),
     ("reachable", "VSGT_REACHABLE"), ("match", "VSGT_MATCH"), ("vm", "VSGT_VM"), ("host", "VSGT_HOST"),
     ("controller", "VSGT_CONTROLLER"), ("bus", "VSGT_BUS"), ("unit", "VSGT_UNIT"),
-    ("generation", "VSGT_GENERATION"), ("changed", "VSGT_CHANGED"),
+    ("generation", "VSGT_GENERATION"), ("changed", "VSGT_CHANGED"), ("incidents", "VSGT_INCIDENTS"),
 )
 
 
@@ -107,6 +107,7 @@ def view(doc: Mapping, storage: devices.GuestStorage) -> dict:
             "controller": disk.get("controller"), "bus": disk.get("bus"), "unit": disk.get("unit"),
             "uuid": disk.get("uuid", ""), "backing": disk.get("backing", ""), "datastore": disk.get("datastore", ""),
             "capacity": disk.get("capacity"), "luns": disk.get("luns", []),
+            "incidents": [i for i in disk.get("incidents", []) if isinstance(i, str)],
         })
     return {
         "vm": vm.get("name", ""), "vm_uuid": vm.get("uuid", ""), "host": vm.get("host", ""),
@@ -271,6 +272,7 @@ def _change(status: Mapping, row: Mapping, old: str, new: str) -> dict:
         "match": row.get("match", ""), "vm": status.get("vm", ""), "host": status.get("host", ""),
         "controller": row.get("controller"), "bus": row.get("bus"), "unit": row.get("unit"),
         "generation": status.get("generation"), "changed": status.get("changed", ""),
+        "incidents": list(row.get("incidents") or []),
     }
 
 
@@ -281,6 +283,8 @@ def hook_env(change: Mapping, base: Mapping[str, str] | None = None) -> dict[str
         value = change.get(name)
         if isinstance(value, bool):
             text = "true" if value else "false"
+        elif isinstance(value, list):
+            text = ",".join(str(v) for v in value)
         else:
             text = "" if value is None else str(value)
         env[var] = env_safe(text)

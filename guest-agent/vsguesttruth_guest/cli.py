@@ -9,7 +9,7 @@ the contracts (``vsguesttruth_guest.guestinfo``, ``vsguesttruth_guest.datasets``
 
 Commands::
 
-    vsguesttruth-guest status [--json] [--wait]     every disk: device, verdict, reachable, advice
+    vsguesttruth-guest status [--json] [--wait]     every disk: device, verdict, reachable, advice, incidents
     vsguesttruth-guest watch --hook PROG [--hook-arg ARG]... [--interval S] [--once|--count N|--duration S]
     vsguesttruth-guest set-policy [--refresh-interval S] [--publish on_change|interval] [--field F]...
                                   [--min-working-paths N] [--min-reachable-devices N] [--poll-interval S]
@@ -201,10 +201,12 @@ def print_status(view: dict) -> None:
     if policy.get("status") in ("applied", "invalid"):
         detail = ", ".join(f"{k} {policy[k]}" for k in ("refresh_interval", "min_working_paths", "min_reachable_devices", "poll_interval") if policy.get(k) is not None)
         click.echo(f"policy {p(policy['status'])}" + (f": {p(detail)}" if detail else "") + (f" ({p(policy['message'])})" if policy.get("message") else ""))
-    rows = [("DEVICE", "LABEL", "VERDICT", "REACHABLE", "ADVICE", "MATCH", "EXPLANATION")]
+    rows = [("DEVICE", "LABEL", "VERDICT", "REACHABLE", "ADVICE", "MATCH", "INCIDENTS", "EXPLANATION")]
     for d in view["disks"]:
         reachable = {True: "yes", False: "no"}.get(d["reachable"], "?")
-        rows.append((p(d["device"] or "-"), p(d["label"]), p(d["verdict"]), reachable, p(d["advice"]), p(d["match"]), p(d["explanation"])))
+        incidents = p(",".join(d.get("incidents") or [])) or "-"
+        rows.append((p(d["device"] or "-"), p(d["label"]), p(d["verdict"]), reachable, p(d["advice"]), p(d["match"]),
+                     incidents, p(d["explanation"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])

@@ -97,7 +97,10 @@ def test_map_shows_the_whole_chain(lab_env):
     rdm = [d for d in doc["disks"] if d["disk"]["backing"] == "rdm_physical"]
     assert rdm and rdm[0]["luns"][0]["canonical_name"].startswith("naa.")
     hosts = rdm[0]["luns"][0]["hosts"]
-    assert len(hosts) >= 2 and all(len(h["paths"]) == 4 for h in hosts)
+    # every host cabled to both fabrics: 2 HBAs x 2 ports of the array; esx-b04 has one HBA, on fabric B
+    assert len(hosts) >= 2 and {h["host"]: len(h["paths"]) for h in hosts if h["host"] != "esx-b04"} == \
+        {h["host"]: 4 for h in hosts if h["host"] != "esx-b04"}
+    assert [len(h["paths"]) for h in hosts if h["host"] == "esx-b04"] == [2]
     text = run("map", "--lab", "db01", env=lab_env).stdout
     assert "vmhba2:C0:" in text and "VM here" in text
 
@@ -117,14 +120,17 @@ def test_watch_prints_each_change_as_json_lines(lab, lab_env):
     proc = subprocess.Popen([CLI, "watch", "--lab", "--json", "--count", "1", "--duration", "60"],
                             env={**os.environ, **lab_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)  # let it take its first snapshot
+        assert proc.stderr.readline().startswith("watching ")  # its first snapshot is taken
         t0 = time.monotonic()
         lab.fault("lun", lun="gold01", state="pdl")
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    change = json.loads(out.strip().splitlines()[0])
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    # the LUN's incident opens, then the first disk's verdict changes (--count 1)
+    assert lines[0]["incident"] == "opened" and lines[0]["kind"] == "lun"
+    change = lines[-1]
     assert change["new"] == "media_failure" and change["old"] == "healthy"
     assert time.monotonic() - t0 < 30
 

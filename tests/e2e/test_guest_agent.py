@@ -212,13 +212,14 @@ def test_hook_gets_host_text_as_data_never_through_a_shell(si, web01, tmp_path):
     first = web01.disks[0]
     before = document([disk(first.label, first.controller, first.bus, first.unit, uuid=first.uuid, capacity=first.capacity)], vm=ALONE)
     set_key(si, web01.moref, guestinfo.STATE, guestinfo.encode_state(before))
-    proc = web01.popen("watch", "--interval", "0.2", "--duration", "60", "--hook", str(hook), "--hook-arg", f"$(touch {pwned})")
+    proc = web01.popen("watch", "--interval", "0.2", "--duration", "60", "--initial", "--hook", str(hook),
+                       "--hook-arg", f"$(touch {pwned})")
     try:
-        time.sleep(1.5)
+        wait_until(lambda: calls(out), every=0.1)  # it has read the first document (--initial reports it)
         after = document([disk(hostile, first.controller, first.bus, first.unit, "media_failure", uuid=first.uuid,
                                capacity=first.capacity, explanation=hostile)], generation=2, vm=f"{ALONE}; touch {pwned}")
         set_key(si, web01.moref, guestinfo.STATE, guestinfo.encode_state(after))
-        (call,), _ = wait_until(lambda: calls(out), every=0.1)
+        (_, call), _ = wait_until(lambda: calls(out)[:2] if len(calls(out)) >= 2 else None, every=0.1)
     finally:
         stop(proc)
     assert call["argv"] == [f"$(touch {pwned})"]

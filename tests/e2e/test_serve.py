@@ -15,11 +15,11 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from fakes.serve import wait_for
 from vsguesttruth import guestinfo
 from vsguesttruth.vcenter import events, snapshot
 
@@ -29,16 +29,6 @@ CONFIG = """
 stable_seconds = 1
 cooldown_minutes = 1
 """
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def state_of(inv, name):

@@ -10,11 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from vsguesttruth.guestinfo import KEYS, STATE, decode_state
-from vsguesttruth.reconcile import Write
-from vsguesttruth.vcenter import Publisher, read_guestinfo, snapshot
+from vsguesttruth.guestinfo import STATE, decode_state
+from vsguesttruth.vcenter import read_guestinfo, snapshot
 
 CLI = str(Path(sys.executable).parent / "vsguesttruth")
 
@@ -26,18 +23,6 @@ def env_for(lab) -> dict[str, str]:
 
 def run(lab, *args, timeout=60):
     return subprocess.run([CLI, *args], env=env_for(lab), capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def clean(lab, conn):
-    def wipe() -> None:
-        with Publisher(conn) as pub:
-            pub.write([Write(vm.moref, vm.name, {k: "" for k in KEYS}) for vm in snapshot(conn).vms.values()
-                       if any(k.lower() in KEYS for k in vm.guestinfo)])
-
-    wipe()
-    yield
-    wipe()
 
 
 def test_publish_once_dry_run_json_then_for_real(clean, lab, conn):

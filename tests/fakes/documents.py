@@ -9,7 +9,8 @@ GB = 1024**3
 
 def disk(label: str, controller: str, bus: int, unit: int, verdict: str = "healthy", *, uuid: str = "",
          capacity: int | None = None, advice: str | None = None, explanation: str | None = None,
-         reachable: bool | None = None, backing: str = "vmdk", luns: list | None = None) -> dict:
+         reachable: bool | None = None, backing: str = "vmdk", luns: list | None = None,
+         incidents: list[str] | None = None) -> dict:
     d = {
         "label": label, "controller": controller, "bus": bus, "unit": unit, "verdict": verdict,
         "reachable": reachable if reachable is not None else verdict in ("healthy", "degraded", "below_sla"),
@@ -24,6 +25,8 @@ def disk(label: str, controller: str, bus: int, unit: int, verdict: str = "healt
         d["capacity"] = capacity
     if luns is not None:
         d["luns"] = luns
+    if incidents:
+        d["incidents"] = incidents
     return d
 
 

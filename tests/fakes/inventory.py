@@ -99,6 +99,7 @@ def array_paths(lun: str) -> tuple[Path, ...]:
             name=f"{hba}:C0:T{first_target + ctl}:L{lun_id}", lun=naa(lun), hba=hba,
             target=f"{array}-ctl{ctl}-p{port}", state=PathState.ACTIVE, io=ctl == owner or array == "B",
             target_node=f"50:06:01:60:{'0a' if array == 'A' else '0b'}:00:00:00",
+            target_port_name=f"{array}-ctl{ctl}-p{port}",
         )
         for hba, port in FABRIC_PORT.items()
         for ctl in (0, 1)

@@ -107,7 +107,7 @@ def test_reconnect_after_the_session_is_terminated(lab, si):
         old_key = conn.session_key
         si.content.sessionManager.TerminateSession([old_key])
         inv = snapshot(conn)  # fails with NotAuthenticated, reconnects, runs again
-        assert len(inv.hosts) == 6
+        assert len(inv.hosts) == 7
         assert conn.generation == 1 and conn.session_key != old_key
 
 

@@ -12,7 +12,14 @@ from vsguesttruth.vcenter import snapshot
 pytestmark = pytest.mark.lab
 
 WWN = re.compile(r"^([0-9a-f]{2}:){7}[0-9a-f]{2}$")
-CLUSTERS = {"cl-a": {"esx-a01", "esx-a02", "esx-a03"}, "cl-b": {"esx-b01", "esx-b02", "esx-b03"}}
+CLUSTERS = {"cl-a": {"esx-a01", "esx-a02", "esx-a03"}, "cl-b": {"esx-b01", "esx-b02", "esx-b03", "esx-b04"}}
+
+
+def cabling(lab) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """host name -> FC HBA device -> fabric, and LUN canonical name -> the fabrics it is presented through."""
+    topo = lab.topology()
+    hbas = {h["name"]: {a["device"]: a["fabric"] for a in h["hbas"] if a.get("fabric")} for h in topo["hosts"]}
+    return hbas, {lun["canonical_name"]: lun["fabrics"] for lun in topo["luns"]}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def ds(inv, name):
 
 
 def test_hosts_and_clusters(inv):
-    assert len(inv.hosts) == 6
+    assert len(inv.hosts) == 7
     by_cluster: dict[str, set[str]] = {}
     for host in inv.hosts.values():
         by_cluster.setdefault(host.cluster, set()).add(host.name)
@@ -36,20 +43,25 @@ def test_hosts_and_clusters(inv):
     assert by_cluster == CLUSTERS
 
 
-def test_hbas_have_their_own_wwpns(inv):
+def test_hbas_have_their_own_wwpns(inv, lab):
     wwpns = []
+    fc, _ = cabling(lab)
     for host in inv.hosts.values():
         hbas = {h.device: h for h in host.hbas}
-        assert {"vmhba0", "vmhba2", "vmhba3"} <= set(hbas), host.name
-        for device in ("vmhba2", "vmhba3"):
+        assert {"vmhba0", *fc[host.name]} <= set(hbas), host.name
+        assert len(fc[host.name]) == (1 if host.name == "esx-b04" else 2)  # esx-b04: one HBA, on fabric B
+        for device in fc[host.name]:
             assert hbas[device].kind == "fc" and hbas[device].online
             assert WWN.match(hbas[device].wwpn), hbas[device].wwpn
             wwpns.append(hbas[device].wwpn)
         assert hbas["vmhba0"].wwpn == ""
-    assert len(set(wwpns)) == len(wwpns) == 12
+    assert len(set(wwpns)) == len(wwpns) == 13
 
 
 def test_array_luns_have_four_alua_paths_on_every_host_that_sees_them(inv, lab):
+    """Two paths (one per controller) through every HBA the host has on a fabric the LUN is presented through:
+    four on a host cabled to both fabrics, two to edge01 (fabric A only) and on esx-b04 (one HBA)."""
+    fc, fabrics = cabling(lab)
     initial = {(h["name"], p["name"]): p["initial_state"] for h in lab.topology()["hosts"] for p in h["paths"]}
     array_luns = {name for d in inv.datastores.values() if d.kind == "VMFS" and not d.name.startswith("local-")
                   for name in d.extents}
@@ -63,13 +75,15 @@ def test_array_luns_have_four_alua_paths_on_every_host_that_sees_them(inv, lab):
                 continue  # the NVMe namespace: HPP, test_lab_truth_cases.py
             assert canonical.startswith("naa.")
             paths = host.paths_to(canonical)
-            assert len(paths) == 4, (host.name, canonical, paths)
+            cabled = {d for d, f in fc[host.name].items() if f in fabrics[canonical]}
+            assert len(paths) == 2 * len(cabled), (host.name, canonical, paths)
             # ALUA active/non-optimized paths are "active" too; only a standby target port group is not
             assert [p.state.value for p in paths] == [initial[(host.name, p.name)] for p in paths]
-            assert sorted(p.state.value for p in paths) in (["active"] * 4, ["active", "active", "standby", "standby"])
-            assert {p.hba for p in paths} == {"vmhba2", "vmhba3"}
+            half = len(paths) // 2
+            assert sorted(p.state.value for p in paths) in (["active"] * len(paths), ["active"] * half + ["standby"] * half)
+            assert {p.hba for p in paths} == cabled
             assert all(WWN.match(p.target) for p in paths)
-            assert len({p.target for p in paths}) == 4
+            assert len({p.target for p in paths}) == len(paths)
             assert all(re.match(r"^vmhba[23]:C0:T\d+:L\d+$", p.name) for p in paths)
 
 

@@ -192,7 +192,7 @@ def test_all_paths_of_a_lun_dead_on_one_host_is_a_host_local_apd(si, lab, watch)
     mounts = {m.key._moId: m.mountInfo for m in expect_update(w, "host")}
     assert mounts[host._moId].accessible is False
     assert mounts[host._moId].inaccessibleReason == "AllPathsDown_Start"
-    assert sum(m.accessible for m in mounts.values()) == 5, "the other hosts still reach ds-gold"
+    assert sum(m.accessible for m in mounts.values()) == len(mounts) - 1 == 6, "the other hosts still reach ds-gold"
     assert fetch(si, gold, "summary.accessible") is True
 
 
@@ -238,6 +238,48 @@ def test_target_dead_on_every_host(si, lab, watch, topo):
     assert after[target] == "dead" and after["A-ctl1-p0"] == "ok"
 
 
+def test_fabric_dead_takes_every_hba_and_port_on_it(si, lab, watch, topo, healthy):
+    """A switch failure: every HBA cabled to fabric A offline (no light: port type unknown, speed 0), every path
+    through fabric A dead on every host, fabric B untouched; LUNs on fabric A only lose every path."""
+    b02 = find(si, vim.HostSystem, "esx-b02")
+    w = watch(b02, "config.storageDevice.hostBusAdapter")
+    lab.fault("fabric", fabric="A", state="dead")
+    hbas = {a.device: a for a in expect_update(w, "config.storageDevice.hostBusAdapter")}
+    assert hbas["vmhba2"].status == "offline" and hbas["vmhba2"].portType == "unknown" and hbas["vmhba2"].speed == 0
+    assert hbas["vmhba3"].status == "online"
+    ports = {t["name"]: t["port"] for t in topo["targets"]}
+    edge = lun(topo, "edge01")["canonical_name"]
+    for th in topo["hosts"]:
+        host = find(si, vim.HostSystem, th["name"])
+        states = path_states(fetch(si, host, "config.storageDevice.multipathInfo"))
+        for p in th["paths"]:
+            on_a = p["target"] and ports[p["target"]] == 0
+            assert states[p["name"]] == ("dead" if on_a else p["initial_state"]), (th["name"], p["name"])
+        if th["name"] != "esx-b04":
+            assert {p["name"] for p in th["paths"] if p["canonical_name"] == edge} <= \
+                {n for n, st in states.items() if st == "dead"}
+    after = lab.topology()
+    assert {f["name"]: f["state"] for f in after["fabrics"]} == {"A": "dead", "B": "ok"}
+    assert {t["name"]: t["state"] for t in after["targets"]}["A-ctl0-p0"] == "dead"
+    b04 = next(h for h in after["hosts"] if h["name"] == "esx-b04")
+    assert {a["device"]: a["status"] for a in b04["hbas"]}["vmhba2"] == "online"  # cabled to fabric B
+    lab.fault("fabric", fabric="A", state="ok")
+    assert {a.device: a.status for a in expect_update(w, "config.storageDevice.hostBusAdapter")}["vmhba2"] == "online"
+    assert health(si) == healthy
+
+
+def test_a_fabric_outage_and_a_cable_pull_are_separate_faults(si, lab):
+    lab.fault("hba", host=HOST, hba="vmhba2", state="dead")
+    lab.fault("fabric", fabric="A", state="dead")
+    lab.fault("fabric", fabric="A", state="ok")
+    host = next(h for h in lab.topology()["hosts"] if h["name"] == HOST)
+    assert {a["device"]: a["status"] for a in host["hbas"]}["vmhba2"] == "offline"  # still pulled
+    for body, error in (({"fabric": "C", "state": "dead"}, "unknown fabric 'C'"),
+                        ({"fabric": "A", "state": "burning"}, "must be dead or ok")):
+        with pytest.raises(Exception, match=error):
+            lab.fault("fabric", **body)
+
+
 # -- lun ----------------------------------------------------------------------------------------
 
 def test_lun_pdl(si, lab, watch, topo, healthy):
@@ -262,7 +304,8 @@ def test_lun_pdl(si, lab, watch, topo, healthy):
         sd = fetch(si, h, "config.storageDevice")
         assert {x.canonicalName: x for x in sd.scsiLun}[canonical].operationalState == ["lostCommunication"]
         lu = next(lu for lu in sd.multipathInfo.lun if lu.id == lun(topo, "gold01")["uuid"])
-        assert len(lu.path) == 4 and {p.pathState for p in lu.path} == {"dead"}
+        fc = [a for a in th["hbas"] if a.get("fabric")]
+        assert len(lu.path) == 2 * len(fc) and {p.pathState for p in lu.path} == {"dead"}  # esx-b04: one HBA
         vol = {m.volume.name: m.mountInfo for m in fetch(si, h, "config.fileSystemVolume").mountInfo}["ds-gold"]
         assert (vol.accessible, vol.inaccessibleReason) == (False, "PermanentDeviceLoss")
     assert fetch(si, gold, "summary.accessible") is False

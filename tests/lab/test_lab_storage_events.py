@@ -149,20 +149,26 @@ def test_a_dead_array_port_is_one_event_per_host_and_device(si, lab, topo):
     target = "A-ctl0-p0"
     expected = sorted((h["name"], p["canonical_name"]) for h in topo["hosts"] for p in h["paths"] if p["target"] == target)
     start = mark(si)
+    edge = next(lun["canonical_name"] for lun in topo["luns"] if lun["name"] == "edge01")  # on fabric A only
     lab.fault("target", target=target, state="dead")
     posted = since(si, start, "esx.problem.storage.redundancy.degraded")
-    assert sorted((e.host.name, args(e)["1"]) for e in posted) == expected
+    lost = since(si, start, "esx.problem.storage.redundancy.lost")  # one path left
+    assert sorted((e.host.name, args(e)["1"]) for e in posted + lost) == expected
+    assert {args(e)["1"] for e in lost} == {edge} and len(lost) == 6
     lab.fault("target", target=target, state="dead")  # again: nothing new
-    assert len(since(si, start, "esx.problem.storage.redundancy.degraded")) == len(expected)
+    assert len(since(si, start, "esx.problem.storage.redundancy.degraded")) == len(posted)
 
 
 def test_a_pulled_cable_is_one_event_per_device_on_that_host(si, lab, topo):
     host = next(h for h in topo["hosts"] if h["name"] == HOST)
     devices = sorted({p["canonical_name"] for p in host["paths"] if p["hba"] == "vmhba2"})
     start = mark(si)
+    only_a = {lun["canonical_name"] for lun in topo["luns"] if lun["fabrics"] == ["A"]}  # edge01: no path left
     lab.fault("hba", host=HOST, hba="vmhba2", state="dead")
     posted = since(si, start, "esx.problem.storage.redundancy.degraded")
-    assert sorted(args(e)["1"] for e in posted) == devices and {e.host.name for e in posted} == {HOST}
+    lost = since(si, start, "esx.problem.storage.connectivity.lost")
+    assert sorted(args(e)["1"] for e in posted + lost) == devices and {e.host.name for e in posted + lost} == {HOST}
+    assert {args(e)["1"] for e in lost} == only_a
 
 
 def test_pdl_and_back(si, lab, topo):

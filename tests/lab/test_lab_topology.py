@@ -15,7 +15,8 @@ from pyVmomi import vim, vmodl
 
 pytestmark = pytest.mark.lab
 
-CLUSTERS = {"cl-a": ["esx-a01", "esx-a02", "esx-a03"], "cl-b": ["esx-b01", "esx-b02", "esx-b03"]}
+CLUSTERS = {"cl-a": ["esx-a01", "esx-a02", "esx-a03"], "cl-b": ["esx-b01", "esx-b02", "esx-b03", "esx-b04"]}
+ONE_HBA = {"esx-b04": "B"}  # a host cabled to one fabric only (a deliberate single point of failure)
 PATH_NAME = re.compile(r"^vmhba(\d+):C0:T(\d+):L(\d+)$")
 NAA = re.compile(r"^naa\.[0-9a-f]{16,32}$")
 
@@ -92,24 +93,33 @@ def test_clusters_and_hosts(hosts):
     assert {k: sorted(v) for k, v in by_cluster.items()} == CLUSTERS
 
 
-def test_hbas_local_and_two_fc_with_own_wwns(hosts):
+def fc_devices(name: str) -> tuple[str, ...]:
+    """The FC HBAs of a host: one per fabric it is cabled to, vmhba2 first."""
+    return ("vmhba2",) if name in ONE_HBA else ("vmhba2", "vmhba3")
+
+
+def test_hbas_local_and_two_fc_with_own_wwns(hosts, topo):
     wwpns = []
-    for h in hosts.values():
+    fabrics = {h["name"]: {a["device"]: a.get("fabric") for a in h["hbas"] if not a.get("protocol")}
+               for h in topo["hosts"]}
+    for name, h in hosts.items():
         hbas = {a.device: a for a in h["config.storageDevice"].hostBusAdapter if a.storageProtocol != "nvme"}
-        assert set(hbas) == {"vmhba0", "vmhba2", "vmhba3"}
+        assert set(hbas) == {"vmhba0", *fc_devices(name)}
         nvme = {a.device: a for a in h["config.storageDevice"].hostBusAdapter if a.storageProtocol == "nvme"}
         for dev, card in (("vmhba64", "vmhba2"), ("vmhba65", "vmhba3")):  # the cards' FC-NVMe adapters (cl-b)
             if dev in nvme:
                 assert nvme[dev].portWorldWideName == hbas[card].portWorldWideName
         assert not isinstance(hbas["vmhba0"], vim.host.FibreChannelHba)
-        for dev in ("vmhba2", "vmhba3"):
+        assert fabrics[name] == {"vmhba0": None, **({"vmhba2": ONE_HBA[name]} if name in ONE_HBA
+                                                    else {"vmhba2": "A", "vmhba3": "B"})}
+        for dev in fc_devices(name):
             fc = hbas[dev]
             assert isinstance(fc, vim.host.FibreChannelHba)
             assert fc.status == "online"
             assert fc.portWorldWideName and fc.nodeWorldWideName
             assert fc.key == f"key-vim.host.FibreChannelHba-{dev}"
             wwpns.append(fc.portWorldWideName)
-    assert len(wwpns) == len(set(wwpns)) == 12, "every FC HBA has its own WWPN"
+    assert len(wwpns) == len(set(wwpns)) == 13, "every FC HBA has its own WWPN"
 
 
 # -- LUNs ---------------------------------------------------------------------------------------
@@ -157,6 +167,7 @@ def test_alua_paths(hosts, topo):
     arrays = {a["name"]: a for a in topo["arrays"]}
     by_canonical = {lun["canonical_name"]: lun for lun in topo["luns"]}
     target_wwpn = {int(t["wwpn"].replace(":", ""), 16): t for t in targets.values()}
+    hba_fabric = {h["name"]: {a["device"]: a.get("fabric") for a in h["hbas"]} for h in topo["hosts"]}
     assert {a["access"] for a in arrays.values()} == {"alua", "alua_standby", "active_active", "ana"}
     for name, h in hosts.items():
         sd = h["config.storageDevice"]
@@ -173,7 +184,8 @@ def test_alua_paths(hosts, topo):
             access = arrays[spec["array"]]["access"]
             assert lu.policy.policy == spec["path_policy"] and lu.storageArrayTypePolicy.policy == spec["satp"]
             assert spec["satp"] == ("VMW_SATP_DEFAULT_AA" if access == "active_active" else "VMW_SATP_ALUA")
-            assert len(lu.path) == 4, f"{name} {lun.canonicalName}: 4 paths (2 HBAs x 2 controllers)"
+            cabled = [d for d, f in hba_fabric[name].items() if f in spec["fabrics"]]
+            assert len(lu.path) == 2 * len(cabled), f"{name} {lun.canonicalName}: 2 controllers x {cabled}"
             owner = {p.name: target_wwpn[p.transport.portWorldWideName]["controller"] == spec["owner_controller"]
                      for p in lu.path}
             for p in lu.path:
@@ -184,8 +196,8 @@ def test_alua_paths(hosts, topo):
                 assert hbas[p.adapter].device == f"vmhba{m.group(1)}"
                 assert isinstance(p.transport, vim.host.FibreChannelTargetTransport)
                 target = target_wwpn[p.transport.portWorldWideName]
-                fabric = int(m.group(1)) - 2
-                assert target["port"] == fabric, "vmhba2 is on fabric A (port 0), vmhba3 on fabric B (port 1)"
+                fabric = hba_fabric[name][f"vmhba{m.group(1)}"]
+                assert "AB"[target["port"]] == fabric, "an HBA reaches the ports of its fabric: A is port 0, B port 1"
                 expected = "standby" if access == "alua_standby" and not owner[p.name] else "active"
                 assert p.pathState == expected, (name, p.name, access)
                 assert not p.isWorkingPath or p.pathState == "active"
@@ -381,9 +393,29 @@ def test_control_topology_matches_vcenter(si, topo, hosts, vms):
         assert h["obj"]._moId == th["moref"]
         vc_paths = {p.name: p.pathState for p in h["config.multipathState"].path}
         assert {p["name"]: p["state"] for p in th["paths"]} == vc_paths
-        assert {hba["device"] for hba in th["hbas"] if not hba.get("protocol")} == {"vmhba0", "vmhba2", "vmhba3"}
+        assert {hba["device"] for hba in th["hbas"] if not hba.get("protocol")} == {"vmhba0", *fc_devices(th["name"])}
     assert {v["name"] for v in topo["vms"]} == set(vms)
     for tv in topo["vms"]:
         assert tv["moref"] == vms[tv["name"]]["obj"]._moId
         assert tv["host"] == host_name(si, vms[tv["name"]]["runtime"].host)
     assert {t["name"] for t in topo["targets"]} >= {"A-ctl0-p0", "A-ctl0-p1", "A-ctl1-p0", "A-ctl1-p1"}
+
+
+def test_the_deliberate_single_points_of_failure(topo):
+    """edge01 (ds-edge, under log12) is masked to fabric A's ports; esx-b04 is cabled to fabric B only, by one
+    HBA: the audit's examples of a LUN on one fabric, a host with one HBA and a LUN missing from a host."""
+    edge = next(lun for lun in topo["luns"] if lun["name"] == "edge01")
+    assert edge["fabrics"] == ["A"] and edge["datastore"] == "ds-edge"
+    assert sorted(edge["hosts"]) == ["esx-a01", "esx-a02", "esx-a03", "esx-b01", "esx-b02", "esx-b03"]
+    targets = {t["name"]: t for t in topo["targets"]}
+    for h in topo["hosts"]:
+        to_edge = [p for p in h["paths"] if p["lun"] == "edge01"]
+        assert all(p["hba"] == "vmhba2" and targets[p["target"]]["port"] == 0 for p in to_edge)
+        assert len(to_edge) == (0 if h["name"] == "esx-b04" else 2)
+    b04 = next(h for h in topo["hosts"] if h["name"] == "esx-b04")
+    assert {p["hba"] for p in b04["paths"]} == {"vmhba0", "vmhba2"}
+    assert {targets[p["target"]]["port"] for p in b04["paths"] if p["target"]} == {1}
+    fabrics = {f["name"]: f for f in topo["fabrics"]}
+    assert "esx-b04/vmhba2" in fabrics["B"]["hbas"] and len(fabrics["A"]["hbas"]) == 6 and len(fabrics["B"]["hbas"]) == 7
+    log12 = next(v for v in topo["vms"] if v["name"] == "log12")
+    assert log12["host"] == "esx-b02" and log12["disks"][0]["datastores"] == ["ds-edge"]

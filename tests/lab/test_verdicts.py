@@ -29,7 +29,7 @@ def on_datastore(disks, ds):
 
 def test_everything_healthy_at_start(conn):
     inv, disks = truths(conn)
-    assert len(inv.hosts) == 6 and len(inv.vms) >= 18
+    assert len(inv.hosts) == 7 and len(inv.vms) >= 18
     assert disks and {d.verdict for d in disks} == {Verdict.HEALTHY}
 
 

@@ -178,7 +178,7 @@ def test_watch_generator(lab):
     try:
         stream = watch(conn, max_wait=5)
         first = next(stream)
-        assert len(first.hosts) == 6
+        assert len(first.hosts) == 7
         path = first_active_path(first, "esx-a02")
         lab.fault("path", host="esx-a02", path=path, state="disabled")
         start = time.monotonic()

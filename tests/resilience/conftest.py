@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from pyVmomi import vim, vmodl
 
+from fakes.serve import wait_for
 from vsguesttruth.config import Config, RemediationConfig
 from vsguesttruth.guestinfo import STATE, decode_state
 from vsguesttruth.lab import Lab
@@ -64,16 +65,6 @@ def own_conn(own_lab):
     finally:
         conn.close()
         own_lab.lab.restore()
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def doc_of(inv, name: str) -> dict | None:

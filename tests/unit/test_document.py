@@ -273,3 +273,19 @@ def test_policy_section_shows_the_values_in_force():
                          level=ServiceLevel(2, 3))
     assert policy.as_doc() == {"status": "applied", "refresh_interval": 30, "publish": "interval", "fields": ["luns"],
                                "min_working_paths": 2, "min_reachable_devices": 3}
+
+
+def test_a_disk_names_the_incidents_behind_its_verdict_and_an_old_agent_still_reads_it():
+    from vsguesttruth_guest import agent
+
+    inv = f.set_target(f.lab_inventory(), "A-ctl0-p0", "dead")
+    ids = {2000: ("target-5e1f0c2a9d", "hba-0123456789")}
+    value = document.next_document(None, truth(inv, "web01"), POLICY, NOW, incidents=ids)
+    doc = validate(value)
+    assert doc["disks"][0]["incidents"] == ["target-5e1f0c2a9d", "hba-0123456789"] and "incidents" not in doc["disks"][1]
+    assert doc["schema"] == 1  # revision 1.1 of schema 1: a reader of schema 1 reads it
+    assert agent.load_state(value)["disks"][0]["incidents"][0] == "target-5e1f0c2a9d"
+    same = document.next_document(value, truth(inv, "web01"), POLICY, LATER, incidents=ids)
+    assert same is None and document.next_document(value, truth(inv, "web01"), POLICY, LATER) is not None
+    many = {2000: tuple(f"path-{n:010x}" for n in range(40))}
+    assert len(validate(document.next_document(None, truth(inv, "web01"), POLICY, NOW, incidents=many))["disks"][0]["incidents"]) == 16

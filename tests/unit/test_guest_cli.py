@@ -314,3 +314,14 @@ def test_devices_command(guest):
     assert [d["device"] for d in found["devices"]] == ["/dev/sda", "/dev/sdb"]
     assert [c["driver"] for c in found["controllers"]] == ["mptspi", "vmw_pvscsi"]
     assert "/dev/sdb: pvscsi 2:0:1:0" in guest.run("devices").stdout
+
+
+def test_status_names_the_incidents_behind_a_verdict(guest):
+    guest.state("degraded", incidents=["target-5e1f0c2a9d"])
+    table = guest.run("status")
+    assert table.returncode == 1
+    row = next(line for line in table.stdout.splitlines() if "/dev/sda" in line)
+    assert "target-5e1f0c2a9d" in row and "INCIDENTS" in table.stdout
+    view = json.loads(guest.run("status", "--json").stdout)
+    assert next(d for d in view["disks"] if d["device"] == "/dev/sda")["incidents"] == ["target-5e1f0c2a9d"]
+    assert next(d for d in view["disks"] if d["device"] == "/dev/sdb")["incidents"] == []

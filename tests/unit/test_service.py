@@ -521,3 +521,29 @@ def test_a_host_moving_into_a_scoped_cluster_brings_its_vms_in():
     vc.inv = vc.inv.with_host(replace(vc.inv.hosts[f.host_moref("esx-a03")], cluster="cl-b"))
     result = rec.reconcile(vc.inv)
     assert vc.written() == ["snap01"] and result.in_scope == 4
+
+
+def test_each_disk_names_the_open_incidents_behind_its_verdict():
+    from vsguesttruth.incidents import IncidentController
+
+    vc, rec, _ = setup()
+    rec.incidents = IncidentController()
+    rec.incidents.observe(vc.inv)
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    assert all("incidents" not in d for d in vc.doc("web01")["disks"])
+    vc.written()
+    vc.inv = f.set_path(vc.inv, "esx-a01", "vmhba2:C0:T0:L1", "dead")  # one path: a path incident
+    [path] = [t.incident for t in rec.incidents.observe(vc.inv)]
+    rec.reconcile(vc.inv)
+    assert vc.written() == ["db01", "web01"] and vc.doc("web01")["disks"][0]["incidents"] == [path.id]
+    # the same disks turn out to be behind a dead port on every host: the verdict of web01 is still degraded,
+    # the incident is another one, and the documents say so
+    vc.inv = f.set_target(vc.inv, "A-ctl0-p0", "dead")
+    target = next(t.incident for t in rec.incidents.observe(vc.inv) if t.change == "opened")
+    rec.reconcile(vc.inv)
+    assert vc.doc("web01")["disks"][0]["incidents"] == [target.id] and "web02" in vc.written()
+    vc.inv = f.lab_inventory()
+    rec.incidents.observe(vc.inv)
+    rec.reconcile(vc.inv)
+    assert "incidents" not in vc.doc("web01")["disks"][0]

@@ -547,7 +547,7 @@ def test_json_is_plain_data():
     assert evidence["host"] == "esx-a01" and evidence["available"] == evidence["working"] == 2
     assert evidence["paths"][0] == {"name": "vmhba2:C0:T0:L6", "lun": naa("rdm01"), "hba": "vmhba2",
                                     "target": "A-ctl0-p0", "state": "dead", "io": False,
-                                    "target_node": "50:06:01:60:0a:00:00:00", "target_port_name": ""}
+                                    "target_node": "50:06:01:60:0a:00:00:00", "target_port_name": "A-ctl0-p0"}
     assert data["level"] == {"min_working_paths": 1, "min_reachable_devices": None, "met": True, "fewest_paths": 2,
                              "usable_disks": 2, "disks": 2, "shortfall": ""}
     assert to_json(find(disk_truths(LAB), "files01"))["datastores"][0]["mounts"][0]["accessible"] is True

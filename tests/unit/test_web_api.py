@@ -133,7 +133,7 @@ def test_lun_datastore_and_target_views(client, source):
     assert targets[0]["target"] == "A-ctl0-p0" and targets[0]["paths_dead"] > 0  # most dead paths first
     port = get(client, "/api/v1/targets/A-ctl0-p0")
     assert port["paths_dead"] == port["paths_total"] and len(port["host_list"]) == 6
-    assert {v["name"] for v in port["vms"]} >= {"web01", "db01"} and port["port_name"] == ""
+    assert {v["name"] for v in port["vms"]} >= {"web01", "db01"} and port["port_name"] == "A-ctl0-p0"
     lun = get(client, f"/api/v1/luns/{naa('gold01')}")
     assert len(lun["per_host"]) == 6 and "A-ctl0-p0" in lun["targets"] and lun["vendor"] == "DGC"
     assert {v["name"] for v in lun["vms"]} >= {"web01", "web02", "snap01"}

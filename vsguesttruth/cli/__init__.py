@@ -58,7 +58,10 @@ def _register() -> None:
         return
     for command in read.COMMANDS:
         main.add_command(command)
-    from vsguesttruth.cli import remediate
+    from vsguesttruth.cli import incidents, remediate
+
+    for command in incidents.COMMANDS:
+        main.add_command(command)
 
     for command in remediate.COMMANDS:
         main.add_command(command)

@@ -193,6 +193,14 @@ def fault_host(host, state) -> None:
     _done(_lab().fault("host", host=host, state=state), f"{host} is {state}")
 
 
+@fault.command("fabric")
+@click.argument("fabric", metavar="A|B")
+@click.option("--state", type=click.Choice(("dead", "ok")), default="dead", show_default=True)
+def fault_fabric(fabric, state) -> None:
+    """A fabric's switch fails: every HBA cabled to it offline, every array port on it gone, on every host."""
+    _done(_lab().fault("fabric", fabric=fabric, state=state), f"fabric {fabric} is {state}")
+
+
 @lab.command()
 def restore() -> None:
     """Undo every fault, migrations back to normal: the topology's initial state."""

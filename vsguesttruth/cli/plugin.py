@@ -89,6 +89,27 @@ def status(as_json) -> None:
         raise SystemExit(1)
 
 
+def _incidents(source, config):
+    """An incident lifecycle of the pages' own watch (the standalone server: no service keeps one for it)."""
+    from datetime import timedelta
+
+    from vsguesttruth.incidents import EVENT_TYPES, IncidentController
+    from vsguesttruth.vcenter.storage_events import StorageEventReader
+    from vsguesttruth.web import IncidentSource
+
+    readers: list = []
+
+    def read_events():
+        if not readers:
+            readers.append(StorageEventReader(source.connection(), EVENT_TYPES,
+                                              timedelta(hours=config.incidents.event_lookback_hours)))
+        return readers[0]()
+
+    controller = IncidentController(read_events=read_events, keep=config.incidents.keep_resolved)
+    source.informer.listen(controller.listen)
+    return IncidentSource(controller.state, config.remediation, config.audit)
+
+
 @click.command()
 @click.option("--listen", metavar="ADDRESS", help="Address to listen on [web] listen (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port ([web] port, default 8443; 0 picks a free one).")
@@ -126,9 +147,11 @@ def web(listen, port, cert_file, key_file, self_signed) -> None:
         config = replace(config, cert_file=str(cert), key_file=str(key))
     settings = session.settings()
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab's pages may act
-    source = WatcherSource(lambda: connect(settings), session.service_level()).start()
+    source = WatcherSource(lambda: connect(settings), session.service_level())
+    incidents = _incidents(source, session.config)
+    source.start()
     server = start_web(source, config, auth=make_auth(config, settings, lab_token.tokens if lab_token else None),
-                       on_stop=source.stop, guest=session.config.guest)
+                       on_stop=source.stop, guest=session.config.guest, incidents=incidents)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

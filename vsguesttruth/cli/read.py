@@ -63,17 +63,28 @@ def _disk_record(d: DiskTruth, vm: VmTruth) -> dict:
 @click.option("--cluster", multiple=True, help="Only VMs running in this cluster.")
 @click.option("--host", "host_names", multiple=True, metavar="HOST", help="Only VMs running on this host.")
 @click.option("--verdict", "verdicts", multiple=True, type=click.Choice(VERDICTS), help="Only disks with this verdict.")
+@click.option("--disks", "all_disks", is_flag=True, help="Every disk's row, healthy ones too (default: the incidents, "
+              "then the disks that are not healthy).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
-def status(vm_names, cluster, host_names, verdicts, as_json) -> None:
-    """Every disk of every VM: its verdict and why, and the service level it is judged by. Exit 1 when any
-    shown disk is not healthy."""
+def status(vm_names, cluster, host_names, verdicts, all_disks, as_json) -> None:
+    """The incidents first (what failed, what it hits), then every disk that is not healthy: its verdict, the
+    service level it is judged by, and why (--disks: every disk). Exit 1 when any shown disk is not healthy."""
+    from datetime import timedelta
+
+    from vsguesttruth.cli.incidents import current
+
     inv, levels = _snapshot()
-    show_status(inv, levels, vm_names, cluster, host_names, verdicts, as_json)
+    session = click.get_current_context().obj
+    lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
+    show_status(inv, levels, vm_names, cluster, host_names, verdicts, as_json, all_disks,
+                incidents=lambda ctx: current(session.connect(), inv, ctx, levels.default, lookback))
 
 
-def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), verdicts=(), as_json=False) -> None:
-    """`status`'s output for an inventory (also what `replay` prints); exit 1 when a shown disk is not healthy."""
+def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), verdicts=(), as_json=False,
+                all_disks=False, incidents=None) -> None:
+    """`status`'s output for an inventory (also what `replay` prints); exit 1 when a shown disk is not healthy.
+    ``incidents(ctx)``: the open incidents (None: not shown)."""
     ctx = TruthContext(inv)
     _check_names("VM", vm_names, [vm.name for vm in inv.vms.values()], patterns=True)
     _check_names("host", host_names, [h.name for h in inv.hosts.values()])
@@ -87,22 +98,39 @@ def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), ver
         and (not verdicts or d.verdict.value in verdicts)
     ]
     unhealthy = [d for d, _ in disks if d.verdict is not Verdict.HEALTHY]
+    shown_ids = {d.id for d, _ in disks}
+    found = [i for i in incidents(ctx) if any((h.vm, h.key) in shown_ids for h in i.hits)] \
+        if unhealthy and incidents is not None else []
+    by_disk: dict = {}
+    for i in found:
+        for h in i.hits:
+            by_disk.setdefault((h.vm, h.key), []).append(i.id)
     if as_json:
         counts = {v: sum(1 for d, _ in disks if d.verdict.value == v) for v in VERDICTS}
-        click.echo(json.dumps({"disks": [_disk_record(d, vm) for d, vm in disks], "counts": counts}, indent=2))
+        records = [{**_disk_record(d, vm), "incidents": by_disk.get(d.id, [])} for d, vm in disks]
+        click.echo(json.dumps({"incidents": [i.as_dict() for i in found], "disks": records, "counts": counts}, indent=2))
     else:
+        from vsguesttruth.cli.incidents import incident_table
+
+        console = _console()
+        if found:
+            console.print(incident_table([i.as_dict() for i in found]))
+            console.print()
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "EXPLANATION"):
+        for column in ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION"):
             table.add_column(column, no_wrap=column != "EXPLANATION")
         for d, vm in disks:
+            if not all_disks and d.verdict is Verdict.HEALTHY:
+                continue
             wanted = f"{vm.level.min_working_paths}p"
             table.add_row(Text(d.vm_name), Text(f"{d.label} ({d.disk.controller} {d.disk.bus}:{d.disk.unit})"),
                           Text(d.host or "-"), _line(_verdict(d.verdict)),
                           Text(f"{wanted} met" if d.sla_met else f"{wanted} NOT met", style="" if d.sla_met else "yellow"),
-                          Text(d.explanation))
-        console = _console()
-        console.print(table)
-        console.print(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy")
+                          Text(", ".join(by_disk.get(d.id, [])) or "-"), Text(d.explanation))
+        if table.row_count:
+            console.print(table)
+        counted = f"; {len(found)} incident{'s' if len(found) != 1 else ''}" if found else ""
+        console.print(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy{counted}")
     if unhealthy:
         raise SystemExit(1)
 
@@ -235,31 +263,54 @@ def _counts(counts) -> str:
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
 @connection_options
 def watch(as_json, count, duration) -> None:
-    """Follow vCenter live and print every verdict change as it happens."""
+    """Follow vCenter live and print every incident opening and resolving and every verdict change as it happens."""
+    from datetime import timedelta
+
+    from vsguesttruth.incidents import EVENT_TYPES, IncidentController
     from vsguesttruth.vcenter import Informer
+    from vsguesttruth.vcenter.storage_events import StorageEventReader
 
     session = click.get_current_context().obj
     levels = session.levels()
     deadline = time.monotonic() + duration if duration is not None else None
     seen = 0
     old = None
-    with Informer(session.connect()) as informer:
+    conn = session.connect()
+    lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
+    incidents = IncidentController(read_events=StorageEventReader(conn, EVENT_TYPES, lookback))
+    with Informer(conn) as informer:
         while deadline is None or time.monotonic() < deadline:
             inv = informer.next(None if deadline is None else max(deadline - time.monotonic(), 0))
             if inv is None:
                 continue
+            for transition in incidents.observe(inv):
+                _print_incident(transition, as_json, first=old is None)
             truths = by_disk(TruthContext(inv).disk_truths(levels.default, levels.all(inv.vms.values())))
-            if old is None:
+            if old is None:  # on stderr in both modes: a script can wait for it before it changes anything
                 bad = sum(1 for t in truths.values() if t.verdict is not Verdict.HEALTHY)
-                if not as_json:
-                    click.echo(f"watching {len(inv.vms)} VMs, {len(truths)} disks on {len(inv.hosts)} hosts; "
-                               f"{bad} not healthy", err=True)
+                click.echo(f"watching {len(inv.vms)} VMs, {len(truths)} disks on {len(inv.hosts)} hosts; "
+                           f"{bad} not healthy", err=True)
             for change in verdict_changes(old, truths) if old is not None else ():
                 _print_change(change, as_json)
                 seen += 1
                 if count is not None and seen >= count:
                     return
             old = truths
+
+
+def _print_incident(transition, as_json: bool, first: bool) -> None:
+    """An incident opening or resolving (the ones open when the watch starts: "open")."""
+    now = datetime.now(timezone.utc)
+    i = transition.incident
+    change = "open" if first else transition.change
+    if as_json:
+        click.echo(json.dumps({"time": now.isoformat(timespec="milliseconds"), "incident": change, **i.as_dict(now)}))
+        return
+    if first:
+        click.echo(f"{now:%H:%M:%S} incident {i.id} open since {i.since.astimezone():%H:%M:%S}: {i.failure.line()}; "
+                   f"{len(i.hits)} disks of {len(i.vms())} VMs hit")
+        return
+    click.echo(f"{now:%H:%M:%S} {transition.line()}")
 
 
 def _print_change(change, as_json: bool) -> None:

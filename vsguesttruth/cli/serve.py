@@ -132,7 +132,7 @@ def _start_web(session, service, remedy, with_web, port):
     """The plugin server beside the loop, sharing its watch; None when not wanted."""
     from dataclasses import replace
 
-    from vsguesttruth.web import WatcherSource, make_auth, self_signed, start_web
+    from vsguesttruth.web import IncidentSource, WatcherSource, make_auth, self_signed, start_web
     from vsguesttruth.web.labtoken import LabToken, note
 
     config = session.config.web
@@ -150,9 +150,11 @@ def _start_web(session, service, remedy, with_web, port):
         config = replace(config, cert_file=str(cert), key_file=str(key))
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab demo's pages
     source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
+    incidents = IncidentSource(service.incidents.state, remedy.config if remedy else session.config.remediation,
+                               session.config.audit, (lambda: remedy.replicas) if remedy else dict)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),
                        plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
-                       guest=session.config.guest, role=service.role,
+                       guest=session.config.guest, role=service.role, incidents=incidents,
                        health=remedy.proactive.as_dict if remedy is not None and remedy.proactive is not None else None)
     server.note = ""
     if lab_token is not None:

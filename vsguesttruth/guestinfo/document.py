@@ -7,6 +7,10 @@ new value only when the content differs, so a restart rewrites nothing that is a
 
 A document that would not fit the guest RPC limit even compressed (an extreme VM) is trimmed: first the
 per-disk explanations go, then the LUN details, and ``policy.message`` says so.
+
+``incidents`` (disk key -> incident ids, from the service's incident controller) names, on each disk they hit,
+the open incidents behind its verdict; a disk no incident hits carries none, so a healthy VM's document does
+not change.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from vsguesttruth_guest.guestinfo import (
     PLAIN_LIMIT,
@@ -33,6 +37,7 @@ BACKINGS = frozenset({"vmdk", "rdm_physical", "rdm_virtual"})
 MEDIA = frozenset({"ssd", "hdd"})
 VAAI = {"vStorageSupported": "supported", "vStorageUnsupported": "unsupported"}
 VOLATILE = ("generation", "changed")  # what changes without the content changing
+MAX_INCIDENTS = 16  # incident ids a disk names (the schema's maxItems)
 _TRIMS = (("explanation",), ("explanation", "luns"), ("explanation", "luns", "datastores"))
 
 
@@ -63,11 +68,15 @@ class Memo:
         return found[1]
 
 
-def desired(truth: VmTruth, policy: GuestPolicy, memo: Memo | None = None) -> dict[str, Any]:
+Incidents = Mapping[int, Sequence[str]]  # disk key -> ids of the open incidents hitting it
+
+
+def desired(truth: VmTruth, policy: GuestPolicy, memo: Memo | None = None,
+            incidents: Incidents | None = None) -> dict[str, Any]:
     """The document's content (no ``generation``/``changed``), trimmed if it would not fit."""
     memo = memo or Memo()
-    doc = _content(truth, policy, policy.fields, memo)
-    return doc if _fits(doc) else _trimmed(truth, policy, memo)
+    doc = _content(truth, policy, policy.fields, memo, incidents)
+    return doc if _fits(doc) else _trimmed(truth, policy, memo, incidents)
 
 
 def content_equal(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -76,14 +85,14 @@ def content_equal(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def next_document(old_value: str | None, truth: VmTruth, policy: GuestPolicy, now: datetime,
-                  memo: Memo | None = None) -> str | None:
+                  memo: Memo | None = None, incidents: Incidents | None = None) -> str | None:
     """The value to write into the VM's state key, or None when the one there already says it all.
 
     ``generation`` is the old one plus one (1 when there was none, or it did not decode) and ``changed``
     is ``now``; an old value that does not decode, or is of another schema, is replaced.
     """
     before = seen(old_value)
-    found = compare(before, truth, policy, memo)
+    found = compare(before, truth, policy, memo, incidents)
     if found is None:
         return None
     return encode_state(stamp(found[0], before.generation if before else 0, now))
@@ -117,20 +126,20 @@ def read(value: str | None) -> dict[str, Any] | None:
     return doc if doc.get("schema") == SCHEMA_VERSION and "encoding" not in doc else None
 
 
-def compare(before: Seen | None, truth: VmTruth, policy: GuestPolicy,
-            memo: Memo | None = None) -> tuple[dict[str, Any], Seen] | None:
+def compare(before: Seen | None, truth: VmTruth, policy: GuestPolicy, memo: Memo | None = None,
+            incidents: Incidents | None = None) -> tuple[dict[str, Any], Seen] | None:
     """The content to publish and its :class:`Seen` (value still ""), or None when ``before`` says the same.
 
     The content is trimmed when it would not fit even compressed (measured only when it is to be written).
     """
     memo = memo or Memo()
-    content = _content(truth, policy, policy.fields, memo)
+    content = _content(truth, policy, policy.fields, memo, incidents)
     text = dumps(content)
     mark = _fingerprint(text)
     if before is not None and mark == before.fingerprint:
         return None
     if len(text.encode()) + 64 > PLAIN_LIMIT and not _fits(content):
-        content = _trimmed(truth, policy, memo)
+        content = _trimmed(truth, policy, memo, incidents)
         mark = _fingerprint(dumps(content))
         if before is not None and mark == before.fingerprint:
             return None
@@ -162,7 +171,8 @@ def _fingerprint(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: Memo) -> dict[str, Any]:
+def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: Memo,
+             incidents: Incidents | None = None) -> dict[str, Any]:
     vm: dict[str, Any] = {"name": truth.name, "uuid": truth.uuid, "host": truth.host}
     if truth.cluster:
         vm["cluster"] = truth.cluster
@@ -176,7 +186,7 @@ def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: 
         "advice": truth.advice.value,
         "policy": policy.as_doc(),
         "service_level": _level(truth),
-        "disks": [_disk(d, truth.host_moref, fields, memo) for d in truth.disks],
+        "disks": [_disk(d, truth.host_moref, fields, memo, (incidents or {}).get(d.key, ())) for d in truth.disks],
     }
 
 
@@ -187,7 +197,7 @@ def _level(truth: VmTruth) -> dict[str, Any]:
     return out
 
 
-def _disk(d: DiskTruth, host_moref: str, fields: frozenset[str], memo: Memo) -> dict[str, Any]:
+def _disk(d: DiskTruth, host_moref: str, fields: frozenset[str], memo: Memo, incidents: Sequence[str] = ()) -> dict[str, Any]:
     disk = d.disk
     out: dict[str, Any] = {
         "label": disk.label,
@@ -213,6 +223,8 @@ def _disk(d: DiskTruth, host_moref: str, fields: frozenset[str], memo: Memo) -> 
     if "explanation" in fields:
         out["explanation"] = d.explanation
     out["advice"] = d.advice.value
+    if incidents:
+        out["incidents"] = list(incidents)[:MAX_INCIDENTS]
     return out
 
 
@@ -245,9 +257,9 @@ def _lun(lun: LunTruth, here: HostPaths | None) -> dict[str, Any]:
     return out
 
 
-def _trimmed(truth: VmTruth, policy: GuestPolicy, memo: Memo) -> dict[str, Any]:
+def _trimmed(truth: VmTruth, policy: GuestPolicy, memo: Memo, incidents: Incidents | None = None) -> dict[str, Any]:
     for dropped in _TRIMS:
-        doc = _content(truth, policy, policy.fields - frozenset(dropped), memo)
+        doc = _content(truth, policy, policy.fields - frozenset(dropped), memo, incidents)
         if _fits(doc):
             note = f"document trimmed to fit 64 KB: {', '.join(dropped)} left out"
             doc["policy"]["message"] = _join(doc["policy"].get("message", ""), note)

@@ -30,7 +30,7 @@ from vsguesttruth.errors import VsgtError
 GOPATH = "/usr/share/gocode"
 GOVMOMI = Path(GOPATH, "src/github.com/vmware/govmomi/simulator")
 INSTALL_HINT = "run `make setup` or `apt-get install golang-go golang-github-vmware-govmomi-dev`"
-FAULT_KINDS = ("path", "hba", "target", "lun", "host")
+FAULT_KINDS = ("path", "hba", "target", "lun", "host", "fabric")
 TASK_MODES = ("normal", "slow", "hang", "fail")
 
 

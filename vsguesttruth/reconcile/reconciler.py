@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import RESPONSE, STATE, RequestBook, document
@@ -71,7 +71,10 @@ class Reconciler:
         self.index = Index()
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
         self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
-                           remediation, wallclock)
+                           remediation, wallclock, self._incident_ids)
+        #: the incident controller (``vsguesttruth.incidents.IncidentController``) whose open incidents each
+        #: document names per disk (``ids_for``); VMs whose ids changed are looked at again (``take_dirty``)
+        self.incidents: Any = None
 
     # -- inputs from outside ------------------------------------------------------------------------
 
@@ -102,6 +105,9 @@ class Reconciler:
         for vm, answered in ids.items():
             self.book.remember(vm, answered)
 
+    def _incident_ids(self, vm: str) -> dict[int, tuple[str, ...]]:
+        return self.incidents.ids_for(vm) if self.incidents is not None else {}
+
     def levels(self) -> dict[str, ServiceLevel]:
         """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
         return {m: st.policy.policy.level for m, st in self._vms.items() if st.policy.policy is not None}
@@ -128,6 +134,8 @@ class Reconciler:
             dirty = set(inv.vms)
         due = self.queue.due(start, as_of)
         dirty |= due
+        if self.incidents is not None:
+            dirty |= {m for m in self.incidents.take_dirty() if m in inv.vms}
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False

@@ -59,7 +59,10 @@ def publish_once(conn: Any, config: Config, *, level: ServiceLevel | None = None
             rec.writer = delivery.writer(pub)
         prepare = delivery.prepare if delivery is not None else (lambda inv: inv)
         taken = time.monotonic()
-        result = rec.reconcile(prepare(snapshot(conn)), as_of=taken, full=True)
+        inv = prepare(snapshot(conn))
+        rec.incidents = incident_controller(conn, config)  # the ids `serve` would give: dated by the same events
+        rec.incidents.observe(inv)
+        result = rec.reconcile(inv, as_of=taken, full=True)
         if result.probes and not dry_run:
             taken = time.monotonic()
             result = result.merge(rec.reconcile(prepare(snapshot(conn)), as_of=taken, full=True))
@@ -80,6 +83,21 @@ def tag_cache(conn: Any, config: Config) -> Any:
     cache = TagCache(conn, config.scope.tags, config.scope.exclude_tags, config.remediation.replica_tag_category,
                      config.remediation.replica_attribute)
     return cache if cache.wanted else None
+
+
+def incident_controller(conn: Any, config: Config, record: bool = False) -> Any:
+    """The incident controller of a vCenter: new failures dated by the hosts' storage events; with ``record``,
+    the incidents that last ``[remediation] stable_seconds`` posted as vCenter events when they open and resolve."""
+    from datetime import timedelta
+
+    from vsguesttruth.incidents import EVENT_TYPES, IncidentController
+    from vsguesttruth.vcenter import incident_events
+    from vsguesttruth.vcenter.storage_events import StorageEventReader
+
+    reader = StorageEventReader(conn, EVENT_TYPES, timedelta(hours=config.incidents.event_lookback_hours))
+    return IncidentController(read_events=reader, keep=config.incidents.keep_resolved,
+                              record=(lambda message: incident_events.post(conn, message)) if record else None,
+                              record_after=config.remediation.stable_seconds)
 
 
 def _read_attribute(conn: Any, rec: Reconciler, config: Config) -> bool:
@@ -142,6 +160,11 @@ class Service:
         self.delivery = open_delivery(conn, config, self.reconciler.scope_includes, gate=gate)
         if self.delivery is not None:
             self.reconciler.writer = self.delivery.writer(self.publisher)
+        #: the incidents' lifecycle, stepped with every inventory the watch brings, before the pass reads it;
+        #: recorded in vCenter's events when remediation runs (it posts events: advise, auto)
+        self.incidents = incident_controller(conn, config, record=remediation is not None)
+        self.reconciler.incidents = self.incidents
+        self.informer.listen(self.incidents.listen)
         self.passes = 0
         self.error = ""
         #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory

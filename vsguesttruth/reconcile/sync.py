@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from vsguesttruth.config import Config
 from vsguesttruth.guestinfo import (
@@ -67,7 +67,8 @@ class VmSync:
 
     def __init__(self, config: Config, level: ServiceLevel, book: RequestBook, queue: WorkQueue, index: Index,
                  probed: dict[str, float], truths: dict[str, VmTruth], remediation: RemediationHook | None,
-                 wallclock: Callable[[], datetime]) -> None:
+                 wallclock: Callable[[], datetime],
+                 incidents: Callable[[str], Mapping[int, Sequence[str]]] = lambda vm: {}) -> None:
         self.config = config
         self.level = level
         self.book = book
@@ -77,6 +78,7 @@ class VmSync:
         self.truths = truths
         self.remediation = remediation
         self.wallclock = wallclock
+        self.incidents = incidents  # vm moref -> disk key -> the open incidents its document names
 
     def plan(self, vm: Vm, st: VmState, inv: Inventory, ctx: TruthContext, memo: document.Memo, now: float,
              as_of: float, wall: datetime) -> VmPlan:
@@ -115,7 +117,7 @@ class VmSync:
         before = keys.seen if keys.seen is not None and keys.seen.value == current_state else document.seen(current_state)
         keys.seen = before
         if not is_interval(policy) or (timers.window is not None and as_of >= timers.window):
-            found = document.compare(before, truth, policy, memo)
+            found = document.compare(before, truth, policy, memo, self.incidents(vm.moref))
             wait = float(self.config.guest.min_refresh_interval)
             if found is not None and keys.overwritten(before, found[1], now, wait):
                 found, plan.held = None, True  # someone keeps overwriting our document: restore it calmly

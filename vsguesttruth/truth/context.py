@@ -192,6 +192,10 @@ class TruthContext:
         name = disk.device_name.rsplit("/", 1)[-1]
         return name if name and name in self._seen_by else None
 
+    def paths_by_lun(self, host_moref: str) -> Mapping[str, list[Path]]:
+        """One host's paths by LUN canonical name (the index the truth reads; do not change it)."""
+        return self._paths[host_moref]
+
     # -- caching ------------------------------------------------------------------------------------
 
     def _cache(self, level: ServiceLevel | None) -> _Cache:

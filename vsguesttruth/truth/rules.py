@@ -259,7 +259,7 @@ def _bad_paths(here: HostPaths, host: Host) -> str:
     targets = {p.target for p in bad}
     if len(targets) == 1 and "" not in targets and len({p.target for p in here.paths}) > 1:
         target = targets.pop()
-        named = next((p.target_port_name for p in bad if p.target_port_name), "")
+        named = next((p.target_port_name for p in bad if p.target_port_name not in ("", target)), "")
         return f"{hbas}, target {named + ' ' if named else ''}{target}"
     return hbas
 

@@ -71,10 +71,11 @@ def post(conn: Connection, vm_moref: str, message: str, kind: type = vim.Virtual
     conn.run(call, f"post an event on {vm_moref}")
 
 
-def _read(conn: Connection, spec: Any, max_pages: int) -> list[Any]:
+def read_all(conn: Connection, spec: Any, max_pages: int = MAX_PAGES) -> list[Any]:
     """Every event the filter matches, through an EventHistoryCollector: page size set to the most vCenter
     allows, rewound to the oldest, read page by page (at most ``max_pages``). A single ``QueryEvents``
-    returns only the newest ``maxCount`` matches, so other tools' events could push ours out of it."""
+    returns only the newest ``maxCount`` matches, so other tools' events could push ours out of it. Call inside
+    ``conn.run``."""
     collector = conn.content.eventManager.CreateCollectorForEvents(spec)
     try:
         collector.SetCollectorPageSize(PAGE)
@@ -106,7 +107,7 @@ def query(conn: Connection, vm_moref: str = "", *, since: datetime | None = None
             spec.time = vim.event.EventFilterSpec.ByTime(beginTime=since)
         if ours:
             spec.eventTypeId = ["GeneralUserEvent"]
-        return _read(conn, spec, max_pages)
+        return read_all(conn, spec, max_pages)
 
     out = {e.key: e for e in _convert(conn.run(call, "read events"), ours)}
     found = [e for _, e in sorted(out.items()) if since is None or e.time >= since]

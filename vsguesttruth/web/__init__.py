@@ -18,7 +18,8 @@ too (:meth:`WatcherSource.sharing`: ``latest() -> Inventory | None``, the ``leve
     track(service.informer)                                   # watch answers -> /metrics
     web = start_web(WatcherSource.sharing(service.informer, service.level, conn=service.conn), config.web,
                     settings=connection_settings, plan=remedy.manual.plan, migrate=remedy.manual.migrate,
-                    guest=config.guest)
+                    guest=config.guest, incidents=IncidentSource(service.incidents.state, remedy.config, config.audit,
+                                                                 lambda: remedy.replicas))
     try:
         service.run()                  # and metrics.publish_done("ok"), metrics.vcenter_error(kind), ...
     finally:
@@ -42,12 +43,14 @@ from typing import Any
 from . import metrics
 from .app import create_app
 from .auth import Auth, Principal, TokenStore
+from .incident_views import IncidentSource
 from .server import WebServer, self_signed
 from .session import ClientSessions
 from .source import InventorySource, StaticSource, WatcherSource, track
 
 __all__ = [
-    "Auth", "ClientSessions", "InventorySource", "Principal", "StaticSource", "TokenStore", "WatcherSource", "WebServer",
+    "Auth", "ClientSessions", "IncidentSource", "InventorySource", "Principal", "StaticSource", "TokenStore",
+    "WatcherSource", "WebServer",
     "create_app", "make_auth", "metrics", "self_signed", "start_web", "track",
 ]
 
@@ -68,17 +71,20 @@ def make_auth(web_config: Any, settings: Any = None, extra_tokens: dict[str, tup
 
 def start_web(source: InventorySource, web_config: Any, *, settings: Any = None, auth: Auth | None = None,
               plan: Any = None, migrate: Any = None, allow_http: bool = False, on_stop: Any = None,
-              guest: Any = None, role: Any = None, health: Any = None) -> WebServer:
+              guest: Any = None, role: Any = None, health: Any = None,
+              incidents: IncidentSource | None = None) -> WebServer:
     """Build the app for ``source`` and serve it per ``[web]`` (a config.WebConfig); returns the running
     server (``.url``, ``.stop()``). ``guest``: ``[guest]`` (a config.GuestConfig), the bounds of the guests'
-    service levels the pages judge each VM by."""
+    service levels the pages judge each VM by; ``incidents``: the service's incident lifecycle and the config
+    of the audit and what-if (the incident routes and metrics)."""
     from vsguesttruth.errors import ConfigError
 
     if not (web_config.cert_file and web_config.key_file) and not allow_http:
         raise ConfigError("[web] needs cert_file and key_file: the vSphere Client loads plugins over HTTPS only")
     auth = auth or make_auth(web_config, settings)
     app = create_app(source, auth, plan=plan, migrate=migrate, metrics_anonymous=web_config.metrics_anonymous,
-                     guest=guest, role=role, health=health)
+                     guest=guest, role=role, health=health,
+                     incidents=incidents)
 
     def stopped() -> None:
         auth.close()  # the users' cached vCenter sessions are logged out

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vsguesttruth import __version__
 from vsguesttruth.errors import MoveRefused
+from vsguesttruth.incidents.actions import event_kind
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.truth import TruthContext
 
@@ -29,7 +30,7 @@ from . import metrics, schemas, storage_schemas
 from .auth import Auth, Principal
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, Columns, ListError, page
 from .middleware import UNAUTHENTICATED, principal_of
-from .pages import Pages, event_kind
+from .pages import Pages
 from .views import (DATASTORE_COLUMNS, DISK_COLUMNS, HOST_COLUMNS, LUN_COLUMNS, TARGET_COLUMNS, VERDICTS, VM_COLUMNS,
                     Views)
 
@@ -40,6 +41,14 @@ bearer = HTTPBearer(auto_error=False, scheme_name="token",
                     description="An API token from `[web] api_tokens_file` (read, or write for moves).")
 vsphere_session = APIKeyHeader(name="vmware-api-session-id", auto_error=False, scheme_name="vsphereSession",
                                description="The vSphere Client user's session id (the plugin SDK's sessionToken).")
+
+
+def who(request: Request, _t: Any = Security(bearer), _s: Any = Security(vsphere_session)) -> Principal:
+    """The caller, as the gate authenticated it before the body was read (the schemes document the API)."""
+    principal = principal_of(request.scope)
+    if principal is None:
+        raise HTTPException(401, UNAUTHENTICATED)
+    return principal
 
 
 class MigrateRequest(BaseModel):
@@ -62,12 +71,6 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     closing = closing or threading.Event()
     source = pages.source
     api = APIRouter(prefix="/api/v1")
-
-    def who(request: Request, _t: Any = Security(bearer), _s: Any = Security(vsphere_session)) -> Principal:
-        principal = principal_of(request.scope)  # the gate authenticated the request before its body was read
-        if principal is None:
-            raise HTTPException(401, UNAUTHENTICATED)
-        return principal
 
     def ready() -> tuple[Inventory, TruthContext, Views]:
         found = pages.get()
@@ -146,7 +149,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         return {"version": __version__, "vcenter": vcenter(), "inventory_version": pages.version,
                 "updated_at": getattr(source, "updated_at", 0.0), "error": getattr(source, "error", ""),
                 "features": {"remediation": plan is not None, "migrate": migrate is not None,
-                             "events": hasattr(source, "events"), "incidents": False},
+                             "events": hasattr(source, "events"), "incidents": pages.incidents is not None},
                 "role": role() if role is not None else None}
 
     @api.get("/whoami", tags=["api"], operation_id="whoAmI", response_model=schemas.WhoAmI,

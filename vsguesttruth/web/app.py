@@ -12,6 +12,9 @@
 - ``role() -> dict``: ``vsguesttruth serve``'s role (``{"role": "active" | "passive", "holder": ...}``, the
   single-instance lease), shown by ``/readyz``, ``/api/v1/whoami``, ``/about`` and the change feed (the pages'
   context line).
+- ``incidents``: an :class:`~vsguesttruth.web.incident_views.IncidentSource` (the service's incident lifecycle and
+  the config the audit and what-if read): the incident routes (:mod:`.incident_api`) and their /metrics; without
+  it they answer 501.
 
 Routes: ``/healthz``, ``/readyz`` (anonymous); ``/plugin.json`` and ``/images/*`` (the manifest and its icons:
 vCenter fetches them anonymously); ``/ui/*`` (the pages and their bundled scripts and styles: static, they
@@ -37,7 +40,9 @@ from vsguesttruth.config import GuestConfig
 from vsguesttruth.model import Inventory
 
 from . import metrics, schemas
-from .api import MigrateRequest, router
+from . import incident_api
+from .api import MigrateRequest, router, who
+from .incident_views import IncidentSource
 from .pages import Pages
 from .auth import Auth
 from .manifest import manifest_dir
@@ -60,9 +65,10 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = None,
                migrate: MigrateFn | None = None, metrics_anonymous: bool = False,
                manifest: Path | None = None, guest: GuestConfig | None = None,
-               role: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None) -> FastAPI:
+               role: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None,
+               incidents: IncidentSource | None = None) -> FastAPI:
     """The app (see the module docstring)."""
-    pages = Pages(source, guest or GuestConfig())
+    pages = Pages(source, guest or GuestConfig(), incidents)
     manifest_path = manifest or manifest_dir()
     if not (STATIC / "vsgt.js").is_file():
         raise RuntimeError(f"the plugin's pages are not built in {STATIC}: run `make setup` (npm run build in "
@@ -167,6 +173,7 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
 
     app.include_router(router(pages, auth, plan=plan, migrate=migrate, closing=app.state.closing, role=role,
                               health=health))
+    app.include_router(incident_api.router(pages, who, plan=plan))
 
     @app.get("/metrics", tags=["metrics"], operation_id="getMetrics",
              responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format."},
@@ -183,6 +190,8 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
         else:
             with found[2].lock:
                 body = metrics.render(pages.snapshot, names)
+        if pages.incidents is not None:
+            body += metrics.render_incidents(pages.incident_metrics, names)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     return app

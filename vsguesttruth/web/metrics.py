@@ -180,6 +180,40 @@ class TruthCollector(Collector):
         yield from families
 
 
+class IncidentCollector(Collector):
+    """The incident and single-point-of-failure families, from samples computed once per version."""
+
+    def __init__(self, samples: Callable[[], Any], only: frozenset[str] = frozenset()) -> None:
+        self._samples = samples  # name -> [(labels, value)], or None before the first inventory
+        self._only = only
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from .incident_views import METRIC_FAMILIES
+
+        found = self._samples()
+        for name, text in METRIC_FAMILIES.items():
+            if self._only and name not in self._only:
+                continue
+            rows = found.get(name, []) if found is not None else []
+            labels = list(rows[0][0]) if rows else []
+            family = GaugeMetricFamily(name, text, labels=labels)
+            for values, value in rows:
+                family.add_metric([values[k] for k in labels], value)
+            yield family
+
+
+def render_incidents(samples: Callable[[], Any], names: Iterable[str] = ()) -> bytes:
+    """The incident and audit families (only those of ``names`` when given)."""
+    from .incident_views import METRIC_FAMILIES
+
+    wanted = frozenset(names)
+    if wanted and not wanted & set(METRIC_FAMILIES):
+        return b""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(IncidentCollector(samples, wanted))
+    return generate_latest(registry)
+
+
 def render(snapshot: Callable[[], Any], names: Iterable[str] = ()) -> bytes:
     """The text exposition: the shared counters, then the truth of ``snapshot()``.
 

@@ -13,6 +13,7 @@ from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext
 
 from .feed import ChangeFeed
+from .incident_views import IncidentSource, IncidentViews
 from .source import InventorySource
 from .views import Views
 
@@ -20,9 +21,11 @@ from .views import Views
 class Pages:
     """The latest inventory's TruthContext and :class:`Views`, built once per inventory (many requests ask)."""
 
-    def __init__(self, source: InventorySource, bounds: GuestConfig) -> None:
+    def __init__(self, source: InventorySource, bounds: GuestConfig, incidents: IncidentSource | None = None) -> None:
         self.source = source
         self.bounds = bounds
+        self.incidents = incidents
+        self._incident_views: IncidentViews | None = None
         self.feed = ChangeFeed()
         self._lock = threading.Lock()
         self._inv: Inventory | None = None
@@ -57,6 +60,25 @@ class Pages:
                 self._views = Views(inv, self._ctx, self.level_of)
             assert self._ctx is not None and self._views is not None
             return inv, self._ctx, self._views
+
+    def incident_views(self) -> IncidentViews | None:
+        """The incidents and findings of the latest inventory and incident state (None: no incidents here, or no
+        inventory yet); built again only when either changed."""
+        found = self.get() if self.incidents is not None else None
+        if found is None or self.incidents is None:
+            return None
+        inv, _, views = found
+        state = self.incidents.state()
+        with self._lock:
+            kept = self._incident_views
+            if kept is None or kept.state is not state or kept.inv is not inv:
+                kept = self._incident_views = IncidentViews(state, inv, views, self.level, self.incidents)
+            return kept
+
+    def incident_metrics(self) -> dict | None:
+        """The incident and audit samples for /metrics (computed once per version, not per scrape)."""
+        views = self.incident_views()
+        return views.metrics if views is not None else None
 
     def snapshot(self) -> tuple[Inventory, TruthContext, Views] | None:
         """``(inventory, context, views)`` for /metrics: the views judge each VM by its own level."""

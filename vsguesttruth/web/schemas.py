@@ -231,7 +231,7 @@ class Event(BaseModel):
     message: str
     user: str
     key: int
-    kind: Literal["moved", "moving", "failed", "advice", "held", "refused", "note"]
+    kind: Literal["moved", "moving", "failed", "advice", "held", "refused", "incident", "note"]
 
 
 class Events(BaseModel):

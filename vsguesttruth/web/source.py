@@ -120,6 +120,10 @@ class WatcherSource:
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
 
+    def connection(self) -> Any:
+        """The connection for the side questions (the service's, or one of its own made on first use)."""
+        return self._conn()
+
     def _conn(self) -> Any:
         with self._side_lock:
             if self._side is None and self._connect is not None:

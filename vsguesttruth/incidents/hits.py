@@ -1,0 +1,102 @@
+"""Which disks a failure hits: a disk on host H whose footprint (:mod:`.footprint`) holds a LUN or datastore
+the failure reaches on H, or every disk on a host vCenter cannot reach. A disk hit by two failures is listed
+under both. The verdicts shown beside the hits are the truth's, as the caller judged them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from vsguesttruth.gcpause import paused as gc_paused
+from vsguesttruth.model import Inventory
+from vsguesttruth.truth import Verdict, VmTruth
+
+from .failure import Failure
+from .footprint import VmPrint
+
+DiskId = tuple[str, int]  # (vm moref, disk key)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One disk a failure hits, and its verdict now (``None`` when the caller judged no verdicts)."""
+
+    vm: str
+    vm_name: str
+    key: int
+    label: str
+    host: str  # host moref
+    host_name: str
+    cluster: str
+    verdict: Verdict | None = None
+    explanation: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"vm": self.vm_name, "vm_moref": self.vm, "key": self.key, "disk": self.label,
+                "host": self.host_name, "host_moref": self.host, "cluster": self.cluster,
+                "verdict": self.verdict.value if self.verdict is not None else None,
+                "explanation": self.explanation}
+
+
+def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
+                  inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
+    """Every disk some failure hits -> the keys of those failures (in the order given). With ``inv``, only the
+    footprints of VMs on hosts a failure reaches are asked for."""
+    with gc_paused():
+        return _disk_failures(failures, prints, inv)
+
+
+def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
+                   inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
+    index: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for f in failures:
+        for item in f.scope:
+            index[item].append(f.key)
+    if not index:
+        return {}
+    hosts = {h for h, _, _ in index}
+    out: dict[DiskId, tuple[str, ...]] = {}
+    candidates = (prints[m] for m, vm in inv.vms.items() if vm.host in hosts) if inv is not None else prints.values()
+    for p in candidates:
+        if p.host not in hosts:
+            continue
+        everything = index.get((p.host, "*", ""), ())
+        for d in p.disks:
+            keys = list(everything)
+            for name in d.luns:
+                keys.extend(index.get((p.host, "lun", name), ()))
+            for moref in d.datastores:
+                keys.extend(index.get((p.host, "ds", moref), ()))
+            if keys:
+                out[p.vm, d.key] = tuple(dict.fromkeys(keys))
+    return out
+
+
+def hits(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory,
+         truths: Mapping[str, VmTruth] | None = None) -> dict[str, tuple[Hit, ...]]:
+    """Failure key -> the disks it hits (VM name, disk order), with their verdicts from ``truths`` if given."""
+    with gc_paused():
+        return _hits(failures, prints, inv, truths)
+
+
+def _hits(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory,
+          truths: Mapping[str, VmTruth] | None = None) -> dict[str, tuple[Hit, ...]]:
+    failures = list(failures)
+    by_disk = disk_failures(failures, prints, inv)
+    out: dict[str, list[Hit]] = {f.key: [] for f in failures}
+    for (vm, key), keys in by_disk.items():
+        p = prints[vm]
+        label = next(d.label for d in p.disks if d.key == key)
+        host = inv.hosts.get(p.host)
+        verdict, explanation = None, ""
+        truth = truths.get(vm) if truths is not None else None
+        if truth is not None:
+            disk = next((d for d in truth.disks if d.key == key), None)
+            if disk is not None:
+                verdict, explanation = disk.verdict, disk.explanation
+        hit = Hit(vm, p.name, key, label, p.host, host.name if host else p.host,
+                  host.cluster if host else "", verdict, explanation)
+        for k in keys:
+            out[k].append(hit)
+    return {k: tuple(sorted(v, key=lambda h: (h.vm_name, h.vm, h.key))) for k, v in out.items()}

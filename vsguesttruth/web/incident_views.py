@@ -1,0 +1,217 @@
+"""What the pages, the API and /metrics show of incidents and single points of failure, built once per (incident
+state, inventory) version and shared by every request and scrape.
+
+The incidents are the service's (its :class:`~vsguesttruth.incidents.IncidentController`: the lifecycle, since,
+ids); each hit is shown with the verdict it had when hit and the verdict its disk has now (the pages' own
+truth of the same inventory). The audit and what-if are the incidents core's, judged by the truth of the
+inventory the pages show. Pure: no I/O (the service's events come in as plain dicts).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any, Callable, Mapping
+
+from vsguesttruth.config import AuditConfig, RemediationConfig
+from vsguesttruth.incidents import KINDS, Incident, IncidentState
+from vsguesttruth.incidents.actions import actions
+from vsguesttruth.incidents.audit import KINDS as FINDING_KINDS
+from vsguesttruth.incidents.audit import Finding, audit
+from vsguesttruth.model import Inventory
+
+from .listing import Columns
+from .views import SEVERITY, Views
+
+STATE_ORDER = {"open": 0, "resolved": 1}
+#: /metrics families of incidents and single points of failure: name -> help
+METRIC_FAMILIES = {
+    "vsguesttruth_incidents_open": "Open incidents, by kind (path, hba, target, controller, lun, datastore, fabric, host).",
+    "vsguesttruth_incident_open": "1 for each open incident: its id, kind, cause, component and start.",
+    "vsguesttruth_incident_disks": "Virtual disks each open incident hits (or hit while open).",
+    "vsguesttruth_incident_host": "Disks each open incident hits on each host it shows on (0: evidence, no disk).",
+    "vsguesttruth_incident_vm": "Disks each open incident hits of each VM.",
+    "vsguesttruth_incident_datastore": "1 for each datastore an open incident reaches.",
+    "vsguesttruth_spof_findings": "Single points of failure of healthy disks, by kind.",
+    "vsguesttruth_spof_disks": "Healthy disks one failure of the finding's component would hit, per cluster.",
+    "vsguesttruth_spof_datastore": "1 for each datastore a single point of failure exposes.",
+}
+EVIDENCE_SHOWN = 500  # symptoms listed in one incident's detail (a fabric has thousands of dead paths)
+
+
+@dataclass(frozen=True)
+class IncidentSource:
+    """What the plugin server reads of the service's incidents: its lifecycle (``state()``), and the config the
+    audit and what-if judge by (``replicas()``: custom attribute pairs read by remediation)."""
+
+    state: Callable[[], IncidentState]
+    remediation: RemediationConfig = field(default_factory=RemediationConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    replicas: Callable[[], Mapping[str, str]] = dict
+
+
+class IncidentViews:
+    """The incidents and findings of one incident state and one inventory (thread-safe: built once, then read)."""
+
+    def __init__(self, state: IncidentState, inv: Inventory, views: Views, level: Any, source: IncidentSource) -> None:
+        self.state = state
+        self.inv = inv
+        self.views = views
+        self.level = level
+        self.source = source
+        self.now = state.updated or datetime.now(timezone.utc)
+        self._lock = threading.Lock()
+
+    # -- incidents ------------------------------------------------------------------------------------
+
+    @cached_property
+    def _disk_now(self) -> dict[tuple[str, int], dict]:
+        return {(d["vm_moref"], d["key"]): d for d in self.views.disks}
+
+    def row(self, i: Incident) -> dict:
+        out = i.as_dict(self.now)
+        out["since_ts"] = i.since.timestamp()
+        out["resolved_ts"] = i.resolved_at.timestamp() if i.resolved_at else None
+        worst = max((SEVERITY[h.verdict.value] for h in i.hits if h.verdict is not None), default=0)
+        out["worst"] = next((v for v, s in SEVERITY.items() if s == worst), "healthy")
+        return out
+
+    @cached_property
+    def rows(self) -> list[dict]:
+        return [self.row(i) for i in self.state.incidents]
+
+    @cached_property
+    def counts(self) -> dict[str, Any]:
+        open_rows = [r for r in self.rows if r["state"] == "open"]
+        by_kind = dict.fromkeys(KINDS, 0)
+        for r in open_rows:
+            by_kind[r["kind"]] += 1
+        return {"open": len(open_rows), "resolved": len(self.rows) - len(open_rows), "open_by_kind": by_kind}
+
+    def detail(self, incident: Incident, events: list[dict], plan: Callable[[str], Any] | None) -> dict:
+        """One incident: its row, every disk it hit (verdict when hit, verdict now), its evidence, what the
+        service did (its events on the VMs hit while it was open), and what remediation would do now."""
+        out = self.row(incident)
+        hits = []
+        for h in incident.hits:
+            now = self._disk_now.get((h.vm, h.key))
+            hits.append({**h.as_dict(), "verdict_when_hit": h.verdict.value if h.verdict else None,
+                         "verdict": now["verdict"] if now else None, "explanation": now["explanation"] if now else
+                         h.explanation, "host_now": now["host"] if now else None})
+        out["hits"] = hits
+        by_host: Counter[str] = Counter(h.host_name for h in incident.hits)
+        out["host_list"] = [{"name": name, "moref": moref, "disks": by_host.get(name, 0)}
+                            for name, moref in zip(incident.failure.host_names, incident.failure.hosts)]
+        out["evidence_items"] = [s.as_dict() for s in incident.failure.symptoms[:EVIDENCE_SHOWN]]
+        out["evidence_total"] = len(incident.failure.symptoms)
+        out["actions"] = actions(incident, events, self.now)
+        advice = []
+        if plan is not None and incident.open:
+            for vm in dict.fromkeys(h.vm for h in incident.hits):
+                if vm in self.inv.vms:
+                    decided = plan(vm)
+                    advice.append(decided.as_dict() if hasattr(decided, "as_dict") else decided)
+        out["advice"] = advice
+        out["merged_into"] = incident.merged_into
+        return out
+
+    def timeline(self, events: list[dict], limit: int) -> list[dict]:
+        """Incidents opening and resolving, and the service's actions, newest last."""
+        items = []
+        for i in self.state.incidents:
+            items.append({"time": i.since.isoformat(), "kind": "opened", "incident": i.id, "incident_kind": i.kind.value,
+                          "message": f"incident {i.id} opened: {i.failure.line()}", "vm": "", "vm_name": ""})
+            if i.resolved_at is not None:
+                items.append({"time": i.resolved_at.isoformat(), "kind": "resolved", "incident": i.id,
+                              "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {i.failure.line()}",
+                              "vm": "", "vm_name": ""})
+        hit_by = {}
+        for i in self.state.incidents:
+            for h in i.hits:
+                hit_by.setdefault(h.vm, i)
+        for e in events:
+            incident = hit_by.get(e.get("vm", ""))
+            for found in actions(incident, [e], self.now) if incident is not None else []:
+                items.append({"time": found["time"], "kind": found["kind"], "incident": incident.id,
+                              "incident_kind": incident.kind.value, "message": found["message"],
+                              "vm": found.get("vm", ""), "vm_name": found.get("vm_name", "")})
+        items.sort(key=lambda x: x["time"])
+        return items[-limit:]
+
+    # -- /metrics -------------------------------------------------------------------------------------
+
+    @cached_property
+    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """The samples of every incident and audit family (name -> [(labels, value)]), with vmware_exporter's
+        label names (``host_name``, ``cluster_name``, ``ds_name``, ``vm_name``) so the two join."""
+        out: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in METRIC_FAMILIES}
+        for kind, n in self.counts["open_by_kind"].items():
+            out["vsguesttruth_incidents_open"].append(({"kind": kind}, n))
+        cluster_of = {h.name: h.cluster for h in self.inv.hosts.values()}
+        for i in self.state.incidents:
+            if not i.open:
+                continue
+            base = {"id": i.id, "kind": i.kind.value}
+            out["vsguesttruth_incident_open"].append(({**base, "cause": i.failure.cause, "component": i.failure.name,
+                                                       "since": i.since.isoformat()}, 1))
+            out["vsguesttruth_incident_disks"].append((base, len(i.hits)))
+            by_host: Counter[str] = Counter(h.host_name for h in i.hits)
+            for name in i.failure.host_names:
+                out["vsguesttruth_incident_host"].append((
+                    {**base, "host_name": name, "cluster_name": cluster_of.get(name, "")}, by_host.get(name, 0)))
+            by_vm: Counter[tuple[str, str]] = Counter((h.vm_name, h.host_name) for h in i.hits)
+            for (vm, host), n in sorted(by_vm.items()):
+                out["vsguesttruth_incident_vm"].append((
+                    {**base, "vm_name": vm, "host_name": host, "cluster_name": cluster_of.get(host, "")}, n))
+            for ds in i.failure.datastores:
+                out["vsguesttruth_incident_datastore"].append(({**base, "ds_name": ds}, 1))
+        for kind, n in self.finding_counts.items():
+            out["vsguesttruth_spof_findings"].append(({"kind": kind}, n))
+        for f in self.findings:
+            per_cluster: Counter[str] = Counter(cluster_of.get(d.host, "") for d in f.disks)
+            for cluster in sorted(set(per_cluster) | set(f.clusters)):
+                out["vsguesttruth_spof_disks"].append((
+                    {"kind": f.kind, "key": f.key, "component": f.component, "cluster_name": cluster},
+                    per_cluster.get(cluster, 0)))
+            for ds in f.datastores:
+                out["vsguesttruth_spof_datastore"].append(({"kind": f.kind, "key": f.key, "ds_name": ds}, 1))
+        return out
+
+    # -- the audit ------------------------------------------------------------------------------------
+
+    @cached_property
+    def findings(self) -> list[Finding]:
+        config = self.source
+        replicas = {**dict(config.replicas()), **config.remediation.replicas}
+        with self.views.lock:
+            return audit(self.inv, self.views.ctx, level=self.level, replicas=replicas,
+                         replicas_wanted=config.audit.replicas_wanted, allowed_hosts=config.remediation.allowed_hosts)
+
+    @cached_property
+    def finding_rows(self) -> list[dict]:
+        return [f.as_dict() for f in self.findings]
+
+    @cached_property
+    def finding_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(FINDING_KINDS, 0)
+        for f in self.findings:
+            counts[f.kind] += 1
+        return counts
+
+
+INCIDENT_COLUMNS = Columns(
+    keys={"state": lambda r: STATE_ORDER[r["state"]], "since": lambda r: r["since_ts"], "kind": lambda r: r["kind"],
+          "disks": lambda r: r["disk_count"], "vms": lambda r: r["vm_count"], "hosts": lambda r: r["host_count"],
+          "duration": lambda r: r["duration_s"] or 0, "worst": lambda r: SEVERITY[r["worst"]]},
+    default="state", tiebreak=lambda r: (-r["since_ts"], r["id"]),
+    text=lambda r: " ".join([r["id"], r["kind"], r["component"], r["cause"], r["line"], *r["hosts"], *r["vms"],
+                             *r["datastores"], *r["luns"], *r["clusters"]]))
+FINDING_COLUMNS = Columns(
+    keys={"disks": lambda r: r["disk_count"], "vms": lambda r: r["vm_count"], "kind": lambda r: r["kind"],
+          "component": lambda r: r["component"].lower()},
+    default="-disks", tiebreak=lambda r: (FINDING_KINDS.index(r["kind"]), r["key"]),
+    text=lambda r: " ".join([r["kind"], r["component"], r["why"], *r["vms"], *r["hosts"], *r["datastores"],
+                             *r["luns"], *r["clusters"]]))
