@@ -22,8 +22,13 @@ from vsguesttruth.config import RemediationConfig  # noqa: E402
 from vsguesttruth.guestinfo import POLICY  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
 from fakes.automation import rest, rest_login  # noqa: E402
-from vsguesttruth.vcenter import ClientSessionExchange, ConnectionSettings, connect, set_extra_config,
-                                  snapshot  # noqa: E402
+from vsguesttruth.vcenter import (  # noqa: E402
+    ClientSessionExchange,
+    ConnectionSettings,
+    connect,
+    set_extra_config,
+    snapshot,
+)
 from vsguesttruth.web import (  # noqa: E402
     Auth,
     ClientSessions,

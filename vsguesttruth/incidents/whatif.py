@@ -24,10 +24,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from vsguesttruth.config import RemediationConfig
-from vsguesttruth.model import Datastore, Host, Inventory, Mount, PathState, Vm
+from vsguesttruth.model import Host, Inventory, Mount, PathState, Vm
 from vsguesttruth.plan import Plan, plan
 from vsguesttruth.policy import ServiceLevel
-from vsguesttruth.truth import TruthContext, Verdict, VerdictChange, by_disk, verdict_changes
+from vsguesttruth.truth import TruthContext, VerdictChange, by_disk, verdict_changes
 
 from .failure import Failure as Grouped
 from .grouping import failures
@@ -304,28 +304,13 @@ def what_if(inv: Inventory, failure: Failure, config: RemediationConfig, *, leve
 #: what a storage health provider posts for a host by the verdict of one of its LUNs or datastores from it: red
 #: when the host lost every path to storage other hosts reach (its VMs must leave), yellow when its redundancy is
 #: gone or below the level. APD on every host and PDL are the array's failures, not the host's: never red.
-_HEALTH = {Verdict.CONNECTIVITY_LOST: "red", Verdict.DEGRADED: "yellow", Verdict.BELOW_SLA: "yellow"}
 
 
 def unhealthy_hosts(ctx: TruthContext, inv: Inventory,
                     level: ServiceLevel | None = None) -> tuple[tuple[str, str], ...]:
-    """The connected hosts a storage health provider would report unhealthy, by name, worst of their shared LUNs
-    and extent-less datastores (NFS, vSAN) judged from each host at ``level`` (see ``_HEALTH``). What the
-    ``proactive-ha`` mode's provider posts, and DRS then moves the VMs of the red ones."""
-    mounted: dict[str, list[Datastore]] = {}
-    for ds in inv.datastores.values():
-        if not ds.extents:
-            for m in ds.mounts:
-                if m.mounted:
-                    mounted.setdefault(m.host, []).append(ds)
-    out = []
-    for moref, host in inv.hosts.items():
-        if not host.connected:
-            continue  # gray: vCenter's data about it is stale
-        local = {x.canonical_name for x in host.luns if x.local}
-        names = ({x.canonical_name for x in host.luns} | {p.lun for p in host.paths}) - local
-        found = {_HEALTH.get(ctx.lun_truth(moref, name, level).verdict) for name in names}
-        found |= {_HEALTH.get(ctx.datastore_truth(moref, ds, level).verdict) for ds in mounted.get(moref, ())}
-        if "red" in found or "yellow" in found:
-            out.append((host.name, "red" if "red" in found else "yellow"))
-    return tuple(sorted(out))
+    """The connected hosts a storage health provider would report unhealthy, by name, with ``red``/``yellow``:
+    the ``proactive-ha`` mode's own rule (:func:`vsguesttruth.truth.hosthealth.unhealthy_hosts`); DRS then moves
+    the VMs of the red ones."""
+    from vsguesttruth.truth.hosthealth import unhealthy_hosts as judged
+
+    return tuple(sorted((h.name, h.status.value) for h in judged(ctx, inv, level).values()))
