@@ -86,6 +86,9 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
                     and (hit_vm is None or r["id"] in hit_vm))
 
         items, matched = listed(views.rows, INCIDENT_COLUMNS, sort, q, offset, limit, where)
+        if items:
+            said = events()
+            items = [{**r, "done": views.done(views.state.find(r["id"]), said)} for r in items]
         return {"version": pages.version, "incidents_version": views.state.version, "total": len(views.rows),
                 "matched": matched, "offset": offset, "limit": limit, "sort": sort or INCIDENT_COLUMNS.default,
                 "counts": views.counts, "items": items}

@@ -87,6 +87,14 @@ class VirtualDisk(_Open):
     datastores: list[str]
 
 
+class IncidentRef(BaseModel):
+    id: str
+    kind: str
+    component: str
+    cause: str
+    since: str
+
+
 class DiskTruthInfo(_Open):
     vm: str
     vm_name: str
@@ -99,6 +107,7 @@ class DiskTruthInfo(_Open):
     sla_met: bool
     datastores: list[DatastoreInfo]
     luns: list[LunInfo]
+    incidents: list[IncidentRef] = Field(default=[], description="The open incidents behind the disk's verdict.")
 
 
 class Level(BaseModel):
