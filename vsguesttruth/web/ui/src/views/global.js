@@ -23,13 +23,14 @@ const TABS = [
   { id: "targets", title: "Target ports" }, { id: "activity", title: "Activity" },
 ];
 const TICK_MS = 10000;
+const AUDIT_MS = 60000;
 const DETAIL = { lun: "luns", datastore: "datastores", target: "targets", incident: "incidents" };
 
-export function globalView(root, about, first) {
+export function globalView(root, about) {
   const features = about.features || {};
   const tabs = TABS.filter((t) => !t.feature || features[t.feature]);
   const filter = { verdict: null, all: false };
-  let counts = first.counts;
+  let counts = null;  // disks per verdict: from the disk table's answers and the live feed
   const tiles = el("div", { cls: "vsgt-tiles", id: "counts", role: "group", "aria-label": "Disks by verdict: choose one to filter the table" });
   const headline = el("h2", { id: "headline", cls: "vsgt-headline" });
   const panel = el("div", { id: "panel", role: "tabpanel" });
@@ -38,7 +39,7 @@ export function globalView(root, about, first) {
 
   const disks = grid({
     id: "disks", label: "disks", caption: "Virtual disks", sort: "-verdict", search: "VM, host, datastore, LUN, target\u2026",
-    empty: "No disk matches.", load: (p) => api("disks" + query(diskQuery(p))),
+    empty: "No disk matches.", load: (p) => api("disks" + query(diskQuery(p))).then((r) => { counts = r.counts; drawTiles(); return r; }),
     rowAttrs: (d) => ({ "data-vm": d.vm, "data-disk": d.disk, "data-verdict": d.verdict }),
     columns: [
       { title: "VM", sort: "vm", cell: (d) => objectLink("vm", d.vm_moref, d.vm) },
@@ -60,6 +61,7 @@ export function globalView(root, about, first) {
     el("label", { for: "show-all", cls: "clr-control-label", text: "Show healthy disks too" }));
 
   function drawTiles() {
+    if (!counts) return;
     const total = VERDICTS.reduce((n, v) => n + (counts[v] || 0), 0);
     const bad = total - (counts.healthy || 0);
     replace(tiles, VERDICTS.map((v) => el("button", {
@@ -121,6 +123,8 @@ export function globalView(root, about, first) {
   const allIncidents = features.incidents ? incidentGrid({ id: "incidents", label: "incidents", caption: "Incidents, open and resolved" }) : null;
   const findings = features.incidents ? auditGrid({ id: "audit", limit: 10 }) : null;
   const recent = el("div", { id: "timeline-box" });
+  let auditAt = 0;  // the audit (what one more failure would hit) is a planning view: read again once a minute
+  const audit = () => { auditAt = Date.now(); return findings.reload(); };
   const drawTimeline = async () => {
     try { replace(recent, await incidentTimeline(20)); } catch (err) { replace(recent, el("p", { cls: "vsgt-error", text: err.message })); }
   };
@@ -141,8 +145,9 @@ export function globalView(root, about, first) {
         el("h2", { text: "Virtual disks" }), tiles, el("div", { cls: "vsgt-grid-filters" }, allToggle), disks.node,
         el("h2", { text: "Hosts with a problem" }), troubled.node),
       refresh: (changes) => Promise.all([disks.reload(), troubled.reload(),
-        ...(features.incidents ? [openIncidents.reload(), drawTimeline(), !changes || changes.inventory_changed ? findings.reload() : null] : [])]),
-      tick: features.incidents ? () => Promise.all([openIncidents.reload(), drawTimeline()]) : null,
+        ...(features.incidents ? [openIncidents.reload(), drawTimeline(), changes ? null : audit()] : [])]),
+      tick: features.incidents ? () => Promise.all([openIncidents.reload(), drawTimeline(),
+        Date.now() - auditAt > AUDIT_MS ? audit() : null]) : null,
     }),
     hosts: () => ({ node: hosts.node, refresh: () => hosts.reload() }),
     luns: () => ({ node: luns.node, refresh: () => luns.reload() }),

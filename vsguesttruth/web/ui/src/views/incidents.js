@@ -56,7 +56,7 @@ const COLUMNS = [
     el("span", { cls: "vsgt-small vsgt-muted", text: KIND_WORDS[i.kind] || i.kind })] },
   { title: "State", sort: "worst", cell: stateLabel },
   { title: "Since", sort: "since", cell: sinceCell },
-  { title: "Hit", sort: "disks", cell: (i) => [hitWords(i), el("br"), el("span", { cls: "vsgt-small vsgt-muted", text: i.hosts.slice(0, 4).join(", ") + (i.hosts.length > 4 ? ", \u2026" : "") })] },
+  { title: "Hit", sort: "disks", cell: (i) => [hitWords(i), el("br"), el("span", { cls: "vsgt-small vsgt-muted", text: i.hosts.slice(0, 4).join(", ") + (i.host_count > 4 ? ", \u2026" : "") })] },
   { title: "What the service did", cls: "vsgt-small", cell: (i) => i.done || (i.state === "open" ? "nothing yet" : "nothing") },
 ];
 
@@ -67,7 +67,7 @@ export function incidentGrid(options) {
     search: options.search === undefined ? "component, host, VM, LUN\u2026" : options.search,
     empty: options.empty || "No incident.", columns: COLUMNS,
     rowAttrs: (i) => ({ "data-incident": i.id, "data-kind": i.kind, "data-state": i.state }),
-    load: (p) => api("incidents" + query({ ...p, state: options.state ? [options.state] : [] })),
+    load: (p) => api("incidents" + query({ ...p, state: options.state ? [options.state] : [], compact: true })),
   });
 }
 
@@ -87,9 +87,9 @@ export function auditGrid(options) {
       { title: "Kind", sort: "kind", cell: (f) => AUDIT_WORDS[f.kind] || f.kind },
       { title: "Why", cls: "vsgt-small", cell: (f) => f.why },
       { title: "Disks it would hit", sort: "disks", cell: (f) => String(f.disk_count) },
-      { title: "VMs", sort: "vms", cell: (f) => [String(f.vm_count), f.vms.length ? el("span", { cls: "vsgt-small vsgt-muted", text: " (" + f.vms.slice(0, 3).join(", ") + (f.vms.length > 3 ? ", \u2026" : "") + ")" }) : null] },
+      { title: "VMs", sort: "vms", cell: (f) => [String(f.vm_count), f.vms.length ? el("span", { cls: "vsgt-small vsgt-muted", text: " (" + f.vms.slice(0, 3).join(", ") + (f.vm_count > 3 ? ", \u2026" : "") + ")" }) : null] },
     ],
-    load: (p) => api("audit" + query(p)),
+    load: (p) => api("audit" + query({ ...p, compact: true })),
   });
 }
 
