@@ -10,7 +10,7 @@ Starts the lab at 2,000 hosts / 20,000 VMs with 5 ms added to every SOAP call (o
   (c) ours    vsguesttruth's full snapshot (collector + model) plus the truth of every disk
   (d) watch   fault-to-verdict latency through WaitForUpdatesEx, p50/p99 over injected faults
   (e) RSS     peak resident memory of each part
-  (f) page    the plugin's global view in headless Chromium with one array target port down, incidents on:
+  (g) page    the plugin's global view in headless Chromium with one array target port down, incidents on:
               first paint (the open incidents and the disk table shown), bytes transferred, DOM nodes, and an
               update (a second port goes down and comes back: the change's answer reaching the page -> the
               page patched; and fault -> page, through the watch)
@@ -329,10 +329,10 @@ def part_page(info: dict, runs: int) -> dict:
                 if len(figures["kb"]) < runs:
                     context.close()
             updates, through = [], []
-            for state in ("dead", "ok", "dead", "ok"):  # a second port of the array fails and returns
+            for state in ("dead", "ok"):  # a second port of the array fails and returns
                 before = page.evaluate("(window.VSGT.lastUpdate || {version: -1}).version")
-                t1 = time.perf_counter()
                 _control(info, "/v1/fault/target", {"target": "A-ctl1-p0", "state": state})
+                t1 = time.perf_counter()  # the lab has changed every host's paths: from here, vCenter's watch and us
                 _until(page, f"(window.VSGT.lastUpdate || {{version: -1}}).version > {before}")
                 page.wait_for_timeout(300)  # an incident change right behind the inventory's is part of it
                 through.append((time.perf_counter() - t1) * 1000)
@@ -445,24 +445,10 @@ def rss_mb(pid: int) -> float:
 def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
     print()
     print(f"lab: {args.hosts} hosts, {args.vms} VMs, +{args.latency_ms} ms/call; started in {lab_start:.1f} s, RSS {lab_rss:.0f} MB")
-    if all(k in rows for k in ("naive", "plain", "narrow", "ours", "watch")):
-        report_collector(rows)
     if "page" in rows:
         report_page(rows["page"], args.runs)
-
-
-def report_page(page: dict, runs: int) -> None:
-    print()
-    print("(f) the plugin's global view, one array target port down (headless Chromium, median of "
-          f"{runs} cold loads; the server had judged the inventory once, in {page['warm_s']:.1f} s):")
-    print(f"    first paint {page['first_paint_ms']:.0f} ms, incidents and disk table shown at {page['ready_ms']:.0f} ms "
-          f"(target < 1000 ms); {page['kb']:.0f} KB in {page['requests']:.0f} requests (target < 300 KB); "
-          f"{page['nodes']:.0f} DOM nodes")
-    print(f"    update: change received -> page patched {page['update_ms']:.0f} ms median, {page['update_max_ms']:.0f} ms max "
-          f"(target < 200 ms); fault -> page, through vCenter's watch: {page['fault_to_page_ms']:.0f} ms median")
-
-
-def report_collector(rows: dict) -> None:
+    if not all(k in rows for k in ("naive", "plain", "narrow", "ours", "watch")):
+        return
     naive, plain, narrow, ours, watch_ = (rows[k] for k in ("naive", "plain", "narrow", "ours", "watch"))
     print(f"{'part':<46} {'seconds':>9} {'peak RSS MB':>12}")
     print(f"{'(a) naive pyVmomi script (extrapolated)':<46} {naive['seconds']:>9.1f} {naive['rss_mb']:>12.0f}")
@@ -476,6 +462,17 @@ def report_collector(rows: dict) -> None:
     print(f"ratios: (a)/(c) = {naive['seconds'] / ours['seconds']:.1f}x faster than the naive script (target >= 20x); "
           f"(b)/(c) = {plain['seconds'] / ours['seconds']:.2f} (target >= 1); "
           f"(e) collector peak RSS {ours['rss_mb']:.0f} MB (target < 600 MB)")
+
+
+def report_page(page: dict, runs: int) -> None:
+    print("(g) the plugin's global view, one array target port down (headless Chromium, median of "
+          f"{runs} cold loads; the server had judged the inventory once, in {page['warm_s']:.1f} s):")
+    print(f"    first paint {page['first_paint_ms']:.0f} ms, incidents and disk table shown at {page['ready_ms']:.0f} ms "
+          f"(target < 1000 ms); {page['kb']:.0f} KB in {page['requests']:.0f} requests (target < 300 KB); "
+          f"{page['nodes']:.0f} DOM nodes")
+    print(f"    update: change received -> page patched {page['update_ms']:.0f} ms median, {page['update_max_ms']:.0f} ms max "
+          f"(target < 200 ms); the lab's fault done -> page, through vCenter's watch: {page['fault_to_page_ms']:.0f} ms median")
+    print()
 
 
 if __name__ == "__main__":
