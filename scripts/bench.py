@@ -13,12 +13,16 @@ Starts the lab at 2,000 hosts / 20,000 VMs with 5 ms added to every SOAP call (o
   (f) incidents and audit of the whole inventory once it is in memory (its truth known, as in the service's
               pass): grouped healthy, grouped with one array port dead on every host that uses it (applied to
               the model as what-if does), and the audit of single points of failure
+  (g) page    the plugin's global view in headless Chromium with one array target port down, incidents on:
+              first paint (the open incidents and the disk table shown), bytes transferred, DOM nodes, and an
+              update (a second port goes down and comes back: the change's answer reaching the page -> the
+              page patched; and fault -> page, through the watch)
   (h) publish the first full publish of every VM through guestinfo, then (on a second, fresh lab) with
               [delivery] channel = "datasets": writes, seconds, vCenter tasks created, Automation API calls;
               and what polling the guests' data sets costs (scripts/bench_delivery.py). The lab's tasks
               finish at once here; what vCenter's task time would add is computed from the lab's timing
 
-Prints a table and the ratios; ``--json FILE`` also writes the figures.
+Prints a table and the ratios; ``--json FILE`` also writes the figures; ``--parts page`` runs only some.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+PARTS = ("naive", "plain", "narrow", "ours", "watch", "page")
 
 # The properties a straightforward script reads: whole config subtrees, no care for size.
 PLAIN_PROPERTIES = {
@@ -274,13 +280,142 @@ def part_watch(info: dict, faults: int) -> dict:
             "rss_mb": peak_rss_mb()}
 
 
+PAGE_TOKEN = "bench-page-token-0123456789"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# the moment the overview shows what it is for: its open incidents and its disk table (recorded by the page)
+READY_SCRIPT = """
+new MutationObserver((_, observer) => {
+  if (document.querySelector('#open-incidents-table tbody tr[data-incident]')
+      && document.querySelector('#disks-table tbody tr[data-verdict]')) {
+    window.__ready = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def _control(info: dict, path: str, body: dict) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(info["control"] + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(req, timeout=900).read()
+
+
+def part_page(info: dict, runs: int) -> dict:
+    """The plugin server on this lab (its own watch and incident lifecycle, as ``vsguesttruth web`` runs it);
+    the global view loaded ``runs`` times in fresh contexts (no cache), then updates measured on an open page."""
+    from playwright.sync_api import sync_playwright
+
+    from vsguesttruth.incidents import IncidentController
+    from vsguesttruth.vcenter import ConnectionSettings, connect as vsgt_connect
+    from vsguesttruth.web import Auth, IncidentSource, TokenStore, WatcherSource, WebServer, create_app, self_signed
+
+    settings = ConnectionSettings(url=info["url"], username=info["username"], password=info["password"],
+                                  ca_file=info.get("cert") or None)
+    started = time.perf_counter()
+
+    def say(what: str) -> None:  # progress, on stderr (stdout carries the figures)
+        print(f"    page: {time.perf_counter() - started:6.1f} s {what}", file=sys.stderr, flush=True)
+
+    _control(info, "/v1/fault/target", {"target": "A-ctl0-p0", "state": "dead"})
+    say("one target port down")
+    source = WatcherSource(lambda: vsgt_connect(settings))
+    incidents = IncidentController()
+    source.informer.listen(incidents.listen)
+    source.start()
+    server = None
+    try:
+        if not source.wait_version(0, 900):
+            raise SystemExit("no inventory from the lab")
+        say("the watch has the inventory")
+        deadline = time.monotonic() + 300
+        while not incidents.state().open and time.monotonic() < deadline:
+            time.sleep(0.2)
+        say(f"{len(incidents.state().open)} incident(s) open")
+        tmp = Path(tempfile.mkdtemp(prefix="vsgt-bench-page-"))
+        cert, key = self_signed(tmp)
+        app = create_app(source, Auth(TokenStore({PAGE_TOKEN: ("bench", "read")})),
+                         incidents=IncidentSource(incidents.state))
+        server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key).start()
+        t0 = time.perf_counter()
+        _get(server.url, "/api/v1/disks?limit=1")  # the server judges an inventory once, for every page
+        _get(server.url, "/api/v1/audit?limit=1")
+        warm = time.perf_counter() - t0
+        say(f"the server judged the inventory in {warm:.1f} s")
+        figures: dict[str, list[float]] = {"first_paint_ms": [], "ready_ms": [], "kb": [], "requests": [], "nodes": []}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for _ in range(runs):
+                context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.add_init_script(READY_SCRIPT)
+                cdp = context.new_cdp_session(page)
+                cdp.send("Network.enable")
+                cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+                sizes: list[float] = []
+                cdp.on("Network.loadingFinished", lambda e: sizes.append(e["encodedDataLength"]))
+                page.goto(f"{server.url}/ui/global.html#token={PAGE_TOKEN}")
+                _until(page, "window.__ready !== undefined")
+                figures["ready_ms"].append(page.evaluate("window.__ready"))
+                figures["first_paint_ms"].append(page.evaluate(
+                    "(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: 0}).startTime"))
+                page.wait_for_timeout(2000)  # what the page loads after it is ready (the long poll stays open)
+                figures["kb"].append(sum(sizes) / 1024)
+                figures["requests"].append(len(sizes))
+                figures["nodes"].append(page.evaluate("document.getElementsByTagName('*').length"))
+                say(f"page loaded: ready at {figures['ready_ms'][-1]:.0f} ms, {figures['kb'][-1]:.0f} KB")
+                if len(figures["kb"]) < runs:
+                    context.close()
+            updates, through = [], []
+            for state in ("dead", "ok"):  # a second port of the array fails and returns
+                before = page.evaluate("(window.VSGT.lastUpdate || {version: -1}).version")
+                _control(info, "/v1/fault/target", {"target": "A-ctl1-p0", "state": state})
+                t1 = time.perf_counter()  # the lab has changed every host's paths: from here, vCenter's watch and us
+                _until(page, f"(window.VSGT.lastUpdate || {{version: -1}}).version > {before}")
+                page.wait_for_timeout(300)  # an incident change right behind the inventory's is part of it
+                through.append((time.perf_counter() - t1) * 1000)
+                updates.append(page.evaluate("window.VSGT.lastUpdate.ms"))
+                say(f"update: {updates[-1]:.0f} ms in the page, {through[-1]:.0f} ms from the fault")
+            browser.close()
+    finally:
+        if server is not None:
+            server.stop()
+        source.stop()
+        _control(info, "/v1/restore", {})
+    out = {k: statistics.median(v) for k, v in figures.items()}
+    return {**out, "warm_s": warm, "update_ms": statistics.median(updates), "update_max_ms": max(updates),
+            "fault_to_page_ms": statistics.median(through), "rss_mb": peak_rss_mb()}
+
+
+def _until(page, condition: str, timeout: float = 120.0) -> None:
+    """Until ``condition`` holds in the page (polled: the page's CSP refuses Playwright's wait_for_function)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(condition):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the page never showed: {condition}")
+        time.sleep(0.01)
+
+
+def _get(url: str, path: str) -> None:
+    import urllib.request
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {PAGE_TOKEN}"})
+    urllib.request.urlopen(req, context=ctx, timeout=600).read()
+
+
 # -- orchestration -------------------------------------------------------------------------------
 
 def run_part(name: str, info: dict, *extra: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--part", name, "--info", json.dumps(info), *extra],
                          capture_output=True, text=True)
     if out.returncode != 0:
-        raise SystemExit(f"bench part {name} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+        lines = [line for line in out.stderr.strip().splitlines() if not line.startswith(" ")]
+        raise SystemExit(f"bench part {name} failed: {lines[-1] if lines else out.returncode}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -305,6 +440,8 @@ def main() -> None:
     parser.add_argument("--part")
     parser.add_argument("--info")
     parser.add_argument("--narrow", action="store_true")
+    parser.add_argument("--runs", type=int, default=3, help="page loads to take the median of")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"which parts to run (of {', '.join(PARTS)})")
     args = parser.parse_args()
 
     if args.part:
@@ -314,6 +451,7 @@ def main() -> None:
             "plain": lambda: part_plain(info, args.narrow),
             "ours": lambda: part_ours(info),
             "watch": lambda: part_watch(info, args.faults),
+            "page": lambda: part_page(info, args.runs),
         }[args.part]()
         print(json.dumps(result))
         return
@@ -329,8 +467,11 @@ def main() -> None:
     lab_rss = rss_mb(info["pid"])
     try:
         rows = {}
+        wanted = set(args.parts.split(","))
         for name, extra in (("naive", ["--budget", str(args.budget)]), ("plain", []), ("narrow", ["--narrow"]),
-                            ("ours", []), ("watch", ["--faults", str(args.faults)])):
+                            ("ours", []), ("watch", ["--faults", str(args.faults)]), ("page", ["--runs", str(args.runs)])):
+            if name not in wanted:
+                continue
             part = "plain" if name == "narrow" else name
             print(f"  measuring {name} ...", flush=True)
             rows[name] = run_part(part, info, *extra)
@@ -367,9 +508,13 @@ def rss_mb(pid: int) -> float:
 
 
 def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
-    naive, plain, narrow, ours, watch_ = (rows[k] for k in ("naive", "plain", "narrow", "ours", "watch"))
     print()
     print(f"lab: {args.hosts} hosts, {args.vms} VMs, +{args.latency_ms} ms/call; started in {lab_start:.1f} s, RSS {lab_rss:.0f} MB")
+    if "page" in rows:
+        report_page(rows["page"], args.runs)
+    if not all(k in rows for k in ("naive", "plain", "narrow", "ours", "watch")):
+        return
+    naive, plain, narrow, ours, watch_ = (rows[k] for k in ("naive", "plain", "narrow", "ours", "watch"))
     print(f"{'part':<46} {'seconds':>9} {'peak RSS MB':>12}")
     print(f"{'(a) naive pyVmomi script (extrapolated)':<46} {naive['seconds']:>9.1f} {naive['rss_mb']:>12.0f}")
     print(f"{'(b) plain RetrievePropertiesEx':<46} {plain['seconds']:>9.1f} {plain['rss_mb']:>12.0f}")
@@ -413,6 +558,17 @@ def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
           f"(e) collector peak RSS {ours['rss_mb']:.0f} MB (target < 600 MB); "
           f"(f) incidents {max(ours['incidents_healthy_s'], ours['incidents_port_s']):.2f} s and audit "
           f"{ours['audit_s']:.2f} s (target < 1 s each)")
+
+
+def report_page(page: dict, runs: int) -> None:
+    print("(g) the plugin's global view, one array target port down (headless Chromium, median of "
+          f"{runs} cold loads; the server had judged the inventory once, in {page['warm_s']:.1f} s):")
+    print(f"    first paint {page['first_paint_ms']:.0f} ms, incidents and disk table shown at {page['ready_ms']:.0f} ms "
+          f"(target < 1000 ms); {page['kb']:.0f} KB in {page['requests']:.0f} requests (target < 300 KB); "
+          f"{page['nodes']:.0f} DOM nodes")
+    print(f"    update: change received -> page patched {page['update_ms']:.0f} ms median, {page['update_max_ms']:.0f} ms max "
+          f"(target < 200 ms); the lab's fault done -> page, through vCenter's watch: {page['fault_to_page_ms']:.0f} ms median")
+    print()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
 """The plugin's pages in a real browser (Debian's chromium, headless, driven by Playwright) against the app
 on the lab with faults: every view in the light and the dark theme, checked with axe-core (no serious or
-critical WCAG 2.1 AA violation), a live update arriving without a reload, the move dialog's offers and
-refusals (the same plan as GET /plan), the move authorised as the vSphere Client user whose session the page
-hands over (a clone ticket from the lab, then CloneSession), a view of another vCenter's object, the API docs
-behind a token. Screenshots of every view go to test-artifacts/ (kept by CI)."""
+critical WCAG 2.1 AA violation), a live update arriving without a reload, the incident flow under `serve` in
+auto mode (fault -> incident opens -> the service moves the VMs it hits, shown as the incident's actions ->
+fault restored -> incident resolves, all on the timeline), the move dialog's offers and refusals (the same
+plan as GET /plan), the move authorised as the vSphere Client user whose session the page hands over (a clone
+ticket from the lab, then CloneSession), a view of another vCenter's object, the API docs behind a token.
+Screenshots of every view go to test-artifacts/ (kept by CI)."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import ssl
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from vsguesttruth.config import RemediationConfig  # noqa: E402
 from vsguesttruth.guestinfo import POLICY  # noqa: E402
+from vsguesttruth.incidents import IncidentController  # noqa: E402
 from vsguesttruth.remediation import RemediationLoop  # noqa: E402
 from fakes.automation import rest, rest_login  # noqa: E402
 from vsguesttruth.vcenter import (  # noqa: E402
@@ -32,6 +41,7 @@ from vsguesttruth.vcenter import (  # noqa: E402
 from vsguesttruth.web import (  # noqa: E402
     Auth,
     ClientSessions,
+    IncidentSource,
     TokenStore,
     WatcherSource,
     WebServer,
@@ -58,14 +68,18 @@ expect.set_options(timeout=TIMEOUT)
 @pytest.fixture(scope="module")
 def web(lab, tmp_path_factory):
     settings = ConnectionSettings(url=lab.url, username=lab.username, password=lab.password, ca_file=lab.cert)
-    source = WatcherSource(lambda: connect(settings)).start()
+    source = WatcherSource(lambda: connect(settings))
+    incidents = IncidentController()  # the standalone server's own lifecycle, fed by its watch
+    source.informer.listen(incidents.listen)
+    source.start()
     assert source.wait_version(0, 30), "no inventory from the lab"
     cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     sessions = ClientSessions(ClientSessionExchange(settings), ttl=60)
     auth = Auth(TokenStore({WRITE: ("e2e", "write"), READ: ("viewer", "read")}), sessions)
     conn = connect(settings)
     remedy = RemediationLoop(conn, RemediationConfig(mode="advise"))  # the plugin's move action is manual
-    app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate, role=lambda: dict(ROLE))
+    app = create_app(source, auth, plan=remedy.manual.plan, migrate=remedy.manual.migrate, role=lambda: dict(ROLE),
+                     incidents=IncidentSource(incidents.state, remedy.config))
     server = WebServer(app, "127.0.0.1", 0, cert_file=cert, key_file=key, on_stop=auth.close).start()
     server.source = source
     server.sessions = sessions
@@ -162,8 +176,11 @@ def test_every_view_in_both_themes_passes_axe(lab, web, page, theme):
     ds = next(d for d in api(web, "datastores")["items"] if d["name"] == "ds-gold")
     target = api(web, "targets")["items"][0]["target"]
     lun = api(web, "luns?sort=name")["items"][0]["canonical_name"]
+    incident = wait_incident(web, "target")
     views = {
-        "global": (f"global.html?theme={theme}#token={READ}", "#disks-table tbody tr[data-verdict]"),
+        "global": (f"global.html?theme={theme}#token={READ}", "#open-incidents-table tbody tr[data-incident]"),
+        "global-incidents": (f"global.html?theme={theme}#incidents", "#incidents-table tbody tr[data-incident]"),
+        "incident": (f"global.html?theme={theme}#incident/{incident}", "#incident-hits tbody tr[data-vm]"),
         "global-hosts": (f"global.html?theme={theme}#hosts", "#hosts-table tbody tr[data-host]"),
         "global-targets": (f"global.html?theme={theme}#targets", "#targets-table tbody tr[data-target]"),
         "target": (f"global.html?theme={theme}#target/{target}", "#target-view"),
@@ -183,6 +200,50 @@ def test_every_view_in_both_themes_passes_axe(lab, web, page, theme):
         assert page.locator("header").count() == 0  # one header: the vSphere Client's own
         shot(page, f"{name}-{theme}")
         axe(page, f"{name} ({theme})")
+        if name in ("vm-summary", "vm-monitor"):  # the incident behind each verdict, a link to its view
+            expect(page.locator(f'.vsgt-incident[data-incident="{incident}"]').first).to_be_visible()
+
+
+def wait_incident(web, kind: str, timeout: float = 20) -> str:
+    """The id of the open incident of ``kind`` (the lifecycle takes in an inventory after its version is out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = api(web, f"incidents?state=open&kind={kind}")["items"]
+        if found:
+            return found[0]["id"]
+        time.sleep(0.2)
+    raise AssertionError(f"no open {kind} incident")
+
+
+def test_global_view_is_incident_first(lab, web, page):
+    version = web.source.version
+    lab.fault("target", target="A-ctl0-p0", state="dead")
+    wait_version(web, version)
+    incident = wait_incident(web, "target")
+    page.goto(f"{web.url}/ui/global.html#token={READ}")
+    row = page.locator(f'#open-incidents-table tr[data-incident="{incident}"]')
+    detail = api(web, f"incidents/{incident}")
+    expect(row).to_contain_text(detail["component"])  # the failed component, named
+    expect(row).to_contain_text("open: dead")
+    expect(row).to_contain_text(f"{detail['host_count']} hosts, {detail['vm_count']} VMs, {detail['disk_count']} disks")
+    expect(page.locator(f'#incident-timeline li[data-kind="opened"][data-incident="{incident}"]')).to_be_visible()
+    expect(page.locator("#audit-table tbody tr[data-finding]").first).to_be_visible()  # ds-edge on fabric A only
+    order = page.evaluate("['open-incidents', 'incident-timeline', 'audit', 'disks'].map(id => "
+                          "document.getElementById(id).getBoundingClientRect().top)")
+    assert order == sorted(order), order  # incidents, timeline, audit, then the disk table
+    expect(page.locator('#disks-table tr[data-verdict="degraded"]').first).to_contain_text(incident)
+    row.locator("a").first.click()
+    expect(page.locator("#incident-view")).to_have_attribute("data-state", "open")
+    hits = page.locator("#incident-hits tbody tr[data-vm]")
+    expect(hits).to_have_count(len(detail["hits"]))
+    expect(page.locator("#incident-evidence tbody tr").first).to_be_visible()
+    expect(page.locator("#incident-advice")).to_be_visible()
+
+    version = web.source.version
+    lab.restore()  # the port is back: the incident resolves, the open view says so without a reload
+    expect(page.locator("#incident-view")).to_have_attribute("data-state", "resolved")
+    expect(page.locator("#incident-actions li[data-kind=resolved]")).to_be_visible()
+    shot(page, "incident-resolved")
 
 
 # -- the global view ----------------------------------------------------------------------------------
@@ -299,6 +360,88 @@ def test_host_view_shows_the_health_reported_to_proactive_ha(lab, web, page, tmp
         lab.restore()
         pha.step(snapshot(conn))  # green again: the shared lab keeps no red host
         conn.close()
+
+
+# -- the incident flow under serve in auto mode --------------------------------------------------------
+
+SERVE_CONFIG = """
+[remediation]
+stable_seconds = 1
+cooldown_minutes = 1
+max_per_hour = 100
+"""
+CLI = str(Path(sys.executable).parent / "vsguesttruth")
+
+
+def test_incident_flow_under_serve_in_auto_mode(lab, conn, placement, browser, tmp_path):
+    """esx-b02 loses both FC HBAs: an incident opens, the service moves the SAN VMs it hits (the incident's
+    actions), the cables come back, the incident resolves; the overview's timeline shows it all."""
+    config = tmp_path / "config.toml"
+    config.write_text(SERVE_CONFIG)
+    saved = lab.run_dir / "web-ui-url"
+    saved.unlink(missing_ok=True)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("VSGT_", "GOVC_"))},
+           "VSGT_LAB_HOME": str(lab.run_dir), "VSGT_CONFIG": str(config)}
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([CLI, "serve", "--lab", "--mode", "auto", "--port", "0"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not saved.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert saved.exists(), log.read_text()
+        url = re.search(r"https://127\.0\.0\.1:\d+/ui/global\.html#token=[\w-]+", saved.read_text()).group(0)
+        page = context.new_page()
+        page.goto(url)
+        opened = page.locator("#open-incidents-table tbody tr[data-incident]")
+        expect(page.locator("#open-incidents-status")).to_contain_text("No open incidents")
+        hit = {vm.name for vm in placement.vms.values() if vm.host == placement.host_by_name("esx-b02").moref
+               and any(d.backing == "vmdk" and d.datastores for d in vm.disks)}
+
+        lab.fault("hba", host="esx-b02", hba="vmhba2", state="dead")
+        lab.fault("hba", host="esx-b02", hba="vmhba3", state="dead")
+        expect(opened.first).to_be_visible()  # without a reload
+        ids = set(opened.evaluate_all("rows => rows.map(r => r.dataset.incident)"))
+        assert all(i.startswith(("hba-", "host-")) for i in ids), ids  # the HBAs (or the host) named, not 9 LUNs
+        for i in ids:
+            expect(page.locator(f'#incident-timeline li[data-kind="opened"][data-incident="{i}"]')).to_be_visible()
+        shot(page, "flow-incident-open")
+        moved = page.locator("#incident-timeline li[data-kind=moved]")
+        expect(moved.first).to_be_visible(timeout=90_000)  # the service moved a VM an incident hit
+        incident = moved.first.get_attribute("data-incident")
+        assert incident in ids, (incident, ids)
+        row = page.locator(f'#open-incidents-table tr[data-incident="{incident}"]')
+        expect(row).to_contain_text("moved ")  # "what the service did", in the list
+        shot(page, "flow-vms-moved")
+
+        row.locator("a").first.click()
+        view = page.locator("#incident-view")
+        expect(view).to_have_attribute("data-state", "open")
+        actions = page.locator("#incident-actions li[data-kind=moved]")
+        expect(actions.first).to_be_visible()
+        said = " ".join(actions.all_inner_texts())
+        assert any(f"moved {name} from esx-b02" in said for name in hit), said
+        shot(page, "flow-incident-actions")
+
+        lab.restore()
+        expect(view).to_have_attribute("data-state", "resolved", timeout=60_000)
+        expect(page.locator("#incident-actions li[data-kind=resolved]")).to_be_visible()
+        page.click("#tab-disks")
+        expect(page.locator(f'#incident-timeline li[data-kind="resolved"][data-incident="{incident}"]')).to_be_visible()
+        expect(page.locator("#open-incidents-status")).to_contain_text("No open incidents")
+        kinds = page.locator(f'#incident-timeline li[data-incident="{incident}"]').evaluate_all(
+            "items => items.map(i => i.dataset.kind)")
+        assert kinds[0] == "resolved" and kinds[-1] == "opened" and "moved" in kinds, kinds  # newest first
+        shot(page, "flow-incident-resolved")
+        axe(page, "overview after the flow")
+    finally:
+        context.close()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, log.read_text()
 
 
 # -- the move dialog ---------------------------------------------------------------------------------

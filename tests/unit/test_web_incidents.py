@@ -4,6 +4,7 @@ metrics with vmware_exporter's labels, computed once per version."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -184,3 +185,28 @@ def test_spof_metrics_name_the_cluster_and_datastores():
     disks = [s for s in families["vsguesttruth_spof_disks"].samples if s.labels["kind"] == "single_hba"]
     assert disks and disks[0].labels["cluster_name"] == "cl-b" and disks[0].labels["key"] == f"hba:{host_moref('esx-b01')}/vmhba2"
     assert {s.labels["ds_name"] for s in families["vsguesttruth_spof_datastore"].samples} >= {"ds-gold"}
+
+
+def test_each_disk_names_the_incident_behind_its_verdict_and_the_feed_answers_for_incidents(world):
+    before = world.get("/api/v1/changes", after=0)
+    dead = set_target(world.source.latest(), "A-ctl0-p0", "dead")
+    world.set(dead, 0)
+    world.set(dead, 3)
+    [row] = world.get("/api/v1/incidents")["items"]
+    assert row["done"] == "moved web01; advice web01"  # its vCenter events on the VMs it hit, in a few words
+    [short] = world.get("/api/v1/incidents", compact=True)["items"]  # what a page asks: lists cut, counts whole
+    assert short["vms"] == row["vms"][:5] and len(row["vms"]) > 5 and short["vm_count"] == row["vm_count"]
+    disks = world.get("/api/v1/disks", vm="web01")["items"]
+    assert {d["verdict"]: d["incidents"] for d in disks}["degraded"] == [row["id"]]
+    assert all(d["incidents"] == [] for d in world.get("/api/v1/disks", verdict=["healthy"], limit=500)["items"])
+    mapped = {d["disk"]["key"]: d["incidents"] for d in world.get("/api/v1/vms/web01/map")["disks"]}
+    assert mapped == {d["key"]: [{"id": row["id"], "kind": "target", "component": "target A-ctl0-p0", "cause": "dead",
+                                  "since": T0.isoformat()}] if d["incidents"] else [] for d in disks}
+    # the page showing this inventory but the incidents before it: the long poll answers at once
+    now = world.get("/api/v1/changes", after=world.source.version, wait=0)
+    assert now["incidents_version"] > before["incidents_version"]
+    started = time.monotonic()
+    answer = world.get("/api/v1/changes", after=world.source.version, wait=10,
+                       incidents_after=before["incidents_version"])
+    assert time.monotonic() - started < 5 and answer["incidents_version"] == now["incidents_version"]
+    assert answer["disks"] == []  # nothing else changed

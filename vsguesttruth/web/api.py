@@ -218,6 +218,9 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                     and (lun is None or lun in d["luns"]) and (target is None or target in d["targets"]))
 
         items, matched = listed(views.disks, DISK_COLUMNS, sort, q, offset, limit, where)
+        behind = pages.disk_incidents()
+        if behind:
+            items = [{**d, "incidents": list(behind.get((d["vm_moref"], d["key"]), ()))} for d in items]
         return {"version": pages.version, "total": len(views.disks), "matched": matched, "offset": offset,
                 "limit": limit, "sort": sort or DISK_COLUMNS.default, "counts": views.counts, "items": items}
 
@@ -226,18 +229,26 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     async def changes(
         after: int = Query(ge=0, description="The inventory version the page shows."),
         wait: float = Query(default=0.0, ge=0, le=MAX_WAIT, description="Seconds to wait for a newer version."),
+        incidents_after: int | None = Query(default=None, ge=0, description="The incident state version the page "
+                                                                             "shows: a newer one answers too."),
         principal: Principal = Depends(who),
     ) -> dict:
-        """Long poll: as soon as the inventory is newer than ``after`` (or after ``wait`` seconds), what changed
-        since: disks whose verdict or explanation changed, hosts whose summary changed, the counts."""
+        """Long poll: as soon as the inventory is newer than ``after``, or the incidents newer than
+        ``incidents_after`` (or after ``wait`` seconds), what changed since: disks whose verdict or explanation
+        changed, hosts whose summary changed, the counts, the incident state's version."""
         found = await run_in_threadpool(ready)
         pages.feed.advance(pages.version, found[2])  # the version the page shows is the base of the next step
+
+        def same() -> bool:
+            seen = pages.incidents_version
+            return pages.version <= after and (incidents_after is None or seen is None or seen <= incidents_after)
+
         deadline = time.monotonic() + wait
-        while pages.version <= after and time.monotonic() < deadline and not closing.is_set():
-            await asyncio.sleep(0.2)
+        while same() and time.monotonic() < deadline and not closing.is_set():
+            await asyncio.sleep(0.05)
         _, _, views = await run_in_threadpool(ready)
         delta = await run_in_threadpool(pages.feed.since, after, pages.version, views)
-        return {**meta(), "counts": views.counts, **delta}
+        return {**meta(), "counts": views.counts, "incidents_version": pages.incidents_version, **delta}
 
     # -- VMs ----------------------------------------------------------------------------------------------
 
@@ -267,6 +278,9 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         with views.lock:
             out = truth.as_dict()
         out["level"] = {**out["level"], **pages.level_of(target)[1]}  # met, by how much, and where it comes from
+        behind = pages.incidents_of(target.moref)
+        for disk in out["disks"]:
+            disk["incidents"] = behind.get(disk["disk"]["key"], [])
         return out
 
     # -- hosts and storage ------------------------------------------------------------------------------

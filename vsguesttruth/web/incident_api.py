@@ -25,6 +25,15 @@ from .listing import DEFAULT_LIMIT, MAX_LIMIT, ListError, page
 from .pages import Pages
 
 
+COMPACT = 5  # entries of each list a compact row keeps
+LISTS = ("hosts", "clusters", "vms", "disks", "luns", "datastores")
+
+
+def cut(row: dict) -> dict:
+    """``row`` with its lists cut to the first few (its counts say how many there are)."""
+    return {**row, **{k: row[k][:COMPACT] for k in LISTS if k in row}}
+
+
 def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIRouter:
     """The incident routes on ``pages`` (whose ``incidents`` is the service's lifecycle); ``who`` authenticates
     (the API's dependency); ``plan(inventory, vm)``: remediation's decision for one VM (the advice shown)."""
@@ -59,6 +68,9 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
     q_sort = Query(default="", description="Column to sort by; prefix - for descending.")
     q_offset = Query(default=0, ge=0, description="Rows to skip.")
     q_limit = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page.")
+    q_compact = Query(default=False, description=f"Each row's lists (hosts, VMs, disks, LUNs, datastores) cut to the "
+                                                 f"first {COMPACT}; the counts stay whole (what a page shows: one "
+                                                 "target port of a big SAN hits thousands of VMs).")
 
     @api.get("/incidents", tags=["incidents"], operation_id="listIncidents", response_model=s.IncidentPage,
              responses=schemas.errors(501))
@@ -69,7 +81,7 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
         vm: str | None = Query(default=None, description="Only incidents that hit this VM (name or moref)."),
         cluster: str | None = Query(default=None, description="Only incidents in this cluster."),
         q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
-        principal: Any = Depends(who),
+        compact: bool = q_compact, principal: Any = Depends(who),
     ) -> dict:
         """Every incident the service knows, open ones first then the newest (sort: state, since, kind, disks,
         vms, hosts, duration, worst): the failed component, since when, what it hits."""
@@ -86,6 +98,9 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
                     and (hit_vm is None or r["id"] in hit_vm))
 
         items, matched = listed(views.rows, INCIDENT_COLUMNS, sort, q, offset, limit, where)
+        if items:
+            said = events()
+            items = [{**(cut(r) if compact else r), "done": views.done(views.state.find(r["id"]), said)} for r in items]
         return {"version": pages.version, "incidents_version": views.state.version, "total": len(views.rows),
                 "matched": matched, "offset": offset, "limit": limit, "sort": sort or INCIDENT_COLUMNS.default,
                 "counts": views.counts, "items": items}
@@ -115,13 +130,15 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
     def audit(kind: list[str] = Query(default=[], description=f"Only these kinds: {', '.join(FINDING_KINDS)}."),
               cluster: str | None = Query(default=None, description="Only findings in this cluster."),
               q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
-              principal: Any = Depends(who)) -> dict:
+              compact: bool = q_compact, principal: Any = Depends(who)) -> dict:
         """Single points of failure of the disks healthy now, the most disks one failure would hit first (sort:
         disks, vms, kind, component)."""
         known(kind, FINDING_KINDS, "kind")
         views = ready()
         items, matched = listed(views.finding_rows, FINDING_COLUMNS, sort, q, offset, limit, lambda r: (
             (not kind or r["kind"] in kind) and (cluster is None or cluster in r["clusters"])))
+        if compact:
+            items = [cut(r) for r in items]
         return {"version": pages.version, "total": len(views.finding_rows), "matched": matched, "offset": offset,
                 "limit": limit, "sort": sort or FINDING_COLUMNS.default, "counts": views.finding_counts, "items": items}
 

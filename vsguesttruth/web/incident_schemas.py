@@ -43,6 +43,8 @@ class IncidentRow(_Open):
     disk_count: int
     vms: list[str]
     worst: Verdict = Field(description="The worst verdict among the disks it hit (when hit).")
+    done: str = Field(default="", description='What the service did about the VMs it hit, in the list: "moved '
+                                              'web01, app01; advice db01" (empty: nothing yet).')
 
 
 class IncidentCounts(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from vsguesttruth.config import AuditConfig, RemediationConfig
 from vsguesttruth.incidents import KINDS, Incident, IncidentState
-from vsguesttruth.incidents.actions import actions
+from vsguesttruth.incidents.actions import actions, summary
 from vsguesttruth.incidents.audit import KINDS as FINDING_KINDS
 from vsguesttruth.incidents.audit import Finding, audit
 from vsguesttruth.model import Inventory
@@ -117,6 +117,10 @@ class IncidentViews:
         out["advice"] = advice
         out["merged_into"] = incident.merged_into
         return out
+
+    def done(self, incident: Incident | None, events: list[dict]) -> str:
+        """What the service did about the VMs ``incident`` hit, in a few words (empty: nothing yet)."""
+        return summary(actions(incident, events, self.now)) if incident is not None else ""
 
     def timeline(self, events: list[dict], limit: int) -> list[dict]:
         """Incidents opening and resolving, and the service's actions, newest last."""

@@ -5,6 +5,7 @@ policy within the admin's ``[guest]`` bounds, as its guest is told), and the liv
 from __future__ import annotations
 
 import threading
+from typing import Mapping
 
 from vsguesttruth.config import GuestConfig
 from vsguesttruth.guestinfo import Levels
@@ -74,6 +75,27 @@ class Pages:
             if kept is None or kept.state is not state or kept.inv is not inv:
                 kept = self._incident_views = IncidentViews(state, inv, views, self.level, self.incidents)
             return kept
+
+    @property
+    def incidents_version(self) -> int | None:
+        """The incident state's version (None: no incidents here): live pages wait on it too, because the
+        lifecycle takes in an inventory after the inventory's version is out."""
+        return self.incidents.state().version if self.incidents is not None else None
+
+    def disk_incidents(self) -> Mapping[tuple[str, int], tuple[str, ...]]:
+        """(VM moref, disk key) -> the ids of the open incidents behind that disk's verdict."""
+        return self.incidents.state().by_disk if self.incidents is not None else {}
+
+    def incidents_of(self, vm: str) -> dict[int, list[dict]]:
+        """Disk key -> the open incidents behind the verdict of that disk of ``vm`` (id, kind, component, cause,
+        since): what its guest's document names."""
+        if self.incidents is None:
+            return {}
+        state = self.incidents.state()
+        found = {i.id: i for i in state.open}
+        return {key: [{"id": i.id, "kind": i.kind.value, "component": i.failure.name, "cause": i.failure.cause,
+                       "since": i.since.isoformat()} for i in (found.get(x) for x in ids) if i is not None]
+                for key, ids in state.by_vm.get(vm, {}).items()}
 
     def incident_metrics(self) -> dict | None:
         """The incident and audit samples for /metrics (computed once per version, not per scrape)."""

@@ -118,6 +118,7 @@ class DiskRecord(_Open):
     advice: Advice
     explanation: str
     sla_met: bool = Field(default=True, description="Within the service level its VM is judged by.")
+    incidents: list[str] = Field(default=[], description="The open incidents behind the disk's verdict (ids).")
 
 
 Counts = dict[str, int]
@@ -222,6 +223,8 @@ class Changes(BaseModel):
     hosts: list[HostRow] = Field(description="Hosts whose summary or badges changed.")
     removed_hosts: list[str]
     vms: list[str] = Field(description="Morefs of VMs with a changed disk.")
+    incidents_version: int | None = Field(default=None, description="The incident state's version (null: this "
+                                                                    "server keeps no incidents).")
 
 
 class Event(BaseModel):

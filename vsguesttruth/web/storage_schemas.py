@@ -101,6 +101,14 @@ class VirtualDisk(_Open):
     datastores: list[str]
 
 
+class IncidentRef(BaseModel):
+    id: str
+    kind: str
+    component: str
+    cause: str
+    since: str
+
+
 class DiskTruthInfo(_Open):
     vm: str
     vm_name: str
@@ -115,6 +123,7 @@ class DiskTruthInfo(_Open):
     luns: list[LunInfo]
     mapping: DatastoreInfo | None = Field(
         default=None, description="An RDM's mapping file datastore: vMotion and power-on need it, I/O does not.")
+    incidents: list[IncidentRef] = Field(default=[], description="The open incidents behind the disk's verdict.")
 
 
 class Level(BaseModel):

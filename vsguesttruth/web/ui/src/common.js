@@ -51,8 +51,9 @@ export function announce(text) {
 export function changeWords(changes) {
   const disks = changes.disks.length + changes.removed_disks.length;
   const hosts = changes.hosts.length;
-  if (!disks && !hosts) return "";
+  if (!disks && !hosts && !changes.incidents_changed) return "";
   const parts = [];
+  if (changes.incidents_changed) parts.push("incidents changed");
   if (disks) parts.push(disks + " disk" + (disks > 1 ? "s" : "") + " changed");
   if (hosts) parts.push(hosts + " host" + (hosts > 1 ? "s" : "") + " changed");
   return "Update: " + parts.join(", ") + ".";

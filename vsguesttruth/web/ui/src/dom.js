@@ -33,6 +33,13 @@ export function gib(bytes) {
   return gib >= 1024 ? (gib / 1024).toFixed(1) + " TiB" : gib.toFixed(gib >= 100 ? 0 : 1) + " GiB";
 }
 
+// A moment on a timeline: the time of day when it is today, else the date too.
+export function clock(iso) {
+  const at = new Date(iso);
+  if (isNaN(at)) return String(iso);
+  return at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+}
+
 export function time(iso) {
   const at = new Date(iso);
   return isNaN(at) ? String(iso) : at.toLocaleString();

@@ -1,9 +1,11 @@
-// Live updates: long-poll /changes?after=V (the inventory version the page shows). The server answers as
-// soon as vCenter's inventory is newer, with only what changed; pages patch what they show.
+// Live updates: long-poll /changes?after=V&incidents_after=I (the inventory and incident versions the page
+// shows). The server answers as soon as either is newer, with only what changed; pages patch what they show.
+// The last update's timing (answer received -> page patched) is kept in window.VSGT.lastUpdate.
 import { api } from "./api.js";
 
 const listeners = [];
 let version = -1;
+let incidents = null;  // the incident state's version; null: not known yet, or no incidents on this server
 let running = false;
 
 export function onChange(fn) { listeners.push(fn); }
@@ -13,14 +15,27 @@ export function start(fromVersion, status) {
   version = fromVersion;
   if (running) return;
   running = true;
+  let first = true;  // the first ask answers at once: it learns the incident version
   const loop = async () => {
     try {
-      const changes = await api("changes?after=" + version + "&wait=20");
-      const newer = changes.version !== version;
+      const wait = first ? 0 : 20;
+      const changes = await api("changes?after=" + version + "&wait=" + wait + (incidents !== null ? "&incidents_after=" + incidents : ""));
+      const received = window.performance.now();
+      const seen = changes.incidents_version === undefined ? null : changes.incidents_version;
+      changes.inventory_changed = changes.version !== version;
+      changes.incidents_changed = !first && seen !== incidents;
       version = changes.version;
+      incidents = seen;
+      first = false;
       if (status) status(changes);
-      if (newer) for (const fn of listeners) await fn(changes);
-      window.setTimeout(loop, 200);
+      if (changes.inventory_changed || changes.incidents_changed) {
+        for (const fn of listeners) await fn(changes);
+        const applied = window.performance.now();
+        window.VSGT = window.VSGT || {};
+        window.VSGT.lastUpdate = { version, incidents_version: incidents, received, applied, ms: applied - received };
+        document.body.setAttribute("data-updated", String(version) + "/" + String(incidents));
+      }
+      window.setTimeout(loop, 50);
     } catch (err) {
       if (err && err.status === 401) { running = false; return; }
       if (status) status({ error: err.message || String(err) });

@@ -35,8 +35,7 @@ async function run() {
   const status = (changes) => setContext(about, changes.version, changes.updated_at, changes.error, changes.role);
   try {
     if (page === "global") {
-      const first = await api("disks?limit=1");
-      globalView(root, about, first);
+      globalView(root, about);
     } else {
       const object = contextObject();
       if (!object) {

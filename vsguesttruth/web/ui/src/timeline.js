@@ -1,16 +1,18 @@
-// A timeline of what happened, newest first, as Clarity's vertical timeline: fed by vCenter events (the
-// service's moves, advice, holds and refusals; later the incidents' openings and resolutions).
-import { el, time } from "./dom.js";
+// A timeline of what happened, newest first, as Clarity's vertical timeline: incidents opening and resolving,
+// and the service's actions (its vCenter events: moves, advice, holds and refusals).
+import { routeLink } from "./common.js";
+import { clock, el, time } from "./dom.js";
 import { icon } from "./words.js";
 
 const KIND = {
   moved: { shape: "success-standard", word: "moved" }, moving: { shape: "sync", word: "moving" },
   failed: { shape: "error-standard", word: "failed" }, advice: { shape: "lightbulb", word: "advice" },
   held: { shape: "hourglass", word: "held" }, refused: { shape: "ban", word: "not moved" },
-  note: { shape: "info-standard", word: "note" },
+  opened: { shape: "warning-standard", word: "incident opened" }, resolved: { shape: "check-circle", word: "incident resolved" },
+  incident: { shape: "info-standard", word: "incident recorded" }, note: { shape: "info-standard", word: "note" },
 };
 
-// items: [{time (ISO), kind, title, text}]
+// items: [{time (ISO), kind, title, text, route?}]; a route makes the title a link (e.g. to the incident)
 export function timeline(items, options) {
   options = options || {};
   if (!items.length) return el("p", { cls: "vsgt-muted", id: options.id, text: options.empty || "Nothing happened in the last day." });
@@ -18,11 +20,12 @@ export function timeline(items, options) {
   return el("ul", { cls: "clr-timeline clr-timeline-vertical vsgt-timeline", id: options.id, "aria-label": options.label || "Timeline" },
     sorted.map((item) => {
       const k = KIND[item.kind] || KIND.note;
-      return el("li", { cls: "clr-timeline-step", "data-kind": item.kind },
-        el("div", { cls: "clr-timeline-step-header" }, el("time", { datetime: item.time, text: time(item.time) })),
+      const title = item.title || k.word;
+      return el("li", { cls: "clr-timeline-step", "data-kind": item.kind, "data-incident": item.incident || null },
+        el("div", { cls: "clr-timeline-step-header" }, el("time", { datetime: item.time, title: time(item.time), text: clock(item.time) })),
         icon(k.shape, k.word),
         el("div", { cls: "clr-timeline-step-body" },
-          el("span", { cls: "clr-timeline-step-title", text: item.title || k.word }),
+          el("span", { cls: "clr-timeline-step-title" }, item.route ? routeLink(item.route, title) : title),
           el("span", { cls: "clr-timeline-step-description", text: item.text })));
     }));
 }

@@ -1,7 +1,10 @@
-// The global view: verdict tiles (each a filter of the disk table), the disk table (sorted, filtered,
-// searched and paged on the server), hosts with badges that name what is wrong, LUNs, datastores, target
-// ports, and what the service did (vCenter events). Tabs and detail views are routes of the URL fragment
-// (#hosts, #lun/naa...), or the route the client passes (navigateTo's customData).
+// The global view, incident-first: the open incidents (what failed, since when, what it hits, what the
+// service did), the timeline of incidents and of the service's actions, the single points of failure, then
+// the verdict tiles (each a filter of the disk table) and the disk table (sorted, filtered, searched and
+// paged on the server); tabs for every incident, hosts with badges that name what is wrong, LUNs,
+// datastores, target ports, and what the service did (vCenter events). Tabs and detail views are routes of
+// the URL fragment (#hosts, #lun/naa..., #incident/<id>), or the route the client passes (navigateTo's
+// customData).
 import { api, query } from "../api.js";
 import { announce, badges, changeWords, list, objectLink, routeLink } from "../common.js";
 import { $, el, gib, replace } from "../dom.js";
@@ -10,21 +13,24 @@ import { onChange } from "../live.js";
 import { navigationData } from "../sdk.js";
 import { fromEvents, timeline } from "../timeline.js";
 import { VERDICTS, ADVICE, icon, verdictLabel, VERDICT } from "../words.js";
+import { auditGrid, incidentGrid, incidentTimeline, incidentView } from "./incidents.js";
 import { datastoreView, lunView, targetView } from "./storage.js";
 
 // The tabs; "incidents" has its place and shows once the server offers incidents.
 const TABS = [
-  { id: "disks", title: "Virtual disks" }, { id: "incidents", title: "Incidents", feature: "incidents" },
+  { id: "disks", title: "Overview" }, { id: "incidents", title: "Incidents", feature: "incidents" },
   { id: "hosts", title: "Hosts" }, { id: "luns", title: "LUNs" }, { id: "datastores", title: "Datastores" },
   { id: "targets", title: "Target ports" }, { id: "activity", title: "Activity" },
 ];
-const DETAIL = { lun: "luns", datastore: "datastores", target: "targets" };
+const TICK_MS = 10000;
+const AUDIT_MS = 60000;
+const DETAIL = { lun: "luns", datastore: "datastores", target: "targets", incident: "incidents" };
 
-export function globalView(root, about, first) {
+export function globalView(root, about) {
   const features = about.features || {};
   const tabs = TABS.filter((t) => !t.feature || features[t.feature]);
   const filter = { verdict: null, all: false };
-  let counts = first.counts;
+  let counts = null;  // disks per verdict: from the disk table's answers and the live feed
   const tiles = el("div", { cls: "vsgt-tiles", id: "counts", role: "group", "aria-label": "Disks by verdict: choose one to filter the table" });
   const headline = el("h2", { id: "headline", cls: "vsgt-headline" });
   const panel = el("div", { id: "panel", role: "tabpanel" });
@@ -33,7 +39,7 @@ export function globalView(root, about, first) {
 
   const disks = grid({
     id: "disks", label: "disks", caption: "Virtual disks", sort: "-verdict", search: "VM, host, datastore, LUN, target\u2026",
-    empty: "No disk matches.", load: (p) => api("disks" + query(diskQuery(p))),
+    empty: "No disk matches.", load: (p) => api("disks" + query(diskQuery(p))).then((r) => { counts = r.counts; drawTiles(); return r; }),
     rowAttrs: (d) => ({ "data-vm": d.vm, "data-disk": d.disk, "data-verdict": d.verdict, "data-sla-met": String(d.sla_met) }),
     columns: [
       { title: "VM", sort: "vm", cell: (d) => objectLink("vm", d.vm_moref, d.vm) },
@@ -45,6 +51,7 @@ export function globalView(root, about, first) {
       { title: "LUN", sort: "lun", cls: "vsgt-mono vsgt-small", cell: (d) => list(d.luns, (l) => routeLink("lun/" + l, l)) },
       { title: "Why", cls: "vsgt-small", cell: (d) => d.explanation },
       { title: "Advice", cls: "vsgt-small", cell: (d) => ADVICE[d.advice] || d.advice },
+      ...(features.incidents ? [{ title: "Incident", cls: "vsgt-small", cell: (d) => list(d.incidents, (i) => routeLink("incident/" + i, i)) }] : []),
     ],
   });
   function diskQuery(p) {
@@ -55,6 +62,7 @@ export function globalView(root, about, first) {
     el("label", { for: "show-all", cls: "clr-control-label", text: "Show healthy disks too" }));
 
   function drawTiles() {
+    if (!counts) return;
     const total = VERDICTS.reduce((n, v) => n + (counts[v] || 0), 0);
     const bad = total - (counts.healthy || 0);
     replace(tiles, VERDICTS.map((v) => el("button", {
@@ -110,6 +118,18 @@ export function globalView(root, about, first) {
     { title: "Disks", sort: "disks", cell: (t) => String(t.disks) },
   ], (t) => ({ "data-target": t.target, "data-dead": String(t.paths_dead) }));
 
+  // incidents (when the server keeps them): open ones on the overview, every one on their tab
+  const openIncidents = features.incidents ? incidentGrid({ id: "open-incidents", label: "open incidents", caption: "Open incidents",
+    state: "open", limit: 10, search: false, empty: "No open incident: every component works." }) : null;
+  const allIncidents = features.incidents ? incidentGrid({ id: "incidents", label: "incidents", caption: "Incidents, open and resolved" }) : null;
+  const findings = features.incidents ? auditGrid({ id: "audit", limit: 10 }) : null;
+  const recent = el("div", { id: "timeline-box" });
+  let auditAt = 0;  // the audit (what one more failure would hit) is a planning view: read again once a minute
+  const audit = () => { auditAt = Date.now(); return findings.reload(); };
+  const drawTimeline = async () => {
+    try { replace(recent, await incidentTimeline(20)); } catch (err) { replace(recent, el("p", { cls: "vsgt-error", text: err.message })); }
+  };
+
   async function activity() {
     const answer = await api("events?limit=200");
     return el("div", null, el("h2", { text: "What vsguesttruth did (vCenter events, last 24 hours)" }),
@@ -119,16 +139,24 @@ export function globalView(root, about, first) {
 
   const panels = {
     disks: () => ({
-      node: el("div", null, headline, tiles, el("div", { cls: "vsgt-grid-filters" }, allToggle), disks.node,
+      node: el("div", null, headline,
+        features.incidents ? [el("h2", { text: "Open incidents" }), openIncidents.node,
+          el("h2", { text: "Timeline: incidents and what the service did" }), recent,
+          el("h2", { text: "Single points of failure" }), findings.node] : null,
+        el("h2", { text: "Virtual disks" }), tiles, el("div", { cls: "vsgt-grid-filters" }, allToggle), disks.node,
         el("h2", { text: "Hosts with a problem" }), troubled.node),
-      refresh: () => Promise.all([disks.reload(), troubled.reload()]),
+      refresh: (changes) => Promise.all([disks.reload(), troubled.reload(),
+        ...(features.incidents ? [openIncidents.reload(), drawTimeline(), changes ? null : audit()] : [])]),
+      tick: features.incidents ? () => Promise.all([openIncidents.reload(), drawTimeline(),
+        Date.now() - auditAt > AUDIT_MS ? audit() : null]) : null,
     }),
     hosts: () => ({ node: hosts.node, refresh: () => hosts.reload() }),
     luns: () => ({ node: luns.node, refresh: () => luns.reload() }),
     datastores: () => ({ node: datastores.node, refresh: () => datastores.reload() }),
     targets: () => ({ node: targets.node, refresh: () => targets.reload() }),
-    activity: () => detail(activity),
-    incidents: () => ({ node: el("p", { text: "Incidents are not available on this server." }), refresh: () => null }),
+    activity: () => ({ ...detail(activity), tick: true }),
+    incidents: () => (allIncidents ? { node: allIncidents.node, refresh: () => allIncidents.reload() }
+      : { node: el("p", { text: "Incidents are not available on this server." }), refresh: () => null }),
   };
 
   function detail(render) {
@@ -154,10 +182,11 @@ export function globalView(root, about, first) {
     const arg = rest.join("/");
     if (DETAIL[head] && arg) {
       select(DETAIL[head]);
-      const render = { lun: () => lunView(arg), datastore: () => datastoreView(arg), target: () => targetView(arg) }[head];
+      const render = { lun: () => lunView(arg), datastore: () => datastoreView(arg), target: () => targetView(arg), incident: () => incidentView(arg) }[head];
       current = detail(async () => el("div", null,
         el("nav", { cls: "vsgt-crumbs", "aria-label": "Breadcrumb" }, routeLink(DETAIL[head], tabs.find((t) => t.id === DETAIL[head]).title), " \u203a ", arg),
         await render()));
+      if (head === "incident") current.tick = true;
     } else {
       const tab = tabs.some((t) => t.id === head) ? head : "disks";
       select(tab);
@@ -177,12 +206,19 @@ export function globalView(root, about, first) {
   if (passed && passed.route && !window.location.hash) window.location.hash = passed.route;
   route();
 
+  // What the service does lives in vCenter's events, not in the inventory the live feed follows: the views
+  // that show it read it again every few seconds while the page is visible.
+  window.setInterval(() => {
+    if (!current || !current.tick || document.visibilityState === "hidden") return;
+    (current.tick === true ? current.refresh() : current.tick()).catch(() => null);
+  }, TICK_MS);
+
   onChange(async (changes) => {
     counts = changes.counts;
     drawTiles();
-    if (changes.reset || changes.disks.length || changes.removed_disks.length || changes.hosts.length) {
+    if (changes.reset || changes.disks.length || changes.removed_disks.length || changes.hosts.length || changes.incidents_changed) {
       announce(changeWords(changes));
-      await current.refresh();
+      await current.refresh(changes);
     }
   });
 }

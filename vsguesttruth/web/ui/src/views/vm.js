@@ -1,9 +1,9 @@
-// A VM's summary card and monitor view: the verdict per disk with its advice, the service level the VM is
-// judged by, and (monitor) the whole chain, file -> datastore -> LUN -> paths on every host, and what the
-// service did about the VM (its vCenter events).
+// A VM's summary card and monitor view: the verdict per disk with its advice and the incident behind it, the
+// service level the VM is judged by, and (monitor) the whole chain, file -> datastore -> LUN -> paths on every
+// host, and what the service did about the VM (its vCenter events).
 import { api } from "../api.js";
-import { announce, changeWords, objectLink, routeLink } from "../common.js";
-import { el, gib, replace } from "../dom.js";
+import { announce, changeWords, list, objectLink, routeLink } from "../common.js";
+import { el, gib, replace, time } from "../dom.js";
 import { onChange } from "../live.js";
 import { fromEvents, timeline } from "../timeline.js";
 import { ADVICE, stateLabel, verdictLabel } from "../words.js";
@@ -15,7 +15,21 @@ function levelWords(level) {
     + (level.met ? "met" : "not met, " + (level.shortfall || "storage not usable"));
 }
 
+// The open incidents behind a disk's verdict, each a link to its view: "target 52:4a:..:10 (A-ctl0-p0) since 10:02".
+function behind(incidents) {
+  if (!incidents || !incidents.length) return "none";
+  return list(incidents, (i) => el("span", { cls: "vsgt-incident", "data-incident": i.id },
+    routeLink("incident/" + i.id, i.component), " (" + i.cause + ", since " + time(i.since) + ")"));
+}
+
+function vmIncidents(vm) {
+  const seen = new Map();
+  for (const d of vm.disks) for (const i of d.incidents || []) seen.set(i.id, i);
+  return [...seen.values()];
+}
+
 function head(vm, id) {
+  const incidents = vmIncidents(vm);
   return el("div", { cls: "card vsgt-card", id, "data-verdict": vm.verdict },
     el("div", { cls: "card-block" },
       el("h2", { cls: "card-title" }, vm.name + " ", verdictLabel(vm.verdict)),
@@ -23,16 +37,18 @@ function head(vm, id) {
         vm.host_moref ? objectLink("host", vm.host_moref, vm.host) : "?", vm.cluster ? " in " + vm.cluster : ""),
       el("p", { text: vm.explanation }),
       el("p", { cls: "vsgt-small", id: "vm-level", "data-met": String(vm.level.met) }, el("strong", { text: "Service level: " }), levelWords(vm.level)),
-      vm.advice !== "none" ? el("p", { id: "vm-advice" }, el("strong", { text: "Advice: " }), ADVICE[vm.advice] || vm.advice) : null));
+      vm.advice !== "none" ? el("p", { id: "vm-advice" }, el("strong", { text: "Advice: " }), ADVICE[vm.advice] || vm.advice) : null,
+      incidents.length ? el("p", { id: "vm-incidents" }, el("strong", { text: "Behind its verdict: " }), behind(incidents)) : null));
 }
 
 export function summaryCard(vm) {
   return [head(vm, "vm-card"),
     el("table", { cls: "table table-compact", id: "vm-disks" }, el("caption", { cls: "clr-sr-only", text: "Disks" }),
-      el("thead", null, el("tr", null, ["Disk", "Verdict", "Advice", "Datastore"].map((h) => el("th", { scope: "col", text: h })))),
+      el("thead", null, el("tr", null, ["Disk", "Verdict", "Advice", "Incident behind it", "Datastore"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", null, vm.disks.map((d) => el("tr", { "data-disk": d.disk.label, "data-verdict": d.verdict },
         el("td", { text: d.disk.label }), el("td", null, verdictLabel(d.verdict)),
         el("td", { cls: "vsgt-small", text: ADVICE[d.advice] || d.advice }),
+        el("td", { cls: "vsgt-small" }, behind(d.incidents)),
         el("td", { cls: "vsgt-small", text: d.datastores.map((ds) => ds.name).join(", ") || "-" }))))),
     el("p", null, objectLink("vm", vm.vm, "Every path of every disk \u2192"))];
 }
@@ -57,7 +73,8 @@ export function chain(vm) {
     el("h3", null, d.disk.label + " ", verdictLabel(d.verdict)),
     el("p", { cls: "vsgt-small vsgt-muted", text: d.disk.controller + " " + d.disk.bus + ":" + d.disk.unit + " \u00b7 " + gib(d.disk.capacity_bytes)
       + " \u00b7 " + d.disk.backing + (d.disk.uuid ? " \u00b7 uuid " + d.disk.uuid : "") }),
-    el("p", null, d.explanation, el("br"), el("strong", { text: "Advice: " }), ADVICE[d.advice] || d.advice),
+    el("p", null, d.explanation, el("br"), el("strong", { text: "Advice: " }), ADVICE[d.advice] || d.advice,
+      d.incidents && d.incidents.length ? [el("br"), el("strong", { text: "Incident behind it: " }), behind(d.incidents)] : null),
     el("div", { cls: "vsgt-chain" },
       d.disk.files.length ? el("p", { cls: "vsgt-mono vsgt-small", text: d.disk.files.join("  \u2190  ") }) : null,
       d.datastores.map((ds) => el("p", { cls: "vsgt-small", "data-datastore": ds.name }, "Datastore ", objectLink("datastore", ds.moref, ds.name),
@@ -83,7 +100,7 @@ export async function vmView(root, object, page) {
   const hostsOf = (v) => new Set(v.disks.flatMap((d) => d.luns.flatMap((l) => l.hosts.map((h) => h.host_moref))));
   onChange(async (changes) => {
     const hosts = hostsOf(vm);
-    if (changes.reset || changes.vms.includes(vm.vm) || changes.hosts.some((h) => hosts.has(h.moref))) {
+    if (changes.reset || changes.incidents_changed || changes.vms.includes(vm.vm) || changes.hosts.some((h) => hosts.has(h.moref))) {
       announce(changeWords(changes));
       vm = await draw();
     }
