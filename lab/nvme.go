@@ -2,8 +2,8 @@ package main
 
 // NVMe over Fibre Channel: an array that presents NVMe namespaces (topology "protocol": "nvme", access
 // "ana"), reported as ESXi reports such devices:
-//   - each FC card gets a second adapter for the NVMe protocol (vmhba64 on fabric A's card, vmhba65 on
-//     B's; HostFibreChannelHba with storageProtocol "nvme", the card's WWNs), as Emulex and QLogic cards
+//   - each FC card gets a second adapter for the NVMe protocol (vmhba64 for vmhba2, vmhba65 for vmhba3;
+//     HostFibreChannelHba with storageProtocol "nvme", the card's WWNs), as Emulex and QLogic cards
 //     with FC-NVMe do; its link is the card's (a pulled cable takes both);
 //   - a namespace is a ScsiLun ("eui." + its NGUID, "NVMe Fibre Channel Disk") claimed by the
 //     high-performance plug-in (HPP): it has no entry in config.storageDevice.multipathInfo, which lists
@@ -44,8 +44,13 @@ func (a *array) nvme() bool { return a.spec.Protocol == protocolNVMe }
 
 func (l *lun) nvme() bool { return l.array != nil && l.array.nvme() }
 
-// nvmeDevice is the NVMe adapter of an FC card.
-func nvmeDevice(hb *hba) string { return fmt.Sprintf("vmhba%d", 64+hb.fabric) }
+// nvmeDevice is the NVMe adapter of an FC card: ESXi numbers them from vmhba64 in the cards' order
+// (vmhba2 -> vmhba64, vmhba3 -> vmhba65), whichever fabric a card is cabled to.
+func nvmeDevice(hb *hba) string {
+	var n int
+	fmt.Sscanf(hb.device, "vmhba%d", &n)
+	return fmt.Sprintf("vmhba%d", 62+n)
+}
 
 func nvmeKey(hb *hba) string { return "key-vim.host.FibreChannelHba-" + nvmeDevice(hb) }
 

@@ -101,7 +101,7 @@ def test_proactive_ha_evacuates_a_host_that_lost_its_paths(env):
         wait_for(lambda: health(lab, "esx-b01")[0] == "green", 30, "every host reported green")
         status = json.loads(cli(environ, "ha", "status", "--json"))
         assert status["provider"]["registered"] and status["provider"]["name"] == "com.vsguesttruth.plugin"
-        assert status["provider"]["monitored_hosts"] == 6
+        assert status["provider"]["monitored_hosts"] == 7
         assert {h["reported"] for h in status["hosts"]} == {"green"}
 
         dry = cli(environ, "ha", "enable", "--cluster", "cl-b")
@@ -190,4 +190,4 @@ def test_ha_commands_refuse_wrong_input_in_one_line(lab, tmp_path):
     assert missing.stderr.strip().count("\n") == 0 and "no cluster named 'nope'" in missing.stderr
     assert "cl-a, cl-b" in missing.stderr
     status = json.loads(run("status", "--json").stdout)
-    assert [c["name"] for c in status["clusters"]] == ["cl-a", "cl-b"] and len(status["hosts"]) == 6
+    assert [c["name"] for c in status["clusters"]] == ["cl-a", "cl-b"] and len(status["hosts"]) == 7

@@ -72,16 +72,16 @@ def test_preflight_as_administrator_everything_can_work(lab):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert all(line.split()[0] in ("ok", "warn") for line in lines), result.stdout
-    assert any("VirtualMachine.Config.AdvancedConfig held on all 21 vms" in line for line in lines)
+    assert any("VirtualMachine.Config.AdvancedConfig held on all 22 vms" in line for line in lines)
     assert any("Resource.AssignVMToPool held on all 2 pools" in line for line in lines)
-    assert any("VMware Tools running in 21 of 21 in-scope VMs" in line for line in lines)
+    assert any("VMware Tools running in 22 of 22 in-scope VMs" in line for line in lines)
     assert any("Host.Inventory.EditCluster held on all 2 clusters" in line for line in lines)
     assert any("HealthUpdateProvider.Update held on vCenter" in line for line in lines), result.stdout
     assert [line.split()[1] for line in lines if "can work" in line] == ["read", "publish", "advise", "remediate",
                                                                          "proactive-ha", "datasets", "tags",
                                                                          "sessions", "plugin", "lease"]
-    assert any("VirtualMachine.DataSets.DataSetEntrySet held on all 20 vms" in line for line in lines)
-    assert any(line.startswith("ok    datasets   15 of 20 in-scope VMs get data sets") for line in lines), result.stdout
+    assert any("VirtualMachine.DataSets.DataSetEntrySet held on all 22 vms" in line for line in lines), result.stdout
+    assert any(line.startswith("ok    datasets   15 of 22 in-scope VMs get data sets") for line in lines), result.stdout
 
 
 def test_preflight_as_the_readonly_user_names_what_is_missing(lab, tmp_path):

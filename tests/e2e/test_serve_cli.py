@@ -29,12 +29,12 @@ def test_publish_once_dry_run_json_then_for_real(clean, lab, conn):
     result = run(lab, "publish", "--once", "--dry-run", "--json", "--lab")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["dry_run"] and doc["states"] == doc["in_scope"] == 21
+    assert doc["dry_run"] and doc["states"] == doc["in_scope"] == 22
     assert {o["state"] for o in doc["outcomes"]} == {"would_write"}
     assert all(STATE not in vm.guestinfo for vm in snapshot(conn).vms.values())
     result = run(lab, "publish", "--once", "--lab")
     assert result.returncode == 0, result.stderr
-    assert "wrote 21 states" in result.stdout and "web01" in result.stdout
+    assert "wrote 22 states" in result.stdout and "web01" in result.stdout
     result = run(lab, "publish", "--once", "--lab")
     assert "wrote 0 states" in result.stdout and "web01" not in result.stdout
 
@@ -72,6 +72,6 @@ def test_serve_runs_until_sigterm(clean, lab, conn):
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("serving https://") and "scope all VMs" in lines[0]
-    assert any("wrote 21 states" in line for line in lines)
+    assert any("wrote 22 states" in line for line in lines)
     assert any("wrote 2 states" in line for line in lines)  # web01 and app01, after the fault
     assert lines[-1].startswith("stopped after")

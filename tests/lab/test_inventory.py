@@ -18,7 +18,8 @@ CLUSTERS = {"cl-a": {"esx-a01", "esx-a02", "esx-a03"}, "cl-b": {"esx-b01", "esx-
 def cabling(lab) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
     """host name -> FC HBA device -> fabric, and LUN canonical name -> the fabrics it is presented through."""
     topo = lab.topology()
-    hbas = {h["name"]: {a["device"]: a["fabric"] for a in h["hbas"] if a.get("fabric")} for h in topo["hosts"]}
+    hbas = {h["name"]: {a["device"]: a["fabric"] for a in h["hbas"] if a.get("fabric") and not a.get("protocol")}
+             for h in topo["hosts"]}  # the SCSI cards (an FC-NVMe adapter shares its card)
     return hbas, {lun["canonical_name"]: lun["fabrics"] for lun in topo["luns"]}
 
 

@@ -167,7 +167,8 @@ def test_alua_paths(hosts, topo):
     arrays = {a["name"]: a for a in topo["arrays"]}
     by_canonical = {lun["canonical_name"]: lun for lun in topo["luns"]}
     target_wwpn = {int(t["wwpn"].replace(":", ""), 16): t for t in targets.values()}
-    hba_fabric = {h["name"]: {a["device"]: a.get("fabric") for a in h["hbas"]} for h in topo["hosts"]}
+    hba_fabric = {h["name"]: {a["device"]: a.get("fabric") for a in h["hbas"] if not a.get("protocol")}
+                  for h in topo["hosts"]}
     assert {a["access"] for a in arrays.values()} == {"alua", "alua_standby", "active_active", "ana"}
     for name, h in hosts.items():
         sd = h["config.storageDevice"]
@@ -413,7 +414,7 @@ def test_the_deliberate_single_points_of_failure(topo):
         assert all(p["hba"] == "vmhba2" and targets[p["target"]]["port"] == 0 for p in to_edge)
         assert len(to_edge) == (0 if h["name"] == "esx-b04" else 2)
     b04 = next(h for h in topo["hosts"] if h["name"] == "esx-b04")
-    assert {p["hba"] for p in b04["paths"]} == {"vmhba0", "vmhba2"}
+    assert {p["hba"] for p in b04["paths"]} == {"vmhba0", "vmhba2", "vmhba64"}  # vmhba64: its card's FC-NVMe adapter
     assert {targets[p["target"]]["port"] for p in b04["paths"] if p["target"]} == {1}
     fabrics = {f["name"]: f for f in topo["fabrics"]}
     assert "esx-b04/vmhba2" in fabrics["B"]["hbas"] and len(fabrics["A"]["hbas"]) == 6 and len(fabrics["B"]["hbas"]) == 7

@@ -238,7 +238,7 @@ def test_scope_by_cluster(clean, conn, vms):
     from vsguesttruth.config import ScopeConfig
 
     result, pub = once(conn, Config(scope=ScopeConfig(clusters=("cl-b",))))
-    assert result.in_scope == pub.tasks == 11
+    assert result.in_scope == pub.tasks == 12
     assert STATE not in keys_of(conn, vms["web01"]) and STATE in keys_of(conn, vms["web11"])
 
 

@@ -54,7 +54,13 @@ def replay(path, vm_names, cluster, host_names, verdicts, as_json, config_path) 
         level = ServiceLevel.from_dict(config.service_level)
     except (PolicyError, TypeError) as err:
         raise ConfigError(f"config file {config.path}: [service_level]: {err}") from None
-    show_status(load(path), Levels(config.guest, level), vm_names, cluster, host_names, verdicts, as_json)
+    from datetime import timedelta
+
+    from vsguesttruth.cli.incidents import current
+
+    inv = load(path)
+    show_status(inv, Levels(config.guest, level), vm_names, cluster, host_names, verdicts, as_json,
+                incidents=lambda ctx: current(None, inv, ctx, level, timedelta(0)))
 
 
 COMMANDS = [capture, replay]

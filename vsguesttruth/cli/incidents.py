@@ -24,15 +24,17 @@ EXIT_UNHEALTHY = 1
 
 
 def current(conn: Any, inv: Any, ctx: TruthContext, level: Any, lookback: timedelta) -> list[Incident]:
-    """The incidents open now: the inventory grouped, dated by the hosts' storage events, with their hits."""
-    from vsguesttruth.vcenter.storage_events import StorageEventReader
-
+    """The incidents open now: the inventory grouped, dated by the hosts' storage events (``conn`` None, as in a
+    replayed capture: no history, dated now), with their hits."""
     prints = footprints(inv, ctx)
     found = failures(inv, ctx, prints=prints)
     if not found:
         return []
     history = History()
-    history.add(StorageEventReader(conn, EVENT_TYPES, lookback)())
+    if conn is not None:
+        from vsguesttruth.vcenter.storage_events import StorageEventReader
+
+        history.add(StorageEventReader(conn, EVENT_TYPES, lookback)())
     hit_vms = {h.vm for hs in hits(found, prints, inv).values() for h in hs}
     truths = {m: ctx.vm_truth(m, level) for m in hit_vms}
     life = Lifecycle()
@@ -67,7 +69,8 @@ def incidents(only_open, as_json) -> None:
     open."""
     from vsguesttruth.vcenter import events, incident_events
 
-    inv, level = _snapshot()
+    inv, levels = _snapshot()
+    level = levels.default  # the service's level (the guests' own levels judge their disks in `status`)
     session = click.get_current_context().obj
     conn = session.connect()
     lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
@@ -118,7 +121,8 @@ def audit_cmd(as_json) -> None:
     RDM mapping files behind one path. Exit 1 when there is one."""
     from vsguesttruth.vcenter import replica_pairs
 
-    inv, level = _snapshot()
+    inv, levels = _snapshot()
+    level = levels.default  # the service's level (the guests' own levels judge their disks in `status`)
     session = click.get_current_context().obj
     config = session.config
     replicas = dict(replica_pairs(session.connect(), config.remediation.replica_attribute)) \
@@ -160,7 +164,8 @@ def _what_if(failure: Failure, as_json: bool) -> None:
     from vsguesttruth.guestinfo.policy import effective_policy
     from vsguesttruth.vcenter import events, replica_pairs
 
-    inv, level = _snapshot()
+    inv, levels = _snapshot()
+    level = levels.default  # the service's level (the guests' own levels judge their disks in `status`)
     session = click.get_current_context().obj
     conn = session.connect()
     config = session.config

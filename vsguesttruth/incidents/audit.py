@@ -2,7 +2,8 @@
 
 - ``single_hba``, ``single_target``, ``single_controller``, ``single_fabric``: every available path (active or
   standby) from the VM's host to one of the disk's LUNs goes through one HBA, one array port, one controller
-  or one fabric (:mod:`.san`): that one failure takes the disk down;
+  or one fabric (:mod:`.san`): that one failure takes the disk down (a controller only where the array's port
+  names in ``[san] port_names`` say which ports it holds: a shared node WWN may be the whole array's);
 - ``presentation``: a LUN of the disk (or an NFS datastore) reaches fewer hosts of the VM's cluster than the VM
   could run on (connected, not in maintenance, allowed by ``[remediation] allowed_hosts``): HA and vMotion
   have fewer places to put the VM, and a move there loses the disk;
@@ -206,7 +207,8 @@ def _single(host: Host, lun: str, paths: Iterable[Path], san: SanMap, stores: li
         found.append(("single_target", f"target:{targets.pop()}", dict(
             component=f"target {label}", why=f"{every} goes through target {label}", **meta)))
     controllers = {port.controller for port in ports}  # type: ignore[union-attr]
-    if len(controllers) == 1 and "" not in controllers and len({p.target for p in up}) > 1:
+    if len(controllers) == 1 and "" not in controllers and len({p.target for p in up}) > 1 \
+            and not next(iter(controllers)).startswith("node:"):  # a node WWN may be the whole array's: no claim
         ctl = san.controllers[controllers.pop()]
         found.append(("single_controller", f"controller:{ctl.key}", dict(
             component=f"controller {ctl.name}", why=f"{every} goes through controller {ctl.name}", **meta)))

@@ -311,7 +311,8 @@ def _describe(c: _Candidate, evidence: list[Symptom], inv: Inventory, ctx: Truth
         else:
             scope.add((s.host, "lun", s.lun))
             luns.add(s.lun)
-            if s.kind == "lost":  # its datastore is gone there too: an RDM's mapping file on it is hit
+            if s.kind == "lost" or c.kind is Kind.LUN:  # the LUN's datastore is gone there too: an RDM's
+                # mapping file on it is hit
                 scope.update((s.host, "ds", ds.moref) for ds in inv.datastores.values() if s.lun in ds.extents)
     if c.kind is Kind.HBA:  # a cable pulled and rescanned: the LUNs it carried have no path left there
         host, device = c.key.split("/", 1)
