@@ -26,6 +26,7 @@ stable_seconds = 0
 retry_seconds = 1
 attempts = 2
 cooldown_minutes = 1
+max_per_hour = 100  # the hourly budget counts the session lab's earlier moves (other tests'): not this file's subject
 [replicas]
 "ds-gold" = "ds-gold-replica"
 """

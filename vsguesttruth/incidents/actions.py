@@ -11,15 +11,16 @@ from typing import Any, Iterable, Mapping
 from .lifecycle import Incident
 
 SLACK = timedelta(minutes=1)
-KINDS = ("moved", "moving", "failed", "advice", "held", "refused", "incident", "note")
+KINDS = ("moved", "moving", "failed", "advice", "held", "refused", "incident", "answered", "note")
 
 
 def event_kind(message: str) -> str:
     """What one of the service's vCenter events says it did: moved, moving, failed, advice, held, refused,
-    incident (an incident recorded), note."""
+    incident (an incident recorded), answered (a guest's request answered: the service's record), note."""
     text = message.removeprefix("vsguesttruth: ")
     for prefix, kind in (("moved ", "moved"), ("moving", "moving"), ("manual move of", "moving"),
-                         ("advice", "advice"), ("holding ", "held"), ("not moving", "refused"), ("incident ", "incident")):
+                         ("advice", "advice"), ("holding ", "held"), ("not moving", "refused"), ("incident ", "incident"),
+                         ("answered request ", "answered")):
         if text.startswith(prefix):
             return "failed" if " failed" in text and kind == "moving" else kind
     return "failed" if "failed" in text else "note"
@@ -38,8 +39,9 @@ def actions(incident: Incident, events: Iterable[Mapping[str, Any]], now: dateti
         if e.get("vm") not in vms:
             continue
         at = _when(e["time"])
-        if start <= at <= end:
-            out.append({**e, "time": at.isoformat(), "kind": event_kind(str(e.get("message", "")))})
+        kind = event_kind(str(e.get("message", "")))
+        if start <= at <= end and kind != "answered":  # a guest's answer is bookkeeping, not about the incident
+            out.append({**e, "time": at.isoformat(), "kind": kind})
     out.sort(key=lambda e: (e["time"], e.get("key", 0)))
     return out
 

@@ -83,7 +83,7 @@ class Symptom(BaseModel):
 
 class IncidentAction(_Open):
     time: str
-    kind: Literal["moved", "moving", "failed", "advice", "held", "refused", "incident", "note"]
+    kind: Literal["moved", "moving", "failed", "advice", "held", "refused", "incident", "answered", "note"]
     vm: str
     vm_name: str
     message: str
@@ -106,7 +106,7 @@ class IncidentDetail(IncidentRow):
 
 class TimelineItem(BaseModel):
     time: str
-    kind: Literal["opened", "resolved", "moved", "moving", "failed", "advice", "held", "refused", "incident", "note"]
+    kind: Literal["opened", "resolved", "moved", "moving", "failed", "advice", "held", "refused", "incident", "answered", "note"]
     incident: str
     incident_kind: str
     message: str

@@ -105,13 +105,3 @@ class Pages:
     def snapshot(self) -> tuple[Inventory, TruthContext, Views] | None:
         """``(inventory, context, views)`` for /metrics: the views judge each VM by its own level."""
         return self.get()
-
-
-def event_kind(message: str) -> str:
-    """What one of the service's vCenter events says it did: moved, moving, failed, advice, held, refused, note."""
-    text = message.removeprefix("vsguesttruth: ")
-    for prefix, kind in (("moved ", "moved"), ("moving", "moving"), ("manual move of", "moving"),
-                         ("advice", "advice"), ("holding ", "held"), ("not moving", "refused")):
-        if text.startswith(prefix):
-            return "failed" if " failed" in text and kind == "moving" else kind
-    return "failed" if "failed" in text else "note"

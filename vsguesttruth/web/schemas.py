@@ -234,7 +234,7 @@ class Event(BaseModel):
     message: str
     user: str
     key: int
-    kind: Literal["moved", "moving", "failed", "advice", "held", "refused", "incident", "note"]
+    kind: Literal["moved", "moving", "failed", "advice", "held", "refused", "incident", "answered", "note"]
 
 
 class Events(BaseModel):

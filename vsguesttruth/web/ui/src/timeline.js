@@ -9,7 +9,8 @@ const KIND = {
   failed: { shape: "error-standard", word: "failed" }, advice: { shape: "lightbulb", word: "advice" },
   held: { shape: "hourglass", word: "held" }, refused: { shape: "ban", word: "not moved" },
   opened: { shape: "warning-standard", word: "incident opened" }, resolved: { shape: "check-circle", word: "incident resolved" },
-  incident: { shape: "info-standard", word: "incident recorded" }, note: { shape: "info-standard", word: "note" },
+  incident: { shape: "info-standard", word: "incident recorded" }, answered: { shape: "info-standard", word: "answered" },
+  note: { shape: "info-standard", word: "note" },
 };
 
 // items: [{time (ISO), kind, title, text, route?}]; a route makes the title a link (e.g. to the incident)
