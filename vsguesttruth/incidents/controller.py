@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Mapping
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.model import Host, Inventory
 from vsguesttruth.truth import TruthContext
+from vsguesttruth.truth.context import shared_context
 
 from .failure import Failure
 from .footprint import Footprints, VmPrint
@@ -112,7 +113,7 @@ class IncidentController:
             return []
         self._inventory_version += 1
         now = self.clock()
-        ctx = TruthContext(inv)
+        ctx = shared_context(inv)  # the reconcile pass of this inventory reads the same judgements
         prints = self._prints.of(inv, ctx)
         san = self._san_map(inv)
         found = group(inv, ctx, san=san, prints=prints)

@@ -20,7 +20,8 @@ from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.ratelog import RateLog
 from vsguesttruth.scope import Scope, Tagged
-from vsguesttruth.truth import TruthContext, VmTruth
+from vsguesttruth.truth import VmTruth
+from vsguesttruth.truth.context import shared_context
 
 from .index import Index
 from .ports import AnswerLog, RemediationHook, Write, WriteResult, Writer
@@ -155,7 +156,7 @@ class Reconciler:
         result.examined = len(work)
         plans: list[VmPlan] = []
         if work:
-            ctx = TruthContext(inv)
+            ctx = shared_context(inv)  # the incident pass of this inventory judged it already
             memo = document.Memo()
             for moref in work:
                 vm = inv.vms[moref]

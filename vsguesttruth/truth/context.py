@@ -9,6 +9,7 @@ for one question. Pure: no I/O, no pyVmomi.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
@@ -96,6 +97,23 @@ def _paths_by_lun(host: Host) -> dict[str, list[Path]]:
 
 def _luns_by_name(host: Host) -> dict[str, Lun]:
     return {lun.canonical_name: lun for lun in host.luns}
+
+
+_newest: tuple[Inventory | None, "TruthContext | None"] = (None, None)
+_newest_lock = threading.Lock()
+
+
+def shared_context(inv: Inventory) -> "TruthContext":
+    """The TruthContext of ``inv``, one per inventory for the service's loop: the incident pass and the reconcile
+    pass of the same inventory judge each LUN once. Only the newest inventory's is kept. Callers share it within
+    one thread of work (the loop's), as its caches fill as they are asked."""
+    global _newest
+    with _newest_lock:
+        held, ctx = _newest
+        if held is not inv or ctx is None:
+            ctx = TruthContext(inv)
+            _newest = (inv, ctx)
+        return ctx
 
 
 class TruthContext:
