@@ -45,7 +45,7 @@ class ProactiveHa:
         #: seconds from a status becoming stable to its post returning (the last 100)
         self.latencies: deque[float] = deque(maxlen=100)
         self.started = False
-        self._last: tuple[int, dict[str, HostHealth]] | None = None
+        self._last: tuple[Inventory, dict[str, HostHealth]] | None = None  # the last inventory judged, and its health
         self._loaded: str | None = None  # the provider id ``held`` was read for
 
     def start(self) -> None:
@@ -99,12 +99,12 @@ class ProactiveHa:
         return updates
 
     def _judge(self, inv: Inventory, ctx: TruthContext | None, level: ServiceLevel | None) -> dict[str, HostHealth]:
-        if self._last is not None and self._last[0] == id(inv):
+        if self._last is not None and self._last[0] is inv:  # the same inventory object (an id() can be reused)
             return self._last[1]
         found = host_health(ctx or TruthContext(inv), inv, level)
         if self.clusters:
             found = {m: h for m, h in found.items() if h.cluster in self.clusters}
-        self._last = (id(inv), found)
+        self._last = (inv, found)
         return found
 
     def _changes(self, stable: Mapping[str, HostHealth]) -> list[Any]:
