@@ -41,8 +41,8 @@ class UserSession:
         return f"<UserSession {self.user!r} on {self.settings.url}>"
 
     def has_privilege(self, vm_moref: str, privilege: str) -> bool | None:
-        """Whether the user holds ``privilege`` on VM ``vm_moref``; None when this session is gone (vCenter
-        ended it: clone a new one)."""
+        """Whether the user holds ``privilege`` on VM ``vm_moref``; None when the user's vCenter session is gone
+        (vCenter ended it: clone a new one)."""
         if not _MOREF.match(vm_moref or ""):
             return False
         with self._lock:

@@ -196,8 +196,8 @@ _KINDS = {"VirtualMachine.migrate": "vmotion", "VirtualMachine.relocate": "reloc
 
 
 def running_migrations(conn: Connection, user: str = "") -> list[RunningMove]:
-    """The vMotions and Storage vMotions still queued or running that ``user`` started (default: the user of
-    this session, as vCenter names it in ``info.reason``), from ``TaskManager.recentTask``."""
+    """The vMotions and Storage vMotions still queued or running that ``user`` started (default: the user
+    ``conn`` is logged in as, as vCenter names it in ``info.reason``), from ``TaskManager.recentTask``."""
     PC = vmodl.query.PropertyCollector
 
     def read() -> list[RunningMove]:

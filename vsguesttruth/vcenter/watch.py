@@ -96,7 +96,7 @@ class Watcher:
         self.max_wait = max_wait
         #: the hosts' storage events, followed beside the properties (None: not followed)
         self.feed = feed
-        self._feed_on = False  # the feed's collector is part of this session's filter
+        self._feed_on = False  # the feed's collector is part of the vCenter session's property filter
         self._events_due = False
         #: when the watch first saw a problem that is still there (Inventory.since)
         self._since: dict[str, datetime] = {}
