@@ -311,9 +311,11 @@ def _describe(c: _Candidate, evidence: list[Symptom], inv: Inventory, ctx: Truth
         else:
             scope.add((s.host, "lun", s.lun))
             luns.add(s.lun)
-            if s.kind == "lost" or c.kind is Kind.LUN:  # the LUN's datastore is gone there too: an RDM's
-                # mapping file on it is hit
-                scope.update((s.host, "ds", ds.moref) for ds in inv.datastores.values() if s.lun in ds.extents)
+            # where the LUN's datastore is gone too (lost, or its mount inaccessible there), an RDM's mapping
+            # file on it is hit
+            scope.update((s.host, "ds", ds.moref) for ds in inv.datastores.values() if s.lun in ds.extents and (
+                s.kind == "lost" or c.kind is Kind.LUN
+                or any(m.host == s.host and not m.accessible for m in ds.mounts)))
     if c.kind is Kind.HBA:  # a cable pulled and rescanned: the LUNs it carried have no path left there
         host, device = c.key.split("/", 1)
         scope.update((host, "lun", s.lun) for s in evidence if s.kind == "no_path")
