@@ -43,9 +43,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import rss_mb  # noqa: E402  (scripts/ is on the path: the script's own folder)
+from soak_figures import PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, top  # noqa: E402
+from vsguesttruth.config import PublishConfig  # noqa: E402
 from vsguesttruth.lab import Lab, LabError  # noqa: E402
 
 
+DEFAULT_PACING = PublishConfig().concurrency
 SEEN_WITHIN = 60.0  # a sampled flap not in the guest's document by its end + this is missed
 
 
@@ -101,7 +104,7 @@ class Shape:
 
 # -- the service under test ------------------------------------------------------------------------
 
-METRICS = ("vsguesttruth_publishes_total", "vsguesttruth_migrations_total", "vsguesttruth_migrations_in_flight",
+METRICS = ("vsguesttruth_publishes_total", "vsguesttruth_reconfigure_tasks_total", "vsguesttruth_migrations_total", "vsguesttruth_migrations_in_flight",
            "vsguesttruth_inventory_updates_total", "vsguesttruth_pass_running", "vsguesttruth_inventory_ready",
            "vsguesttruth_vcenter_errors_total")
 
@@ -126,6 +129,9 @@ url = "{info.url}"
 username = "{info.username}"
 password_file = "{run / 'password'}"
 ca_file = "{info.cert}"
+
+[publish]
+concurrency = {args.pacing}
 
 [remediation]
 mode = "auto"
@@ -470,6 +476,15 @@ def main() -> int:
     parser.add_argument("--migration-ms", type=int, default=4000, help="how long a lab migration takes")
     parser.add_argument("--timing", action=argparse.BooleanOptionalAction, default=True,
                         help="the lab's reconfigures take time and queue as on vCenter (lab/README.md, Task timing)")
+    parser.add_argument("--pacing", type=int, default=DEFAULT_PACING,
+                        help="serve's [publish] concurrency: its ReconfigVM writes in flight at once")
+    parser.add_argument("--pacing-table", default="8,32,64", metavar="N,N,..",
+                        help="before serve starts: a first publish of --pacing-vms VMs at each of these ('' skips)")
+    parser.add_argument("--pacing-vms", type=int, default=500, help="VMs per first publish of the pacing table")
+    parser.add_argument("--quick-start", action="store_true",
+                        help="serve's first full publish with the lab's task timing off (faster; not the figure)")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy record serve during the faults (raw stacks) "
+                                                          "and print its top entries")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--max-growth-mb", type=float, default=100.0, help="fail when RSS grows more than this")
     parser.add_argument("--seed", type=int, default=7)
@@ -495,12 +510,26 @@ def main() -> int:
         shape = Shape.of(lab.topology())
         shape.choose_samples(args.samples, rng)
         outage_host = pick_outage_host(shape, args) if args.outage else ""
-        say(f"lab ready in {figures['lab_start_s']} s; starting serve")
+        names = sorted(shape.vm_luns)
+        pacings = [int(p) for p in args.pacing_table.split(",") if p.strip()]
+        (run / "password").write_text(info.password)
+        os.chmod(run / "password", 0o600)
+        if pacings:
+            say(f"lab ready in {figures['lab_start_s']} s; publish pacing: a first publish of {args.pacing_vms} VMs "
+                f"at {', '.join(map(str, pacings))} writes in flight")
+            figures["pacing"] = pacing_table(lab, info, run, names, pacings, args.pacing_vms)
+        if args.quick_start:
+            patient(lab.timing, enabled=False)
+        say(f"starting serve ({args.pacing} writes in flight)")
         serve = Serve(run, info, args)
         t0 = time.monotonic()
         sampler = Sampler(info, {moref: vm for vm, moref in shape.samples.values()})
-        wait_first_pass(serve, args.vms)
+        first = FirstPublish(lab, serve)
+        wait_first_pass(serve, args.vms - sum(r["written"] for r in figures.get("pacing") or ()))
         figures["first_pass_s"] = round(time.monotonic() - t0, 1)
+        figures["first_publish"] = first.stop(args)
+        if args.quick_start:
+            patient(lab.timing, enabled=True)
         time.sleep(5)
         rss_start = rss_mb(serve.proc.pid)
         writes_start = serve.writes()
@@ -515,6 +544,8 @@ def main() -> int:
         outage = Tally()
         outage_at = duration * 0.15 if outage_host else None
         outage_end = None
+        cpu_start = cpu_seconds(serve.proc.pid)
+        profile = Profile(serve.proc.pid, Path(args.profile)) if args.profile else None
         injector.start()
         vfaults.start()
         while time.monotonic() - start < duration or vfaults.thread.is_alive():
@@ -537,6 +568,10 @@ def main() -> int:
                 outage_end = None
             time.sleep(0.5)
         injector.finish()
+        cpu_soak = cpu_seconds(serve.proc.pid) - cpu_start
+        if profile is not None:
+            profile.stop()
+            figures["profile"] = top(Path(args.profile))
         vfaults.thread.join()
         failures.extend(vfaults.failures)
         faults = vfaults.tallies
@@ -564,6 +599,11 @@ def main() -> int:
         # the service resyncs, a 10 s flap may come and go unseen, and rightly so (level-triggered)
         steady = [(i, at, down) for i, at, down in injector.samples if not vfaults.overlaps(at, at + down)]
         lags = [sampler.lags[i] for i, _, _ in steady if i in sampler.lags]
+        flaps = injector.flaps.injected + injector.bursts.injected
+        figures["lag_p99_by_minute"] = per_minute_p99(
+            [(at, sampler.lags[i]) for i, at, _ in steady if i in sampler.lags], start, percentile)
+        figures["serve_cpu_s"] = round(cpu_soak, 1)
+        figures["cpu_s_per_1000_flaps"] = round(cpu_soak / flaps * 1000, 1) if flaps else None
         missed = len(steady) - len(lags)
         recovering = [sampler.lags.get(i) for i, at, down in injector.samples if vfaults.overlaps(at, at + down)]
         injector.flaps.survived = injector.flaps.injected if serve.alive() else 0
@@ -770,6 +810,25 @@ class Monitor:
         self.rss.append((self.rss[-1][0] + 1 if self.rss else 0.0, rss_mb(self.serve.proc.pid)))
 
 
+class FirstPublish:
+    """serve's first full publish: how long, how many ReconfigVM tasks, how many in flight at most."""
+
+    def __init__(self, lab: Lab, serve: Serve) -> None:
+        self.peak = PeakTasks(lab)
+        self.start = time.monotonic()
+        self.serve = serve
+
+    def stop(self, args) -> dict:
+        seconds = time.monotonic() - self.start
+        running, queued = self.peak.stop()
+        m = self.serve.metrics()
+        written = m.get("vsguesttruth_publishes_total{outcome=ok}", 0.0)
+        return {"pacing": args.pacing, "vms": args.vms, "seconds": round(seconds, 1), "written": int(written),
+                "tasks": int(m.get("vsguesttruth_reconfigure_tasks_total", written)), "max_running": running,
+                "max_queued": queued, "per_second": round(written / seconds, 1) if seconds else None,
+                "timing": not args.quick_start}
+
+
 def wait_first_pass(serve: Serve, vms: int, timeout: float = 900) -> None:
     """Until the first pass has written every VM (or the writes stop growing after the inventory is in)."""
     deadline = time.monotonic() + timeout
@@ -837,9 +896,37 @@ def report(f: dict, args) -> None:
          f"{f.get('migrations', '?')} ({f.get('migration_failures', '?')}) / {f.get('max_in_flight', '?')} "
          f"(guard rails: {args.max_per_hour}/h, {args.max_concurrent} at once)"),
     ]
+    minutes = f.get("lag_p99_by_minute") or []
+    rows += [
+        ("lag p99 by minute", "  ".join(f"{m}: {p99:.2f} s" for m, _, p99 in minutes) or "-"),
+        ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
+                                        f"per 1,000 flaps"),
+    ]
     for k, v in rows:
         figures.add_row(k, v)
     console.print(figures)
+    pacing = list(f.get("pacing") or ()) + ([f["first_publish"]] if f.get("first_publish") else [])
+    if pacing:
+        table = Table(title="publish pacing: a first publish (ReconfigVM_Task per VM) by writes in flight")
+        for col in ("writes in flight", "VMs", "seconds", "written", "vCenter tasks", "docs/s",
+                    "max running / queued in vCenter"):
+            table.add_column(col, justify="right")
+        for r in pacing:
+            what = "serve, every VM" + ("" if r.get("timing", True) else " (task timing off)") if r is pacing[-1] \
+                and f.get("first_publish") else "publish --once"
+            table.add_row(f"{r['pacing']} ({what})", str(r["vms"]), str(r["seconds"]), str(r["written"]),
+                          str(r["tasks"]), str(r["per_second"]), f"{r['max_running']} / {r['max_queued']}")
+        console.print(table)
+    prof = f.get("profile")
+    if prof and prof.get("samples"):
+        table = Table(title=f"serve under the faults: py-spy, {prof['samples']} samples (busy threads)")
+        table.add_column("own %", justify="right")
+        table.add_column("function (own samples)")
+        table.add_column("under %", justify="right")
+        table.add_column("function (samples under it)")
+        for (a, pa), (b, pb) in zip(prof["self"], prof["cumulative"]):
+            table.add_row(f"{pa}", a, f"{pb}", b)
+        console.print(table)
     for failure in f.get("failures") or ():
         console.print(f"[red]FAILED[/red] {failure}")
     if not f.get("failures"):

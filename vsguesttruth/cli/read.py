@@ -60,38 +60,93 @@ def _disk_record(d: DiskTruth) -> dict:
 @click.option("--cluster", multiple=True, help="Only VMs running in this cluster.")
 @click.option("--host", "host_names", multiple=True, metavar="HOST", help="Only VMs running on this host.")
 @click.option("--verdict", "verdicts", multiple=True, type=click.Choice(VERDICTS), help="Only disks with this verdict.")
+@click.option("--snapshot", "cold", is_flag=True,
+              help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
-def status(vm_names, cluster, host_names, verdicts, as_json) -> None:
-    """Every disk of every VM: its verdict and why. Exit 1 when any shown disk is not healthy."""
-    inv, level = _snapshot()
-    ctx = TruthContext(inv)
-    _check_names("VM", vm_names, [vm.name for vm in inv.vms.values()], patterns=True)
-    _check_names("host", host_names, [h.name for h in inv.hosts.values()])
-    _check_names("cluster", cluster, [h.cluster for h in inv.hosts.values() if h.cluster])
+def status(vm_names, cluster, host_names, verdicts, cold, as_json) -> None:
+    """Every disk of every VM: its verdict and why. Exit 1 when any shown disk is not healthy.
+
+    Asks the running service (`vsguesttruth serve`: VSGT_SERVICE, or [web] in the config) when there is one,
+    as kubectl asks its API server, and says so on stderr; else reads vCenter (a cold snapshot)."""
+    records, hosts = _records_from_service(verdicts) if not cold else (None, None)
+    if records is None:
+        started = time.monotonic()
+        inv, level = _snapshot()
+        ctx = TruthContext(inv)
+        records = [_disk_record(d) | {"host_moref": d.host_moref} for d in ctx.disk_truths(level)]
+        hosts = {h.moref: (h.name, h.cluster) for h in inv.hosts.values()}
+        if not cold:
+            click.echo(f"read vCenter directly: a cold snapshot of {len(inv.vms)} VMs took "
+                       f"{time.monotonic() - started:.1f} s", err=True)
+    _check_names("VM", vm_names, [r["vm"] for r in records], patterns=True)
+    _check_names("host", host_names, [name for name, _ in hosts.values()])
+    _check_names("cluster", cluster, [c for _, c in hosts.values() if c])
     disks = [
-        d for d in ctx.disk_truths(level)
-        if (not vm_names or any(fnmatch.fnmatchcase(d.vm_name, p) for p in vm_names))
-        and (not host_names or d.host in host_names)
-        and (not cluster or _cluster_of(inv, d.host_moref) in cluster)
-        and (not verdicts or d.verdict.value in verdicts)
+        d for d in records
+        if (not vm_names or any(fnmatch.fnmatchcase(d["vm"], p) for p in vm_names))
+        and (not host_names or d["host"] in host_names)
+        and (not cluster or hosts.get(d["host_moref"], ("", ""))[1] in cluster)
+        and (not verdicts or d["verdict"] in verdicts)
     ]
-    unhealthy = [d for d in disks if d.verdict is not Verdict.HEALTHY]
+    unhealthy = [d for d in disks if d["verdict"] != Verdict.HEALTHY.value]
     if as_json:
-        counts = {v: sum(1 for d in disks if d.verdict.value == v) for v in VERDICTS}
-        click.echo(json.dumps({"disks": [_disk_record(d) for d in disks], "counts": counts}, indent=2))
+        counts = {v: sum(1 for d in disks if d["verdict"] == v) for v in VERDICTS}
+        click.echo(json.dumps({"disks": [{k: d[k] for k in DISK_FIELDS} for d in disks], "counts": counts},
+                              indent=2))
     else:
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("VM", "DISK", "HOST", "VERDICT", "EXPLANATION"):
-            table.add_column(column, no_wrap=column != "EXPLANATION")
-        for d in disks:
-            table.add_row(Text(d.vm_name), Text(f"{d.label} ({d.disk.controller} {d.disk.bus}:{d.disk.unit})"),
-                          Text(d.host or "-"), _line(_verdict(d.verdict)), Text(d.explanation))
-        console = _console()
-        console.print(table)
-        console.print(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy")
+        _print_disks(disks)
+        click.echo(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy")
     if unhealthy:
         raise SystemExit(1)
+
+
+#: the fields of a disk in `status --json`
+DISK_FIELDS = ("vm", "vm_moref", "disk", "key", "host", "controller", "bus", "unit", "uuid", "backing", "datastores",
+               "luns", "verdict", "advice", "explanation")
+#: above this many disks the table is printed as plain aligned lines (a rich table of 40,000 rows takes a minute)
+PLAIN_ROWS = 2000
+
+
+def _records_from_service(verdicts) -> tuple[list[dict] | None, dict | None]:
+    """The disks (and hosts: moref -> (name, cluster)) as the running service judges them now; (None, None)
+    when no service answers (the reason on stderr)."""
+    from vsguesttruth.cli import service
+
+    session = click.get_current_context().obj
+    endpoint = service.find(session)
+    if endpoint is None:
+        return None, None
+    started = time.monotonic()
+    try:
+        found = service.get(endpoint, "status", [("verdict", v) for v in verdicts], session)
+    except service.NoService as err:
+        click.echo(f"{err}", err=True)
+        return None, None
+    age = f", inventory of {datetime.fromtimestamp(found['updated_at']):%H:%M:%S}" if found.get("updated_at") else ""
+    click.echo(f"asked the vsguesttruth service at {endpoint.url} (inventory version {found.get('version')}{age}): "
+               f"{time.monotonic() - started:.1f} s", err=True)
+    hosts = {h["moref"]: (h["name"], h.get("cluster") or "") for h in found.get("hosts") or ()}
+    return list(found.get("disks") or ()), hosts
+
+
+def _print_disks(disks: list[dict]) -> None:
+    columns = ("VM", "DISK", "HOST", "VERDICT", "EXPLANATION")
+    rows = [(d["vm"], f"{d['disk']} ({d['controller']} {d['bus']}:{d['unit']})", d["host"] or "-", d["verdict"],
+             d["explanation"]) for d in disks]
+    if len(rows) > PLAIN_ROWS:
+        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns[:-1])]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:-1], widths)) + "  " + columns[-1]]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+        click.echo("\n".join(lines))
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, no_wrap=column != "EXPLANATION")
+    for vm, disk, host, verdict, explanation in rows:
+        table.add_row(Text(vm), Text(disk), Text(host), _line(_verdict(verdict)), Text(explanation))
+    console = _console()
+    console.print(table)
 
 
 def _cluster_of(inv, host_moref: str) -> str:

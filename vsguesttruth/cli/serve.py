@@ -88,6 +88,7 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
         metrics.track_in_flight(lambda: len(remedy.remediator.in_flight))
     service = Service(conn, config, level=level, remediation=remedy, on_pass=line, lease=lease)
     track(service.informer)
+    metrics.track_publisher(service.publisher)
     metrics.track_pass_running(lambda: service.busy)
     metrics.track_active(lambda: service.acting)
     web = _start_web(session, service, remedy, with_web, port)
@@ -106,6 +107,10 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
             signal.signal(sig, handler)
         if web is not None:
             web.stop()
+            if session.use_lab:
+                from vsguesttruth.cli import service as read_service
+
+                read_service.forget_lab()
         if remedy is not None:
             remedy.stop()
     return service
@@ -137,6 +142,10 @@ def _start_web(session, service, remedy, with_web, port):
                        plan=remedy.manual.plan if remedy else None, migrate=remedy.manual.migrate if remedy else None,
                        guest=session.config.guest, role=service.role)
     server.note = ""
+    if session.use_lab:  # the lab's read commands ask this server (cli.service)
+        from vsguesttruth.cli import service as read_service
+
+        read_service.remember_lab(server.url, config.cert_file)
     if lab_token is not None:
         from vsguesttruth.lab import Lab
 

@@ -23,6 +23,7 @@ from vsguesttruth.scope import Scope
 from vsguesttruth.truth import TruthContext, VmTruth
 
 from .index import Index
+from .inflight import InFlight
 from .ports import AnswerLog, RemediationHook, Write, WriteResult, Writer
 from .queue import WorkQueue
 from .result import PassResult, VmOutcome
@@ -40,11 +41,16 @@ class Reconciler:
     result counts as seen once ``as_of`` passes the re-probe's end. ``remediation`` receives guests'
     ``migrate`` requests; ``record_all`` keeps an outcome for every VM looked at (``publish --once``);
     ``answers`` records every request answered (read back with :meth:`remember_answered` at the next start).
+
+    ``pipeline`` (``serve``, with a writer that can ``submit``): a pass hands its writes to the writer and
+    returns; they finish while the next changes are read and planned (:mod:`.inflight`), so a burst of
+    writes never holds the next fault back. A VM with a write in flight is planned again once it has ended
+    (one write per VM at a time); what ended is accounted for in the next pass (:meth:`collect`).
     """
 
     def __init__(self, config: Config, writer: Writer, *, level: ServiceLevel | None = None,
                  remediation: RemediationHook | None = None, answers: AnswerLog | None = None,
-                 record_all: bool = False, dry_run: bool = False,
+                 record_all: bool = False, dry_run: bool = False, pipeline: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  wallclock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.config = config
@@ -69,6 +75,7 @@ class Reconciler:
         self._rescope = True
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
+        self.inflight = InFlight(writer if pipeline and not dry_run else None)
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
         self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
                            remediation, wallclock)
@@ -98,8 +105,16 @@ class Reconciler:
     # -- timing -------------------------------------------------------------------------------------
 
     def next_wake(self) -> float | None:
-        """The monotonic time the next timer is due (None: none), in the caller's ``now``."""
-        return self.queue.next_wake(self._in_scope)
+        """The monotonic time the next timer is due (None: none), in the caller's ``now``; while writes are in
+        flight, soon (their ends are accounted for, and their VMs planned again, by the next pass)."""
+        wake = self.queue.next_wake(self._in_scope)
+        ended = self.inflight.next_look(self.clock())
+        return wake if ended is None else ended if wake is None else min(wake, ended)
+
+    @property
+    def writing(self) -> int:
+        """Writes handed to the writer and not accounted for yet (pipelined passes)."""
+        return len(self.inflight)
 
     def due(self, now: float | None = None) -> bool:
         wake = self.next_wake()
@@ -112,11 +127,13 @@ class Reconciler:
         as_of = start if as_of is None else as_of
         wall = self.wallclock()
         result = PassResult(started=wall, vms=len(inv.vms), dry_run=self.dry_run)
+        self.collect(result)
         dirty = self._dirty(inv, full or self._rescope)
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
         due = self.queue.due(start, as_of)
         dirty |= due
+        dirty = self.inflight.hold(dirty)  # a VM with a write in flight: planned again once it has ended
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False
@@ -172,6 +189,18 @@ class Reconciler:
 
     # -- executing the plans ------------------------------------------------------------------------
 
+    def collect(self, result: PassResult) -> None:
+        """Account for the pipelined writes that have ended (into ``result``); their VMs are looked at again in
+        this pass. Writes still running stay in flight."""
+        for plan, w, res in self.inflight.ended():
+            if plan.vm.moref in self._vms:
+                self._done(plan, w, res, result, self.clock())
+                self.queue.retime(plan.vm.moref)
+            else:  # out of scope or gone meanwhile: nothing to remember
+                result.states += res.ok and STATE in w.values
+                result.responses += res.ok and RESPONSE in w.values
+                result.failed += not res.ok
+
     def _execute(self, plans: list[VmPlan], result: PassResult) -> None:
         writes = []
         for plan in plans:
@@ -185,40 +214,49 @@ class Reconciler:
             elif self.record_all or plan.held:
                 result.outcomes.append(VmOutcome(plan.vm.moref, plan.vm.name, "held" if plan.held else "unchanged",
                                                  plan.verdict))
-        if self.dry_run:  # whatever the writer, a dry run writes nothing
+        if self.inflight.pipelined:
+            for plan, w in writes:
+                self.inflight.submit(plan, w)
+            outcomes = []
+        elif self.dry_run:  # whatever the writer, a dry run writes nothing
             outcomes = [WriteResult(w, True) for _, w in writes]
         else:
             outcomes = self.writer.write([w for _, w in writes]) if writes else []
         now = self.clock()
         for (plan, w), res in zip(writes, outcomes):
-            keys = self._vms[plan.vm.moref].keys
-            state = "would_write" if self.dry_run else "written"
-            if res.ok:
-                self.queue.succeeded(plan.vm.moref)
-                for key, value in w.values.items():
-                    keys.written[key] = (value, plan.replaced.get(key), now)
-                if plan.seen is not None and not self.dry_run:
-                    keys.seen = keys.ours = plan.seen
-                result.states += STATE in w.values
-                result.responses += RESPONSE in w.values
-                if RESPONSE in w.values:
-                    self._record(plan)
-                log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
-                         ", ".join(f"state generation {plan.generation} ({plan.verdict})" if k == STATE
-                                   else f"response {plan.response_status}" for k in w.values))
-            else:
-                self.queue.failed(plan.vm.moref, now)
-                if RESPONSE in w.values and plan.undo is not None:
-                    plan.undo()  # the answer must be given again
-                result.failed += 1
-                state = "failed"
-            result.outcomes.append(VmOutcome(
-                plan.vm.moref, plan.vm.name, state if STATE in w.values or not res.ok else "unchanged",
-                plan.verdict, plan.generation if STATE in w.values else None,
-                plan.response_status if RESPONSE in w.values else "", res.error))
+            self._done(plan, w, res, result, now)
         self._probe(plans, result)
         for plan in plans:
             self.queue.retime(plan.vm.moref)
+
+    def _done(self, plan: VmPlan, w: Write, res: WriteResult, result: PassResult, now: float) -> None:
+        """Remember what one write did (it succeeded: the VM's keys hold it; it failed: back off, and an
+        answer it carried is due again), and count it in ``result``."""
+        keys = self._vms[plan.vm.moref].keys
+        state = "would_write" if self.dry_run else "written"
+        if res.ok:
+            self.queue.succeeded(plan.vm.moref)
+            for key, value in w.values.items():
+                keys.written[key] = (value, plan.replaced.get(key), now)
+            if plan.seen is not None and not self.dry_run:
+                keys.seen = keys.ours = plan.seen
+            result.states += STATE in w.values
+            result.responses += RESPONSE in w.values
+            if RESPONSE in w.values:
+                self._record(plan)
+            log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
+                     ", ".join(f"state generation {plan.generation} ({plan.verdict})" if k == STATE
+                               else f"response {plan.response_status}" for k in w.values))
+        else:
+            self.queue.failed(plan.vm.moref, now)
+            if RESPONSE in w.values and plan.undo is not None:
+                plan.undo()  # the answer must be given again
+            result.failed += 1
+            state = "failed"
+        result.outcomes.append(VmOutcome(
+            plan.vm.moref, plan.vm.name, state if STATE in w.values or not res.ok else "unchanged",
+            plan.verdict, plan.generation if STATE in w.values else None,
+            plan.response_status if RESPONSE in w.values else "", res.error))
 
     def _record(self, plan: VmPlan) -> None:
         """The first answer written to a request id goes on record (``answers``), once per id."""
@@ -259,6 +297,10 @@ class Reconciler:
     def _keys(self, moref: str) -> Keys | None:
         st = self._vms.get(moref)
         return st.keys if st is not None else None
+
+    def close(self, cancel: bool = True) -> None:
+        """Stop pipelining: writes waiting for a slot are dropped (``cancel``), running ones end on their own."""
+        self.inflight.close(cancel)
 
     def _drop(self, moref: str) -> None:
         self.truths.pop(moref, None)

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -33,6 +33,7 @@ from . import task
 from .connect import Connection
 from .errors import TaskFailed, VsgtError
 from .lease import NotActive
+from .taskwatch import TaskWatch
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class Publisher:
         self._counters = _Counters()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._queued = 0  # submitted writes waiting for a slot
+        self._tasks = TaskWatch(conn)  # the ReconfigVM tasks in flight, read together
+        self._running = 0
 
     # -- counters -----------------------------------------------------------------------------------
 
@@ -104,9 +108,7 @@ class Publisher:
     def write(self, writes: Sequence[Write]) -> list[WriteResult]:
         """Send the writes, at most ``concurrency`` at once; never raises for one VM's failure."""
         for w in writes:
-            bad = [k for k in w.values if not k.startswith(PREFIX)]
-            if bad:
-                raise ValueError(f"refusing to write {bad[0]!r}: only {PREFIX}* keys are ours")
+            self._check(w)
         if not writes:
             return []
         if self.dry_run:
@@ -115,6 +117,43 @@ class Publisher:
         if len(writes) == 1 or self.concurrency == 1:
             return [self._write_one(w) for w in writes]
         return list(self._executor().map(self._write_one, writes))
+
+    def submit(self, w: Write) -> "Future[WriteResult]":
+        """Queue one write and return at once: it runs when one of the ``concurrency`` slots is free (the pace:
+        at most that many ReconfigVM tasks of ours in vCenter at a time). The future never raises for the VM's
+        failure (a failed :class:`WriteResult`); a write still queued when the publisher closes is cancelled."""
+        self._check(w)
+        if self.dry_run:
+            self.skipped += 1
+            done: Future[WriteResult] = Future()
+            done.set_result(WriteResult(w, True))
+            return done
+        with self._lock:
+            self._queued += 1
+
+        def run() -> WriteResult:
+            with self._lock:
+                self._queued -= 1
+                self._running += 1
+            try:
+                return self._write_one(w)
+            finally:
+                with self._lock:
+                    self._running -= 1
+
+        return self._executor().submit(run)
+
+    @property
+    def in_flight(self) -> int:
+        """Writes submitted and not finished (running, or waiting for a slot)."""
+        with self._lock:
+            return self._queued + self._running
+
+    @property
+    def running(self) -> int:
+        """ReconfigVM tasks of ours running in vCenter now (at most ``concurrency``)."""
+        with self._lock:
+            return self._running
 
     def refresh(self, hosts: Iterable[str]) -> dict[str, str]:
         """Re-probe the storage of each host (one RefreshStorageSystem each, concurrently).
@@ -141,10 +180,14 @@ class Publisher:
         results = [one(h) for h in hosts] if len(hosts) == 1 else list(self._executor().map(one, hosts))
         return {h: err for h, err in results if err}
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
+        """Wait for the writes in flight; ``cancel``: drop those still waiting for a slot first (level-triggered:
+        the next start writes what is still not right)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
+            with self._lock:
+                self._queued = 0
 
     def __enter__(self) -> "Publisher":
         return self
@@ -153,6 +196,12 @@ class Publisher:
         self.close()
 
     # -- internals ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(w: Write) -> None:
+        bad = [k for k in w.values if not k.startswith(PREFIX)]
+        if bad:
+            raise ValueError(f"refusing to write {bad[0]!r}: only {PREFIX}* keys are ours")
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -198,7 +247,7 @@ class Publisher:
         """One ReconfigVM_Task with only ``values`` in extraConfig, waited for."""
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
         started = vim.VirtualMachine(moref, self.conn.si._stub).ReconfigVM_Task(spec)
-        task.wait_for_task(self.conn, started._moId, what, self.task_timeout)
+        self._tasks.wait(started._moId, what, self.task_timeout)
 
 
 def refresh_storage(conn: Connection, host_moref: str) -> None:

@@ -1,0 +1,88 @@
+"""Writes in flight: a pass hands its ReconfigVM writes to the writer and goes on (``serve``'s pipeline).
+
+On vCenter a ``ReconfigVM_Task`` queues and runs for about a second; waiting for a pass's writes before
+reading the next change made every fault wait for the writes of the one before it. Here a pass submits each
+write (the writer runs at most ``[publish] concurrency`` at once: the pace vCenter sees) and the next pass
+accounts for those that ended. One write per VM at a time: a VM whose write is still in flight is held and
+planned again, level-triggered, once it has ended, so it never gets two writes racing in vCenter.
+
+Without a writer that can ``submit`` (``publish --once``, dry runs, the tests' writers) nothing is pipelined:
+the reconciler writes a pass's plans and waits for them, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError, Future
+from typing import Any, Iterable, Iterator
+
+from .ports import Write, WriteResult
+
+#: seconds between looks at the writes in flight (their ends are accounted for by the next pass)
+LOOK_EVERY = 0.25
+
+
+class InFlight:
+    """The pipelined writes of a reconciler, by VM moref."""
+
+    def __init__(self, writer: Any = None) -> None:
+        submit = getattr(writer, "submit", None)
+        self._submit = submit if callable(submit) else None
+        self._writes: dict[str, tuple[Any, Write, Future[WriteResult]]] = {}
+        self._held: set[str] = set()  # VMs that changed while their write was in flight
+        self._ended = threading.Event()
+
+    @property
+    def pipelined(self) -> bool:
+        return self._submit is not None
+
+    def __len__(self) -> int:
+        return len(self._writes)
+
+    def __contains__(self, moref: str) -> bool:
+        return moref in self._writes
+
+    def submit(self, plan: Any, w: Write) -> None:
+        """Hand one VM's write to the writer (its plan is kept until the write is accounted for)."""
+        assert self._submit is not None and w.vm not in self._writes
+        future = self._submit(w)
+        self._writes[w.vm] = (plan, w, future)
+        future.add_done_callback(lambda _: self._ended.set())
+
+    def hold(self, dirty: Iterable[str]) -> set[str]:
+        """``dirty`` without the VMs whose write is in flight (remembered: planned again after it ends), plus
+        the VMs held before whose write has ended."""
+        out = set()
+        for moref in dirty:
+            if moref in self._writes:
+                self._held.add(moref)
+            else:
+                out.add(moref)
+        released = {m for m in self._held if m not in self._writes}
+        self._held -= released
+        return out | released
+
+    def ended(self) -> Iterator[tuple[Any, Write, WriteResult]]:
+        """``(plan, write, result)`` of every write that has ended, each once; its VM may be planned again."""
+        self._ended.clear()
+        for moref in [m for m, (_, _, f) in self._writes.items() if f.done()]:
+            plan, w, future = self._writes.pop(moref)
+            try:
+                res = future.result()
+            except CancelledError:
+                res = WriteResult(w, False, "cancelled: the service stopped before the write was sent")
+            except Exception as err:  # noqa: BLE001 - the writer reports failures as results; a bug too
+                res = WriteResult(w, False, f"{type(err).__name__}: {err}")
+            yield plan, w, res
+
+    def next_look(self, now: float) -> float | None:
+        """When the next pass should account for ended writes: now if one has ended, soon while any runs."""
+        if not self._writes:
+            return None
+        return now if self._ended.is_set() else now + LOOK_EVERY
+
+    def close(self, cancel: bool = True) -> None:
+        """Cancel the writes still waiting for a slot (those running end on their own)."""
+        if cancel:
+            for _, _, future in self._writes.values():
+                future.cancel()
