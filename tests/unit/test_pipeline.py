@@ -127,3 +127,22 @@ def test_results_of_cancelled_writes_fail_and_are_written_again():
     clock.advance(6)  # backed off as after any failed write, then written
     rec.reconcile(vc.inv)
     assert vc.in_flight() == sorted(f.VMS)
+
+
+def test_the_writer_gets_a_few_writes_at_a_time_and_a_new_fault_goes_before_the_backlog():
+    vc, rec, _ = pipelined()
+    rec.inflight.limit = 3
+    rec.reconcile(vc.inv)
+    assert len(vc.in_flight()) == 3 and rec.next_wake() is not None
+    first = set(vc.in_flight())
+    vc.finish()
+    vc.inv = f.set_hba(vc.inv, "esx-b01", "vmhba2", "dead")  # web03 was not written yet: it goes first now
+    rec.reconcile(vc.inv)
+    assert "web03" in vc.in_flight() or "web03" in first
+    done = 0
+    while vc.in_flight() or rec.inflight._later:
+        done += vc.finish()
+        rec.reconcile(vc.inv)
+        assert len(vc.in_flight()) <= 3
+    assert vc.doc("web03")["disks"][0]["verdict"] == "degraded"
+    assert all(vc.doc(name)["generation"] >= 1 for name in f.VMS)

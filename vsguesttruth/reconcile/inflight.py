@@ -30,7 +30,12 @@ class InFlight:
         self._submit = submit if callable(submit) else None
         self._writes: dict[str, tuple[Any, Write, Future[WriteResult]]] = {}
         self._held: set[str] = set()  # VMs that changed while their write was in flight
+        self._later: set[str] = set()  # VMs not planned yet: the writer had enough to do
         self._ended = threading.Event()
+        # writes handed over at most: those running and as many waiting (enough to keep every slot busy
+        # between two passes, few enough that a new fault's write is not queued behind a whole first publish,
+        # and that 20,000 planned documents are not held in memory at once)
+        self.limit = 2 * max(1, int(getattr(writer, "concurrency", 8) or 8))
 
     @property
     def pipelined(self) -> bool:
@@ -75,8 +80,23 @@ class InFlight:
                 res = WriteResult(w, False, f"{type(err).__name__}: {err}")
             yield plan, w, res
 
+    def room(self) -> float:
+        """How many more writes a pass may hand over now (unbounded when not pipelined)."""
+        return self.limit - len(self._writes) if self.pipelined else float("inf")
+
+    def defer(self, morefs: Iterable[str]) -> None:
+        """VMs a pass did not get to (no room): planned by a later pass, after what changes meanwhile."""
+        self._later.update(morefs)
+
+    def take_later(self) -> set[str]:
+        later, self._later = self._later, set()
+        return later
+
     def next_look(self, now: float) -> float | None:
-        """When the next pass should account for ended writes: now if one has ended, soon while any runs."""
+        """When the next pass should account for ended writes (now if one has ended, soon while any runs) or
+        plan the VMs it did not get to (now, when there is room)."""
+        if self._later and len(self._writes) < self.limit:
+            return now
         if not self._writes:
             return None
         return now if self._ended.is_set() else now + LOOK_EVERY

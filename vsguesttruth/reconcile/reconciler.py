@@ -147,24 +147,32 @@ class Reconciler:
                 else:
                     self._in_scope.discard(moref)
                     self._drop(moref)
-        work = sorted(m for m in dirty if m in self._in_scope)
+        later = self.inflight.take_later()  # planned after what changed now: a fault goes before a backlog
+        work = sorted(m for m in dirty if m in self._in_scope and m not in later)
+        work += sorted(m for m in later if m in self._in_scope and m in inv.vms)
         self.queue.drop_answers(m for m in due if m not in self._in_scope or m not in inv.vms)
         result.in_scope = len(self._in_scope)
-        result.examined = len(work)
         plans: list[VmPlan] = []
+        room = self.inflight.room()
         if work:
             ctx = TruthContext(inv)
             memo = document.Memo()
-            for moref in work:
+            for i, moref in enumerate(work):
+                if room <= 0:  # the writer has enough to do: the rest is planned when it has room again
+                    self.inflight.defer(work[i:])
+                    work = work[:i]
+                    break
                 vm = inv.vms[moref]
                 try:
                     plans.append(self.sync.plan(vm, self._state(moref), inv, ctx, memo, start, as_of, wall))
+                    room -= plans[-1].state is not None or plans[-1].response is not None
                 except Exception as err:  # noqa: BLE001 - one VM must never stop the others
                     self._errors.log(logging.ERROR, moref, "reconciling %s failed: %s: %.200s", vm.name,
                                      type(err).__name__, err)
                     log.debug("reconciling %s failed", vm.name, exc_info=True)
                     result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
                     result.failed += 1
+        result.examined = len(work)
         self._inv = inv
         self._execute(plans, result)
         result.seconds = self.clock() - start
