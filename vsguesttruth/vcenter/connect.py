@@ -71,6 +71,12 @@ def negotiate_version(settings: ConnectionSettings, context: ssl.SSLContext | No
     )
 
 
+#: HTTPS connections to vCenter kept open for reuse: every guestinfo writer ([publish] concurrency, at most 64),
+#: the watch, remediation and the plugin's side questions each hold one while a call runs. pyVmomi's default
+#: (5) made most calls of 64 concurrent writers open a TLS connection of their own and close it after.
+POOL_SIZE = 80
+
+
 def _login(settings: ConnectionSettings) -> tuple[Any, Any]:
     """One attempt: negotiate the API version, log in; return ``(service_instance, content)``."""
     context = ssl_context(settings) if settings.https else None
@@ -83,6 +89,7 @@ def _login(settings: ConnectionSettings) -> tuple[Any, Any]:
             version=version,
             sslContext=context,
             httpConnectionTimeout=settings.timeout,
+            poolSize=POOL_SIZE,
         )
         si = vim.ServiceInstance("ServiceInstance", stub)
         content = si.RetrieveContent()
