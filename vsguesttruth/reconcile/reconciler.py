@@ -21,6 +21,7 @@ from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.ratelog import RateLog
 from vsguesttruth.scope import Scope
 from vsguesttruth.truth import TruthContext, VmTruth
+from vsguesttruth.truth.context import HostIndex
 
 from .index import Index
 from .inflight import InFlight
@@ -75,6 +76,7 @@ class Reconciler:
         self._rescope = True
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
+        self._hosts = HostIndex()  # per-host indexes, kept for the hosts a change did not touch
         self.inflight = InFlight(writer if pipeline and not dry_run else None)
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
         self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
@@ -155,7 +157,7 @@ class Reconciler:
         plans: list[VmPlan] = []
         room = self.inflight.room()
         if work:
-            ctx = TruthContext(inv)
+            ctx = TruthContext(inv, self._hosts)
             memo = document.Memo()
             for i, moref in enumerate(work):
                 if room <= 0:  # the writer has enough to do: the rest is planned when it has room again
