@@ -30,7 +30,7 @@ from vsguesttruth.reconcile.ports import Write, WriteResult
 from vsguesttruth_guest.guestinfo import PREFIX
 
 from . import task
-from .connect import Connection
+from .connect import POOL_SIZE, Connection
 from .errors import TaskFailed, VsgtError
 from .lease import NotActive
 from .taskwatch import TaskWatch
@@ -74,6 +74,9 @@ class Publisher:
         self._pool: ThreadPoolExecutor | None = None
         self._queued = 0  # submitted writes waiting for a slot
         self._tasks = TaskWatch(conn)  # the ReconfigVM tasks in flight, read together
+        keep = getattr(conn, "keep_connections", None)
+        if keep is not None and not dry_run:
+            keep(self.concurrency + POOL_SIZE)  # one connection per writer, and the others' own
         self._running = 0
 
     # -- counters -----------------------------------------------------------------------------------
