@@ -25,7 +25,7 @@ class SlowVcenter(FakeVcenter):
         super().__init__(inv)
         self.running: list[tuple[object, Future]] = []
 
-    def submit(self, w):
+    def submit(self, w, urgent=False):
         future: Future = Future()
         self.running.append((w, future))
         return future
@@ -146,3 +146,34 @@ def test_the_writer_gets_a_few_writes_at_a_time_and_a_new_fault_goes_before_the_
         assert len(vc.in_flight()) <= 3
     assert vc.doc("web03")["disks"][0]["verdict"] == "degraded"
     assert all(vc.doc(name)["generation"] >= 1 for name in f.VMS)
+
+
+def test_the_writers_pace_runs_urgent_writes_before_the_backlog_and_never_more_at_once_than_its_slots():
+    import threading
+
+    from vsguesttruth.vcenter.pacing import Slots
+
+    slots = Slots(2)
+    gate, order, running, most = threading.Event(), [], [0], [0]
+    lock = threading.Lock()
+
+    def job(name):
+        def run():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            gate.wait(5)
+            with lock:
+                order.append(name)
+                running[0] -= 1
+            return name
+        return run
+
+    first = [slots.submit(job(f"busy{i}")) for i in range(2)]
+    backlog = [slots.submit(job(f"later{i}")) for i in range(3)]
+    fault = slots.submit(job("fault"), urgent=True)
+    gate.set()
+    assert [f.result(5) for f in first + backlog + [fault]]
+    assert order.index("fault") < min(order.index(f"later{i}") for i in range(3))
+    assert most[0] <= 2
+    slots.close()

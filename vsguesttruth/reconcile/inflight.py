@@ -32,10 +32,10 @@ class InFlight:
         self._held: set[str] = set()  # VMs that changed while their write was in flight
         self._later: set[str] = set()  # VMs not planned yet: the writer had enough to do
         self._ended = threading.Event()
-        # writes handed over at most: those running and as many waiting (enough to keep every slot busy
-        # between two passes, few enough that a new fault's write is not queued behind a whole first publish,
-        # and that 20,000 planned documents are not held in memory at once)
-        self.limit = 2 * max(1, int(getattr(writer, "concurrency", 8) or 8))
+        # writes handed over at most: enough to keep every slot busy between two passes and to plan a first
+        # publish in a few dozen passes; few enough that 20,000 planned documents are not held at once (a
+        # change's write goes before them anyway: urgent)
+        self.limit = 16 * max(1, int(getattr(writer, "concurrency", 8) or 8))
 
     @property
     def pipelined(self) -> bool:
@@ -47,10 +47,11 @@ class InFlight:
     def __contains__(self, moref: str) -> bool:
         return moref in self._writes
 
-    def submit(self, plan: Any, w: Write) -> None:
-        """Hand one VM's write to the writer (its plan is kept until the write is accounted for)."""
+    def submit(self, plan: Any, w: Write, urgent: bool = True) -> None:
+        """Hand one VM's write to the writer (its plan is kept until the write is accounted for); ``urgent``:
+        it shows a change (the writer runs it before the backlog of a first publish)."""
         assert self._submit is not None and w.vm not in self._writes
-        future = self._submit(w)
+        future = self._submit(w, urgent)
         self._writes[w.vm] = (plan, w, future)
         future.add_done_callback(lambda _: self._ended.set())
 

@@ -76,6 +76,7 @@ class Reconciler:
         self._rescope = True
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
+        self._backlog: set[str] = set()  # this pass: the VMs planned late (a first publish's backlog)
         self._hosts = HostIndex()  # per-host indexes, kept for the hosts a change did not touch
         self.inflight = InFlight(writer if pipeline and not dry_run else None)
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
@@ -101,8 +102,11 @@ class Reconciler:
             self.book.remember(vm, answered)
 
     def levels(self) -> dict[str, ServiceLevel]:
-        """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
-        return {m: st.policy.policy.level for m, st in self._vms.items() if st.policy.policy is not None}
+        """Each VM's service level from its guest policy, where it is not the service's own :attr:`level`
+        (remediation moves where the guest's level holds; the others are judged by ``level``)."""
+        default = self.level
+        return {m: level for m, st in self._vms.items()
+                if st.policy.policy is not None and (level := st.policy.policy.level) != default}
 
     # -- timing -------------------------------------------------------------------------------------
 
@@ -150,6 +154,7 @@ class Reconciler:
                     self._in_scope.discard(moref)
                     self._drop(moref)
         later = self.inflight.take_later()  # planned after what changed now: a fault goes before a backlog
+        self._backlog = later
         work = sorted(m for m in dirty if m in self._in_scope and m not in later)
         work += sorted(m for m in later if m in self._in_scope and m in inv.vms)
         self.queue.drop_answers(m for m in due if m not in self._in_scope or m not in inv.vms)
@@ -226,7 +231,7 @@ class Reconciler:
                                                  plan.verdict))
         if self.inflight.pipelined:
             for plan, w in writes:
-                self.inflight.submit(plan, w)
+                self.inflight.submit(plan, w, urgent=plan.vm.moref not in self._backlog)
             outcomes = []
         elif self.dry_run:  # whatever the writer, a dry run writes nothing
             outcomes = [WriteResult(w, True) for _, w in writes]

@@ -33,6 +33,7 @@ from . import task
 from .connect import POOL_SIZE, Connection
 from .errors import TaskFailed, VsgtError
 from .lease import NotActive
+from .pacing import Slots
 from .taskwatch import TaskWatch
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,11 @@ class Publisher:
         self._counters = _Counters()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._queued = 0  # submitted writes waiting for a slot
+        self._slots: Slots | None = None  # submitted writes (pipelined), at the pace of ``concurrency``
         self._tasks = TaskWatch(conn)  # the ReconfigVM tasks in flight, read together
         keep = getattr(conn, "keep_connections", None)
         if keep is not None and not dry_run:
             keep(self.concurrency + POOL_SIZE)  # one connection per writer, and the others' own
-        self._running = 0
 
     # -- counters -----------------------------------------------------------------------------------
 
@@ -121,10 +121,11 @@ class Publisher:
             return [self._write_one(w) for w in writes]
         return list(self._executor().map(self._write_one, writes))
 
-    def submit(self, w: Write) -> "Future[WriteResult]":
+    def submit(self, w: Write, urgent: bool = False) -> "Future[WriteResult]":
         """Queue one write and return at once: it runs when one of the ``concurrency`` slots is free (the pace:
-        at most that many ReconfigVM tasks of ours in vCenter at a time). The future never raises for the VM's
-        failure (a failed :class:`WriteResult`); a write still queued when the publisher closes is cancelled."""
+        at most that many ReconfigVM tasks of ours in vCenter at a time), ``urgent`` ones (a change to show)
+        before the others (a backlog). The future never raises for the VM's failure (a failed
+        :class:`WriteResult`); a write still queued when the publisher closes with ``cancel`` is cancelled."""
         self._check(w)
         if self.dry_run:
             self.skipped += 1
@@ -132,31 +133,21 @@ class Publisher:
             done.set_result(WriteResult(w, True))
             return done
         with self._lock:
-            self._queued += 1
-
-        def run() -> WriteResult:
-            with self._lock:
-                self._queued -= 1
-                self._running += 1
-            try:
-                return self._write_one(w)
-            finally:
-                with self._lock:
-                    self._running -= 1
-
-        return self._executor().submit(run)
+            if self._slots is None:
+                self._slots = Slots(self.concurrency)
+        return self._slots.submit(lambda: self._write_one(w), urgent)
 
     @property
     def in_flight(self) -> int:
         """Writes submitted and not finished (running, or waiting for a slot)."""
-        with self._lock:
-            return self._queued + self._running
+        slots = self._slots
+        return 0 if slots is None else slots.queued + slots.running
 
     @property
     def running(self) -> int:
-        """ReconfigVM tasks of ours running in vCenter now (at most ``concurrency``)."""
-        with self._lock:
-            return self._running
+        """ReconfigVM writes of ours running now (at most ``concurrency``)."""
+        slots = self._slots
+        return 0 if slots is None else slots.running
 
     def refresh(self, hosts: Iterable[str]) -> dict[str, str]:
         """Re-probe the storage of each host (one RefreshStorageSystem each, concurrently).
@@ -186,11 +177,12 @@ class Publisher:
     def close(self, cancel: bool = False) -> None:
         """Wait for the writes in flight; ``cancel``: drop those still waiting for a slot first (level-triggered:
         the next start writes what is still not right)."""
+        if self._slots is not None:
+            self._slots.close(cancel)
+            self._slots = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
-            with self._lock:
-                self._queued = 0
 
     def __enter__(self) -> "Publisher":
         return self
