@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import rss_mb  # noqa: E402  (scripts/ is on the path: the script's own folder)
-from soak_figures import PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, top  # noqa: E402
+from soak_figures import (  # noqa: E402
+    PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, time_status, top)
 from vsguesttruth.config import PublishConfig  # noqa: E402
 from vsguesttruth.lab import Lab, LabError  # noqa: E402
 
@@ -548,6 +549,10 @@ def main() -> int:
         profile = Profile(serve.proc.pid, Path(args.profile)) if args.profile else None
         injector.start()
         vfaults.start()
+        status_during: dict = {}
+        status_thread = threading.Thread(target=lambda: (time.sleep(duration / 2), status_during.update(
+            time_status(run / "config.toml"))), daemon=True)
+        status_thread.start()
         while time.monotonic() - start < duration or vfaults.thread.is_alive():
             now = time.monotonic()
             elapsed = now - start
@@ -589,6 +594,9 @@ def main() -> int:
         patient(lab.restore)
         patient(lab.task_mode, "slow", duration_ms=args.migration_ms)
         settle(serve)
+        status_thread.join(600)
+        figures["status"] = {"during the faults": status_during, "settled": time_status(run / "config.toml"),
+                             "cold snapshot": time_status(run / "config.toml", cold=True)}
         w0 = serve.writes()
         time.sleep(args.idle_seconds)
         idle_writes = serve.writes() - w0
@@ -902,6 +910,9 @@ def report(f: dict, args) -> None:
         ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
                                         f"per 1,000 flaps"),
     ]
+    for when, st in (f.get("status") or {}).items():
+        if st:
+            rows.append((f"status --json ({when})", f"{st['seconds']} s, {st['disks']} disks, via {st['via']}"))
     for k, v in rows:
         figures.add_row(k, v)
     console.print(figures)
@@ -919,7 +930,7 @@ def report(f: dict, args) -> None:
         console.print(table)
     prof = f.get("profile")
     if prof and prof.get("samples"):
-        table = Table(title=f"serve under the faults: py-spy, {prof['samples']} samples (busy threads)")
+        table = Table(title=f"serve under the faults: py-spy --gil, {prof['samples']} samples (where its CPU goes)")
         table.add_column("own %", justify="right")
         table.add_column("function (own samples)")
         table.add_column("under %", justify="right")

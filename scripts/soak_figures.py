@@ -46,8 +46,10 @@ class Profile:
         if exe is None:
             raise SystemExit("--profile needs py-spy: pip install '.[soak]' (make soak does)")
         self.out = out
+        # --gil: only the thread holding the GIL, i.e. where the service's CPU goes (not its threads waiting on
+        # vCenter's answers)
         self.proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-                                      "--nonblocking", "--output", str(out)],
+                                      "--nonblocking", "--gil", "--output", str(out)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
     def stop(self) -> None:
@@ -161,3 +163,19 @@ class PeakTasks:
         self._done.set()
         self._thread.join()
         return self.running, self.queued
+
+
+def time_status(config: Path, cold: bool = False) -> dict:
+    """``vsguesttruth status --json`` against the running serve (or, ``cold``, a snapshot of vCenter): seconds,
+    disks, and what it said on stderr (which way it went)."""
+    exe = Path(sys.executable).parent / "vsguesttruth"
+    start = time.monotonic()
+    out = subprocess.run([str(exe), "status", "--json", "--config", str(config)] + (["--snapshot"] if cold else []),
+                         capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - start
+    try:
+        disks = len(json.loads(out.stdout)["disks"])
+    except (ValueError, KeyError):
+        disks = 0
+    return {"seconds": round(seconds, 2), "disks": disks, "said": out.stderr.strip().splitlines()[-1:] or [""],
+            "via": "snapshot" if cold else ("service" if "asked the vsguesttruth service" in out.stderr else "snapshot")}
