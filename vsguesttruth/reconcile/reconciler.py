@@ -21,7 +21,7 @@ from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.ratelog import RateLog
 from vsguesttruth.scope import Scope
 from vsguesttruth.truth import TruthContext, VmTruth
-from vsguesttruth.truth.context import HostIndex
+from vsguesttruth.truth.hostindex import HostIndex
 
 from .index import Index
 from .inflight import InFlight
