@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import rss_mb  # noqa: E402  (scripts/ is on the path: the script's own folder)
 from soak_figures import (  # noqa: E402
-    PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, time_status, top)
+    PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, time_status, top, vcenter_section)
 from vsguesttruth.config import PublishConfig  # noqa: E402
 from vsguesttruth.lab import Lab, LabError  # noqa: E402
 
@@ -124,13 +124,7 @@ class Serve:
         for f in ("password", "tokens"):
             os.chmod(run / f, 0o600)
         self.port = _free_port()
-        (run / "config.toml").write_text(f"""
-[vcenter]
-url = "{info.url}"
-username = "{info.username}"
-password_file = "{run / 'password'}"
-ca_file = "{info.cert}"
-
+        (run / "config.toml").write_text(f"""{vcenter_section(info, run)}
 [publish]
 concurrency = {args.pacing}
 

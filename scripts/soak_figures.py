@@ -96,6 +96,17 @@ def _frame(frame: str) -> str:
 
 # -- the publish pacing trade-off -------------------------------------------------------------------
 
+def vcenter_section(info, run: Path) -> str:
+    """A config file's [vcenter] for the lab (the password in ``run``/password)."""
+    return f"""
+[vcenter]
+url = "{info.url}"
+username = "{info.username}"
+password_file = "{run / 'password'}"
+ca_file = "{info.cert}"
+"""
+
+
 def pacing_table(lab, info, run: Path, names: list[str], pacings: list[int], slice_size: int) -> list[dict]:
     """A first publish of ``slice_size`` VMs (a slice of its own per pacing) with ``vsguesttruth publish
     --once`` at each ``[publish] concurrency``: seconds, documents written, ReconfigVM tasks (retries included),
@@ -107,13 +118,7 @@ def pacing_table(lab, info, run: Path, names: list[str], pacings: list[int], sli
         if len(chunk) < slice_size:
             break
         config = run / f"pacing-{pacing}.toml"
-        config.write_text(f"""
-[vcenter]
-url = "{info.url}"
-username = "{info.username}"
-password_file = "{run / 'password'}"
-ca_file = "{info.cert}"
-
+        config.write_text(f"""{vcenter_section(info, run)}
 [publish]
 concurrency = {pacing}
 

@@ -4,7 +4,6 @@ pipelined reconciler writes is what a waiting one writes."""
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +12,7 @@ from vsguesttruth.config import Config
 from vsguesttruth.reconcile import Reconciler
 
 from fakes import inventory as f
-from fakes.inventory import FAULTS, apply
+from fakes.inventory import FAULTS
 from fakes.reconcile import FakeVcenter
 from fakes.reconcile import reconciler as setup
 
@@ -100,12 +99,7 @@ def test_pipelined_passes_write_what_a_full_pass_would(steps):
     vc, rec, _ = pipelined()
     rec.reconcile(vc.inv)
     for faults in steps:
-        inv = f.lab_inventory()
-        for fault in faults:
-            inv = apply(inv, fault)
-        # keep the guestinfo written so far (the VM objects' other fields follow the fault)
-        vc.inv = replace(inv, vms={m: replace(vm, guestinfo=vc.inv.vms[m].guestinfo) if m in vc.inv.vms else vm
-                                   for m, vm in inv.vms.items()})
+        vc.inv = f.with_faults(vc.inv, faults)  # the guestinfo written so far stays
         rec.reconcile(vc.inv)
         while vc.finish():  # the writes end; the next pass accounts for them and plans the held VMs again
             rec.reconcile(vc.inv)
