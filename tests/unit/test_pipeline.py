@@ -44,17 +44,20 @@ def pipelined(**kw):
     slow = SlowVcenter(vc.inv)
     rec.writer = slow
     rec.inflight = type(rec.inflight)(slow)
+    rec.inflight.ending_wait = 0.0  # these writes end when the test says so
     return slow, rec, clock
 
 
 def test_a_pass_returns_before_its_writes_end_and_the_next_accounts_for_them():
     vc, rec, _ = pipelined()
-    result = rec.reconcile(vc.inv)
-    assert result.states == 0 and vc.in_flight() == sorted(f.VMS) and rec.writing == len(f.VMS)
-    assert rec.next_wake() is not None  # the loop comes back for them
+    first = rec.reconcile(vc.inv)
+    assert first.states == 0 and vc.in_flight() == sorted(f.VMS) and rec.writing == len(f.VMS)
+    assert rec.finished() == [] and rec.next_wake() is not None  # the loop comes back for them
     assert vc.finish() == len(f.VMS)
-    result = rec.reconcile(vc.inv)
-    assert result.states == len(f.VMS) and rec.writing == 0 and vc.in_flight() == []
+    second = rec.reconcile(vc.inv)
+    # each write is accounted for in the pass that planned it; that pass is over once they all ended
+    assert rec.finished() == [first, second] and first.states == len(f.VMS) and second.states == 0
+    assert len(first.outcomes) == len(f.VMS) and rec.writing == 0 and vc.in_flight() == []
     assert rec.reconcile(vc.inv).states == 0 and vc.written() == sorted(f.VMS)  # echoes: nothing more
 
 
@@ -83,8 +86,8 @@ def test_a_failed_write_backs_off_as_a_waiting_one_does():
     vc.fail.add("web01")
     rec.reconcile(vc.inv)
     vc.finish()
-    result = rec.reconcile(vc.inv)
-    assert result.failed == 1 and "web01" not in vc.written()
+    rec.reconcile(vc.inv)
+    assert [r.failed for r in rec.finished()] == [1, 0] and "web01" not in vc.written()
     clock.advance(6)
     rec.reconcile(vc.inv)
     vc.fail.clear()
@@ -116,8 +119,8 @@ def test_results_of_cancelled_writes_fail_and_are_written_again():
     for _, future in vc.running:
         assert future.cancelled()
     vc.running = []
-    result = rec.reconcile(vc.inv)
-    assert result.failed == len(f.VMS) and rec.writing == 0
+    rec.reconcile(vc.inv)
+    assert rec.finished()[0].failed == len(f.VMS) and rec.writing == 0
     clock.advance(6)  # backed off as after any failed write, then written
     rec.reconcile(vc.inv)
     assert vc.in_flight() == sorted(f.VMS)

@@ -77,8 +77,9 @@ def status(vm_names, cluster, host_names, verdicts, cold, as_json) -> None:
         records = [_disk_record(d) | {"host_moref": d.host_moref} for d in ctx.disk_truths(level)]
         hosts = {h.moref: (h.name, h.cluster) for h in inv.hosts.values()}
         if not cold:
-            click.echo(f"read vCenter directly: a cold snapshot of {len(inv.vms)} VMs took "
-                       f"{time.monotonic() - started:.1f} s", err=True)
+            from vsguesttruth.cli import service
+
+            service.cold(started, len(inv.vms))
     _check_names("VM", vm_names, [r["vm"] for r in records], patterns=True)
     _check_names("host", host_names, [name for name, _ in hosts.values()])
     _check_names("cluster", cluster, [c for _, c in hosts.values() if c])
@@ -110,22 +111,12 @@ PLAIN_ROWS = 2000
 
 def _records_from_service(verdicts) -> tuple[list[dict] | None, dict | None]:
     """The disks (and hosts: moref -> (name, cluster)) as the running service judges them now; (None, None)
-    when no service answers (the reason on stderr)."""
+    when no service answers."""
     from vsguesttruth.cli import service
 
-    session = click.get_current_context().obj
-    endpoint = service.find(session)
-    if endpoint is None:
+    found = service.ask("status", [("verdict", v) for v in verdicts])
+    if found is None:
         return None, None
-    started = time.monotonic()
-    try:
-        found = service.get(endpoint, "status", [("verdict", v) for v in verdicts], session)
-    except service.NoService as err:
-        click.echo(f"{err}", err=True)
-        return None, None
-    age = f", inventory of {datetime.fromtimestamp(found['updated_at']):%H:%M:%S}" if found.get("updated_at") else ""
-    click.echo(f"asked the vsguesttruth service at {endpoint.url} (inventory version {found.get('version')}{age}): "
-               f"{time.monotonic() - started:.1f} s", err=True)
     hosts = {h["moref"]: (h["name"], h.get("cluster") or "") for h in found.get("hosts") or ()}
     return list(found.get("disks") or ()), hosts
 

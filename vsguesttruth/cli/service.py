@@ -15,11 +15,15 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import click
 
 #: seconds to wait for the service's answer before reading vCenter instead
 TIMEOUT = 30.0
@@ -35,6 +39,33 @@ class Endpoint:
 
 class NoService(Exception):
     """No service answered (or it could not help): the reason, in one line."""
+
+
+def ask(path: str, params: list[tuple[str, str]] = ()) -> dict | None:
+    """A read command's question to the running service (``GET /api/v1/<path>``), saying on stderr that it went
+    there and how long it took; None when no service is known or none answered (why, on stderr): then the
+    command reads vCenter itself (:func:`cold`)."""
+    session = click.get_current_context().obj
+    endpoint = find(session)
+    if endpoint is None:
+        return None
+    started = time.monotonic()
+    try:
+        found = get(endpoint, path, list(params), session)
+    except NoService as err:
+        click.echo(f"{err}", err=True)
+        return None
+    at = found.get("updated_at") if isinstance(found, dict) else None
+    age = f", inventory of {datetime.fromtimestamp(at):%H:%M:%S}" if at else ""
+    version = found.get("version", found.get("inventory_version")) if isinstance(found, dict) else None
+    click.echo(f"asked the vsguesttruth service at {endpoint.url} (inventory version {version}{age}): "
+               f"{time.monotonic() - started:.1f} s", err=True)
+    return found
+
+
+def cold(started: float, vms: int) -> None:
+    """Say on stderr that the command read vCenter itself, and how long that took."""
+    click.echo(f"read vCenter directly: a cold snapshot of {vms} VMs took {time.monotonic() - started:.1f} s", err=True)
 
 
 def find(session: Any) -> Endpoint | None:

@@ -13,13 +13,15 @@ the reconciler writes a pass's plans and waits for them, as before.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, wait
 from typing import Any, Iterable, Iterator
 
 from .ports import Write, WriteResult
 
 #: seconds between looks at the writes in flight (their ends are accounted for by the next pass)
 LOOK_EVERY = 0.25
+#: seconds a pass gives the writes in flight of the VMs it is about to plan, to end
+ENDING_WAIT = 0.1
 
 
 class InFlight:
@@ -28,10 +30,11 @@ class InFlight:
     def __init__(self, writer: Any = None) -> None:
         submit = getattr(writer, "submit", None)
         self._submit = submit if callable(submit) else None
-        self._writes: dict[str, tuple[Any, Write, Future[WriteResult]]] = {}
+        self._writes: dict[str, tuple[Any, Write, Future[WriteResult], Any]] = {}
         self._held: set[str] = set()  # VMs that changed while their write was in flight
         self._later: set[str] = set()  # VMs not planned yet: the writer had enough to do
         self._ended = threading.Event()
+        self.ending_wait = ENDING_WAIT
         # writes handed over at most: enough to keep every slot busy between two passes and to plan a first
         # publish in a few dozen passes; few enough that 20,000 planned documents are not held at once (a
         # change's write goes before them anyway: urgent)
@@ -47,13 +50,22 @@ class InFlight:
     def __contains__(self, moref: str) -> bool:
         return moref in self._writes
 
-    def submit(self, plan: Any, w: Write, urgent: bool = True) -> None:
-        """Hand one VM's write to the writer (its plan is kept until the write is accounted for); ``urgent``:
-        it shows a change (the writer runs it before the backlog of a first publish)."""
+    def submit(self, plan: Any, w: Write, owner: Any = None, urgent: bool = True) -> None:
+        """Hand one VM's write to the writer (its plan, and the pass that made it, are kept until the write is
+        accounted for); ``urgent``: it shows a change (the writer runs it before a first publish's backlog)."""
         assert self._submit is not None and w.vm not in self._writes
         future = self._submit(w, urgent)
-        self._writes[w.vm] = (plan, w, future)
+        self._writes[w.vm] = (plan, w, future, owner)
         future.add_done_callback(lambda _: self._ended.set())
+
+    def wait_for(self, morefs: Iterable[str], timeout: float | None = None) -> bool:
+        """Give the writes of these VMs up to ``timeout`` seconds to end (a write that is ending anyway, e.g. on
+        a vCenter that reconfigures at once, then does not hold its VM's new change for a whole pass); whether
+        any was in flight."""
+        futures = [self._writes[m][2] for m in morefs if m in self._writes]
+        if futures:
+            wait(futures, self.ending_wait if timeout is None else timeout)
+        return bool(futures)
 
     def hold(self, dirty: Iterable[str]) -> set[str]:
         """``dirty`` without the VMs whose write is in flight (remembered: planned again after it ends), plus
@@ -68,18 +80,19 @@ class InFlight:
         self._held -= released
         return out | released
 
-    def ended(self) -> Iterator[tuple[Any, Write, WriteResult]]:
-        """``(plan, write, result)`` of every write that has ended, each once; its VM may be planned again."""
+    def ended(self) -> Iterator[tuple[Any, Write, WriteResult, Any]]:
+        """``(plan, write, result, owner)`` of every write that has ended, each once; its VM may be planned
+        again."""
         self._ended.clear()
-        for moref in [m for m, (_, _, f) in self._writes.items() if f.done()]:
-            plan, w, future = self._writes.pop(moref)
+        for moref in [m for m, (_, _, f, _) in self._writes.items() if f.done()]:
+            plan, w, future, owner = self._writes.pop(moref)
             try:
                 res = future.result()
             except CancelledError:
                 res = WriteResult(w, False, "cancelled: the service stopped before the write was sent")
             except Exception as err:  # noqa: BLE001 - the writer reports failures as results; a bug too
                 res = WriteResult(w, False, f"{type(err).__name__}: {err}")
-            yield plan, w, res
+            yield plan, w, res, owner
 
     def room(self) -> float:
         """How many more writes a pass may hand over now (unbounded when not pipelined)."""
@@ -105,5 +118,5 @@ class InFlight:
     def close(self, cancel: bool = True) -> None:
         """Cancel the writes still waiting for a slot (those running end on their own)."""
         if cancel:
-            for _, _, future in self._writes.values():
+            for _, _, future, _ in self._writes.values():
                 future.cancel()

@@ -77,6 +77,9 @@ class Reconciler:
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
         self._backlog: set[str] = set()  # this pass: the VMs planned late (a first publish's backlog)
+        self._writing: dict[int, int] = {}  # pipelined passes (by id of their result): writes not ended yet
+        self._started: dict[int, float] = {}  # and when they started
+        self._finished: list[PassResult] = []
         self._hosts = HostIndex()  # per-host indexes, kept for the hosts a change did not touch
         self.inflight = InFlight(writer if pipeline and not dry_run else None)
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
@@ -133,12 +136,14 @@ class Reconciler:
         as_of = start if as_of is None else as_of
         wall = self.wallclock()
         result = PassResult(started=wall, vms=len(inv.vms), dry_run=self.dry_run)
-        self.collect(result)
+        self.collect()
         dirty = self._dirty(inv, full or self._rescope)
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
         due = self.queue.due(start, as_of)
         dirty |= due
+        if self.inflight.wait_for(dirty):
+            self.collect()
         dirty = self.inflight.hold(dirty)  # a VM with a write in flight: planned again once it has ended
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
@@ -182,10 +187,9 @@ class Reconciler:
         result.examined = len(work)
         self._inv = inv
         self._execute(plans, result)
-        result.seconds = self.clock() - start
-        if not self.record_all:
-            result.outcomes = [o for o in result.outcomes if o.state != "unchanged" or o.response]
-        result.outcomes.sort(key=lambda o: o.name)
+        self._started[id(result)] = start
+        if id(result) not in self._writing:  # else (pipelined) the pass is over once its writes are
+            self._close(result, self.clock())
         return result
 
     def _dirty(self, inv: Inventory, full: bool) -> set[str]:
@@ -204,17 +208,36 @@ class Reconciler:
 
     # -- executing the plans ------------------------------------------------------------------------
 
-    def collect(self, result: PassResult) -> None:
-        """Account for the pipelined writes that have ended (into ``result``); their VMs are looked at again in
-        this pass. Writes still running stay in flight."""
-        for plan, w, res in self.inflight.ended():
+    def collect(self) -> None:
+        """Account for the pipelined writes that have ended, each in the pass that planned it; a pass whose
+        writes have all ended is :meth:`finished`. Writes still running stay in flight."""
+        for plan, w, res, result in self.inflight.ended():
+            now = self.clock()
             if plan.vm.moref in self._vms:
-                self._done(plan, w, res, result, self.clock())
+                self._done(plan, w, res, result, now)
                 self.queue.retime(plan.vm.moref)
             else:  # out of scope or gone meanwhile: nothing to remember
                 result.states += res.ok and STATE in w.values
                 result.responses += res.ok and RESPONSE in w.values
                 result.failed += not res.ok
+            self._writing[id(result)] -= 1
+            if not self._writing[id(result)]:
+                del self._writing[id(result)]
+                self._close(result, now)
+
+    def finished(self) -> list[PassResult]:
+        """The pipelined passes whose writes have all ended since the last call (what they did, complete)."""
+        done, self._finished = self._finished, []
+        return done
+
+    def _close(self, result: PassResult, now: float) -> None:
+        """A pass is over: its time (truth and writes), its outcomes as a caller shows them."""
+        result.seconds = now - self._started.pop(id(result))
+        if not self.record_all:
+            result.outcomes = [o for o in result.outcomes if o.state != "unchanged" or o.response]
+        result.outcomes.sort(key=lambda o: o.name)
+        if self.inflight.pipelined:
+            self._finished.append(result)
 
     def _execute(self, plans: list[VmPlan], result: PassResult) -> None:
         writes = []
@@ -231,7 +254,9 @@ class Reconciler:
                                                  plan.verdict))
         if self.inflight.pipelined:
             for plan, w in writes:
-                self.inflight.submit(plan, w, urgent=plan.vm.moref not in self._backlog)
+                self.inflight.submit(plan, w, result, urgent=plan.vm.moref not in self._backlog)
+            if writes:
+                self._writing[id(result)] = len(writes)
             outcomes = []
         elif self.dry_run:  # whatever the writer, a dry run writes nothing
             outcomes = [WriteResult(w, True) for _, w in writes]

@@ -150,6 +150,14 @@ class Service:
         rec = self.reconciler
         self.stepper.offer(inv, dict(rec.truths), rec.levels(), rec.level)
 
+    def _report(self) -> None:
+        """Log (and hand to ``on_pass``) the passes whose writes have all ended and that did something."""
+        for done in self.reconciler.finished():
+            if done.states or done.responses or done.probes or done.failed:
+                log.info("pass: %s", done.line())
+                if self.on_pass is not None:
+                    self.on_pass(done)
+
     def _may_act(self, now: float) -> bool:
         """Whether this instance acts now: it holds the lease, and has read back what vCenter remembers."""
         lease = self.lease
@@ -224,7 +232,7 @@ class Service:
                     next_full = now + config.publish.full_interval
                 self._in_pass = True
                 try:
-                    result = self.reconciler.reconcile(inv, as_of=now - self.reconciler.settle, full=full)
+                    self.reconciler.reconcile(inv, as_of=now - self.reconciler.settle, full=full)
                     self._remediate(inv)
                 except VsgtError:
                     raise
@@ -235,10 +243,7 @@ class Service:
                 finally:
                     self._in_pass = False
                 self.passes += 1
-                if result.states or result.responses or result.probes or result.failed:
-                    log.info("pass: %s", result.line())
-                    if self.on_pass is not None:
-                        self.on_pass(result)
+                self._report()
         except VsgtError as err:
             self.error = str(err)
             raise
@@ -248,3 +253,5 @@ class Service:
             informer.close()
             self.reconciler.close()  # writes still waiting for a slot are dropped: the next start writes them
             self.publisher.close(cancel=True)
+            self.reconciler.collect()  # what the last passes wrote, said
+            self._report()
