@@ -473,8 +473,9 @@ def main() -> int:
                         help="the lab's reconfigures take time and queue as on vCenter (lab/README.md, Task timing)")
     parser.add_argument("--pacing", type=int, default=DEFAULT_PACING,
                         help="serve's [publish] concurrency: its ReconfigVM writes in flight at once")
-    parser.add_argument("--pacing-table", default="8,32,64", metavar="N,N,..",
-                        help="before serve starts: a first publish of --pacing-vms VMs at each of these ('' skips)")
+    parser.add_argument("--pacing-table", metavar="N,N,..",
+                        help="before serve starts: a first publish of --pacing-vms VMs at each of these ('' skips; "
+                             "default 8,32,64 with the lab's task timing, none without: writes are instant then)")
     parser.add_argument("--pacing-vms", type=int, default=500, help="VMs per first publish of the pacing table")
     parser.add_argument("--quick-start", action="store_true",
                         help="serve's first full publish with the lab's task timing off (faster; not the figure)")
@@ -506,7 +507,8 @@ def main() -> int:
         shape.choose_samples(args.samples, rng)
         outage_host = pick_outage_host(shape, args) if args.outage else ""
         names = sorted(shape.vm_luns)
-        pacings = [int(p) for p in args.pacing_table.split(",") if p.strip()]
+        table = args.pacing_table if args.pacing_table is not None else "8,32,64" if args.timing else ""
+        pacings = [int(p) for p in table.split(",") if p.strip()]
         (run / "password").write_text(info.password)
         os.chmod(run / "password", 0o600)
         if pacings:
