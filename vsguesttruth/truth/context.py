@@ -117,6 +117,7 @@ class TruthContext:
             for name in ds.extents:
                 self._lun_ds[name].append(ds)
         self._host_paths: dict[tuple[str, str], HostPaths] = {}
+        self._local_ds: dict[str, dict[str, Datastore]] = {}  # a LUN name several datastores have: host -> its own
         self._lun_facts: dict[str, LunFacts] = {}
         self._ds_facts: dict[str, DsFacts] = {}
         self._caches: dict[ServiceLevel, _Cache] = {}
@@ -342,7 +343,13 @@ class TruthContext:
         with its own local datastore: pick the one this host mounts."""
         candidates = self._lun_ds.get(name, ())
         if len(candidates) > 1:
-            return next((ds for ds in candidates if host_moref in self._ds(ds).by_host), candidates[0])
+            by_host = self._local_ds.get(name)
+            if by_host is None:  # one look at the 2,000 local datastores of that name, not one per question
+                by_host = self._local_ds[name] = {}
+                for ds in reversed(candidates):  # the first one a host mounts wins, as a scan in order would
+                    for host in self._ds(ds).by_host:
+                        by_host[host] = ds
+            return by_host.get(host_moref, candidates[0])
         return candidates[0] if candidates else None
 
     def _ds(self, ds: Datastore) -> DsFacts:
