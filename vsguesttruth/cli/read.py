@@ -70,19 +70,20 @@ def status(vm_names, cluster, host_names, verdicts, cold, as_json) -> None:
     Asks the running service (`vsguesttruth serve`: VSGT_SERVICE, or [web] in the config) when there is one,
     as kubectl asks its API server, and says so on stderr; else reads vCenter (a cold snapshot)."""
     records, hosts = _records_from_service(verdicts) if not cold else (None, None)
+    started, vms = time.monotonic(), 0
     if records is None:
-        started = time.monotonic()
         inv, level = _snapshot()
         ctx = TruthContext(inv)
         records = [_disk_record(d) | {"host_moref": d.host_moref} for d in ctx.disk_truths(level)]
         hosts = {h.moref: (h.name, h.cluster) for h in inv.hosts.values()}
-        if not cold:
-            from vsguesttruth.cli import service
-
-            service.cold(started, len(inv.vms))
+        vms = len(inv.vms)
     _check_names("VM", vm_names, [r["vm"] for r in records], patterns=True)
     _check_names("host", host_names, [name for name, _ in hosts.values()])
     _check_names("cluster", cluster, [c for _, c in hosts.values() if c])
+    if vms and not cold:  # after the names: a wrong one is still a one-line error
+        from vsguesttruth.cli import service
+
+        service.cold(started, vms)
     disks = [
         d for d in records
         if (not vm_names or any(fnmatch.fnmatchcase(d["vm"], p) for p in vm_names))
