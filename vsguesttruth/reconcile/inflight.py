@@ -107,13 +107,13 @@ class InFlight:
         return later
 
     def next_look(self, now: float) -> float | None:
-        """When the next pass should account for ended writes (now if one has ended, soon while any runs) or
-        plan the VMs it did not get to (now, when there is room)."""
+        """When the next pass should account for ended writes (0.0, due whatever the caller's clock says, if one
+        has ended; soon while any runs) or plan the VMs it did not get to (0.0, when there is room)."""
         if self._later and len(self._writes) < self.limit:
-            return now
+            return 0.0
         if not self._writes:
             return None
-        return now if self._ended.is_set() else now + LOOK_EVERY
+        return 0.0 if self._ended.is_set() else now + LOOK_EVERY
 
     def close(self, cancel: bool = True) -> None:
         """Cancel the writes still waiting for a slot (those running end on their own)."""
