@@ -71,8 +71,13 @@ test-resilience: setup
 	$(BIN)/pytest -q tests/resilience
 
 # serve under faults for 10 minutes at 2,000 hosts / 20,000 VMs; prints a table (SOAK_ARGS="--minutes 30 ...")
-soak: setup
+soak: setup $(VENV)/.soak
 	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
+
+# py-spy for the soak's --profile (the `soak` extra)
+$(VENV)/.soak: setup.cfg
+	$(BIN)/pip install -q -e '.[test,soak]'
+	touch $@
 
 clean:
 	-$(BIN)/vsguesttruth lab down 2>/dev/null

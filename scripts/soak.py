@@ -43,9 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import rss_mb  # noqa: E402  (scripts/ is on the path: the script's own folder)
+from soak_figures import (  # noqa: E402
+    PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, time_status, top, vcenter_section)
+from vsguesttruth.config import PublishConfig  # noqa: E402
 from vsguesttruth.lab import Lab, LabError  # noqa: E402
 
 
+DEFAULT_PACING = PublishConfig().concurrency
+SOAK_PACING = max(DEFAULT_PACING, 128)
 SEEN_WITHIN = 60.0  # a sampled flap not in the guest's document by its end + this is missed
 
 
@@ -101,7 +106,7 @@ class Shape:
 
 # -- the service under test ------------------------------------------------------------------------
 
-METRICS = ("vsguesttruth_publishes_total", "vsguesttruth_migrations_total", "vsguesttruth_migrations_in_flight",
+METRICS = ("vsguesttruth_publishes_total", "vsguesttruth_reconfigure_tasks_total", "vsguesttruth_migrations_total", "vsguesttruth_migrations_in_flight",
            "vsguesttruth_inventory_updates_total", "vsguesttruth_pass_running", "vsguesttruth_inventory_ready",
            "vsguesttruth_vcenter_errors_total")
 
@@ -120,12 +125,9 @@ class Serve:
         for f in ("password", "tokens"):
             os.chmod(run / f, 0o600)
         self.port = _free_port()
-        (run / "config.toml").write_text(f"""
-[vcenter]
-url = "{info.url}"
-username = "{info.username}"
-password_file = "{run / 'password'}"
-ca_file = "{info.cert}"
+        (run / "config.toml").write_text(f"""{vcenter_section(info, run)}
+[publish]
+concurrency = {args.pacing}
 
 [remediation]
 mode = "auto"
@@ -470,6 +472,17 @@ def main() -> int:
     parser.add_argument("--migration-ms", type=int, default=4000, help="how long a lab migration takes")
     parser.add_argument("--timing", action=argparse.BooleanOptionalAction, default=True,
                         help="the lab's reconfigures take time and queue as on vCenter (lab/README.md, Task timing)")
+    parser.add_argument("--pacing", type=int, default=SOAK_PACING,
+                        help="serve's [publish] concurrency: its ReconfigVM writes in flight at once (1,000 flaps a "
+                             "minute make ~90 documents a second, of about a second each)")
+    parser.add_argument("--pacing-table", metavar="N,N,..",
+                        help="before serve starts: a first publish of --pacing-vms VMs at each of these ('' skips; "
+                             "default 8,32,64 with the lab's task timing, none without: writes are instant then)")
+    parser.add_argument("--pacing-vms", type=int, default=500, help="VMs per first publish of the pacing table")
+    parser.add_argument("--quick-start", action="store_true",
+                        help="serve's first full publish with the lab's task timing off (faster; not the figure)")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy record serve during the faults (raw stacks) "
+                                                          "and print its top entries")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--max-growth-mb", type=float, default=100.0, help="fail when RSS grows more than this")
     parser.add_argument("--seed", type=int, default=7)
@@ -495,12 +508,27 @@ def main() -> int:
         shape = Shape.of(lab.topology())
         shape.choose_samples(args.samples, rng)
         outage_host = pick_outage_host(shape, args) if args.outage else ""
-        say(f"lab ready in {figures['lab_start_s']} s; starting serve")
+        names = sorted(shape.vm_luns)
+        table = args.pacing_table if args.pacing_table is not None else "8,32,64" if args.timing else ""
+        pacings = [int(p) for p in table.split(",") if p.strip()]
+        (run / "password").write_text(info.password)
+        os.chmod(run / "password", 0o600)
+        if pacings:
+            say(f"lab ready in {figures['lab_start_s']} s; publish pacing: a first publish of {args.pacing_vms} VMs "
+                f"at {', '.join(map(str, pacings))} writes in flight")
+            figures["pacing"] = pacing_table(lab, info, run, names, pacings, args.pacing_vms)
+        if args.quick_start:
+            patient(lab.timing, enabled=False)
+        say(f"starting serve ({args.pacing} writes in flight)")
         serve = Serve(run, info, args)
         t0 = time.monotonic()
         sampler = Sampler(info, {moref: vm for vm, moref in shape.samples.values()})
-        wait_first_pass(serve, args.vms)
+        first = FirstPublish(lab, serve)
+        wait_first_pass(serve, args.vms - sum(r["written"] for r in figures.get("pacing") or ()))
         figures["first_pass_s"] = round(time.monotonic() - t0, 1)
+        figures["first_publish"] = first.stop(args)
+        if args.quick_start:
+            patient(lab.timing, enabled=True)
         time.sleep(5)
         rss_start = rss_mb(serve.proc.pid)
         writes_start = serve.writes()
@@ -515,8 +543,22 @@ def main() -> int:
         outage = Tally()
         outage_at = duration * 0.15 if outage_host else None
         outage_end = None
+        cpu_start = cpu_seconds(serve.proc.pid)
+        profile = Profile(serve.proc.pid, Path(args.profile)) if args.profile else None
         injector.start()
         vfaults.start()
+        # `status` through the service near the end of the faults; the memory it costs the service (the pages'
+        # views of 40,000 disks) is reported apart from the growth the soak checks (measured just before it)
+        status_during: dict = {}
+        rss_before_status: list[float] = []
+
+        def status_probe() -> None:
+            time.sleep(duration * 0.9)
+            rss_before_status.append(rss_mb(serve.proc.pid))
+            status_during.update(time_status(run / "config.toml"))
+
+        status_thread = threading.Thread(target=status_probe, daemon=True)
+        status_thread.start()
         while time.monotonic() - start < duration or vfaults.thread.is_alive():
             now = time.monotonic()
             elapsed = now - start
@@ -537,13 +579,18 @@ def main() -> int:
                 outage_end = None
             time.sleep(0.5)
         injector.finish()
+        cpu_soak = cpu_seconds(serve.proc.pid) - cpu_start
+        if profile is not None:
+            profile.stop()
+            figures["profile"] = top(Path(args.profile))
         vfaults.thread.join()
         failures.extend(vfaults.failures)
         faults = vfaults.tallies
         if outage_end is not None:
             for hba in shape.fc_hbas[outage_host]:
                 patient(lab.fault, "hba", host=outage_host, hba=hba, state="online")
-        rss_end = rss_mb(serve.proc.pid)
+        rss_after_status = rss_mb(serve.proc.pid)
+        rss_end = rss_before_status[0] if rss_before_status else rss_after_status
         monitor.stop()
         rss_series = monitor.rss
         in_flight_max = monitor.in_flight_max
@@ -554,6 +601,9 @@ def main() -> int:
         patient(lab.restore)
         patient(lab.task_mode, "slow", duration_ms=args.migration_ms)
         settle(serve)
+        status_thread.join(600)
+        figures["status"] = {"during the faults": status_during, "settled": time_status(run / "config.toml"),
+                             "cold snapshot": time_status(run / "config.toml", cold=True)}
         w0 = serve.writes()
         time.sleep(args.idle_seconds)
         idle_writes = serve.writes() - w0
@@ -564,6 +614,11 @@ def main() -> int:
         # the service resyncs, a 10 s flap may come and go unseen, and rightly so (level-triggered)
         steady = [(i, at, down) for i, at, down in injector.samples if not vfaults.overlaps(at, at + down)]
         lags = [sampler.lags[i] for i, _, _ in steady if i in sampler.lags]
+        flaps = injector.flaps.injected + injector.bursts.injected
+        figures["lag_p99_by_minute"] = per_minute_p99(
+            [(at, sampler.lags[i]) for i, at, _ in steady if i in sampler.lags], start, percentile)
+        figures["serve_cpu_s"] = round(cpu_soak, 1)
+        figures["cpu_s_per_1000_flaps"] = round(cpu_soak / flaps * 1000, 1) if flaps else None
         missed = len(steady) - len(lags)
         recovering = [sampler.lags.get(i) for i, at, down in injector.samples if vfaults.overlaps(at, at + down)]
         injector.flaps.survived = injector.flaps.injected if serve.alive() else 0
@@ -583,6 +638,7 @@ def main() -> int:
             "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
             "rss_after_first_recovery_mb": round(vfaults.rss_after_first, 1) if vfaults.rss_after_first else None,
             "rss_max_mb": round(max(r for _, r in rss_series), 1), "rss_series": rss_series,
+            "rss_after_status_mb": round(rss_after_status, 1),
             "writes": int(writes_soak), "idle_writes": int(idle_writes),
             "migrations": int(migrated), "migration_failures": int(failed_moves),
             "max_in_flight": int(in_flight_max), "failed_control_calls": injector.failed_calls,
@@ -770,6 +826,25 @@ class Monitor:
         self.rss.append((self.rss[-1][0] + 1 if self.rss else 0.0, rss_mb(self.serve.proc.pid)))
 
 
+class FirstPublish:
+    """serve's first full publish: how long, how many ReconfigVM tasks, how many in flight at most."""
+
+    def __init__(self, lab: Lab, serve: Serve) -> None:
+        self.peak = PeakTasks(lab)
+        self.start = time.monotonic()
+        self.serve = serve
+
+    def stop(self, args) -> dict:
+        seconds = time.monotonic() - self.start
+        running, queued = self.peak.stop()
+        m = self.serve.metrics()
+        written = m.get("vsguesttruth_publishes_total{outcome=ok}", 0.0)
+        return {"pacing": args.pacing, "vms": args.vms, "seconds": round(seconds, 1), "written": int(written),
+                "tasks": int(m.get("vsguesttruth_reconfigure_tasks_total", written)), "max_running": running,
+                "max_queued": queued, "per_second": round(written / seconds, 1) if seconds else None,
+                "timing": not args.quick_start}
+
+
 def wait_first_pass(serve: Serve, vms: int, timeout: float = 900) -> None:
     """Until the first pass has written every VM (or the writes stop growing after the inventory is in)."""
     deadline = time.monotonic() + timeout
@@ -831,15 +906,46 @@ def report(f: dict, args) -> None:
                                             f"{f.get('during_recovery_samples', 0)} timed ones reached the guest"),
         ("serve RSS start / after 1st recovery / end / max",
          f"{f.get('rss_start_mb', '?')} / {f.get('rss_after_first_recovery_mb') or '-'} / {f.get('rss_end_mb', '?')} / "
-         f"{f.get('rss_max_mb', '?')} MB"),
+         f"{f.get('rss_max_mb', '?')} MB (end: before the status probe; after it {f.get('rss_after_status_mb', '?')})"),
         ("writes during the soak / while idle", f"{f.get('writes', '?')} / {f.get('idle_writes', '?')}"),
         ("migrations (failed) / max in flight",
          f"{f.get('migrations', '?')} ({f.get('migration_failures', '?')}) / {f.get('max_in_flight', '?')} "
          f"(guard rails: {args.max_per_hour}/h, {args.max_concurrent} at once)"),
     ]
+    minutes = f.get("lag_p99_by_minute") or []
+    rows += [
+        ("lag p99 by minute", "  ".join(f"{m}: {p99:.2f} s" for m, _, p99 in minutes) or "-"),
+        ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
+                                        f"per 1,000 flaps"),
+    ]
+    for when, st in (f.get("status") or {}).items():
+        if st:
+            rows.append((f"status --json ({when})", f"{st['seconds']} s, {st['disks']} disks, via {st['via']}"))
     for k, v in rows:
         figures.add_row(k, v)
     console.print(figures)
+    pacing = list(f.get("pacing") or ()) + ([f["first_publish"]] if f.get("first_publish") else [])
+    if pacing:
+        table = Table(title="publish pacing: a first publish (ReconfigVM_Task per VM) by writes in flight")
+        for col in ("writes in flight", "VMs", "seconds", "written", "vCenter tasks", "docs/s",
+                    "max running / queued in vCenter"):
+            table.add_column(col, justify="right")
+        for r in pacing:
+            what = "serve, every VM" + ("" if r.get("timing", True) else " (task timing off)") if r is pacing[-1] \
+                and f.get("first_publish") else "publish --once"
+            table.add_row(f"{r['pacing']} ({what})", str(r["vms"]), str(r["seconds"]), str(r["written"]),
+                          str(r["tasks"]), str(r["per_second"]), f"{r['max_running']} / {r['max_queued']}")
+        console.print(table)
+    prof = f.get("profile")
+    if prof and prof.get("samples"):
+        table = Table(title=f"serve under the faults: py-spy --gil, {prof['samples']} samples (where its CPU goes)")
+        table.add_column("own %", justify="right")
+        table.add_column("function (own samples)")
+        table.add_column("under %", justify="right")
+        table.add_column("function (samples under it)")
+        for (a, pa), (b, pb) in zip(prof["self"], prof["cumulative"]):
+            table.add_row(f"{pa}", a, f"{pb}", b)
+        console.print(table)
     for failure in f.get("failures") or ():
         console.print(f"[red]FAILED[/red] {failure}")
     if not f.get("failures"):

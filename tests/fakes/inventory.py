@@ -294,3 +294,12 @@ def apply(inv: Inventory, fault: tuple) -> Inventory:
     if kind == "mount":
         return set_mount(inv, *args)
     return move_vm(inv, *args)
+
+
+def with_faults(current: Inventory, faults: Iterable[tuple]) -> Inventory:
+    """The lab inventory with ``faults`` applied, keeping the guestinfo ``current`` holds (what was written)."""
+    inv = lab_inventory()
+    for fault in faults:
+        inv = apply(inv, fault)
+    return replace(inv, vms={m: replace(vm, guestinfo=current.vms[m].guestinfo) if m in current.vms else vm
+                             for m, vm in inv.vms.items()})

@@ -105,7 +105,7 @@ def test_config_guest_section_is_strict(tmp_path):
         ("[guest]\nrefresh = 5\n", "unknown key guest.refresh"),
         ("[scope]\nattribute = 'novalue'\n", "must be \"name=value\""),
         ("[scope]\nvms = 'web01'\n", "scope.vms must be a list"),
-        ("[publish]\nconcurrency = 0\n", "publish.concurrency must be between 1 and 64"),
+        ("[publish]\nconcurrency = 0\n", "publish.concurrency must be between 1 and 256"),
     ]:
         with pytest.raises(ConfigError) as err:
             load(text)

@@ -14,7 +14,7 @@ from vsguesttruth.guestinfo.request import REFUSAL_GAP
 from vsguesttruth.reconcile import NO_REMEDIATION, MigrationRequest, Reconciler, WriteResult
 
 from fakes import inventory as f
-from fakes.inventory import FAULTS, apply
+from fakes.inventory import FAULTS
 from fakes.reconcile import FakeVcenter
 from fakes.reconcile import reconciler as setup
 
@@ -89,12 +89,7 @@ def test_incremental_passes_write_what_a_full_pass_would(steps):
     vc, rec, _ = setup()
     rec.reconcile(vc.inv)
     for faults in steps:
-        inv = f.lab_inventory()
-        for fault in faults:
-            inv = apply(inv, fault)
-        # keep the guestinfo we wrote (the VM objects' other fields follow the fault)
-        vc.inv = replace(inv, vms={m: replace(vm, guestinfo=vc.inv.vms[m].guestinfo) if m in vc.inv.vms else vm
-                                   for m, vm in inv.vms.items()})
+        vc.inv = f.with_faults(vc.inv, faults)  # the guestinfo written so far stays
         rec.reconcile(vc.inv)
         rec.reconcile(vc.inv)  # the echo
         check = FakeVcenter(vc.inv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import click
@@ -65,79 +66,176 @@ def _disk_record(d: DiskTruth, vm: VmTruth) -> dict:
 @click.option("--verdict", "verdicts", multiple=True, type=click.Choice(VERDICTS), help="Only disks with this verdict.")
 @click.option("--disks", "all_disks", is_flag=True, help="Every disk's row, healthy ones too (default: the incidents, "
               "then the disks that are not healthy).")
+@click.option("--snapshot", "cold", is_flag=True,
+              help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
-def status(vm_names, cluster, host_names, verdicts, all_disks, as_json) -> None:
+def status(vm_names, cluster, host_names, verdicts, all_disks, cold, as_json) -> None:
     """The incidents first (what failed, what it hits), then every disk that is not healthy: its verdict, the
-    service level it is judged by, and why (--disks: every disk). Exit 1 when any shown disk is not healthy."""
+    service level it is judged by, and why (--disks: every disk). Exit 1 when any shown disk is not healthy.
+
+    Asks the running service (`vsguesttruth serve`: VSGT_SERVICE, or [web] in the config) when there is one,
+    as kubectl asks its API server, and says so on stderr; else reads vCenter (a cold snapshot)."""
+    wanted = Wanted(vm_names, cluster, host_names, verdicts, all_disks, as_json)
+    found = None if cold else _from_service(verdicts)
+    if found is not None:
+        records, hosts, incidents = found
+        _check_names("VM", vm_names, [r["vm"] for r in records], patterns=True)
+        _check_names("host", host_names, [name for name, _ in hosts.values()])
+        _check_names("cluster", cluster, [c for _, c in hosts.values() if c])
+        _print_status(records, hosts, lambda: incidents, wanted)
+        return
     from datetime import timedelta
 
     from vsguesttruth.cli.incidents import current
 
+    started = time.monotonic()
     inv, levels = _snapshot()
     session = click.get_current_context().obj
     lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
+    said = None if cold else (lambda: _say_cold(started, len(inv.vms)))
     show_status(inv, levels, vm_names, cluster, host_names, verdicts, as_json, all_disks,
-                incidents=lambda ctx: current(session.connect(), inv, ctx, levels.default, lookback))
+                incidents=lambda ctx: current(session.connect(), inv, ctx, levels.default, lookback), checked=said)
+
+
+def _say_cold(started: float, vms: int) -> None:
+    from vsguesttruth.cli import service
+
+    service.cold(started, vms)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What `status` was asked to show."""
+    vm_names: tuple = ()
+    cluster: tuple = ()
+    host_names: tuple = ()
+    verdicts: tuple = ()
+    all_disks: bool = False
+    as_json: bool = False
 
 
 def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), verdicts=(), as_json=False,
-                all_disks=False, incidents=None) -> None:
+                all_disks=False, incidents=None, checked=None) -> None:
     """`status`'s output for an inventory (also what `replay` prints); exit 1 when a shown disk is not healthy.
-    ``incidents(ctx)``: the open incidents (None: not shown)."""
+    ``incidents(ctx)``: the open incidents (None: not shown); ``checked()``: called once the names are known."""
     ctx = TruthContext(inv)
     _check_names("VM", vm_names, [vm.name for vm in inv.vms.values()], patterns=True)
     _check_names("host", host_names, [h.name for h in inv.hosts.values()])
     _check_names("cluster", cluster, [h.cluster for h in inv.hosts.values() if h.cluster])
+    if checked is not None:
+        checked()
     vms = ctx.vm_truths(levels.default, levels.all(inv.vms.values()))
-    disks = [
-        (d, vm) for vm in vms for d in vm.disks
-        if (not vm_names or any(fnmatch.fnmatchcase(d.vm_name, p) for p in vm_names))
-        and (not host_names or d.host in host_names)
-        and (not cluster or _cluster_of(inv, d.host_moref) in cluster)
-        and (not verdicts or d.verdict.value in verdicts)
-    ]
-    unhealthy = [d for d, _ in disks if d.verdict is not Verdict.HEALTHY]
-    shown_ids = {d.id for d, _ in disks}
-    found = [i for i in incidents(ctx) if any((h.vm, h.key) in shown_ids for h in i.hits)] \
-        if unhealthy and incidents is not None else []
-    by_disk: dict = {}
-    for i in found:
-        for h in i.hits:
-            by_disk.setdefault((h.vm, h.key), []).append(i.id)
-    if as_json:
-        counts = {v: sum(1 for d, _ in disks if d.verdict.value == v) for v in VERDICTS}
-        records = [{**_disk_record(d, vm), "incidents": by_disk.get(d.id, [])} for d, vm in disks]
-        click.echo(json.dumps({"incidents": [i.as_dict() for i in found], "disks": records, "counts": counts}, indent=2))
-    else:
-        from vsguesttruth.cli.incidents import incident_table
+    records = [_disk_record(d, vm) | {"host_moref": d.host_moref} for vm in vms for d in vm.disks]
+    hosts = {h.moref: (h.name, h.cluster or "") for h in inv.hosts.values()}
 
-        console = _console()
+    def found() -> list[dict]:
+        rows, behind = [], {}
+        for i in incidents(ctx):
+            rows.append(i.as_dict())
+            for h in i.hits:
+                behind.setdefault((h.vm, h.key), []).append(i.id)
+        for r in records:
+            r["incidents"] = behind.get((r["vm_moref"], r["key"]), [])
+        return rows
+
+    _print_status(records, hosts, found if incidents is not None else (lambda: []),
+                  Wanted(vm_names, cluster, host_names, verdicts, all_disks, as_json))
+
+
+def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -> None:
+    """The incidents that hit a shown disk, then the disks (records as `status --json` gives them, with
+    ``host_moref``); ``incidents()`` gives the open incidents' rows (asked only when a shown disk is not healthy,
+    and sets each record's ``incidents``). Exit 1 when a shown disk is not healthy."""
+    disks = [
+        d for d in records
+        if (not wanted.vm_names or any(fnmatch.fnmatchcase(d["vm"], p) for p in wanted.vm_names))
+        and (not wanted.host_names or d["host"] in wanted.host_names)
+        and (not wanted.cluster or hosts.get(d["host_moref"], ("", ""))[1] in wanted.cluster)
+        and (not wanted.verdicts or d["verdict"] in wanted.verdicts)
+    ]
+    unhealthy = [d for d in disks if d["verdict"] != Verdict.HEALTHY.value]
+    rows = incidents() if unhealthy else []
+    shown = {i for d in disks for i in d.get("incidents") or ()}
+    found = [r for r in rows if r["id"] in shown]
+    if wanted.as_json:
+        counts = {v: sum(1 for d in disks if d["verdict"] == v) for v in VERDICTS}
+        out = [{**{k: d.get(k) for k in DISK_FIELDS}, "incidents": list(d.get("incidents") or ())} for d in disks]
+        click.echo(json.dumps({"incidents": found, "disks": out, "counts": counts}, indent=2))
+    else:
         if found:
-            console.print(incident_table([i.as_dict() for i in found]))
-            console.print()
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION"):
-            table.add_column(column, no_wrap=column != "EXPLANATION")
-        for d, vm in disks:
-            if not all_disks and d.verdict is Verdict.HEALTHY:
-                continue
-            wanted = f"{vm.level.min_working_paths}p"
-            table.add_row(Text(d.vm_name), Text(f"{d.label} ({d.disk.controller} {d.disk.bus}:{d.disk.unit})"),
-                          Text(d.host or "-"), _line(_verdict(d.verdict)),
-                          Text(f"{wanted} met" if d.sla_met else f"{wanted} NOT met", style="" if d.sla_met else "yellow"),
-                          Text(", ".join(by_disk.get(d.id, [])) or "-"), Text(d.explanation))
-        if table.row_count:
-            console.print(table)
+            from vsguesttruth.cli.incidents import incident_table
+
+            _console().print(incident_table(found))
+            _console().print()
+        _print_disks([d for d in disks if wanted.all_disks or d["verdict"] != Verdict.HEALTHY.value])
         counted = f"; {len(found)} incident{'s' if len(found) != 1 else ''}" if found else ""
-        console.print(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy{counted}")
+        click.echo(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy{counted}")
     if unhealthy:
         raise SystemExit(1)
 
 
-def _cluster_of(inv, host_moref: str) -> str:
-    host = inv.hosts.get(host_moref)
-    return host.cluster if host else ""
+#: the fields of a disk in `status --json`
+DISK_FIELDS = ("vm", "vm_moref", "disk", "key", "host", "controller", "bus", "unit", "uuid", "backing", "datastores",
+               "luns", "verdict", "advice", "explanation", "sla_met", "level")
+#: above this many disks the table is printed as plain aligned lines (a rich table of 40,000 rows takes a minute)
+PLAIN_ROWS = 2000
+
+
+def _from_service(verdicts) -> tuple[list[dict], dict, list[dict]] | None:
+    """The disks, the hosts (moref -> (name, cluster)) and the open incidents as the running service judges them
+    now; None when no service answers."""
+    from vsguesttruth.cli import service
+
+    found = service.ask("status", [("verdict", v) for v in verdicts])
+    if found is None:
+        return None
+    hosts = {h["moref"]: (h["name"], h.get("cluster") or "") for h in found.get("hosts") or ()}
+    disks = list(found.get("disks") or ())
+    rows: list[dict] = []
+    if any(d.get("incidents") for d in disks):
+        session = click.get_current_context().obj
+        endpoint = service.find(session)
+        offset = 0
+        while endpoint is not None:  # every open incident, a page at a time
+            try:
+                page = service.get(endpoint, "incidents", [("state", "open"), ("compact", "true"),
+                                                           ("offset", str(offset)), ("limit", "500")], session)
+            except service.NoService as err:
+                click.echo(f"{err}", err=True)
+                break
+            rows += page.get("items") or []
+            offset += 500
+            if offset >= int(page.get("matched") or 0):
+                break
+    return disks, hosts, rows
+
+
+def _print_disks(disks: list[dict]) -> None:
+    columns = ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION")
+    rows = [(d["vm"], f"{d['disk']} ({d['controller']} {d['bus']}:{d['unit']})", d["host"] or "-", d["verdict"],
+             _level(d), ", ".join(d.get("incidents") or ()) or "-", d["explanation"]) for d in disks]
+    if len(rows) > PLAIN_ROWS:
+        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns[:-1])]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:-1], widths)) + "  " + columns[-1]]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+        click.echo("\n".join(lines))
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, no_wrap=column != "EXPLANATION")
+    for vm, disk, host, verdict, level, incidents, explanation in rows:
+        table.add_row(Text(vm), Text(disk), Text(host), _line(_verdict(verdict)),
+                      Text(level, style="" if level.endswith(" met") else "yellow"), Text(incidents), Text(explanation))
+    console = _console()
+    console.print(table)
+
+
+def _level(d: dict) -> str:
+    """"2p met" / "4p NOT met" from the record's level words ("level 2 paths per LUN: met")."""
+    words = str(d.get("level") or "")
+    wanted = words.split()[1] + "p" if words.startswith("level ") and len(words.split()) > 1 else "level"
+    return f"{wanted} met" if d.get("sla_met", True) else f"{wanted} NOT met"
 
 
 def _check_names(kind: str, wanted, known: list[str], patterns: bool = False) -> None:

@@ -48,6 +48,9 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
 
     from vsguesttruth.vcenter import Lease
 
+    from vsguesttruth.gcpause import limit_arenas
+
+    limit_arenas()  # before the writers' threads start
     _logging(verbose, quiet)
     session = click.get_current_context().obj
     level = session.service_level()
@@ -93,6 +96,7 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
     if remedy is not None and remedy_config.replica_tag_category:
         service.on_tags = lambda tags: setattr(remedy, "replicas", tags.replicas)  # replica tags, as read
     track(service.informer)
+    metrics.track_publisher(service.publisher)
     metrics.track_pass_running(lambda: service.busy)
     metrics.track_active(lambda: service.acting)
     web = _start_web(session, service, remedy, with_web, port)
@@ -112,6 +116,10 @@ def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, 
             signal.signal(sig, handler)
         if web is not None:
             web.stop()
+            if session.use_lab:
+                from vsguesttruth.cli import service as read_service
+
+                read_service.forget_lab()
         if remedy is not None:
             remedy.stop()
     return service
@@ -157,6 +165,10 @@ def _start_web(session, service, remedy, with_web, port):
                        guest=session.config.guest, role=service.role, incidents=incidents,
                        health=remedy.proactive.as_dict if remedy is not None and remedy.proactive is not None else None)
     server.note = ""
+    if session.use_lab:  # the lab's read commands ask this server (cli.service)
+        from vsguesttruth.cli import service as read_service
+
+        read_service.remember_lab(server.url, config.cert_file)
     if lab_token is not None:
         from vsguesttruth.lab import Lab
 

@@ -30,20 +30,41 @@ class _Planner:
         # config pairs win over attribute pairs
         self.replicas = {**(replicas or {}), **config.replicas}
         self.ds_by_name = {ds.name: ds for ds in inv.datastores.values()}
-        self.load: dict[str, int] = {h: 0 for h in inv.hosts}
-        for vm in inv.vms.values():
-            if vm.host in self.load and vm.power_state == "poweredOn":
-                self.load[vm.host] += 1
+        self._load: dict[str, int] | None = None
+        self._by_cluster: dict[str, list[Host]] | None = None
+        # a host's judgement depends on the VM only through its disks' backings and the level: VMs that
+        # share a datastore set (most VMs of a LUN) share it, within one plan (one inventory)
+        self._judged: dict[tuple[Any, ...], Fit | str] = {}
+
+    @property
+    def load(self) -> dict[str, int]:
+        """Powered-on VMs per host (counted when a first move is ranked; moves planned earlier count too)."""
+        if self._load is None:
+            self._load = {h: 0 for h in self.inv.hosts}
+            for vm in self.inv.vms.values():
+                if vm.host in self._load and vm.power_state == "poweredOn":
+                    self._load[vm.host] += 1
+        return self._load
 
     def level_of(self, vm: str) -> ServiceLevel:
         return self.levels.get(vm, self.level)
 
     # -- candidates --------------------------------------------------------------------------------
 
+    def _hosts_in(self, current: Host | None, manual: bool) -> Any:
+        """The hosts a move may go to before the per-host checks: the VM's cluster's when moves stay in it."""
+        if manual or not self.config.same_cluster_only or current is None:
+            return self.inv.hosts.values()
+        if self._by_cluster is None:
+            self._by_cluster = {}
+            for host in self.inv.hosts.values():
+                self._by_cluster.setdefault(host.cluster, []).append(host)
+        return self._by_cluster.get(current.cluster, ())
+
     def candidates(self, vm: Vm, include_current: bool = False, manual: bool = False) -> list[Host]:
         current = self.inv.hosts.get(vm.host)
         out = []
-        for host in self.inv.hosts.values():
+        for host in self._hosts_in(current, manual):
             if host.moref == vm.host and not include_current:
                 continue
             if not host.connected or (host.maintenance and host.moref != vm.host):
@@ -61,8 +82,13 @@ class _Planner:
              prefer: str = "") -> tuple[Fit | None, dict[str, str]]:
         fits: list[Fit] = []
         unfit: dict[str, str] = {}
+        level = self.level_of(vm.moref)
+        backing = _backing_key(self.ctx, vm, level, remap)
         for host in hosts:
-            judged = judge_host(self.ctx, vm, host, self.level_of(vm.moref), remap)
+            key = (host.moref, backing)
+            judged = self._judged.get(key)
+            if judged is None:
+                judged = self._judged[key] = judge_host(self.ctx, vm, host, level, remap)
             if isinstance(judged, str):
                 unfit[host.name] = judged
             else:
@@ -188,6 +214,13 @@ class _Planner:
         if request is not None:
             return self.host_move(vm, truth, "request", rid)
         return None
+
+
+def _backing_key(ctx: TruthContext, vm: Vm, level: ServiceLevel, remap: Mapping[str, str] | None) -> tuple[Any, ...]:
+    """What :func:`judge_host` reads of a VM: its disks' labels, backings and datastores, the level, the remap."""
+    disks = tuple((d.label, d.backing.startswith("rdm"), ctx.rdm_lun(d) if d.backing.startswith("rdm") else None,
+                   tuple(d.datastores)) for d in vm.disks)
+    return disks, level, tuple(sorted((remap or {}).items()))
 
 
 def plan(inv: Inventory, truths: Iterable[VmTruth] | Mapping[str, VmTruth], config: RemediationConfig, *,

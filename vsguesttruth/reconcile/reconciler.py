@@ -24,6 +24,7 @@ from vsguesttruth.truth import VmTruth
 from vsguesttruth.truth.context import shared_context
 
 from .index import Index
+from .inflight import InFlight
 from .ports import AnswerLog, RemediationHook, Write, WriteResult, Writer
 from .queue import WorkQueue
 from .result import PassResult, VmOutcome
@@ -41,14 +42,20 @@ class Reconciler:
     result counts as seen once ``as_of`` passes the re-probe's end. ``remediation`` receives guests'
     ``migrate`` requests; ``record_all`` keeps an outcome for every VM looked at (``publish --once``);
     ``answers`` records every request answered (read back with :meth:`remember_answered` at the next start).
+
+    ``pipeline`` (``serve``, with a writer that can ``submit``): a pass hands its writes to the writer and
+    returns; they finish while the next changes are read and planned (:mod:`.inflight`), so a burst of
+    writes never holds the next fault back. A VM with a write in flight is planned again once it has ended
+    (one write per VM at a time); what ended is accounted for in the next pass (:meth:`collect`).
     """
 
     def __init__(self, config: Config, writer: Writer, *, level: ServiceLevel | None = None,
                  remediation: RemediationHook | None = None, answers: AnswerLog | None = None,
-                 record_all: bool = False, dry_run: bool = False,
+                 record_all: bool = False, dry_run: bool = False, pipeline: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  wallclock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.config = config
+        self._pipeline = pipeline and not dry_run
         self.writer = writer
         self.answers = answers
         self.level = level or ServiceLevel()
@@ -70,6 +77,10 @@ class Reconciler:
         self._rescope = True
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
+        self._backlog: set[str] = set()  # this pass: the VMs planned late (a first publish's backlog)
+        self._writing: dict[int, int] = {}  # pipelined passes (by id of their result): writes not ended yet
+        self._started: dict[int, float] = {}  # and when they started
+        self._finished: list[PassResult] = []
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
         self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
                            remediation, wallclock, self._incident_ids)
@@ -78,6 +89,17 @@ class Reconciler:
         self.incidents: Any = None
 
     # -- inputs from outside ------------------------------------------------------------------------
+
+    @property
+    def writer(self) -> Writer:
+        return self._writer
+
+    @writer.setter
+    def writer(self, writer: Writer) -> None:
+        """Who writes the documents (the data set channel wraps the publisher): pipelined when it can
+        ``submit`` (and the reconciler pipelines); set before the first pass."""
+        self._writer = writer
+        self.inflight = InFlight(writer if self._pipeline else None)
 
     def set_attribute_vms(self, vms: set[str] | None) -> None:
         """The VMs carrying the scope's custom attribute (read by the edge); re-evaluates the scope."""
@@ -110,14 +132,25 @@ class Reconciler:
         return self.incidents.ids_for(vm) if self.incidents is not None else {}
 
     def levels(self) -> dict[str, ServiceLevel]:
-        """Each VM's service level from its guest policy (remediation moves where the guest's level holds)."""
-        return {m: st.policy.policy.level for m, st in self._vms.items() if st.policy.policy is not None}
+        """Each VM's service level from its guest policy, where it is not the service's own :attr:`level`
+        (remediation moves where the guest's level holds; the others are judged by ``level``)."""
+        default = self.level
+        return {m: level for m, st in self._vms.items()
+                if st.policy.policy is not None and (level := st.policy.policy.level) != default}
 
     # -- timing -------------------------------------------------------------------------------------
 
     def next_wake(self) -> float | None:
-        """The monotonic time the next timer is due (None: none), in the caller's ``now``."""
-        return self.queue.next_wake(self._in_scope)
+        """The monotonic time the next timer is due (None: none), in the caller's ``now``; while writes are in
+        flight, soon (their ends are accounted for, and their VMs planned again, by the next pass)."""
+        wake = self.queue.next_wake(self._in_scope)
+        ended = self.inflight.next_look(self.clock())
+        return wake if ended is None else ended if wake is None else min(wake, ended)
+
+    @property
+    def writing(self) -> int:
+        """Writes handed to the writer and not accounted for yet (pipelined passes)."""
+        return len(self.inflight)
 
     def due(self, now: float | None = None) -> bool:
         wake = self.next_wake()
@@ -130,6 +163,7 @@ class Reconciler:
         as_of = start if as_of is None else as_of
         wall = self.wallclock()
         result = PassResult(started=wall, vms=len(inv.vms), dry_run=self.dry_run)
+        self.collect()
         dirty = self._dirty(inv, full or self._rescope)
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
@@ -137,6 +171,9 @@ class Reconciler:
         dirty |= due
         if self.incidents is not None:
             dirty |= {m for m in self.incidents.take_dirty() if m in inv.vms}
+        if self.inflight.wait_for(dirty):
+            self.collect()
+        dirty = self.inflight.hold(dirty)  # a VM with a write in flight: planned again once it has ended
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False
@@ -150,30 +187,38 @@ class Reconciler:
                 else:
                     self._in_scope.discard(moref)
                     self._drop(moref)
-        work = sorted(m for m in dirty if m in self._in_scope)
+        later = self.inflight.take_later()  # planned after what changed now: a fault goes before a backlog
+        self._backlog = later
+        work = sorted(m for m in dirty if m in self._in_scope and m not in later)
+        work += sorted(m for m in later if m in self._in_scope and m in inv.vms)
         self.queue.drop_answers(m for m in due if m not in self._in_scope or m not in inv.vms)
         result.in_scope = len(self._in_scope)
-        result.examined = len(work)
         plans: list[VmPlan] = []
+        room = self.inflight.room()
         if work:
             ctx = shared_context(inv)  # the incident pass of this inventory judged it already
             memo = document.Memo()
-            for moref in work:
+            for i, moref in enumerate(work):
+                if room <= 0:  # the writer has enough to do: the rest is planned when it has room again
+                    self.inflight.defer(work[i:])
+                    work = work[:i]
+                    break
                 vm = inv.vms[moref]
                 try:
                     plans.append(self.sync.plan(vm, self._state(moref), inv, ctx, memo, start, as_of, wall))
+                    room -= plans[-1].state is not None or plans[-1].response is not None
                 except Exception as err:  # noqa: BLE001 - one VM must never stop the others
                     self._errors.log(logging.ERROR, moref, "reconciling %s failed: %s: %.200s", vm.name,
                                      type(err).__name__, err)
                     log.debug("reconciling %s failed", vm.name, exc_info=True)
                     result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
                     result.failed += 1
+        result.examined = len(work)
         self._inv = inv
         self._execute(plans, result)
-        result.seconds = self.clock() - start
-        if not self.record_all:
-            result.outcomes = [o for o in result.outcomes if o.state != "unchanged" or o.response]
-        result.outcomes.sort(key=lambda o: o.name)
+        self._started[id(result)] = start
+        if id(result) not in self._writing:  # else (pipelined) the pass is over once its writes are
+            self._close(result, self.clock())
         return result
 
     def _dirty(self, inv: Inventory, full: bool) -> set[str]:
@@ -192,6 +237,37 @@ class Reconciler:
 
     # -- executing the plans ------------------------------------------------------------------------
 
+    def collect(self) -> None:
+        """Account for the pipelined writes that have ended, each in the pass that planned it; a pass whose
+        writes have all ended is :meth:`finished`. Writes still running stay in flight."""
+        for plan, w, res, result in self.inflight.ended():
+            now = self.clock()
+            if plan.vm.moref in self._vms:
+                self._done(plan, w, res, result, now)
+                self.queue.retime(plan.vm.moref)
+            else:  # out of scope or gone meanwhile: nothing to remember
+                result.states += res.ok and STATE in w.values
+                result.responses += res.ok and RESPONSE in w.values
+                result.failed += not res.ok
+            self._writing[id(result)] -= 1
+            if not self._writing[id(result)]:
+                del self._writing[id(result)]
+                self._close(result, now)
+
+    def finished(self) -> list[PassResult]:
+        """The pipelined passes whose writes have all ended since the last call (what they did, complete)."""
+        done, self._finished = self._finished, []
+        return done
+
+    def _close(self, result: PassResult, now: float) -> None:
+        """A pass is over: its time (truth and writes), its outcomes as a caller shows them."""
+        result.seconds = now - self._started.pop(id(result))
+        if not self.record_all:
+            result.outcomes = [o for o in result.outcomes if o.state != "unchanged" or o.response]
+        result.outcomes.sort(key=lambda o: o.name)
+        if self.inflight.pipelined:
+            self._finished.append(result)
+
     def _execute(self, plans: list[VmPlan], result: PassResult) -> None:
         writes = []
         for plan in plans:
@@ -205,40 +281,51 @@ class Reconciler:
             elif self.record_all or plan.held:
                 result.outcomes.append(VmOutcome(plan.vm.moref, plan.vm.name, "held" if plan.held else "unchanged",
                                                  plan.verdict))
-        if self.dry_run:  # whatever the writer, a dry run writes nothing
+        if self.inflight.pipelined:
+            for plan, w in writes:
+                self.inflight.submit(plan, w, result, urgent=plan.vm.moref not in self._backlog)
+            if writes:
+                self._writing[id(result)] = len(writes)
+            outcomes = []
+        elif self.dry_run:  # whatever the writer, a dry run writes nothing
             outcomes = [WriteResult(w, True) for _, w in writes]
         else:
             outcomes = self.writer.write([w for _, w in writes]) if writes else []
         now = self.clock()
         for (plan, w), res in zip(writes, outcomes):
-            keys = self._vms[plan.vm.moref].keys
-            state = "would_write" if self.dry_run else "written"
-            if res.ok:
-                self.queue.succeeded(plan.vm.moref)
-                for key, value in w.values.items():
-                    keys.written[key] = (value, plan.replaced.get(key), now)
-                if plan.seen is not None and not self.dry_run:
-                    keys.seen = keys.ours = plan.seen
-                result.states += STATE in w.values
-                result.responses += RESPONSE in w.values
-                if RESPONSE in w.values:
-                    self._record(plan)
-                log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
-                         ", ".join(f"state generation {plan.generation} ({plan.verdict})" if k == STATE
-                                   else f"response {plan.response_status}" for k in w.values))
-            else:
-                self.queue.failed(plan.vm.moref, now)
-                if RESPONSE in w.values and plan.undo is not None:
-                    plan.undo()  # the answer must be given again
-                result.failed += 1
-                state = "failed"
-            result.outcomes.append(VmOutcome(
-                plan.vm.moref, plan.vm.name, state if STATE in w.values or not res.ok else "unchanged",
-                plan.verdict, plan.generation if STATE in w.values else None,
-                plan.response_status if RESPONSE in w.values else "", res.error))
+            self._done(plan, w, res, result, now)
         self._probe(plans, result)
         for plan in plans:
             self.queue.retime(plan.vm.moref)
+
+    def _done(self, plan: VmPlan, w: Write, res: WriteResult, result: PassResult, now: float) -> None:
+        """Remember what one write did (it succeeded: the VM's keys hold it; it failed: back off, and an
+        answer it carried is due again), and count it in ``result``."""
+        keys = self._vms[plan.vm.moref].keys
+        state = "would_write" if self.dry_run else "written"
+        if res.ok:
+            self.queue.succeeded(plan.vm.moref)
+            for key, value in w.values.items():
+                keys.written[key] = (value, plan.replaced.get(key), now)
+            if plan.seen is not None and not self.dry_run:
+                keys.seen = keys.ours = plan.seen
+            result.states += STATE in w.values
+            result.responses += RESPONSE in w.values
+            if RESPONSE in w.values:
+                self._record(plan)
+            log.info("%s %s: %s", "would publish" if self.dry_run else "published", plan.vm.name,
+                     ", ".join(f"state generation {plan.generation} ({plan.verdict})" if k == STATE
+                               else f"response {plan.response_status}" for k in w.values))
+        else:
+            self.queue.failed(plan.vm.moref, now)
+            if RESPONSE in w.values and plan.undo is not None:
+                plan.undo()  # the answer must be given again
+            result.failed += 1
+            state = "failed"
+        result.outcomes.append(VmOutcome(
+            plan.vm.moref, plan.vm.name, state if STATE in w.values or not res.ok else "unchanged",
+            plan.verdict, plan.generation if STATE in w.values else None,
+            plan.response_status if RESPONSE in w.values else "", res.error))
 
     def _record(self, plan: VmPlan) -> None:
         """The first answer written to a request id goes on record (``answers``), once per id."""
@@ -279,6 +366,10 @@ class Reconciler:
     def _keys(self, moref: str) -> Keys | None:
         st = self._vms.get(moref)
         return st.keys if st is not None else None
+
+    def close(self, cancel: bool = True) -> None:
+        """Stop pipelining: writes waiting for a slot are dropped (``cancel``), running ones end on their own."""
+        self.inflight.close(cancel)
 
     def _drop(self, moref: str) -> None:
         self.truths.pop(moref, None)

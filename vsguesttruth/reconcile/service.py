@@ -21,8 +21,12 @@ from vsguesttruth.policy import PolicyError, ServiceLevel
 from .ports import Remediation, RemediationHook
 from .reconciler import Reconciler
 from .result import PassResult
+from .stepper import RemediationStepper
 
 log = logging.getLogger(__name__)
+
+#: seconds between the loop's looks for remediation's answers while remediation is busy
+REMEDIATION_LOOK = 1.0
 
 
 def default_level(config: Config) -> ServiceLevel:
@@ -118,8 +122,10 @@ class Service:
     """``vsguesttruth serve``: the reconcile loop on the live watch, until :meth:`stop`.
 
     The watch is :attr:`informer` (``vsguesttruth.vcenter.Informer``), which the plugin server reads too.
-    ``remediation`` (``vsguesttruth.remediation.RemediationLoop``) gets the guests' migrate requests, a step
-    after every pass and again at its ``next_wake()`` (a verdict waiting out its hysteresis).
+    ``remediation`` (``vsguesttruth.remediation.RemediationLoop``) gets the guests' migrate requests, and a
+    step on every pass's outcome and again at its ``next_wake()`` (a verdict waiting out its hysteresis), in a
+    thread of its own (:mod:`.stepper`): planning never delays the next documents. The pass's writes are
+    pipelined (:mod:`.inflight`): the next changes are read while they run.
     ``on_pass(result)`` is called after every pass that did something (wrote, answered, re-probed, failed).
 
     ``lease`` (``vsguesttruth.vcenter.lease.Lease``, started): only while this instance holds it does the
@@ -147,7 +153,8 @@ class Service:
                                    task_timeout=config.publish.task_timeout, gate=gate)
         self.reconciler = Reconciler(config, self.publisher, level=level or default_level(config),
                                      remediation=remediation.request if remediation is not None else None,
-                                     answers=events.AnswerRecord(conn, gate))
+                                     answers=events.AnswerRecord(conn, gate), pipeline=True)
+        self.stepper = RemediationStepper(remediation, lambda: self.acting) if remediation is not None else None
         self.level = self.reconciler.level
         #: the scope's tags and the replica tags, read every [scope] tag_refresh seconds and on refresh_tags();
         #: ``on_tags(cache)`` after each read that succeeded
@@ -167,8 +174,7 @@ class Service:
         self.informer.listen(self.incidents.listen)
         self.passes = 0
         self.error = ""
-        #: True while a pass (truth, writes, remediation step) runs: "settled" is not busy and no new inventory
-        self.busy = False
+        self._in_pass = False
         #: True while this instance acts (holds the lease, and has read back vCenter's record)
         self.acting = False
         self._started = False
@@ -188,6 +194,13 @@ class Service:
             self.on_tags(self.tags)
         return self.reconciler.scope is not before
 
+    @property
+    def busy(self) -> bool:
+        """True while a pass runs, its writes are in flight or a remediation step runs: "settled" is not busy
+        and no new inventory."""
+        stepping = self.stepper is not None and self.stepper.busy
+        return self._in_pass or bool(self.reconciler.writing) or stepping
+
     def stop(self) -> None:
         """Stop the loop (from a signal handler or another thread): the wait in progress is cancelled."""
         self.informer.stop()
@@ -203,15 +216,19 @@ class Service:
         return {**self.lease.status(), "role": "active" if self.acting else "passive"}
 
     def _remediate(self, inv: Inventory) -> None:
-        if self.remediation is None:
+        """Hand the pass's outcome to remediation's own thread (copies: the next pass goes on changing them)."""
+        if self.stepper is None:
             return
         rec = self.reconciler
-        try:
-            self.remediation.step(inv, rec.truths, rec.levels(), rec.level)
-        except VsgtError as err:
-            log.warning("remediation pass: %s", err)
-        except Exception:  # noqa: BLE001 - a bug in remediation must not stop publishing
-            log.exception("remediation pass failed")
+        self.stepper.offer(inv, dict(rec.truths), rec.levels(), rec.level)
+
+    def _report(self) -> None:
+        """Log (and hand to ``on_pass``) the passes whose writes have all ended and that did something."""
+        for done in self.reconciler.finished():
+            if done.states or done.responses or done.probes or done.failed:
+                log.info("pass: %s", done.line())
+                if self.on_pass is not None:
+                    self.on_pass(done)
 
     def _may_act(self, now: float) -> bool:
         """Whether this instance acts now: it holds the lease, and has read back what vCenter remembers."""
@@ -244,6 +261,8 @@ class Service:
             self._retry_at = now + 5.0
             return
         self._started = True
+        if self.stepper is not None:
+            self.stepper.start()
 
     def run(self) -> None:
         config, informer = self.config, self.informer
@@ -260,9 +279,12 @@ class Service:
                     next_attribute = now + config.scope.attribute_refresh
                 wake = self.reconciler.next_wake() if acting else None
                 timeout = self.max_wait if inv is not None else None
-                remedy = self.remediation.next_wake() if self.remediation is not None and acting else None
+                if acting and self.remediation is not None and self.remediation.next_wake() is not None:
+                    # remediation is busy (a request, a hysteresis, moves): its answers to guests come from its
+                    # own thread; look for them every second, as for the moves' answers before
+                    timeout = None if timeout is None else min(timeout, REMEDIATION_LOOK)
                 polls = self.delivery.next_wake() if self.delivery is not None and acting else None
-                for t in (wake, remedy, next_full if inv is not None and acting else None,
+                for t in (wake, next_full if inv is not None and acting else None,
                           next_attribute if config.scope.attribute is not None and acting else None,
                           self._next_tags if self.tags is not None and acting else None, polls):
                     if t is not None and timeout is not None:
@@ -284,15 +306,13 @@ class Service:
                 full = now >= next_full
                 polled = self.delivery is not None and polls is not None and now >= polls and self.delivery.poll()
                 if new is None and not full and not rescoped and not polled and not self.reconciler.due(now):
-                    if remedy is not None and now >= remedy:
-                        self._remediate(inv)
                     continue
                 if full:
                     next_full = now + config.publish.full_interval
-                self.busy = True
+                self._in_pass = True
                 try:
                     planned = self.delivery.prepare(inv) if self.delivery is not None else inv
-                    result = self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, full=full)
+                    self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, full=full)
                     self._remediate(inv)
                 except VsgtError:
                     raise
@@ -301,18 +321,20 @@ class Service:
                     informer.wait_version(informer.version, 1.0)  # a second's pause, cut short by stop()
                     continue
                 finally:
-                    self.busy = False
+                    self._in_pass = False
                 self.passes += 1
-                if result.states or result.responses or result.probes or result.failed:
-                    log.info("pass: %s", result.line())
-                    if self.on_pass is not None:
-                        self.on_pass(result)
+                self._report()
         except VsgtError as err:
             self.error = str(err)
             raise
         finally:
+            if self.stepper is not None:
+                self.stepper.stop()
             informer.close()
-            self.publisher.close()
+            self.reconciler.close()  # writes still waiting for a slot are dropped: the next start writes them
+            self.publisher.close(cancel=True)
+            self.reconciler.collect()  # what the last passes wrote, said
+            self._report()
             for part in (self.delivery, self.tags):
                 if part is not None:
                     part.close()

@@ -127,6 +127,7 @@ class Remediator:
         self._posted: dict[str, tuple[Any, ...]] = {}  # vm -> what we last said about it
         self._requests: dict[str, tuple[MoveRequest, float]] = {}
         self.last_plan = Plan()
+        self._decided: dict[str, Decision] = {}  # vm -> its decision in the last plan
         self.moves_done = 0
         self.moves_failed = 0
 
@@ -192,11 +193,17 @@ class Remediator:
                 self._requests[request.vm] = (request, now)
             self._expire_requests(now)
             pending = [r for r, _ in self._requests.values()]
-        current = plan(inv, truths, self.config, level=level, levels=levels, requests=pending, replicas=replicas,
-                       context=context)
+        items = list(truths.values()) if isinstance(truths, Mapping) else list(truths)
+        with self._lock:
+            kept = self._held_anyway(inv, items, {r.vm for r in pending}, now)
+        current = plan(inv, [t for t in items if t.vm not in kept], self.config, level=level, levels=levels,
+                       requests=pending, replicas=replicas, context=context)
+        if kept:
+            current = Plan(tuple(sorted(current.decisions + tuple(kept.values()), key=lambda d: (d.vm_name, d.vm))))
         actions: list[Action] = []
         with self._lock:
             self.last_plan = current
+            self._decided = {d.vm: d for d in current.decisions}
             self._forget_cleared(current, now)
             if self.mode == "off":
                 for decision in current.decisions:
@@ -218,6 +225,33 @@ class Remediator:
         for action in actions:
             self._report(action)
         return actions
+
+    def _held_anyway(self, inv: Inventory, truths: list[VmTruth], asked: set[str], now: float) -> dict[str, Decision]:
+        """The VMs whose last decision (a move) stands while a guard rail holds them whatever the plan says:
+        the same verdict on the same host, waiting out its hysteresis, moving already, in its cooldown, or
+        the hourly budget spent. Planning them again (judging every host of the cluster) would change nothing
+        that is done now; they are planned afresh as soon as the rail would let them go."""
+        if not self._decided:
+            return {}
+        started = sum(1 for t in self._started if now - t < 3600)
+        budget_spent = started >= self.config.max_per_hour
+        kept = {}
+        for truth in truths:
+            last = self._decided.get(truth.vm)
+            if last is None or not last.moves or last.request_id or truth.vm in asked:
+                continue
+            vm = inv.vms.get(truth.vm)
+            if vm is None or vm.host != last.from_host or last.verdict is not truth.verdict \
+                    or last.trigger != truth.verdict.value or vm.power_state != "poweredOn":
+                continue
+            seen = self._seen.get(truth.vm)
+            waiting = seen is not None and seen[0] == (last.trigger, last.verdict.value) \
+                and now - seen[1] < self.config.stable_seconds
+            moved = self._last_move.get(truth.vm)
+            cooling = moved is not None and now - moved < self.config.cooldown_seconds
+            if waiting or truth.vm in self._in_flight or cooling or budget_spent:
+                kept[truth.vm] = last
+        return kept
 
     def _judge(self, decision: Decision, now: float, starting: int) -> Action:
         cfg = self.config

@@ -19,6 +19,7 @@ from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Path, Path
 from vsguesttruth.policy import ServiceLevel
 
 from .events import opened
+from .hostindex import HostIndex, _luns_by_name, _paths_by_lun
 from .results import (
     DatastoreTruth,
     DiskTruth,
@@ -88,19 +89,11 @@ class _PerHost(dict):
         return value
 
 
-def _paths_by_lun(host: Host) -> dict[str, list[Path]]:
-    by_lun: dict[str, list[Path]] = defaultdict(list)
-    for path in host.paths:
-        by_lun[path.lun].append(path)
-    return by_lun
-
-
-def _luns_by_name(host: Host) -> dict[str, Lun]:
-    return {lun.canonical_name: lun for lun in host.luns}
-
-
 _newest: tuple[Inventory | None, "TruthContext | None"] = (None, None)
 _newest_lock = threading.Lock()
+
+
+_hosts = HostIndex()  # the loop's per-host indexes, kept for the hosts a change did not touch
 
 
 def shared_context(inv: Inventory) -> "TruthContext":
@@ -111,7 +104,7 @@ def shared_context(inv: Inventory) -> "TruthContext":
     with _newest_lock:
         held, ctx = _newest
         if held is not inv or ctx is None:
-            ctx = TruthContext(inv)
+            ctx = TruthContext(inv, _hosts)
             _newest = (inv, ctx)
         return ctx
 
@@ -119,27 +112,37 @@ def shared_context(inv: Inventory) -> "TruthContext":
 class TruthContext:
     """One inventory, indexed once, so each disk costs a few dict lookups instead of a scan of all hosts."""
 
-    def __init__(self, inv: Inventory) -> None:
+    def __init__(self, inv: Inventory, index: HostIndex | None = None) -> None:
         self.inv = inv
         # Per-host indexes are built on first use: a question about one VM looks at a few hosts' paths,
-        # and indexing every path of 2,000 hosts up front would cost more than the answer.
+        # and indexing every path of 2,000 hosts up front would cost more than the answer. ``index``: the
+        # per-host indexes of the inventories before (a host that did not change keeps its own).
         hosts = {host.moref: host for host in inv.hosts.values()}
-        self._paths: Mapping[str, dict[str, list[Path]]] = _PerHost(hosts, _paths_by_lun)  # host -> lun -> paths
-        self._luns: Mapping[str, dict[str, Lun]] = _PerHost(hosts, _luns_by_name)  # host moref -> lun -> Lun
+        if index is not None:
+            index.keep_only(hosts)
+            self._paths: Mapping[str, dict[str, list[Path]]] = _PerHost(hosts, index.paths)  # host -> lun -> paths
+            self._luns: Mapping[str, dict[str, Lun]] = _PerHost(hosts, index.luns)  # host moref -> lun -> Lun
+        else:
+            self._paths = _PerHost(hosts, _paths_by_lun)
+            self._luns = _PerHost(hosts, _luns_by_name)
         self._seen_by: dict[str, list[str]] = defaultdict(list)  # lun -> host morefs
         self._any_lun: dict[str, Lun] = {}  # lun -> some host's view of it (for media, vaai, ...)
         self._by_uuid: dict[str, str] = {}  # ScsiLun.uuid -> canonical name
         any_lun, by_uuid, seen_by = self._any_lun, self._by_uuid, self._seen_by
         for host in hosts.values():
-            names = set()
+            names: set[str] | frozenset[str] = set()
             for lun in host.luns:
                 name = lun.canonical_name
-                names.add(name)
+                if index is None:
+                    names.add(name)  # type: ignore[union-attr]
                 if name not in any_lun:
                     any_lun[name] = lun
                 if lun.uuid and lun.uuid not in by_uuid:
                     by_uuid[lun.uuid] = name
-            names.update({path.lun for path in host.paths})
+            if index is None:
+                names.update({path.lun for path in host.paths})  # type: ignore[union-attr]
+            else:
+                names = index.names(host)
             for name in names:
                 seen_by[name].append(host.moref)
         self._lun_ds: dict[str, list[Datastore]] = defaultdict(list)  # lun -> datastores it is an extent of
@@ -147,6 +150,7 @@ class TruthContext:
             for name in ds.extents:
                 self._lun_ds[name].append(ds)
         self._host_paths: dict[tuple[str, str], HostPaths] = {}
+        self._local_ds: dict[str, dict[str, Datastore]] = {}  # a LUN name several datastores have: host -> its own
         self._lun_facts: dict[str, LunFacts] = {}
         self._ds_facts: dict[str, DsFacts] = {}
         self._caches: dict[ServiceLevel, _Cache] = {}
@@ -408,7 +412,13 @@ class TruthContext:
         with its own local datastore: pick the one this host mounts."""
         candidates = self._lun_ds.get(name, ())
         if len(candidates) > 1:
-            return next((ds for ds in candidates if host_moref in self._ds(ds).by_host), candidates[0])
+            by_host = self._local_ds.get(name)
+            if by_host is None:  # one look at the 2,000 local datastores of that name, not one per question
+                by_host = self._local_ds[name] = {}
+                for ds in reversed(candidates):  # the first one a host mounts wins, as a scan in order would
+                    for host in self._ds(ds).by_host:
+                        by_host[host] = ds
+            return by_host.get(host_moref, candidates[0])
         return candidates[0] if candidates else None
 
     def _ds(self, ds: Datastore) -> DsFacts:

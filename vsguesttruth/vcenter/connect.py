@@ -71,6 +71,13 @@ def negotiate_version(settings: ConnectionSettings, context: ssl.SSLContext | No
     )
 
 
+#: HTTPS connections to vCenter kept open for reuse (at least): the watch, remediation and the plugin's side
+#: questions each hold one while a call runs, and the publisher asks for one per writer
+#: (:meth:`Connection.keep_connections`). pyVmomi's default (5) made most calls of 64 concurrent writers open
+#: a TLS connection of their own and close it after.
+POOL_SIZE = 16
+
+
 def _login(settings: ConnectionSettings) -> tuple[Any, Any]:
     """One attempt: negotiate the API version, log in; return ``(service_instance, content)``."""
     context = ssl_context(settings) if settings.https else None
@@ -83,6 +90,7 @@ def _login(settings: ConnectionSettings) -> tuple[Any, Any]:
             version=version,
             sslContext=context,
             httpConnectionTimeout=settings.timeout,
+            poolSize=POOL_SIZE,
         )
         si = vim.ServiceInstance("ServiceInstance", stub)
         content = si.RetrieveContent()
@@ -118,6 +126,7 @@ class Connection:
     def __init__(self, settings: ConnectionSettings, si: Any, content: Any) -> None:
         self.settings = settings
         self.si = si
+        self.pool_size = POOL_SIZE
         self.content = content
         self.generation = 0
         self._lock = threading.RLock()
@@ -158,6 +167,12 @@ class Connection:
         """Call ``callback(conn)`` after every successful reconnect (resync hook)."""
         self._listeners.append(callback)
 
+    def keep_connections(self, count: int) -> None:
+        """Keep at least ``count`` HTTPS connections open for reuse (calls made at once: a writer pool's size),
+        now and after a reconnect."""
+        self.pool_size = max(self.pool_size, count)
+        self.si._stub.poolSize = max(self.si._stub.poolSize, count)
+
     def ping(self) -> None:
         """One keep-alive round trip; raises the translated error if the session is gone."""
         try:
@@ -188,6 +203,7 @@ class Connection:
                 on_retry=lambda err: log.warning("reconnect to %s failed (%s); retrying", self.url, err),
             )
             si, content = retrying(_login, self.settings)
+            si._stub.poolSize = max(si._stub.poolSize, self.pool_size)
             old_content = self.content
             self.si, self.content = si, content
             self.generation += 1

@@ -11,6 +11,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -118,6 +119,7 @@ def moref(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=65536)  # the same few thousand WWNs, converted again with every change of a host
 def format_wwn(value: Any) -> str:
     """A Fibre Channel WWN as vSphere sends it (a signed 64-bit long) -> ``50:06:01:60:3b:a0:1d:e2``.
 

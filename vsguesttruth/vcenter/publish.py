@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -30,9 +30,11 @@ from vsguesttruth.reconcile.ports import Write, WriteResult
 from vsguesttruth_guest.guestinfo import PREFIX
 
 from . import task
-from .connect import Connection
+from .connect import POOL_SIZE, Connection
 from .errors import TaskFailed, VsgtError
 from .lease import NotActive
+from .pacing import Slots
+from .taskwatch import TaskWatch
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ class Publisher:
         self._counters = _Counters()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._slots: Slots | None = None  # submitted writes (pipelined), at the pace of ``concurrency``
+        self._tasks = TaskWatch(conn)  # the ReconfigVM tasks in flight, read together
+        keep = getattr(conn, "keep_connections", None)
+        if keep is not None and not dry_run:
+            keep(self.concurrency + POOL_SIZE)  # one connection per writer, and the others' own
 
     # -- counters -----------------------------------------------------------------------------------
 
@@ -104,9 +111,7 @@ class Publisher:
     def write(self, writes: Sequence[Write]) -> list[WriteResult]:
         """Send the writes, at most ``concurrency`` at once; never raises for one VM's failure."""
         for w in writes:
-            bad = [k for k in w.values if not k.startswith(PREFIX)]
-            if bad:
-                raise ValueError(f"refusing to write {bad[0]!r}: only {PREFIX}* keys are ours")
+            self._check(w)
         if not writes:
             return []
         if self.dry_run:
@@ -115,6 +120,34 @@ class Publisher:
         if len(writes) == 1 or self.concurrency == 1:
             return [self._write_one(w) for w in writes]
         return list(self._executor().map(self._write_one, writes))
+
+    def submit(self, w: Write, urgent: bool = False) -> "Future[WriteResult]":
+        """Queue one write and return at once: it runs when one of the ``concurrency`` slots is free (the pace:
+        at most that many ReconfigVM tasks of ours in vCenter at a time), ``urgent`` ones (a change to show)
+        before the others (a backlog). The future never raises for the VM's failure (a failed
+        :class:`WriteResult`); a write still queued when the publisher closes with ``cancel`` is cancelled."""
+        self._check(w)
+        if self.dry_run:
+            self.skipped += 1
+            done: Future[WriteResult] = Future()
+            done.set_result(WriteResult(w, True))
+            return done
+        with self._lock:
+            if self._slots is None:
+                self._slots = Slots(self.concurrency)
+        return self._slots.submit(lambda: self._write_one(w), urgent)
+
+    @property
+    def in_flight(self) -> int:
+        """Writes submitted and not finished (running, or waiting for a slot)."""
+        slots = self._slots
+        return 0 if slots is None else slots.queued + slots.running
+
+    @property
+    def running(self) -> int:
+        """ReconfigVM writes of ours running now (at most ``concurrency``)."""
+        slots = self._slots
+        return 0 if slots is None else slots.running
 
     def refresh(self, hosts: Iterable[str]) -> dict[str, str]:
         """Re-probe the storage of each host (one RefreshStorageSystem each, concurrently).
@@ -141,9 +174,14 @@ class Publisher:
         results = [one(h) for h in hosts] if len(hosts) == 1 else list(self._executor().map(one, hosts))
         return {h: err for h, err in results if err}
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
+        """Wait for the writes in flight; ``cancel``: drop those still waiting for a slot first (level-triggered:
+        the next start writes what is still not right)."""
+        if self._slots is not None:
+            self._slots.close(cancel)
+            self._slots = None
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
 
     def __enter__(self) -> "Publisher":
@@ -153,6 +191,12 @@ class Publisher:
         self.close()
 
     # -- internals ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(w: Write) -> None:
+        bad = [k for k in w.values if not k.startswith(PREFIX)]
+        if bad:
+            raise ValueError(f"refusing to write {bad[0]!r}: only {PREFIX}* keys are ours")
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -198,7 +242,7 @@ class Publisher:
         """One ReconfigVM_Task with only ``values`` in extraConfig, waited for."""
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
         started = vim.VirtualMachine(moref, self.conn.si._stub).ReconfigVM_Task(spec)
-        task.wait_for_task(self.conn, started._moId, what, self.task_timeout)
+        self._tasks.wait(started._moId, what, self.task_timeout)
 
 
 def refresh_storage(conn: Connection, host_moref: str) -> None:

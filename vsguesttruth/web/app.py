@@ -184,8 +184,9 @@ def create_app(source: InventorySource, auth: Auth, *, plan: PlanFn | None = Non
         names = request.query_params.getlist("name[]")
         if len(names) > 100:
             raise HTTPException(400, "at most 100 name[] parameters")
-        found = pages.get()
-        if found is None:
+        if not metrics.wants_truth(names):  # a few counters: no truth to judge, not even an inventory to index
+            body = metrics.render(lambda: None, names)
+        elif (found := pages.get()) is None:
             body = metrics.render(lambda: None, names)
         else:
             with found[2].lock:

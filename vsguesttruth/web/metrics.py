@@ -102,6 +102,35 @@ def track_in_flight(count: Callable[[], float]) -> None:
     MIGRATIONS_IN_FLIGHT.set_function(count)
 
 
+class _PublisherCollector(Collector):
+    """The publisher's ReconfigVM tasks (retries included) and its writes in flight, read when scraped."""
+
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily("vsguesttruth_reconfigure_tasks", "ReconfigVM_Task calls made to write guestinfo "
+                                  "(retries included).", value=self.publisher.tasks)
+        yield GaugeMetricFamily("vsguesttruth_publish_in_flight", "Guestinfo writes handed to the publisher and not "
+                                "finished ([publish] concurrency of them run in vCenter at once).",
+                                value=self.publisher.in_flight)
+
+
+_publisher: _PublisherCollector | None = None
+
+
+def track_publisher(publisher: Any) -> None:
+    """Report ``publisher``'s tasks and writes in flight (the one of ``serve``; a later call replaces it)."""
+    global _publisher
+    with _lock:
+        if _publisher is not None:
+            REGISTRY.unregister(_publisher)
+        _publisher = _PublisherCollector(publisher)
+        REGISTRY.register(_publisher)
+
+
 def vcenter_error(kind: str = "error") -> None:
     VCENTER_ERRORS.labels(kind=kind).inc()
 
@@ -214,16 +243,47 @@ def render_incidents(samples: Callable[[], Any], names: Iterable[str] = ()) -> b
     return generate_latest(registry)
 
 
+def wants_truth(names: Iterable[str] = ()) -> bool:
+    """Whether a scrape asking for ``names`` (none: everything) reads the truth families."""
+    wanted = frozenset(names)
+    return not wanted or bool(wanted & TRUTH_FAMILIES)
+
+
+class _TruthText:
+    """The truth families' text of the latest inventory: judged once per inventory (and level and names),
+    however often Prometheus scrapes; the inventory itself is the key (a new one is a new object)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._text = b""
+
+    def render(self, snapshot: Callable[[], Any], wanted: frozenset[str]) -> bytes:
+        found = snapshot()
+        key = (found[0], found[2], wanted) if found is not None else None
+        with self._lock:
+            if key is not None and self._key is not None and self._key[0] is key[0] and self._key[1:] == key[1:]:
+                return self._text
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(TruthCollector(lambda: found, wanted))
+        text = generate_latest(registry)
+        with self._lock:
+            self._key, self._text = key, text
+        return text
+
+
+_truth_text = _TruthText()
+
+
 def render(snapshot: Callable[[], Any], names: Iterable[str] = ()) -> bytes:
     """The text exposition: the shared counters, then the truth of ``snapshot()``.
 
     ``names`` (Prometheus' ``name[]`` query parameter) restricts it to those samples: the truth of every disk
-    costs a second at 20,000 VMs, and a scraper that wants a few counters should not pay for it.
+    costs a second at 20,000 VMs, and a scraper that wants a few counters should not pay for it. The truth's
+    text is kept per inventory: scrapes between two changes of vCenter cost nothing more.
     """
     wanted = frozenset(names)
     body = generate_latest(REGISTRY.restricted_registry(wanted) if wanted else REGISTRY)
-    if not wanted or wanted & TRUTH_FAMILIES:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(TruthCollector(snapshot, wanted))
-        body += generate_latest(registry)
+    if wants_truth(wanted):
+        body += _truth_text.render(snapshot, wanted)
     return body

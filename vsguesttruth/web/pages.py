@@ -58,7 +58,7 @@ class Pages:
             if inv is not self._inv:
                 self._levels = Levels(self.bounds, self.level)
                 self._inv, self._ctx = inv, TruthContext(inv)
-                self._views = Views(inv, self._ctx, self.level_of)
+                self._views = Views(inv, self._ctx, self.level_of, previous=self._views)
             assert self._ctx is not None and self._views is not None
             return inv, self._ctx, self._views
 

@@ -118,6 +118,7 @@ class DiskRecord(_Open):
     advice: Advice
     explanation: str
     sla_met: bool = Field(default=True, description="Within the service level its VM is judged by.")
+    level: str = Field(default="", description='The level and whether it is met: "level 2 paths per LUN: met".')
     incidents: list[str] = Field(default=[], description="The open incidents behind the disk's verdict (ids).")
 
 
