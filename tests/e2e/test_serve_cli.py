@@ -75,3 +75,42 @@ def test_serve_runs_until_sigterm(clean, lab, conn):
     assert any("wrote 22 states" in line for line in lines)
     assert any("wrote 2 states" in line for line in lines)  # web01 and app01, after the fault
     assert lines[-1].startswith("stopped after")
+
+
+def test_read_commands_ask_the_running_service_and_say_so(clean, lab, conn):
+    """`status` and `incidents` ask `serve` (found through the lab's run folder) instead of reading vCenter:
+    the same verdicts as a cold snapshot, the incidents first, and stderr says which it did."""
+    proc = subprocess.Popen([CLI, "serve", "--lab"], env=env_for(lab), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        web01 = snapshot(conn).vm_by_name("web01").moref
+        lab.fault("hba", host="esx-a01", hba="vmhba2", state="dead")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = read_guestinfo(conn, web01).get(STATE)
+            if state and decode_state(state)["verdict"] == "degraded" and (lab.run_dir / "serve.json").exists():
+                break
+            time.sleep(0.1)
+        served = run(lab, "status", "--lab", "--json")
+        assert served.returncode == 1, served.stderr
+        assert "asked the vsguesttruth service at https://" in served.stderr
+        doc = json.loads(served.stdout)
+        cold = run(lab, "status", "--lab", "--json", "--snapshot")
+        assert cold.returncode == 1 and "asked" not in cold.stderr, cold.stderr
+        verdicts = lambda d: {(r["vm"], r["disk"]): (r["verdict"], r["sla_met"]) for r in d["disks"]}  # noqa: E731
+        assert verdicts(doc) == verdicts(json.loads(cold.stdout))
+        assert doc["incidents"] and doc["incidents"][0]["kind"] == "hba"
+        hit = [r for r in doc["disks"] if r["vm"] == "web01"]
+        assert hit and all(doc["incidents"][0]["id"] in r["incidents"] for r in hit if r["verdict"] != "healthy")
+        table = run(lab, "status", "--lab")
+        assert table.returncode == 1 and "INCIDENTS" in table.stdout and doc["incidents"][0]["id"] in table.stdout
+        found = run(lab, "incidents", "--lab", "--open", "--json")
+        assert found.returncode == 1 and "asked the vsguesttruth service" in found.stderr, found.stderr
+        rows = json.loads(found.stdout)
+        assert rows["open"] == 1 and {h["vm"] for h in rows["incidents"][0]["hits"]} >= {"web01"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert not (lab.run_dir / "serve.json").exists()
+    after = run(lab, "status", "--lab")
+    assert "asked the vsguesttruth service" not in after.stderr and "cold snapshot" in after.stderr

@@ -5,6 +5,7 @@ incidents core's (``vsguesttruth.incidents``); this reads vCenter and prints."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vsguesttruth.cli.connection import connection_options
+from vsguesttruth.errors import VsgtError
 from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict
 from vsguesttruth.incidents import EVENT_TYPES, History, Incident, Lifecycle, failures, footprints, hits
 from vsguesttruth.incidents.actions import actions, summary
@@ -66,9 +68,17 @@ def incidents(only_open, as_json) -> None:
     """What broke: each failed component (a path, an HBA, an array port or controller, a fabric, a LUN, a datastore,
     a host) with the hosts, VMs and disks it hits, since when, and what the service did. Incidents resolved in the
     last [incidents] event_lookback_hours come from the service's records in vCenter's events. Exit 1 while one is
-    open."""
+    open.
+
+    Asks the running service when there is one (as `status` does: its incidents are dated by what it saw and
+    know what it did), else reads vCenter."""
+    found_rows = _from_service(only_open)
+    if found_rows is not None:
+        _print_incidents(found_rows, only_open, as_json)
+        return
     from vsguesttruth.vcenter import events, incident_events
 
+    started = time.monotonic()
     inv, levels = _snapshot()
     level = levels.default  # the service's level (the guests' own levels judge their disks in `status`)
     session = click.get_current_context().obj
@@ -89,6 +99,45 @@ def incidents(only_open, as_json) -> None:
         for r in reversed(incident_events.recorded(conn, lookback)):
             if r.resolved_at is not None and r.id not in open_ids:
                 rows.append({**r.as_dict(), "component": r.line, "hosts": [], "vms": [], "hits": [], "actions": []})
+    from vsguesttruth.cli import service
+
+    service.cold(started, len(inv.vms))
+    _print_incidents(rows, only_open, as_json)
+
+
+def _from_service(only_open: bool) -> list[dict] | None:
+    """The incidents as the running service keeps them (open ones with their hits and what it did); None when no
+    service answers."""
+    from vsguesttruth.cli import service
+
+    query = [("state", "open")] if only_open else []
+    first = service.ask("incidents", query + [("limit", "500")])
+    if first is None:
+        return None
+    session = click.get_current_context().obj
+    endpoint = service.find(session)
+    rows, page = list(first.get("items") or ()), first
+    try:
+        while len(rows) < int(page.get("matched") or 0) and page.get("items"):
+            page = service.get(endpoint, "incidents", query + [("limit", "500"), ("offset", str(len(rows)))], session)
+            rows += page.get("items") or []
+        for row in rows:
+            if row["state"] == "open":
+                found = service.get(endpoint, f"incidents/{row['id']}", [], session)
+                row["hits"], row["actions"] = found.get("hits") or [], found.get("actions") or []
+            else:
+                row.setdefault("hits", []), row.setdefault("actions", [])
+    except service.NoService as err:
+        raise VsgtError(f"the vsguesttruth service stopped answering ({err}): try again, or ask vCenter with "
+                        "`status --snapshot`") from None
+    return rows
+
+
+def _print_incidents(rows: list[dict], only_open: bool, as_json: bool) -> None:
+    """The incidents (open ones first, as the service lists them); exit 1 while one is open."""
+    found = [r for r in rows if r["state"] == "open"]
+    session = click.get_current_context().obj
+    lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
     if as_json:
         click.echo(json.dumps({"incidents": rows, "open": len(found)}, indent=2))
     else:

@@ -123,7 +123,7 @@ def get(endpoint: Endpoint, path: str, params: list[tuple[str, str]], session: A
     if token:
         headers["Authorization"] = f"Bearer {token}"
     else:
-        headers["vmware-api-session-id"] = session_id(session.connect())
+        headers["vmware-api-session-id"] = session_token(session)
     query = urllib.parse.urlencode(params)
     request = urllib.request.Request(f"{endpoint.url}/api/v1/{path}" + (f"?{query}" if query else ""),
                                      headers=headers)
@@ -137,16 +137,23 @@ def get(endpoint: Endpoint, path: str, params: list[tuple[str, str]], session: A
         raise NoService(f"no service answered at {endpoint.url}: {reason}") from None
 
 
-def session_id(conn: Any) -> str:
-    """The caller's vCenter session id (the ``vmware_soap_session`` cookie of its connection)."""
-    from http.cookies import SimpleCookie
+def session_token(session: Any) -> str:
+    """The caller's own vCenter session as the vSphere Client hands it to a plugin: an Automation API session
+    (``POST /api/session`` with the caller's credentials; the service exchanges it for a clone ticket), made
+    once per command and logged out when the command ends."""
+    from vsguesttruth.errors import VsgtError
+    from vsguesttruth.vcenter.automation import connect_automation
 
-    cookie = SimpleCookie()
-    cookie.load(conn.si._stub.cookie or "")
-    morsel = cookie.get("vmware_soap_session")
-    if morsel is None:
-        raise NoService("no vCenter session to authenticate with (set VSGT_API_TOKEN)")
-    return morsel.value.strip('"')
+    ctx = click.get_current_context()
+    found = ctx.meta.get("vsgt.api_session")
+    if found is None:
+        try:
+            found = connect_automation(session.settings(), pool=1)
+        except VsgtError as err:
+            raise NoService(f"no vCenter session to authenticate with ({err}); or set VSGT_API_TOKEN") from None
+        ctx.meta["vsgt.api_session"] = found
+        ctx.call_on_close(found.close)
+    return found.session_id
 
 
 def _error(err: urllib.error.HTTPError) -> str:

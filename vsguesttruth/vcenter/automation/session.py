@@ -91,6 +91,12 @@ class Automation:
         self.generation += 1
         return self
 
+    @property
+    def session_id(self) -> str:
+        """The session's id: what the vSphere Client hands its plugins as ``vmware-api-session-id`` (a secret:
+        never logged)."""
+        return self._session_id or ""
+
     def relogin(self, seen_generation: int) -> None:
         """Log in again, unless someone did since ``seen_generation``."""
         with self._lock:
