@@ -23,10 +23,15 @@ class SlowVcenter(FakeVcenter):
     def __init__(self, inv) -> None:
         super().__init__(inv)
         self.running: list[tuple[object, Future]] = []
+        self.firsts: list[bool] = []
+        self.sent = True  # False: the writes wait for a slot (not sent to vCenter yet)
 
-    def submit(self, w, urgent=False):
+    def submit(self, w, urgent=False, first=False):
         future: Future = Future()
+        if self.sent:
+            future.set_running_or_notify_cancel()  # sent to vCenter: a task runs
         self.running.append((w, future))
+        self.firsts.append(first)
         return future
 
     def finish(self) -> int:
@@ -114,6 +119,7 @@ def test_pipelined_passes_write_what_a_full_pass_would(steps):
 
 def test_results_of_cancelled_writes_fail_and_are_written_again():
     vc, rec, clock = pipelined()
+    vc.sent = False
     rec.reconcile(vc.inv)
     rec.close()  # the service stops: writes waiting for a slot are dropped
     for _, future in vc.running:
@@ -124,6 +130,44 @@ def test_results_of_cancelled_writes_fail_and_are_written_again():
     clock.advance(6)  # backed off as after any failed write, then written
     rec.reconcile(vc.inv)
     assert vc.in_flight() == sorted(f.VMS)
+
+
+def test_worse_news_is_written_first_and_a_recovery_is_not():
+    vc, rec, _ = pipelined()
+    rec.reconcile(vc.inv)
+    vc.finish()
+    rec.reconcile(vc.inv)
+    assert not any(vc.firsts)  # a first publish of healthy VMs tells no bad news
+    vc.firsts.clear()
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
+    rec.reconcile(vc.inv)
+    assert vc.in_flight() == ["db01", "web01"] and vc.firsts == [True, True]
+    vc.finish()
+    rec.reconcile(vc.inv)
+    vc.firsts.clear()
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "online")
+    rec.reconcile(vc.inv)
+    assert vc.in_flight() == ["db01", "web01"] and vc.firsts == [False, False]
+
+
+def test_a_write_still_waiting_for_a_slot_is_taken_back_when_its_vm_changes_again():
+    vc, rec, _ = pipelined()
+    rec.reconcile(vc.inv)
+    vc.finish()
+    rec.reconcile(vc.inv)
+    vc.sent = False  # vCenter's slots are busy: the writes wait
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
+    rec.reconcile(vc.inv)
+    waiting = [future for _, future in vc.running]
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "online")  # back before the write was sent
+    vc.sent = True
+    rec.reconcile(vc.inv)
+    assert waiting and all(future.cancelled() for future in waiting)
+    assert not any(r.failed for r in rec.finished())  # taken back, not failed
+    vc.running = [(w, fut) for w, fut in vc.running if not fut.cancelled()]
+    vc.finish()
+    rec.reconcile(vc.inv)
+    assert vc.doc("web01")["verdict"] == "healthy" and rec.reconcile(vc.inv).states == 0
 
 
 def test_the_writer_gets_a_few_writes_at_a_time_and_a_new_fault_goes_before_the_backlog():

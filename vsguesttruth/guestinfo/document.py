@@ -30,7 +30,7 @@ from vsguesttruth_guest.guestinfo import (
     timestamp,
 )
 from vsguesttruth.guestinfo.policy import GuestPolicy
-from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, VmTruth
+from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, Verdict, VmTruth
 
 CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "nvme", "sata", "ide"})
 BACKINGS = frozenset({"vmdk", "rdm_physical", "rdm_virtual"})
@@ -107,6 +107,9 @@ class Seen:
     fingerprint: str
     generation: int
     policy: Any
+    #: how bad the news it tells is: (the verdict's severity, the paths not available); a document that tells
+    #: worse news than the one before goes first (a guest must learn of a failure before of a recovery)
+    rank: tuple[int, int] = (0, 0)
 
 
 def seen(value: str | None) -> Seen | None:
@@ -144,7 +147,7 @@ def compare(before: Seen | None, truth: VmTruth, policy: GuestPolicy, memo: Memo
         if before is not None and mark == before.fingerprint:
             return None
     generation = (before.generation if before else 0) + 1
-    return content, Seen("", mark, generation, content.get("policy"))
+    return content, Seen("", mark, generation, content.get("policy"), rank(content))
 
 
 def stamp(content: Mapping[str, Any], generation_before: int, now: datetime) -> dict[str, Any]:
@@ -154,7 +157,27 @@ def stamp(content: Mapping[str, Any], generation_before: int, now: datetime) -> 
 
 def _seen_doc(value: str, doc: Mapping[str, Any]) -> Seen:
     return Seen(value, _fingerprint(dumps({k: v for k, v in doc.items() if k not in VOLATILE})),
-                _generation(doc), doc.get("policy"))
+                _generation(doc), doc.get("policy"), rank(doc))
+
+
+_SEVERITY = {v.value: v.severity for v in Verdict}
+
+
+def rank(doc: Mapping[str, Any]) -> tuple[int, int]:
+    """(the verdict's severity, the paths not available (dead, disabled, unknown) on the VM's host) a document
+    tells; (0, 0) for one that tells nothing."""
+    verdict = doc.get("verdict")
+    severity = _SEVERITY.get(verdict, 0) if isinstance(verdict, str) else 0
+    down = 0
+    for disk in doc.get("disks") or ():
+        for lun in (disk.get("luns") or ()) if isinstance(disk, dict) else ():
+            paths = lun.get("paths") if isinstance(lun, dict) else None
+            if isinstance(paths, dict):
+                down += sum(n for state, n in paths.items() if state not in _UP and isinstance(n, int))
+    return severity, down
+
+
+_UP = frozenset({"active", "standby"})
 
 
 def _generation(doc: Mapping[str, Any] | None) -> int:

@@ -22,6 +22,8 @@ from .ports import Write, WriteResult
 LOOK_EVERY = 0.25
 #: seconds a pass gives the writes in flight of the VMs it is about to plan, to end
 ENDING_WAIT = 0.1
+#: the error of a write taken back before it was sent (:meth:`InFlight.supersede`): not a failure
+SUPERSEDED = "superseded: the VM changed again before the write was sent"
 
 
 class InFlight:
@@ -33,6 +35,7 @@ class InFlight:
         self._writes: dict[str, tuple[Any, Write, Future[WriteResult], Any]] = {}
         self._held: set[str] = set()  # VMs that changed while their write was in flight
         self._later: set[str] = set()  # VMs not planned yet: the writer had enough to do
+        self._superseded: set[str] = set()  # VMs whose queued write was taken back: a newer change replans them
         self._ended = threading.Event()
         self.ending_wait = ENDING_WAIT
         # writes handed over at most: enough to keep every slot busy between two passes and to plan a first
@@ -50,11 +53,12 @@ class InFlight:
     def __contains__(self, moref: str) -> bool:
         return moref in self._writes
 
-    def submit(self, plan: Any, w: Write, owner: Any = None, urgent: bool = True) -> None:
+    def submit(self, plan: Any, w: Write, owner: Any = None, urgent: bool = True, first: bool = False) -> None:
         """Hand one VM's write to the writer (its plan, and the pass that made it, are kept until the write is
-        accounted for); ``urgent``: it shows a change (the writer runs it before a first publish's backlog)."""
+        accounted for); ``urgent``: it shows a change (the writer runs it before a first publish's backlog);
+        ``first``: it tells worse news than the VM's document before (run before every other write)."""
         assert self._submit is not None and w.vm not in self._writes
-        future = self._submit(w, urgent)
+        future = self._submit(w, urgent, first)
         self._writes[w.vm] = (plan, w, future, owner)
         future.add_done_callback(lambda _: self._ended.set())
 
@@ -66,6 +70,18 @@ class InFlight:
         if futures:
             wait(futures, self.ending_wait if timeout is None else timeout)
         return bool(futures)
+
+    def supersede(self, morefs: Iterable[str]) -> int:
+        """Take back the writes of these VMs that still wait for a slot (not sent to vCenter yet): the VM changed
+        again, so what they would write is stale; the VM is planned again at once with what it shows now, and
+        under a storm of flaps a path's failure is not queued behind its own earlier recovery. How many."""
+        taken = 0
+        for moref in morefs:
+            found = self._writes.get(moref)
+            if found is not None and found[2].cancel():
+                self._superseded.add(moref)
+                taken += 1
+        return taken
 
     def hold(self, dirty: Iterable[str]) -> set[str]:
         """``dirty`` without the VMs whose write is in flight (remembered: planned again after it ends), plus
@@ -89,7 +105,11 @@ class InFlight:
             try:
                 res = future.result()
             except CancelledError:
-                res = WriteResult(w, False, "cancelled: the service stopped before the write was sent")
+                if moref in self._superseded:
+                    self._superseded.discard(moref)
+                    res = WriteResult(w, False, SUPERSEDED)
+                else:
+                    res = WriteResult(w, False, "cancelled: the service stopped before the write was sent")
             except Exception as err:  # noqa: BLE001 - the writer reports failures as results; a bug too
                 res = WriteResult(w, False, f"{type(err).__name__}: {err}")
             yield plan, w, res, owner

@@ -24,7 +24,7 @@ from vsguesttruth.truth import VmTruth
 from vsguesttruth.truth.context import shared_context
 
 from .index import Index
-from .inflight import InFlight
+from .inflight import SUPERSEDED, InFlight
 from .ports import AnswerLog, RemediationHook, Write, WriteResult, Writer
 from .queue import WorkQueue
 from .result import PassResult, VmOutcome
@@ -171,6 +171,7 @@ class Reconciler:
         dirty |= due
         if self.incidents is not None:
             dirty |= {m for m in self.incidents.take_dirty() if m in inv.vms}
+        self.inflight.supersede(dirty)  # queued writes of VMs that changed again: planned anew below
         if self.inflight.wait_for(dirty):
             self.collect()
         dirty = self.inflight.hold(dirty)  # a VM with a write in flight: planned again once it has ended
@@ -242,7 +243,10 @@ class Reconciler:
         writes have all ended is :meth:`finished`. Writes still running stay in flight."""
         for plan, w, res, result in self.inflight.ended():
             now = self.clock()
-            if plan.vm.moref in self._vms:
+            if res.error == SUPERSEDED:  # never sent: the VM is planned again with what it shows now
+                if RESPONSE in w.values and plan.undo is not None:
+                    plan.undo()  # the answer it carried is due again
+            elif plan.vm.moref in self._vms:
                 self._done(plan, w, res, result, now)
                 self.queue.retime(plan.vm.moref)
             else:  # out of scope or gone meanwhile: nothing to remember
@@ -283,7 +287,7 @@ class Reconciler:
                                                  plan.verdict))
         if self.inflight.pipelined:
             for plan, w in writes:
-                self.inflight.submit(plan, w, result, urgent=plan.vm.moref not in self._backlog)
+                self.inflight.submit(plan, w, result, urgent=plan.vm.moref not in self._backlog, first=plan.worse)
             if writes:
                 self._writing[id(result)] = len(writes)
             outcomes = []

@@ -59,6 +59,7 @@ class VmPlan:
     seen: document.Seen | None = None  # what the state written says (kept once the write succeeded)
     replaced: dict[str, str | None] = field(default_factory=dict)  # the values the write replaces
     held: bool = False  # something waits: an interval window, a backoff, a calm restore
+    worse: bool = False  # the document tells worse news than the one before (written before other documents)
 
 
 class VmSync:
@@ -125,6 +126,7 @@ class VmSync:
                 content, after = found
                 plan.state = encode_state(document.stamp(content, before.generation if before else 0, wall))
                 plan.seen = replace(after, value=plan.state)
+                plan.worse = after.rank > (before.rank if before is not None else (0, 0))
                 plan.generation = after.generation
                 if answer is None and policy.status != "default" and (before is None or before.policy != after.policy):
                     status = "policy_applied" if policy.status == "applied" else "policy_invalid"

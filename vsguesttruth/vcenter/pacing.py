@@ -1,9 +1,10 @@
-"""The pace of guestinfo writes: at most ``slots`` ReconfigVM tasks of ours in vCenter at once, urgent ones first.
+"""The pace of guestinfo writes: at most ``slots`` ReconfigVM tasks of ours in vCenter at once, worse news first.
 
 vCenter runs a few hundred operations at once and a reconfigure about a second; the service's writes must not
 crowd out everybody else's (``[publish] concurrency`` is the number of slots). Within that pace, a document
 that shows a new fault goes before the backlog of a first publish or a full pass: a guest should not wait
-ten minutes for its fault because 20,000 other documents were due first.
+ten minutes for its fault because 20,000 other documents were due first, and under a storm of path flaps a
+failure goes before the recoveries queued ahead of it.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ class Slots:
         self._running = 0
         self._closed = False
 
-    def submit(self, fn: Callable[[], Any], urgent: bool = False) -> "Future[Any]":
+    def submit(self, fn: Callable[[], Any], urgent: bool = False, first: bool = False) -> "Future[Any]":
+        """Run ``fn`` in a slot: ``first`` calls before all others, then ``urgent`` ones, then the rest, each in
+        the order submitted. A call cancelled (its future) before a slot takes it never runs."""
         future: Future[Any] = Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("the publisher is closed")
-            heapq.heappush(self._heap, (0 if urgent else 1, next(self._seq), fn, future))
+            heapq.heappush(self._heap, (0 if first else 1 if urgent else 2, next(self._seq), fn, future))
             if self._idle == 0 and len(self._workers) < self.slots:
                 worker = threading.Thread(target=self._work, name=f"{self.name}-{len(self._workers)}", daemon=True)
                 self._workers.append(worker)

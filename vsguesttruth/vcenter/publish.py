@@ -121,10 +121,10 @@ class Publisher:
             return [self._write_one(w) for w in writes]
         return list(self._executor().map(self._write_one, writes))
 
-    def submit(self, w: Write, urgent: bool = False) -> "Future[WriteResult]":
+    def submit(self, w: Write, urgent: bool = False, first: bool = False) -> "Future[WriteResult]":
         """Queue one write and return at once: it runs when one of the ``concurrency`` slots is free (the pace:
         at most that many ReconfigVM tasks of ours in vCenter at a time), ``urgent`` ones (a change to show)
-        before the others (a backlog). The future never raises for the VM's failure (a failed
+        before the others (a backlog), and ``first`` ones (worse news for a guest: a failure) before all. The future never raises for the VM's failure (a failed
         :class:`WriteResult`); a write still queued when the publisher closes with ``cancel`` is cancelled."""
         self._check(w)
         if self.dry_run:
@@ -135,7 +135,7 @@ class Publisher:
         with self._lock:
             if self._slots is None:
                 self._slots = Slots(self.concurrency)
-        return self._slots.submit(lambda: self._write_one(w), urgent)
+        return self._slots.submit(lambda: self._write_one(w), urgent, first)
 
     @property
     def in_flight(self) -> int:
