@@ -218,3 +218,17 @@ def test_the_writers_pace_runs_urgent_writes_before_the_backlog_and_never_more_a
     assert order.index("fault") < min(order.index(f"later{i}") for i in range(3))
     assert most[0] <= 2
     slots.close()
+
+
+def test_remediation_reads_the_truth_of_now_for_a_vm_whose_write_is_still_running():
+    vc, rec, _ = pipelined()
+    rec.reconcile(vc.inv)
+    vc.finish()
+    rec.reconcile(vc.inv)
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead")
+    rec.reconcile(vc.inv)
+    assert rec.truths[vc.inv.vm_by_name("web01").moref].verdict.value == "degraded"
+    vc.inv = f.set_hba(vc.inv, "esx-a01", "vmhba3", "dead")  # its write still runs: the document waits
+    rec.reconcile(vc.inv)
+    assert vc.in_flight() == ["db01", "web01"]
+    assert rec.truths[vc.inv.vm_by_name("web01").moref].verdict.value == "connectivity_lost"

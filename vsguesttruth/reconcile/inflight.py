@@ -122,6 +122,11 @@ class InFlight:
         """VMs a pass did not get to (no room): planned by a later pass, after what changes meanwhile."""
         self._later.update(morefs)
 
+    @property
+    def deferred(self) -> set[str]:
+        """The VMs a pass did not get to (planned by a later one)."""
+        return self._later
+
     def take_later(self) -> set[str]:
         later, self._later = self._later, set()
         return later

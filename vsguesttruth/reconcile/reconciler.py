@@ -174,6 +174,7 @@ class Reconciler:
         self.inflight.supersede(dirty)  # queued writes of VMs that changed again: planned anew below
         if self.inflight.wait_for(dirty):
             self.collect()
+        changed = dirty
         dirty = self.inflight.hold(dirty)  # a VM with a write in flight: planned again once it has ended
         if full or self._rescope:
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
@@ -215,12 +216,24 @@ class Reconciler:
                     result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
                     result.failed += 1
         result.examined = len(work)
+        self._judge_unplanned(inv, (changed - dirty) | self.inflight.deferred)
         self._inv = inv
         self._execute(plans, result)
         self._started[id(result)] = start
         if id(result) not in self._writing:  # else (pipelined) the pass is over once its writes are
             self._close(result, self.clock())
         return result
+
+    def _judge_unplanned(self, inv: Inventory, morefs: set[str]) -> None:
+        """The truths remediation reads, for the VMs that changed but whose document waits (a write of theirs
+        in flight, or no room for it this pass): remediation moves on what the VM's storage shows now, never
+        on a truth a second old."""
+        found = [m for m in morefs if m in self._in_scope and m in inv.vms and m in self._vms]
+        if not found:
+            return
+        ctx = shared_context(inv)
+        for moref in found:
+            self.sync.judge(inv.vms[moref], self._vms[moref], ctx)
 
     def _dirty(self, inv: Inventory, full: bool) -> set[str]:
         """The VMs whose document may have changed since the last pass's inventory."""

@@ -141,6 +141,16 @@ class VmSync:
         self.index.track(vm, truth)
         return plan
 
+    def judge(self, vm: Vm, st: VmState, ctx: TruthContext) -> None:
+        """Only the VM's truth (for remediation), by the level its guest's policy set last: its document is
+        planned in a later pass."""
+        policy = st.policy.policy
+        truth = ctx.vm_truth(vm.moref, policy.level if policy is not None else self.level)
+        if truth.verdict is Verdict.HEALTHY:
+            self.truths.pop(vm.moref, None)
+        else:
+            self.truths[vm.moref] = truth
+
     def _refresh_timer(self, vm: Vm, st: VmState, policy: GuestPolicy, now: float, plan: VmPlan) -> None:
         """The guest's refresh interval: re-probe its host when due, sharing a re-probe made lately."""
         timers = st.timers
