@@ -40,8 +40,8 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
              == 0, 60, "the service's first pass")
     lab.fault("target", target=PORT, state="dead")
 
-    # the CLI: one incident, the port by its WWPN, its six hosts, exit 1 while open
-    result = run(lab, "incidents", "--open", "--json")
+    # the CLI reading vCenter: one incident, the port by its WWPN, its six hosts, exit 1 while open
+    result = run(lab, "incidents", "--open", "--json", "--snapshot")
     assert result.returncode == 1, result.stderr
     [cli] = json.loads(result.stdout)["incidents"]
     assert cli["kind"] == "target" and cli["key"] == f"target:{wwpn}" and cli["hosts"] == SIX
@@ -50,7 +50,7 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
     vms = set(cli["vms"])
     assert {"web01", "app12", "log12"} <= vms and "file01" not in vms  # NFS and local disks are not behind it
     assert all(h["verdict"] == "degraded" for h in cli["hits"]) and len(cli["hits"]) == cli["disk_count"]
-    text = run(lab, "incidents", "--open").stdout
+    text = run(lab, "incidents", "--open", "--snapshot").stdout
     assert f"{len(vms)} VMs hit" in text and ", ".join(SIX) in text
 
     # the service's JSON API: the same incident (the same id: both start it at the hosts' first event)
@@ -63,6 +63,11 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
     assert {(h["vm"], h["key"]) for h in detail["hits"]} == {(h["vm"], h["key"]) for h in cli["hits"]}
     assert all(h["verdict_when_hit"] == "degraded" for h in detail["hits"])
     assert [h["name"] for h in detail["host_list"]] == SIX and detail["evidence_total"] == cli["evidence"]
+    served = run(lab, "incidents", "--open", "--json")  # the CLI asks the service now: the same incident
+    assert served.returncode == 1 and "asked the vsguesttruth service" in served.stderr, served.stderr
+    [same] = json.loads(served.stdout)["incidents"]
+    assert (same["id"], same["hosts"], set(same["vms"])) == (cli["id"], SIX, vms)
+    assert {(h["vm"], h["key"]) for h in same["hits"]} == {(h["vm"], h["key"]) for h in cli["hits"]}
     status = run(lab, "status")
     assert status.stdout.lstrip().startswith("ID") and cli["id"] in status.stdout.split("\n\n")[0]
 

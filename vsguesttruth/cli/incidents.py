@@ -62,9 +62,11 @@ def incident_table(rows: list[dict]) -> Table:
 
 @click.command()
 @click.option("--open", "only_open", is_flag=True, help="Only the incidents open now.")
+@click.option("--snapshot", "cold", is_flag=True,
+              help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
-def incidents(only_open, as_json) -> None:
+def incidents(only_open, cold, as_json) -> None:
     """What broke: each failed component (a path, an HBA, an array port or controller, a fabric, a LUN, a datastore,
     a host) with the hosts, VMs and disks it hits, since when, and what the service did. Incidents resolved in the
     last [incidents] event_lookback_hours come from the service's records in vCenter's events. Exit 1 while one is
@@ -72,7 +74,7 @@ def incidents(only_open, as_json) -> None:
 
     Asks the running service when there is one (as `status` does: its incidents are dated by what it saw and
     know what it did), else reads vCenter."""
-    found_rows = _from_service(only_open)
+    found_rows = None if cold else _from_service(only_open)
     if found_rows is not None:
         _print_incidents(found_rows, only_open, as_json)
         return
@@ -101,7 +103,8 @@ def incidents(only_open, as_json) -> None:
                 rows.append({**r.as_dict(), "component": r.line, "hosts": [], "vms": [], "hits": [], "actions": []})
     from vsguesttruth.cli import service
 
-    service.cold(started, len(inv.vms))
+    if not cold:
+        service.cold(started, len(inv.vms))
     _print_incidents(rows, only_open, as_json)
 
 
