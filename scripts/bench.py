@@ -368,8 +368,12 @@ def part_page(info: dict, runs: int) -> dict:
                 say(f"page loaded: ready at {figures['ready_ms'][-1]:.0f} ms, {figures['kb'][-1]:.0f} KB")
                 if len(figures["kb"]) < runs:
                     context.close()
-            updates, through = [], []
+            updates, through, asked = [], [], []
+            timed: list[tuple[str, float]] = []  # the requests an update makes: path, ms (request sent -> answer)
+            page.on("requestfinished", lambda r: timed.append((r.url.split("/api/v1/")[-1].split("?")[0],
+                                                               r.timing["responseEnd"] - r.timing["requestStart"])))
             for state in ("dead", "ok"):  # a second port of the array fails and returns
+                timed.clear()
                 before = page.evaluate("(window.VSGT.lastUpdate || {version: -1}).version")
                 _control(info, "/v1/fault/target", {"target": "A-ctl1-p0", "state": state})
                 t1 = time.perf_counter()  # the lab has changed every host's paths: from here, vCenter's watch and us
@@ -377,7 +381,10 @@ def part_page(info: dict, runs: int) -> dict:
                 page.wait_for_timeout(300)  # an incident change right behind the inventory's is part of it
                 through.append((time.perf_counter() - t1) * 1000)
                 updates.append(page.evaluate("window.VSGT.lastUpdate.ms"))
-                say(f"update: {updates[-1]:.0f} ms in the page, {through[-1]:.0f} ms from the fault")
+                slow = sorted((ms, path) for path, ms in timed if not path.startswith("changes"))[-3:]
+                asked.append({path: round(ms) for ms, path in slow})
+                say(f"update: {updates[-1]:.0f} ms in the page, {through[-1]:.0f} ms from the fault; slowest requests "
+                    + ", ".join(f"{path} {ms:.0f} ms" for ms, path in reversed(slow)))
             browser.close()
     finally:
         if server is not None:
@@ -386,6 +393,7 @@ def part_page(info: dict, runs: int) -> dict:
         _control(info, "/v1/restore", {})
     out = {k: statistics.median(v) for k, v in figures.items()}
     return {**out, "warm_s": warm, "update_ms": statistics.median(updates), "update_max_ms": max(updates),
+            "update_requests": asked,
             "fault_to_page_ms": statistics.median(through), "rss_mb": peak_rss_mb()}
 
 

@@ -19,7 +19,7 @@ from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Path, Path
 from vsguesttruth.policy import ServiceLevel
 
 from .events import opened
-from .hostindex import HostIndex, _luns_by_name, _paths_by_lun
+from .hostindex import HostIndex, Unchanged, _luns_by_name, _paths_by_lun, unchanged
 from .results import (
     DatastoreTruth,
     DiskTruth,
@@ -152,6 +152,17 @@ class TruthContext:
         self._host_paths: dict[tuple[str, str], HostPaths] = {}
         self._local_ds: dict[str, dict[str, Datastore]] = {}  # a LUN name several datastores have: host -> its own
         self._lun_facts: dict[str, LunFacts] = {}
+        # the judgements of the inventory before that nothing changed under (the watch's next inventory differs
+        # in a few hosts: a LUN seen by 2,000 hosts is not judged again from 2,000 hosts' paths for one flap)
+        self._kept_paths: Mapping[tuple[str, str], HostPaths] = {}
+        self._kept_facts: Mapping[str, LunFacts] = {}
+        self._unchanged: Unchanged | None = None
+        before = index.last if index is not None else None
+        if before is not None and before.inv is not inv:
+            self._unchanged = unchanged(before.inv, inv)
+            self._kept_paths, self._kept_facts = before._host_paths, before._lun_facts
+        if index is not None:
+            index.last = self
         self._ds_facts: dict[str, DsFacts] = {}
         self._caches: dict[ServiceLevel, _Cache] = {}
 
@@ -325,6 +336,11 @@ class TruthContext:
         found = self._host_paths.get(key)
         if found is not None:
             return found
+        if self._unchanged is not None and self._unchanged.keeps(host_moref, name):
+            found = self._kept_paths.get(key)
+            if found is not None:
+                self._host_paths[key] = found
+                return found
         host = self.inv.hosts[host_moref]
         lun = self._luns[host_moref].get(name)
         paths = tuple(self._paths[host_moref].get(name, ()))
@@ -364,6 +380,10 @@ class TruthContext:
 
     def _facts(self, name: str) -> LunFacts:
         found = self._lun_facts.get(name)
+        if found is None and self._unchanged is not None and name not in self._unchanged.names:
+            found = self._kept_facts.get(name)
+            if found is not None:
+                self._lun_facts[name] = found
         if found is None:
             shared = [m for m in self._seen_by.get(name, ()) if not is_local(self._luns[m].get(name))]
             hosts = tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))

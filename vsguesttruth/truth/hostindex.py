@@ -1,12 +1,13 @@
 """Per-host indexes of a host's storage (its LUNs by name, its paths by LUN), and :class:`HostIndex`, which keeps
-them from one inventory to the next for the hosts that did not change."""
+them from one inventory to the next for the hosts that did not change, and hands a new inventory's
+TruthContext the judgements of the one before that nothing changed under (:func:`unchanged`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from vsguesttruth.model import Host, Lun, Path
+from vsguesttruth.model import Host, Inventory, Lun, Path
 
 
 class HostIndex:
@@ -17,6 +18,8 @@ class HostIndex:
 
     def __init__(self) -> None:
         self._by: dict[str, list[Any]] = {}  # moref -> [host, LUN names, paths by LUN, LUNs by name]
+        #: the TruthContext of the inventory before (it hands its judgements over, then is let go)
+        self.last: Any = None
 
     def _entry(self, host: Host) -> list[Any]:
         found = self._by.get(host.moref)
@@ -46,6 +49,48 @@ class HostIndex:
         """Forget the hosts not in ``morefs`` (gone from the inventory)."""
         for moref in [m for m in list(self._by) if m not in morefs]:
             del self._by[moref]
+
+
+class Unchanged:
+    """What stayed the same from one inventory to the next: the hosts that changed (their object, or their
+    connection's events), the LUNs whose datastore or open storage events changed (``touched``), and every LUN
+    whose facts may have changed (``names``: those, and the LUNs a changed host sees). A host's paths to a LUN
+    (:meth:`keeps`) and a LUN's facts outside those are the ones before."""
+
+    def __init__(self, hosts: frozenset[str], names: frozenset[str], touched: frozenset[str]) -> None:
+        self.hosts = hosts
+        self.names = names
+        self.touched = touched
+
+    def keeps(self, host_moref: str, name: str) -> bool:
+        return host_moref not in self.hosts and name not in self.touched
+
+
+def unchanged(before: Inventory, inv: Inventory) -> Unchanged:
+    """Compare two inventories of the watch by object identity (it replaces exactly what changed)."""
+    hosts: set[str] = {m for m, h in inv.hosts.items() if before.hosts.get(m) is not h}
+    hosts.update(m for m in before.hosts if m not in inv.hosts)
+    touched: set[str] = set()
+    for moref in {m for m, d in inv.datastores.items() if before.datastores.get(m) is not d} | \
+            {m for m in before.datastores if m not in inv.datastores}:
+        for found in (before.datastores.get(moref), inv.datastores.get(moref)):
+            if found is not None:
+                touched.update(found.extents)
+    old, new = before.device_events, inv.device_events
+    if old is not new:
+        for key in {k for k in new if old.get(k) is not new[k]} | {k for k in old if k not in new}:
+            host, device = key
+            if device:
+                touched.add(device)
+            else:
+                hosts.add(host)  # the host's connection
+    names = set(touched)
+    for moref in hosts:
+        for found in (before.hosts.get(moref), inv.hosts.get(moref)):
+            if found is not None:
+                names.update(lun.canonical_name for lun in found.luns)
+                names.update(path.lun for path in found.paths)
+    return Unchanged(frozenset(hosts), frozenset(names), frozenset(touched))
 
 
 def _paths_by_lun(host: Host) -> dict[str, list[Path]]:
