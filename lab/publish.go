@@ -9,6 +9,8 @@ package main
 // an object never goes back to an older render when two publishers race.
 
 import (
+	"reflect"
+
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -108,20 +110,31 @@ func (l *Lab) publishHost(ctx *simulator.Context, h *host, r *hostRender, notify
 			return
 		}
 		h.seq = r.seq
+		old := hs.Config
 		cfg := *hs.Config // copy-on-write: responses being encoded keep the old config
 		cfg.StorageDevice = r.sdi
 		cfg.MultipathState = r.mps
 		cfg.FileSystemVolume = r.fsv
 		hs.Config = &cfg
 		if notify {
-			simulator.Map.Update(hs, []types.PropertyChange{
-				{Name: "config.storageDevice.hostBusAdapter", Val: r.sdi.HostBusAdapter},
-				{Name: "config.storageDevice.scsiLun", Val: r.sdi.ScsiLun},
-				{Name: "config.storageDevice.scsiTopology", Val: r.sdi.ScsiTopology},
-				{Name: "config.storageDevice.multipathInfo", Val: r.sdi.MultipathInfo},
-				{Name: "config.multipathState", Val: r.mps},
-				{Name: "config.fileSystemVolume", Val: r.fsv},
-			})
+			// vCenter reports the properties whose values changed, not every property of a host that changed
+			var was *types.HostStorageDeviceInfo
+			if old != nil {
+				was = old.StorageDevice
+			}
+			changes := changed(nil, "config.storageDevice.hostBusAdapter", r.sdi.HostBusAdapter, hbasOf(was), was == nil)
+			changes = changed(changes, "config.storageDevice.scsiLun", r.sdi.ScsiLun, lunsOf(was), was == nil)
+			changes = changed(changes, "config.storageDevice.scsiTopology", r.sdi.ScsiTopology, topologyOf(was), was == nil)
+			changes = changed(changes, "config.storageDevice.multipathInfo", r.sdi.MultipathInfo, multipathOf(was), was == nil)
+			if old == nil || !reflect.DeepEqual(old.MultipathState, r.mps) {
+				changes = append(changes, types.PropertyChange{Name: "config.multipathState", Val: r.mps})
+			}
+			if old == nil || !reflect.DeepEqual(old.FileSystemVolume, r.fsv) {
+				changes = append(changes, types.PropertyChange{Name: "config.fileSystemVolume", Val: r.fsv})
+			}
+			if len(changes) > 0 {
+				simulator.Map.Update(hs, changes)
+			}
 		}
 	})
 	ss := h.inv.ss
@@ -130,19 +143,25 @@ func (l *Lab) publishHost(ctx *simulator.Context, h *host, r *hostRender, notify
 			return
 		}
 		h.inv.ssSeq = r.seq
+		was, wasPaths, wasVolumes := ss.StorageDeviceInfo, ss.MultipathStateInfo, ss.FileSystemVolumeInfo
 		sdi := *r.sdi
 		ss.StorageDeviceInfo = &sdi
 		ss.MultipathStateInfo = r.mps
 		ss.FileSystemVolumeInfo = *r.fsv
 		if notify {
-			simulator.Map.Update(ss, []types.PropertyChange{
-				{Name: "storageDeviceInfo.hostBusAdapter", Val: sdi.HostBusAdapter},
-				{Name: "storageDeviceInfo.scsiLun", Val: sdi.ScsiLun},
-				{Name: "storageDeviceInfo.scsiTopology", Val: sdi.ScsiTopology},
-				{Name: "storageDeviceInfo.multipathInfo", Val: sdi.MultipathInfo},
-				{Name: "multipathStateInfo", Val: r.mps},
-				{Name: "fileSystemVolumeInfo", Val: r.fsv},
-			})
+			changes := changed(nil, "storageDeviceInfo.hostBusAdapter", sdi.HostBusAdapter, hbasOf(was), was == nil)
+			changes = changed(changes, "storageDeviceInfo.scsiLun", sdi.ScsiLun, lunsOf(was), was == nil)
+			changes = changed(changes, "storageDeviceInfo.scsiTopology", sdi.ScsiTopology, topologyOf(was), was == nil)
+			changes = changed(changes, "storageDeviceInfo.multipathInfo", sdi.MultipathInfo, multipathOf(was), was == nil)
+			if !reflect.DeepEqual(wasPaths, r.mps) {
+				changes = append(changes, types.PropertyChange{Name: "multipathStateInfo", Val: r.mps})
+			}
+			if !reflect.DeepEqual(wasVolumes, *r.fsv) {
+				changes = append(changes, types.PropertyChange{Name: "fileSystemVolumeInfo", Val: r.fsv})
+			}
+			if len(changes) > 0 {
+				simulator.Map.Update(ss, changes)
+			}
 		}
 	})
 }
@@ -165,7 +184,10 @@ func (l *Lab) publishDatastore(ctx *simulator.Context, d *datastore, r *dsRender
 			ds.Summary.Accessible = r.accessible
 			return
 		}
-		changes := []types.PropertyChange{{Name: "host", Val: r.mounts}}
+		var changes []types.PropertyChange // only what changed, as vCenter reports
+		if !reflect.DeepEqual(ds.Host, r.mounts) {
+			changes = append(changes, types.PropertyChange{Name: "host", Val: r.mounts})
+		}
 		if ds.Summary.Accessible != r.accessible {
 			changes = append(changes, types.PropertyChange{Name: "summary.accessible", Val: r.accessible})
 		}
@@ -173,6 +195,45 @@ func (l *Lab) publishDatastore(ctx *simulator.Context, d *datastore, r *dsRender
 			// vCenter raises the datastore alarm: overall status red while inaccessible
 			changes = append(changes, types.PropertyChange{Name: "overallStatus", Val: status})
 		}
-		simulator.Map.Update(ds, changes)
+		ds.Host = r.mounts
+		if len(changes) > 0 {
+			simulator.Map.Update(ds, changes)
+		}
 	})
+}
+
+// changed appends the change of one property when its value differs from what it was (or nothing was).
+func changed(changes []types.PropertyChange, name string, now, was interface{}, fresh bool) []types.PropertyChange {
+	if fresh || !reflect.DeepEqual(now, was) {
+		changes = append(changes, types.PropertyChange{Name: name, Val: now})
+	}
+	return changes
+}
+
+func hbasOf(d *types.HostStorageDeviceInfo) interface{} {
+	if d == nil {
+		return nil
+	}
+	return d.HostBusAdapter
+}
+
+func lunsOf(d *types.HostStorageDeviceInfo) interface{} {
+	if d == nil {
+		return nil
+	}
+	return d.ScsiLun
+}
+
+func topologyOf(d *types.HostStorageDeviceInfo) interface{} {
+	if d == nil {
+		return nil
+	}
+	return d.ScsiTopology
+}
+
+func multipathOf(d *types.HostStorageDeviceInfo) interface{} {
+	if d == nil {
+		return nil
+	}
+	return d.MultipathInfo
 }
