@@ -320,3 +320,28 @@ def test_hits_without_truths_have_no_verdicts():
 
 def test_the_same_inventory_gives_equal_failures():
     assert failures(set_target(LAB, "A-ctl0-p0", "dead")) == failures(set_target(LAB, "A-ctl0-p0", "dead"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(FAULTS, st.booleans())
+def test_footprints_kept_across_inventories_are_a_fresh_inventorys(faults, written):
+    """The service's Footprints follow each backing once while no datastore's extents change: a VM that got a
+    new document (a new object) or a fault elsewhere gives the footprints a fresh inventory gives."""
+    from dataclasses import replace
+
+    from vsguesttruth.incidents.footprint import Footprints
+
+    from fakes import inventory as f
+
+    kept = Footprints()
+    inv = f.lab_inventory()
+    prints = kept.of(inv, TruthContext(inv))
+    assert all(prints[m] for m in inv.vms)
+    for fault in faults:
+        inv = f.apply(inv, fault)
+    if written:
+        web01 = inv.vm_by_name("web01")
+        inv = replace(inv, vms={**inv.vms, web01.moref: replace(web01, guestinfo={"guestinfo.x": "1"})})
+    later = kept.of(inv, TruthContext(inv))
+    fresh = footprints(inv, TruthContext(inv))
+    assert {m: later[m] for m in inv.vms} == {m: fresh[m] for m in inv.vms}

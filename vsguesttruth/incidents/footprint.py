@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from vsguesttruth.model import Inventory, Vm
+from vsguesttruth.model import Datastore, Inventory, Vm
 from vsguesttruth.truth import DiskTruth, TruthContext
 
 
@@ -47,11 +47,13 @@ class Prints(Mapping[str, VmPrint]):
     """The footprints of one inventory's VMs by moref, each computed when first asked for (or kept from an
     earlier inventory when its VM object is the same)."""
 
-    def __init__(self, inv: Inventory, ctx: TruthContext, kept: dict[str, tuple[Vm, VmPrint]]) -> None:
+    def __init__(self, inv: Inventory, ctx: TruthContext, kept: dict[str, tuple[Vm, VmPrint]],
+                 backings: dict[tuple, DiskPrint] | None = None) -> None:
         self.inv = inv
         self.ctx = ctx
         self._kept = kept
-        self._backings: dict[tuple, DiskPrint] = {}  # a disk's backing -> its print (this inventory's)
+        # a disk's backing -> its print (this inventory's, or kept while no datastore's extents changed)
+        self._backings: dict[tuple, DiskPrint] = {} if backings is None else backings
 
     def __getitem__(self, moref: str) -> VmPrint:
         vm = self.inv.vms[moref]
@@ -84,14 +86,30 @@ class Footprints:
 
     def __init__(self) -> None:
         self._kept: dict[str, tuple[Vm, VmPrint]] = {}
+        self._backings: dict[tuple, DiskPrint] = {}
+        self._datastores: Mapping[str, Datastore] | None = None  # where the backings were followed
 
     def of(self, inv: Inventory, ctx: TruthContext) -> Prints:
-        """The VMs' footprints; the truth is asked only for VMs that are new or changed, when asked for."""
+        """The VMs' footprints; the truth is asked only for VMs that are new or changed, when asked for. A VM
+        whose guest got a new document is a new object: its disks' backings are still followed already (a
+        backing leads to the same LUNs and datastores while no datastore's extents changed)."""
         kept = self._kept
         if len(kept) > len(inv.vms):
             for moref in [m for m in kept if m not in inv.vms]:
                 del kept[moref]
-        return Prints(inv, ctx, kept)
+        if self._datastores is not None and not _same_extents(self._datastores, inv.datastores):
+            self._backings = {}
+        self._datastores = inv.datastores
+        return Prints(inv, ctx, kept, self._backings)
+
+
+def _same_extents(before: Mapping[str, Datastore], now: Mapping[str, Datastore]) -> bool:
+    if before is now:
+        return True
+    if before.keys() != now.keys():
+        return False
+    return all(ds is before[m] or ds.extents == before[m].extents and ds.name == before[m].name
+               for m, ds in now.items())
 
 
 def footprints(inv: Inventory, ctx: TruthContext) -> Prints:

@@ -33,6 +33,7 @@ from vsguesttruth.model import Inventory
 from vsguesttruth.plan import Action as PlanAction, Decision, MoveRequest
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext, Verdict, VmTruth
+from vsguesttruth.truth.hostindex import HostIndex
 
 from .executor import Executor, VcenterExecutor
 from .manual import ManualMoves
@@ -74,6 +75,9 @@ class RemediationLoop:
         self.on_done = on_done
         self.executor = executor or VcenterExecutor(conn, config, lease=lease)
         self.remediator = Remediator(config, self.executor, on_request_result=self._answer)
+        #: the steps' per-host indexes and judgements, carried from one inventory to the next (steps run on one
+        #: thread: the stepper's, or a one-off command's)
+        self._hosts = HostIndex()
         self.pool = ThreadPoolExecutor(max(config.max_concurrent, 1), thread_name_prefix="vsgt-move")
         self.replicas: dict[str, str] = {}
         #: the plugin's move action
@@ -145,7 +149,7 @@ class RemediationLoop:
         """One pass over the published truths of the VMs that are not healthy; starts the moves it may."""
         with self._lock:
             requests, self._requests = self._requests, []
-        ctx, levels, level = TruthContext(inv), levels or {}, level or ServiceLevel()
+        ctx, levels, level = TruthContext(inv, self._hosts), levels or {}, level or ServiceLevel()
         if self.proactive is not None:
             try:
                 self.proactive.step(inv, ctx, level)
