@@ -22,7 +22,7 @@ def truths(ctx: TruthContext, level: ServiceLevel) -> list[dict]:
     return [t.as_dict() for t in ctx.vm_truths(level)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(FAULTS, min_size=1, max_size=5), st.sampled_from(LEVELS), st.booleans())
 def test_a_context_built_on_the_one_before_judges_as_a_fresh_one(steps, level, restore):
     index = HostIndex()
@@ -46,4 +46,7 @@ def test_what_changed_is_found_by_identity():
     assert found.keeps(f.host_moref("esx-b01"), "naa.not-on-a01")
     ds = before.datastores[f.ds_moref("ds-gold")]
     moved = after.with_datastore(replace(ds, mounts=ds.mounts[:1]))
-    assert set(ds.extents) <= unchanged(after, moved).touched <= unchanged(after, moved).names
+    found = unchanged(after, moved)
+    gone = {m.host for m in ds.mounts[1:]}
+    assert {(h, n) for h in gone for n in ds.extents} == found.pairs and set(ds.extents) <= found.names
+    assert not found.keeps(next(iter(gone)), ds.extents[0]) and found.keeps(ds.mounts[0].host, ds.extents[0])

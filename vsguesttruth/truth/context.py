@@ -156,11 +156,14 @@ class TruthContext:
         # in a few hosts: a LUN seen by 2,000 hosts is not judged again from 2,000 hosts' paths for one flap)
         self._kept_paths: Mapping[tuple[str, str], HostPaths] = {}
         self._kept_facts: Mapping[str, LunFacts] = {}
+        self._kept_ds: Mapping[str, tuple[Datastore, DsFacts]] = {}
+        self._ds_objects: dict[str, tuple[Datastore, DsFacts]] = {}  # what _ds_facts was built from
         self._unchanged: Unchanged | None = None
         before = index.last if index is not None else None
         if before is not None and before.inv is not inv:
             self._unchanged = unchanged(before.inv, inv)
             self._kept_paths, self._kept_facts = before._host_paths, before._lun_facts
+            self._kept_ds = before._ds_objects
         if index is not None:
             index.last = self
         self._ds_facts: dict[str, DsFacts] = {}
@@ -443,6 +446,10 @@ class TruthContext:
 
     def _ds(self, ds: Datastore) -> DsFacts:
         found = self._ds_facts.get(ds.moref)
+        if found is None and self._unchanged is not None:  # the same datastore object: its mounts, judged before
+            kept = self._kept_ds.get(ds.moref)
+            if kept is not None and kept[0] is ds and self._unchanged.keeps_mounts(kept[1].by_host):
+                found = self._ds_facts[ds.moref] = kept[1]
         if found is None:
             states = []
             for m in ds.mounts:
@@ -457,6 +464,9 @@ class TruthContext:
                 accessible_on=tuple(s for s in states if s.connected and s.accessible),
                 pdl_on=tuple(s for s in states if s.connected and s.reason == PDL),
             )
+            self._ds_objects[ds.moref] = (ds, found)
+        elif ds.moref not in self._ds_objects:
+            self._ds_objects[ds.moref] = (ds, found)
         return found
 
     def _judge_datastore(self, cache: _Cache, host_moref: str, ds: Datastore) -> DatastoreTruth:

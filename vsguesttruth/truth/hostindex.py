@@ -53,44 +53,65 @@ class HostIndex:
 
 class Unchanged:
     """What stayed the same from one inventory to the next: the hosts that changed (their object, or their
-    connection's events), the LUNs whose datastore or open storage events changed (``touched``), and every LUN
-    whose facts may have changed (``names``: those, and the LUNs a changed host sees). A host's paths to a LUN
-    (:meth:`keeps`) and a LUN's facts outside those are the ones before."""
+    connection's events), the LUNs whose evidence changed on one host only (``pairs``: its open storage events,
+    its mount of the LUN's datastore), the LUNs whose evidence changed everywhere (``touched``: a datastore's
+    extents), and every LUN whose facts may have changed (``names``: all those, and the LUNs a changed host
+    sees). A host's paths to a LUN (:meth:`keeps`) and a LUN's facts outside those are the ones before; a
+    datastore's mount list is (:meth:`keeps_mounts`) while no host that mounts it changed name or connection."""
 
-    def __init__(self, hosts: frozenset[str], names: frozenset[str], touched: frozenset[str]) -> None:
+    def __init__(self, hosts: frozenset[str], names: frozenset[str], touched: frozenset[str],
+                 pairs: frozenset[tuple[str, str]], reconnected: frozenset[str]) -> None:
         self.hosts = hosts
         self.names = names
         self.touched = touched
+        self.pairs = pairs
+        self.reconnected = reconnected
 
     def keeps(self, host_moref: str, name: str) -> bool:
-        return host_moref not in self.hosts and name not in self.touched
+        return host_moref not in self.hosts and name not in self.touched and (host_moref, name) not in self.pairs
+
+    def keeps_mounts(self, mounted_on: Any) -> bool:
+        """Whether a datastore's mount states (its object the same) still hold: ``mounted_on`` its hosts."""
+        return not any(h in mounted_on for h in self.reconnected)
 
 
 def unchanged(before: Inventory, inv: Inventory) -> Unchanged:
     """Compare two inventories of the watch by object identity (it replaces exactly what changed)."""
     hosts: set[str] = {m for m, h in inv.hosts.items() if before.hosts.get(m) is not h}
     hosts.update(m for m in before.hosts if m not in inv.hosts)
+    reconnected = {m for m in hosts if m not in inv.hosts or m not in before.hosts
+                   or (before.hosts[m].name, before.hosts[m].connected) != (inv.hosts[m].name, inv.hosts[m].connected)}
     touched: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
     for moref in {m for m, d in inv.datastores.items() if before.datastores.get(m) is not d} | \
             {m for m in before.datastores if m not in inv.datastores}:
-        for found in (before.datastores.get(moref), inv.datastores.get(moref)):
-            if found is not None:
-                touched.update(found.extents)
+        old_ds, new_ds = before.datastores.get(moref), inv.datastores.get(moref)
+        if old_ds is None or new_ds is None or old_ds.extents != new_ds.extents:
+            touched.update(old_ds.extents if old_ds is not None else ())
+            touched.update(new_ds.extents if new_ds is not None else ())
+            continue
+        was = {m.host: m for m in old_ds.mounts}
+        now = {m.host: m for m in new_ds.mounts}
+        for host in {h for h in was.keys() | now.keys() if was.get(h) != now.get(h)}:
+            pairs.update((host, name) for name in new_ds.extents)
     old, new = before.device_events, inv.device_events
     if old is not new:
         for key in {k for k in new if old.get(k) is not new[k]} | {k for k in old if k not in new}:
             host, device = key
             if device:
-                touched.add(device)
+                pairs.add((host, device))
             else:
                 hosts.add(host)  # the host's connection
+                reconnected.add(host)
     names = set(touched)
+    names.update(name for _, name in pairs)
     for moref in hosts:
         for found in (before.hosts.get(moref), inv.hosts.get(moref)):
             if found is not None:
                 names.update(lun.canonical_name for lun in found.luns)
                 names.update(path.lun for path in found.paths)
-    return Unchanged(frozenset(hosts), frozenset(names), frozenset(touched))
+    return Unchanged(frozenset(hosts), frozenset(names), frozenset(touched), frozenset(pairs),
+                     frozenset(reconnected))
 
 
 def _paths_by_lun(host: Host) -> dict[str, list[Path]]:
