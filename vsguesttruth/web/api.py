@@ -226,7 +226,18 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                     and (datastore is None or datastore in d["datastores"] or datastore in d["datastore_morefs"])
                     and (lun is None or lun in d["luns"]) and (target is None or target in d["targets"]))
 
-        items, matched = listed(views.disks, DISK_COLUMNS, sort, q, offset, limit, where)
+        if vm_moref is None and host_moref is None and datastore is None and lun is None and target is None \
+                and not q.strip():
+            # the overview's table (a verdict filter at most): ordered once per inventory, each page a slice
+            key = (sort, tuple(sorted(verdict)), unhealthy)
+            ordered = views.ordered.get(key)
+            if ordered is None:
+                if len(views.ordered) >= 16:  # a few orders are asked for; never hold hundreds of copies
+                    views.ordered.clear()
+                ordered = views.ordered[key] = listed(views.disks, DISK_COLUMNS, sort, "", 0, None, where)[0]
+            items, matched = ordered[offset:offset + limit], len(ordered)
+        else:
+            items, matched = listed(views.disks, DISK_COLUMNS, sort, q, offset, limit, where)
         behind = pages.disk_incidents()
         if behind:
             items = [{**d, "incidents": list(behind.get((d["vm_moref"], d["key"]), ()))} for d in items]

@@ -53,10 +53,15 @@ class IncidentSource:
     replicas: Callable[[], Mapping[str, str]] = dict
 
 
+#: IncidentViews' cached properties that read the incident state only (not the inventory)
+_STATE_ONLY = ("rows", "counts", "_hit_by")
+
+
 class IncidentViews:
     """The incidents and findings of one incident state and one inventory (thread-safe: built once, then read)."""
 
-    def __init__(self, state: IncidentState, inv: Inventory, views: Views, level: Any, source: IncidentSource) -> None:
+    def __init__(self, state: IncidentState, inv: Inventory, views: Views, level: Any, source: IncidentSource,
+                 previous: "IncidentViews | None" = None) -> None:
         self.state = state
         self.inv = inv
         self.views = views
@@ -64,6 +69,14 @@ class IncidentViews:
         self.source = source
         self.now = state.updated or datetime.now(timezone.utc)
         self._lock = threading.Lock()
+        self._done: dict[str, tuple[list[dict], str]] = {}  # incident id -> (the events read, what was done)
+        if previous is not None and previous.state is state:
+            # a new inventory, the same incidents: what depends on the incidents alone is taken over (a page's
+            # update at 20,000 VMs would rebuild rows of thousands of VMs for every flap elsewhere)
+            for name in _STATE_ONLY:
+                if name in previous.__dict__:
+                    self.__dict__[name] = previous.__dict__[name]
+            self._done = previous._done
 
     # -- incidents ------------------------------------------------------------------------------------
 
@@ -119,8 +132,25 @@ class IncidentViews:
         return out
 
     def done(self, incident: Incident | None, events: list[dict]) -> str:
-        """What the service did about the VMs ``incident`` hit, in a few words (empty: nothing yet)."""
-        return summary(actions(incident, events, self.now)) if incident is not None else ""
+        """What the service did about the VMs ``incident`` hit, in a few words (empty: nothing yet); worked out
+        once per incident and reading of the events (the source keeps a reading a few seconds)."""
+        if incident is None:
+            return ""
+        kept = self._done.get(incident.id)
+        if kept is not None and kept[0] is events:
+            return kept[1]
+        said = summary(actions(incident, events, self.now))
+        self._done[incident.id] = (events, said)
+        return said
+
+    @cached_property
+    def _hit_by(self) -> dict[str, Incident]:
+        """VM moref -> the first incident that hit it."""
+        hit_by: dict[str, Incident] = {}
+        for i in self.state.incidents:
+            for h in i.hits:
+                hit_by.setdefault(h.vm, i)
+        return hit_by
 
     def timeline(self, events: list[dict], limit: int) -> list[dict]:
         """Incidents opening and resolving, and the service's actions, newest last."""
@@ -132,10 +162,7 @@ class IncidentViews:
                 items.append({"time": i.resolved_at.isoformat(), "kind": "resolved", "incident": i.id,
                               "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {i.failure.line()}",
                               "vm": "", "vm_name": ""})
-        hit_by = {}
-        for i in self.state.incidents:
-            for h in i.hits:
-                hit_by.setdefault(h.vm, i)
+        hit_by = self._hit_by
         for e in events:
             incident = hit_by.get(e.get("vm", ""))
             for found in actions(incident, [e], self.now) if incident is not None else []:

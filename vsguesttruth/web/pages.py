@@ -73,7 +73,7 @@ class Pages:
         with self._lock:
             kept = self._incident_views
             if kept is None or kept.state is not state or kept.inv is not inv:
-                kept = self._incident_views = IncidentViews(state, inv, views, self.level, self.incidents)
+                kept = self._incident_views = IncidentViews(state, inv, views, self.level, self.incidents, kept)
             return kept
 
     @property

@@ -51,6 +51,9 @@ class Views:
         self.ctx = ctx
         self.level_of = level_of
         self.lock = threading.RLock()  # the TruthContext's caches are not thread-safe
+        #: the disk table in an order (and a verdict filter), built once per inventory: (sort, verdicts,
+        #: unhealthy only) -> rows
+        self.ordered: dict[tuple[Any, ...], list[dict]] = {}
         # the latest views whose rows were built: rows whose inputs did not change are taken over (_per_vm)
         if previous is not None and "_per_vm" not in previous.__dict__:
             previous = previous._previous
