@@ -540,6 +540,12 @@ def report(args, lab_start: float, lab_rss: float, rows: dict) -> None:
     print(f"{'    audit of single points of failure':<46} {ours['audit_s']:.2f} s ({ours['findings']} findings)")
     if "publish_guestinfo" in rows:
         report_publish(args, rows)
+    print()
+    print(f"ratios: (a)/(c) = {naive['seconds'] / ours['seconds']:.1f}x faster than the naive script (target >= 20x); "
+          f"(b)/(c) = {plain['seconds'] / ours['seconds']:.2f} (target >= 1); "
+          f"(e) collector peak RSS {ours['rss_mb']:.0f} MB (target < 600 MB); "
+          f"(f) incidents {max(ours['incidents_healthy_s'], ours['incidents_port_s']):.2f} s and audit "
+          f"{ours['audit_s']:.2f} s (target < 1 s each)")
 
 
 def report_publish(args: argparse.Namespace, rows: dict) -> None:
@@ -568,12 +574,6 @@ def report_publish(args: argparse.Namespace, rows: dict) -> None:
               f"({p['max_calls_per_s']:.0f} calls/s, {p['calls_per_vm']:.1f} per VM); the default budget "
               f"{p['budget']}/s spent {p['budget_calls_per_s']:.1f} calls/s: a sweep of all in "
               f"{p['sweep_at_budget_s'] / 60:.0f} min")
-    print()
-    print(f"ratios: (a)/(c) = {naive['seconds'] / ours['seconds']:.1f}x faster than the naive script (target >= 20x); "
-          f"(b)/(c) = {plain['seconds'] / ours['seconds']:.2f} (target >= 1); "
-          f"(e) collector peak RSS {ours['rss_mb']:.0f} MB (target < 600 MB); "
-          f"(f) incidents {max(ours['incidents_healthy_s'], ours['incidents_port_s']):.2f} s and audit "
-          f"{ours['audit_s']:.2f} s (target < 1 s each)")
 
 
 def report_page(page: dict, runs: int) -> None:
