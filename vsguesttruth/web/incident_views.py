@@ -70,6 +70,8 @@ class IncidentViews:
         self.now = state.updated or datetime.now(timezone.utc)
         self._lock = threading.Lock()
         self._done: dict[str, tuple[list[dict], str]] = {}  # incident id -> (the events read, what was done)
+        # incident object -> its row: the lifecycle keeps an incident that did not change as the same object
+        self._row_memo: dict[int, tuple[Incident, dict]] = previous._row_memo if previous is not None else {}
         if previous is not None and previous.state is state:
             # a new inventory, the same incidents: what depends on the incidents alone is taken over (a page's
             # update at 20,000 VMs would rebuild rows of thousands of VMs for every flap elsewhere)
@@ -94,7 +96,20 @@ class IncidentViews:
 
     @cached_property
     def rows(self) -> list[dict]:
-        return [self.row(i) for i in self.state.incidents]
+        memo, out = self._row_memo, []
+        for i in self.state.incidents:
+            found = memo.get(id(i))
+            if found is None or found[0] is not i:
+                row = self.row(i)
+                memo[id(i)] = (i, row)
+            else:  # only its duration goes on
+                row = {**found[1], "duration_s": round(i.duration(self.now).total_seconds(), 1)}
+            out.append(row)
+        if len(memo) > 2 * len(self.state.incidents) + 16:
+            alive = {id(i) for i in self.state.incidents}
+            for key in [k for k in list(memo) if k not in alive]:  # another request may add meanwhile
+                memo.pop(key, None)
+        return out
 
     @cached_property
     def counts(self) -> dict[str, Any]:
