@@ -53,7 +53,7 @@ def main() -> None:
     say("What the hosts see of their storage: the line storage admins ask for.")
     run("paths", "--lab")
     say("Every virtual disk of cluster cl-a, mapped to its LUNs and paths, and its verdict.")
-    run("status", "--lab", "--cluster", "cl-a")
+    run("status", "--lab", "--cluster", "cl-a", "--disks")
 
     say("Publish the truth into every guest (guestinfo.vsguesttruth.state), and look from inside web01: "
         "the in-guest agent maps each disk to its /dev device.")

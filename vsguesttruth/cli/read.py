@@ -212,6 +212,8 @@ def _from_service(verdicts) -> tuple[list[dict], dict, list[dict]] | None:
 
 
 def _print_disks(disks: list[dict]) -> None:
+    if not disks:
+        return
     columns = ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION")
     rows = [(d["vm"], f"{d['disk']} ({d['controller']} {d['bus']}:{d['unit']})", d["host"] or "-", d["verdict"],
              _level(d), ", ".join(d.get("incidents") or ()) or "-", d["explanation"]) for d in disks]

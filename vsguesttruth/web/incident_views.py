@@ -178,9 +178,13 @@ class IncidentViews:
                               "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {i.failure.line()}",
                               "vm": "", "vm_name": ""})
         hit_by = self._hit_by
-        for e in events:
+        by_incident: dict[str, tuple[Incident, list[dict]]] = {}
+        for e in events:  # each incident's events together: its hits are looked at once, not once per event
             incident = hit_by.get(e.get("vm", ""))
-            for found in actions(incident, [e], self.now) if incident is not None else []:
+            if incident is not None:
+                by_incident.setdefault(incident.id, (incident, []))[1].append(e)
+        for incident, said in by_incident.values():
+            for found in actions(incident, said, self.now):
                 items.append({"time": found["time"], "kind": found["kind"], "incident": incident.id,
                               "incident_kind": incident.kind.value, "message": found["message"],
                               "vm": found.get("vm", ""), "vm_name": found.get("vm_name", "")})
