@@ -107,10 +107,11 @@ def test_a_dead_array_port_is_one_incident_in_the_cli_the_api_the_metrics_and_th
     wait_for(lambda: not api_open(), 60, "the incident to resolve")
     resolved = get_json(serving, "/api/v1/incidents", cafile(lab), state="resolved")["items"]
     assert [r["id"] for r in resolved] == [cli["id"]] and resolved[0]["resolved_at"]
-    # the whole day's timeline: earlier tests (the browser's) leave hundreds of the service's actions on it
+    # the whole day's timeline: opened, then resolved (the service's moves of an earlier test just before this
+    # fault may be on it too: actions are matched to an incident with a minute's slack for clock skew)
     timeline = get_json(serving, "/api/v1/incidents/timeline", cafile(lab), limit=2000)["items"]
-    assert [(t["kind"], t["incident"]) for t in timeline if t["incident"] == cli["id"]][:2] == \
-        [("opened", cli["id"]), ("resolved", cli["id"])], [t for t in timeline if t["incident"] == cli["id"]]
+    mine = [t["kind"] for t in timeline if t["incident"] == cli["id"]]
+    assert "opened" in mine and "resolved" in mine and mine.index("opened") < mine.index("resolved"), mine
     result = run(lab, "incidents", "--open", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["incidents"] == []
 
