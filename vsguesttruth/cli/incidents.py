@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from vsguesttruth.cli.connection import connection_options
+from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict, snapshot_option
 from vsguesttruth.errors import VsgtError
-from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict
 from vsguesttruth.incidents import EVENT_TYPES, History, Incident, Lifecycle, failures, footprints, hits
 from vsguesttruth.incidents.actions import actions, summary
 from vsguesttruth.incidents.audit import audit as find_spofs
@@ -62,8 +62,7 @@ def incident_table(rows: list[dict]) -> Table:
 
 @click.command()
 @click.option("--open", "only_open", is_flag=True, help="Only the incidents open now.")
-@click.option("--snapshot", "cold", is_flag=True,
-              help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
+@snapshot_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
 def incidents(only_open, cold, as_json) -> None:

@@ -19,6 +19,9 @@ from vsguesttruth.guestinfo import Levels
 from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth, by_disk, verdict_changes
 
 VERDICTS = [v.value for v in Verdict]
+#: read vCenter even when a service runs (`status`, `incidents`: they ask the running service first)
+snapshot_option = click.option("--snapshot", "cold", is_flag=True,
+                               help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
 STYLE = {
     "healthy": "green", "degraded": "yellow", "below_sla": "yellow", "connectivity_lost": "red",
     "all_paths_down": "bold red", "media_failure": "bold red", "unknown": "dim",
@@ -66,8 +69,7 @@ def _disk_record(d: DiskTruth, vm: VmTruth) -> dict:
 @click.option("--verdict", "verdicts", multiple=True, type=click.Choice(VERDICTS), help="Only disks with this verdict.")
 @click.option("--disks", "all_disks", is_flag=True, help="Every disk's row, healthy ones too (default: the incidents, "
               "then the disks that are not healthy).")
-@click.option("--snapshot", "cold", is_flag=True,
-              help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
+@snapshot_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @connection_options
 def status(vm_names, cluster, host_names, verdicts, all_disks, cold, as_json) -> None:
@@ -80,9 +82,7 @@ def status(vm_names, cluster, host_names, verdicts, all_disks, cold, as_json) ->
     found = None if cold else _from_service(verdicts)
     if found is not None:
         records, hosts, incidents = found
-        _check_names("VM", vm_names, [r["vm"] for r in records], patterns=True)
-        _check_names("host", host_names, [name for name, _ in hosts.values()])
-        _check_names("cluster", cluster, [c for _, c in hosts.values() if c])
+        _check_wanted(wanted, [r["vm"] for r in records], hosts)
         _print_status(records, hosts, lambda: incidents, wanted)
         return
     from datetime import timedelta
@@ -120,14 +120,13 @@ def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), ver
     """`status`'s output for an inventory (also what `replay` prints); exit 1 when a shown disk is not healthy.
     ``incidents(ctx)``: the open incidents (None: not shown); ``checked()``: called once the names are known."""
     ctx = TruthContext(inv)
-    _check_names("VM", vm_names, [vm.name for vm in inv.vms.values()], patterns=True)
-    _check_names("host", host_names, [h.name for h in inv.hosts.values()])
-    _check_names("cluster", cluster, [h.cluster for h in inv.hosts.values() if h.cluster])
+    wanted = Wanted(vm_names, cluster, host_names, verdicts, all_disks, as_json)
+    hosts = {h.moref: (h.name, h.cluster or "") for h in inv.hosts.values()}
+    _check_wanted(wanted, [vm.name for vm in inv.vms.values()], hosts)
     if checked is not None:
         checked()
     vms = ctx.vm_truths(levels.default, levels.all(inv.vms.values()))
     records = [_disk_record(d, vm) | {"host_moref": d.host_moref} for vm in vms for d in vm.disks]
-    hosts = {h.moref: (h.name, h.cluster or "") for h in inv.hosts.values()}
 
     def found() -> list[dict]:
         rows, behind = [], {}
@@ -139,8 +138,15 @@ def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), ver
             r["incidents"] = behind.get((r["vm_moref"], r["key"]), [])
         return rows
 
-    _print_status(records, hosts, found if incidents is not None else (lambda: []),
-                  Wanted(vm_names, cluster, host_names, verdicts, all_disks, as_json))
+    _print_status(records, hosts, found if incidents is not None else (lambda: []), wanted)
+
+
+def _check_wanted(wanted: Wanted, vm_names: list[str], hosts: dict) -> None:
+    """A one-line error for a VM, host or cluster asked for that is not there (``hosts``: moref -> (name,
+    cluster))."""
+    _check_names("VM", wanted.vm_names, vm_names, patterns=True)
+    _check_names("host", wanted.host_names, [name for name, _ in hosts.values()])
+    _check_names("cluster", wanted.cluster, [c for _, c in hosts.values() if c])
 
 
 def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -> None:

@@ -157,16 +157,15 @@ class TruthContext:
         self._kept_paths: Mapping[tuple[str, str], HostPaths] = {}
         self._kept_facts: Mapping[str, LunFacts] = {}
         self._kept_ds: Mapping[str, tuple[Datastore, DsFacts]] = {}
-        self._ds_objects: dict[str, tuple[Datastore, DsFacts]] = {}  # what _ds_facts was built from
         self._unchanged: Unchanged | None = None
         before = index.last if index is not None else None
         if before is not None and before.inv is not inv:
             self._unchanged = unchanged(before.inv, inv)
             self._kept_paths, self._kept_facts = before._host_paths, before._lun_facts
-            self._kept_ds = before._ds_objects
+            self._kept_ds = before._ds_facts
         if index is not None:
             index.last = self
-        self._ds_facts: dict[str, DsFacts] = {}
+        self._ds_facts: dict[str, tuple[Datastore, DsFacts]] = {}  # moref -> (the datastore, its facts)
         self._caches: dict[ServiceLevel, _Cache] = {}
 
     # -- public questions ---------------------------------------------------------------------------
@@ -445,28 +444,28 @@ class TruthContext:
         return candidates[0] if candidates else None
 
     def _ds(self, ds: Datastore) -> DsFacts:
-        found = self._ds_facts.get(ds.moref)
-        if found is None and self._unchanged is not None:  # the same datastore object: its mounts, judged before
+        known = self._ds_facts.get(ds.moref)
+        if known is not None:
+            return known[1]
+        if self._unchanged is not None:  # the same datastore object: its mounts, judged before
             kept = self._kept_ds.get(ds.moref)
             if kept is not None and kept[0] is ds and self._unchanged.keeps_mounts(kept[1].by_host):
-                found = self._ds_facts[ds.moref] = kept[1]
-        if found is None:
-            states = []
-            for m in ds.mounts:
-                host = self.inv.hosts.get(m.host)
-                states.append(MountState(
-                    host=host.name if host else m.host, host_moref=m.host, connected=bool(host and host.connected),
-                    mounted=m.mounted, accessible=m.mounted and m.accessible, reason=m.inaccessible_reason,
-                ))
-            states.sort(key=lambda s: s.host)
-            found = self._ds_facts[ds.moref] = DsFacts(
-                mounts=tuple(states), by_host={m.host: m for m in ds.mounts},
-                accessible_on=tuple(s for s in states if s.connected and s.accessible),
-                pdl_on=tuple(s for s in states if s.connected and s.reason == PDL),
-            )
-            self._ds_objects[ds.moref] = (ds, found)
-        elif ds.moref not in self._ds_objects:
-            self._ds_objects[ds.moref] = (ds, found)
+                self._ds_facts[ds.moref] = kept
+                return kept[1]
+        states = []
+        for m in ds.mounts:
+            host = self.inv.hosts.get(m.host)
+            states.append(MountState(
+                host=host.name if host else m.host, host_moref=m.host, connected=bool(host and host.connected),
+                mounted=m.mounted, accessible=m.mounted and m.accessible, reason=m.inaccessible_reason,
+            ))
+        states.sort(key=lambda s: s.host)
+        found = DsFacts(
+            mounts=tuple(states), by_host={m.host: m for m in ds.mounts},
+            accessible_on=tuple(s for s in states if s.connected and s.accessible),
+            pdl_on=tuple(s for s in states if s.connected and s.reason == PDL),
+        )
+        self._ds_facts[ds.moref] = (ds, found)
         return found
 
     def _judge_datastore(self, cache: _Cache, host_moref: str, ds: Datastore) -> DatastoreTruth:

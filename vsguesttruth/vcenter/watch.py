@@ -123,7 +123,7 @@ class Watcher:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._port_names = dict(getattr(getattr(conn, "settings", None), "port_names", ()))
-        self._properties = PROPERTIES  # what this session asks for (properties_for its API version)
+        self._properties = PROPERTIES  # the properties asked for (properties_for the connection's API version)
 
     # -- context manager / iteration ------------------------------------------------------------
 
