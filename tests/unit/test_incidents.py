@@ -345,3 +345,22 @@ def test_footprints_kept_across_inventories_are_a_fresh_inventorys(faults, writt
     later = kept.of(inv, TruthContext(inv))
     fresh = footprints(inv, TruthContext(inv))
     assert {m: later[m] for m in inv.vms} == {m: fresh[m] for m in inv.vms}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(FAULTS, min_size=1, max_size=5))
+def test_evidence_kept_across_inventories_gives_a_fresh_inventorys_failures(steps):
+    """The incident pass keeps its symptoms, VM placements and path counts from one inventory to the next
+    (re-read only where hosts, VMs or datastores changed): any sequence of faults (and their undoing, a path
+    back, a VM moved) gives the failures a fresh look at the last inventory gives."""
+    from vsguesttruth.incidents.evidence import Evidence
+    from vsguesttruth.truth.hostindex import HostIndex
+
+    evidence, index, inv = Evidence(), HostIndex(), LAB
+    failures(inv, TruthContext(inv, index), evidence=evidence)
+    for faults in steps:
+        for fault in faults:
+            inv = apply(inv, fault)
+        inv = set_path(inv, "esx-a01", "vmhba2:C0:T0:L1", "dead" if len(faults) % 2 else "active")
+        kept = failures(inv, TruthContext(inv, index), evidence=evidence)
+        assert kept == failures(inv)

@@ -25,6 +25,7 @@ from vsguesttruth.model import Host, Inventory
 from vsguesttruth.truth import TruthContext
 from vsguesttruth.truth.context import shared_context
 
+from .evidence import Evidence
 from .failure import Failure
 from .footprint import Footprints, VmPrint
 from .grouping import failures as group
@@ -75,6 +76,7 @@ class IncidentController:
         self.lifecycle = Lifecycle(keep=keep)
         self.history = History()
         self._prints = Footprints()
+        self._evidence = Evidence()
         self._san: tuple[dict[str, tuple[Host, frozenset]], SanMap] | None = None
         self._lock = threading.Lock()
         self._state = IncidentState()
@@ -116,7 +118,7 @@ class IncidentController:
         ctx = shared_context(inv)  # the reconcile pass of this inventory reads the same judgements
         prints = self._prints.of(inv, ctx)
         san = self._san_map(inv)
-        found = group(inv, ctx, san=san, prints=prints)
+        found = group(inv, ctx, san=san, prints=prints, evidence=self._evidence)
         lifecycle = self.lifecycle
         new = [f for f in found if f.key not in lifecycle.open]
         starts = self._starts(new) if new else {}

@@ -1,9 +1,9 @@
 """Grouping: the evidence of one inventory, explained by the smallest failed components.
 
-1. **Symptoms** (:class:`~.failure.Symptom`) are read from the model and the truth: every path that does not
-   work on a connected host, every LUN a host sees (or runs a VM on) without a path, every HBA offline, every
-   LUN the truth reads as permanently lost or impaired on a host, every mount that fails where the LUN's paths
-   do not say why, every host vCenter cannot reach.
+1. **Symptoms** (:class:`~.failure.Symptom`) are read from the model and the truth (:mod:`.evidence`): every
+   path that does not work on a connected host, every LUN a host sees (or runs a VM on) without a path, every
+   HBA offline, every LUN the truth reads as permanently lost or impaired on a host, every mount that fails
+   where the LUN's paths do not say why, every host vCenter cannot reach.
 2. **Candidates**: each symptom could be explained by the components it passes through: a path, its HBA, its
    target port, that port's controller, the HBA's fabric, its LUN (:mod:`.san` infers fabrics and
    controllers). A candidate has *failed* when everything of it is down: every path through it (on the
@@ -22,135 +22,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from vsguesttruth.gcpause import paused as gc_paused
-from vsguesttruth.model import Host, Inventory, PathState, Vm
-from vsguesttruth.truth import TruthContext, Verdict
+from vsguesttruth.model import Inventory
+from vsguesttruth.truth import TruthContext
 
 from .failure import Failure, Kind, Scope, Symptom, sorted_unique
+from .evidence import Evidence, PathCounts
 from .footprint import VmPrint, footprints as all_footprints
 from .san import SanMap, san_map
 
 _LOST_WORDS = frozenset({"lostCommunication", "permanentDeviceLoss"})
-_WORKING = frozenset(s for s in PathState if s.working)
-_NO_IO = frozenset({Verdict.CONNECTIVITY_LOST, Verdict.ALL_PATHS_DOWN, Verdict.MEDIA_FAILURE})
 _PDL = "PermanentDeviceLoss"
 
 
-def offline(host: Host, device: str) -> bool:
-    """An HBA that reports a status other than online, and not ``unknown`` (what idle local adapters say)."""
-    hba = next((h for h in host.hbas if h.device == device), None)
-    return hba is not None and not hba.online and hba.status.lower() != "unknown"
-
-
 def symptoms(inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint]) -> list[Symptom]:
-    """Every piece of evidence of a failure in the inventory (sorted)."""
-    found: list[Symptom] = []
-    seen_on: dict[str, set[str]] = defaultdict(set)  # host -> LUNs with evidence there
-    for host in inv.hosts.values():
-        if not host.connected:
-            found.append(Symptom("host", host.moref, "", state=host.connection_state))
-            continue
-        h = host.moref
-        with_paths = set()
-        for p in host.paths:
-            with_paths.add(p.lun)
-            if p.state not in _WORKING:
-                found.append(Symptom("path", h, p.name, p.lun, p.state.value))
-                seen_on[h].add(p.lun)
-        for hba in host.hbas:
-            if offline(host, hba.device):
-                found.append(Symptom("hba", h, hba.device, state=hba.status))
-        for lun in host.luns:
-            name = lun.canonical_name
-            if not lun.local and name not in with_paths:
-                found.append(Symptom("no_path", h, name, name))
-                seen_on[h].add(name)
-            elif not lun.ok:
-                judged = ctx.lun_truth(h, name)
-                here = next((e for e in judged.hosts if e.host_moref == h), None)
-                if here is not None and (here.permanently_lost or (  # or the LUN reports no I/O though its paths are up
-                        judged.verdict in _NO_IO and here.total and here.available == here.total and not here.apd)):
-                    found.append(Symptom("lost", h, name, name, ",".join(here.operational_state)))
-                    seen_on[h].add(name)
-                elif (here is not None and judged.verdict is Verdict.DEGRADED and here.total
-                      and here.working == here.total):
-                    found.append(Symptom("impaired", h, name, name, ",".join(here.operational_state)))
-                    seen_on[h].add(name)
-    found.extend(_placement(inv, ctx, prints, seen_on))
-    found.extend(_mounts(inv, seen_on))
-    return sorted(set(found))
-
-
-def _placement(inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint],
-               seen_on: dict[str, set[str]]) -> list[Symptom]:
-    """A VM on a host that has no way to one of its LUNs (not presented, no path) or does not mount one of its
-    datastores at all: evidence on that host the host's own lists do not show. The model's disk backings say
-    cheaply which VMs might be such; only those are followed down with the truth (their footprints)."""
-    found = []
-    seen: dict[str, set[str]] = {}
-    mounted: dict[str, set[str]] = defaultdict(set)
-    for ds in inv.datastores.values():
-        for m in ds.mounts:
-            mounted[ds.moref].add(m.host)
-    for vm in inv.vms.values():
-        host = inv.hosts.get(vm.host)
-        if host is None or not host.connected:
-            continue
-        luns = seen.get(host.moref)
-        if luns is None:
-            luns = seen[host.moref] = {x.canonical_name for x in host.luns} | {x.lun for x in host.paths}
-        if not _misplaced(vm, host.moref, luns, mounted, inv, ctx):
-            continue
-        for d in prints[vm.moref].disks:
-            for name in d.luns:
-                if name not in luns:
-                    found.append(Symptom("no_path", host.moref, name, name))
-                    seen_on[host.moref].add(name)
-            for moref in d.datastores:
-                if moref in inv.datastores and host.moref not in mounted[moref]:
-                    ds = inv.datastores[moref]
-                    if not set(ds.extents) & seen_on[host.moref]:
-                        found.append(Symptom("mount", host.moref, moref, state="not_mounted"))
-    return found
-
-
-def _misplaced(vm: Vm, host: str, luns: set[str], mounted: Mapping[str, set[str]], inv: Inventory,
-               ctx: TruthContext) -> bool:
-    """Whether some datastore of the VM's disks is not mounted on its host, or some LUN under them (an RDM's,
-    an extent) is not seen there: a superset of what its footprint can show."""
-    for disk in vm.disks:
-        if disk.backing.startswith("rdm"):
-            name = ctx.rdm_lun(disk)
-            if name is not None and name not in luns:
-                return True
-        for moref in disk.datastores:
-            ds = inv.datastores.get(moref)
-            if ds is not None and (host not in mounted[moref] or not luns.issuperset(ds.extents)):
-                return True
-    return False
-
-
-def _mounts(inv: Inventory, seen_on: dict[str, set[str]]) -> list[Symptom]:
-    found = []
-    for ds in inv.datastores.values():
-        for m in ds.mounts:
-            host = inv.hosts.get(m.host)
-            if host is None or not host.connected or (m.mounted and m.accessible):
-                continue
-            if ds.extents and set(ds.extents) & seen_on[m.host] and m.inaccessible_reason != _PDL:
-                continue  # the extents' paths say why
-            if ds.extents and m.inaccessible_reason == _PDL:
-                for name in ds.extents:
-                    found.append(Symptom("lost", m.host, name, name, _PDL))
-                continue
-            found.append(Symptom("mount", m.host, ds.moref, state=m.inaccessible_reason
-                                 or ("inaccessible" if m.mounted else "not_mounted")))
-    return found
-
-
-# ---------------------------------------------------------------------------------------------------
+    """Every piece of evidence of a failure in the inventory (sorted): :class:`~.evidence.Evidence`'s, fresh."""
+    return Evidence().symptoms(inv, ctx, prints)
 
 
 @dataclass
@@ -160,53 +49,20 @@ class _Candidate:
     covered: set[int]
 
 
-class _Counts:
-    """Paths (total, working) per target, LUN and (host, HBA), over connected hosts: what "failed" reads."""
-
-    def __init__(self, inv: Inventory, targets: set[str], luns: set[str], hbas: set[tuple[str, str]]) -> None:
-        self.target: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        self.lun: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        self.hba: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for host in inv.hosts.values():
-            if not host.connected:
-                continue
-            for p in host.paths:
-                working = p.state in _WORKING
-                if p.target in targets:
-                    c = self.target[p.target]
-                    c[0] += 1
-                    c[1] += working
-                if p.lun in luns:
-                    c = self.lun[p.lun]
-                    c[0] += 1
-                    c[1] += working
-                if (host.moref, p.hba) in hbas:
-                    c = self.hba[host.moref, p.hba]
-                    c[0] += 1
-                    c[1] += working
-
-    @staticmethod
-    def dead(counts: Iterable[list[int]]) -> bool:
-        total = working = 0
-        for t, w in counts:
-            total += t
-            working += w
-        return total > 0 and working == 0
-
-
 def failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | None = None,
-             prints: Mapping[str, VmPrint] | None = None) -> tuple[Failure, ...]:
+             prints: Mapping[str, VmPrint] | None = None, evidence: Evidence | None = None) -> tuple[Failure, ...]:
     """The failed components that explain every symptom of the inventory (none for a healthy one), the most
-    evidence first. ``prints``: the VMs' footprints if the caller keeps them (:class:`~.footprint.Footprints`)."""
+    evidence first. ``prints``: the VMs' footprints if the caller keeps them (:class:`~.footprint.Footprints`);
+    ``evidence``: the symptoms kept from the inventory before, if the caller keeps them (the incident pass)."""
     with gc_paused():
-        return _failures(inv, ctx, san=san, prints=prints)
+        return _failures(inv, ctx, san=san, prints=prints, evidence=evidence or Evidence())
 
 
-def _failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | None = None,
-              prints: Mapping[str, VmPrint] | None = None) -> tuple[Failure, ...]:
+def _failures(inv: Inventory, ctx: TruthContext | None, *, san: SanMap | None, prints: Mapping[str, VmPrint] | None,
+              evidence: Evidence) -> tuple[Failure, ...]:
     ctx = ctx or TruthContext(inv)
     prints = all_footprints(inv, ctx) if prints is None else prints
-    found = symptoms(inv, ctx, prints)
+    found = evidence.symptoms(inv, ctx, prints)
     if not found:
         return ()
     san = san or san_map(inv)
@@ -253,13 +109,7 @@ def _failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | 
             add(Kind.HOST, s.host, i)
 
     cands = {(kind, key): _Candidate(kind, key, indexes) for (kind, key), indexes in covered.items()}
-    counts = _Counts(
-        inv, {k for kind, k in cands if kind is Kind.TARGET}
-        | {w for kind, k in cands if kind is Kind.CONTROLLER for w in san.controllers[k].ports}
-        | {w for kind, k in cands if kind is Kind.FABRIC for w in san.fabrics[k].ports},
-        {k for kind, k in cands if kind is Kind.LUN},
-        {tuple(k.split("/", 1)) for kind, k in cands if kind is Kind.HBA})  # type: ignore[misc]
-    failed = [c for c in cands.values() if _failed(c, found, san, counts, offline_hbas)]
+    failed = [c for c in cands.values() if _failed(c, found, san, evidence.counts, offline_hbas)]
     failed.sort(key=lambda c: (-len(c.covered), c.kind.rank, c.key))
     chosen: list[_Candidate] = []
     explained: set[int] = set()
@@ -272,25 +122,25 @@ def _failures(inv: Inventory, ctx: TruthContext | None = None, *, san: SanMap | 
     return tuple(out)
 
 
-def _failed(c: _Candidate, found: list[Symptom], san: SanMap, counts: _Counts,
+def _failed(c: _Candidate, found: list[Symptom], san: SanMap, counts: PathCounts,
             offline_hbas: Mapping[str, list[str]]) -> bool:
     if c.kind in (Kind.PATH, Kind.DATASTORE, Kind.HOST):
         return True
     if c.kind is Kind.HBA:
         host, device = c.key.split("/", 1)
-        return device in offline_hbas.get(host, ()) or counts.dead([counts.hba[host, device]])
+        return device in offline_hbas.get(host, ()) or counts.dead([counts.of_hba(host, device)])
     if c.kind is Kind.TARGET:
-        return counts.dead([counts.target[c.key]])
+        return counts.dead([counts.of_target(c.key)])
     if c.kind is Kind.CONTROLLER:
-        return counts.dead(counts.target[w] for w in san.controllers[c.key].ports)
+        return counts.dead(counts.of_target(w) for w in san.controllers[c.key].ports)
     if c.kind is Kind.FABRIC:
         fabric = san.fabrics[c.key]
         down = all(device in offline_hbas.get(host, ()) for host, device in fabric.hbas)
-        return down or counts.dead(counts.target[w] for w in fabric.ports)
+        return down or counts.dead(counts.of_target(w) for w in fabric.ports)
     # a LUN: lost or impaired somewhere, or no working path to it on any connected host
     if any(found[i].kind in ("lost", "impaired") for i in c.covered):
         return True
-    total, working = counts.lun[c.key]
+    total, working = counts.of_lun(c.key)
     return working == 0 and (total > 0 or all(found[i].kind == "no_path" for i in c.covered))
 
 
@@ -313,14 +163,14 @@ def _describe(c: _Candidate, evidence: list[Symptom], inv: Inventory, ctx: Truth
             luns.add(s.lun)
             # where the LUN's datastore is gone too (lost, or its mount inaccessible there), an RDM's mapping
             # file on it is hit
-            scope.update((s.host, "ds", ds.moref) for ds in inv.datastores.values() if s.lun in ds.extents and (
+            scope.update((s.host, "ds", ds.moref) for ds in ctx.datastores_of(s.lun) if (
                 s.kind == "lost" or c.kind is Kind.LUN
                 or any(m.host == s.host and not m.accessible for m in ds.mounts)))
     if c.kind is Kind.HBA:  # a cable pulled and rescanned: the LUNs it carried have no path left there
         host, device = c.key.split("/", 1)
         scope.update((host, "lun", s.lun) for s in evidence if s.kind == "no_path")
     for name in luns:
-        stores.update(ds.moref for ds in inv.datastores.values() if name in ds.extents)
+        stores.update(ds.moref for ds in ctx.datastores_of(name))
     host_names = tuple(inv.hosts[m].name if m in inv.hosts else m for m in hosts)
     clusters = sorted_unique(inv.hosts[m].cluster for m in hosts if m in inv.hosts and inv.hosts[m].cluster)
     ds_names = sorted_unique(inv.datastores[m].name for m in stores if m in inv.datastores)

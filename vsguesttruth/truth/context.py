@@ -10,7 +10,6 @@ for one question. Pure: no I/O, no pyVmomi.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
@@ -19,7 +18,8 @@ from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Path, Path
 from vsguesttruth.policy import ServiceLevel
 
 from .events import opened
-from .hostindex import HostIndex, Unchanged, _luns_by_name, _paths_by_lun, unchanged
+from .hostindex import HostIndex, Unchanged, _luns_by_name, _names, _paths_by_lun, unchanged
+from .lunindex import Facts, LunIndex, patched
 from .results import (
     DatastoreTruth,
     DiskTruth,
@@ -125,42 +125,25 @@ class TruthContext:
         else:
             self._paths = _PerHost(hosts, _paths_by_lun)
             self._luns = _PerHost(hosts, _luns_by_name)
-        self._seen_by: dict[str, list[str]] = defaultdict(list)  # lun -> host morefs
-        self._any_lun: dict[str, Lun] = {}  # lun -> some host's view of it (for media, vaai, ...)
-        self._by_uuid: dict[str, str] = {}  # ScsiLun.uuid -> canonical name
-        any_lun, by_uuid, seen_by = self._any_lun, self._by_uuid, self._seen_by
-        for host in hosts.values():
-            names: set[str] | frozenset[str] = set()
-            for lun in host.luns:
-                name = lun.canonical_name
-                if index is None:
-                    names.add(name)  # type: ignore[union-attr]
-                if name not in any_lun:
-                    any_lun[name] = lun
-                if lun.uuid and lun.uuid not in by_uuid:
-                    by_uuid[lun.uuid] = name
-            if index is None:
-                names.update({path.lun for path in host.paths})  # type: ignore[union-attr]
-            else:
-                names = index.names(host)
-            for name in names:
-                seen_by[name].append(host.moref)
-        self._lun_ds: dict[str, list[Datastore]] = defaultdict(list)  # lun -> datastores it is an extent of
-        for ds in inv.datastores.values():
-            for name in ds.extents:
-                self._lun_ds[name].append(ds)
-        self._host_paths: dict[tuple[str, str], HostPaths] = {}
-        self._local_ds: dict[str, dict[str, Datastore]] = {}  # a LUN name several datastores have: host -> its own
-        self._lun_facts: dict[str, LunFacts] = {}
-        # the judgements of the inventory before that nothing changed under (the watch's next inventory differs
-        # in a few hosts: a LUN seen by 2,000 hosts is not judged again from 2,000 hosts' paths for one flap)
-        self._kept_paths: Mapping[tuple[str, str], HostPaths] = {}
-        self._kept_facts: Mapping[str, LunFacts] = {}
-        self._kept_ds: Mapping[str, tuple[Datastore, DsFacts]] = {}
         self._unchanged: Unchanged | None = None
         before = index.last if index is not None else None
         if before is not None and before.inv is not inv:
             self._unchanged = unchanged(before.inv, inv)
+        names = index.names if index is not None else _names
+        luns = before._index.carried(inv, self._unchanged, names) if self._unchanged is not None else None
+        self._carried = luns is not None  # no host gained or lost a LUN: a LUN's facts can be patched
+        self._index = luns or LunIndex(inv, names)
+        self._seen_by, self._any_lun = self._index.seen_by, self._index.any_lun
+        self._by_uuid, self._lun_ds = self._index.by_uuid, self._index.lun_ds
+        self._host_paths: dict[tuple[str, str], HostPaths] = {}
+        self._local_ds: dict[str, dict[str, Datastore]] = {}  # a LUN name several datastores have: host -> its own
+        self._lun_facts: dict[str, Facts] = {}
+        # the judgements of the inventory before that nothing changed under (the watch's next inventory differs
+        # in a few hosts: a LUN seen by 2,000 hosts is not judged again from 2,000 hosts' paths for one flap)
+        self._kept_paths: Mapping[tuple[str, str], HostPaths] = {}
+        self._kept_facts: Mapping[str, Facts] = {}
+        self._kept_ds: Mapping[str, tuple[Datastore, DsFacts]] = {}
+        if self._unchanged is not None:
             self._kept_paths, self._kept_facts = before._host_paths, before._lun_facts
             self._kept_ds = before._ds_facts
         if index is not None:
@@ -226,6 +209,14 @@ class TruthContext:
             return self._by_uuid[disk.lun_uuid]
         name = disk.device_name.rsplit("/", 1)[-1]
         return name if name and name in self._seen_by else None
+
+    def lun_names(self, host_moref: str) -> frozenset[str]:
+        """The LUNs a host sees: its devices and its paths' LUNs."""
+        return self._index.names_of(host_moref)  # type: ignore[return-value]
+
+    def datastores_of(self, name: str) -> list[Datastore]:
+        """The datastores a LUN is an extent of."""
+        return [self.inv.datastores[m] for m in self._lun_ds.get(name, ())]
 
     def paths_by_lun(self, host_moref: str) -> Mapping[str, list[Path]]:
         """One host's paths by LUN canonical name (the index the truth reads; do not change it)."""
@@ -382,19 +373,25 @@ class TruthContext:
 
     def _facts(self, name: str) -> LunFacts:
         found = self._lun_facts.get(name)
-        if found is None and self._unchanged is not None and name not in self._unchanged.names:
-            found = self._kept_facts.get(name)
+        if found is None and self._unchanged is not None:
+            kept = self._kept_facts.get(name)
+            if kept is not None and name not in self._unchanged.names:
+                found = kept
+            elif kept is not None and self._carried and name not in self._unchanged.touched:
+                found = patched(kept, {m: self._shared_view(m, name) for m in self._unchanged.on(name)})
             if found is not None:
                 self._lun_facts[name] = found
         if found is None:
             shared = [m for m in self._seen_by.get(name, ()) if not is_local(self._luns[m].get(name))]
-            hosts = tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))
-            found = self._lun_facts[name] = LunFacts(
-                hosts=hosts,
-                reachers=tuple(e for e in hosts if e.connected and flowing(e)),
-                lost_on=tuple(e for e in hosts if e.connected and e.pdl and not flowing(e)),
-            )
-        return found
+            found = self._lun_facts[name] = Facts(LunFacts(
+                tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))))
+        return found.facts
+
+    def _shared_view(self, host_moref: str, name: str) -> HostPaths | None:
+        """A host's view of a LUN it sees as shared (None: it does not see it, or as a local device)."""
+        if host_moref not in self.inv.hosts or name not in self._index.names_of(host_moref):
+            return None
+        return None if is_local(self._luns[host_moref].get(name)) else self._paths_of(host_moref, name)
 
     def _judge_lun(self, host_moref: str, name: str, level: ServiceLevel) -> LunTruth:
         host = self.inv.hosts.get(host_moref)
@@ -437,11 +434,12 @@ class TruthContext:
             by_host = self._local_ds.get(name)
             if by_host is None:  # one look at the 2,000 local datastores of that name, not one per question
                 by_host = self._local_ds[name] = {}
-                for ds in reversed(candidates):  # the first one a host mounts wins, as a scan in order would
+                for moref in reversed(candidates):  # the first one a host mounts wins, as a scan in order would
+                    ds = self.inv.datastores[moref]
                     for host in self._ds(ds).by_host:
                         by_host[host] = ds
-            return by_host.get(host_moref, candidates[0])
-        return candidates[0] if candidates else None
+            return by_host.get(host_moref, self.inv.datastores[candidates[0]])
+        return self.inv.datastores[candidates[0]] if candidates else None
 
     def _ds(self, ds: Datastore) -> DsFacts:
         known = self._ds_facts.get(ds.moref)

@@ -5,7 +5,7 @@ TruthContext the judgements of the one before that nothing changed under (:func:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Mapping
 
 from vsguesttruth.model import Host, Inventory, Lun, Path
 
@@ -24,9 +24,7 @@ class HostIndex:
     def _entry(self, host: Host) -> list[Any]:
         found = self._by.get(host.moref)
         if found is None or found[0] is not host:
-            names = {lun.canonical_name for lun in host.luns}
-            names.update({path.lun for path in host.paths})
-            found = self._by[host.moref] = [host, frozenset(names), None, None]
+            found = self._by[host.moref] = [host, _names(host), None, None]
         return found
 
     def names(self, host: Host) -> frozenset[str]:
@@ -60,12 +58,18 @@ class Unchanged:
     datastore's mount list is (:meth:`keeps_mounts`) while no host that mounts it changed name or connection."""
 
     def __init__(self, hosts: frozenset[str], names: frozenset[str], touched: frozenset[str],
-                 pairs: frozenset[tuple[str, str]], reconnected: frozenset[str]) -> None:
+                 pairs: frozenset[tuple[str, str]], reconnected: frozenset[str],
+                 by_name: Mapping[str, set[str]] | None = None) -> None:
         self.hosts = hosts
         self.names = names
         self.touched = touched
         self.pairs = pairs
         self.reconnected = reconnected
+        self._by_name = by_name or {}
+
+    def on(self, name: str) -> set[str]:
+        """The hosts whose view of LUN ``name`` may have changed (outside ``touched``)."""
+        return self._by_name.get(name, set())
 
     def keeps(self, host_moref: str, name: str) -> bool:
         return host_moref not in self.hosts and name not in self.touched and (host_moref, name) not in self.pairs
@@ -103,15 +107,25 @@ def unchanged(before: Inventory, inv: Inventory) -> Unchanged:
             else:
                 hosts.add(host)  # the host's connection
                 reconnected.add(host)
-    names = set(touched)
-    names.update(name for _, name in pairs)
+    by_name: dict[str, set[str]] = defaultdict(set)
+    for host, name in pairs:
+        by_name[name].add(host)
     for moref in hosts:
         for found in (before.hosts.get(moref), inv.hosts.get(moref)):
             if found is not None:
-                names.update(lun.canonical_name for lun in found.luns)
-                names.update(path.lun for path in found.paths)
+                for name in _names(found):
+                    by_name[name].add(moref)
+    names = set(touched)
+    names.update(by_name)
     return Unchanged(frozenset(hosts), frozenset(names), frozenset(touched), frozenset(pairs),
-                     frozenset(reconnected))
+                     frozenset(reconnected), by_name)
+
+
+def _names(host: Host) -> frozenset[str]:
+    """The LUNs a host sees: its devices and its paths' LUNs."""
+    names = {lun.canonical_name for lun in host.luns}
+    names.update({path.lun for path in host.paths})
+    return frozenset(names)
 
 
 def _paths_by_lun(host: Host) -> dict[str, list[Path]]:

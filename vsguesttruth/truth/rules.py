@@ -50,13 +50,30 @@ IMPAIRED = frozenset({"degraded", "quiesced"})
 _NAMES_SHOWN = 3  # hosts named in an explanation before "and N more"
 
 
-@dataclass(frozen=True, slots=True)
 class LunFacts:
-    """Host-independent facts about a shared LUN."""
+    """Host-independent facts about a shared LUN: ``hosts`` that see it as a shared LUN (by name), and of them
+    the ``reachers`` (connected, I/O flows from there) and those ``lost_on`` (connected, with evidence of a
+    permanent device loss). The last two are read only when some host cannot reach the LUN: found then."""
 
-    hosts: tuple[HostPaths, ...]  # hosts that see it as a shared LUN, by name
-    reachers: tuple[HostPaths, ...]  # connected, I/O flows from there
-    lost_on: tuple[HostPaths, ...]  # connected, with evidence of a permanent device loss
+    __slots__ = ("hosts", "_reachers", "_lost_on")
+
+    def __init__(self, hosts: tuple[HostPaths, ...], reachers: tuple[HostPaths, ...] | None = None,
+                 lost_on: tuple[HostPaths, ...] | None = None) -> None:
+        self.hosts = hosts
+        self._reachers = reachers
+        self._lost_on = lost_on
+
+    @property
+    def reachers(self) -> tuple[HostPaths, ...]:
+        if self._reachers is None:
+            self._reachers = tuple(e for e in self.hosts if e.connected and flowing(e))
+        return self._reachers
+
+    @property
+    def lost_on(self) -> tuple[HostPaths, ...]:
+        if self._lost_on is None:
+            self._lost_on = tuple(e for e in self.hosts if e.connected and e.pdl and not flowing(e))
+        return self._lost_on
 
 
 @dataclass(frozen=True, slots=True)
