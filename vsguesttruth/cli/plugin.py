@@ -90,22 +90,13 @@ def status(as_json) -> None:
 
 
 def _incidents(source, config):
-    """An incident lifecycle of the pages' own watch (the standalone server: no service keeps one for it)."""
-    from datetime import timedelta
-
-    from vsguesttruth.incidents import EVENT_TYPES, IncidentController
-    from vsguesttruth.vcenter.storage_events import StorageEventReader
+    """An incident lifecycle of the pages' own watch (the standalone server: no service keeps one for it), its
+    failures dated by the storage events the watch reads."""
+    from vsguesttruth.incidents import IncidentController
     from vsguesttruth.web import IncidentSource
 
-    readers: list = []
-
-    def read_events():
-        if not readers:
-            readers.append(StorageEventReader(source.connection(), EVENT_TYPES,
-                                              timedelta(hours=config.incidents.event_lookback_hours)))
-        return readers[0]()
-
-    controller = IncidentController(read_events=read_events, keep=config.incidents.keep_resolved)
+    controller = IncidentController(keep=config.incidents.keep_resolved)
+    source.informer.listen_events(controller.hear)
     source.informer.listen(controller.listen)
     return IncidentSource(controller.state, config.remediation, config.audit)
 

@@ -99,6 +99,11 @@ class IncidentController:
             dirty, self._dirty = self._dirty, set()
         return dirty
 
+    def hear(self, events: Iterable[StorageEvent]) -> None:
+        """Storage events as the watch reads them (its event feed): new failures are dated from them without a
+        read of vCenter's event history of their own."""
+        self.history.add(events)
+
     # -- the step -----------------------------------------------------------------------------------
 
     def listen(self, inv: Inventory | None) -> None:

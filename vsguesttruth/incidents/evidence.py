@@ -93,7 +93,7 @@ class PathCounts:
         self.target: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self.lun: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self.hba: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        self._hosts: dict[str, tuple[Host, list[tuple[dict, Any, int]]]] = {}
+        self._hosts: dict[str, tuple[Host, list[tuple[dict, Any, int, int]]]] = {}
 
     def update(self, inv: Inventory, hosts: Iterable[str]) -> None:
         """Take in ``hosts``: those whose object changed since the last update (or all, the first time)."""
@@ -107,22 +107,28 @@ class PathCounts:
                 self._add(parts, 1)
                 self._hosts[moref] = (host, parts)
 
-    def _parts(self, host: Host) -> list[tuple[dict, Any, int]]:
+    def _parts(self, host: Host) -> list[tuple[dict, Any, int, int]]:
+        """A host's share of the counts: (counts, key, paths, working paths), one per port, LUN and HBA."""
         if not host.connected:
             return []
-        parts = []
+        mine: dict[tuple[int, Any], list[int]] = {}
         for p in host.paths:
             working = int(p.state in _WORKING)
-            parts.append((self.target, p.target, working))
-            parts.append((self.lun, p.lun, working))
-            parts.append((self.hba, (host.moref, p.hba), working))
-        return parts
+            for part in ((0, p.target), (1, p.lun), (2, (host.moref, p.hba))):
+                c = mine.get(part)
+                if c is None:
+                    mine[part] = [1, working]
+                else:
+                    c[0] += 1
+                    c[1] += working
+        by = (self.target, self.lun, self.hba)
+        return [(by[i], key, t, w) for (i, key), (t, w) in mine.items()]
 
     @staticmethod
-    def _add(parts: list[tuple[dict, Any, int]], sign: int) -> None:
-        for counts, key, working in parts:
+    def _add(parts: list[tuple[dict, Any, int, int]], sign: int) -> None:
+        for counts, key, total, working in parts:
             c = counts[key]
-            c[0] += sign
+            c[0] += sign * total
             c[1] += sign * working
             if not c[0]:
                 del counts[key]

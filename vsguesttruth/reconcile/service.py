@@ -89,8 +89,9 @@ def tag_cache(conn: Any, config: Config) -> Any:
     return cache if cache.wanted else None
 
 
-def incident_controller(conn: Any, config: Config, record: bool = False) -> Any:
-    """The incident controller of a vCenter: new failures dated by the hosts' storage events; with ``record``,
+def incident_controller(conn: Any, config: Config, record: bool = False, informer: Any = None) -> Any:
+    """The incident controller of a vCenter: new failures dated by the hosts' storage events (those the
+    ``informer``'s watch reads, else its own read of the event history when a failure is new); with ``record``,
     the incidents that last ``[remediation] stable_seconds`` posted as vCenter events when they open and resolve."""
     from datetime import timedelta
 
@@ -98,10 +99,14 @@ def incident_controller(conn: Any, config: Config, record: bool = False) -> Any:
     from vsguesttruth.vcenter import incident_events
     from vsguesttruth.vcenter.storage_events import StorageEventReader
 
-    reader = StorageEventReader(conn, EVENT_TYPES, timedelta(hours=config.incidents.event_lookback_hours))
-    return IncidentController(read_events=reader, keep=config.incidents.keep_resolved,
-                              record=(lambda message: incident_events.post(conn, message)) if record else None,
-                              record_after=config.remediation.stable_seconds)
+    reader = None if informer is not None else StorageEventReader(
+        conn, EVENT_TYPES, timedelta(hours=config.incidents.event_lookback_hours))
+    controller = IncidentController(read_events=reader, keep=config.incidents.keep_resolved,
+                                    record=(lambda message: incident_events.post(conn, message)) if record else None,
+                                    record_after=config.remediation.stable_seconds)
+    if informer is not None:
+        informer.listen_events(controller.hear)
+    return controller
 
 
 def _read_attribute(conn: Any, rec: Reconciler, config: Config) -> bool:
@@ -148,7 +153,8 @@ class Service:
         self.max_wait = max_wait
         self.lease = lease
         gate = lease.check if lease is not None else None
-        self.informer = Informer(conn, max_wait=max_wait)
+        # the storage events of the last [incidents] event_lookback_hours (at least a day: open conditions)
+        self.informer = Informer(conn, max_wait=max_wait, catch_up=3600.0 * max(24, config.incidents.event_lookback_hours))
         self.publisher = Publisher(conn, concurrency=config.publish.concurrency, attempts=config.publish.attempts,
                                    task_timeout=config.publish.task_timeout, gate=gate)
         self.reconciler = Reconciler(config, self.publisher, level=level or default_level(config),
@@ -169,7 +175,7 @@ class Service:
             self.reconciler.writer = self.delivery.writer(self.publisher)
         #: the incidents' lifecycle, stepped with every inventory the watch brings, before the pass reads it;
         #: recorded in vCenter's events when remediation runs (it posts events: advise, auto)
-        self.incidents = incident_controller(conn, config, record=remediation is not None)
+        self.incidents = incident_controller(conn, config, record=remediation is not None, informer=self.informer)
         self.reconciler.incidents = self.incidents
         self.informer.listen(self.incidents.listen)
         self.passes = 0

@@ -127,7 +127,7 @@ class TruthContext:
             self._luns = _PerHost(hosts, _luns_by_name)
         self._unchanged: Unchanged | None = None
         before = index.last if index is not None else None
-        if before is not None and before.inv is not inv:
+        if before is not None:  # the inventory before (or the same one again: everything judged is kept)
             self._unchanged = unchanged(before.inv, inv)
         names = index.names if index is not None else _names
         luns = before._index.carried(inv, self._unchanged, names) if self._unchanged is not None else None

@@ -59,6 +59,7 @@ class HostEvent:
     type: str  # eventTypeId of an EventEx, else the event's class name
     host: str  # host moref
     device: str = ""  # argument "1" of a storage event; "" for a host connection event
+    path: str = ""  # argument "2" of a redundancy or connectivity problem event: the path that went down
 
 
 def fold(current: Open, events: Iterable[HostEvent]) -> dict[tuple[str, str], tuple[DeviceEvent, ...]]:

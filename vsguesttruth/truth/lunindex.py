@@ -19,8 +19,8 @@ from .results import HostPaths
 from .rules import LunFacts
 
 
-def _luns_of(host: Host) -> tuple[tuple[str, str], ...]:
-    return tuple((lun.canonical_name, lun.uuid) for lun in host.luns)
+def _luns_of(host: Host) -> frozenset[tuple[str, str]]:
+    return frozenset((lun.canonical_name, lun.uuid) for lun in host.luns)
 
 
 class LunIndex:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from pyVmomi import vim, vmodl
 
@@ -35,13 +35,15 @@ def host_event(event: Any) -> HostEvent | None:
     if host is None:
         return None
     kind = getattr(event, "eventTypeId", None) or type(event).__name__.rsplit(".", 1)[-1]
-    device = ""
+    device = path = ""
     for argument in getattr(event, "arguments", None) or ():
         if getattr(argument, "key", None) == "1":
             device = str(getattr(argument, "value", "") or "")
+        elif getattr(argument, "key", None) == "2" and kind.startswith("esx.problem.storage.") and "apd" not in kind:
+            path = str(getattr(argument, "value", "") or "")
     created = event.createdTime
     created = created.astimezone(timezone.utc) if created.tzinfo else created.replace(tzinfo=timezone.utc)
-    return HostEvent(key=int(event.key), time=created, type=str(kind), host=host._moId, device=device)
+    return HostEvent(key=int(event.key), time=created, type=str(kind), host=host._moId, device=device, path=path)
 
 
 class EventFeed:
@@ -57,6 +59,8 @@ class EventFeed:
         self.last_time: datetime | None = None
         #: events folded since the feed started (each once)
         self.read_count = 0
+        #: called with every batch of new events, in the reading thread (the incidents' history)
+        self.listeners: list[Callable[[list[HostEvent]], None]] = []
         self._collector: Any = None
 
     @property
@@ -114,6 +118,8 @@ class EventFeed:
         newest = max(new, key=lambda e: e.key)
         self.last_key, self.last_time = newest.key, newest.time
         self.read_count += len(new)
+        for listener in self.listeners:
+            listener(new)
         return self.open != before
 
     def close(self) -> None:

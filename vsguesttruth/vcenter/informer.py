@@ -24,6 +24,7 @@ import time
 from typing import Callable
 
 from ..model import Inventory
+from ..truth.events import HostEvent
 from .connect import Connection
 from .errors import VsgtError
 from .eventfeed import EventFeed
@@ -41,17 +42,21 @@ class Informer:
     callable that makes one (the informer closes it, and makes a new one after a failure). ``max_wait``:
     the longest WaitForUpdatesEx; ``poll``: in a thread, how often listeners hear from a quiet vCenter;
     ``retry``: in a thread, the pause before the watch starts over after an error; ``events``: follow the
-    hosts' storage events beside the properties (:class:`~.eventfeed.EventFeed`: evidence and "since").
+    hosts' storage events beside the properties (:class:`~.eventfeed.EventFeed`: evidence and "since"), read
+    ``catch_up`` seconds back at the start.
     """
 
     def __init__(self, conn: Connection | None = None, *, connect: Callable[[], Connection] | None = None,
                  max_wait: float = 30.0, poll: float = 5.0, retry: float = 2.0,
-                 on_error: Callable[[BaseException], None] | None = None, events: bool = True) -> None:
+                 on_error: Callable[[BaseException], None] | None = None, events: bool = True,
+                 catch_up: float = 24 * 3600) -> None:
         if (conn is None) == (connect is None):
             raise ValueError("an Informer reads through a connection or makes one: pass conn or connect")
         self.max_wait = max_wait
         self.events = events
+        self.catch_up = catch_up  # seconds of storage events read at the start
         self._feed: EventFeed | None = None  # kept across watchers: what was read is not read again
+        self._event_listeners: list[Callable[[list[HostEvent]], None]] = []
         self.poll = poll
         self.retry = retry
         #: grows by one with every inventory the watch delivers (0: none yet)
@@ -97,6 +102,12 @@ class Informer:
         """Call ``listener(inventory)`` after every answer of the watch: the new inventory, or None after a
         wait that brought none (vCenter is quiet, and still there)."""
         self._listeners.append(listener)
+
+    def listen_events(self, listener: Callable[[list[HostEvent]], None]) -> None:
+        """Call ``listener(events)`` with every batch of the hosts' storage events the watch reads (the catch-up
+        at its start too), in the thread that reads the watch, before the inventory they changed is
+        delivered. Nothing is heard with ``events=False``."""
+        self._event_listeners.append(listener)
 
     def next(self, timeout: float | None = None) -> Inventory | None:
         """Read the watch once: the next inventory (at once the first time, else after the next change),
@@ -188,7 +199,8 @@ class Informer:
             if self._conn is None:
                 self._conn = self._connect()  # type: ignore[misc]
             if self.events and self._feed is None:
-                self._feed = EventFeed(self._conn)
+                self._feed = EventFeed(self._conn, catch_up_seconds=self.catch_up)
+                self._feed.listeners = self._event_listeners
             elif self._feed is not None:
                 self._feed.conn = self._conn  # a new connection reads on from the last event read
             self._watcher = Watcher(self._conn, max_wait=self.max_wait, feed=self._feed if self.events else None)

@@ -29,7 +29,7 @@ from pyVmomi import vim, vmodl
 from vsguesttruth.reconcile.ports import Write, WriteResult
 from vsguesttruth_guest.guestinfo import PREFIX
 
-from . import task
+from . import fastdecode, task
 from .connect import POOL_SIZE, Connection
 from .errors import TaskFailed, VsgtError
 from .lease import NotActive
@@ -241,7 +241,8 @@ class Publisher:
     def _reconfigure(self, moref: str, values: Mapping[str, str], what: str) -> None:
         """One ReconfigVM_Task with only ``values`` in extraConfig, waited for."""
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
-        started = vim.VirtualMachine(moref, self.conn.si._stub).ReconfigVM_Task(spec)
+        si = self.conn.si
+        started = fastdecode.invoke(si, vim.VirtualMachine(moref, si._stub), "ReconfigVM_Task", spec)
         self._tasks.wait(started._moId, what, self.task_timeout)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from . import task
+from . import fastdecode, task
 from .errors import TaskFailed
 
 log = logging.getLogger(__name__)
@@ -28,13 +28,15 @@ PC = vmodl.query.PropertyCollector
 
 #: seconds between two looks at the tasks in flight
 LOOK_EVERY = 0.05
+_PROPS = PC.PropertySpec(type=vim.Task, pathSet=["info.state", "info.error"])
 
 
 class _Waiter:
-    __slots__ = ("task", "done", "info", "fallback")
+    __slots__ = ("task", "spec", "done", "info", "fallback")
 
-    def __init__(self, task_moref: str) -> None:
+    def __init__(self, task_moref: str, stub: Any) -> None:
         self.task = task_moref
+        self.spec = PC.ObjectSpec(obj=vim.Task(task_moref, stub), skip=False)  # made once, read at every look
         self.done = threading.Event()
         self.info: Any = None
         self.fallback = False
@@ -54,7 +56,7 @@ class TaskWatch:
     def wait(self, task_moref: str, what: str, timeout: float) -> None:
         """Block until the task ends: return on success, raise as :func:`.task.wait_for_task` does."""
         deadline = time.monotonic() + timeout
-        waiter = _Waiter(task_moref)
+        waiter = _Waiter(task_moref, self.conn.si._stub)
         with self._lock:
             self._waiters[task_moref] = waiter
             if self._thread is None:
@@ -95,11 +97,10 @@ class TaskWatch:
             time.sleep(self.look_every)
 
     def _look(self, waiting: dict[str, _Waiter]) -> None:
-        stub = self.conn.si._stub
-        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=vim.Task(m, stub), skip=False) for m in waiting],
-                             propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info.state", "info.error"])])
+        si = self.conn.si
+        spec = PC.FilterSpec(objectSet=[w.spec for w in waiting.values()], propSet=[_PROPS])
         collector = self.conn.content.propertyCollector
-        result = collector.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+        result = fastdecode.invoke(si, collector, "RetrievePropertiesEx", [spec], PC.RetrieveOptions())
         seen: set[str] = set()
         while result is not None:
             for content in result.objects or ():
@@ -112,7 +113,7 @@ class TaskWatch:
                     waiter.info = _Info(state, props.get("info.error"))
                     waiter.done.set()
             token = getattr(result, "token", None)
-            result = collector.ContinueRetrievePropertiesEx(token) if token else None
+            result = fastdecode.invoke(si, collector, "ContinueRetrievePropertiesEx", token) if token else None
         for moref in waiting.keys() - seen:  # gone (vCenter restarted?): the waiter finds out alone
             waiting[moref].fallback = True
             waiting[moref].done.set()
