@@ -108,10 +108,11 @@ def judge_lun(host: Host | None, name: str, here: HostPaths | None, facts: LunFa
         return Verdict.MEDIA_FAILURE, f"{name} permanently lost (PDL) on {where}: {here.pdl}{when(here)}", False
     if not flowing(here):
         why = f" ({stopped_words(here, host)})"
-        others = [e.host for e in facts.reachers if e.host_moref != host.moref]
-        if others:
-            return (Verdict.CONNECTIVITY_LOST,
-                    f"no I/O path to {name} from {where}{why}; {_names(others)} reach it: move the VM", False)
+        reachers = facts.reachers  # I/O flows from each of them, not from this host: all others
+        if reachers:
+            others = _names([e.host for e in reachers[:_NAMES_SHOWN]], len(reachers))
+            return (Verdict.CONNECTIVITY_LOST, f"no I/O path to {name} from {where}{why}; {others} reach it: move the VM",
+                    False)
         if facts.lost_on:
             first = facts.lost_on[0]
             return (Verdict.MEDIA_FAILURE, f"no host reaches {name}; permanently lost (PDL) on "
@@ -151,10 +152,10 @@ def judge_mount(host: Host | None, ds: Datastore, facts: DsFacts) -> tuple[Verdi
     if mount is not None and mount.mounted and mount.accessible:
         return Verdict.HEALTHY, f"{ds.name} accessible on {host.name}"
     why = "not mounted" if mount is None or not mount.mounted else "inaccessible" + (f" ({reason})" if reason else "")
-    others = [s.host for s in facts.accessible_on if s.host_moref != host.moref]
-    if others:
-        return (Verdict.CONNECTIVITY_LOST,
-                f"{ds.name} {why} on {host.name}; {_names(others)} mount it: move the VM")
+    mounting = facts.accessible_on  # each of them has it accessible, this host does not: all others
+    if mounting:
+        others = _names([s.host for s in mounting[:_NAMES_SHOWN]], len(mounting))
+        return Verdict.CONNECTIVITY_LOST, f"{ds.name} {why} on {host.name}; {others} mount it: move the VM"
     if facts.pdl_on:
         return (Verdict.MEDIA_FAILURE,
                 f"{ds.name} {why} on {host.name}, permanently lost (PDL) on {_names([s.host for s in facts.pdl_on])}")
@@ -281,10 +282,12 @@ def _bad_paths(here: HostPaths, host: Host) -> str:
     return hbas
 
 
-def _names(names: list[str]) -> str:
-    if len(names) <= _NAMES_SHOWN:
-        return ", ".join(names)
-    return f"{', '.join(names[:_NAMES_SHOWN])} and {len(names) - _NAMES_SHOWN} more"
+def _names(names: list[str], count: int | None = None) -> str:
+    """The first names, and how many more of ``count`` (default: all of ``names``)."""
+    count = len(names) if count is None else count
+    if count <= _NAMES_SHOWN:
+        return ", ".join(names[:count])
+    return f"{', '.join(names[:_NAMES_SHOWN])} and {count - _NAMES_SHOWN} more"
 
 
 def is_local(lun: Lun | None) -> bool:
