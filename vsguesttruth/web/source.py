@@ -99,6 +99,7 @@ class WatcherSource:
         self._side_lock = threading.Lock()
         self._about: dict | None = None
         self._events: TTLCache[list[dict]] = TTLCache(256)
+        self._reading: dict[str, threading.Lock] = {}  # VM ("" all) -> held while its events are read
 
     @classmethod
     def sharing(cls, informer: Any, level: ServiceLevel | None = None, conn: Any = None) -> "WatcherSource":
@@ -142,18 +143,29 @@ class WatcherSource:
         return self._about
 
     def events(self, vm: str = "", limit: int = 100) -> list[dict]:
-        """vsguesttruth's vCenter events of the last day (of one VM, or all), newest last; cached a few seconds."""
+        """vsguesttruth's vCenter events of the last day (of one VM, or all), newest last; cached a few seconds.
+        Requests that miss together make one QueryEvents (a page's update asks for its incidents and its
+        timeline at once, and both read all events)."""
         hit, found = self._events.get(vm)
-        if not hit:
-            from vsguesttruth.vcenter import events
+        if hit:
+            return found[-limit:]  # type: ignore[index]
+        with self._side_lock:
+            reading = self._reading.setdefault(vm, threading.Lock())
+        with reading:
+            hit, found = self._events.get(vm)  # another request may have read them meanwhile
+            if not hit:
+                from vsguesttruth.vcenter import events
 
-            conn = self._conn()
-            if conn is None:
-                return []
-            since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
-            found = [e.as_dict() for e in events.query(conn, vm, since=since)]
-            self._events.put(vm, found, EVENTS_CACHE_SECONDS)
-        return found[-limit:]
+                conn = self._conn()
+                if conn is None:
+                    return []
+                since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
+                found = [e.as_dict() for e in events.query(conn, vm, since=since)]
+                self._events.put(vm, found, EVENTS_CACHE_SECONDS)
+        with self._side_lock:
+            if len(self._reading) > 256:  # one lock per VM asked about lately: bounded like the cache
+                self._reading.clear()
+        return found[-limit:]  # type: ignore[index]
 
     def latest(self) -> Inventory | None:
         return self.informer.latest()
