@@ -7,7 +7,7 @@ import { api } from "./api.js";
 
 // At most this many changed disks, hosts and VMs listed: a failed array port changes thousands of disks, and a
 // page shows one page of them (more: ``truncated``, and the page fetches what it shows again).
-const LIMIT = 200;
+const LIMIT = 50;
 const listeners = [];
 let version = -1;
 let incidents = null;  // the incident state's version; null: not known yet, or no incidents on this server
