@@ -202,6 +202,20 @@ def test_changes_carry_only_what_changed(client, source):
     assert set(delta["vms"]) == {vm_moref("web01"), vm_moref("db01")}
 
 
+def test_changes_cut_to_a_limit_say_so(client, source):
+    """A page asks for a few changed objects: a failed array port changes thousands of disks, and the page only
+    needs to know that it must fetch its one page again."""
+    v0 = get(client, "/api/v1/changes", after=0)["version"]
+    source.set(set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
+    whole = get(client, "/api/v1/changes", after=v0, wait=1)
+    cut = get(client, "/api/v1/changes", after=v0, limit=1)
+    assert whole["changed_disks"] == len(whole["disks"]) == 4 and not whole["truncated"]  # web01's two, db01's two
+    assert cut["truncated"] and cut["changed_disks"] == 4 and cut["changed_hosts"] == 1
+    assert cut["disks"] == whole["disks"][:1] and len(cut["vms"]) == 1 and cut["hosts"] == whole["hosts"]
+    roomy = get(client, "/api/v1/changes", after=v0, limit=50)
+    assert not roomy["truncated"] and roomy["disks"] == whole["disks"]
+
+
 def test_the_feed_merges_steps_and_resets_when_too_old():
     feed = ChangeFeed(keep=2)
     base = lab_inventory()

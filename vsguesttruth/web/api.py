@@ -251,6 +251,9 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         wait: float = Query(default=0.0, ge=0, le=MAX_WAIT, description="Seconds to wait for a newer version."),
         incidents_after: int | None = Query(default=None, ge=0, description="The incident state version the page "
                                                                              "shows: a newer one answers too."),
+        limit: int | None = Query(default=None, ge=1, le=MAX_LIMIT, description="At most this many disks, hosts and "
+                                  "VMs in each list (default: all); more changed: `truncated`, and the page fetches "
+                                  "what it shows again (one array port hits thousands of disks)."),
         principal: Principal = Depends(who),
     ) -> dict:
         """Long poll: as soon as the inventory is newer than ``after``, or the incidents newer than
@@ -268,6 +271,12 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             await asyncio.sleep(0.05)
         _, _, views = await run_in_threadpool(ready)
         delta = await run_in_threadpool(pages.feed.since, after, pages.version, views)
+        delta["changed_disks"] = len(delta["disks"]) + len(delta["removed_disks"])
+        delta["changed_hosts"] = len(delta["hosts"]) + len(delta["removed_hosts"])
+        if limit is not None:
+            lists = ("disks", "removed_disks", "hosts", "removed_hosts", "vms")
+            delta["truncated"] = any(len(delta[k]) > limit for k in lists)
+            delta.update({k: delta[k][:limit] for k in lists})
         return {**meta(), "counts": views.counts, "incidents_version": pages.incidents_version, **delta}
 
     # -- VMs ----------------------------------------------------------------------------------------------

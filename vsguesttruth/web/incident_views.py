@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
+from operator import attrgetter
 from typing import Any, Callable, Mapping
 
 from vsguesttruth.config import AuditConfig, RemediationConfig
@@ -39,6 +40,7 @@ METRIC_FAMILIES = {
     "vsguesttruth_spof_disks": "Healthy disks one failure of the finding's component would hit, per cluster.",
     "vsguesttruth_spof_datastore": "1 for each datastore a single point of failure exposes.",
 }
+_VERDICT = attrgetter("verdict")
 EVIDENCE_SHOWN = 500  # symptoms listed in one incident's detail (a fabric has thousands of dead paths)
 
 
@@ -70,6 +72,7 @@ class IncidentViews:
         self.now = state.updated or datetime.now(timezone.utc)
         self._lock = threading.Lock()
         self._done: dict[str, tuple[list[dict], str]] = {}  # incident id -> (the events read, what was done)
+        self._timeline: dict[int, tuple[list[dict], list[dict]]] = {}  # limit -> (the events read, the items)
         # incident object -> its row: the lifecycle keeps an incident that did not change as the same object
         self._row_memo: dict[int, tuple[Incident, dict]] = previous._row_memo if previous is not None else {}
         if previous is not None and previous.state is state:
@@ -79,6 +82,7 @@ class IncidentViews:
                 if name in previous.__dict__:
                     self.__dict__[name] = previous.__dict__[name]
             self._done = previous._done
+            self._timeline = previous._timeline
 
     # -- incidents ------------------------------------------------------------------------------------
 
@@ -90,7 +94,8 @@ class IncidentViews:
         out = i.as_dict(self.now)
         out["since_ts"] = i.since.timestamp()
         out["resolved_ts"] = i.resolved_at.timestamp() if i.resolved_at else None
-        worst = max((SEVERITY[h.verdict.value] for h in i.hits if h.verdict is not None), default=0)
+        verdicts = set(map(_VERDICT, i.hits))  # a few distinct ones of tens of thousands of hits
+        worst = max((SEVERITY[v.value] for v in verdicts if v is not None), default=0)
         out["worst"] = next((v for v, s in SEVERITY.items() if s == worst), "healthy")
         return out
 
@@ -168,14 +173,26 @@ class IncidentViews:
         return hit_by
 
     def timeline(self, events: list[dict], limit: int) -> list[dict]:
-        """Incidents opening and resolving, and the service's actions, newest last."""
+        """Incidents opening and resolving, and the service's actions, newest last; worked out once per incident
+        state and reading of the events (every open page asks on every change and every few seconds)."""
+        kept = self._timeline.get(limit)
+        if kept is not None and kept[0] is events:
+            return kept[1]
+        items = self._timeline_items(events)[-limit:]
+        if len(self._timeline) >= 8:  # a few limits are asked for
+            self._timeline.clear()
+        self._timeline[limit] = (events, items)
+        return items
+
+    def _timeline_items(self, events: list[dict]) -> list[dict]:
         items = []
-        for i in self.state.incidents:
+        for i, row in zip(self.state.incidents, self.rows):  # the row's line: built once per incident
+            line = row["line"]
             items.append({"time": i.since.isoformat(), "kind": "opened", "incident": i.id, "incident_kind": i.kind.value,
-                          "message": f"incident {i.id} opened: {i.failure.line()}", "vm": "", "vm_name": ""})
+                          "message": f"incident {i.id} opened: {line}", "vm": "", "vm_name": ""})
             if i.resolved_at is not None:
                 items.append({"time": i.resolved_at.isoformat(), "kind": "resolved", "incident": i.id,
-                              "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {i.failure.line()}",
+                              "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {line}",
                               "vm": "", "vm_name": ""})
         hit_by = self._hit_by
         by_incident: dict[str, tuple[Incident, list[dict]]] = {}
@@ -189,7 +206,7 @@ class IncidentViews:
                               "incident_kind": incident.kind.value, "message": found["message"],
                               "vm": found.get("vm", ""), "vm_name": found.get("vm_name", "")})
         items.sort(key=lambda x: x["time"])
-        return items[-limit:]
+        return items
 
     # -- /metrics -------------------------------------------------------------------------------------
 

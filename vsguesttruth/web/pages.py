@@ -59,6 +59,12 @@ class Pages:
                 self._levels = Levels(self.bounds, self.level)
                 self._inv, self._ctx = inv, TruthContext(inv)
                 self._views = Views(inv, self._ctx, self.level_of, previous=self._views)
+                kept = self._incident_views
+                if kept is not None:
+                    # the incident views move to the new inventory here (they hold the views before, and
+                    # freeing 20,000 VMs' views takes a tenth of a second: the long poll pays it, not a page)
+                    self._incident_views = IncidentViews(kept.state, inv, self._views, self.level, kept.source, kept)
+                    del kept
             assert self._ctx is not None and self._views is not None
             return inv, self._ctx, self._views
 

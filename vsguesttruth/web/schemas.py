@@ -224,6 +224,10 @@ class Changes(BaseModel):
     hosts: list[HostRow] = Field(description="Hosts whose summary or badges changed.")
     removed_hosts: list[str]
     vms: list[str] = Field(description="Morefs of VMs with a changed disk.")
+    changed_disks: int = Field(default=0, description="Disks changed or gone (all of them, when the lists are cut).")
+    changed_hosts: int = Field(default=0, description="Hosts changed or gone (all of them, when the lists are cut).")
+    truncated: bool = Field(default=False, description="More changed than `limit`: the lists hold the first ones; "
+                                                       "fetch what you show again.")
     incidents_version: int | None = Field(default=None, description="The incident state's version (null: this "
                                                                     "server keeps no incidents).")
 

@@ -49,8 +49,8 @@ export function announce(text) {
 }
 
 export function changeWords(changes) {
-  const disks = changes.disks.length + changes.removed_disks.length;
-  const hosts = changes.hosts.length;
+  const disks = changes.changed_disks;
+  const hosts = changes.changed_hosts;
   if (!disks && !hosts && !changes.incidents_changed) return "";
   const parts = [];
   if (changes.incidents_changed) parts.push("incidents changed");

@@ -1,8 +1,13 @@
 // Live updates: long-poll /changes?after=V&incidents_after=I (the inventory and incident versions the page
-// shows). The server answers as soon as either is newer, with only what changed; pages patch what they show.
-// The last update's timing (answer received -> page patched) is kept in window.VSGT.lastUpdate.
+// shows). The server answers as soon as either is newer, with only what changed; pages patch what they show
+// (``changes.inventory_changed``, ``changes.incidents_changed``: which of the two moved).
+// The last update's timing (answer received -> page patched, and what changed) is kept in window.VSGT.lastUpdate,
+// the last 20 in window.VSGT.updates.
 import { api } from "./api.js";
 
+// At most this many changed disks, hosts and VMs listed: a failed array port changes thousands of disks, and a
+// page shows one page of them (more: ``truncated``, and the page fetches what it shows again).
+const LIMIT = 50;
 const listeners = [];
 let version = -1;
 let incidents = null;  // the incident state's version; null: not known yet, or no incidents on this server
@@ -19,7 +24,8 @@ export function start(fromVersion, status) {
   const loop = async () => {
     try {
       const wait = first ? 0 : 20;
-      const changes = await api("changes?after=" + version + "&wait=" + wait + (incidents !== null ? "&incidents_after=" + incidents : ""));
+      const changes = await api("changes?after=" + version + "&wait=" + wait + "&limit=" + LIMIT
+        + (incidents !== null ? "&incidents_after=" + incidents : ""));
       const received = window.performance.now();
       const seen = changes.incidents_version === undefined ? null : changes.incidents_version;
       changes.inventory_changed = changes.version !== version;
@@ -32,7 +38,9 @@ export function start(fromVersion, status) {
         for (const fn of listeners) await fn(changes);
         const applied = window.performance.now();
         window.VSGT = window.VSGT || {};
-        window.VSGT.lastUpdate = { version, incidents_version: incidents, received, applied, ms: applied - received };
+        window.VSGT.lastUpdate = { version, incidents_version: incidents, received, applied, ms: applied - received,
+          inventory: changes.inventory_changed, incidents: changes.incidents_changed };
+        window.VSGT.updates = (window.VSGT.updates || []).slice(-19).concat([window.VSGT.lastUpdate]);
         document.body.setAttribute("data-updated", String(version) + "/" + String(incidents));
       }
       window.setTimeout(loop, 50);

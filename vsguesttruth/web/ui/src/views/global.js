@@ -145,8 +145,13 @@ export function globalView(root, about) {
           el("h2", { text: "Single points of failure" }), findings.node] : null,
         el("h2", { text: "Virtual disks" }), tiles, el("div", { cls: "vsgt-grid-filters" }, allToggle), disks.node,
         el("h2", { text: "Hosts with a problem" }), troubled.node),
-      refresh: (changes) => Promise.all([disks.reload(), troubled.reload(),
-        ...(features.incidents ? [openIncidents.reload(), drawTimeline(), changes ? null : audit()] : [])]),
+      // a live change reloads only what it touches: the inventory's the disks and hosts, the incidents' their
+      // list, the timeline and the disks' incident column (the audit is read again once a minute)
+      refresh: (changes) => Promise.all([
+        !changes || changes.reset || changes.inventory_changed || changes.incidents_changed ? disks.reload() : null,
+        !changes || changes.reset || changes.inventory_changed ? troubled.reload() : null,
+        ...(features.incidents && (!changes || changes.reset || changes.incidents_changed)
+          ? [openIncidents.reload(), drawTimeline(), changes ? null : audit()] : [])]),
       tick: features.incidents ? () => Promise.all([openIncidents.reload(), drawTimeline(),
         Date.now() - auditAt > AUDIT_MS ? audit() : null]) : null,
     }),
@@ -216,7 +221,7 @@ export function globalView(root, about) {
   onChange(async (changes) => {
     counts = changes.counts;
     drawTiles();
-    if (changes.reset || changes.disks.length || changes.removed_disks.length || changes.hosts.length || changes.incidents_changed) {
+    if (changes.reset || changes.changed_disks || changes.changed_hosts || changes.incidents_changed) {
       announce(changeWords(changes));
       await current.refresh(changes);
     }

@@ -81,7 +81,7 @@ export async function hostView(root, object) {
   };
   let shown = await draw();
   onChange(async (changes) => {
-    const mine = changes.reset || changes.hosts.some((x) => x.moref === shown.moref)
+    const mine = changes.reset || changes.truncated || changes.hosts.some((x) => x.moref === shown.moref)
       || changes.disks.some((d) => d.host_moref === shown.moref) || changes.removed_disks.length;
     if (mine) { announce(changeWords(changes)); shown = await draw(); }
   });

@@ -97,6 +97,6 @@ export async function moveView(root, object) {
 
   await draw();
   onChange(async (changes) => {
-    if (!busy && (changes.reset || changes.vms.includes(vm.vm))) await draw();
+    if (!busy && (changes.reset || changes.truncated || changes.vms.includes(vm.vm))) await draw();
   });
 }

@@ -100,7 +100,7 @@ export async function vmView(root, object, page) {
   const hostsOf = (v) => new Set(v.disks.flatMap((d) => d.luns.flatMap((l) => l.hosts.map((h) => h.host_moref))));
   onChange(async (changes) => {
     const hosts = hostsOf(vm);
-    if (changes.reset || changes.incidents_changed || changes.vms.includes(vm.vm) || changes.hosts.some((h) => hosts.has(h.moref))) {
+    if (changes.reset || changes.truncated || changes.incidents_changed || changes.vms.includes(vm.vm) || changes.hosts.some((h) => hosts.has(h.moref))) {
       announce(changeWords(changes));
       vm = await draw();
     }
