@@ -469,14 +469,23 @@ def _extents(info: Any) -> tuple[str, ...]:
     return tuple(str(e.diskName) for e in (vmfs.extent or ()) if e.diskName)
 
 
+_MOUNTS: dict[tuple[str, bool, bool, str], Mount] = {}
+
+
 def convert_mount(mount: Any) -> Mount:
+    """One ``DatastoreHostMount``. A shared datastore's mount list (one per host, 2,000 of them) comes whole with
+    every change of any mount: the mounts that did not change are the same objects as before."""
     info = mount.mountInfo
-    return Mount(
-        host=moref(mount.key),
-        mounted=bool(info.mounted) if info is not None and info.mounted is not None else True,
-        accessible=bool(info.accessible) if info is not None and info.accessible is not None else True,
-        inaccessible_reason=_text(getattr(info, "inaccessibleReason", None)),
-    )
+    key = (moref(mount.key),
+           bool(info.mounted) if info is not None and info.mounted is not None else True,
+           bool(info.accessible) if info is not None and info.accessible is not None else True,
+           _text(getattr(info, "inaccessibleReason", None)))
+    found = _MOUNTS.get(key)
+    if found is None:
+        if len(_MOUNTS) > 100_000:  # hosts x states seen: bounded, forgotten at once when exceeded
+            _MOUNTS.clear()
+        found = _MOUNTS[key] = Mount(_intern(key[0]), key[1], key[2], _intern(key[3]))
+    return found
 
 
 class _Summary(NamedTuple):

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Callable
 
+from ..gcpause import Settler
 from ..model import Inventory
 from ..truth.events import HostEvent
 from .connect import Connection
@@ -57,6 +58,7 @@ class Informer:
         self.catch_up = catch_up  # seconds of storage events read at the start
         self._feed: EventFeed | None = None  # kept across watchers: what was read is not read again
         self._event_listeners: list[Callable[[list[HostEvent]], None]] = []
+        self._settler = Settler()
         self.poll = poll
         self.retry = retry
         #: grows by one with every inventory the watch delivers (0: none yet)
@@ -129,6 +131,7 @@ class Informer:
                 self._cond.notify_all()
         for listener in list(self._listeners):
             listener(new)
+        self._settler.settle(quiet=new is None)  # what is alive now is out of the cyclic GC's sight
         return new
 
     # -- running in a thread ------------------------------------------------------------------------

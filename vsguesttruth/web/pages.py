@@ -12,6 +12,7 @@ from vsguesttruth.guestinfo import Levels
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import TruthContext
+from vsguesttruth.truth.hostindex import HostIndex
 
 from .feed import ChangeFeed
 from .incident_views import IncidentSource, IncidentViews
@@ -33,6 +34,7 @@ class Pages:
         self._ctx: TruthContext | None = None
         self._views: Views | None = None
         self._levels = Levels(bounds, self.level)
+        self._hosts = HostIndex()  # each host's indexes and judgements, kept while it does not change
 
     @property
     def level(self) -> ServiceLevel:
@@ -57,7 +59,7 @@ class Pages:
         with self._lock:
             if inv is not self._inv:
                 self._levels = Levels(self.bounds, self.level)
-                self._inv, self._ctx = inv, TruthContext(inv)
+                self._inv, self._ctx = inv, TruthContext(inv, self._hosts)
                 self._views = Views(inv, self._ctx, self.level_of, previous=self._views)
                 kept = self._incident_views
                 if kept is not None:
