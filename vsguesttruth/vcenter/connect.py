@@ -200,7 +200,7 @@ class Connection:
             retrying = task.retrying(
                 within=self.settings.reconnect_timeout, first=0.25, longest=5.0,
                 retry_if=lambda e: isinstance(e, ConnectError) and not isinstance(e, CertificateError),
-                on_retry=lambda err: log.warning("reconnect to %s failed (%s); retrying", self.url, err),
+                on_retry=lambda err, _: log.warning("reconnect to %s failed (%s); retrying", self.url, err),
             )
             si, content = retrying(_login, self.settings)
             si._stub.poolSize = max(si._stub.poolSize, self.pool_size)

@@ -82,7 +82,7 @@ def _placement(conn: Connection, vm_moref: str) -> tuple[str, str, str, dict[int
 
 def _retrying(attempts: int) -> Any:
     """Attempts of a whole move (placement read again each time), 0.5 s doubling up to 10 s apart."""
-    return retrying(attempts=attempts, first=0.5, longest=10.0, on_retry=lambda err: log.warning("%s; retrying", err))
+    return retrying(attempts=attempts, first=0.5, longest=10.0, on_retry=lambda err, _: log.warning("%s; retrying", err))
 
 
 def _pool_for(conn: Connection, host_moref: str, current_pool: str) -> str:

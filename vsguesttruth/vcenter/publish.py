@@ -75,6 +75,8 @@ class Publisher:
         self._pool: ThreadPoolExecutor | None = None
         self._slots: Slots | None = None  # submitted writes (pipelined), at the pace of ``concurrency``
         self._tasks = TaskWatch(conn)  # the ReconfigVM tasks in flight, read together
+        self._retry = task.retrying(attempts=self.attempts, first=backoff[0], longest=backoff[1],
+                                    on_retry=lambda err, args: self._retrying(args[0], err))
         keep = getattr(conn, "keep_connections", None)
         if keep is not None and not dry_run:
             keep(self.concurrency + POOL_SIZE)  # one connection per writer, and the others' own
@@ -205,33 +207,29 @@ class Publisher:
 
     def _write_one(self, w: Write) -> WriteResult:
         start = time.monotonic()
-        attempts = 0
-        what = f"write the guestinfo of {w.name}"
-
-        def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
-            if self.gate is not None:
-                self.gate(what)
-            with self._lock:
-                self._counters.tasks += 1
-            task.call(self.conn, lambda: self._reconfigure(w.vm, w.values, what), what)
-
-        retrying = task.retrying(attempts=self.attempts, first=self.backoff[0], longest=self.backoff[1],
-                                 on_retry=lambda err: self._retrying(w, err))
+        tries = [0]
         try:
-            retrying(attempt)
+            self._retry(self._attempt, w, tries)
         except (VsgtError, task.Transient) as err:  # one VM's failure is reported, not raised
             with self._lock:
                 self._counters.failures += 1
             # the lease running out is said once, by the service; not once per VM
             log.log(logging.DEBUG if isinstance(err, NotActive) else logging.WARNING,
-                    "writing the guestinfo of %s failed after %d attempt(s): %s", w.name, attempts, err)
-            return WriteResult(w, False, str(err), attempts, time.monotonic() - start)
+                    "writing the guestinfo of %s failed after %d attempt(s): %s", w.name, tries[0], err)
+            return WriteResult(w, False, str(err), tries[0], time.monotonic() - start)
         with self._lock:
             self._counters.writes += 1
             self._counters.log.append(w)
-        return WriteResult(w, True, "", attempts, time.monotonic() - start)
+        return WriteResult(w, True, "", tries[0], time.monotonic() - start)
+
+    def _attempt(self, w: Write, tries: list[int]) -> None:
+        tries[0] += 1
+        what = f"write the guestinfo of {w.name}"
+        if self.gate is not None:
+            self.gate(what)
+        with self._lock:
+            self._counters.tasks += 1
+        task.call(self.conn, lambda: self._reconfigure(w.vm, w.values, what), what)
 
     def _retrying(self, w: Write, err: BaseException) -> None:
         with self._lock:

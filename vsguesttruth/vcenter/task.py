@@ -17,6 +17,7 @@ retry never moves a VM twice), ``HostCommunication`` (vCenter could not reach th
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any, Callable, TypeVar
@@ -82,17 +83,19 @@ def classify(conn: Any, exc: BaseException, what: str, generation: int) -> Excep
 
 def retrying(*, attempts: int | None = None, within: float | None = None, first: float = 0.2, longest: float = 5.0,
              retry_if: Callable[[BaseException], bool] = lambda exc: isinstance(exc, Transient),
-             on_retry: Callable[[BaseException], None] | None = None) -> tenacity.Retrying:
+             on_retry: Callable[[BaseException, tuple], None] | None = None) -> tenacity.Retrying:
     """The retry policy: what ``retry_if`` accepts (default :class:`Transient`) is tried again after an
     exponential pause (``first`` doubling up to ``longest`` seconds), at most ``attempts`` times or for
-    ``within`` seconds; then the last error is raised as it is."""
+    ``within`` seconds; then the last error is raised as it is. ``on_retry(error, args)`` before each pause
+    (``args``: the call's). Make one per purpose and call it many times (from any thread): each new
+    ``tenacity.Retrying`` leaves a reference cycle behind for the cyclic GC."""
     stops = [tenacity.stop_after_attempt(attempts)] if attempts is not None else []
     stops += [tenacity.stop_after_delay(within)] if within is not None else []
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(retry_if),
         stop=tenacity.stop_any(*stops) if stops else tenacity.stop_never,
         wait=tenacity.wait_exponential(multiplier=first, min=first, max=longest),
-        before_sleep=(lambda state: on_retry(state.outcome.exception())) if on_retry else None,
+        before_sleep=(lambda state: on_retry(state.outcome.exception(), state.args)) if on_retry else None,
         reraise=True,
     )
 
@@ -101,10 +104,15 @@ def run(conn: Any, fn: Callable[[], T], what: str, *, attempts: int = 2) -> T:
     """An idempotent call (a read, a re-probe, an event), tried again on a transient failure; errors come
     out as one-line :class:`VsgtError`."""
     try:
-        return retrying(attempts=attempts)(call, conn, fn, what)
+        return _calls(attempts)(call, conn, fn, what)
     except Transient as err:
         cause = err.cause
         raise translate(cause, conn.settings, what) if cause is not None else TaskFailed(str(err)) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _calls(attempts: int) -> tenacity.Retrying:
+    return retrying(attempts=attempts)
 
 
 def wait_for_task(conn: Any, task_moref: str, what: str, timeout: float, *, progress: Progress | None = None,

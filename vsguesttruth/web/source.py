@@ -68,84 +68,6 @@ class StaticSource:
         self.updated_at = time.time()
 
     def events(self, vm: str = "", limit: int = 100) -> list[dict]:
-        """vsguesttruth's vCenter events of the last day (of one VM, or all), newest last.
-
-        One QueryEvents per VM (or for all) every few seconds however many pages ask: a reading younger than
-        ``EVENTS_CACHE_SECONDS`` is answered as it is; an older one (up to ``EVENTS_STALE_SECONDS``) is answered
-        too while a thread reads them again, so a page's update never waits on vCenter's event history (a
-        tenth to a third of a second at 20,000 VMs); requests that find none wait together for one reading."""
-        hit, kept = self._events.get(vm)
-        if hit:
-            read_at, found = kept  # type: ignore[misc]
-            if time.monotonic() - read_at >= EVENTS_CACHE_SECONDS:
-                self._read_later(vm)
-            return found[-limit:]
-        with self._reading_lock(vm):
-            hit, kept = self._events.get(vm)  # another request may have read them meanwhile
-            found = kept[1] if hit else self._read_events(vm)  # type: ignore[index]
-        return found[-limit:]
-
-    def _reading_lock(self, vm: str) -> threading.Lock:
-        with self._side_lock:
-            if len(self._reading) > 256:  # one lock per VM asked about lately: bounded like the cache
-                self._reading = {k: v for k, v in self._reading.items() if v.locked()}
-            return self._reading.setdefault(vm, threading.Lock())
-
-    def _read_events(self, vm: str) -> list[dict]:
-        from vsguesttruth.vcenter import events
-
-        conn = self._conn()
-        if conn is None:
-            return []
-        since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
-        found = [e.as_dict() for e in events.query(conn, vm, since=since)]
-        self._events.put(vm, (time.monotonic(), found), EVENTS_STALE_SECONDS)
-        return found
-
-    def _read_later(self, vm: str) -> None:
-        """Read ``vm``'s events again in a thread, unless a reading is under way."""
-        lock = self._reading_lock(vm)
-        if not lock.acquire(blocking=False):
-            return
-
-        def read() -> None:
-            try:
-                self._read_events(vm)
-            except Exception as err:  # noqa: BLE001 - the next request reads them itself (and says why)
-                _count_error(err)
-                self._events.pop(vm)
-            finally:
-                lock.release()
-
-        threading.Thread(target=read, name="vsgt-events", daemon=True).start()
-
-    def latest(self) -> Inventory | None: ...
-
-
-class StaticSource:
-    """A fixed (or hand-replaced) inventory: unit tests, and anything that already has one."""
-
-    def __init__(self, inventory: Inventory | None = None, level: ServiceLevel | None = None, *,
-                 vcenter: dict | None = None, events: list[dict] | None = None) -> None:
-        self.level = level or ServiceLevel()
-        self.version = 0
-        self.updated_at = 0.0
-        self.error = ""
-        self.vcenter = vcenter
-        self.event_log: list[dict] = list(events or ())
-        self._inv: Inventory | None = None
-        if inventory is not None:
-            self.set(inventory)
-
-    def latest(self) -> Inventory | None:
-        return self._inv
-
-    def set(self, inventory: Inventory) -> None:
-        self._inv = inventory
-        self.version += 1
-        self.updated_at = time.time()
-
-    def events(self, vm: str = "", limit: int = 100) -> list[dict]:
         return [e for e in self.event_log if not vm or e.get("vm") == vm][-limit:]
 
 
@@ -222,29 +144,56 @@ class WatcherSource:
         return self._about
 
     def events(self, vm: str = "", limit: int = 100) -> list[dict]:
-        """vsguesttruth's vCenter events of the last day (of one VM, or all), newest last; cached a few seconds.
-        Requests that miss together make one QueryEvents (a page's update asks for its incidents and its
-        timeline at once, and both read all events)."""
-        hit, found = self._events.get(vm)
-        if hit:
-            return found[-limit:]  # type: ignore[index]
-        with self._side_lock:
-            reading = self._reading.setdefault(vm, threading.Lock())
-        with reading:
-            hit, found = self._events.get(vm)  # another request may have read them meanwhile
-            if not hit:
-                from vsguesttruth.vcenter import events
+        """vsguesttruth's vCenter events of the last day (of one VM, or all), newest last.
 
-                conn = self._conn()
-                if conn is None:
-                    return []
-                since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
-                found = [e.as_dict() for e in events.query(conn, vm, since=since)]
-                self._events.put(vm, found, EVENTS_CACHE_SECONDS)
+        One QueryEvents per VM (or for all) every few seconds however many pages ask: a reading younger than
+        ``EVENTS_CACHE_SECONDS`` is answered as it is; an older one (up to ``EVENTS_STALE_SECONDS``) is answered
+        too while a thread reads them again, so a page's update never waits on vCenter's event history (a
+        tenth to a third of a second at 20,000 VMs); requests that find none wait together for one reading."""
+        hit, kept = self._events.get(vm)
+        if hit:
+            read_at, found = kept  # type: ignore[misc]
+            if time.monotonic() - read_at >= EVENTS_CACHE_SECONDS:
+                self._read_later(vm)
+            return found[-limit:]
+        with self._reading_lock(vm):
+            hit, kept = self._events.get(vm)  # another request may have read them meanwhile
+            found = kept[1] if hit else self._read_events(vm)  # type: ignore[index]
+        return found[-limit:]
+
+    def _reading_lock(self, vm: str) -> threading.Lock:
         with self._side_lock:
             if len(self._reading) > 256:  # one lock per VM asked about lately: bounded like the cache
-                self._reading.clear()
-        return found[-limit:]  # type: ignore[index]
+                self._reading = {k: v for k, v in self._reading.items() if v.locked()}
+            return self._reading.setdefault(vm, threading.Lock())
+
+    def _read_events(self, vm: str) -> list[dict]:
+        from vsguesttruth.vcenter import events
+
+        conn = self._conn()
+        if conn is None:
+            return []
+        since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
+        found = [e.as_dict() for e in events.query(conn, vm, since=since)]
+        self._events.put(vm, (time.monotonic(), found), EVENTS_STALE_SECONDS)
+        return found
+
+    def _read_later(self, vm: str) -> None:
+        """Read ``vm``'s events again in a thread, unless a reading is under way."""
+        lock = self._reading_lock(vm)
+        if not lock.acquire(blocking=False):
+            return
+
+        def read() -> None:
+            try:
+                self._read_events(vm)
+            except Exception as err:  # noqa: BLE001 - the next request reads them itself (and says why)
+                _count_error(err)
+                self._events.pop(vm)
+            finally:
+                lock.release()
+
+        threading.Thread(target=read, name="vsgt-events", daemon=True).start()
 
     def latest(self) -> Inventory | None:
         return self.informer.latest()
