@@ -174,19 +174,24 @@ class Placement:
             stores, vms = set(inv.datastores), set(inv.vms)
         else:
             stores, vms = _changed(old.datastores, inv.datastores), _changed(old.vms, inv.vms)
-        for moref in stores:
-            ds = inv.datastores.get(moref)
-            if ds is None:
-                self.mounted.pop(moref, None)
-            else:
-                self.mounted[moref] = frozenset(m.host for m in ds.mounts)
+        for moref in vms:
+            self._track(moref, inv.vms.get(moref))
         look = set(vms) | self._rdm
         for h in hosts:
             look |= self._by_host.get(h, set())
-        for d in stores:
-            look |= self._by_ds.get(d, set())
+        for moref in stores:
+            ds, was = inv.datastores.get(moref), old.datastores.get(moref) if old is not None else None
+            mounted = frozenset(m.host for m in ds.mounts) if ds is not None else frozenset()
+            if ds is None or was is None or ds.extents != was.extents:
+                look |= self._by_ds.get(moref, set())
+            else:  # its mount states changed: only a host that gained or lost a mount of it places VMs anew
+                for h in mounted ^ self.mounted.get(moref, frozenset()):
+                    look |= self._by_host.get(h, set()) & self._by_ds.get(moref, set())
+            if ds is None:
+                self.mounted.pop(moref, None)
+            else:
+                self.mounted[moref] = mounted
         for moref in look:
-            self._track(moref, inv.vms.get(moref))
             vm = inv.vms.get(moref)
             if vm is not None and self._misplaced(vm, inv, ctx):
                 self.misplaced.add(moref)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from vsguesttruth.gcpause import paused as gc_paused
-from vsguesttruth.model import Inventory
+from vsguesttruth.model import Inventory, Mount
 from vsguesttruth.truth import TruthContext
 
 from .failure import Failure, Kind, Scope, Symptom, sorted_unique
@@ -165,7 +165,7 @@ def _describe(c: _Candidate, evidence: list[Symptom], inv: Inventory, ctx: Truth
             # file on it is hit
             scope.update((s.host, "ds", ds.moref) for ds in ctx.datastores_of(s.lun) if (
                 s.kind == "lost" or c.kind is Kind.LUN
-                or any(m.host == s.host and not m.accessible for m in ds.mounts)))
+                or _inaccessible(ctx.mount_of(ds, s.host))))
     if c.kind is Kind.HBA:  # a cable pulled and rescanned: the LUNs it carried have no path left there
         host, device = c.key.split("/", 1)
         scope.update((host, "lun", s.lun) for s in evidence if s.kind == "no_path")
@@ -232,6 +232,10 @@ def _naming(c: _Candidate, evidence: list[Symptom], inv: Inventory, ctx: TruthCo
             "datastore": ds.name if ds else c.key, "reasons": sorted(reasons)}
     host = inv.hosts[c.key]
     return f"host {host.name}", host.connection_state, {"host": host.name}
+
+
+def _inaccessible(mount: Mount | None) -> bool:
+    return mount is not None and not mount.accessible
 
 
 def _lun_cause(evidence: list[Symptom]) -> str:

@@ -77,6 +77,8 @@ class Reconciler:
         self._rescope = True
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
+        self._levels: dict[str, ServiceLevel] = {}  # VMs whose guest's level is not the service's
+        self._planned: set[str] = set()  # VMs planned (or dropped) since levels() last looked
         self._backlog: set[str] = set()  # this pass: the VMs planned late (a first publish's backlog)
         self._writing: dict[int, int] = {}  # pipelined passes (by id of their result): writes not ended yet
         self._started: dict[int, float] = {}  # and when they started
@@ -133,10 +135,17 @@ class Reconciler:
 
     def levels(self) -> dict[str, ServiceLevel]:
         """Each VM's service level from its guest policy, where it is not the service's own :attr:`level`
-        (remediation moves where the guest's level holds; the others are judged by ``level``)."""
+        (remediation moves where the guest's level holds; the others are judged by ``level``). Kept up to date
+        with the VMs planned since the last call (a policy changes only when its VM is planned)."""
         default = self.level
-        return {m: level for m, st in self._vms.items()
-                if st.policy.policy is not None and (level := st.policy.policy.level) != default}
+        for moref in self._planned:
+            st = self._vms.get(moref)
+            if st is not None and st.policy.policy is not None and (level := st.policy.policy.level) != default:
+                self._levels[moref] = level
+            else:
+                self._levels.pop(moref, None)
+        self._planned = set()
+        return dict(self._levels)
 
     # -- timing -------------------------------------------------------------------------------------
 
@@ -216,6 +225,7 @@ class Reconciler:
                     result.outcomes.append(VmOutcome(moref, vm.name, "failed", error=f"{type(err).__name__}: {err}"))
                     result.failed += 1
         result.examined = len(work)
+        self._planned.update(work)
         self._judge_unplanned(inv, (changed - dirty) | self.inflight.deferred)
         self._inv = inv
         self._execute(plans, result)
@@ -389,6 +399,7 @@ class Reconciler:
         self.inflight.close(cancel)
 
     def _drop(self, moref: str) -> None:
+        self._planned.add(moref)
         self.truths.pop(moref, None)
         self._vms.pop(moref, None)
         self.queue.forget(moref)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from vsguesttruth.gcpause import paused as gc_paused
-from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Path, PathState, Vm
+from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Mount, Path, PathState, Vm
 from vsguesttruth.policy import ServiceLevel
 
 from .events import opened
@@ -181,7 +181,7 @@ class TruthContext:
             vm=vm.moref, name=vm.name, uuid=vm.uuid, power_state=vm.power_state,
             host=host.name if host else "", host_moref=vm.host, cluster=host.cluster if host else "",
             verdict=verdict, explanation=explanation, sla_met=sla_met, disks=disks,
-            level=_level_check(cache.level, vm.host, disks, sla_met),
+            level=_level_check(cache.level, disks, sla_met, lambda name: self._view_in_facts(vm.host, name)),
             host_evacuation=_evacuation(host),
         )
 
@@ -213,6 +213,10 @@ class TruthContext:
     def lun_names(self, host_moref: str) -> frozenset[str]:
         """The LUNs a host sees: its devices and its paths' LUNs."""
         return self._index.names_of(host_moref)  # type: ignore[return-value]
+
+    def mount_of(self, ds: Datastore, host_moref: str) -> Mount | None:
+        """A host's mount of a datastore (None: the host does not mount it)."""
+        return self._ds(ds).by_host.get(host_moref)
 
     def datastores_of(self, name: str) -> list[Datastore]:
         """The datastores a LUN is an extent of."""
@@ -387,6 +391,15 @@ class TruthContext:
                 tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))))
         return found.facts
 
+    def _view_in_facts(self, host_moref: str, name: str) -> HostPaths | None:
+        """The host's view of a LUN as its judgement from that host lists it (``LunTruth.hosts``)."""
+        if host_moref in self.inv.hosts and is_local(self._luns[host_moref].get(name)):
+            return self._paths_of(host_moref, name)  # a local LUN is judged from its own host alone
+        self._facts(name)
+        found = self._lun_facts[name]
+        i = found.at.get(host_moref)
+        return found.facts.hosts[i] if i is not None else None
+
     def _shared_view(self, host_moref: str, name: str) -> HostPaths | None:
         """A host's view of a LUN it sees as shared (None: it does not see it, or as a local device)."""
         if host_moref not in self.inv.hosts or name not in self._index.names_of(host_moref):
@@ -502,12 +515,14 @@ def _loss_evidence(events: tuple, accessible: bool | None, reason: str) -> tuple
     return pdl, apd, (first.since if first else None), ("event" if first else "")
 
 
-def _level_check(level: ServiceLevel, host_moref: str, disks: tuple[DiskTruth, ...], sla_met: bool) -> LevelCheck:
-    """The VM's level from its host: the fewest available paths to any of its LUNs, and what falls short."""
+def _level_check(level: ServiceLevel, disks: tuple[DiskTruth, ...], sla_met: bool,
+                 here_of: Callable[[str], HostPaths | None]) -> LevelCheck:
+    """The VM's level from its host: the fewest available paths to any of its LUNs, and what falls short.
+    ``here_of(lun)``: the host's view of a LUN among the LUN's judged hosts (None: it is not one of them)."""
     fewest: tuple[int, str] | None = None
     for disk in disks:
         for lun in disk.luns:
-            here = next((h for h in lun.hosts if h.host_moref == host_moref), None)
+            here = here_of(lun.canonical_name)
             if here is not None and here.reported and (fewest is None or here.available < fewest[0]):
                 fewest = (here.available, lun.canonical_name)
     usable = sum(1 for d in disks if d.verdict.usable)
