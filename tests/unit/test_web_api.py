@@ -216,6 +216,23 @@ def test_changes_cut_to_a_limit_say_so(client, source):
     assert not roomy["truncated"] and roomy["disks"] == whole["disks"]
 
 
+def test_a_page_reads_the_version_the_change_feed_told_it_of(client, source):
+    """A change is computed from one inventory; a newer one may come before the page fetches its rows. The page
+    asks for the version it was told of and gets those views (already built), then hears of the newer one."""
+    v0 = get(client, "/api/v1/changes", after=0)["version"]
+    source.set(set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
+    told = get(client, "/api/v1/changes", after=v0, wait=1)
+    source.set(set_target(source.latest(), "A-ctl0-p0", "dead"))  # newer, before the page fetched anything
+    pinned = get(client, "/api/v1/disks", limit=500, version=told["version"])
+    latest = get(client, "/api/v1/disks", limit=500)
+    assert pinned["version"] == told["version"] < latest["version"]
+    assert pinned["counts"] == told["counts"] != latest["counts"]
+    assert get(client, "/api/v1/hosts", version=told["version"])["version"] == told["version"]
+    assert get(client, "/api/v1/disks", limit=500, version=10**6)["version"] == latest["version"]  # not kept: the latest
+    after = get(client, "/api/v1/changes", after=told["version"], wait=1)
+    assert after["version"] == latest["version"] and after["disks"]
+
+
 def test_the_feed_merges_steps_and_resets_when_too_old():
     feed = ChangeFeed(keep=2)
     base = lab_inventory()

@@ -73,8 +73,8 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     source = pages.source
     api = APIRouter(prefix="/api/v1")
 
-    def ready() -> tuple[Inventory, TruthContext, Views]:
-        found = pages.get()
+    def ready(version: int | None = None) -> tuple[Inventory, TruthContext, Views]:
+        found = pages.get(version)
         if found is None:
             raise HTTPException(503, {"error": "no inventory from vCenter yet", "ready": False})
         return found
@@ -139,6 +139,8 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     q_sort = Query(default="", description="Column to sort by; prefix - for descending.")
     q_search = Query(default="", max_length=200, description="Search: matched anywhere in the row's text.")
     q_offset = Query(default=0, ge=0, description="Rows to skip.")
+    q_version = Query(default=None, ge=0, description="Answer from this inventory version (the one /changes told of) "
+                                                      "while the server keeps it; else from the latest.")
 
     # -- who, what ------------------------------------------------------------------------------------
 
@@ -210,12 +212,12 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         target: str | None = Query(default=None, description="Only disks whose paths use this target port."),
         q: str = q_search, sort: str = q_sort, offset: int = q_offset,
         limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page."),
-        principal: Principal = Depends(who),
+        version: int | None = q_version, principal: Principal = Depends(who),
     ) -> dict:
         """One page of the disk table: filtered, searched and sorted on the server (sort: verdict, vm, disk,
         host, datastore, lun; default ``-verdict``, worst first)."""
         check_verdicts(verdict)
-        inv, _, views = ready()
+        inv, _, views = ready(version)
         vm_moref = find_vm(inv, vm).moref if vm else None
         host_moref = find_host(inv, host).moref if host else None
 
@@ -241,7 +243,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         behind = pages.disk_incidents()
         if behind:
             items = [{**d, "incidents": list(behind.get((d["vm_moref"], d["key"]), ()))} for d in items]
-        return {"version": pages.version, "total": len(views.disks), "matched": matched, "offset": offset,
+        return {"version": pages.version_of(views), "total": len(views.disks), "matched": matched, "offset": offset,
                 "limit": limit, "sort": sort or DISK_COLUMNS.default, "counts": views.counts, "items": items}
 
     @api.get("/changes", tags=["api"], operation_id="getChanges", response_model=schemas.Changes,
@@ -260,7 +262,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         ``incidents_after`` (or after ``wait`` seconds), what changed since: disks whose verdict or explanation
         changed, hosts whose summary changed, the counts, the incident state's version."""
         found = await run_in_threadpool(ready)
-        pages.feed.advance(pages.version, found[2])  # the version the page shows is the base of the next step
+        pages.feed.advance(pages.version_of(found[2]), found[2])  # the version the page shows is the base of the next step
 
         def same() -> bool:
             seen = pages.incidents_version
@@ -270,14 +272,16 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         while same() and time.monotonic() < deadline and not closing.is_set():
             await asyncio.sleep(0.05)
         _, _, views = await run_in_threadpool(ready)
-        delta = await run_in_threadpool(pages.feed.since, after, pages.version, views)
+        version = pages.version_of(views)
+        delta = await run_in_threadpool(pages.feed.since, after, version, views)
         delta["changed_disks"] = len(delta["disks"]) + len(delta["removed_disks"])
         delta["changed_hosts"] = len(delta["hosts"]) + len(delta["removed_hosts"])
         if limit is not None:
             lists = ("disks", "removed_disks", "hosts", "removed_hosts", "vms")
             delta["truncated"] = any(len(delta[k]) > limit for k in lists)
             delta.update({k: delta[k][:limit] for k in lists})
-        return {**meta(), "counts": views.counts, "incidents_version": pages.incidents_version, **delta}
+        return {**meta(), "version": version, "counts": views.counts, "incidents_version": pages.incidents_version,
+                **delta}
 
     # -- VMs ----------------------------------------------------------------------------------------------
 
@@ -319,14 +323,14 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     def hosts(problems: bool = Query(default=False, description="Only hosts with a badge (something wrong)."),
               q: str = q_search, sort: str = q_sort, offset: int = q_offset,
               limit: int | None = Query(default=None, ge=1, le=MAX_LIMIT, description="Rows per page (default: all)."),
-              principal: Principal = Depends(who)) -> dict:
+              version: int | None = q_version, principal: Principal = Depends(who)) -> dict:
         """Every host's path summary ("2/2 FC HBAs online, 1 local adapter, 10/10 LUNs ok, 40/40 paths available,
         20 carrying I/O"), badges naming
         what is wrong ("1 of 7 LUNs in APD") and HBAs (sort: name, cluster, problems, paths, vms)."""
-        _, _, views = ready()
+        _, _, views = ready(version)
         rows, matched = listed(views.hosts, HOST_COLUMNS, sort, q, offset, limit,
                                (lambda h: bool(h["badges"])) if problems else None)
-        return {"version": pages.version, "total": len(views.hosts), "matched": matched, "hosts": rows}
+        return {"version": pages.version_of(views), "total": len(views.hosts), "matched": matched, "hosts": rows}
 
     @api.get("/hosts/{host}", tags=["api"], operation_id="getHost", response_model=storage_schemas.HostDetail,
              responses=schemas.errors(404))

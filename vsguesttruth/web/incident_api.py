@@ -40,10 +40,10 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
     api = APIRouter(prefix="/api/v1")
     source = pages.source
 
-    def ready() -> IncidentViews:
+    def ready(version: int | None = None) -> IncidentViews:
         if pages.incidents is None:
             raise HTTPException(501, {"error": "incidents not available on this server", "available": False})
-        found = pages.incident_views()
+        found = pages.incident_views(version)
         if found is None:
             raise HTTPException(503, {"error": "no inventory from vCenter yet", "ready": False})
         return found
@@ -67,6 +67,8 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
     q_search = Query(default="", max_length=200, description="Search: matched anywhere in the row's text.")
     q_sort = Query(default="", description="Column to sort by; prefix - for descending.")
     q_offset = Query(default=0, ge=0, description="Rows to skip.")
+    q_version = Query(default=None, ge=0, description="Answer from this inventory version (the one /changes told of) "
+                                                      "while the server keeps it; else from the latest.")
     q_limit = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page.")
     q_compact = Query(default=False, description=f"Each row's lists (hosts, VMs, disks, LUNs, datastores) cut to the "
                                                  f"first {COMPACT}; the counts stay whole (what a page shows: one "
@@ -81,13 +83,13 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
         vm: str | None = Query(default=None, description="Only incidents that hit this VM (name or moref)."),
         cluster: str | None = Query(default=None, description="Only incidents in this cluster."),
         q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
-        compact: bool = q_compact, principal: Any = Depends(who),
+        compact: bool = q_compact, version: int | None = q_version, principal: Any = Depends(who),
     ) -> dict:
         """Every incident the service knows, open ones first then the newest (sort: state, since, kind, disks,
         vms, hosts, duration, worst): the failed component, since when, what it hits."""
         known(state, ("open", "resolved"), "state")
         known(kind, KINDS, "kind")
-        views = ready()
+        views = ready(version)
         hit_vm = None
         if vm is not None:
             hit_vm = {i.id for i in views.state.incidents if any(vm in (h.vm, h.vm_name) for h in i.hits)}
@@ -108,9 +110,9 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
     @api.get("/incidents/timeline", tags=["incidents"], operation_id="getIncidentTimeline", response_model=s.Timeline,
              responses=schemas.errors(501))
     def timeline(limit: int = Query(default=200, ge=1, le=2000, description="The newest this many."),
-                 principal: Any = Depends(who)) -> dict:
+                 version: int | None = q_version, principal: Any = Depends(who)) -> dict:
         """Incidents opening and resolving, and what the service did about the VMs they hit, newest last."""
-        views = ready()
+        views = ready(version)
         return {"incidents_version": views.state.version, "items": views.timeline(events(), limit)}
 
     @api.get("/incidents/{incident}", tags=["incidents"], operation_id="getIncident", response_model=s.IncidentDetail,

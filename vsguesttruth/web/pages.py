@@ -20,6 +20,10 @@ from .source import InventorySource
 from .views import Views
 
 
+#: the inventory versions whose views are kept for pages that ask for them (/changes told them of those)
+KEEP_VERSIONS = 3
+
+
 class Pages:
     """The latest inventory's TruthContext and :class:`Views`, built once per inventory (many requests ask)."""
 
@@ -35,6 +39,7 @@ class Pages:
         self._views: Views | None = None
         self._levels = Levels(bounds, self.level)
         self._hosts = HostIndex()  # each host's indexes and judgements, kept while it does not change
+        self._built: dict[int, tuple[Inventory, TruthContext, Views]] = {}  # version -> its views, the latest few
 
     @property
     def level(self) -> ServiceLevel:
@@ -52,7 +57,17 @@ class Pages:
     def levels(self) -> Levels:
         return self._levels
 
-    def get(self) -> tuple[Inventory, TruthContext, Views] | None:
+    def get(self, version: int | None = None) -> tuple[Inventory, TruthContext, Views] | None:
+        """The latest inventory's truth and views; with ``version`` (one a live page was told of by /changes),
+        that version's while it is kept: a page that fetches its rows after a change gets the views the change
+        was computed from, already built, even when a newer inventory came meanwhile (it hears of that one
+        next)."""
+        if version is not None:
+            with self._lock:
+                found = self._built.get(version)
+            if found is not None:
+                return found
+        seen = self.version  # read before the inventory: never newer than it
         inv = self.source.latest()
         if inv is None:
             return None
@@ -68,12 +83,20 @@ class Pages:
                     self._incident_views = IncidentViews(kept.state, inv, self._views, self.level, kept.source, kept)
                     del kept
             assert self._ctx is not None and self._views is not None
-            return inv, self._ctx, self._views
+            found = self._built[seen] = (inv, self._ctx, self._views)
+            while len(self._built) > KEEP_VERSIONS:
+                self._built.pop(next(iter(self._built)))
+            return found
 
-    def incident_views(self) -> IncidentViews | None:
-        """The incidents and findings of the latest inventory and incident state (None: no incidents here, or no
-        inventory yet); built again only when either changed."""
-        found = self.get() if self.incidents is not None else None
+    def version_of(self, views: Views) -> int:
+        """The version a page is told for ``views`` (the one to ask for with ``get(version)``)."""
+        with self._lock:
+            return next((v for v, found in reversed(self._built.items()) if found[2] is views), self.version)
+
+    def incident_views(self, version: int | None = None) -> IncidentViews | None:
+        """The incidents and findings of the latest inventory (or of ``version``'s, as :meth:`get`) and incident
+        state (None: no incidents here, or no inventory yet); built again only when either changed."""
+        found = self.get(version) if self.incidents is not None else None
         if found is None or self.incidents is None:
             return None
         inv, _, views = found

@@ -15,6 +15,9 @@ let running = false;
 
 export function onChange(fn) { listeners.push(fn); }
 export function currentVersion() { return version; }
+// The inventory version a list asks for: the one /changes told of, whose views the server built for that answer
+// (a newer inventory that came meanwhile is the next change); none before the first answer.
+export function pinned() { return version >= 0 ? { version } : {}; }
 
 export function start(fromVersion, status) {
   version = fromVersion;

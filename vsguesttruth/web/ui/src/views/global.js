@@ -9,7 +9,7 @@ import { api, query } from "../api.js";
 import { announce, badges, changeWords, list, objectLink, routeLink } from "../common.js";
 import { $, el, gib, replace } from "../dom.js";
 import { grid } from "../grid.js";
-import { onChange } from "../live.js";
+import { onChange, pinned } from "../live.js";
 import { navigationData } from "../sdk.js";
 import { fromEvents, timeline } from "../timeline.js";
 import { VERDICTS, ADVICE, icon, verdictLabel, VERDICT } from "../words.js";
@@ -55,7 +55,7 @@ export function globalView(root, about) {
     ],
   });
   function diskQuery(p) {
-    return { ...p, verdict: filter.verdict ? [filter.verdict] : [], unhealthy: !filter.verdict && !filter.all };
+    return { ...p, ...pinned(), verdict: filter.verdict ? [filter.verdict] : [], unhealthy: !filter.verdict && !filter.all };
   }
   const allToggle = el("div", { cls: "clr-checkbox-wrapper vsgt-all" },
     el("input", { type: "checkbox", id: "show-all", cls: "clr-checkbox", onchange: (e) => { filter.all = e.target.checked; filter.verdict = null; drawTiles(); disks.reload(); } }),
@@ -89,7 +89,7 @@ export function globalView(root, about) {
   const troubled = grid({  // on the first tab: only the hosts with something wrong, worst first
     id: "problem-hosts", label: "hosts with a problem", caption: "Hosts with a problem", sort: "-problems", limit: 25,
     search: false, empty: "Every path of every host works.", columns: hostColumns, rowAttrs: hostRow,
-    load: (p) => api("hosts" + query({ ...p, problems: true })).then((r) => ({ ...r, items: r.hosts })),
+    load: (p) => api("hosts" + query({ ...p, ...pinned(), problems: true })).then((r) => ({ ...r, items: r.hosts })),
   });
   const luns = simpleGrid("luns", "LUNs", "luns", "-verdict", [
     { title: "LUN", sort: "name", cls: "vsgt-mono", cell: (l) => routeLink("lun/" + l.canonical_name, l.canonical_name) },

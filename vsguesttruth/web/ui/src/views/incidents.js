@@ -6,6 +6,7 @@ import { api, query } from "../api.js";
 import { list, objectLink, routeLink } from "../common.js";
 import { el, scroll, time } from "../dom.js";
 import { grid } from "../grid.js";
+import { pinned } from "../live.js";
 import { timeline } from "../timeline.js";
 import { verdictLabel } from "../words.js";
 
@@ -67,7 +68,7 @@ export function incidentGrid(options) {
     search: options.search === undefined ? "component, host, VM, LUN\u2026" : options.search,
     empty: options.empty || "No incident.", columns: COLUMNS,
     rowAttrs: (i) => ({ "data-incident": i.id, "data-kind": i.kind, "data-state": i.state }),
-    load: (p) => api("incidents" + query({ ...p, state: options.state ? [options.state] : [], compact: true })),
+    load: (p) => api("incidents" + query({ ...p, ...pinned(), state: options.state ? [options.state] : [], compact: true })),
   });
 }
 
@@ -105,7 +106,7 @@ export function timelineItems(items) {
 }
 
 export async function incidentTimeline(limit, id) {
-  const answer = await api("incidents/timeline?limit=" + (limit || 30));
+  const answer = await api("incidents/timeline" + query({ limit: limit || 30, ...pinned() }));
   return timeline(timelineItems(answer.items), { id: id || "incident-timeline", label: "Incidents and the service's actions",
     empty: "No incident and no action in the last day." });
 }
