@@ -232,11 +232,8 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                 and not q.strip():
             # the overview's table (a verdict filter at most): ordered once per inventory, each page a slice
             key = (sort, tuple(sorted(verdict)), unhealthy)
-            ordered = views.ordered.get(key)
-            if ordered is None:
-                if len(views.ordered) >= 16:  # a few orders are asked for; never hold hundreds of copies
-                    views.ordered.clear()
-                ordered = views.ordered[key] = listed(views.disks, DISK_COLUMNS, sort, "", 0, None, where)[0]
+            ordered = overview(views, key)
+            asked[key] = time.monotonic()
             items, matched = ordered[offset:offset + limit], len(ordered)
         else:
             items, matched = listed(views.disks, DISK_COLUMNS, sort, q, offset, limit, where)
@@ -245,6 +242,29 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             items = [{**d, "incidents": list(behind.get((d["vm_moref"], d["key"]), ()))} for d in items]
         return {"version": pages.version_of(views), "total": len(views.disks), "matched": matched, "offset": offset,
                 "limit": limit, "sort": sort or DISK_COLUMNS.default, "counts": views.counts, "items": items}
+
+    asked: dict[tuple, float] = {}  # the overview orders pages asked for -> when last
+
+    def overview(views: Views, key: tuple) -> list[dict]:
+        """The overview's disk table in one order (and verdict filter), built once per inventory."""
+        ordered = views.ordered.get(key)
+        if ordered is None:
+            sort, verdict, unhealthy = key
+            if len(views.ordered) >= 16:  # a few orders are asked for; never hold hundreds of copies
+                views.ordered.clear()
+            ordered = views.ordered[key] = listed(views.disks, DISK_COLUMNS, sort, "", 0, None, lambda d: (
+                (not verdict or d["verdict"] in verdict) and (not unhealthy or d["verdict"] != "healthy")))[0]
+        return ordered
+
+    def warm(views: Views) -> None:
+        """The orders pages asked for in the last two minutes, for the views a change is told from: the page's
+        fetch after the change is a slice."""
+        now = time.monotonic()
+        for key, at in list(asked.items()):
+            if now - at > 120:
+                asked.pop(key, None)
+            else:
+                overview(views, key)
 
     @api.get("/changes", tags=["api"], operation_id="getChanges", response_model=schemas.Changes,
              responses=schemas.errors())
@@ -274,6 +294,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         _, _, views = await run_in_threadpool(ready)
         version = pages.version_of(views)
         delta = await run_in_threadpool(pages.feed.since, after, version, views)
+        await run_in_threadpool(warm, views)
         delta["changed_disks"] = len(delta["disks"]) + len(delta["removed_disks"])
         delta["changed_hosts"] = len(delta["hosts"]) + len(delta["removed_hosts"])
         if limit is not None:
