@@ -256,15 +256,18 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                 (not verdict or d["verdict"] in verdict) and (not unhealthy or d["verdict"] != "healthy")))[0]
         return ordered
 
-    def warm(views: Views) -> None:
-        """The orders pages asked for in the last two minutes, for the views a change is told from: the page's
-        fetch after the change is a slice."""
+    def warm(views: Views, version: int) -> None:
+        """What a page fetches right after a change, for the views the change is told from: the overview orders
+        pages asked for in the last two minutes (then a fetch is a slice), the incidents' rows."""
         now = time.monotonic()
         for key, at in list(asked.items()):
             if now - at > 120:
                 asked.pop(key, None)
             else:
                 overview(views, key)
+        found = pages.incident_views(version)
+        if found is not None:
+            found.warm()
 
     @api.get("/changes", tags=["api"], operation_id="getChanges", response_model=schemas.Changes,
              responses=schemas.errors())
@@ -294,7 +297,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         _, _, views = await run_in_threadpool(ready)
         version = pages.version_of(views)
         delta = await run_in_threadpool(pages.feed.since, after, version, views)
-        await run_in_threadpool(warm, views)
+        await run_in_threadpool(warm, views, version)
         delta["changed_disks"] = len(delta["disks"]) + len(delta["removed_disks"])
         delta["changed_hosts"] = len(delta["hosts"]) + len(delta["removed_hosts"])
         if limit is not None:

@@ -84,6 +84,10 @@ class IncidentViews:
             self._done = previous._done
             self._timeline = previous._timeline
 
+    def warm(self) -> None:
+        """Build what every page's fetch after an incident change reads (the rows, who hit which VM)."""
+        self.rows, self._hit_by  # noqa: B018 - cached properties: built once, by the first to ask
+
     # -- incidents ------------------------------------------------------------------------------------
 
     @cached_property
