@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Datastore, Disk, Host, Inventory, Lun, Mount, Path, PathState, Vm
 from vsguesttruth.policy import ServiceLevel
 
-from .events import opened
+from .events import loss_evidence, opened
+from .levelcheck import evacuation, level_check
 from .hostindex import HostIndex, Unchanged, _luns_by_name, _names, _paths_by_lun, unchanged
 from .lunindex import Facts, LunIndex, patched
 from .results import (
@@ -26,14 +27,12 @@ from .results import (
     HostLun,
     HostPaths,
     HostSummary,
-    LevelCheck,
     LunTruth,
     MountState,
     VmTruth,
     count_states,
 )
 from .rules import (
-    APD_REASONS,
     PDL,
     DsFacts,
     LunFacts,
@@ -181,8 +180,8 @@ class TruthContext:
             vm=vm.moref, name=vm.name, uuid=vm.uuid, power_state=vm.power_state,
             host=host.name if host else "", host_moref=vm.host, cluster=host.cluster if host else "",
             verdict=verdict, explanation=explanation, sla_met=sla_met, disks=disks,
-            level=_level_check(cache.level, disks, sla_met, lambda name: self._view_in_facts(vm.host, name)),
-            host_evacuation=_evacuation(host),
+            level=level_check(cache.level, disks, sla_met, lambda name: self._view_in_facts(vm.host, name)),
+            host_evacuation=evacuation(host),
         )
 
     def host_summary(self, host_moref: str) -> HostSummary:
@@ -346,7 +345,7 @@ class TruthContext:
         accessible = (mount.mounted and mount.accessible) if mount else None
         reason = mount.inaccessible_reason if mount else ""
         events = self.inv.events_of(host_moref, name)
-        pdl, apd, since, source = _loss_evidence(events, accessible, reason)
+        pdl, apd, since, source = loss_evidence(events, accessible, reason)
         operational = lun.operational_state if lun else ()
         available = sum(p.state in _AVAILABLE for p in paths)
         reported = bool(paths) or lun is None or lun.claimed_by == "NMP"
@@ -494,56 +493,6 @@ class TruthContext:
             moref=ds.moref, name=ds.name, kind=ds.kind, host=host.name if host else "", verdict=verdict,
             explanation=explanation, extents=ds.extents, remote=ds.remote, mounts=facts.mounts,
         )
-
-
-def _loss_evidence(events: tuple, accessible: bool | None, reason: str) -> tuple[str, str, datetime | None, str]:
-    """(PDL evidence, APD evidence, since, source) from a host's mount of the LUN's datastore and its open
-    events about the LUN. PDL: the mount's PermanentDeviceLoss, or the host's permanentloss event."""
-    pdl_event = opened(events, "pdl")
-    apd_event = opened(events, "apd_timeout", "apd")
-    lost = opened(events, "connectivity_lost", "redundancy_lost", "redundancy_degraded")
-    pdl = apd = ""
-    if accessible is False and reason == PDL:
-        pdl = "its datastore mount says PermanentDeviceLoss"
-    if pdl_event is not None:
-        pdl = (pdl + " and " if pdl else "") + f"the host reported {pdl_event.event_type}"
-    if apd_event is not None:
-        apd = apd_event.event_type
-    elif accessible is False and reason in APD_REASONS:
-        apd = reason
-    first = next((e for e in (pdl_event, apd_event, lost) if e is not None), None)
-    return pdl, apd, (first.since if first else None), ("event" if first else "")
-
-
-def _level_check(level: ServiceLevel, disks: tuple[DiskTruth, ...], sla_met: bool,
-                 here_of: Callable[[str], HostPaths | None]) -> LevelCheck:
-    """The VM's level from its host: the fewest available paths to any of its LUNs, and what falls short.
-    ``here_of(lun)``: the host's view of a LUN among the LUN's judged hosts (None: it is not one of them)."""
-    fewest: tuple[int, str] | None = None
-    for disk in disks:
-        for lun in disk.luns:
-            here = here_of(lun.canonical_name)
-            if here is not None and here.reported and (fewest is None or here.available < fewest[0]):
-                fewest = (here.available, lun.canonical_name)
-    usable = sum(1 for d in disks if d.verdict.usable)
-    short = []
-    if fewest is not None and fewest[0] < level.min_working_paths:
-        gap = level.min_working_paths - fewest[0]
-        short.append(f"{gap} path{'s' if gap != 1 else ''} short on {fewest[1]} ({fewest[0]} of "
-                     f"{level.min_working_paths})")
-    if level.min_reachable_devices is not None and usable < level.min_reachable_devices:
-        short.append(f"{level.min_reachable_devices - usable} usable disk(s) short ({usable} of "
-                     f"{level.min_reachable_devices})")
-    if not sla_met and not short:
-        short.append("storage not usable from the VM's host")
-    return LevelCheck.of(level, sla_met, fewest[0] if fewest else None, usable, len(disks), "; ".join(short))
-
-
-def _evacuation(host: Host | None) -> str:
-    """Whether vSphere is moving VMs off the host (Proactive HA's quarantine, maintenance mode)."""
-    if host is None:
-        return ""
-    return "maintenance" if host.maintenance else "quarantine" if host.quarantine else ""
 
 
 # ---------------------------------------------------------------------------------------------------

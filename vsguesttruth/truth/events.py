@@ -18,6 +18,8 @@ from typing import Iterable, Mapping
 
 from vsguesttruth.model import DeviceEvent
 
+from .rules import APD_REASONS, PDL
+
 #: eventTypeId (or event class) -> the condition it opens
 OPENS = {
     "esx.problem.scsi.device.state.permanentloss": "pdl",
@@ -94,3 +96,21 @@ def opened(events: tuple[DeviceEvent, ...], *kinds: str) -> DeviceEvent | None:
     """The first of ``events`` of one of ``kinds``; None when none is open."""
     return next((d for d in events if d.kind in kinds), None)
 
+
+def loss_evidence(events: tuple, accessible: bool | None, reason: str) -> tuple[str, str, datetime | None, str]:
+    """(PDL evidence, APD evidence, since, source) from a host's mount of the LUN's datastore and its open
+    events about the LUN. PDL: the mount's PermanentDeviceLoss, or the host's permanentloss event."""
+    pdl_event = opened(events, "pdl")
+    apd_event = opened(events, "apd_timeout", "apd")
+    lost = opened(events, "connectivity_lost", "redundancy_lost", "redundancy_degraded")
+    pdl = apd = ""
+    if accessible is False and reason == PDL:
+        pdl = "its datastore mount says PermanentDeviceLoss"
+    if pdl_event is not None:
+        pdl = (pdl + " and " if pdl else "") + f"the host reported {pdl_event.event_type}"
+    if apd_event is not None:
+        apd = apd_event.event_type
+    elif accessible is False and reason in APD_REASONS:
+        apd = reason
+    first = next((e for e in (pdl_event, apd_event, lost) if e is not None), None)
+    return pdl, apd, (first.since if first else None), ("event" if first else "")
