@@ -18,13 +18,13 @@ from typing import Any, Iterable, Mapping
 
 from vsguesttruth.model import Host, Inventory, PathState, Vm
 from vsguesttruth.truth import TruthContext, Verdict
+from vsguesttruth.truth.rules import PDL
 
 from .failure import Symptom
 from .footprint import VmPrint
 
 _WORKING = frozenset(s for s in PathState if s.working)
 _NO_IO = frozenset({Verdict.CONNECTIVITY_LOST, Verdict.ALL_PATHS_DOWN, Verdict.MEDIA_FAILURE})
-_PDL = "PermanentDeviceLoss"
 _NONE = (0, 0)
 
 
@@ -300,11 +300,11 @@ def _mounts(inv: Inventory, seen_on: dict[str, set[str]]) -> list[Symptom]:
             host = inv.hosts.get(m.host)
             if host is None or not host.connected:
                 continue
-            if ds.extents and set(ds.extents) & seen_on[m.host] and m.inaccessible_reason != _PDL:
+            if ds.extents and set(ds.extents) & seen_on[m.host] and m.inaccessible_reason != PDL:
                 continue  # the extents' paths say why
-            if ds.extents and m.inaccessible_reason == _PDL:
+            if ds.extents and m.inaccessible_reason == PDL:
                 for name in ds.extents:
-                    found.append(Symptom("lost", m.host, name, name, _PDL))
+                    found.append(Symptom("lost", m.host, name, name, PDL))
                 continue
             found.append(Symptom("mount", m.host, ds.moref, state=m.inaccessible_reason
                                  or ("inaccessible" if m.mounted else "not_mounted")))

@@ -27,6 +27,7 @@ from typing import Mapping
 from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Inventory, Mount
 from vsguesttruth.truth import TruthContext
+from vsguesttruth.truth.rules import PDL
 
 from .failure import Failure, Kind, Scope, Symptom, sorted_unique
 from .evidence import Evidence, PathCounts
@@ -34,7 +35,6 @@ from .footprint import VmPrint, footprints as all_footprints
 from .san import SanMap, san_map
 
 _LOST_WORDS = frozenset({"lostCommunication", "permanentDeviceLoss"})
-_PDL = "PermanentDeviceLoss"
 
 
 def symptoms(inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint]) -> list[Symptom]:
@@ -241,7 +241,7 @@ def _inaccessible(mount: Mount | None) -> bool:
 def _lun_cause(evidence: list[Symptom]) -> str:
     lost = [s.state for s in evidence if s.kind == "lost"]
     if lost:
-        return "pdl" if any(_LOST_WORDS & set(s.split(",")) or s == _PDL for s in lost) else "failed"
+        return "pdl" if any(_LOST_WORDS & set(s.split(",")) or s == PDL for s in lost) else "failed"
     if any(s.kind == "impaired" for s in evidence):
         return "impaired"
     if all(s.kind == "no_path" for s in evidence):

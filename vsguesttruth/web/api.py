@@ -124,7 +124,10 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         try:
             return page(rows, columns, sort=sort, q=q, offset=offset, limit=limit, where=where)
         except ListError as err:
-            raise HTTPException(422, {"error": f"invalid request: {err}", "field": err.field}) from None
+            raise refused(err) from None
+
+    def refused(err: ListError) -> HTTPException:
+        return HTTPException(422, {"error": f"invalid request: {err}", "field": err.field})
 
     def check_verdicts(verdict: list[str]) -> None:
         bad = [v for v in verdict if v not in VERDICTS]
@@ -231,9 +234,10 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         if vm_moref is None and host_moref is None and datastore is None and lun is None and target is None \
                 and not q.strip():
             # the overview's table (a verdict filter at most): ordered once per inventory, each page a slice
-            key = (sort, tuple(sorted(verdict)), unhealthy)
-            ordered = overview(views, key)
-            asked[key] = time.monotonic()
+            try:
+                ordered = pages.overview(views, sort, tuple(sorted(verdict)), unhealthy)
+            except ListError as err:
+                raise refused(err) from None
             items, matched = ordered[offset:offset + limit], len(ordered)
         else:
             items, matched = listed(views.disks, DISK_COLUMNS, sort, q, offset, limit, where)
@@ -242,32 +246,6 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             items = [{**d, "incidents": list(behind.get((d["vm_moref"], d["key"]), ()))} for d in items]
         return {"version": pages.version_of(views), "total": len(views.disks), "matched": matched, "offset": offset,
                 "limit": limit, "sort": sort or DISK_COLUMNS.default, "counts": views.counts, "items": items}
-
-    asked: dict[tuple, float] = {}  # the overview orders pages asked for -> when last
-
-    def overview(views: Views, key: tuple) -> list[dict]:
-        """The overview's disk table in one order (and verdict filter), built once per inventory."""
-        ordered = views.ordered.get(key)
-        if ordered is None:
-            sort, verdict, unhealthy = key
-            if len(views.ordered) >= 16:  # a few orders are asked for; never hold hundreds of copies
-                views.ordered.clear()
-            ordered = views.ordered[key] = listed(views.disks, DISK_COLUMNS, sort, "", 0, None, lambda d: (
-                (not verdict or d["verdict"] in verdict) and (not unhealthy or d["verdict"] != "healthy")))[0]
-        return ordered
-
-    def warm(views: Views, version: int) -> None:
-        """What a page fetches right after a change, for the views the change is told from: the overview orders
-        pages asked for in the last two minutes (then a fetch is a slice), the incidents' rows."""
-        now = time.monotonic()
-        for key, at in list(asked.items()):
-            if now - at > 120:
-                asked.pop(key, None)
-            else:
-                overview(views, key)
-        found = pages.incident_views(version)
-        if found is not None:
-            found.warm()
 
     @api.get("/changes", tags=["api"], operation_id="getChanges", response_model=schemas.Changes,
              responses=schemas.errors())
@@ -297,7 +275,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         _, _, views = await run_in_threadpool(ready)
         version = pages.version_of(views)
         delta = await run_in_threadpool(pages.feed.since, after, version, views)
-        await run_in_threadpool(warm, views, version)
+        await run_in_threadpool(pages.warm, views, version)
         delta["changed_disks"] = len(delta["disks"]) + len(delta["removed_disks"])
         delta["changed_hosts"] = len(delta["hosts"]) + len(delta["removed_hosts"])
         if limit is not None:

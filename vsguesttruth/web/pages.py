@@ -5,6 +5,7 @@ policy within the admin's ``[guest]`` bounds, as its guest is told), and the liv
 from __future__ import annotations
 
 import threading
+import time
 from typing import Mapping
 
 from vsguesttruth.config import GuestConfig
@@ -40,6 +41,7 @@ class Pages:
         self._levels = Levels(bounds, self.level)
         self._hosts = HostIndex()  # each host's indexes and judgements, kept while it does not change
         self._built: dict[int, tuple[Inventory, TruthContext, Views]] = {}  # version -> its views, the latest few
+        self._asked: dict[tuple, float] = {}  # the overview orders pages asked for -> when last
 
     @property
     def level(self) -> ServiceLevel:
@@ -87,6 +89,25 @@ class Pages:
             while len(self._built) > KEEP_VERSIONS:
                 self._built.pop(next(iter(self._built)))
             return found
+
+    def overview(self, views: Views, sort: str, verdicts: tuple[str, ...], unhealthy: bool) -> list[dict]:
+        """The overview's disk table of ``views`` in one order (:meth:`Views.overview`), remembered as asked for."""
+        ordered = views.overview(sort, verdicts, unhealthy)
+        self._asked[sort, verdicts, unhealthy] = time.monotonic()
+        return ordered
+
+    def warm(self, views: Views, version: int) -> None:
+        """What a page fetches right after a change, for the views the change is told from (``version``): the
+        overview orders pages asked for in the last two minutes (then a fetch is a slice), the incidents' rows."""
+        now = time.monotonic()
+        for key, at in list(self._asked.items()):
+            if now - at > 120:
+                self._asked.pop(key, None)
+            else:
+                views.overview(*key)
+        found = self.incident_views(version)
+        if found is not None:
+            found.warm()
 
     def version_of(self, views: Views) -> int:
         """The version a page is told for ``views`` (the one to ask for with ``get(version)``)."""

@@ -22,7 +22,7 @@ from vsguesttruth.model import Host, Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth
 
-from .listing import Columns
+from .listing import Columns, page
 
 VERDICTS = [v.value for v in Verdict]
 SEVERITY = {v.value: v.severity for v in Verdict}
@@ -60,6 +60,18 @@ class Views:
         self._previous = previous
 
     # -- VMs and disks ------------------------------------------------------------------------------
+
+    def overview(self, sort: str, verdicts: tuple[str, ...], unhealthy: bool) -> list[dict]:
+        """The overview's disk table in one order (a verdict filter at most), built once per inventory: each page
+        of it is a slice. ``ListError`` for a column that cannot be sorted by."""
+        key = (sort, verdicts, unhealthy)
+        ordered = self.ordered.get(key)
+        if ordered is None:
+            if len(self.ordered) >= 16:  # a few orders are asked for; never hold hundreds of copies
+                self.ordered.clear()
+            ordered = self.ordered[key] = page(self.disks, DISK_COLUMNS, sort=sort, q="", offset=0, limit=None, where=(
+                lambda d: (not verdicts or d["verdict"] in verdicts) and (not unhealthy or d["verdict"] != "healthy")))[0]
+        return ordered
 
     def vm_truth(self, moref: str) -> VmTruth:
         level, _ = self.level_of(self.inv.vms[moref])
