@@ -64,6 +64,24 @@ def test_a_context_built_on_the_one_before_judges_as_a_fresh_one(steps, level, r
         assert truths(carried, level) == truths(TruthContext(inv), level)
 
 
+@settings(max_examples=150, deadline=None)
+@given(CHANGES, st.sampled_from(LEVELS), st.data())
+def test_what_a_pass_did_not_ask_for_is_carried_to_the_next_ones(steps, level, data):
+    """The service's passes judge only the VMs that changed: a LUN's facts judged several inventories ago are
+    patched with every host that changed since, never stale."""
+    index = HostIndex()
+    inv = f.lab_inventory()
+    TruthContext(inv, index).vm_truths(level)
+    for faults in steps:
+        for fault in faults:
+            inv = change(inv, fault)
+        asked = data.draw(st.lists(st.sampled_from(sorted(inv.vms)), max_size=3, unique=True))
+        carried, fresh = TruthContext(inv, index), TruthContext(inv)
+        for moref in asked:
+            assert carried.vm_truth(moref, level).as_dict() == fresh.vm_truth(moref, level).as_dict()
+    assert truths(TruthContext(inv, index), level) == truths(TruthContext(inv), level)
+
+
 def test_what_changed_is_found_by_identity():
     before = f.lab_inventory()
     after = f.set_hba(before, "esx-a01", "vmhba2", "dead")

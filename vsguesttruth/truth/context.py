@@ -140,11 +140,14 @@ class TruthContext:
         # the judgements of the inventory before that nothing changed under (the watch's next inventory differs
         # in a few hosts: a LUN seen by 2,000 hosts is not judged again from 2,000 hosts' paths for one flap)
         self._kept_paths: Mapping[tuple[str, str], HostPaths] = {}
-        self._kept_facts: Mapping[str, Facts] = {}
-        self._kept_ds: Mapping[str, tuple[Datastore, DsFacts]] = {}
+        #: LUN -> (facts judged in an inventory before, the hosts whose view changed since): what no pass asked
+        #: for is carried on too (a LUN judged three flaps ago is patched, not rebuilt from 2,000 hosts)
+        self._kept_facts: dict[str, tuple[Facts, frozenset[str]]] = {}
+        self._kept_ds: dict[str, tuple[Datastore, DsFacts]] = {}
         if self._unchanged is not None:
-            self._kept_paths, self._kept_facts = before._host_paths, before._lun_facts
-            self._kept_ds = before._ds_facts
+            self._kept_paths = before._host_paths
+            self._kept_facts = before._facts_after(self._unchanged, self._carried)
+            self._kept_ds = before._ds_after(self._unchanged)
         if index is not None:
             index.last = self
         self._ds_facts: dict[str, tuple[Datastore, DsFacts]] = {}  # moref -> (the datastore, its facts)
@@ -376,12 +379,10 @@ class TruthContext:
 
     def _facts(self, name: str) -> LunFacts:
         found = self._lun_facts.get(name)
-        if found is None and self._unchanged is not None:
+        if found is None:
             kept = self._kept_facts.get(name)
-            if kept is not None and name not in self._unchanged.names:
-                found = kept
-            elif kept is not None and self._carried and name not in self._unchanged.touched:
-                found = patched(kept, {m: self._shared_view(m, name) for m in self._unchanged.on(name)})
+            if kept is not None:
+                found = patched(kept[0], {m: self._shared_view(m, name) for m in kept[1]}) if kept[1] else kept[0]
             if found is not None:
                 self._lun_facts[name] = found
         if found is None:
@@ -389,6 +390,27 @@ class TruthContext:
             found = self._lun_facts[name] = Facts(LunFacts(
                 tuple(sorted((self._paths_of(m, name) for m in shared), key=lambda e: e.host))))
         return found.facts
+
+    def _facts_after(self, changed: Unchanged, carried: bool) -> dict[str, tuple[Facts, frozenset[str]]]:
+        """The LUN facts the next inventory can start from (``changed``: what it changed; ``carried``: no host
+        gained or lost a LUN), each with the hosts whose view it must replace."""
+        out = dict(self._kept_facts)
+        out.update((name, (facts, frozenset())) for name, facts in self._lun_facts.items())
+        for name in changed.names & out.keys():
+            if not carried or name in changed.touched:
+                del out[name]
+            else:
+                facts, hosts = out[name]
+                out[name] = (facts, hosts | changed.on(name))
+        return out
+
+    def _ds_after(self, changed: Unchanged) -> dict[str, tuple[Datastore, DsFacts]]:
+        """The datastores' mount facts the next inventory can start from: those whose hosts all kept their
+        connection (the datastore object itself is compared when asked)."""
+        out = {**self._kept_ds, **self._ds_facts}
+        if changed.reconnected:
+            out = {m: kept for m, kept in out.items() if changed.keeps_mounts(kept[1].by_host)}
+        return out
 
     def _view_in_facts(self, host_moref: str, name: str) -> HostPaths | None:
         """The host's view of a LUN as its judgement from that host lists it (``LunTruth.hosts``)."""
@@ -459,7 +481,7 @@ class TruthContext:
             return known[1]
         if self._unchanged is not None:  # the same datastore object: its mounts, judged before
             kept = self._kept_ds.get(ds.moref)
-            if kept is not None and kept[0] is ds and self._unchanged.keeps_mounts(kept[1].by_host):
+            if kept is not None and kept[0] is ds:
                 self._ds_facts[ds.moref] = kept
                 return kept[1]
         states = []
