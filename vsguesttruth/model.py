@@ -11,6 +11,7 @@ the LUN, like on a real SAN.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -253,6 +254,21 @@ class DeviceEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Delta:
+    """The objects an inventory of the watch replaced, added or removed since the watch's inventory before it
+    (``base``: that one's serial). The watch knows them from the changes vCenter sent; a reader comparing
+    20,000 VMs by identity to find the ten a flap touched spends more than the rest of its pass."""
+
+    base: int
+    hosts: frozenset[str] = frozenset()
+    datastores: frozenset[str] = frozenset()
+    vms: frozenset[str] = frozenset()
+
+
+_serials = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """Everything at one moment. Replace, don't mutate: ``inventory.with_host(h)``.
 
@@ -267,6 +283,17 @@ class Inventory:
     vms: Mapping[str, Vm] = field(default_factory=dict)
     device_events: Mapping[tuple[str, str], tuple[DeviceEvent, ...]] = field(default_factory=dict)
     since: Mapping[str, datetime] = field(default_factory=dict)
+    #: set by the watch (:meth:`stamped`), never copied by ``replace``: an inventory derived from this one is not
+    #: the watch's and has no serial (0) and no delta
+    serial: int = field(default=0, init=False, compare=False, repr=False)
+    delta: Delta | None = field(default=None, init=False, compare=False, repr=False)
+
+    def stamped(self, delta: Delta | None) -> "Inventory":
+        """This inventory with a new serial, and ``delta``: what changed since the inventory of serial
+        ``delta.base`` (None: unknown, e.g. after a resync)."""
+        object.__setattr__(self, "serial", next(_serials))
+        object.__setattr__(self, "delta", delta)
+        return self
 
     def with_host(self, host: Host) -> "Inventory":
         return replace(self, hosts={**self.hosts, host.moref: host})
@@ -288,6 +315,25 @@ class Inventory:
     def events_of(self, host_moref: str, device: str) -> tuple[DeviceEvent, ...]:
         """The open storage events of one host about one device ("": about the host's connection)."""
         return self.device_events.get((host_moref, device), ())
+
+    def changed_since(self, before: "Inventory", kind: str) -> set[str]:
+        """The morefs of ``kind`` ("hosts", "datastores", "vms") whose object is not the same here as in
+        ``before``: new, replaced or gone. From the watch's delta when ``before`` is the inventory it follows,
+        else by comparing every object's identity."""
+        if before is self:
+            return set()
+        delta = self.delta
+        if delta is not None and before.serial and delta.base == before.serial:
+            return set(getattr(delta, kind))
+        was: Mapping[str, object] = getattr(before, kind)
+        now: Mapping[str, object] = getattr(self, kind)
+        if was is now:
+            return set()
+        found = {k for k, v in now.items() if was.get(k) is not v}
+        added = sum(1 for k in found if k not in was)
+        if len(was) != len(now) - added:  # some are gone
+            found.update(k for k in was if k not in now)
+        return found
 
     def host_by_name(self, name: str) -> Host | None:
         return next((h for h in self.hosts.values() if h.name == name), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable
 
 import pytest
@@ -36,10 +37,22 @@ def wait_for(watcher: Watcher, predicate: Callable[[Inventory], bool], timeout: 
     if watcher.inventory is not None and predicate(watcher.inventory):
         return watcher.inventory, 0.0
     while (left := timeout - (time.monotonic() - start)) > 0:
+        before = watcher.inventory
         inventory = watcher.next_inventory(left)
+        if inventory is not None and before is not None:
+            assert_delta_exact(before, inventory)
         if inventory is not None and predicate(inventory):
             return inventory, time.monotonic() - start
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def assert_delta_exact(before: Inventory, now: Inventory) -> None:
+    """What the watch says changed (its delta) is what comparing every object finds."""
+    if now.delta is None:  # a resync: readers compare every object
+        return
+    assert now.delta.base == before.serial
+    for kind in ("hosts", "datastores", "vms"):
+        assert now.changed_since(before, kind) == replace(now).changed_since(replace(before), kind), kind
 
 
 def host_named(inv: Inventory, name: str):
@@ -112,9 +125,14 @@ def test_target_fault_kills_its_paths_on_every_host(lab, watcher):
         through = [p for h in inv.hosts.values() for p in h.paths if p.target == port["wwpn"]]
         return through and all(p.state is PathState.DEAD for p in through)
 
+    before = watcher.inventory
     inv, took = wait_for(watcher, dead)
     assert took < FAST
     assert len({h for h in inv.hosts.values() for p in h.paths if p.state is PathState.DEAD}) == 6
+    assert inv.delta is not None  # the readers after the watch look only at what it names
+    if inv.delta.base == before.serial:  # the fault came in one update: its delta names every host it hit
+        hit = {m for m, h in inv.hosts.items() if any(p.target == port["wwpn"] for p in h.paths)}
+        assert inv.changed_since(before, "hosts") == hit
 
 
 def test_lun_apd(lab, watcher):

@@ -74,17 +74,6 @@ def _judged(h: str, name: str, ctx: TruthContext) -> Symptom | None:
     return None
 
 
-def _changed(before: Mapping[str, Any], now: Mapping[str, Any]) -> set[str]:
-    """The keys whose object is not the same (new, replaced, or gone)."""
-    if before is now:
-        return set()
-    found = {k for k, v in now.items() if before.get(k) is not v}
-    added = sum(1 for k in found if k not in before)
-    if len(before) != len(now) - added:  # some are gone
-        found.update(k for k in before if k not in now)
-    return found
-
-
 class PathCounts:
     """Paths (total, working) per target port, LUN and (host, HBA), over the connected hosts: what "every path
     through it is down" reads. Kept by adding what each changed host changed."""
@@ -173,7 +162,7 @@ class Placement:
         if old is None:
             stores, vms = set(inv.datastores), set(inv.vms)
         else:
-            stores, vms = _changed(old.datastores, inv.datastores), _changed(old.vms, inv.vms)
+            stores, vms = inv.changed_since(old, "datastores"), inv.changed_since(old, "vms")
         for moref in vms:
             self._track(moref, inv.vms.get(moref))
         look = set(vms) | self._rdm
@@ -243,7 +232,7 @@ class Evidence:
 
     def symptoms(self, inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint]) -> list[Symptom]:
         """Every piece of evidence of a failure in ``inv`` (sorted)."""
-        hosts = set(inv.hosts) if self._inv is None else _changed(self._inv.hosts, inv.hosts)
+        hosts = set(inv.hosts) if self._inv is None else inv.changed_since(self._inv, "hosts")
         self._inv = inv
         for moref in hosts:
             host = inv.hosts.get(moref)

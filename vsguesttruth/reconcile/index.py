@@ -35,19 +35,18 @@ class Index:
         the VMs gone since ``old`` (dropped from the index), and whether a host changed cluster while the
         scope names clusters (VMs may enter or leave it). ``keys(vm)``: our writes to it, to tell echoes."""
         dirty = set()
-        for moref, vm in new.vms.items():
-            before = old.vms.get(moref)
-            if before is vm:
+        gone = set()
+        for moref in new.changed_since(old, "vms"):
+            vm = new.vms.get(moref)
+            if vm is None:
+                gone.add(moref)
+                self.drop(moref)
                 continue
             ours = keys(moref)
-            if ours is None or not ours.echo(before, vm):
+            if ours is None or not ours.echo(old.vms.get(moref), vm):
                 dirty.add(moref)
-        gone = old.vms.keys() - new.vms.keys()
-        for moref in gone:
-            self.drop(moref)
-        hosts = {m for m, h in new.hosts.items() if old.hosts.get(m) is not h} | (old.hosts.keys() - new.hosts.keys())
-        stores = ({m for m, d in new.datastores.items() if old.datastores.get(m) is not d}
-                  | (old.datastores.keys() - new.datastores.keys()))
+        hosts = new.changed_since(old, "hosts")
+        stores = new.changed_since(old, "datastores")
         rescope = False
         for h in hosts:
             dirty |= self.by_host.get(h, set())
@@ -63,7 +62,7 @@ class Index:
                     dirty |= users & self.by_host.get(h, set())
         if hosts or stores:
             dirty |= self.needs_others
-        return dirty & new.vms.keys(), set(gone), rescope
+        return dirty & new.vms.keys(), gone, rescope
 
     def track(self, vm: Vm, truth: VmTruth) -> None:
         """Remember what this VM's document depends on, to know which changes concern it."""

@@ -81,14 +81,12 @@ class Unchanged:
 
 def unchanged(before: Inventory, inv: Inventory) -> Unchanged:
     """Compare two inventories of the watch by object identity (it replaces exactly what changed)."""
-    hosts: set[str] = {m for m, h in inv.hosts.items() if before.hosts.get(m) is not h}
-    hosts.update(m for m in before.hosts if m not in inv.hosts)
+    hosts = inv.changed_since(before, "hosts")
     reconnected = {m for m in hosts if m not in inv.hosts or m not in before.hosts
                    or (before.hosts[m].name, before.hosts[m].connected) != (inv.hosts[m].name, inv.hosts[m].connected)}
     touched: set[str] = set()
     pairs: set[tuple[str, str]] = set()
-    for moref in {m for m, d in inv.datastores.items() if before.datastores.get(m) is not d} | \
-            {m for m in before.datastores if m not in inv.datastores}:
+    for moref in inv.changed_since(before, "datastores"):
         old_ds, new_ds = before.datastores.get(moref), inv.datastores.get(moref)
         if old_ds is None or new_ds is None or old_ds.extents != new_ds.extents:
             touched.update(old_ds.extents if old_ds is not None else ())

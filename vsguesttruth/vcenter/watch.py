@@ -34,7 +34,7 @@ from pyVmomi import vim, vmodl
 
 from ..gcpause import paused as gc_paused
 from ..gcpause import release_free_memory
-from ..model import Datastore, Host, Inventory, Vm
+from ..model import Datastore, Delta, Host, Inventory, Vm
 from . import fastdecode
 from .connect import Connection
 from .convert import (
@@ -111,6 +111,8 @@ class Watcher:
         self._hosts: dict[str, Host] = {}
         self._datastores: dict[str, Datastore] = {}
         self._vms: dict[str, Vm] = {}
+        self._serial = 0  # of the last inventory given out (0: none, or a resync since)
+        self._delta: dict[str, set[str]] = {"hosts": set(), "datastores": set(), "vms": set()}  # since then
         self._clusters: dict[str, str] | None = None  # cluster moref -> name, as last converted
         self._ds_names: dict[str, str] | None = None  # datastore name -> moref, as last converted
         self._collector: Any = None
@@ -261,7 +263,7 @@ class Watcher:
             if self._started:
                 self.resyncs += 1
             self._started = True
-            self.inventory = self._inventory()
+            self.inventory = self._inventory(whole=True)
         # What stays is long-lived and acyclic: keep full collections from rescanning it. The last freeze
         # also caught what other threads held then and dropped since (a failing write's exception and its
         # frames are cycles): unfreeze first, so that is collected now rather than kept for good.
@@ -382,13 +384,16 @@ class Watcher:
                 if old is not None:
                     del self._models[mo]
                     self._by_kind(old).pop(mo, None)
+                    self._delta[_kind(old)].add(mo)
                     changed = True
                 continue
             if new != old:
                 self._models[mo] = new
                 if old is not None and type(old) is not type(new):
                     self._by_kind(old).pop(mo, None)
+                    self._delta[_kind(old)].add(mo)
                 self._by_kind(new)[mo] = new
+                self._delta[_kind(new)].add(mo)
                 changed = True
                 if isinstance(new, Host):
                     self._track(old if isinstance(old, Host) else None, new)
@@ -417,10 +422,27 @@ class Watcher:
             return self._datastores
         return self._vms
 
-    def _inventory(self) -> Inventory:
+    def _inventory(self, whole: bool = False) -> Inventory:
+        """The inventory now, stamped with what changed since the last one given out (``whole``: after a
+        resync, where that is not kept)."""
         events = dict(self.feed.open) if self.feed is not None else {}
-        return Inventory(hosts=dict(self._hosts), datastores=dict(self._datastores), vms=dict(self._vms),
-                         device_events=events, since=dict(self._since))
+        found = self._delta
+        delta = None if whole or not self._serial else Delta(
+            self._serial, hosts=frozenset(found["hosts"]), datastores=frozenset(found["datastores"]),
+            vms=frozenset(found["vms"]))
+        inv = Inventory(hosts=dict(self._hosts), datastores=dict(self._datastores), vms=dict(self._vms),
+                        device_events=events, since=dict(self._since)).stamped(delta)
+        self._serial = inv.serial
+        for found in self._delta.values():
+            found.clear()
+        return inv
+
+
+def _kind(model: Model) -> str:
+    """The inventory's mapping a model object lives in (:class:`~vsguesttruth.model.Delta`'s field)."""
+    if isinstance(model, Host):
+        return "hosts"
+    return "datastores" if isinstance(model, Datastore) else "vms"
 
 
 def troubled(host: Host) -> set[str]:
