@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vsguesttruth.incidents import Kind, failures, footprints, hits, san_map
+from vsguesttruth.incidents.hits import disk_failures
 from vsguesttruth.model import Inventory, PathState
 from vsguesttruth.truth import TruthContext, Verdict
 
@@ -362,5 +363,10 @@ def test_evidence_kept_across_inventories_gives_a_fresh_inventorys_failures(step
         for fault in faults:
             inv = apply(inv, fault)
         inv = set_path(inv, "esx-a01", "vmhba2:C0:T0:L1", "dead" if len(faults) % 2 else "active")
-        kept = failures(inv, TruthContext(inv, index), evidence=evidence)
+        ctx = TruthContext(inv, index)
+        kept = failures(inv, ctx, evidence=evidence)
         assert kept == failures(inv)
+        # the disks they hit, from the VMs per host the evidence keeps, as from a walk of every VM
+        prints = footprints(inv, ctx)
+        assert disk_failures(kept, prints, inv, on_host=evidence.placement.vms_on) == \
+            disk_failures(kept, prints, inv)

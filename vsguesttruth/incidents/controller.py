@@ -127,7 +127,7 @@ class IncidentController:
         lifecycle = self.lifecycle
         new = [f for f in found if f.key not in lifecycle.open]
         starts = self._starts(new) if new else {}
-        by_disk = disk_failures(found, prints, inv)
+        by_disk = disk_failures(found, prints, inv, on_host=self._evidence.placement.vms_on)
         hits = self._hits(found, by_disk, prints, inv, ctx)
         updated = any(lifecycle.open[f.key].failure != f for f in found if f.key in lifecycle.open)
         before = {k: i.hits for k, i in lifecycle.open.items()}

@@ -155,6 +155,10 @@ class Placement:
         self._deps: dict[str, tuple[str, tuple[str, ...]]] = {}  # vm -> (host, datastores)
         self._rdm: set[str] = set()
 
+    def vms_on(self, host_moref: str) -> set[str]:
+        """The VMs on a host in the inventory of the last update."""
+        return self._by_host.get(host_moref, set())
+
     def update(self, inv: Inventory, ctx: TruthContext, hosts: set[str]) -> None:
         """Take in ``inv``; ``hosts``: those whose object changed since the last update."""
         old = self._inv

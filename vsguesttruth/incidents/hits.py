@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from vsguesttruth.gcpause import paused as gc_paused
 from vsguesttruth.model import Inventory
@@ -39,16 +39,17 @@ class Hit:
                 "explanation": self.explanation}
 
 
-def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
-                  inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
+def disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory | None = None,
+                  on_host: Callable[[str], Iterable[str]] | None = None) -> dict[DiskId, tuple[str, ...]]:
     """Every disk some failure hits -> the keys of those failures (in the order given). With ``inv``, only the
-    footprints of VMs on hosts a failure reaches are asked for."""
+    footprints of VMs on hosts a failure reaches are asked for; ``on_host(host moref)``: the VMs on a host, kept
+    by the caller (else found by a walk of every VM of ``inv``)."""
     with gc_paused():
-        return _disk_failures(failures, prints, inv)
+        return _disk_failures(failures, prints, inv, on_host)
 
 
-def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
-                   inv: Inventory | None = None) -> dict[DiskId, tuple[str, ...]]:
+def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory | None = None,
+                   on_host: Callable[[str], Iterable[str]] | None = None) -> dict[DiskId, tuple[str, ...]]:
     index: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for f in failures:
         for item in f.scope:
@@ -57,7 +58,12 @@ def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint],
         return {}
     hosts = {h for h, _, _ in index}
     out: dict[DiskId, tuple[str, ...]] = {}
-    candidates = (prints[m] for m, vm in inv.vms.items() if vm.host in hosts) if inv is not None else prints.values()
+    if inv is None:
+        candidates: Iterable[VmPrint] = prints.values()
+    elif on_host is not None:
+        candidates = (prints[m] for h in sorted(hosts) for m in sorted(on_host(h)) if m in inv.vms)
+    else:
+        candidates = (prints[m] for m, vm in inv.vms.items() if vm.host in hosts)
     for p in candidates:
         if p.host not in hosts:
             continue

@@ -133,7 +133,7 @@ class Lifecycle:
             if known is None:
                 since = min(starts.get(key, now), now)
                 incident = Incident(incident_id(key, since), OPEN, since, "events" if key in starts else "watch",
-                                    f, hits=tuple(hits.get(key, ())), seen=now)
+                                    f, hits=tuple(sorted(hits.get(key, ()), key=_hit_order)), seen=now)
                 self.open[key] = incident
                 changes.append(Transition("opened", incident))
             else:
@@ -172,6 +172,11 @@ class Lifecycle:
         return next((i for i in reversed(self.resolved) if i.id == incident_id), None)
 
 
+def _hit_order(h: Hit) -> tuple[str, str, int]:
+    """Hits in VM name order, then moref, then device key."""
+    return (h.vm_name, h.vm, h.key)
+
+
 def _merge(before: tuple[Hit, ...], now: Iterable[Hit]) -> tuple[Hit, ...]:
     """The hits so far, updated with the current ones (a disk keeps its place; a new one is added)."""
     by_disk: dict[DiskId, Hit] = {(h.vm, h.key): h for h in before}
@@ -183,7 +188,7 @@ def _merge(before: tuple[Hit, ...], now: Iterable[Hit]) -> tuple[Hit, ...]:
             changed = True
     if not changed:
         return before
-    return tuple(sorted(by_disk.values(), key=lambda h: (h.vm_name, h.vm, h.key)))
+    return tuple(sorted(by_disk.values(), key=_hit_order))
 
 
 def _words(took: timedelta) -> str:

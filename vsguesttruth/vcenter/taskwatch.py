@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 PC = vmodl.query.PropertyCollector
 
-#: seconds between two looks at the tasks in flight
-LOOK_EVERY = 0.05
+#: seconds between two looks at the tasks in flight (each look reads every task in flight: at a hundred
+#: writes a second, looking every 50 ms cost twice the CPU for writes ended 25 ms sooner on average)
+LOOK_EVERY = 0.1
 _PROPS = PC.PropertySpec(type=vim.Task, pathSet=["info.state", "info.error"])
 
 
