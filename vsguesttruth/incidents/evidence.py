@@ -230,6 +230,8 @@ class Evidence:
 
     def __init__(self) -> None:
         self._hosts: dict[str, tuple[Host, tuple[tuple[Symptom, ...], frozenset[str], tuple[str, ...]]]] = {}
+        self._troubled: dict[str, tuple[tuple[Symptom, ...], frozenset[str], tuple[str, ...]]] = {}  # any of them
+        self._bad_mounts: dict[str, tuple[Any, tuple[Any, ...]]] = {}  # datastore -> (it, its mounts not in use)
         self._inv: Inventory | None = None
         self.placement = Placement()
         self.counts = PathCounts()
@@ -240,15 +242,19 @@ class Evidence:
         self._inv = inv
         for moref in hosts:
             host = inv.hosts.get(moref)
+            self._troubled.pop(moref, None)
             if host is None:
                 self._hosts.pop(moref, None)
             else:
-                self._hosts[moref] = (host, _of_host(host))
+                of_host = _of_host(host)
+                self._hosts[moref] = (host, of_host)
+                if any(of_host):
+                    self._troubled[moref] = of_host
         self.counts.update(inv, hosts)
         self.placement.update(inv, ctx, hosts)
         found: list[Symptom] = []
         seen_on: dict[str, set[str]] = defaultdict(set)  # host -> LUNs with evidence there
-        for moref, (_, (own, seen, judge)) in self._hosts.items():
+        for moref, (own, seen, judge) in self._troubled.items():
             found.extend(own)
             if seen:
                 seen_on[moref].update(seen)
@@ -258,8 +264,21 @@ class Evidence:
                     found.append(s)
                     seen_on[moref].add(name)
         found.extend(self._placed(inv, ctx, prints, seen_on))
-        found.extend(_mounts(inv, seen_on))
+        found.extend(_mounts(inv, seen_on, self._not_in_use(inv)))
         return sorted(set(found))
+
+    def _not_in_use(self, inv: Inventory) -> list[tuple[Any, Any]]:
+        """(datastore, mount) of every mount that is not mounted and accessible, kept per datastore object."""
+        kept = self._bad_mounts
+        out = []
+        for moref, ds in inv.datastores.items():
+            found = kept.get(moref)
+            if found is None or found[0] is not ds:
+                found = kept[moref] = (ds, tuple(m for m in ds.mounts if not (m.mounted and m.accessible)))
+            out.extend((ds, m) for m in found[1])
+        for moref in [m for m in kept if m not in inv.datastores]:
+            del kept[moref]
+        return out
 
     def _placed(self, inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint],
                 seen_on: dict[str, set[str]]) -> list[Symptom]:
@@ -284,21 +303,19 @@ class Evidence:
         return found
 
 
-def _mounts(inv: Inventory, seen_on: dict[str, set[str]]) -> list[Symptom]:
+def _mounts(inv: Inventory, seen_on: dict[str, set[str]], not_in_use: Iterable[tuple[Any, Any]]) -> list[Symptom]:
+    """Evidence from the datastores' mounts that are not in use (``not_in_use``: (datastore, mount))."""
     found = []
-    for ds in inv.datastores.values():
-        for m in ds.mounts:
-            if m.mounted and m.accessible:
-                continue
-            host = inv.hosts.get(m.host)
-            if host is None or not host.connected:
-                continue
-            if ds.extents and set(ds.extents) & seen_on[m.host] and m.inaccessible_reason != PDL:
-                continue  # the extents' paths say why
-            if ds.extents and m.inaccessible_reason == PDL:
-                for name in ds.extents:
-                    found.append(Symptom("lost", m.host, name, name, PDL))
-                continue
-            found.append(Symptom("mount", m.host, ds.moref, state=m.inaccessible_reason
-                                 or ("inaccessible" if m.mounted else "not_mounted")))
+    for ds, m in not_in_use:
+        host = inv.hosts.get(m.host)
+        if host is None or not host.connected:
+            continue
+        if ds.extents and set(ds.extents) & seen_on[m.host] and m.inaccessible_reason != PDL:
+            continue  # the extents' paths say why
+        if ds.extents and m.inaccessible_reason == PDL:
+            for name in ds.extents:
+                found.append(Symptom("lost", m.host, name, name, PDL))
+            continue
+        found.append(Symptom("mount", m.host, ds.moref, state=m.inaccessible_reason
+                             or ("inaccessible" if m.mounted else "not_mounted")))
     return found
