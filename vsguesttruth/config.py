@@ -157,7 +157,7 @@ class PublishConfig:
     concurrency: int = 64
     attempts: int = 4  # tries per write on transient faults (TaskInProgress, connection loss, ...)
     task_timeout: int = 120  # seconds to wait for one ReconfigVM task
-    full_interval: int = 600  # seconds between full recomputations (a safety net under the incremental one)
+    full_interval: int = 600  # seconds between checks of every VM (a safety net under the incremental passes)
     settle_ms: int = 500  # how long after a re-probe its result is taken to have reached the watch
 
 

@@ -29,6 +29,7 @@ from .ports import AnswerLog, RemediationHook, Write, WriteResult, Writer
 from .queue import WorkQueue
 from .result import PassResult, VmOutcome
 from .state import Keys, VmState
+from .sweep import SPREAD, Sweep
 from .sync import VmPlan, VmSync
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Reconciler:
         self._rescope = True
         self._errors = RateLog(log)  # one line per VM per 10 minutes for a VM whose pass fails
         self.index = Index()
+        self.sweep = Sweep(config.publish.full_interval * SPREAD)  # the full check, a slice a pass
         self._levels: dict[str, ServiceLevel] = {}  # VMs whose guest's level is not the service's
         self._planned: set[str] = set()  # VMs planned (or dropped) since levels() last looked
         self._backlog: set[str] = set()  # this pass: the VMs planned late (a first publish's backlog)
@@ -152,9 +154,10 @@ class Reconciler:
     def next_wake(self) -> float | None:
         """The monotonic time the next timer is due (None: none), in the caller's ``now``; while writes are in
         flight, soon (their ends are accounted for, and their VMs planned again, by the next pass)."""
-        wake = self.queue.next_wake(self._in_scope)
-        ended = self.inflight.next_look(self.clock())
-        return wake if ended is None else ended if wake is None else min(wake, ended)
+        now = self.clock()
+        wakes = [t for t in (self.queue.next_wake(self._in_scope), self.inflight.next_look(now),
+                             self.sweep.next_wake()) if t is not None]
+        return min(wakes) if wakes else None
 
     @property
     def writing(self) -> int:
@@ -167,15 +170,22 @@ class Reconciler:
 
     # -- the pass -----------------------------------------------------------------------------------
 
-    def reconcile(self, inv: Inventory, *, as_of: float | None = None, full: bool = False) -> PassResult:
+    def reconcile(self, inv: Inventory, *, as_of: float | None = None, full: bool = False,
+                  sweep: bool = False) -> PassResult:
+        """One pass over what changed in ``inv`` (``full``: every VM, in this pass; ``sweep``: every VM too, spread
+        over the passes to come, see :mod:`.sweep`)."""
         start = self.clock()
         as_of = start if as_of is None else as_of
         wall = self.wallclock()
         result = PassResult(started=wall, vms=len(inv.vms), dry_run=self.dry_run)
         self.collect()
+        sweeping = sweep and not full and self._inv is not None  # (the first pass looks at every VM anyway)
         dirty = self._dirty(inv, full or self._rescope)
         if self._rescope:  # a host changed cluster under a cluster scope: VMs may enter it
             dirty = set(inv.vms)
+        if sweeping:
+            self.sweep.start(inv.vms, start)
+        dirty |= {m for m in self.sweep.take(start) if m in inv.vms}
         due = self.queue.due(start, as_of)
         dirty |= due
         if self.incidents is not None:
@@ -185,7 +195,7 @@ class Reconciler:
             self.collect()
         changed = dirty
         dirty = self.inflight.hold(dirty)  # a VM with a write in flight: planned again once it has ended
-        if full or self._rescope:
+        if full or self._rescope or sweeping:  # (a VM the scope takes now is planned when the sweep reaches it)
             self._in_scope = {m for m, vm in inv.vms.items() if self.scope.includes(vm, inv)}
             self._rescope = False
             for moref in [m for m in self._vms if m not in self._in_scope]:

@@ -318,7 +318,7 @@ class Service:
                 self._in_pass = True
                 try:
                     planned = self.delivery.prepare(inv) if self.delivery is not None else inv
-                    self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, full=full)
+                    self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, sweep=full)
                     self._remediate(inv)
                 except VsgtError:
                     raise
