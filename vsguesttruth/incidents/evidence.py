@@ -231,18 +231,33 @@ class Evidence:
     def __init__(self) -> None:
         self._hosts: dict[str, tuple[Host, tuple[tuple[Symptom, ...], frozenset[str], tuple[str, ...]]]] = {}
         self._troubled: dict[str, tuple[tuple[Symptom, ...], frozenset[str], tuple[str, ...]]] = {}  # any of them
-        self._bad_mounts: dict[str, tuple[Any, tuple[Any, ...]]] = {}  # datastore -> (it, its mounts not in use)
+        self._bad_mounts: dict[str, list[tuple[Any, Any]]] = {}  # datastore -> [(it, a mount not in use)], if any
+        self._paths: dict[str, tuple[Host, dict[str, Any]]] = {}  # host -> (it, its paths by name), when asked
         self._inv: Inventory | None = None
         self.placement = Placement()
         self.counts = PathCounts()
 
+    def paths(self, inv: Inventory) -> "_PathsByName":
+        """(host moref, path name) -> the path, in ``inv`` (each host's paths indexed once per host object)."""
+        return _PathsByName(inv, self._paths)
+
     def symptoms(self, inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint]) -> list[Symptom]:
         """Every piece of evidence of a failure in ``inv`` (sorted)."""
-        hosts = set(inv.hosts) if self._inv is None else inv.changed_since(self._inv, "hosts")
+        old = self._inv
+        hosts = set(inv.hosts) if old is None else inv.changed_since(old, "hosts")
+        stores = set(inv.datastores) if old is None else inv.changed_since(old, "datastores")
         self._inv = inv
+        for moref in stores:
+            ds = inv.datastores.get(moref)
+            bad = [(ds, m) for m in ds.mounts if not (m.mounted and m.accessible)] if ds is not None else None
+            if bad:
+                self._bad_mounts[moref] = bad
+            else:
+                self._bad_mounts.pop(moref, None)
         for moref in hosts:
             host = inv.hosts.get(moref)
             self._troubled.pop(moref, None)
+            self._paths.pop(moref, None)
             if host is None:
                 self._hosts.pop(moref, None)
             else:
@@ -264,21 +279,8 @@ class Evidence:
                     found.append(s)
                     seen_on[moref].add(name)
         found.extend(self._placed(inv, ctx, prints, seen_on))
-        found.extend(_mounts(inv, seen_on, self._not_in_use(inv)))
+        found.extend(_mounts(inv, seen_on, (pair for bad in self._bad_mounts.values() for pair in bad)))
         return sorted(set(found))
-
-    def _not_in_use(self, inv: Inventory) -> list[tuple[Any, Any]]:
-        """(datastore, mount) of every mount that is not mounted and accessible, kept per datastore object."""
-        kept = self._bad_mounts
-        out = []
-        for moref, ds in inv.datastores.items():
-            found = kept.get(moref)
-            if found is None or found[0] is not ds:
-                found = kept[moref] = (ds, tuple(m for m in ds.mounts if not (m.mounted and m.accessible)))
-            out.extend((ds, m) for m in found[1])
-        for moref in [m for m in kept if m not in inv.datastores]:
-            del kept[moref]
-        return out
 
     def _placed(self, inv: Inventory, ctx: TruthContext, prints: Mapping[str, VmPrint],
                 seen_on: dict[str, set[str]]) -> list[Symptom]:
@@ -301,6 +303,23 @@ class Evidence:
                         if not set(inv.datastores[ds_moref].extents) & seen_on[h]:
                             found.append(Symptom("mount", h, ds_moref, state="not_mounted"))
         return found
+
+
+class _PathsByName:
+    """(host moref, path name) -> the path, read through a per-host index kept by the evidence."""
+
+    __slots__ = ("_inv", "_kept")
+
+    def __init__(self, inv: Inventory, kept: dict[str, tuple[Host, dict[str, Any]]]) -> None:
+        self._inv, self._kept = inv, kept
+
+    def __getitem__(self, key: tuple[str, str]) -> Any:
+        moref, name = key
+        host = self._inv.hosts[moref]
+        found = self._kept.get(moref)
+        if found is None or found[0] is not host:
+            found = self._kept[moref] = (host, {p.name: p for p in host.paths})
+        return found[1][name]
 
 
 def _mounts(inv: Inventory, seen_on: dict[str, set[str]], not_in_use: Iterable[tuple[Any, Any]]) -> list[Symptom]:

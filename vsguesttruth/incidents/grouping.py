@@ -66,7 +66,7 @@ def _failures(inv: Inventory, ctx: TruthContext | None, *, san: SanMap | None, p
     if not found:
         return ()
     san = san or san_map(inv)
-    paths = {(m, p.name): p for m in {s.host for s in found if s.kind == "path"} for p in inv.hosts[m].paths}
+    paths = evidence.paths(inv)
     offline_hbas: dict[str, list[str]] = defaultdict(list)
     for s in found:
         if s.kind == "hba":

@@ -116,7 +116,7 @@ class TruthContext:
         # Per-host indexes are built on first use: a question about one VM looks at a few hosts' paths,
         # and indexing every path of 2,000 hosts up front would cost more than the answer. ``index``: the
         # per-host indexes of the inventories before (a host that did not change keeps its own).
-        hosts = {host.moref: host for host in inv.hosts.values()}
+        hosts = inv.hosts  # (keyed by moref)
         if index is not None:
             index.keep_only(hosts)
             self._paths: Mapping[str, dict[str, list[Path]]] = _PerHost(hosts, index.paths)  # host -> lun -> paths

@@ -43,9 +43,9 @@ class HostIndex:
             entry[3] = _luns_by_name(host)
         return entry[3]
 
-    def keep_only(self, morefs: Any) -> None:
-        """Forget the hosts not in ``morefs`` (gone from the inventory)."""
-        for moref in [m for m in list(self._by) if m not in morefs]:
+    def keep_only(self, hosts: Mapping[str, Host]) -> None:
+        """Forget the hosts not in ``hosts`` (gone from the inventory)."""
+        for moref in self._by.keys() - hosts.keys():
             del self._by[moref]
 
 
