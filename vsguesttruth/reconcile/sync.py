@@ -115,8 +115,11 @@ class VmSync:
         else:
             self.truths[vm.moref] = truth
         plan.verdict = truth.verdict.value
-        before = keys.seen if keys.seen is not None and keys.seen.value == current_state else document.seen(current_state)
-        keys.seen = before
+        if keys.seen is not None and keys.seen.value == current_state:
+            keys.share(current_state)
+        else:
+            keys.seen = document.seen(current_state)
+        before = keys.seen
         if not is_interval(policy) or (timers.window is not None and as_of >= timers.window):
             found = document.compare(before, truth, policy, memo, self.incidents(vm.moref))
             wait = float(self.config.guest.min_refresh_interval)
