@@ -31,7 +31,7 @@ from vsguesttruth_guest.guestinfo import (
     encode_state,
     timestamp,
 )
-from vsguesttruth.guestinfo.policy import GuestPolicy
+from vsguesttruth.guestinfo.policy import GuestPolicy, policy_section
 from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, Verdict, VmTruth
 
 CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "nvme", "sata", "ide"})
@@ -221,7 +221,7 @@ def _content(truth: VmTruth, policy: GuestPolicy, fields: frozenset[str], memo: 
         "verdict": truth.verdict.value,
         "explanation": truth.explanation,
         "advice": truth.advice.value,
-        "policy": policy.as_doc(),
+        "policy": policy_section(policy),  # shared: copied before a change (_trimmed)
         "service_level": _level(truth),
         "disks": [_disk(d, truth.host_moref, fields, memo, (incidents or {}).get(d.key, ())) for d in truth.disks],
     }
@@ -299,7 +299,7 @@ def _trimmed(truth: VmTruth, policy: GuestPolicy, memo: Memo, incidents: Inciden
         doc = _content(truth, policy, policy.fields - frozenset(dropped), memo, incidents)
         if _fits(doc):
             note = f"document trimmed to fit 64 KB: {', '.join(dropped)} left out"
-            doc["policy"]["message"] = _join(doc["policy"].get("message", ""), note)
+            doc["policy"] = {**doc["policy"], "message": _join(doc["policy"].get("message", ""), note)}
             return doc
     raise DocumentError(f"the state document of {truth.name} does not fit 64 KB even trimmed")
 

@@ -10,7 +10,8 @@ touch another VM. Pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Mapping
 
 from typing import Iterable
 
@@ -51,23 +52,33 @@ class GuestPolicy:
     poll_interval: int = 0
 
     def as_doc(self) -> dict[str, Any]:
-        """The state document's ``policy`` section: the status and the values in force."""
-        out: dict[str, Any] = {"status": self.status}
-        if self.message:
-            out["message"] = self.message
-        out.update(
-            refresh_interval=self.refresh_interval, publish=self.publish,
-            fields=[f for f in FIELDS if f in self.fields],
-            min_working_paths=self.level.min_working_paths,
-            min_reachable_devices=self.level.min_reachable_devices,
-        )
-        if self.poll_interval:
-            out["poll_interval"] = self.poll_interval
-        return out
+        """The state document's ``policy`` section: the status and the values in force (a copy of its own)."""
+        section = policy_section(self)
+        return {**section, "fields": list(section["fields"])}
 
 
+@lru_cache(maxsize=256)
+def policy_section(policy: GuestPolicy) -> Mapping[str, Any]:
+    """The ``policy`` section of every document under ``policy``: one dict per distinct policy, shared by all
+    those documents (never change it; :meth:`GuestPolicy.as_doc` gives a copy)."""
+    out: dict[str, Any] = {"status": policy.status}
+    if policy.message:
+        out["message"] = policy.message
+    out.update(
+        refresh_interval=policy.refresh_interval, publish=policy.publish,
+        fields=[f for f in FIELDS if f in policy.fields],
+        min_working_paths=policy.level.min_working_paths,
+        min_reachable_devices=policy.level.min_reachable_devices,
+    )
+    if policy.poll_interval:
+        out["poll_interval"] = policy.poll_interval
+    return out
+
+
+@lru_cache(maxsize=64)
 def default_policy(bounds: GuestConfig, level: ServiceLevel | None = None) -> GuestPolicy:
-    """What applies to a VM whose guest set no policy (or an invalid one)."""
+    """What applies to a VM whose guest set no policy (or an invalid one): one object per bounds and level,
+    shared by every such VM (20,000 copies of it and its field set were 20 MB)."""
     return GuestPolicy(refresh_interval=bounds.default_refresh_interval, fields=frozenset(bounds.allowed_fields),
                        level=level or ServiceLevel())
 

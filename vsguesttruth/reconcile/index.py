@@ -28,6 +28,7 @@ class Index:
         self.by_ds: dict[str, set[str]] = {}
         self.needs_others: set[str] = set()
         self._deps: dict[str, tuple[str, frozenset[str]]] = {}  # vm -> (host, datastores) as tracked
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
 
     def changes(self, old: Inventory, new: Inventory, keys: Callable[[str], Keys | None],
                 clusters_scoped: bool) -> tuple[set[str], set[str], bool]:
@@ -68,6 +69,7 @@ class Index:
         """Remember what this VM's document depends on, to know which changes concern it."""
         host, datastores = self._deps.get(vm.moref, ("", frozenset()))
         wanted = frozenset(ds for disk in vm.disks for ds in disk.datastores)
+        wanted = self._sets.setdefault(wanted, wanted)  # one object per distinct set: most VMs share theirs
         if host != vm.host:
             self.by_host.get(host, set()).discard(vm.moref)
             self.by_host.setdefault(vm.host, set()).add(vm.moref)
