@@ -23,7 +23,7 @@ ECHO_WAIT = 30.0  # seconds a write we made is trusted over an inventory that do
 POLICY_BURST = 3  # policy changes a guest may make at once; then one per min_refresh_interval
 
 
-@dataclass
+@dataclass(slots=True)
 class PolicyGate:
     """The guest's policy in force (``guestinfo.vsguesttruth.policy``); a guest changing it often is held to
     ``POLICY_BURST`` changes at once, then one per ``[guest] min_refresh_interval`` (a token bucket)."""
@@ -65,7 +65,7 @@ def is_interval(policy: GuestPolicy) -> bool:
     return policy.publish == "interval" and policy.refresh_interval > 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Timers:
     """When the VM is due again, in the reconciler's monotonic time (None: no such timer)."""
 
@@ -76,7 +76,7 @@ class Timers:
     request_at: float | None = None  # a request over the rate limit is answered then (one refusal per gap)
 
 
-@dataclass
+@dataclass(slots=True)
 class Keys:
     """The VM's guestinfo keys as we know them, beyond what the latest inventory shows."""
 
@@ -146,7 +146,7 @@ class Keys:
         return False
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """A refresh in progress: the request, and when its host's re-probe ended (None: not yet run)."""
 
@@ -155,7 +155,7 @@ class Pending:
     error: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class VmState:
     policy: PolicyGate = field(default_factory=PolicyGate)
     timers: Timers = field(default_factory=Timers)
