@@ -21,6 +21,7 @@ from pyVmomi import vim, vmodl
 
 from ..model import DeviceEvent
 from ..truth.events import EVENT_TYPES, HostEvent, fold
+from . import fastdecode
 from .connect import Connection
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class EventFeed:
         new: list[HostEvent] = []
         pages = 0
         while True:
-            page = collector.ReadNextEvents(PAGE)
+            page = fastdecode.invoke(None, collector, "ReadNextEvents", PAGE)
             if not page:
                 break
             pages += 1
