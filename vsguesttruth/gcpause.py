@@ -65,20 +65,6 @@ class Settler:
             self._frozen = now
 
 
-#: allocations between two collections of the youngest generation (CPython's default: 700)
-YOUNG_THRESHOLD = 20_000
-
-
-def fewer_young_collections(threshold: int = YOUNG_THRESHOLD) -> None:
-    """Collect the youngest generation after ``threshold`` allocations instead of 700, for a long-running
-    process that decodes and judges in bursts (``serve``): a pass makes hundreds of thousands of short-lived,
-    acyclic objects, and a collection every 700 of them scanned most of them while they were still in use
-    (under a storm of path flaps, 7 % of the service's CPU). The young generation holds at most that many
-    objects more; the older generations keep their thresholds."""
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(threshold, middle, old)
-
-
 def _malloc_trim():
     name = ctypes.util.find_library("c")
     try:

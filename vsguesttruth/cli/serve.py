@@ -48,10 +48,9 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
 
     from vsguesttruth.vcenter import Lease
 
-    from vsguesttruth.gcpause import fewer_young_collections, limit_arenas
+    from vsguesttruth.gcpause import limit_arenas
 
     limit_arenas()  # before the writers' threads start
-    fewer_young_collections()
     _logging(verbose, quiet)
     session = click.get_current_context().obj
     level = session.service_level()

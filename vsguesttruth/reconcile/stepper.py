@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: the longest the thread sleeps without an offer (it also looks at ``next_wake()`` then)
 IDLE_WAIT = 5.0
+#: seconds between two steps on offers alone (a guest's request or a due hysteresis does not wait): under a storm
+#: every pass offers its outcome, a dozen a second, while the guard rails decide in seconds
+OFFER_GAP = 0.5
 
 
 class RemediationStepper:
@@ -40,6 +43,7 @@ class RemediationStepper:
         self._cond = threading.Condition()
         self._stopping = False
         self._busy = False
+        self._stepped = float("-inf")  # when the last step began
         self._thread: threading.Thread | None = None
 
     def start(self) -> "RemediationStepper":
@@ -74,11 +78,15 @@ class RemediationStepper:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and self._offer is None:
+                while not self._stopping:
                     due = self._due() if self.acting() else None
                     now = self.clock()
                     if due is not None and due <= now:
                         break
+                    if self._offer is not None:
+                        due = self._stepped + OFFER_GAP if due is None else min(due, self._stepped + OFFER_GAP)
+                        if due <= now:
+                            break
                     self._cond.wait(IDLE_WAIT if due is None else min(IDLE_WAIT, due - now))
                 if self._stopping:
                     return
@@ -86,6 +94,7 @@ class RemediationStepper:
                     self._last, self._offer = self._offer, None
                 args = self._last
                 self._busy = True
+                self._stepped = self.clock()
             try:
                 if args is not None and self.acting():
                     self._step(*args)
