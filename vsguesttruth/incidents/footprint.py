@@ -3,10 +3,10 @@ chain's datastores and their extents; an RDM: its LUN, its mapping file's datast
 its snapshot deltas).
 
 The grouping matches failures against these, so a disk is hit by exactly the evidence its verdict reads.
-Taken from the truth's own answer (``TruthContext.vm_truth``) when first asked for, once per VM object: the
-inventory keeps an unchanged VM as the same object from one version to the next, so :class:`Footprints`
-recomputes only the VMs that changed (moved, reconfigured), and a question about the VMs of a few hosts
-judges only those.
+Taken from the truth's own answer (``TruthContext.vm_truth``) when first asked for, and kept while the VM's
+host, name and disks stay (a new document in its guestinfo makes a new VM object, not a new footprint), so
+:class:`Footprints` recomputes only the VMs that moved or were reconfigured, and a question about the VMs of a
+few hosts judges only those.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from vsguesttruth.model import Datastore, Inventory, Vm
+from vsguesttruth.model import Datastore, Disk, Inventory, Vm
 from vsguesttruth.truth import DiskTruth, TruthContext
 
 
@@ -45,9 +45,9 @@ def disk_print(d: DiskTruth) -> DiskPrint:
 
 class Prints(Mapping[str, VmPrint]):
     """The footprints of one inventory's VMs by moref, each computed when first asked for (or kept from an
-    earlier inventory when its VM object is the same)."""
+    earlier inventory when its VM's host, name and disks are the same)."""
 
-    def __init__(self, inv: Inventory, ctx: TruthContext, kept: dict[str, tuple[Vm, VmPrint]],
+    def __init__(self, inv: Inventory, ctx: TruthContext, kept: dict[str, tuple[tuple[Disk, ...], VmPrint]],
                  backings: dict[tuple, DiskPrint] | None = None) -> None:
         self.inv = inv
         self.ctx = ctx
@@ -58,8 +58,9 @@ class Prints(Mapping[str, VmPrint]):
     def __getitem__(self, moref: str) -> VmPrint:
         vm = self.inv.vms[moref]
         found = self._kept.get(moref)
-        if found is None or found[0] is not vm:
-            found = self._kept[moref] = (vm, self._print(vm))
+        if found is None or found[0] is not vm.disks and found[0] != vm.disks or \
+                (found[1].host, found[1].name) != (vm.host, vm.name):
+            found = self._kept[moref] = (vm.disks, self._print(vm))
         return found[1]
 
     def _print(self, vm: Vm) -> VmPrint:
@@ -85,7 +86,9 @@ class Footprints:
     """The footprints of an inventory's VMs, kept across inventories (not thread-safe: one owner)."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, tuple[Vm, VmPrint]] = {}
+        # VM moref -> (the disks it was computed from, the print): not the VM object, which holds the guest's
+        # document of its time (a VM whose print was asked for once would keep a stale copy of it)
+        self._kept: dict[str, tuple[tuple[Disk, ...], VmPrint]] = {}
         self._backings: dict[tuple, DiskPrint] = {}
         self._datastores: Mapping[str, Datastore] | None = None  # where the backings were followed
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-#: the share of ``full_interval`` a sweep is spread over
-SPREAD = 0.25
+#: the share of ``full_interval`` a sweep is spread over (a quarter still showed in the storm's lag p99)
+SPREAD = 0.5
 #: while a sweep runs, the service wakes at least this often (seconds) to take its next slice
 EVERY = 1.0
 

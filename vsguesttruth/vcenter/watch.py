@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -388,6 +389,8 @@ class Watcher:
                     changed = True
                 continue
             if new != old:
+                if isinstance(new, Vm) and isinstance(old, Vm) and new.disks == old.disks:
+                    new = replace(new, disks=old.disks)  # a new document: the disks stay the same objects
                 self._models[mo] = new
                 if old is not None and type(old) is not type(new):
                     self._by_kind(old).pop(mo, None)
