@@ -24,7 +24,7 @@ FACES = {
     "vsguesttruth.truth": {
         "Advice", "DatastoreTruth", "DiskId", "DiskTruth", "HbaSummary", "HostLun", "HostPaths", "HostSummary",
         "LevelCheck", "LunTruth", "MountState", "TruthContext", "Verdict", "VerdictChange", "VmTruth", "by_disk", "disk_truths",
-        "host_summary", "to_json", "verdict_changes", "vm_truth", "vm_truths",
+        "host_summary", "judged_only", "of_host", "to_json", "verdict_changes", "vm_truth", "vm_truths",
     },
     "vsguesttruth.guestinfo": {
         "ENCODING", "FIELDS", "GUEST_DEPTH", "KEYS", "PLAIN_LIMIT", "POLICY", "POLICY_LIMIT", "PREFIX", "REQUEST", "REQUEST_LIMIT",

@@ -19,13 +19,16 @@ from vsguesttruth.truth import (
     by_disk,
     disk_truths,
     host_summary,
+    judged_only,
     to_json,
     verdict_changes,
     vm_truth,
     vm_truths,
 )
 
+from fakes.inventory import apply as apply_fault
 from fakes.inventory import (
+    FAULTS,
     HOSTS,
     LOCAL_LUN,
     VMS,
@@ -562,6 +565,21 @@ def test_json_without_evidence_keeps_only_the_judged_hosts_view():
     assert [m["host"] for m in brief["datastores"][0]["mounts"]] == ["esx-a01"]
     assert {k: v for k, v in brief.items() if k not in ("luns", "datastores")} == {
         k: v for k, v in full.items() if k not in ("luns", "datastores")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(FAULTS)
+def test_a_truth_kept_with_its_own_hosts_evidence_says_what_the_full_one_says(faults):
+    """What the service keeps of the VMs that are not healthy (for remediation): the VM's own host's view of each
+    LUN and mount, every verdict and explanation as judged from all of them."""
+    inv = LAB
+    for fault in faults:
+        inv = apply_fault(inv, fault)
+    for truth in vm_truths(inv):
+        kept = judged_only(truth)
+        assert to_json(kept, evidence=False) == to_json(truth, evidence=False)
+        assert all(len(lt.hosts) <= 1 for d in kept.disks for lt in d.luns)
+        assert all(len(ds.mounts) <= 1 for d in kept.disks for ds in d.datastores)
 
 
 def test_one_context_answers_many_questions_the_same_way():

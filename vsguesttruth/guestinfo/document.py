@@ -16,10 +16,8 @@ not change.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
 from typing import Any, Mapping, Sequence
 
 from vsguesttruth_guest.guestinfo import (
@@ -32,7 +30,7 @@ from vsguesttruth_guest.guestinfo import (
     timestamp,
 )
 from vsguesttruth.guestinfo.policy import GuestPolicy, policy_section
-from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, Verdict, VmTruth
+from vsguesttruth.truth import DiskTruth, HostPaths, LunTruth, Verdict, VmTruth, of_host
 
 CONTROLLERS = frozenset({"pvscsi", "lsilogic", "lsilogic-sas", "buslogic", "nvme", "sata", "ide"})
 BACKINGS = frozenset({"vmdk", "rdm_physical", "rdm_virtual"})
@@ -43,9 +41,6 @@ MAX_INCIDENTS = 16  # incident ids a disk names (the schema's maxItems)
 _TRIMS = (("explanation",), ("explanation", "luns"), ("explanation", "luns", "datastores"))
 
 
-_HOST_NAME = attrgetter("host")
-
-
 class Memo:
     """Per-pass cache of rendered LUNs: many VMs share a (LUN, host) judgement; render it once.
 
@@ -53,32 +48,17 @@ class Memo:
     new one with every new :class:`~vsguesttruth.truth.TruthContext`.
     """
 
-    __slots__ = ("_luns", "_hosts")
+    __slots__ = ("_luns",)
 
     def __init__(self) -> None:
         self._luns: dict[tuple[int, str], tuple[LunTruth, dict[str, Any]]] = {}
-        self._hosts: dict[int, tuple[tuple[HostPaths, ...], dict[str, HostPaths]]] = {}
 
     def lun(self, lun: LunTruth, host_moref: str) -> dict[str, Any]:
         key = (id(lun), host_moref)
         found = self._luns.get(key)
         if found is None:
-            found = self._luns[key] = (lun, _lun(lun, self._view(lun, host_moref)))
-        return found[1]
-
-    def _view(self, lun: LunTruth, host_moref: str) -> HostPaths | None:
-        """The host's view among the LUN's hosts (sorted by name): found by the judged host's name when it is
-        that host, without indexing 2,000 hosts."""
-        hosts = lun.hosts
-        i = bisect_left(hosts, lun.host, key=_HOST_NAME)
-        if i < len(hosts) and hosts[i].host == lun.host and hosts[i].host_moref == host_moref:
-            return hosts[i]
-        return self._host_paths(hosts).get(host_moref)
-
-    def _host_paths(self, hosts: tuple[HostPaths, ...]) -> dict[str, HostPaths]:
-        found = self._hosts.get(id(hosts))
-        if found is None:
-            found = self._hosts[id(hosts)] = (hosts, {h.host_moref: h for h in hosts})
+            here = of_host(lun.hosts, lun.host, host_moref)
+            found = self._luns[key] = (lun, _lun(lun, here[0] if here else None))
         return found[1]
 
 

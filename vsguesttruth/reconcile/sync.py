@@ -32,7 +32,7 @@ from vsguesttruth.guestinfo import (
 )
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
-from vsguesttruth.truth import TruthContext, Verdict, VmTruth
+from vsguesttruth.truth import TruthContext, Verdict, VmTruth, judged_only
 
 from .index import Index
 from .ports import NO_REMEDIATION, MigrationRequest, RemediationHook
@@ -113,7 +113,7 @@ class VmSync:
         if truth.verdict is Verdict.HEALTHY:
             self.truths.pop(vm.moref, None)
         else:
-            self.truths[vm.moref] = truth
+            self.truths[vm.moref] = judged_only(truth)  # kept: its own host's evidence only
         plan.verdict = truth.verdict.value
         if keys.seen is not None and keys.seen.value == current_state:
             keys.share(current_state)
@@ -152,7 +152,7 @@ class VmSync:
         if truth.verdict is Verdict.HEALTHY:
             self.truths.pop(vm.moref, None)
         else:
-            self.truths[vm.moref] = truth
+            self.truths[vm.moref] = judged_only(truth)  # kept: its own host's evidence only
 
     def _refresh_timer(self, vm: Vm, st: VmState, policy: GuestPolicy, now: float, plan: VmPlan) -> None:
         """The guest's refresh interval: re-probe its host when due, sharing a re-probe made lately."""

@@ -33,6 +33,8 @@ from .results import (
     MountState,
     VerdictChange,
     VmTruth,
+    judged_only,
+    of_host,
     to_json,
 )
 from .verdict import Advice, Verdict
@@ -40,5 +42,5 @@ from .verdict import Advice, Verdict
 __all__ = [
     "Advice", "DatastoreTruth", "DiskId", "DiskTruth", "HbaSummary", "HostLun", "HostPaths", "HostSummary",
     "LevelCheck", "LunTruth", "MountState", "TruthContext", "Verdict", "VerdictChange", "VmTruth", "by_disk", "disk_truths",
-    "host_summary", "to_json", "verdict_changes", "vm_truth", "vm_truths",
+    "host_summary", "judged_only", "of_host", "to_json", "verdict_changes", "vm_truth", "vm_truths",
 ]

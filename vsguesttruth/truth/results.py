@@ -4,10 +4,12 @@ verdict changes. Every result turns into plain JSON with ``as_dict()`` (what ``-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from enum import Enum
 from functools import cache
+from operator import attrgetter
 from typing import Any, ClassVar, Iterable, Mapping
 
 from vsguesttruth.model import Disk, Path, PathState
@@ -220,6 +222,38 @@ class VmTruth(_Json):
     @property
     def advice(self) -> Advice:
         return advice_for(self.verdict, self.sla_met)
+
+
+def judged_only(truth: VmTruth) -> VmTruth:
+    """The VM's truth with the evidence of its own host only (each LUN's view and each datastore's mount from the
+    VM's host), the verdicts and explanations unchanged: what a reader of many VMs' truths keeps (the service's
+    remediation). A full truth holds every host's view of each LUN and mount (2,000 each at 2,000 hosts), and
+    truths judged in different inventories hold different copies of them."""
+    here, name = truth.host_moref, truth.host
+
+    def lun(lt: LunTruth) -> LunTruth:
+        return replace(lt, hosts=of_host(lt.hosts, name, here))
+
+    def ds(dt: DatastoreTruth) -> DatastoreTruth:
+        return replace(dt, mounts=of_host(dt.mounts, name, here))
+
+    disks = tuple(replace(d, luns=tuple(map(lun, d.luns)), datastores=tuple(map(ds, d.datastores)),
+                          mapping=ds(d.mapping) if d.mapping is not None else None) for d in truth.disks)
+    return replace(truth, disks=disks)
+
+
+def of_host(entries: tuple[Any, ...], host: str, host_moref: str) -> tuple[Any, ...]:
+    """The entries of one host (name, moref) among a LUN's views or a datastore's mounts (sorted by host name):
+    found by name, not by a scan of 2,000."""
+    i = bisect_left(entries, host, key=_HOST)
+    while i < len(entries) and entries[i].host == host:
+        if entries[i].host_moref == host_moref:
+            return (entries[i],)
+        i += 1
+    return tuple(e for e in entries if e.host_moref == host_moref)  # not sorted as expected: look at all
+
+
+_HOST = attrgetter("host")
 
 
 @dataclass(frozen=True, slots=True)
