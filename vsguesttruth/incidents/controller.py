@@ -133,13 +133,24 @@ class IncidentController:
         before = {k: i.hits for k, i in lifecycle.open.items()}
         changes = lifecycle.step(found, now, starts=starts, hits=hits)
         updated = updated or any(i.hits is not before.get(k, i.hits) for k, i in lifecycle.open.items())
-        ids = {disk: tuple(lifecycle.open[k].id for k in keys) for disk, keys in by_disk.items()}
+        # the ids of the incidents hitting each disk: one tuple per distinct set of failures (thousands of disks
+        # share a few), and the VMs whose disks' ids changed
+        id_of = {k: i.id for k, i in lifecycle.open.items()}
+        as_ids: dict[tuple[str, ...], tuple[str, ...]] = {}
+        ids: dict[DiskId, tuple[str, ...]] = {}
         by_vm: dict[str, dict[int, tuple[str, ...]]] = {}
-        for (vm, key), v in ids.items():
-            by_vm.setdefault(vm, {})[key] = v
         old = self._state
-        dirty = {vm for vm, _ in ids.keys() ^ old.by_disk.keys()}
-        dirty |= {disk[0] for disk, v in ids.items() if old.by_disk.get(disk, v) != v}
+        was = old.by_disk
+        dirty: set[str] = set()
+        for disk, keys in by_disk.items():
+            v = as_ids.get(keys)
+            if v is None:
+                v = as_ids[keys] = tuple(map(id_of.__getitem__, keys))
+            ids[disk] = v
+            by_vm.setdefault(disk[0], {})[disk[1]] = v
+            if was.get(disk) != v:
+                dirty.add(disk[0])
+        dirty.update(vm for vm, _ in was.keys() - ids.keys())
         changed = bool(changes) or bool(dirty) or updated
         state = IncidentState(
             version=old.version + (1 if changed else 0), inventory_version=self._inventory_version, updated=now,
