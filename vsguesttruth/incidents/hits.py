@@ -64,18 +64,22 @@ def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint], i
         candidates = (prints[m] for h in sorted(hosts) for m in sorted(on_host(h)) if m in inv.vms)
     else:
         candidates = (prints[m] for m, vm in inv.vms.items() if vm.host in hosts)
+    known: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[str, ...]] = {}  # VMs of a host share disks'
     for p in candidates:
         if p.host not in hosts:
             continue
-        everything = index.get((p.host, "*", ""), ())
         for d in p.disks:
-            keys = list(everything)
-            for name in d.luns:
-                keys.extend(index.get((p.host, "lun", name), ()))
-            for moref in d.datastores:
-                keys.extend(index.get((p.host, "ds", moref), ()))
-            if keys:
-                out[p.vm, d.key] = tuple(dict.fromkeys(keys))
+            where = (p.host, d.luns, d.datastores)
+            found = known.get(where)
+            if found is None:
+                keys = list(index.get((p.host, "*", ""), ()))
+                for name in d.luns:
+                    keys.extend(index.get((p.host, "lun", name), ()))
+                for moref in d.datastores:
+                    keys.extend(index.get((p.host, "ds", moref), ()))
+                found = known[where] = tuple(dict.fromkeys(keys))
+            if found:
+                out[p.vm, d.key] = found
     return out
 
 
