@@ -211,3 +211,15 @@ def test_compact_change_above_at_and_below_held_paths():
     assert record.props["runtime.connectionState"] == "disconnected"
     assert not apply_compact_change(record, 'config.multipathState.path["x"].pathState', "assign", "dead")
     assert apply_compact_change(record, "summary.quickStats.overallCpuUsage", "assign", 5)
+
+
+def test_datastore_names_are_read_again_only_when_one_was_renamed_added_or_removed():
+    from vsguesttruth.vcenter.convert import DATASTORE, Record, datastore_names, names_hold
+
+    records = {"datastore-1": Record(DATASTORE, {"name": "ds01"}), "datastore-2": Record(DATASTORE, {"name": "ds02"})}
+    names = datastore_names(records)
+    assert names_hold(names, records, ["datastore-1"])  # its mounts changed, its name did not
+    renamed = {**records, "datastore-1": Record(DATASTORE, {"name": "ds01-new"})}
+    assert not names_hold(names, renamed, ["datastore-1"])
+    assert not names_hold(names, {**records, "datastore-3": Record(DATASTORE, {"name": "ds03"})}, ["datastore-3"])
+    assert not names_hold(names, {"datastore-2": records["datastore-2"]}, ["datastore-1"])

@@ -776,6 +776,16 @@ def datastore_names(records: Mapping[str, Record]) -> dict[str, str]:
     return {_text(r.props.get("name")): mo for mo, r in records.items() if r.kind == DATASTORE}
 
 
+def names_hold(names: Mapping[str, str], records: Mapping[str, Record], datastores: Iterable[str]) -> bool:
+    """Whether :func:`datastore_names` still holds after a change of ``datastores`` (their mounts changed:
+    none was renamed, added or removed), without a walk of every record."""
+    for mo in datastores:
+        record = records.get(mo)
+        if record is None or names.get(_text(record.props.get("name"))) != mo:
+            return False
+    return True
+
+
 def assemble_record(mo: str, record: Record, clusters: Mapping[str, str],
                     ds_by_name: Mapping[str, str], port_names: Mapping[str, str] | None = None
                     ) -> Host | Datastore | Vm | None:

@@ -49,6 +49,7 @@ from .convert import (
     cluster_names,
     compact_record,
     datastore_names,
+    names_hold,
     properties_for,
     reduce_value,
 )
@@ -371,7 +372,8 @@ class Watcher:
             clusters = cluster_names(self._records)
             if self._clusters is not None and clusters != self._clusters:
                 dirty.update(mo for mo, r in self._records.items() if r.kind == HOST)
-        if DATASTORE in kinds or ds_by_name is None:
+        if ds_by_name is None or DATASTORE in kinds and not names_hold(
+                ds_by_name, self._records, (mo for mo, kind in touched.items() if kind == DATASTORE)):
             ds_by_name = datastore_names(self._records)
             if self._ds_names is not None and ds_by_name != self._ds_names:
                 dirty.update(mo for mo, r in self._records.items() if r.kind == VM)
