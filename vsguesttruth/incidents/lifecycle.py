@@ -183,7 +183,7 @@ def _merge(before: tuple[Hit, ...], now: Iterable[Hit]) -> tuple[Hit, ...]:
     changed = False
     for h in now:
         old = by_disk.get((h.vm, h.key))
-        if old != h:
+        if old is not h and old != h:  # (the controller hands the same hit again while nothing changed)
             by_disk[h.vm, h.key] = h
             changed = True
     if not changed:
