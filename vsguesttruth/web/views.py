@@ -91,11 +91,12 @@ class Views:
         old = before._per_vm if before is not None else {}
         old_inv = before.inv if before is not None else None
         out = {}
+        moved: dict[str, frozenset[str] | None] = {}  # datastore moref -> the hosts whose mount of it changed
         with self.lock:
             for moref, vm in self.inv.vms.items():
                 level, _ = self.level_of(vm)
                 kept = old.get(moref)
-                if kept is not None and kept[2] == level and _same_inputs(old_inv, self.inv, vm) \
+                if kept is not None and kept[2] == level and _same_inputs(old_inv, self.inv, vm, moved) \
                         and kept[0]["verdict"] not in OTHERS_DECIDE:
                     out[moref] = kept
                     continue
@@ -329,23 +330,33 @@ class Views:
                 "lun_list": sorted({p.lun for _, p in used}), "vms": _vms_of(self._by["target"].get(target, ()))}
 
 
-def _same_inputs(old: Inventory | None, new: Inventory, vm: Vm) -> bool:
+def _same_inputs(old: Inventory | None, new: Inventory, vm: Vm, moved: dict[str, frozenset[str] | None]) -> bool:
     """Whether the VM and its host are the same objects in both inventories, and its disks' datastores the same as
-    its host sees them (:func:`_same_here`)."""
+    its host sees them (``moved``: :func:`_mounts_changed` of each datastore, filled as asked)."""
     if old is None or old.vms.get(vm.moref) is not vm or old.hosts.get(vm.host) is not new.hosts.get(vm.host):
         return False
-    return all(_same_here(old.datastores.get(m), new.datastores.get(m), vm.host) for d in vm.disks for m in d.datastores)
+    for d in vm.disks:
+        for m in d.datastores:
+            before, now = old.datastores.get(m), new.datastores.get(m)
+            if before is now:
+                continue
+            if m not in moved:
+                moved[m] = _mounts_changed(before, now)
+            hosts = moved[m]
+            if hosts is None or vm.host in hosts:
+                return False
+    return True
 
 
-def _same_here(old: Datastore | None, new: Datastore | None, host: str) -> bool:
-    """Whether a datastore is the same, or differs only in other hosts' mounts: a LUN lost on one host changes
-    its datastore's mounts (each second under a storm of path flaps), and its VMs on other hosts see no change."""
-    if old is new:
-        return True
-    if old is None or new is None or old.mount(host) != new.mount(host):
-        return False
-    return (old.name, old.kind, old.url, old.accessible, old.extents, old.remote) == \
-        (new.name, new.kind, new.url, new.accessible, new.extents, new.remote)
+def _mounts_changed(old: Datastore | None, new: Datastore | None) -> frozenset[str] | None:
+    """The hosts whose mount of a datastore changed, when nothing else of it did (None: something else did). A LUN
+    lost on one host changes its datastore's mounts (each second under a storm of path flaps); the datastore's VMs
+    on other hosts see no change."""
+    if old is None or new is None or (old.name, old.kind, old.url, old.accessible, old.extents, old.remote) != \
+            (new.name, new.kind, new.url, new.accessible, new.extents, new.remote):
+        return None
+    before, now = {m.host: m for m in old.mounts}, {m.host: m for m in new.mounts}
+    return frozenset(h for h in before.keys() | now.keys() if before.get(h) != now.get(h))
 
 
 def _adapter(host: Host, device: str) -> dict:
