@@ -1,4 +1,4 @@
-"""`status --json`'s writer of many rows prints exactly what ``json.dumps(doc, indent=2)`` prints."""
+"""The `--json` writer of `status` and `incidents` prints exactly what ``json.dumps(doc, indent=2)`` prints."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ rows = st.lists(st.one_of(st.dictionaries(st.text(max_size=8), st.one_of(scalars
 @given(st.dictionaries(st.text(max_size=8), values, max_size=3), rows)
 def test_the_same_text_as_json_dumps_indent_2(doc, disks):
     doc = {**doc, "disks": disks}
-    assert dumps(doc, "disks") == json.dumps(doc, indent=2)
+    assert dumps(doc) == json.dumps(doc, indent=2)
+    assert dumps(disks) == json.dumps(disks, indent=2)
 
 
 def test_a_status_document():
     row = {"vm": "wéb01", "vm_moref": "vm-1", "key": 2000, "datastores": ["ds-a", "ds \"b\""], "luns": [],
            "sla_met": False, "level": None, "incidents": ["hba-1"], "capacity": 1.5, "nested": {"a": [1, {}]}}
     doc = {"incidents": [{"id": "hba-1", "hosts": ["esx-a01"]}], "disks": [row, {}, row], "counts": {"healthy": 2}}
-    assert dumps(doc, "disks") == json.dumps(doc, indent=2)
-    assert dumps({}, "disks") == "{}" and dumps({"disks": []}, "disks") == json.dumps({"disks": []}, indent=2)
-    assert dumps({1: "x"}, "disks") == json.dumps({1: "x"}, indent=2)
+    assert dumps(doc) == json.dumps(doc, indent=2)
+    assert dumps({}) == "{}" and dumps({"disks": []}) == json.dumps({"disks": []}, indent=2)
+    assert dumps({1: "x"}) == json.dumps({1: "x"}, indent=2)

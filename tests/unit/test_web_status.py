@@ -33,20 +33,20 @@ def test_rows_are_encoded_once_and_only_changed_rows_again():
     pages = Pages(source, GuestConfig())
     rows = StatusRows()
     views = pages.get()[2]
-    first = rows.rows(views, {})
+    first = rows.build(views, {}, 0, 0.0).rows
     assert [json.loads(r) for r in first] == views.disks
-    assert rows.rows(views, {}) is first  # the same views and incidents: the same answer
+    assert rows.build(views, {}, 0, 0.0).rows is first  # the same views and incidents: the same answer
     source.set(f.set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
     views = pages.get()[2]
     behind = {(d["vm_moref"], d["key"]): ("hba-1",) for d in views.disks if d["vm"] == "web01"}
-    second = rows.rows(views, behind)
+    second = rows.build(views, behind, 0, 0.0).rows
     assert [json.loads(r) for r in second] == records(views, behind)
     on_a01 = [i for i, d in enumerate(views.disks) if d["host"] == "esx-a01"]
     assert on_a01 and all(second[i] is first[i] for i in range(len(first)) if i not in on_a01)
     assert all(second[i] is not first[i] for i in on_a01)
     web01 = [i for i, d in enumerate(views.disks) if d["vm"] == "web01"]
     assert web01 and all(json.loads(second[i])["incidents"] == ["hba-1"] for i in web01)
-    third = rows.rows(views, {})  # the incident resolved: its disks' rows lose it, nothing else changes
+    third = rows.build(views, {}, 0, 0.0).rows  # the incident resolved: its disks' rows lose it, nothing else changes
     assert all("incidents" not in json.loads(third[i]) for i in web01)
     assert all(third[i] is second[i] for i, d in enumerate(views.disks) if (d["vm_moref"], d["key"]) not in behind)
 
@@ -65,7 +65,7 @@ def test_kept_rows_equal_the_records_encoded_afresh(steps, asked):
     source = StaticSource(f.lab_inventory())
     pages = Pages(source, GuestConfig())
     rows = StatusRows()
-    rows.rows(pages.get()[2], {})
+    rows.build(pages.get()[2], {}, 0, 0.0)
     inv = source.latest()
     for faults, ask in zip(steps, asked):
         for fault in faults:
@@ -73,7 +73,7 @@ def test_kept_rows_equal_the_records_encoded_afresh(steps, asked):
         source.set(inv)
         if ask:  # answers nobody asked for are never encoded: the next one starts from the last one
             views = pages.get()[2]
-            assert [json.loads(r) for r in rows.rows(views, {})] == views.disks
+            assert [json.loads(r) for r in rows.build(views, {}, 0, 0.0).rows] == views.disks
 
 
 def test_status_through_the_app_names_the_incidents_and_filters():
@@ -131,3 +131,15 @@ def test_the_answer_is_kept_warm_for_a_while_after_a_status():
         assert not warmer._thread.is_alive()
     finally:
         closing.set()
+
+
+def test_while_a_newer_answer_is_built_the_last_one_is_answered_and_says_its_version():
+    source = StaticSource(f.lab_inventory())
+    pages = Pages(source, GuestConfig())
+    rows = StatusRows()
+    assert rows.while_building() is None  # nothing built yet
+    built = rows.build(pages.get()[2], {}, 7, 123.0)
+    assert rows.while_building() is None  # no build under way: an answer builds the latest itself
+    with rows._lock:  # a build under way
+        assert rows.while_building() is built and (built.version, built.updated_at) == (7, 123.0)
+        assert rows.while_building(fresh=-1) is None  # too old: an answer waits for the new one

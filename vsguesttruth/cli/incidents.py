@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from vsguesttruth.cli import jsonout
 from vsguesttruth.cli.connection import connection_options
 from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict, snapshot_option
 from vsguesttruth.errors import VsgtError
@@ -137,7 +138,7 @@ def _print_incidents(rows: list[dict], only_open: bool, as_json: bool) -> None:
     session = click.get_current_context().obj
     lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
     if as_json:
-        click.echo(json.dumps({"incidents": rows, "open": len(found)}, indent=2))
+        click.echo(jsonout.dumps({"incidents": rows, "open": len(found)}))
     else:
         console = _console()
         if not rows:

@@ -171,7 +171,7 @@ def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -
             if d["verdict"] in counts:
                 counts[d["verdict"]] += 1
         out = [{**{k: d.get(k) for k in DISK_FIELDS}, "incidents": list(d.get("incidents") or ())} for d in disks]
-        click.echo(jsonout.dumps({"incidents": found, "disks": out, "counts": counts}, "disks"))
+        click.echo(jsonout.dumps({"incidents": found, "disks": out, "counts": counts}))
     else:
         if found:
             from vsguesttruth.cli.incidents import incident_table

@@ -73,11 +73,12 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     source = pages.source
     encoded = status_body.StatusRows()
 
-    def build_status() -> None:
+    def build_status() -> status_body.Built | None:
+        updated_at = getattr(source, "updated_at", 0.0)  # read before the inventory: never newer than it
         found = pages.get()
-        if found is not None:
-            encoded.rows(found[2], pages.disk_incidents())
-            encoded.hosts(found[2])
+        if found is None:
+            return None
+        return encoded.build(found[2], pages.disk_incidents(), pages.version_of(found[2]), updated_at)
 
     warmer = status_body.Warmer(source, build_status, closing)
     api = APIRouter(prefix="/api/v1")
@@ -192,6 +193,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         waiter = getattr(source, "wait_version", None)
         if after is not None and wait and waiter is not None and pages.version <= after:
             waiter(after, wait)
+        updated_at = getattr(source, "updated_at", 0.0)  # read before the inventory: never newer than it
         inv, _, views = ready()
         warmer.ask()
         behind = pages.disk_incidents()
@@ -202,16 +204,18 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
             counts = dict.fromkeys(VERDICTS, 0)
             for d in disks:
                 counts[d["verdict"]] += 1
-        else:  # each row's JSON, kept while the row is the same (built under its lock: never twice at once)
-            rows = encoded.rows(views, behind)
-            disks, counts = views.disks, views.counts
+            hosts, answered = encoded.hosts(views), {}
+        else:  # each row's JSON, kept while the row is the same; a build under way is not waited for
+            built = encoded.while_building() or encoded.build(views, behind, pages.version_of(views), updated_at)
+            disks, counts, rows, hosts = built.views.disks, built.views.counts, built.rows, built.hosts
+            answered = {"version": built.version, "updated_at": built.updated_at}
         if verdict or unhealthy:
             rows = [r for d, r in zip(disks, rows) if (not verdict or d["verdict"] in verdict)
                     and (not unhealthy or d["verdict"] != "healthy")]
         # the rows are the views' own records (the schema's fields): only the head goes through the model
-        head = schemas.Status.model_validate({**meta(), "counts": counts, "total": len(disks), "disks": [],
+        head = schemas.Status.model_validate({**meta(), **answered, "counts": counts, "total": len(disks), "disks": [],
                                                "hosts": []}).model_dump(mode="json")
-        return Response(status_body.body(head, rows, encoded.hosts(views)), media_type="application/json")
+        return Response(status_body.body(head, rows, hosts), media_type="application/json")
 
     @api.get("/disks", tags=["api"], operation_id="listDisks", response_model=schemas.DiskPage,
              responses=schemas.errors(404, 409))

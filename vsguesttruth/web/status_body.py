@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-import weakref
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .views import Views
@@ -29,6 +29,22 @@ DiskId = tuple[str, int]
 KEEP_WARM = 120.0
 #: and built again at most this often (a storm brings a new inventory every second)
 WARM_EVERY = 2.0
+#: while a newer answer is being built, one built this many seconds ago at most is answered instead
+STALE_OK = 10.0
+
+
+@dataclass(frozen=True)
+class Built:
+    """The rows of one answer: of ``views`` (inventory ``version``, in since ``updated_at``) with the open incidents
+    ``behind`` its disks, built at ``at`` (monotonic)."""
+
+    views: Views
+    behind: Mapping[DiskId, tuple[str, ...]]
+    rows: list[bytes]
+    hosts: bytes
+    version: int
+    updated_at: float
+    at: float
 
 
 class StatusRows:
@@ -38,17 +54,15 @@ class StatusRows:
         self._lock = threading.Lock()
         #: (VM moref, disk key) -> (the views' record, the open incidents behind it, its row's JSON)
         self._rows: dict[DiskId, tuple[dict, tuple[str, ...], bytes]] = {}
-        #: the last answer: (its views, its incidents by disk, the rows in the views' order)
-        self._last: tuple[weakref.ref, Mapping, list[bytes]] | None = None
-        self._hosts: tuple[weakref.ref, bytes] | None = None
+        self._last: Built | None = None
 
-    def rows(self, views: Views, behind: Mapping[DiskId, tuple[str, ...]]) -> list[bytes]:
+    def build(self, views: Views, behind: Mapping[DiskId, tuple[str, ...]], version: int, updated_at: float) -> Built:
         """The JSON of each of ``views.disks`` as ``/status`` gives it (with the open incidents of ``behind`` that
-        are behind it), in the same order."""
+        are behind it), in the same order, and of ``views.hosts``."""
         with self._lock:
             last = self._last
-            if last is not None and last[0]() is views and (last[1] is behind or not (last[1] or behind)):
-                return last[2]
+            if last is not None and last.views is views and (last.behind is behind or not (last.behind or behind)):
+                return last
             kept, rows, out = self._rows, {}, []
             for d in views.disks:
                 disk = (d["vm_moref"], d["key"])
@@ -58,16 +72,23 @@ class StatusRows:
                     found = (d, ids, row(d, behind))
                 rows[disk] = found
                 out.append(found[2])
+            hosts = last.hosts if last is not None and last.views is views else encode(views.hosts).encode()
             self._rows = rows
-            self._last = (weakref.ref(views), behind, out)
-            return out
+            self._last = Built(views, behind, out, hosts, version, updated_at, time.monotonic())
+            return self._last
 
     def hosts(self, views: Views) -> bytes:
-        """The JSON of ``views.hosts`` (2,000 rows at 20,000 VMs), once per views."""
-        with self._lock:
-            if self._hosts is None or self._hosts[0]() is not views:
-                self._hosts = (weakref.ref(views), encode(views.hosts).encode())
-            return self._hosts[1]
+        """The JSON of ``views.hosts``: the last answer's when it is of ``views``."""
+        last = self._last
+        return last.hosts if last is not None and last.views is views else encode(views.hosts).encode()
+
+    def while_building(self, fresh: float = STALE_OK) -> Built | None:
+        """While the rows of a newer inventory are being built, the last ones built (if built in the last ``fresh``
+        seconds): an answer does not wait for a build under way, it says which inventory it is of."""
+        last = self._last
+        if self._lock.locked() and last is not None and time.monotonic() - last.at <= fresh:
+            return last
+        return None
 
 
 def row(d: dict, behind: Mapping[DiskId, tuple[str, ...]]) -> bytes:
