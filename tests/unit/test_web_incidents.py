@@ -210,3 +210,17 @@ def test_each_disk_names_the_incident_behind_its_verdict_and_the_feed_answers_fo
                        incidents_after=before["incidents_version"])
     assert time.monotonic() - started < 5 and answer["incidents_version"] == now["incidents_version"]
     assert answer["disks"] == []  # nothing else changed
+
+
+def test_the_list_with_hits_gives_each_open_incident_as_its_detail_does(world):
+    inv = world.source.latest()
+    world.set(set_hba(inv, "esx-a01", "vmhba2", "dead"), 0)
+    world.set(set_host(set_hba(inv, "esx-a01", "vmhba2", "dead"), "esx-b02", "disconnected"), 1)
+    world.set(set_host(inv, "esx-b02", "disconnected"), 5)  # the HBA's incident resolves
+    page = world.get("/api/v1/incidents", hits="true")
+    [open_row] = [r for r in page["items"] if r["state"] == "open"]
+    detail = world.get(f"/api/v1/incidents/{open_row['id']}")
+    assert open_row["hits"] == detail["hits"] and open_row["actions"] == detail["actions"] and open_row["hits"]
+    assert "advice" not in open_row  # the planner is not asked for every VM of every incident
+    assert all("hits" not in r for r in page["items"] if r["state"] == "resolved")
+    assert "hits" not in world.get("/api/v1/incidents")["items"][0]

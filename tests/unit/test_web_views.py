@@ -25,6 +25,7 @@ def test_views_taken_over_from_the_inventory_before_equal_a_fresh_build(steps, a
     source = StaticSource(f.lab_inventory())
     pages = Pages(source, GuestConfig())
     pages.get()[2].disks
+    pages.get()[2].hosts
     inv = source.latest()
     for faults, ask in zip(steps, asked):
         for fault in faults:  # cumulative: each step changes a few objects of the inventory before
@@ -34,9 +35,10 @@ def test_views_taken_over_from_the_inventory_before_equal_a_fresh_build(steps, a
             _, _, views = pages.get()
             again = fresh(pages, inv)
             assert views.disks == again.disks and views.vms == again.vms and views.counts == again.counts
+            assert views.hosts == again.hosts
     _, _, views = pages.get()
     again = fresh(pages, inv)
-    assert views.disks == again.disks and views.vms == again.vms
+    assert views.disks == again.disks and views.vms == again.vms and views.hosts == again.hosts
 
 
 def test_rows_of_untouched_vms_are_the_same_objects_and_a_fault_rejudges_its_host():
@@ -48,3 +50,15 @@ def test_rows_of_untouched_vms_are_the_same_objects_and_a_fault_rejudges_its_hos
     on_a01 = {m for m, r in after.items() if r["host"] == "esx-a01"}
     assert on_a01 and all(after[m] is before[m] for m in after if m not in on_a01)
     assert after[f.vm_moref("web01")]["verdict"] == "degraded"
+
+
+def test_rows_of_untouched_hosts_are_the_same_objects():
+    source = StaticSource(f.lab_inventory())
+    pages = Pages(source, GuestConfig())
+    before = {r["name"]: r for r in pages.get()[2].hosts}
+    source.set(f.set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
+    views = pages.get()[2]
+    after = {r["name"]: r for r in views.hosts}
+    assert after["esx-a01"] is not before["esx-a01"] and after["esx-a01"]["badges"]
+    assert all(after[n] is before[n] for n in after if n != "esx-a01")
+    assert views.hosts == fresh(pages, source.latest()).hosts

@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from vsguesttruth.cli import jsonout
 from vsguesttruth.cli.connection import connection_options
 from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict, snapshot_option
 from vsguesttruth.errors import VsgtError
@@ -108,12 +109,12 @@ def incidents(only_open, cold, as_json) -> None:
 
 
 def _from_service(only_open: bool) -> list[dict] | None:
-    """The incidents as the running service keeps them (open ones with their hits and what it did); None when no
-    service answers."""
+    """The incidents as the running service keeps them (open ones with their hits and what it did, in the list's
+    own pages: an incident that resolves meanwhile is not asked for again); None when no service answers."""
     from vsguesttruth.cli import service
 
-    query = [("state", "open")] if only_open else []
-    first = service.ask("incidents", query + [("limit", "500")])
+    query = ([("state", "open")] if only_open else []) + [("hits", "true"), ("limit", "500")]
+    first = service.ask("incidents", query)
     if first is None:
         return None
     session = click.get_current_context().obj
@@ -121,17 +122,13 @@ def _from_service(only_open: bool) -> list[dict] | None:
     rows, page = list(first.get("items") or ()), first
     try:
         while len(rows) < int(page.get("matched") or 0) and page.get("items"):
-            page = service.get(endpoint, "incidents", query + [("limit", "500"), ("offset", str(len(rows)))], session)
+            page = service.get(endpoint, "incidents", query + [("offset", str(len(rows)))], session)
             rows += page.get("items") or []
-        for row in rows:
-            if row["state"] == "open":
-                found = service.get(endpoint, f"incidents/{row['id']}", [], session)
-                row["hits"], row["actions"] = found.get("hits") or [], found.get("actions") or []
-            else:
-                row.setdefault("hits", []), row.setdefault("actions", [])
     except service.NoService as err:
         raise VsgtError(f"the vsguesttruth service stopped answering ({err}): try again, or ask vCenter with "
-                        "`status --snapshot`") from None
+                        "`incidents --snapshot`") from None
+    for row in rows:
+        row.setdefault("hits", []), row.setdefault("actions", [])
     return rows
 
 
@@ -141,7 +138,7 @@ def _print_incidents(rows: list[dict], only_open: bool, as_json: bool) -> None:
     session = click.get_current_context().obj
     lookback = timedelta(hours=session.config.incidents.event_lookback_hours)
     if as_json:
-        click.echo(json.dumps({"incidents": rows, "open": len(found)}, indent=2))
+        click.echo(jsonout.dumps({"incidents": rows, "open": len(found)}))
     else:
         console = _console()
         if not rows:

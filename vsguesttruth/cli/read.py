@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vsguesttruth.cli import jsonout
 from vsguesttruth.cli.connection import connection_options
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.guestinfo import Levels
@@ -165,9 +166,12 @@ def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -
     shown = {i for d in disks for i in d.get("incidents") or ()}
     found = [r for r in rows if r["id"] in shown]
     if wanted.as_json:
-        counts = {v: sum(1 for d in disks if d["verdict"] == v) for v in VERDICTS}
+        counts = dict.fromkeys(VERDICTS, 0)
+        for d in disks:
+            if d["verdict"] in counts:
+                counts[d["verdict"]] += 1
         out = [{**{k: d.get(k) for k in DISK_FIELDS}, "incidents": list(d.get("incidents") or ())} for d in disks]
-        click.echo(json.dumps({"incidents": found, "disks": out, "counts": counts}, indent=2))
+        click.echo(jsonout.dumps({"incidents": found, "disks": out, "counts": counts}))
     else:
         if found:
             from vsguesttruth.cli.incidents import incident_table

@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +27,7 @@ from vsguesttruth.incidents.actions import event_kind
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.truth import TruthContext
 
-from . import metrics, schemas, storage_schemas
+from . import metrics, schemas, status_body, storage_schemas
 from .auth import Auth, Principal
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, Columns, ListError, page
 from .middleware import UNAUTHENTICATED, principal_of
@@ -71,6 +71,16 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     ``health()``: in remediation mode proactive-ha, each host's reported storage health by host name."""
     closing = closing or threading.Event()
     source = pages.source
+    encoded = status_body.StatusRows()
+
+    def build_status() -> status_body.Built | None:
+        updated_at = getattr(source, "updated_at", 0.0)  # read before the inventory: never newer than it
+        found = pages.get()
+        if found is None:
+            return None
+        return encoded.build(found[2], pages.disk_incidents(), pages.version_of(found[2]), updated_at)
+
+    warmer = status_body.Warmer(source, build_status, closing)
     api = APIRouter(prefix="/api/v1")
 
     def ready(version: int | None = None) -> tuple[Inventory, TruthContext, Views]:
@@ -183,25 +193,29 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         waiter = getattr(source, "wait_version", None)
         if after is not None and wait and waiter is not None and pages.version <= after:
             waiter(after, wait)
+        updated_at = getattr(source, "updated_at", 0.0)  # read before the inventory: never newer than it
         inv, _, views = ready()
-        disks = views.disks
+        warmer.ask()
+        behind = pages.disk_incidents()
         if vm is not None:
             target = find_vm(inv, vm)
-            disks = [d for d in disks if d["vm_moref"] == target.moref]
-        counts = dict.fromkeys(VERDICTS, 0)
-        for d in disks:
-            counts[d["verdict"]] += 1
-        shown = [d for d in disks if (not verdict or d["verdict"] in verdict)
-                 and (not unhealthy or d["verdict"] != "healthy")]
-        # the rows are the views' own records (the schema's fields); validating 40,000 of them again per answer
-        # cost seconds at 20,000 VMs: only the head goes through the model
-        head = schemas.Status.model_validate({**meta(), "counts": counts, "total": len(disks), "disks": [],
+            disks = [d for d in views.disks if d["vm_moref"] == target.moref]
+            rows = [status_body.row(d, behind) for d in disks]
+            counts = dict.fromkeys(VERDICTS, 0)
+            for d in disks:
+                counts[d["verdict"]] += 1
+            hosts, answered = encoded.hosts(views), {}
+        else:  # each row's JSON, kept while the row is the same; a build under way is not waited for
+            built = encoded.while_building() or encoded.build(views, behind, pages.version_of(views), updated_at)
+            disks, counts, rows, hosts = built.views.disks, built.views.counts, built.rows, built.hosts
+            answered = {"version": built.version, "updated_at": built.updated_at}
+        if verdict or unhealthy:
+            rows = [r for d, r in zip(disks, rows) if (not verdict or d["verdict"] in verdict)
+                    and (not unhealthy or d["verdict"] != "healthy")]
+        # the rows are the views' own records (the schema's fields): only the head goes through the model
+        head = schemas.Status.model_validate({**meta(), **answered, "counts": counts, "total": len(disks), "disks": [],
                                                "hosts": []}).model_dump(mode="json")
-        behind = pages.disk_incidents()
-        if behind:
-            shown = [{**d, "incidents": list(behind[d["vm_moref"], d["key"]])}
-                     if (d["vm_moref"], d["key"]) in behind else d for d in shown]
-        return JSONResponse({**head, "disks": shown, "hosts": views.hosts})
+        return Response(status_body.body(head, rows, hosts), media_type="application/json")
 
     @api.get("/disks", tags=["api"], operation_id="listDisks", response_model=schemas.DiskPage,
              responses=schemas.errors(404, 409))

@@ -83,7 +83,11 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
         vm: str | None = Query(default=None, description="Only incidents that hit this VM (name or moref)."),
         cluster: str | None = Query(default=None, description="Only incidents in this cluster."),
         q: str = q_search, sort: str = q_sort, offset: int = q_offset, limit: int = q_limit,
-        compact: bool = q_compact, version: int | None = q_version, principal: Any = Depends(who),
+        compact: bool = q_compact, version: int | None = q_version,
+        hits: bool = Query(default=False, description="Each open incident's row with every disk it hit and what the "
+                                                      "service did (`hits`, `actions`, as one incident gives them): "
+                                                      "what `vsguesttruth incidents` prints, in one request."),
+        principal: Any = Depends(who),
     ) -> dict:
         """Every incident the service knows, open ones first then the newest (sort: state, since, kind, disks,
         vms, hosts, duration, worst): the failed component, since when, what it hits."""
@@ -103,6 +107,10 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
         if items:
             said = events()
             items = [{**(cut(r) if compact else r), "done": views.done(views.state.find(r["id"]), said)} for r in items]
+            if hits:
+                items = [{**r, **{k: v for k, v in views.detail(found, said, None).items() if k in ("hits", "actions")}}
+                         if r["state"] == "open" and (found := views.state.find(r["id"])) is not None else r
+                         for r in items]
         return {"version": pages.version, "incidents_version": views.state.version, "total": len(views.rows),
                 "matched": matched, "offset": offset, "limit": limit, "sort": sort or INCIDENT_COLUMNS.default,
                 "counts": views.counts, "items": items}

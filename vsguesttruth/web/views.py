@@ -18,21 +18,14 @@ from collections import defaultdict
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
-from vsguesttruth.model import Host, Inventory, Vm
+from vsguesttruth.model import Datastore, Host, Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
 from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth
 
+from .hostrows import OTHERS_DECIDE, SEVERITY, datastore_names, host_badges, host_row, kept
 from .listing import Columns, page
 
 VERDICTS = [v.value for v in Verdict]
-SEVERITY = {v.value: v.severity for v in Verdict}
-
-#: how a host badge says what a LUN is in, from that host
-LUN_WORDS = {
-    "degraded": "degraded", "below_sla": "below service level", "connectivity_lost": "unreachable from this host",
-    "all_paths_down": "in APD", "media_failure": "lost (PDL or failed)", "unknown": "not known",
-}
-
 
 def path_status(p: Any) -> str:
     """A path's status as the vSphere Client shows it: "Active (I/O)", "Active", "Standby", "Disabled", "Dead"."""
@@ -55,9 +48,9 @@ class Views:
         #: unhealthy only) -> rows
         self.ordered: dict[tuple[Any, ...], list[dict]] = {}
         # the latest views whose rows were built: rows whose inputs did not change are taken over (_per_vm)
-        if previous is not None and "_per_vm" not in previous.__dict__:
-            previous = previous._previous
-        self._previous = previous
+        self._previous = previous if previous is None or "_per_vm" in previous.__dict__ else previous._previous
+        #: the latest views whose host rows were built (rows of hosts that did not change are taken over)
+        self._hosts_from = previous if previous is None or "hosts" in previous.__dict__ else previous._hosts_from
 
     # -- VMs and disks ------------------------------------------------------------------------------
 
@@ -98,11 +91,12 @@ class Views:
         old = before._per_vm if before is not None else {}
         old_inv = before.inv if before is not None else None
         out = {}
+        moved: dict[str, frozenset[str] | None] = {}  # datastore moref -> the hosts whose mount of it changed
         with self.lock:
             for moref, vm in self.inv.vms.items():
                 level, _ = self.level_of(vm)
                 kept = old.get(moref)
-                if kept is not None and kept[2] == level and _same_inputs(old_inv, self.inv, vm) \
+                if kept is not None and kept[2] == level and _same_inputs(old_inv, self.inv, vm, moved) \
                         and kept[0]["verdict"] not in OTHERS_DECIDE:
                     out[moref] = kept
                     continue
@@ -169,24 +163,25 @@ class Views:
 
     @cached_property
     def hosts(self) -> list[dict]:
-        """One row per host: the path summary line and badges saying what is wrong, by name."""
+        """One row per host: the path summary line and badges saying what is wrong, by name. The row of a host
+        that is the same object as in the views before is taken over (:func:`.hostrows.kept`)."""
+        before = self._hosts_from
+        self._hosts_from = None  # one generation back is enough, as for the VMs' rows
+        old = {r["moref"]: r for r in before.hosts} if before is not None else {}
+        same_names = before is not None and datastore_names(before.inv) == datastore_names(self.inv)
         on_host: dict[str, int] = defaultdict(int)
         for vm in self.inv.vms.values():
             on_host[vm.host] += 1
         rows = []
         for host in sorted(self.inv.hosts.values(), key=lambda h: h.name):
-            with self.lock:
-                s = self.ctx.host_summary(host.moref)
-            rows.append({
-                "moref": s.moref, "name": s.name, "cluster": s.cluster, "connection_state": s.connection_state,
-                "maintenance": s.maintenance, "verdict": s.verdict.value, "line": s.line,
-                "hbas_online": s.hbas_online, "hbas_total": s.hbas_total, "local_adapters": s.local_adapters,
-                "luns_ok": s.luns_ok, "luns_unreachable": s.luns_unreachable, "luns_total": s.luns_total,
-                "paths_working": s.paths_available, "paths_available": s.paths_available, "paths_io": s.paths_io,
-                "paths_total": s.paths_total,
-                "badges": host_badges(s), "vms": on_host.get(host.moref, 0),
-                "hbas": [h.as_dict() for h in s.hbas],
-            })
+            vms = on_host.get(host.moref, 0)
+            row = kept(old.get(host.moref), before.inv if before is not None else None, host) if same_names else None
+            if row is None:
+                with self.lock:
+                    row = host_row(self.ctx.host_summary(host.moref), vms)
+            elif row["vms"] != vms:
+                row = {**row, "vms": vms}
+            rows.append(row)
         return rows
 
     def host_detail(self, moref: str) -> dict:
@@ -335,39 +330,33 @@ class Views:
                 "lun_list": sorted({p.lun for _, p in used}), "vms": _vms_of(self._by["target"].get(target, ()))}
 
 
-#: verdicts other hosts decide (the LUN is not working from the VM's host: does another host reach it?)
-OTHERS_DECIDE = frozenset(v.value for v in (Verdict.CONNECTIVITY_LOST, Verdict.ALL_PATHS_DOWN,
-                                            Verdict.MEDIA_FAILURE, Verdict.UNKNOWN))
-
-
-def _same_inputs(old: Inventory | None, new: Inventory, vm: Vm) -> bool:
-    """Whether the VM, its host and its disks' datastores are the same objects in both inventories."""
+def _same_inputs(old: Inventory | None, new: Inventory, vm: Vm, moved: dict[str, frozenset[str] | None]) -> bool:
+    """Whether the VM and its host are the same objects in both inventories, and its disks' datastores the same as
+    its host sees them (``moved``: :func:`_mounts_changed` of each datastore, filled as asked)."""
     if old is None or old.vms.get(vm.moref) is not vm or old.hosts.get(vm.host) is not new.hosts.get(vm.host):
         return False
-    return all(old.datastores.get(m) is new.datastores.get(m) for d in vm.disks for m in d.datastores)
+    for d in vm.disks:
+        for m in d.datastores:
+            before, now = old.datastores.get(m), new.datastores.get(m)
+            if before is now:
+                continue
+            if m not in moved:
+                moved[m] = _mounts_changed(before, now)
+            hosts = moved[m]
+            if hosts is None or vm.host in hosts:
+                return False
+    return True
 
 
-def host_badges(s: Any) -> list[dict]:
-    """What is wrong on a host, each said by name and count, worst first: "1 of 7 LUNs in APD",
-    "vmhba2 offline", "disconnected". Empty when all is well."""
-    badges = []
-    if s.connection_state != "connected":
-        badges.append({"verdict": "unknown", "count": 1, "of": 1, "text": s.connection_state})
-    for hba in s.hbas:
-        if hba.san and not hba.online:
-            badges.append({"verdict": "connectivity_lost", "count": 1, "of": 1, "text": f"{hba.device} {hba.status}"})
-    by_verdict: dict[str, int] = defaultdict(int)
-    for lun in s.luns:
-        if lun.verdict is not Verdict.HEALTHY:
-            by_verdict[lun.verdict.value] += 1
-    total = len(s.luns)
-    for verdict in sorted(by_verdict, key=lambda v: -SEVERITY[v]):
-        n = by_verdict[verdict]
-        badges.append({"verdict": verdict, "count": n, "of": total,
-                       "text": f"{n} of {total} LUN{'s' if total != 1 else ''} {LUN_WORDS[verdict]}"})
-    if s.maintenance:
-        badges.append({"verdict": "unknown", "count": 1, "of": 1, "text": "maintenance mode"})
-    return badges
+def _mounts_changed(old: Datastore | None, new: Datastore | None) -> frozenset[str] | None:
+    """The hosts whose mount of a datastore changed, when nothing else of it did (None: something else did). A LUN
+    lost on one host changes its datastore's mounts (each second under a storm of path flaps); the datastore's VMs
+    on other hosts see no change."""
+    if old is None or new is None or (old.name, old.kind, old.url, old.accessible, old.extents, old.remote) != \
+            (new.name, new.kind, new.url, new.accessible, new.extents, new.remote):
+        return None
+    before, now = {m.host: m for m in old.mounts}, {m.host: m for m in new.mounts}
+    return frozenset(h for h in before.keys() | now.keys() if before.get(h) != now.get(h))
 
 
 def _adapter(host: Host, device: str) -> dict:
