@@ -37,23 +37,30 @@ class Settler:
     ``freeze_every`` seconds, the young generations (what died since) and moves what is still alive out of the
     collector's sight (``gc.freeze``, constant time). Frozen objects that die later are still freed at once by
     reference counting; only a cycle among them (an operation of another thread in flight at the freeze, finished
-    since) waits for the full collection made every ``every`` seconds, taken when the watch is quiet (and at the
-    latest after three times that). Measured under 1,000 flaps a minute (``make soak``): freezing every 30 s
+    since) waits for the full collection made every ``every`` seconds, taken when the watch has been quiet for
+    ``quiet_for`` seconds (a full collection of millions of objects stops everything for about a second: under a
+    storm it came in the middle of it and showed in that minute's lag p99), and at the latest after three times
+    ``every``. Measured under 1,000 flaps a minute (``make soak``): freezing every 30 s
     instead left the collector a tenth of the CPU again (lag p99 4.5 s, not 2.4); after every inventory, the
     writes in flight at each freeze added ~2 MB a minute until the full collection."""
 
-    def __init__(self, every: float = 600.0, freeze_every: float = 1.0,
+    def __init__(self, every: float = 600.0, freeze_every: float = 1.0, quiet_for: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.every = every
         self.freeze_every = freeze_every
+        self.quiet_for = quiet_for
         self.clock = clock
         self.full = 0  # full collections made
-        self._last = self._frozen = clock()
+        self._last = self._frozen = self._busy = clock()
 
     def settle(self, quiet: bool = False) -> None:
+        """After each answer of the watch (``quiet``: it brought no change)."""
         now = self.clock()
+        if not quiet:
+            self._busy = now
         late = now - self._last
-        if late >= self.every and (quiet or late >= 3 * self.every):
+        calm = quiet and now - self._busy >= self.quiet_for
+        if late >= self.every and (calm or late >= 3 * self.every):
             gc.unfreeze()
             gc.collect()
             gc.freeze()

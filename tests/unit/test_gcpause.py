@@ -33,9 +33,12 @@ def test_frozen_every_so_often_and_everything_collected_when_quiet():
         settler.settle(quiet=False)  # due, but the watch is busy (and not three times late): a freeze only
         assert settler.full == 0 and ref() is not None
         now[0] = 701
-        settler.settle(quiet=True)
+        settler.settle(quiet=True)  # quiet for a second only: a storm's short lull
+        assert settler.full == 0 and ref() is not None
+        now[0] = 706
+        settler.settle(quiet=True)  # quiet for five seconds
         assert settler.full == 1 and ref() is None
-        now[0] = 701 + 1800
+        now[0] = 706 + 1800
         settler.settle(quiet=False)  # three times late: collected even when busy
         assert settler.full == 2
     finally:
