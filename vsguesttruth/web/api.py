@@ -206,7 +206,9 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                 counts[d["verdict"]] += 1
             hosts, answered = encoded.hosts(views), {}
         else:  # each row's JSON, kept while the row is the same; a build under way is not waited for
-            built = encoded.while_building() or encoded.build(views, behind, pages.version_of(views), updated_at)
+            built = encoded.while_building()
+            if built is None or (after is not None and built.version <= after):  # a long poll waits for newer
+                built = encoded.build(views, behind, pages.version_of(views), updated_at)
             disks, counts, rows, hosts = built.views.disks, built.views.counts, built.rows, built.hosts
             answered = {"version": built.version, "updated_at": built.updated_at}
         if verdict or unhealthy:
