@@ -14,6 +14,8 @@ from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 INDENT = "  "
+#: per depth: a key as it is written there (indent, the encoded key, ": "), for the keys every row repeats
+_KEYS: list[dict[str, str]] = [{} for _ in range(8)]
 
 
 def dumps(doc: Any) -> str:
@@ -28,9 +30,16 @@ def _value(value: Any, depth: int) -> str:
     if kind is dict:
         if not value or not all(type(k) is str for k in value):
             return _nested(value, depth)
-        pad = INDENT * (depth + 1)
-        return "{\n" + ",\n".join(f"{pad}{_string(k)}: {_value(v, depth + 1)}" for k, v in value.items()) + \
-            "\n" + INDENT * depth + "}"
+        keys = _KEYS[depth + 1] if depth + 1 < len(_KEYS) else {}
+        fields = []
+        for k, v in value.items():
+            key = keys.get(k)
+            if key is None:
+                key = f"{INDENT * (depth + 1)}{_string(k)}: "
+                if len(keys) < 1000:
+                    keys[k] = key
+            fields.append(key + (_string(v) if type(v) is str else _value(v, depth + 1)))
+        return "{\n" + ",\n".join(fields) + "\n" + INDENT * depth + "}"
     if kind is list:
         if not value:
             return "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import operator
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -170,7 +171,7 @@ def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -
         for d in disks:
             if d["verdict"] in counts:
                 counts[d["verdict"]] += 1
-        out = [{**{k: d.get(k) for k in DISK_FIELDS}, "incidents": list(d.get("incidents") or ())} for d in disks]
+        out = [_json_row(d) for d in disks]
         click.echo(jsonout.dumps({"incidents": found, "disks": out, "counts": counts}))
     else:
         if found:
@@ -188,6 +189,19 @@ def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -
 #: the fields of a disk in `status --json`
 DISK_FIELDS = ("vm", "vm_moref", "disk", "key", "host", "controller", "bus", "unit", "uuid", "backing", "datastores",
                "luns", "verdict", "advice", "explanation", "sla_met", "level")
+_FIELDS = operator.itemgetter(*DISK_FIELDS)
+
+
+def _json_row(d: dict) -> dict:
+    """A disk of `status --json`: its DISK_FIELDS (None when missing) and the incidents behind it."""
+    try:
+        row = dict(zip(DISK_FIELDS, _FIELDS(d)))
+    except KeyError:
+        row = {k: d.get(k) for k in DISK_FIELDS}
+    row["incidents"] = list(d.get("incidents") or ())
+    return row
+
+
 #: above this many disks the table is printed as plain aligned lines (a rich table of 40,000 rows takes a minute)
 PLAIN_ROWS = 2000
 

@@ -72,15 +72,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
     closing = closing or threading.Event()
     source = pages.source
     encoded = status_body.StatusRows()
-
-    def build_status() -> status_body.Built | None:
-        updated_at = getattr(source, "updated_at", 0.0)  # read before the inventory: never newer than it
-        found = pages.get()
-        if found is None:
-            return None
-        return encoded.build(found[2], pages.disk_incidents(), pages.version_of(found[2]), updated_at)
-
-    warmer = status_body.Warmer(source, build_status, closing)
+    warmer = status_body.Warmer(source, lambda: encoded.latest(pages), closing)
     api = APIRouter(prefix="/api/v1")
 
     def ready(version: int | None = None) -> tuple[Inventory, TruthContext, Views]:
@@ -206,7 +198,7 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
                 counts[d["verdict"]] += 1
             hosts, answered = encoded.hosts(views), {}
         else:  # each row's JSON, kept while the row is the same; a build under way is not waited for
-            built = encoded.while_building() or encoded.build(views, behind, pages.version_of(views), updated_at)
+            built = encoded.answer(views, behind, pages.version_of(views), updated_at, after)
             disks, counts, rows, hosts = built.views.disks, built.views.counts, built.rows, built.hosts
             answered = {"version": built.version, "updated_at": built.updated_at}
         if verdict or unhealthy:

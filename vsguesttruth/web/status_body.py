@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .pages import Pages
 from .views import Views
 
 #: starlette's JSONResponse encoding (UTF-8, no NaN, no spaces)
@@ -76,6 +77,23 @@ class StatusRows:
             self._rows = rows
             self._last = Built(views, behind, out, hosts, version, updated_at, time.monotonic())
             return self._last
+
+    def answer(self, views: Views, behind: Mapping[DiskId, tuple[str, ...]], version: int, updated_at: float,
+               after: int | None = None) -> Built:
+        """The rows to answer with: the last ones built while a newer build is under way (:meth:`while_building`,
+        newer than ``after`` for a long poll), else those of ``views`` (:meth:`build`)."""
+        built = self.while_building()
+        if built is None or (after is not None and built.version <= after):
+            built = self.build(views, behind, version, updated_at)
+        return built
+
+    def latest(self, pages: Pages) -> Built | None:
+        """The rows of the pages' latest inventory, built (what :class:`Warmer` builds ahead)."""
+        updated_at = getattr(pages.source, "updated_at", 0.0)  # read before the inventory: never newer than it
+        found = pages.get()
+        if found is None:
+            return None
+        return self.build(found[2], pages.disk_incidents(), pages.version_of(found[2]), updated_at)
 
     def hosts(self, views: Views) -> bytes:
         """The JSON of ``views.hosts``: the last answer's when it is of ``views``."""
