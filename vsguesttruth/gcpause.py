@@ -38,9 +38,8 @@ class Settler:
     collector's sight (``gc.freeze``, constant time). Frozen objects that die later are still freed at once by
     reference counting; only a cycle among them (an operation of another thread in flight at the freeze, finished
     since) waits for the full collection made every ``every`` seconds, taken when the watch has been quiet for
-    ``quiet_for`` seconds (a full collection of millions of objects stops everything for about a second: under a
-    storm it came in the middle of it and showed in that minute's lag p99), and at the latest after three times
-    ``every``. Measured under 1,000 flaps a minute (``make soak``): freezing every 30 s
+    ``quiet_for`` seconds (a full collection of millions of objects stops everything for about a second: a storm's
+    short lulls are no time for it), and at the latest after three times ``every``. Measured under 1,000 flaps a minute (``make soak``): freezing every 30 s
     instead left the collector a tenth of the CPU again (lag p99 4.5 s, not 2.4); after every inventory, the
     writes in flight at each freeze added ~2 MB a minute until the full collection."""
 
