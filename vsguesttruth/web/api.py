@@ -273,10 +273,14 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         deadline = time.monotonic() + wait
         while same() and time.monotonic() < deadline and not closing.is_set():
             await asyncio.sleep(0.05)
-        # an incident change is told at once, from the newest views judged: judging a newer inventory (the next
-        # answer) takes seconds at 20,000 VMs, and the lifecycle's pass comes after the inventory's version
+        # an incident change is told at once, from the newest views judged: judging a newer inventory takes
+        # seconds at 20,000 VMs (and the lifecycle's pass comes after the inventory's version); that one is judged
+        # meanwhile in the pages' thread, and the next answer tells it
         told = incidents_after is not None and (pages.incidents_version or 0) > incidents_after
-        _, _, views = (told and pages.newest()) or await run_in_threadpool(ready)
+        newest = pages.newest() if told else None
+        if newest is not None and pages.version_of(newest[2]) < pages.version:
+            pages.judge_later()
+        _, _, views = newest or await run_in_threadpool(ready)
         version = pages.version_of(views)
         delta = await run_in_threadpool(pages.feed.since, after, version, views)
         await run_in_threadpool(pages.warm, views, version)

@@ -4,6 +4,7 @@ policy within the admin's ``[guest]`` bounds, as its guest is told), and the liv
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Mapping
@@ -22,6 +23,8 @@ from .source import InventorySource
 from .views import Views
 
 
+log = logging.getLogger(__name__)
+
 #: the inventory versions whose views are kept for pages that ask for them (/changes told them of those)
 KEEP_VERSIONS = 3
 ASKED_SECONDS = 120  # what pages asked for this lately is built ahead of their next fetch
@@ -39,6 +42,8 @@ class Pages:
         self.feed = ChangeFeed()
         self._lock = threading.Lock()  # the kept views: held for lookups only
         self._building = threading.Lock()  # held while a new inventory is judged
+        self._wanted = threading.Event()  # judge_later() asked
+        self._judge: threading.Thread | None = None
         self._inv: Inventory | None = None
         self._ctx: TruthContext | None = None
         self._views: Views | None = None
@@ -108,6 +113,24 @@ class Pages:
         """The newest views built, without judging a newer inventory (None: none yet)."""
         with self._lock:
             return self._built[max(self._built)] if self._built else None
+
+    def judge_later(self) -> None:
+        """Judge the latest inventory in the pages' own thread (a request that needs it meanwhile waits for that
+        judging instead of doing it again)."""
+        self._wanted.set()
+        with self._lock:
+            if self._judge is None:
+                self._judge = threading.Thread(target=self._judging, name="vsgt-pages", daemon=True)
+                self._judge.start()
+
+    def _judging(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                self.get()
+            except Exception:  # noqa: BLE001 - the next request judges it itself (and says why)
+                log.exception("judging the latest inventory failed")
 
     def _current(self) -> tuple[Inventory, TruthContext, Views] | None:
         """The views of the source's latest inventory if they are built (under ``_lock``), remembered under the
