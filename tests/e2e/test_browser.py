@@ -294,6 +294,38 @@ def test_global_view_updates_live_filters_sorts_and_follows_the_theme(lab, web, 
     expect(headline).to_contain_text("are healthy")
 
 
+def test_a_second_port_fault_opens_its_incident_on_the_open_page(lab, web, page):
+    """One array port down and the overview open; a second port fails: its incident opens on the page without a
+    reload (the open incidents, the timeline, the disks' incident column) through the live feed, and resolves
+    the same way when the port returns."""
+    lab.fault("target", target="A-ctl0-p0", state="dead")
+    first = wait_incident(web, "target")
+    page.goto(f"{web.url}/ui/global.html#token={READ}")
+    opened = page.locator("#open-incidents-table tbody tr[data-state=open]")
+    expect(opened).to_have_count(1)
+    expect(page.locator(f'#incident-timeline li[data-kind="opened"][data-incident="{first}"]')).to_be_visible()
+    page.evaluate("window.__stillHere = true")
+    told = page.evaluate("document.body.getAttribute('data-updated')")
+
+    lab.fault("target", target="A-ctl1-p0", state="dead")
+    expect(opened).to_have_count(2)
+    second = next(i for i in opened.evaluate_all("rows => rows.map(r => r.dataset.incident)") if i != first)
+    expect(page.locator(f'#incident-timeline li[data-kind="opened"][data-incident="{second}"]')).to_be_visible()
+    expect(page.locator(f'#disks-table tbody tr[data-verdict] a[data-route="incident/{second}"]').first).to_be_visible()
+    assert page.evaluate("window.__stillHere") is True  # no reload
+    updates = page.evaluate("window.VSGT.updates")
+    incident_updates = [u for u in updates if u["incidents"]]
+    assert incident_updates, updates  # the live feed told of the incident change (not only the 10 s refresh)
+    assert page.evaluate("document.body.getAttribute('data-updated')") != told
+    assert all(0 <= u["ms"] < 10_000 for u in updates), updates  # each one patched the page (a wide bound)
+    shot(page, "global-second-port")
+
+    lab.fault("target", target="A-ctl1-p0", state="ok")
+    expect(opened).to_have_count(1)
+    expect(page.locator(f'#incident-timeline li[data-kind="resolved"][data-incident="{second}"]')).to_be_visible()
+    assert page.evaluate("window.__stillHere") is True
+
+
 def test_a_standby_instance_says_so_in_the_context_line(web, page):
     page.goto(f"{web.url}/ui/global.html#token={READ}")
     expect(page.locator("#context")).to_contain_text("inventory v")

@@ -180,3 +180,35 @@ def test_recent_moves_finds_our_move_among_thousands(conn, history):
     # the newest of ours, oldest first
     mine = events.query(conn, history["vm"]._moId, max_count=3)
     assert len(mine) <= 3 and [e.key for e in mine] == sorted(e.key for e in mine)
+
+
+def test_the_pages_read_the_services_events_once_and_keep_the_reading(history_lab, conn, history, monkeypatch):
+    """The plugin server's reading of the service's events: one QueryEvents shared by every page, read again in
+    the background when it is old, and the same list while vCenter has nothing new (the pages keep what they
+    make of a reading: the incidents' 'what the service did' and their timeline)."""
+    from vsguesttruth.web import WatcherSource, source as web_source
+
+    pages = WatcherSource(lambda: vc_connect(ConnectionSettings(
+        url=history_lab.url, username=history_lab.username, password=history_lab.password, ca_file=history_lab.cert)))
+
+    def read_again() -> list[dict]:
+        """The reading after the next one in the background (the old one is answered meanwhile)."""
+        before = pages.events("", 1000)
+        lock = pages._reading_lock("")
+        with lock:  # the background reading has been asked for and holds it until done
+            pass
+        return before
+
+    try:
+        first = pages.events("", 1000)
+        assert history["message"] in [e["message"] for e in first]
+        assert pages.events("", 1000) is first and pages.events("", 1) == first[-1:]
+        monkeypatch.setattr(web_source, "EVENTS_CACHE_SECONDS", 0.0)  # every reading is old from now on
+        assert read_again() is first  # answered at once, read again behind it ...
+        assert pages.events("", 1000) is first  # ... and nothing new in vCenter: the same reading
+        events.post(conn, history["vm"]._moId, f"advice: test {history['tag']}")
+        read_again()
+        newer = pages.events("", 1000)
+        assert newer is not first and newer[-1]["message"] == f"{events.PREFIX}advice: test {history['tag']}"
+    finally:
+        pages.stop()

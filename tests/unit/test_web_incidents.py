@@ -224,3 +224,52 @@ def test_the_list_with_hits_gives_each_open_incident_as_its_detail_does(world):
     assert "advice" not in open_row  # the planner is not asked for every VM of every incident
     assert all("hits" not in r for r in page["items"] if r["state"] == "resolved")
     assert "hits" not in world.get("/api/v1/incidents")["items"][0]
+
+
+def test_an_incident_change_redoes_only_the_incidents_that_changed(world):
+    """A new incident state (a second failure opens) makes new views, but the incidents that did not change keep
+    what was made of them: their rows, their lines on the timeline, what the service did by the same reading of
+    its events; the timeline reads each event's VM once, not every hit of every incident."""
+    inv = world.source.latest()
+    world.set(set_hba(inv, "esx-a01", "vmhba2", "dead"), 0)
+    world.set(set_host(set_hba(inv, "esx-a01", "vmhba2", "dead"), "esx-b02", "disconnected"), 1)
+    pages = world.client.app.state.pages
+    before = pages.incident_views()
+    said = pages.incident_events()  # one reading of the service's events (the live source keeps it a few seconds)
+    before.warm(said, (20,))
+    hba = next(i for i in before.state.incidents if i.kind.value == "hba")
+    old_row = next(r for r in before.rows if r["id"] == hba.id)
+    old_done = before.done(hba, said)
+    old_timeline = before.timeline(said, 20)
+
+    world.set(set_target(set_host(set_hba(inv, "esx-a01", "vmhba2", "dead"), "esx-b02", "disconnected"),
+                         "B-ctl0-p0", "dead"), 2)  # a target port of the other array fails too
+    after = pages.incident_views()
+    assert after is not before and after.state.version > before.state.version
+    assert after.find(hba.id) is hba  # the lifecycle kept it as it was
+    assert next(r for r in after.rows if r["id"] == hba.id) is not old_row  # open: its duration goes on ...
+    assert after._worked(hba) is before._worked(hba)  # ... but nothing else of it was made again
+    assert after.done(hba, said) == old_done and after._worked(hba).done[0] is said
+    new = [i for i in after.state.incidents if i.kind.value == "target"]
+    assert new and all(after._worked(i).marks[0]["kind"] == "opened" for i in new)
+    timeline = after.timeline(said, 20)
+    assert [t for t in timeline if t["incident"] == hba.id] == [t for t in old_timeline if t["incident"] == hba.id]
+    assert {t["incident"] for t in timeline if t["kind"] == "opened"} == {i.id for i in after.state.incidents}
+    assert after.timeline(said, 20) is timeline  # once per state and reading
+    assert after.hit(hba.id) == {h.vm for h in hba.hits} and after.hit("hba-0000000000") == frozenset()
+
+
+def test_an_incident_change_is_told_before_the_newer_inventory_is_judged(world):
+    """The lifecycle takes in an inventory after the inventory's version is out, and judging an inventory takes
+    seconds at scale: a live page waiting on both hears of the incident at once, from the views already judged,
+    and of the newer inventory in the next answer."""
+    start = world.get("/api/v1/changes", after=0)
+    version, incidents = start["version"], start["incidents_version"]
+    world.set(set_target(world.source.latest(), "A-ctl0-p0", "dead"))  # not judged by the pages yet
+    told = world.get("/api/v1/changes", after=version, incidents_after=incidents, wait=5)
+    assert told["incidents_version"] > incidents and told["version"] == version and told["disks"] == []
+    [row] = world.get("/api/v1/incidents", version=version)["items"]  # the page's fetch: the views it was told of
+    assert row["kind"] == "target"
+    then = world.get("/api/v1/changes", after=version, incidents_after=told["incidents_version"], wait=5)
+    assert then["version"] > version and then["changed_disks"] == 9
+    assert {d["verdict"] for d in then["disks"]} == {"degraded"}

@@ -6,7 +6,7 @@ the web source give them (``time`` ISO 8601 or datetime, ``vm``, ``vm_name``, ``
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import AbstractSet, Any, Iterable, Mapping
 
 from .lifecycle import Incident
 
@@ -30,9 +30,12 @@ def _when(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def actions(incident: Incident, events: Iterable[Mapping[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The service's events about the VMs ``incident`` hit while it was open (oldest first), each with its kind."""
-    vms = {h.vm for h in incident.hits}
+def actions(incident: Incident, events: Iterable[Mapping[str, Any]], now: datetime,
+            vms: AbstractSet[str] | None = None) -> list[dict[str, Any]]:
+    """The service's events about the VMs ``incident`` hit while it was open (oldest first), each with its kind;
+    ``vms``: the morefs of the VMs it hit, when the caller keeps them (a port of a big array hits thousands)."""
+    if vms is None:
+        vms = {h.vm for h in incident.hits}
     start, end = incident.since - SLACK, (incident.resolved_at or now) + SLACK
     out = []
     for e in events:

@@ -45,7 +45,7 @@ class Incident:
     resolved_at: datetime | None = None
     merged_into: str = ""
     hits: tuple[Hit, ...] = ()  # every disk it hit while open (latest verdict seen while hit)
-    seen: datetime | None = None  # when the watch last saw it (open: the last grouping)
+    seen: datetime | None = None  # the grouping that last changed it (its failure or its hits)
 
     @property
     def kind(self) -> Kind:
@@ -137,7 +137,9 @@ class Lifecycle:
                 self.open[key] = incident
                 changes.append(Transition("opened", incident))
             else:
-                self.open[key] = replace(known, failure=f, hits=_merge(known.hits, hits.get(key, ())), seen=now)
+                merged = _merge(known.hits, hits.get(key, ()))
+                if merged is not known.hits or known.failure != f:  # else the same object: readers keep their work
+                    self.open[key] = replace(known, failure=f, hits=merged, seen=now)
         for key in [k for k in self.open if k not in current]:
             incident = self.open.pop(key)
             done = replace(incident, state=RESOLVED, resolved_at=now, merged_into=self._merged(incident))

@@ -61,7 +61,7 @@ class ChangeFeed:
         if after >= version:
             return out
         with self._lock:
-            steps = [s for s in self._steps if s[1] > after]
+            steps = [s for s in self._steps if after < s[1] <= version]  # (the feed may be further on)
             if not steps or steps[0][0] > after:
                 out["reset"] = True
                 return out

@@ -38,7 +38,6 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
     """The incident routes on ``pages`` (whose ``incidents`` is the service's lifecycle); ``who`` authenticates
     (the API's dependency); ``plan(inventory, vm)``: remediation's decision for one VM (the advice shown)."""
     api = APIRouter(prefix="/api/v1")
-    source = pages.source
 
     def ready(version: int | None = None) -> IncidentViews:
         if pages.incidents is None:
@@ -60,9 +59,7 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
         if bad:
             raise HTTPException(422, {"error": f"unknown {field} {bad[0]!r}; known: {', '.join(allowed)}", "field": field})
 
-    def events() -> list[dict]:
-        reader = getattr(source, "events", None)
-        return reader("", 1000) if reader is not None else []
+    events = pages.incident_events
 
     q_search = Query(default="", max_length=200, description="Search: matched anywhere in the row's text.")
     q_sort = Query(default="", description="Column to sort by; prefix - for descending.")
@@ -94,14 +91,11 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
         known(state, ("open", "resolved"), "state")
         known(kind, KINDS, "kind")
         views = ready(version)
-        hit_vm = None
-        if vm is not None:
-            hit_vm = {i.id for i in views.state.incidents if any(vm in (h.vm, h.vm_name) for h in i.hits)}
 
         def where(r: dict) -> bool:
             return ((not state or r["state"] in state) and (not kind or r["kind"] in kind)
                     and (host is None or host in r["hosts"]) and (cluster is None or cluster in r["clusters"])
-                    and (hit_vm is None or r["id"] in hit_vm))
+                    and (vm is None or vm in r["vms"] or vm in views.hit(r["id"])))  # name or moref
 
         items, matched = listed(views.rows, INCIDENT_COLUMNS, sort, q, offset, limit, where)
         if items:
@@ -121,7 +115,7 @@ def router(pages: Pages, who: Callable, *, plan: Callable | None = None) -> APIR
                  version: int | None = q_version, principal: Any = Depends(who)) -> dict:
         """Incidents opening and resolving, and what the service did about the VMs they hit, newest last."""
         views = ready(version)
-        return {"incidents_version": views.state.version, "items": views.timeline(events(), limit)}
+        return {"incidents_version": views.state.version, "items": pages.timeline(views, limit)}
 
     @api.get("/incidents/{incident}", tags=["incidents"], operation_id="getIncident", response_model=s.IncidentDetail,
              responses=schemas.errors(404, 501))

@@ -40,7 +40,7 @@ METRIC_FAMILIES = {
     "vsguesttruth_spof_disks": "Healthy disks one failure of the finding's component would hit, per cluster.",
     "vsguesttruth_spof_datastore": "1 for each datastore a single point of failure exposes.",
 }
-_VERDICT = attrgetter("verdict")
+_VERDICT, _VM = attrgetter("verdict"), attrgetter("vm")
 EVIDENCE_SHOWN = 500  # symptoms listed in one incident's detail (a fabric has thousands of dead paths)
 
 
@@ -56,11 +56,28 @@ class IncidentSource:
 
 
 #: IncidentViews' cached properties that read the incident state only (not the inventory)
-_STATE_ONLY = ("rows", "counts", "_hit_by")
+_STATE_ONLY = ("rows", "counts", "_by_id")
+
+
+@dataclass(slots=True)
+class _Worked:
+    """What is worked out of one incident alone, kept while the lifecycle keeps it as the same object (it makes a
+    new one only when the incident changed): its row, the VMs it hit, its lines on the timeline, and what the
+    service did about it by one reading of the service's events."""
+
+    incident: Incident
+    row: dict
+    vms: frozenset[str]
+    marks: list[dict]
+    done: tuple[list[dict], str] | None = None  # (the events read, what was done)
 
 
 class IncidentViews:
-    """The incidents and findings of one incident state and one inventory (thread-safe: built once, then read)."""
+    """The incidents and findings of one incident state and one inventory (thread-safe: built once, then read).
+
+    A new incident state (every change of the lifecycle) or inventory makes new views; what each incident alone
+    gives is taken over from the ``previous`` views for the incidents that did not change, so the work of an
+    incident change is the changed incidents', not the thousands of VMs the others hit."""
 
     def __init__(self, state: IncidentState, inv: Inventory, views: Views, level: Any, source: IncidentSource,
                  previous: "IncidentViews | None" = None) -> None:
@@ -71,22 +88,21 @@ class IncidentViews:
         self.source = source
         self.now = state.updated or datetime.now(timezone.utc)
         self._lock = threading.Lock()
-        self._done: dict[str, tuple[list[dict], str]] = {}  # incident id -> (the events read, what was done)
         self._timeline: dict[int, tuple[list[dict], list[dict]]] = {}  # limit -> (the events read, the items)
-        # incident object -> its row: the lifecycle keeps an incident that did not change as the same object
-        self._row_memo: dict[int, tuple[Incident, dict]] = previous._row_memo if previous is not None else {}
+        self._memo: dict[int, _Worked] = previous._memo if previous is not None else {}  # id(incident) ->
         if previous is not None and previous.state is state:
-            # a new inventory, the same incidents: what depends on the incidents alone is taken over (a page's
-            # update at 20,000 VMs would rebuild rows of thousands of VMs for every flap elsewhere)
+            # a new inventory, the same incidents: what depends on the incidents alone is taken over
             for name in _STATE_ONLY:
                 if name in previous.__dict__:
                     self.__dict__[name] = previous.__dict__[name]
-            self._done = previous._done
             self._timeline = previous._timeline
 
-    def warm(self) -> None:
-        """Build what every page's fetch after an incident change reads (the rows, who hit which VM)."""
-        self.rows, self._hit_by  # noqa: B018 - cached properties: built once, by the first to ask
+    def warm(self, events: list[dict] | None = None, limits: tuple[int, ...] = ()) -> None:
+        """Build what a page fetches after an incident change: the rows, the counts, and the timeline of each
+        of ``limits`` by the reading ``events``."""
+        self.rows, self.counts  # noqa: B018 - cached properties: built once, by the first to ask
+        for limit in limits if events is not None else ():
+            self.timeline(events, limit)
 
     # -- incidents ------------------------------------------------------------------------------------
 
@@ -103,17 +119,27 @@ class IncidentViews:
         out["worst"] = next((v for v, s in SEVERITY.items() if s == worst), "healthy")
         return out
 
+    def _worked(self, i: Incident) -> _Worked:
+        """What ``i`` alone gives, worked out once per incident object."""
+        found = self._memo.get(id(i))
+        if found is None or found.incident is not i:
+            row = self.row(i)
+            marks = [{"time": i.since.isoformat(), "kind": "opened", "incident": i.id, "incident_kind": i.kind.value,
+                      "message": f"incident {i.id} opened: {row['line']}", "vm": "", "vm_name": ""}]
+            if i.resolved_at is not None:
+                marks.append({"time": i.resolved_at.isoformat(), "kind": "resolved", "incident": i.id,
+                              "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {row['line']}",
+                              "vm": "", "vm_name": ""})
+            found = self._memo[id(i)] = _Worked(i, row, frozenset(map(_VM, i.hits)), marks)
+        return found
+
     @cached_property
     def rows(self) -> list[dict]:
-        memo, out = self._row_memo, []
+        out = []
         for i in self.state.incidents:
-            found = memo.get(id(i))
-            if found is None or found[0] is not i:
-                row = self.row(i)
-                memo[id(i)] = (i, row)
-            else:  # only its duration goes on
-                row = {**found[1], "duration_s": round(i.duration(self.now).total_seconds(), 1)}
-            out.append(row)
+            row = self._worked(i).row
+            out.append(row if not i.open else {**row, "duration_s": round(i.duration(self.now).total_seconds(), 1)})
+        memo = self._memo
         if len(memo) > 2 * len(self.state.incidents) + 16:
             alive = {id(i) for i in self.state.incidents}
             for key in [k for k in list(memo) if k not in alive]:  # another request may add meanwhile
@@ -127,6 +153,18 @@ class IncidentViews:
         for r in open_rows:
             by_kind[r["kind"]] += 1
         return {"open": len(open_rows), "resolved": len(self.rows) - len(open_rows), "open_by_kind": by_kind}
+
+    @cached_property
+    def _by_id(self) -> dict[str, Incident]:
+        return {i.id: i for i in self.state.incidents}
+
+    def find(self, incident_id: str) -> Incident | None:
+        return self._by_id.get(incident_id)
+
+    def hit(self, incident_id: str) -> frozenset[str]:
+        """The morefs of the VMs the incident ``incident_id`` hit."""
+        found = self.find(incident_id)
+        return self._worked(found).vms if found is not None else frozenset()
 
     def detail(self, incident: Incident, events: list[dict], plan: Callable[[str], Any] | None) -> dict:
         """One incident: its row, every disk it hit (verdict when hit, verdict now), its evidence, what the
@@ -144,7 +182,7 @@ class IncidentViews:
                             for name, moref in zip(incident.failure.host_names, incident.failure.hosts)]
         out["evidence_items"] = [s.as_dict() for s in incident.failure.symptoms[:EVIDENCE_SHOWN]]
         out["evidence_total"] = len(incident.failure.symptoms)
-        out["actions"] = actions(incident, events, self.now)
+        out["actions"] = actions(incident, events, self.now, self._worked(incident).vms)
         advice = []
         if plan is not None and incident.open:
             for vm in dict.fromkeys(h.vm for h in incident.hits):
@@ -160,21 +198,13 @@ class IncidentViews:
         once per incident and reading of the events (the source keeps a reading a few seconds)."""
         if incident is None:
             return ""
-        kept = self._done.get(incident.id)
+        worked = self._worked(incident)
+        kept = worked.done
         if kept is not None and kept[0] is events:
             return kept[1]
-        said = summary(actions(incident, events, self.now))
-        self._done[incident.id] = (events, said)
+        said = summary(actions(incident, events, self.now, worked.vms))
+        worked.done = (events, said)
         return said
-
-    @cached_property
-    def _hit_by(self) -> dict[str, Incident]:
-        """VM moref -> the first incident that hit it."""
-        hit_by: dict[str, Incident] = {}
-        for i in self.state.incidents:
-            for h in i.hits:
-                hit_by.setdefault(h.vm, i)
-        return hit_by
 
     def timeline(self, events: list[dict], limit: int) -> list[dict]:
         """Incidents opening and resolving, and the service's actions, newest last; worked out once per incident
@@ -190,22 +220,26 @@ class IncidentViews:
 
     def _timeline_items(self, events: list[dict]) -> list[dict]:
         items = []
-        for i, row in zip(self.state.incidents, self.rows):  # the row's line: built once per incident
-            line = row["line"]
-            items.append({"time": i.since.isoformat(), "kind": "opened", "incident": i.id, "incident_kind": i.kind.value,
-                          "message": f"incident {i.id} opened: {line}", "vm": "", "vm_name": ""})
-            if i.resolved_at is not None:
-                items.append({"time": i.resolved_at.isoformat(), "kind": "resolved", "incident": i.id,
-                              "incident_kind": i.kind.value, "message": f"incident {i.id} resolved: {line}",
-                              "vm": "", "vm_name": ""})
-        hit_by = self._hit_by
+        for i in self.state.incidents:  # each incident's lines: made once per incident
+            items.extend(self._worked(i).marks)
+        # each event goes with the first incident that hit its VM: only the VMs the events name are looked up
+        # (a few hundred), each incident's VMs against them (set intersections: no loop over its hits)
+        left = {e.get("vm", "") for e in events}
+        first: dict[str, Incident] = {}
+        for i in self.state.incidents:
+            if not left:
+                break
+            found = left.intersection(self._worked(i).vms)
+            if found:
+                first.update(dict.fromkeys(found, i))
+                left -= found
         by_incident: dict[str, tuple[Incident, list[dict]]] = {}
         for e in events:  # each incident's events together: its hits are looked at once, not once per event
-            incident = hit_by.get(e.get("vm", ""))
+            incident = first.get(e.get("vm", ""))
             if incident is not None:
                 by_incident.setdefault(incident.id, (incident, []))[1].append(e)
         for incident, said in by_incident.values():
-            for found in actions(incident, said, self.now):
+            for found in actions(incident, said, self.now, self._worked(incident).vms):
                 items.append({"time": found["time"], "kind": found["kind"], "incident": incident.id,
                               "incident_kind": incident.kind.value, "message": found["message"],
                               "vm": found.get("vm", ""), "vm_name": found.get("vm_name", "")})

@@ -22,6 +22,9 @@ import uvicorn
 from vsguesttruth.errors import ConfigError, VsgtError
 
 log = logging.getLogger(__name__)
+#: an idle connection stays open this long: an open page asks every few seconds (its long poll, its views read
+#: again every 10 s), and a new TLS handshake per update costs more than the update's own requests
+KEEP_ALIVE_SECONDS = 30
 
 
 def self_signed(directory: str | Path, names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> tuple[Path, Path]:
@@ -92,7 +95,7 @@ class WebServer:
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
             ssl_certfile=str(cert_file) if cert_file else None, ssl_keyfile=str(key_file) if key_file else None,
-            timeout_graceful_shutdown=int(max(grace, 1)), server_header=False,
+            timeout_graceful_shutdown=int(max(grace, 1)), server_header=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="vsgt-web", daemon=True)

@@ -11,6 +11,7 @@ the service's vCenter events (what it did: moves, advice, refusals) for the page
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -101,6 +102,9 @@ class WatcherSource:
         self._about: dict | None = None
         self._events: TTLCache[tuple[float, list[dict]]] = TTLCache(256)  # VM -> (read at, events)
         self._reading: dict[str, threading.Lock] = {}  # VM ("" all) -> held while its events are read
+        self._wanted: queue.SimpleQueue[tuple[str, threading.Lock | None]] = queue.SimpleQueue()  # read again
+        self._reader: threading.Thread | None = None  # reads them, one VM (or all) after the other
+        self._stopped = False
 
     @classmethod
     def sharing(cls, informer: Any, level: ServiceLevel | None = None, conn: Any = None) -> "WatcherSource":
@@ -114,6 +118,9 @@ class WatcherSource:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.informer.close()
+        with self._side_lock:
+            self._stopped = True
+            self._wanted.put(("", None))  # the reader ends after the reading under way
         with self._side_lock:
             side, self._side = self._side, None
         if side is not None and self._own_side:
@@ -149,17 +156,18 @@ class WatcherSource:
         One QueryEvents per VM (or for all) every few seconds however many pages ask: a reading younger than
         ``EVENTS_CACHE_SECONDS`` is answered as it is; an older one (up to ``EVENTS_STALE_SECONDS``) is answered
         too while a thread reads them again, so a page's update never waits on vCenter's event history (a
-        tenth to a third of a second at 20,000 VMs); requests that find none wait together for one reading."""
+        tenth to a third of a second at 20,000 VMs); requests that find none wait together for one reading.
+        The answer is the same list while the reading is the same (the pages keep what they make of it)."""
         hit, kept = self._events.get(vm)
         if hit:
             read_at, found = kept  # type: ignore[misc]
             if time.monotonic() - read_at >= EVENTS_CACHE_SECONDS:
                 self._read_later(vm)
-            return found[-limit:]
+            return found if len(found) <= limit else found[-limit:]
         with self._reading_lock(vm):
             hit, kept = self._events.get(vm)  # another request may have read them meanwhile
             found = kept[1] if hit else self._read_events(vm)  # type: ignore[index]
-        return found[-limit:]
+        return found if len(found) <= limit else found[-limit:]
 
     def _reading_lock(self, vm: str) -> threading.Lock:
         with self._side_lock:
@@ -175,16 +183,32 @@ class WatcherSource:
             return []
         since = datetime.now(timezone.utc) - timedelta(seconds=EVENTS_SECONDS)
         found = [e.as_dict() for e in events.query(conn, vm, since=since)]
+        hit, kept = self._events.get(vm)
+        if hit and kept[1] == found:  # type: ignore[index]
+            found = kept[1]  # type: ignore[index]  # nothing new: the same reading
         self._events.put(vm, (time.monotonic(), found), EVENTS_STALE_SECONDS)
         return found
 
     def _read_later(self, vm: str) -> None:
-        """Read ``vm``'s events again in a thread, unless a reading is under way."""
+        """Read ``vm``'s events again in the reader's thread, unless a reading is under way (a thread of its
+        own: starting one per reading waits for it to run, while the watch's thread keeps the interpreter)."""
         lock = self._reading_lock(vm)
         if not lock.acquire(blocking=False):
             return
+        with self._side_lock:
+            if self._stopped:
+                lock.release()
+                return
+            self._wanted.put((vm, lock))
+            if self._reader is None:
+                self._reader = threading.Thread(target=self._read_wanted, name="vsgt-events", daemon=True)
+                self._reader.start()
 
-        def read() -> None:
+    def _read_wanted(self) -> None:
+        while True:
+            vm, lock = self._wanted.get()
+            if lock is None:  # stopped
+                return
             try:
                 self._read_events(vm)
             except Exception as err:  # noqa: BLE001 - the next request reads them itself (and says why)
@@ -192,8 +216,6 @@ class WatcherSource:
                 self._events.pop(vm)
             finally:
                 lock.release()
-
-        threading.Thread(target=read, name="vsgt-events", daemon=True).start()
 
     def latest(self) -> Inventory | None:
         return self.informer.latest()

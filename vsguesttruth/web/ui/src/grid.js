@@ -8,7 +8,8 @@ const PAGE_SIZES = [25, 50, 100, 200];
 
 // options: id, label (what the rows are, e.g. "disks"), columns [{title, sort?, cell(row) -> node|text,
 // cls?}], load(params) -> Promise<{items, matched, total}>, rowAttrs(row), sort (default), limit, search
-// (placeholder or false), toolbar (extra nodes), empty (text when nothing matches), filters (object).
+// (placeholder or false), toolbar (extra nodes), empty (text when nothing matches), filters (object), clock
+// (cells read the browser's clock: drawn again on every load; else rows equal to those shown are kept).
 export function grid(options) {
   const state = { sort: options.sort || "", q: "", offset: 0, limit: options.limit || 50, filters: { ...(options.filters || {}) } };
   const id = options.id;
@@ -37,6 +38,7 @@ export function grid(options) {
         el("label", { for: id + "-size", text: "Rows per page" }), size)));
   let seq = 0;
   let lastCount = "";
+  let drawn = null;  // the rows shown, as JSON
 
   function header() {
     const current = state.sort || options.sort || "";
@@ -61,14 +63,21 @@ export function grid(options) {
     try {
       page = await options.load({ ...state.filters, sort: state.sort, q: state.q, offset: state.offset, limit: state.limit });
     } catch (err) {
-      if (mine === seq) replace(tbody, el("tr", null, el("td", { colspan: options.columns.length, cls: "vsgt-error", text: err.message || String(err) })));
+      if (mine === seq) {
+        replace(tbody, el("tr", null, el("td", { colspan: options.columns.length, cls: "vsgt-error", text: err.message || String(err) })));
+        drawn = null;
+      }
       return;
     }
     if (mine !== seq) return;  // a newer request is on its way
     const rows = page.items || [];
-    replace(tbody, rows.length ? rows.map((row) => el("tr", options.rowAttrs ? options.rowAttrs(row) : null,
-      options.columns.map((c) => el("td", { cls: c.cls || null }, c.cell(row)))))
-      : el("tr", null, el("td", { colspan: options.columns.length, cls: "vsgt-empty", text: options.empty || "Nothing to show." })));
+    const json = JSON.stringify(rows);
+    if (json !== drawn || options.clock) {  // a live change reloads every list it may touch: most stay the same
+      replace(tbody, rows.length ? rows.map((row) => el("tr", options.rowAttrs ? options.rowAttrs(row) : null,
+        options.columns.map((c) => el("td", { cls: c.cls || null }, c.cell(row)))))
+        : el("tr", null, el("td", { colspan: options.columns.length, cls: "vsgt-empty", text: options.empty || "Nothing to show." })));
+      drawn = json;
+    }
     const first = rows.length ? state.offset + 1 : 0;
     const text = page.matched ? first + "\u2013" + (state.offset + rows.length) + " of " + page.matched + " " + options.label
       + (page.matched !== page.total ? " (" + page.total + " in all)" : "") : "No " + options.label + " match";

@@ -1,8 +1,9 @@
 // Live updates: long-poll /changes?after=V&incidents_after=I (the inventory and incident versions the page
 // shows). The server answers as soon as either is newer, with only what changed; pages patch what they show
 // (``changes.inventory_changed``, ``changes.incidents_changed``: which of the two moved).
-// The last update's timing (answer received -> page patched, and what changed) is kept in window.VSGT.lastUpdate,
-// the last 20 in window.VSGT.updates.
+// The last update's timing (answer received -> page patched, including the requests the change made: an
+// incident change's list, timeline and disk rows; and what changed: the inventory, the incidents) is kept in
+// window.VSGT.lastUpdate, the last 100 in window.VSGT.updates.
 import { api } from "./api.js";
 
 // At most this many changed disks, hosts and VMs listed: a failed array port changes thousands of disks, and a
@@ -43,7 +44,7 @@ export function start(fromVersion, status) {
         window.VSGT = window.VSGT || {};
         window.VSGT.lastUpdate = { version, incidents_version: incidents, received, applied, ms: applied - received,
           inventory: changes.inventory_changed, incidents: changes.incidents_changed };
-        window.VSGT.updates = (window.VSGT.updates || []).slice(-19).concat([window.VSGT.lastUpdate]);
+        window.VSGT.updates = (window.VSGT.updates || []).slice(-99).concat([window.VSGT.lastUpdate]);
         document.body.setAttribute("data-updated", String(version) + "/" + String(incidents));
       }
       window.setTimeout(loop, 50);

@@ -126,9 +126,7 @@ export function globalView(root, about) {
   const recent = el("div", { id: "timeline-box" });
   let auditAt = 0;  // the audit (what one more failure would hit) is a planning view: read again once a minute
   const audit = () => { auditAt = Date.now(); return findings.reload(); };
-  const drawTimeline = async () => {
-    try { replace(recent, await incidentTimeline(20)); } catch (err) { replace(recent, el("p", { cls: "vsgt-error", text: err.message })); }
-  };
+  const drawTimeline = () => incidentTimeline(recent, 20);
 
   async function activity() {
     const answer = await api("events?limit=200");

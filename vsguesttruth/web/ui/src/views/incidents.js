@@ -4,7 +4,7 @@
 // with the verdict then and now, what the service did and what remediation would do now.
 import { api, query } from "../api.js";
 import { list, objectLink, routeLink } from "../common.js";
-import { el, scroll, time } from "../dom.js";
+import { el, replace, scroll, time } from "../dom.js";
 import { grid } from "../grid.js";
 import { pinned } from "../live.js";
 import { timeline } from "../timeline.js";
@@ -66,7 +66,7 @@ export function incidentGrid(options) {
   return grid({
     id: options.id, label: options.label, caption: options.caption || options.label, sort: "state", limit: options.limit || 25,
     search: options.search === undefined ? "component, host, VM, LUN\u2026" : options.search,
-    empty: options.empty || "No incident.", columns: COLUMNS,
+    empty: options.empty || "No incident.", columns: COLUMNS, clock: true,
     rowAttrs: (i) => ({ "data-incident": i.id, "data-kind": i.kind, "data-state": i.state }),
     load: (p) => api("incidents" + query({ ...p, ...pinned(), state: options.state ? [options.state] : [], compact: true })),
   });
@@ -105,10 +105,23 @@ export function timelineItems(items) {
   }));
 }
 
-export async function incidentTimeline(limit, id) {
-  const answer = await api("incidents/timeline" + query({ limit: limit || 30, ...pinned() }));
-  return timeline(timelineItems(answer.items), { id: id || "incident-timeline", label: "Incidents and the service's actions",
-    empty: "No incident and no action in the last day." });
+// The newest ``limit`` items of the incidents' timeline, drawn into ``box`` unless they are those drawn there
+// already (a live change reads it again with everything it may touch); an error is said there instead.
+const drawnIn = new WeakMap();  // box -> the items drawn in it, as JSON
+export async function incidentTimeline(box, limit, id) {
+  let answer;
+  try {
+    answer = await api("incidents/timeline" + query({ limit: limit || 30, ...pinned() }));
+  } catch (err) {
+    replace(box, el("p", { cls: "vsgt-error", text: err.message }));
+    drawnIn.delete(box);
+    return;
+  }
+  const json = JSON.stringify(answer.items);
+  if (drawnIn.get(box) === json) return;
+  replace(box, timeline(timelineItems(answer.items), { id: id || "incident-timeline", label: "Incidents and the service's actions",
+    empty: "No incident and no action in the last day." }));
+  drawnIn.set(box, json);
 }
 
 function table(id, caption, head, rows, empty) {
