@@ -16,7 +16,7 @@ from vsguesttruth.incidents import IncidentController
 from vsguesttruth.plan import plan_for
 from vsguesttruth.web import Auth, IncidentSource, StaticSource, TokenStore, create_app
 
-from fakes.inventory import drop_paths, host_moref, lab_inventory, set_hba, set_host, set_target, vm_moref
+from fakes.inventory import drop_paths, host_moref, lab_inventory, set_hba, set_host, set_path, set_target, vm_moref
 from fakes.web import READ, READ_H
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
@@ -115,6 +115,24 @@ def test_resolved_incidents_the_timeline_filters_and_sorting(world):
     world.get("/api/v1/incidents", 422, sort="color")
     world.get("/api/v1/incidents", 422, colour="red")
     world.get("/api/v1/incidents/hba-0000000000", 404)
+
+
+def test_the_timeline_tells_a_port_once_not_each_path_seen_dead_before_it(world):
+    """The watch may bring a port's failure host by host: the paths seen dead first open incidents of their own,
+    which the port's incident then takes over. The timeline says so on the port's line instead of opening and
+    resolving each path (a port on 30 hosts flooded it with 60 lines)."""
+    w = world
+    inv = w.source.latest()
+    w.set(set_path(set_path(inv, "esx-a01", "vmhba2:C0:T0:L1", "dead"), "esx-a02", "vmhba2:C0:T0:L1", "dead"), 0)
+    w.set(set_target(inv, "A-ctl0-p0", "dead"), 1)
+    rows = w.get("/api/v1/incidents")["items"]
+    merged = [r for r in rows if r.get("merged_into")]
+    [target] = [r for r in rows if r["kind"] == "target"]
+    assert len(merged) == 2 and {r["merged_into"] for r in merged} == {target["id"]}
+    items = w.get("/api/v1/incidents/timeline")["items"]
+    assert not [t for t in items if t["incident"] in {r["id"] for r in merged}]
+    [opened] = [t for t in items if t["incident"] == target["id"] and t["kind"] == "opened"]
+    assert opened["message"].endswith("(took over 2 smaller incidents it explains)")
 
 
 def test_the_audit_is_paged_and_ranked():
@@ -254,7 +272,8 @@ def test_an_incident_change_redoes_only_the_incidents_that_changed(world):
     assert new and all(after._worked(i).marks[0]["kind"] == "opened" for i in new)
     timeline = after.timeline(said, 20)
     assert [t for t in timeline if t["incident"] == hba.id] == [t for t in old_timeline if t["incident"] == hba.id]
-    assert {t["incident"] for t in timeline if t["kind"] == "opened"} == {i.id for i in after.state.incidents}
+    assert {t["incident"] for t in timeline if t["kind"] == "opened"} == {
+        i.id for i in after.state.incidents if not i.merged_into}
     assert after.timeline(said, 20) is timeline  # once per state and reading
     assert after.hit(hba.id) == {h.vm for h in hba.hits} and after.hit("hba-0000000000") == frozenset()
 

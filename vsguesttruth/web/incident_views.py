@@ -220,8 +220,22 @@ class IncidentViews:
 
     def _timeline_items(self, events: list[dict]) -> list[dict]:
         items = []
+        # an incident a larger one took over (the paths of a port seen dead before the port itself) is told on the
+        # larger one's line: a port's failure on 30 hosts is one line, not 30 openings and 30 resolutions
+        known = {i.id for i in self.state.incidents}
+        taken: dict[str, int] = {}
+        for i in self.state.incidents:
+            if i.merged_into in known:
+                taken[i.merged_into] = taken.get(i.merged_into, 0) + 1
         for i in self.state.incidents:  # each incident's lines: made once per incident
-            items.extend(self._worked(i).marks)
+            if i.merged_into in known:
+                continue
+            marks = self._worked(i).marks
+            if i.id in taken:
+                n = taken[i.id]
+                marks = [{**marks[0], "message": f"{marks[0]['message']} (took over {n} smaller "
+                          f"incident{'s' if n > 1 else ''} it explains)"}, *marks[1:]]
+            items.extend(marks)
         # each event goes with the first incident that hit its VM: only the VMs the events name are looked up
         # (a few hundred), each incident's VMs against them (set intersections: no loop over its hits)
         left = {e.get("vm", "") for e in events}
