@@ -532,6 +532,7 @@ def main() -> int:
         time.sleep(5)
         rss_start = rss_mb(serve.proc.pid)
         writes_start = serve.writes()
+        inventories_start = serve.metrics().get("vsguesttruth_inventory_updates_total", 0.0)
         say(f"first pass done in {figures['first_pass_s']} s ({writes_start:.0f} writes), serve RSS {rss_start:.0f} MB")
 
         injector = Injector(lab, shape, sampler, rng, args.flaps_per_minute, args.sample_every,
@@ -596,6 +597,8 @@ def main() -> int:
         in_flight_max = monitor.in_flight_max
         m = serve.metrics()
         writes_soak = serve.writes() - writes_start
+        figures["inventories_per_s"] = round(
+            (m.get("vsguesttruth_inventory_updates_total", 0.0) - inventories_start) / duration, 1)
 
         # settle, then nothing happens: nothing may be written
         patient(lab.restore)
@@ -617,6 +620,12 @@ def main() -> int:
         flaps = injector.flaps.injected + injector.bursts.injected
         figures["lag_p99_by_minute"] = per_minute_p99(
             [(at, sampler.lags[i]) for i, at, _ in steady if i in sampler.lags], start, percentile)
+        # the slowest timed flaps, when (seconds into the faults, and the clock time serve's log uses)
+        to_wall = time.time() - time.monotonic()
+        figures["lag_slowest"] = [
+            (round(at - start, 1), time.strftime("%H:%M:%S", time.localtime(at + to_wall)), round(lag, 2))
+            for lag, at in sorted(((sampler.lags[i], at) for i, at, _ in steady if i in sampler.lags),
+                                  reverse=True)[:8]]
         figures["serve_cpu_s"] = round(cpu_soak, 1)
         figures["cpu_s_per_1000_flaps"] = round(cpu_soak / flaps * 1000, 1) if flaps else None
         missed = len(steady) - len(lags)
@@ -915,8 +924,10 @@ def report(f: dict, args) -> None:
     minutes = f.get("lag_p99_by_minute") or []
     rows += [
         ("lag p99 by minute", "  ".join(f"{m}: {p99:.2f} s" for m, _, p99 in minutes) or "-"),
+        ("slowest timed flaps", "  ".join(f"{lag:.2f} s at {t:.0f} s ({clock})" for t, clock, lag in
+                                          f.get("lag_slowest") or ()) or "-"),
         ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
-                                        f"per 1,000 flaps"),
+                                        f"per 1,000 flaps; {f.get('inventories_per_s', '?')} inventories a second"),
     ]
     for when, st in (f.get("status") or {}).items():
         if st:

@@ -66,6 +66,28 @@ def test_losing_a_host_entirely_reaches_vms_elsewhere_that_depend_on_it():
     assert "esx-a02" not in vc.doc("web01")["disks"][0]["explanation"]
 
 
+def test_a_vm_that_needs_other_hosts_is_judged_again_only_for_their_paths_to_its_luns():
+    """web01 (esx-a01) has no path to gold01: other hosts reaching it make it connectivity_lost. Another host's
+    paths to a LUN web01 does not use flap: web01 needs no look. The same host's paths to gold01 die: web01's
+    document changes (that host is no way out any more)."""
+    vc, rec, _ = setup()
+    for p in f.array_paths("gold01"):
+        vc.inv = f.set_path(vc.inv, "esx-a01", p.name, "dead")
+    rec.reconcile(vc.inv)
+    rec.reconcile(vc.inv)
+    vc.written()
+    assert vc.doc("web01")["disks"][0]["verdict"] == "connectivity_lost"
+    bronze = f.array_paths("bronze01")[0].name
+    vc.inv = f.set_path(vc.inv, "esx-b02", bronze, "dead")  # a LUN web01 does not use
+    result = rec.reconcile(vc.inv)
+    assert result.examined == 1 and vc.written() == []  # files01, on esx-b02 itself; not web01
+    explained = vc.doc("web01")["disks"][0]["explanation"]
+    for p in f.array_paths("gold01"):
+        vc.inv = f.set_path(vc.inv, "esx-a02", p.name, "dead")
+    rec.reconcile(vc.inv)
+    assert "web01" in vc.written() and vc.doc("web01")["disks"][0]["explanation"] != explained
+
+
 def test_one_hosts_mount_of_a_shared_datastore_concerns_only_the_vms_there():
     # a switch port bounce: esx-a02 alone loses ds-gold for a moment; web01/db01 (esx-a01) and web03 (esx-b01)
     # use ds-gold too, but their disks work: only the VMs on esx-a02 need a look

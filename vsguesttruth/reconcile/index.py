@@ -3,7 +3,8 @@
 A VM's document depends on its own record, its host, its datastores, and, only when a LUN or datastore is
 not working from its host (connectivity_lost, all_paths_down, media_failure, unknown), on every other host
 that sees them ("needs others": another host reaching the LUN is what makes it connectivity_lost rather
-than all_paths_down). A VM record that changed only by the values we wrote ourselves is our write's echo,
+than all_paths_down): on another host's paths to those LUNs and its mounts of those datastores, and on the
+host's own standing (connected, maintenance, cluster), not on its paths to other LUNs. A VM record that changed only by the values we wrote ourselves is our write's echo,
 not a change. The service still checks every VM every ``[publish] full_interval`` as a safety net (:mod:`.sweep`).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from vsguesttruth.model import Datastore, Inventory, Vm
+from vsguesttruth.model import Datastore, Host, Inventory, Vm
 from vsguesttruth.truth import Verdict, VmTruth
 
 from .state import Keys
@@ -27,6 +28,7 @@ class Index:
         self.by_host: dict[str, set[str]] = {}
         self.by_ds: dict[str, set[str]] = {}
         self.needs_others: set[str] = set()
+        self._others_luns: dict[str, frozenset[str]] = {}  # a VM that needs others -> its LUNs
         self._deps: dict[str, tuple[str, frozenset[str]]] = {}  # vm -> (host, datastores) as tracked
         self._sets: dict[frozenset[str], frozenset[str]] = {}
 
@@ -49,20 +51,27 @@ class Index:
         hosts = new.changed_since(old, "hosts")
         stores = new.changed_since(old, "datastores")
         rescope = False
+        luns: set[str] | None = set()  # the LUNs whose paths changed on some host (None: any may have)
         for h in hosts:
             dirty |= self.by_host.get(h, set())
             if clusters_scoped and h in old.hosts and h in new.hosts and old.hosts[h].cluster != new.hosts[h].cluster:
                 rescope = True
+            if luns is not None and self.needs_others:
+                changed = lun_changes(old.hosts.get(h), new.hosts.get(h))
+                luns = None if changed is None else luns | changed
         for d in stores:
             users = self.by_ds.get(d, set())
             hosts_of_mounts = mount_changes(old.datastores.get(d), new.datastores.get(d))
             if hosts_of_mounts is None:
                 dirty |= users
-            else:  # only some hosts' mounts changed: the VMs there (and needs_others, below)
+            else:  # only some hosts' mounts changed: the VMs there (and those that need others)
                 for h in hosts_of_mounts:
                     dirty |= users & self.by_host.get(h, set())
-        if hosts or stores:
+                dirty |= users & self.needs_others
+        if luns is None:
             dirty |= self.needs_others
+        elif luns:
+            dirty |= {m for m in self.needs_others if not luns.isdisjoint(self._others_luns.get(m, ()))}
         return dirty & new.vms.keys(), gone, rescope
 
     def track(self, vm: Vm, truth: VmTruth) -> None:
@@ -84,17 +93,43 @@ class Index:
             or any(ds.verdict in NOT_WORKING for ds in d.datastores) for d in truth.disks)
         if others:
             self.needs_others.add(vm.moref)
+            self._others_luns[vm.moref] = frozenset(lun.canonical_name for d in truth.disks for lun in d.luns)
         else:
             self.needs_others.discard(vm.moref)
+            self._others_luns.pop(vm.moref, None)
 
     def drop(self, moref: str) -> None:
         self.needs_others.discard(moref)
+        self._others_luns.pop(moref, None)
         deps = self._deps.pop(moref, None)
         if deps is not None:
             host, datastores = deps
             self.by_host.get(host, set()).discard(moref)
             for ds in datastores:
                 self.by_ds.get(ds, set()).discard(moref)
+
+
+def lun_changes(old: Host | None, new: Host | None) -> set[str] | None:
+    """The LUNs whose paths or device changed on a host, when nothing else about it did (its connection,
+    maintenance, cluster, HBAs); else None.
+
+    A path flap changes one host's paths to one LUN: a VM that needs other hosts' views of its LUNs (its disks
+    do not work) needs them again only if it uses that LUN. Under a LUN burst that is hundreds of VMs judged
+    again for every flap anywhere, otherwise."""
+    if old is None or new is None or old.hbas != new.hbas or (
+            replace(old, paths=(), luns=()) != replace(new, paths=(), luns=())):
+        return None
+    before: dict[str, list] = {}
+    for p in old.paths:
+        before.setdefault(p.lun, []).append(p)
+    after: dict[str, list] = {}
+    for p in new.paths:
+        after.setdefault(p.lun, []).append(p)
+    found = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    was = {lun.canonical_name: lun for lun in old.luns}
+    now = {lun.canonical_name: lun for lun in new.luns}
+    found.update(name for name in was.keys() | now.keys() if was.get(name) != now.get(name))
+    return found
 
 
 def mount_changes(old: Datastore | None, new: Datastore | None) -> set[str] | None:

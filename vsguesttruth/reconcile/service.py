@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: seconds between the loop's looks for remediation's answers while remediation is busy
 REMEDIATION_LOOK = 1.0
+#: seconds from vCenter's answer to the pass's writes past which a pass says where its time went
+SLOW_PASS = 0.5
 
 
 def default_level(config: Config) -> ServiceLevel:
@@ -228,6 +230,17 @@ class Service:
         rec = self.reconciler
         self.stepper.offer(inv, dict(rec.truths), rec.levels(), rec.level)
 
+    def _slow(self, result: Any, started: float) -> None:
+        """Log where the time went when vCenter's answer took more than :data:`SLOW_PASS` seconds to reach the
+        writers (under a storm of flaps it is a tenth of that: a slow one says what to look at)."""
+        answered, built, heard = self.informer.timing
+        done = time.monotonic()
+        if answered and done - answered > SLOW_PASS:
+            log.info("slow pass: %.2f s from vCenter's answer to the writes (decoding it and the inventory %.2f s, "
+                     "incidents %.2f s, waiting %.2f s, the pass %.2f s: %d VMs examined, %s)", done - answered,
+                     built - answered, heard - built, started - heard, done - started, result.examined,
+                     "a sweep" if self.reconciler.sweep.running else "no sweep")
+
     def _report(self) -> None:
         """Log (and hand to ``on_pass``) the passes whose writes have all ended and that did something."""
         for done in self.reconciler.finished():
@@ -318,8 +331,10 @@ class Service:
                 self._in_pass = True
                 try:
                     planned = self.delivery.prepare(inv) if self.delivery is not None else inv
-                    self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, sweep=full)
+                    result = self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, sweep=full)
                     self._remediate(inv)
+                    if new is not None:
+                        self._slow(result, now)
                 except VsgtError:
                     raise
                 except Exception:  # noqa: BLE001 - a bug in one pass: log it, keep serving

@@ -33,6 +33,7 @@ import logging
 import platform
 import sys
 import threading
+import time
 import zlib
 from datetime import datetime
 from http.client import HTTPException
@@ -626,6 +627,7 @@ class recording:
 def _soap_invoke(soap: Any, mo: Any, info: Any, args: list[Any], outer: Any = None) -> Any:
     """SoapStubAdapter.InvokeMethod with :func:`decode`: ``(status, obj)`` when ``outer`` is given."""
     status, body = _post(soap, mo, info, args)
+    _taps.answered = time.monotonic()
     tap = getattr(_taps, "replies", None)
     if tap is not None and status == 200:
         tap.append((info.wsdlName, body))
@@ -653,6 +655,12 @@ def _soap_invoke(soap: Any, mo: Any, info: Any, args: list[Any], outer: Any = No
         raise obj
     finally:
         del obj
+
+
+def answered_at() -> float:
+    """When this thread's latest call had vCenter's whole answer (``time.monotonic()``; 0: none yet): what a
+    call took past that is decoding it."""
+    return getattr(_taps, "answered", 0.0)
 
 
 def _session_invoke(stub: Any, mo: Any, info: Any, args: list[Any]) -> Any:

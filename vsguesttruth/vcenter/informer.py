@@ -67,6 +67,9 @@ class Informer:
         self.updated_at = 0.0
         #: the last error the watch could not cure ("" since an inventory came after it)
         self.error = ""
+        #: of the latest inventory, ``time.monotonic()`` when vCenter's answer had arrived, when the inventory
+        #: was built from it, and when the listeners had heard of it
+        self.timing = (0.0, 0.0, 0.0)
         self._conn = conn
         self._connect = connect
         self._on_error = on_error
@@ -129,8 +132,11 @@ class Informer:
             with self._cond:
                 self._latest, self.version, self.updated_at, self.error = new, self.version + 1, time.time(), ""
                 self._cond.notify_all()
+        built = time.monotonic()
         for listener in list(self._listeners):
             listener(new)
+        if new is not None:
+            self.timing = (watcher.answered_at, built, time.monotonic())
         self._settler.settle(quiet=new is None)  # what is alive now is out of the cyclic GC's sight
         return new
 

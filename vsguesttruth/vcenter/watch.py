@@ -106,6 +106,9 @@ class Watcher:
         self.resyncs = 0
         #: the latest inventory returned (None before the first)
         self.inventory: Inventory | None = None
+        #: when vCenter's answer behind the latest inventory had arrived (``time.monotonic()``): what follows is
+        #: ours (decoding it, the inventory, the passes)
+        self.answered_at = 0.0
         self._records: dict[str, Record] = {}
         self._previous: dict[str, Record] = {}  # during a resync: the records from before it
         self._models: dict[str, Model] = {}
@@ -245,6 +248,7 @@ class Watcher:
 
     def _resync(self) -> Inventory | None:
         """(Re)build the collector and load the full state from the filter's initial update."""
+        self.answered_at = time.monotonic()
         self._teardown()
         self._setup()
         # The records and models stay: the initial update re-reads every object, and one equal to what we had
@@ -295,6 +299,7 @@ class Watcher:
         # from blocking forever.
         options = PC.WaitOptions(maxWaitSeconds=self._wait_seconds(deadline), maxObjectUpdates=MAX_OBJECT_UPDATES)
         update = fastdecode.invoke(None, collector, "WaitForUpdatesEx", version=self._version, options=options)
+        self.answered_at = fastdecode.answered_at()
         if update is None:
             return None
         touched: dict[str, str] = {}
