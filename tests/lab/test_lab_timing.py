@@ -197,6 +197,40 @@ def test_the_product_publishes_and_migrates_with_timing(own, si):
         conn.close()
 
 
+def test_writes_end_when_the_watch_shows_their_vm(own, si):
+    """Beside a watch (serve), a ReconfigVM's end is seen when its VM changes: the tasks in flight are read at
+    once for those VMs, every task only as a safety net a second. A dozen concurrent writes end soon after their
+    reconfigure does, with a fraction of the task reads a look at every task every 100 ms makes."""
+    from vsguesttruth.guestinfo import STATE
+    from vsguesttruth.reconcile import Write
+    from vsguesttruth.vcenter import Informer, Publisher
+
+    info = own.require()
+    conn = connect(ConnectionSettings(url=info.url, username=info.username, password=info.password, ca_file=info.cert))
+    informer = Informer(conn, events=False, max_wait=5)
+    try:
+        informer.next()  # the first inventory
+        pub = Publisher(conn, concurrency=16)
+        pub.follow_changes()
+        informer.listen(lambda inv: inv is not None and inv.delta is not None and pub.changed(inv.delta.vms))
+        informer.start()
+        vms = sorted(_objects(si, vim.VirtualMachine).items())[:12]
+        writes = [Write(vm=v._moId, name=n, values={STATE: f"{n}-{time.time()}"}) for n, v in vms]
+        start = time.monotonic()
+        results = pub.write(writes)
+        took = time.monotonic() - start
+        assert all(r.ok for r in results), [r.error for r in results]
+        reads = pub._tasks.read
+        print(f"\n12 writes of {RECONFIGURE_MS} ms each ended in {took * 1000:.0f} ms, {reads} task states read")
+        assert took < RECONFIGURE_MS / 1000 + 1.0  # not a second's safety-net look late
+        assert reads < 12 * 3  # 100-ms looks at every task would read ~12 x 4 or more
+        pub.close()
+    finally:
+        informer.stop()
+        informer.close()
+        conn.close()
+
+
 def test_timing_control_is_checked_and_restored(own):
     status = own.timing()
     assert status["enabled"] is True and status["host_max_cost"] == 16 and status["network_max_cost"] == 8

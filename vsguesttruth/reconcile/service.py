@@ -177,6 +177,9 @@ class Service:
             self.reconciler.writer = self.delivery.writer(self.publisher)
         #: the incidents' lifecycle, stepped with every inventory the watch brings, before the pass reads it;
         #: recorded in vCenter's events when remediation runs (it posts events: advise, auto)
+        # a write ends when the watch shows its VM changed (the publisher's look at every task is a safety net)
+        self.publisher.follow_changes()
+        self.informer.listen(self._changed)
         self.incidents = incident_controller(conn, config, record=remediation is not None, informer=self.informer)
         self.reconciler.incidents = self.incidents
         self.informer.listen(self.incidents.listen)
@@ -229,6 +232,11 @@ class Service:
             return
         rec = self.reconciler
         self.stepper.offer(inv, dict(rec.truths), rec.levels(), rec.level)
+
+    def _changed(self, inv: Inventory | None) -> None:
+        """Tell the publisher which VMs the watch saw change (their writes in flight may have ended)."""
+        if inv is not None and inv.delta is not None and inv.delta.vms:
+            self.publisher.changed(inv.delta.vms)
 
     def _slow(self, result: Any, started: float) -> None:
         """Log where the time went when vCenter's answer took more than :data:`SLOW_PASS` seconds to reach the

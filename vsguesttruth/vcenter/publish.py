@@ -22,7 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from pyVmomi import vim, vmodl
 
@@ -241,7 +241,16 @@ class Publisher:
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in values.items()])
         si = self.conn.si
         started = fastdecode.invoke(si, vim.VirtualMachine(moref, si._stub), "ReconfigVM_Task", spec)
-        self._tasks.wait(started._moId, what, self.task_timeout)
+        self._tasks.wait(started._moId, what, self.task_timeout, vm=moref)
+
+    def follow_changes(self) -> None:
+        """From now on :meth:`changed` tells which VMs changed (a watch of the inventory): a write ends when its
+        VM shows it, not at the next look at every task in flight."""
+        self._tasks.hinted()
+
+    def changed(self, vms: Collection[str]) -> None:
+        """The watch saw these VMs change: their writes in flight may have ended."""
+        self._tasks.hint(vms)
 
 
 def refresh_storage(conn: Connection, host_moref: str) -> None:

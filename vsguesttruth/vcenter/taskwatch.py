@@ -8,6 +8,12 @@ RetrievePropertiesEx every :data:`LOOK_EVERY` seconds and wakes the writers whos
 
 When the batch read fails (vCenter restarted and lost the tasks, the session is being renewed) every waiter
 falls back to following its own task (:func:`.task.wait_for_task`), which knows what those mean.
+
+Beside a watch of the inventory (``serve``), a write's end shows first as its VM's change: :meth:`TaskWatch.hint`
+names the VMs the watch saw change, their tasks are read at once (and every :data:`LOOK_EVERY` until they end),
+and the look at every task in flight is only a safety net every ``look_every`` seconds (a reconfigure that
+failed changes no VM). At a hundred writes a second that reads a tenth of the tasks, and frees each write's
+slot as soon as its VM shows it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Collection
 
 from pyVmomi import vim, vmodl
 
@@ -32,11 +38,16 @@ LOOK_EVERY = 0.1
 _PROPS = PC.PropertySpec(type=vim.Task, pathSet=["info.state", "info.error"])
 
 
-class _Waiter:
-    __slots__ = ("task", "spec", "done", "info", "fallback")
+#: with hints, seconds between two looks at every task in flight (the hinted ones are read at once)
+HINTED_LOOK_EVERY = 1.0
 
-    def __init__(self, task_moref: str, stub: Any) -> None:
+
+class _Waiter:
+    __slots__ = ("task", "vm", "spec", "done", "info", "fallback")
+
+    def __init__(self, task_moref: str, stub: Any, vm: str = "") -> None:
         self.task = task_moref
+        self.vm = vm
         self.spec = PC.ObjectSpec(obj=vim.Task(task_moref, stub), skip=False)  # made once, read at every look
         self.done = threading.Event()
         self.info: Any = None
@@ -50,14 +61,34 @@ class TaskWatch:
         self.conn = conn
         self.look_every = look_every
         self.looks = 0  # batch reads made
+        self.read = 0  # task states read
         self._waiters: dict[str, _Waiter] = {}
+        self._hot: set[str] = set()  # tasks whose VM changed: read at every look until they end
+        self._hinted = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._all_at = 0.0  # when every task in flight was read last
 
-    def wait(self, task_moref: str, what: str, timeout: float) -> None:
-        """Block until the task ends: return on success, raise as :func:`.task.wait_for_task` does."""
+    def hinted(self) -> None:
+        """From now on, :meth:`hint` tells when VMs change: every task is read every :data:`HINTED_LOOK_EVERY`
+        seconds only, the hinted ones at once."""
+        self.look_every = HINTED_LOOK_EVERY
+
+    def hint(self, vms: Collection[str]) -> None:
+        """These VMs changed (a watch saw it): the tasks waited for on them may have ended."""
+        with self._lock:
+            if not self._waiters:
+                return
+            found = [t for t, w in self._waiters.items() if w.vm in vms]
+            if found:
+                self._hot.update(found)
+                self._hinted.set()
+
+    def wait(self, task_moref: str, what: str, timeout: float, vm: str = "") -> None:
+        """Block until the task ends: return on success, raise as :func:`.task.wait_for_task` does. ``vm``: the
+        VM it changes (what :meth:`hint` names)."""
         deadline = time.monotonic() + timeout
-        waiter = _Waiter(task_moref, self.conn.si._stub)
+        waiter = _Waiter(task_moref, self.conn.si._stub, vm)
         with self._lock:
             self._waiters[task_moref] = waiter
             if self._thread is None:
@@ -68,6 +99,7 @@ class TaskWatch:
         finally:
             with self._lock:
                 self._waiters.pop(task_moref, None)
+                self._hot.discard(task_moref)
         if not ended or waiter.fallback:
             # timed out (cancelled there), or the batch read failed: follow the task alone
             task.wait_for_task(self.conn, task_moref, what, max(0.0, deadline - time.monotonic()))
@@ -82,20 +114,33 @@ class TaskWatch:
 
     def _run(self) -> None:
         while True:
+            now = time.monotonic()
             with self._lock:
-                waiting = dict(self._waiters)
-                if not waiting:
+                if not self._waiters:
                     self._thread = None
                     return
-            try:
-                self._look(waiting)
-            except Exception as exc:  # noqa: BLE001 - each waiter follows its own task instead
-                log.debug("reading %d tasks at once failed (%s): each is followed alone", len(waiting), exc)
-                for waiter in waiting.values():
-                    waiter.fallback = True
-                    waiter.done.set()
-            self.looks += 1
-            time.sleep(self.look_every)
+                if now - self._all_at >= self.look_every:
+                    waiting = dict(self._waiters)
+                    self._all_at = now
+                else:
+                    waiting = {t: self._waiters[t] for t in self._hot if t in self._waiters}
+                self._hinted.clear()
+            if waiting:
+                try:
+                    self._look(waiting)
+                except Exception as exc:  # noqa: BLE001 - each waiter follows its own task instead
+                    log.debug("reading %d tasks at once failed (%s): each is followed alone", len(waiting), exc)
+                    for waiter in waiting.values():
+                        waiter.fallback = True
+                        waiter.done.set()
+                self.looks += 1
+                self.read += len(waiting)
+            with self._lock:
+                hot = bool(self._hot)
+            if self.look_every <= LOOK_EVERY or hot:
+                time.sleep(LOOK_EVERY if self.look_every > LOOK_EVERY else self.look_every)
+            else:  # until a hint, or the next look at every task
+                self._hinted.wait(max(0.0, self._all_at + self.look_every - time.monotonic()))
 
     def _look(self, waiting: dict[str, _Waiter]) -> None:
         si = self.conn.si
@@ -113,6 +158,8 @@ class TaskWatch:
                     waiter = waiting[moref]
                     waiter.info = _Info(state, props.get("info.error"))
                     waiter.done.set()
+                    with self._lock:
+                        self._hot.discard(moref)
             token = getattr(result, "token", None)
             result = fastdecode.invoke(si, collector, "ContinueRetrievePropertiesEx", token) if token else None
         for moref in waiting.keys() - seen:  # gone (vCenter restarted?): the waiter finds out alone
