@@ -271,6 +271,8 @@ def verdicts(truths: Iterable[DiskTruth]) -> dict[tuple[str, str], str]:
 
 FAULTS = st.lists(st.one_of(
     st.tuples(st.just("hba"), st.sampled_from(HOSTS), st.sampled_from(["vmhba2", "vmhba3"]), st.sampled_from(["dead", "ok"])),
+    st.tuples(st.just("path"), st.sampled_from(HOSTS), st.sampled_from(list(ARRAY_LUNS)), st.integers(0, 3),
+              st.sampled_from(["dead", "disabled", "active"])),
     st.tuples(st.just("target"), st.sampled_from(["A-ctl0-p0", "A-ctl0-p1", "A-ctl1-p0", "A-ctl1-p1"]), st.just("dead")),
     st.tuples(st.just("lun"), st.sampled_from(list(ARRAY_LUNS)), st.sampled_from(["pdl", "apd", "apd_timeout"])),
     st.tuples(st.just("host"), st.sampled_from(HOSTS), st.sampled_from(["disconnected", "notResponding", "connected"])),
@@ -289,6 +291,9 @@ def apply(inv: Inventory, fault: tuple) -> Inventory:
         return set_target(inv, *args)
     if kind == "lun":
         return set_lun(inv, *args)
+    if kind == "path":  # one path of a host to a LUN (a flap), if the host sees the LUN
+        host, lun, index, state = args
+        return set_path(inv, host, array_paths(lun)[index].name, state)
     if kind == "host":
         return set_host(inv, *args)
     if kind == "mount":

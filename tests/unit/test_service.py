@@ -66,9 +66,10 @@ def test_losing_a_host_entirely_reaches_vms_elsewhere_that_depend_on_it():
     assert "esx-a02" not in vc.doc("web01")["disks"][0]["explanation"]
 
 
-def test_a_vm_that_needs_other_hosts_is_judged_again_only_for_their_paths_to_its_luns():
+def test_a_path_change_concerns_only_the_vms_on_its_lun():
     """web01 (esx-a01) has no path to gold01: other hosts reaching it make it connectivity_lost. Another host's
-    paths to a LUN web01 does not use flap: web01 needs no look. The same host's paths to gold01 die: web01's
+    paths to a LUN web01 does not use flap: web01 needs no look, nor the VM on that host whose disk is not on
+    that LUN. The same host's paths to gold01 die: web01's
     document changes (that host is no way out any more)."""
     vc, rec, _ = setup()
     for p in f.array_paths("gold01"):
@@ -80,7 +81,7 @@ def test_a_vm_that_needs_other_hosts_is_judged_again_only_for_their_paths_to_its
     bronze = f.array_paths("bronze01")[0].name
     vc.inv = f.set_path(vc.inv, "esx-b02", bronze, "dead")  # a LUN web01 does not use
     result = rec.reconcile(vc.inv)
-    assert result.examined == 1 and vc.written() == []  # files01, on esx-b02 itself; not web01
+    assert result.examined == 0 and vc.written() == []  # not web01; not files01 either (on esx-b02, on NFS)
     explained = vc.doc("web01")["disks"][0]["explanation"]
     for p in f.array_paths("gold01"):
         vc.inv = f.set_path(vc.inv, "esx-a02", p.name, "dead")

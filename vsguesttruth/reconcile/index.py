@@ -28,7 +28,8 @@ class Index:
         self.by_host: dict[str, set[str]] = {}
         self.by_ds: dict[str, set[str]] = {}
         self.needs_others: set[str] = set()
-        self._others_luns: dict[str, frozenset[str]] = {}  # a VM that needs others -> its LUNs
+        #: a VM -> the LUNs its disks are on (None: a disk whose LUN is not known, e.g. not mapped yet, so any)
+        self._luns: dict[str, frozenset[str] | None] = {}
         self._deps: dict[str, tuple[str, frozenset[str]]] = {}  # vm -> (host, datastores) as tracked
         self._sets: dict[frozenset[str], frozenset[str]] = {}
 
@@ -53,12 +54,17 @@ class Index:
         rescope = False
         luns: set[str] | None = set()  # the LUNs whose paths changed on some host (None: any may have)
         for h in hosts:
-            dirty |= self.by_host.get(h, set())
             if clusters_scoped and h in old.hosts and h in new.hosts and old.hosts[h].cluster != new.hosts[h].cluster:
                 rescope = True
-            if luns is not None and self.needs_others:
-                changed = lun_changes(old.hosts.get(h), new.hosts.get(h))
-                luns = None if changed is None else luns | changed
+            on = self.by_host.get(h, set())
+            changed = lun_changes(old.hosts.get(h), new.hosts.get(h))
+            if changed is None:
+                dirty |= on
+                luns = None
+            elif changed:  # a path flap: the VMs there on that LUN (a VM elsewhere on it, if it needs others)
+                dirty.update(m for m in on if self._uses(m, changed))
+                if luns is not None:
+                    luns |= changed
         for d in stores:
             users = self.by_ds.get(d, set())
             hosts_of_mounts = mount_changes(old.datastores.get(d), new.datastores.get(d))
@@ -71,8 +77,13 @@ class Index:
         if luns is None:
             dirty |= self.needs_others
         elif luns:
-            dirty |= {m for m in self.needs_others if not luns.isdisjoint(self._others_luns.get(m, ()))}
+            dirty.update(m for m in self.needs_others if self._uses(m, luns))
         return dirty & new.vms.keys(), gone, rescope
+
+    def _uses(self, moref: str, luns: set[str]) -> bool:
+        """Whether a VM's disks may be on one of ``luns`` (yes when not tracked or not known)."""
+        mine = self._luns.get(moref)
+        return mine is None or not luns.isdisjoint(mine)
 
     def track(self, vm: Vm, truth: VmTruth) -> None:
         """Remember what this VM's document depends on, to know which changes concern it."""
@@ -93,14 +104,13 @@ class Index:
             or any(ds.verdict in NOT_WORKING for ds in d.datastores) for d in truth.disks)
         if others:
             self.needs_others.add(vm.moref)
-            self._others_luns[vm.moref] = frozenset(lun.canonical_name for d in truth.disks for lun in d.luns)
         else:
             self.needs_others.discard(vm.moref)
-            self._others_luns.pop(vm.moref, None)
+        self._luns[vm.moref] = _luns_of(truth, self._sets)
 
     def drop(self, moref: str) -> None:
         self.needs_others.discard(moref)
-        self._others_luns.pop(moref, None)
+        self._luns.pop(moref, None)
         deps = self._deps.pop(moref, None)
         if deps is not None:
             host, datastores = deps
@@ -109,13 +119,25 @@ class Index:
                 self.by_ds.get(ds, set()).discard(moref)
 
 
+def _luns_of(truth: VmTruth, shared: dict[frozenset[str], frozenset[str]]) -> frozenset[str] | None:
+    """The LUNs a VM's disks are on; None when a disk's LUN is not known (a disk on NFS has none, and needs none)."""
+    luns = set()
+    for d in truth.disks:
+        if d.luns:
+            luns.update(lun.canonical_name for lun in d.luns)
+        elif not d.datastores or not all(ds.kind.upper().startswith("NFS") for ds in d.datastores):
+            return None
+    found = frozenset(luns)
+    return shared.setdefault(found, found)
+
+
 def lun_changes(old: Host | None, new: Host | None) -> set[str] | None:
     """The LUNs whose paths or device changed on a host, when nothing else about it did (its connection,
     maintenance, cluster, HBAs); else None.
 
-    A path flap changes one host's paths to one LUN: a VM that needs other hosts' views of its LUNs (its disks
-    do not work) needs them again only if it uses that LUN. Under a LUN burst that is hundreds of VMs judged
-    again for every flap anywhere, otherwise."""
+    A path flap changes one host's paths to one LUN: of the VMs there only those on that LUN need a look (a
+    few of a dozen), and of the VMs elsewhere that need other hosts' views (their disks do not work) those on
+    that LUN (under a LUN burst: hundreds of VMs judged again for every flap anywhere, otherwise)."""
     if old is None or new is None or old.hbas != new.hbas or (
             replace(old, paths=(), luns=()) != replace(new, paths=(), luns=())):
         return None
