@@ -17,6 +17,7 @@ from vsguesttruth.config import Config
 from vsguesttruth.errors import ConfigError, VsgtError
 from vsguesttruth.model import Inventory
 from vsguesttruth.policy import PolicyError, ServiceLevel
+from vsguesttruth.ratelog import RateLog
 
 from .ports import Remediation, RemediationHook
 from .reconciler import Reconciler
@@ -184,6 +185,7 @@ class Service:
         self.reconciler.incidents = self.incidents
         self.informer.listen(self.incidents.listen)
         self.passes = 0
+        self._slow_log = RateLog(log, 60.0)  # a slow pass a minute at most, and how many more
         self.error = ""
         self._in_pass = False
         #: True while this instance acts (holds the lease, and has read back vCenter's record)
@@ -239,15 +241,16 @@ class Service:
             self.publisher.changed(inv.delta.vms)
 
     def _slow(self, result: Any, started: float) -> None:
-        """Log where the time went when vCenter's answer took more than :data:`SLOW_PASS` seconds to reach the
-        writers (under a storm of flaps it is a tenth of that: a slow one says what to look at)."""
+        """Warn (once a minute at most) where the time went when vCenter's answer took more than
+        :data:`SLOW_PASS` seconds to reach the writers (under a storm of flaps it is a tenth of that)."""
         answered, built, heard = self.informer.timing
         done = time.monotonic()
         if answered and done - answered > SLOW_PASS:
-            log.info("slow pass: %.2f s from vCenter's answer to the writes (decoding it and the inventory %.2f s, "
-                     "incidents %.2f s, waiting %.2f s, the pass %.2f s: %d VMs examined, %s)", done - answered,
-                     built - answered, heard - built, started - heard, done - started, result.examined,
-                     "a sweep" if self.reconciler.sweep.running else "no sweep")
+            self._slow_log.log(
+                logging.WARNING, "slow", "slow pass: %.2f s from vCenter's answer to the writes (decoding it and the "
+                "inventory %.2f s, incidents %.2f s, waiting %.2f s, the pass %.2f s: %d VMs examined, %s)",
+                done - answered, built - answered, heard - built, started - heard, done - started, result.examined,
+                "a sweep" if self.reconciler.sweep.running else "no sweep")
 
     def _report(self) -> None:
         """Log (and hand to ``on_pass``) the passes whose writes have all ended and that did something."""
