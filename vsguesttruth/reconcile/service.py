@@ -344,7 +344,7 @@ class Service:
                     planned = self.delivery.prepare(inv) if self.delivery is not None else inv
                     result = self.reconciler.reconcile(planned, as_of=now - self.reconciler.settle, sweep=full)
                     self._remediate(inv)
-                    if new is not None:
+                    if new is not None and new.delta is not None:  # (a first read or a resync takes seconds)
                         self._slow(result, now)
                 except VsgtError:
                     raise
