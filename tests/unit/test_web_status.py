@@ -133,6 +133,38 @@ def test_the_answer_is_kept_warm_for_a_while_after_a_status():
         closing.set()
 
 
+def test_keeping_the_answer_warm_takes_at_most_its_share_of_the_time():
+    """Under a storm a new inventory comes every second: builds ahead run at most ``share`` of the time (the
+    guests' documents come first)."""
+
+    class Watched(StaticSource):  # like the informer: a wait for a newer version
+        def wait_version(self, after: int, timeout: float) -> int:
+            end = time.monotonic() + timeout
+            while self.version <= after and time.monotonic() < end:
+                time.sleep(0.005)
+            return self.version
+
+    source = Watched(f.lab_inventory())
+    starts: list[float] = []
+    closing = threading.Event()
+
+    def build() -> None:
+        starts.append(time.monotonic())
+        time.sleep(0.1)
+
+    warmer = Warmer(source, build, closing, keep=30, every=0, share=0.2)
+    try:
+        warmer.ask()
+        end = time.monotonic() + 1.6
+        while time.monotonic() < end:
+            source.set(source.latest())  # a new inventory every 20 ms
+            time.sleep(0.02)
+    finally:
+        closing.set()
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert len(starts) >= 2 and min(gaps) >= 0.45, gaps  # 0.1 s building, then 0.4 s not
+
+
 def test_while_a_newer_answer_is_built_the_last_one_is_answered_and_says_its_version():
     source = StaticSource(f.lab_inventory())
     pages = Pages(source, GuestConfig())

@@ -30,6 +30,9 @@ DiskId = tuple[str, int]
 KEEP_WARM = 120.0
 #: and built again at most this often (a storm brings a new inventory every second)
 WARM_EVERY = 2.0
+#: and never taking more than this share of the time: under a storm of flaps a build of the changes of 2 s took
+#: about a second, and the documents' lag doubled while a `status` was kept warm (``make soak``)
+WARM_SHARE = 0.2
 #: while a newer answer is being built, one built this many seconds ago at most is answered instead
 STALE_OK = 10.0
 
@@ -127,13 +130,14 @@ class Warmer:
     Under a storm of path flaps every second brings a new inventory; a `status` then would judge again every VM
     that changed since the last answer (seconds after a minute of flaps). While a `status` was asked in the last
     ``KEEP_WARM`` seconds, a thread builds the views and rows of the latest inventory at most every
-    ``WARM_EVERY`` seconds, so an answer judges only what changed since. Nobody asking: nothing is built.
+    ``WARM_EVERY`` seconds and with at most ``WARM_SHARE`` of the time (the guests' documents come first), so an
+    answer judges only what changed since. Nobody asking: nothing is built.
     ``build()``: what an answer needs of the latest inventory, built (the pages' views, the rows)."""
 
     def __init__(self, source: Any, build: Callable[[], None], closing: threading.Event,
-                 keep: float = KEEP_WARM, every: float = WARM_EVERY) -> None:
+                 keep: float = KEEP_WARM, every: float = WARM_EVERY, share: float = WARM_SHARE) -> None:
         self.source, self.build, self.closing = source, build, closing
-        self.keep, self.every = keep, every
+        self.keep, self.every, self.share = keep, every, share
         self.asked = 0.0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -163,4 +167,5 @@ class Warmer:
             except Exception:  # noqa: BLE001 - an answer builds what it needs itself; never let the thread die
                 log.debug("building the status answer ahead failed", exc_info=True)
             built = version
-            self.closing.wait(max(0.0, self.every - (time.monotonic() - started)))
+            took = time.monotonic() - started
+            self.closing.wait(max(self.every - took, took * (1 / self.share - 1)))
