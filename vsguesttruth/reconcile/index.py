@@ -4,8 +4,9 @@ A VM's document depends on its own record, its host, its datastores, and, only w
 not working from its host (connectivity_lost, all_paths_down, media_failure, unknown), on every other host
 that sees them ("needs others": another host reaching the LUN is what makes it connectivity_lost rather
 than all_paths_down): on another host's paths to those LUNs and its mounts of those datastores, and on the
-host's own standing (connected, maintenance, cluster), not on its paths to other LUNs. A VM record that changed only by the values we wrote ourselves is our write's echo,
-not a change. The service still checks every VM every ``[publish] full_interval`` as a safety net (:mod:`.sweep`).
+host's own standing (connected, maintenance, cluster), not on its paths to other LUNs. A VM record that
+changed only by the values we wrote ourselves is our write's echo, not a change. The service still checks
+every VM every ``[publish] full_interval`` as a safety net (:mod:`.sweep`).
 """
 
 from __future__ import annotations

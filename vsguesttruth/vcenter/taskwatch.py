@@ -138,7 +138,7 @@ class TaskWatch:
             with self._lock:
                 hot = bool(self._hot)
             if self.look_every <= LOOK_EVERY or hot:
-                time.sleep(LOOK_EVERY if self.look_every > LOOK_EVERY else self.look_every)
+                time.sleep(min(LOOK_EVERY, self.look_every))
             else:  # until a hint, or the next look at every task
                 self._hinted.wait(max(0.0, self._all_at + self.look_every - time.monotonic()))
 
