@@ -4,9 +4,15 @@ package main
 
 import "fmt"
 
+// hostsPerVolume is vSphere's configuration maximum of hosts that share one VMFS volume (64 since
+// vSphere 4; "Configuration Maximums", "Hosts per volume").
+const hostsPerVolume = 64
+
 // scale replaces the clusters and VMs with generated ones: nhosts hosts in clusters of up to 32,
-// nvms VMs round robin over the hosts, each with 1-3 disks on the shared datastores. Arrays, LUNs
-// and datastores stay; presentation limits to clusters that no longer exist are dropped.
+// nvms VMs round robin over the hosts, each with 1-3 disks on the datastores its host mounts. The
+// arrays stay; their LUNs and VMFS datastores are repeated per storage domain (two clusters, 64
+// hosts, the most that may share a volume), each masked to its domain's clusters; NFS exports are
+// mounted everywhere (no per-volume maximum for NFS).
 func (t *Topology) scale(nhosts, nvms int) error {
 	if nhosts <= 0 {
 		nhosts = 0
@@ -31,20 +37,18 @@ func (t *Topology) scale(nhosts, nvms int) error {
 		t.Luns[i].Clusters = nil
 		t.Luns[i].Hosts = nil
 	}
-	var shared []string
 	for i := range t.Datastores {
 		t.Datastores[i].Clusters = nil
-		if t.Datastores[i].ReplicaOf == "" {
-			shared = append(shared, t.Datastores[i].Name)
-		}
 	}
-	if nvms > 0 && len(shared) == 0 {
-		return fmt.Errorf("--vms needs at least one shared datastore in the topology")
-	}
+	domains := t.storageDomains(hostsPerVolume / perCluster)
 	t.VMs = nil
 	for i := 0; i < nvms; i++ {
 		c := t.Clusters[i%nclusters]
 		host := c.Hosts[(i/nclusters)%len(c.Hosts)]
+		shared := domains[i%nclusters/(hostsPerVolume/perCluster)]
+		if len(shared) == 0 {
+			return fmt.Errorf("--vms needs at least one shared datastore in the topology")
+		}
 		v := VMSpec{Name: fmt.Sprintf("vm-%05d", i+1), Cluster: c.Name, Host: host}
 		ndisks := 1 + i%3
 		for d := 0; d < ndisks; d++ {
@@ -65,6 +69,69 @@ func (t *Topology) scale(nhosts, nvms int) error {
 	}
 	return t.validate()
 }
+
+// storageDomains repeats the LUNs and VMFS datastores for each group of perDomain clusters when there
+// is more than one group (copies named "<name>-dNN", LUN ids offset per domain so naa ids stay
+// unique) and returns, per domain, the datastores a VM there may use (replicas excluded).
+func (t *Topology) storageDomains(perDomain int) [][]string {
+	n := (len(t.Clusters) + perDomain - 1) / perDomain
+	luns, datastores := t.Luns, t.Datastores
+	shared := func(suffix string, vmfs bool) []string {
+		var names []string
+		for _, d := range datastores {
+			if d.ReplicaOf == "" && (d.Type == "NFS") != vmfs {
+				names = append(names, d.Name+suffix)
+			}
+		}
+		return names
+	}
+	if n <= 1 {
+		return [][]string{append(shared("", true), shared("", false)...)}
+	}
+	t.Luns, t.Datastores = nil, nil
+	for _, d := range datastores {
+		if d.Type == "NFS" {
+			t.Datastores = append(t.Datastores, d)
+		}
+	}
+	nfs := shared("", false)
+	out := make([][]string, n)
+	for k := 0; k < n; k++ {
+		suffix := fmt.Sprintf("-d%02d", k+1)
+		var clusters []string
+		for c := k * perDomain; c < (k+1)*perDomain && c < len(t.Clusters); c++ {
+			clusters = append(clusters, t.Clusters[c].Name)
+		}
+		for _, l := range luns {
+			l.Name += suffix
+			l.ID += k * lunIDsPerDomain
+			l.Clusters = clusters
+			if l.ReplicaOf != "" {
+				l.ReplicaOf += suffix
+			}
+			t.Luns = append(t.Luns, l)
+		}
+		for _, d := range datastores {
+			if d.Type == "NFS" {
+				continue
+			}
+			d.Name += suffix
+			d.Extents = append([]string(nil), d.Extents...)
+			for i := range d.Extents {
+				d.Extents[i] += suffix
+			}
+			if d.ReplicaOf != "" {
+				d.ReplicaOf += suffix
+			}
+			t.Datastores = append(t.Datastores, d)
+		}
+		out[k] = append(shared(suffix, true), nfs...)
+	}
+	return out
+}
+
+// lunIDsPerDomain spaces the LUN ids of successive storage domains on one array.
+const lunIDsPerDomain = 16
 
 // dropNVMe removes the NVMe arrays, their namespaces and the datastores on them.
 func (t *Topology) dropNVMe() {

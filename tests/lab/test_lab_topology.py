@@ -13,6 +13,9 @@ import re
 import pytest
 from pyVmomi import vim, vmodl
 
+from vsguesttruth.lab import Lab
+from vsguesttruth.vcenter import ConnectionSettings, connect
+
 pytestmark = pytest.mark.lab
 
 CLUSTERS = {"cl-a": ["esx-a01", "esx-a02", "esx-a03"], "cl-b": ["esx-b01", "esx-b02", "esx-b03", "esx-b04"]}
@@ -420,3 +423,57 @@ def test_the_deliberate_single_points_of_failure(topo):
     assert "esx-b04/vmhba2" in fabrics["B"]["hbas"] and len(fabrics["A"]["hbas"]) == 6 and len(fabrics["B"]["hbas"]) == 7
     log12 = next(v for v in topo["vms"] if v["name"] == "log12")
     assert log12["host"] == "esx-b02" and log12["disks"][0]["datastores"] == ["ds-edge"]
+
+
+# -- the scaled topology (--hosts/--vms) -----------------------------------------------------------
+# No VMFS volume is shared by more than 64 hosts (vSphere's "Hosts per volume"), so past 64 hosts the LUNs
+# and VMFS datastores repeat per storage domain of two clusters (lab/README.md, "The binary").
+
+HOSTS, VMS = 130, 260  # five clusters of up to 32: three domains (64, 64, 2 hosts)
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory):
+    lab = Lab(tmp_path_factory.mktemp("domains"))
+    info = lab.up(hosts=HOSTS, vms=VMS, timing=False)
+    conn = connect(ConnectionSettings(url=info.url, username=info.username, password=info.password,
+                                      ca_file=info.cert))
+    try:
+        si = conn.si
+        yield (collect(si, vim.HostSystem, ["parent", "config.storageDevice.scsiLun", "datastore"]),
+               collect(si, vim.Datastore, ["summary.type", "host", "info"]),
+               collect(si, vim.VirtualMachine, ["runtime.host", "datastore"]))
+    finally:
+        conn.close()
+        lab.down()
+
+
+def test_no_vmfs_volume_is_shared_by_more_than_64_hosts(scaled):
+    hosts, datastores, _ = scaled
+    shared = {n: d for n, d in datastores.items() if d["summary.type"] == "VMFS" and not n.startswith("local-")}
+    assert shared and max(len(d["host"]) for d in shared.values()) == 64
+    assert {len(d["host"]) for d in shared.values()} == {64, 2}
+    assert len(datastores["nfs01"]["host"]) == HOSTS  # NFS exports have no per-volume maximum
+
+
+def test_each_domain_has_its_own_luns_and_every_host_sees_the_same_count(scaled):
+    hosts, datastores, _ = scaled
+    naa_by_domain: dict[str, set[str]] = {}
+    for h in hosts.values():
+        array = {lun.canonicalName for lun in h["config.storageDevice.scsiLun"] if not lun.localDisk}
+        assert len(array) == 9
+        mounted = {ds.name for ds in h["datastore"] if ds.name.startswith("ds-")}
+        (domain,) = {n.rsplit("-", 1)[1] for n in mounted}
+        naa_by_domain.setdefault(domain, set()).update(array)
+    assert sorted(naa_by_domain) == ["d01", "d02", "d03"]
+    ids = [naa for luns in naa_by_domain.values() for naa in luns]
+    assert len(ids) == len(set(ids)) == 27  # no LUN crosses a domain
+
+
+def test_every_vm_disk_is_on_a_datastore_its_host_mounts(scaled):
+    hosts, datastores, vms = scaled
+    mounted_on = {n: {m.key._moId for m in d["host"]} for n, d in datastores.items()}
+    assert len(vms) == VMS
+    for vm in vms.values():
+        for ds in vm["datastore"]:
+            assert vm["runtime.host"]._moId in mounted_on[ds.name]
