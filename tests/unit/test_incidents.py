@@ -370,3 +370,23 @@ def test_evidence_kept_across_inventories_gives_a_fresh_inventorys_failures(step
         prints = footprints(inv, ctx)
         assert disk_failures(kept, prints, inv, on_host=evidence.placement.vms_on) == \
             disk_failures(kept, prints, inv)
+
+
+def test_a_failure_described_before_is_named_anew_after_a_rename():
+    """The grouping keeps each failure's description while its evidence stays (a storm changes a few of dozens);
+    a host, cluster or LUN renamed (the evidence the same) is named by its new name, as a fresh look names it."""
+    from vsguesttruth.incidents.evidence import Evidence
+
+    evidence = Evidence()
+    inv = set_path(LAB, "esx-a01", "vmhba2:C0:T0:L1", "dead")
+    san = san_map(inv)  # the incident pass keeps it while no host's HBA-to-target edges change
+    [before] = failures(inv, TruthContext(inv), san=san, evidence=evidence)
+    assert failures(inv, TruthContext(inv), san=san, evidence=evidence)[0] is before  # not described again
+    host = inv.host_by_name("esx-a01")
+    lun = next(x for x in host.luns if x.canonical_name == before.luns[0])
+    renamed = replace(host, name="esx-a01-new", cluster="prod-renamed",
+                      luns=tuple(replace(x, display_name="gold-renamed") if x is lun else x for x in host.luns))
+    inv = replace(inv, hosts={**inv.hosts, host.moref: renamed})
+    [after] = failures(inv, TruthContext(inv), san=san, evidence=evidence)
+    assert after == failures(inv)[0] and after != before
+    assert "esx-a01-new" in after.name and after.clusters == ("prod-renamed",)

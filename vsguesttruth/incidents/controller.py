@@ -77,7 +77,8 @@ class IncidentController:
         self.history = History()
         self._prints = Footprints()
         self._evidence = Evidence()
-        self._san: tuple[dict[str, tuple[Host, frozenset]], SanMap] | None = None
+        #: the SAN map, the inventory it was last checked against, and each host's HBA-to-target edges then
+        self._san: tuple[Inventory, dict[str, frozenset], SanMap] | None = None
         self._lock = threading.Lock()
         self._state = IncidentState()
         self._dirty: set[str] = set()
@@ -239,24 +240,14 @@ class IncidentController:
     def _san_map(self, inv: Inventory) -> SanMap:
         """The SAN map, inferred again only when some host's HBA-to-target edges changed."""
         kept = self._san
-        if kept is not None and len(kept[0]) == len(inv.hosts):
-            edges, san = kept
-            same = True
-            for moref, host in inv.hosts.items():
-                known = edges.get(moref)
-                if known is None:
-                    same = False
-                    break
-                if known[0] is not host:
-                    mine = _edges(host)
-                    if mine != known[1]:
-                        same = False
-                        break
-                    edges[moref] = (host, mine)
-            if same:
+        if kept is not None:
+            before, edges, san = kept
+            changed = inv.changed_since(before, "hosts")  # a path flap changes one host: its edges stay
+            if all(m in inv.hosts and m in edges and _edges(inv.hosts[m]) == edges[m] for m in changed):
+                self._san = (inv, edges, san)
                 return san
         san = san_map(inv)
-        self._san = ({m: (h, _edges(h)) for m, h in inv.hosts.items()}, san)
+        self._san = (inv, {m: _edges(h) for m, h in inv.hosts.items()}, san)
         return san
 
 

@@ -60,6 +60,12 @@ def _of_host(host: Host) -> tuple[tuple[Symptom, ...], frozenset[str], tuple[str
     return tuple(found), frozenset(seen), tuple(judge)
 
 
+def _names(host: Host) -> tuple:
+    """What a failure's description reads of a host besides its evidence (see grouping's ``_naming``)."""
+    return (host.name, host.cluster, tuple((h.device, h.wwpn) for h in host.hbas),
+            tuple((lun.canonical_name, lun.display_name) for lun in host.luns))
+
+
 def _judged(h: str, name: str, ctx: TruthContext) -> Symptom | None:
     """A LUN that reports no I/O (or impaired I/O) though its paths are up on this host: lost, or impaired."""
     judged = ctx.lun_truth(h, name)
@@ -236,6 +242,21 @@ class Evidence:
         self._inv: Inventory | None = None
         self.placement = Placement()
         self.counts = PathCounts()
+        #: the grouping's failures as described from their evidence, kept while the names and datastores they
+        #: read stay (:meth:`described`): under a storm of flaps most failures' evidence is the same as before
+        self._described: dict[tuple, Any] = {}
+        self._described_san: Any = None
+
+    def described(self, san: Any) -> dict[tuple, Any]:
+        """The failures described in the last grouping, by (kind, key, evidence), for the SAN map ``san``: what
+        the grouping may take over instead of describing again (empty after a change of names or datastores)."""
+        if san is not self._described_san:
+            self._described, self._described_san = {}, san
+        return self._described
+
+    def keep_described(self, described: dict[tuple, Any]) -> None:
+        """What this grouping described (the failures of the next one are looked up here)."""
+        self._described = described
 
     def paths(self, inv: Inventory) -> "_PathsByName":
         """(host moref, path name) -> the path, in ``inv`` (each host's paths indexed once per host object)."""
@@ -247,6 +268,8 @@ class Evidence:
         hosts = set(inv.hosts) if old is None else inv.changed_since(old, "hosts")
         stores = set(inv.datastores) if old is None else inv.changed_since(old, "datastores")
         self._inv = inv
+        if stores:
+            self._described = {}  # the failures' datastores, mounts and datastore names are read from these
         for moref in stores:
             ds = inv.datastores.get(moref)
             bad = [(ds, m) for m in ds.mounts if not (m.mounted and m.accessible)] if ds is not None else None
@@ -258,6 +281,9 @@ class Evidence:
             host = inv.hosts.get(moref)
             self._troubled.pop(moref, None)
             self._paths.pop(moref, None)
+            before = self._hosts.get(moref)
+            if before is None or host is None or _names(before[0]) != _names(host):
+                self._described = {}  # a failure's description names hosts, clusters, HBAs' WWPNs, LUNs
             if host is None:
                 self._hosts.pop(moref, None)
             else:

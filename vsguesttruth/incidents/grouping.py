@@ -117,7 +117,16 @@ def _failures(inv: Inventory, ctx: TruthContext | None, *, san: SanMap | None, p
         if c.covered - explained:
             chosen.append(c)
             explained |= c.covered
-    out = [_describe(c, [found[i] for i in sorted(c.covered)], inv, ctx, san, paths) for c in chosen]
+    kept = evidence.described(san)
+    described: dict[tuple, Failure] = {}
+    out = []
+    for c in chosen:
+        shown = tuple(found[i] for i in sorted(c.covered))
+        key = (c.kind, c.key, shown)
+        f = kept.get(key)
+        described[key] = f if f is not None else _describe(c, list(shown), inv, ctx, san, paths)
+        out.append(described[key])
+    evidence.keep_described(described)
     out.sort(key=lambda f: (-len(f.symptoms), f.kind.rank, f.key))
     return tuple(out)
 
