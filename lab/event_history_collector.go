@@ -33,6 +33,7 @@ import (
 
 const (
 	vcHistoryMax    = 200000
+	vcHistorySlack  = vcHistoryMax / 8 // events past the max before the oldest are dropped (in one copy)
 	vcPageDefault   = 10
 	vcPageMax       = 1000
 	vcQueryDefault  = 1000
@@ -60,7 +61,9 @@ func (h *vcEventHistory) add(e types.BaseEvent) {
 	} else {
 		h.events = append(h.events, e)
 	}
-	if len(h.events) > vcHistoryMax {
+	if len(h.events) > vcHistoryMax+vcHistorySlack {
+		// one copy per vcHistorySlack events: a copy per event, once the history was full, copied 200,000
+		// entries for each of a storm's few hundred events a second and slowed every call of the lab
 		h.events = append([]types.BaseEvent(nil), h.events[len(h.events)-vcHistoryMax:]...)
 	}
 	var cs []*labEventCollector
@@ -264,9 +267,9 @@ type labEventCollector struct {
 // append adds a new event to the view and publishes the latest page. Caller holds the collector's lock.
 func (c *labEventCollector) append(e types.BaseEvent) {
 	c.view = append(c.view, e)
-	if len(c.view) > vcHistoryMax {
+	if len(c.view) > vcHistoryMax+vcHistorySlack {
 		drop := len(c.view) - vcHistoryMax
-		c.view = c.view[drop:]
+		c.view = append([]types.BaseEvent(nil), c.view[drop:]...) // the dropped ones freed, not kept by the array
 		if c.pos -= drop; c.pos < 0 {
 			c.pos = 0
 		}
