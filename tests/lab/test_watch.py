@@ -206,3 +206,50 @@ def test_watch_generator(lab):
         stream.close()
     finally:
         conn.close()
+
+
+def test_informer_reads_a_storm_of_changes_at_its_pace(lab):
+    """Under a storm the informer reads vCenter's changes at most every PACE seconds, each read bringing what came
+    meanwhile (a pass per change cost most of the service's CPU); a quiet vCenter's first change comes at once."""
+    import threading
+
+    from vsguesttruth.vcenter import Informer
+    from vsguesttruth.vcenter.informer import PACE
+
+    conn = connect(settings(lab))
+    try:
+        with Informer(conn, events=False, max_wait=5) as informer:
+            first = informer.next(10)
+            paths = [(h.name, p.name) for h in first.hosts.values() for p in h.paths
+                     if p.state is PathState.ACTIVE and h.name.startswith("esx-b")][:12]
+            time.sleep(0.5)
+            start = time.monotonic()
+            lab.fault("path", host=paths[0][0], path=paths[0][1], state="dead")
+            inv = informer.next(5)
+            took = time.monotonic() - start
+            assert inv is not None and took < FAST  # the first change after a quiet spell: not paced
+
+            def storm() -> None:
+                for host, path in paths[1:]:
+                    lab.fault("path", host=host, path=path, state="dead")
+                    time.sleep(0.02)
+
+            thread = threading.Thread(target=storm)
+            thread.start()
+            delivered = []
+            while len(delivered) < 40:
+                inv = informer.next(2)
+                if inv is None:
+                    break
+                delivered.append(time.monotonic())
+                if all(path_state(inv, h, p) is PathState.DEAD for h, p in paths):
+                    break
+            thread.join()
+            gaps = [b - a for a, b in zip(delivered, delivered[1:])]
+            print(f"\n11 faults 20 ms apart: {len(delivered)} inventories, gaps {[round(g, 3) for g in gaps]}")
+            assert all(path_state(inv, h, p) is PathState.DEAD for h, p in paths)
+            assert gaps and min(gaps) >= PACE * 0.9
+            assert len(delivered) <= 6  # ~0.3 s of faults: a few reads, not one per fault
+    finally:
+        lab.restore()
+        conn.close()
