@@ -73,8 +73,15 @@ def serve(quiet, verbose, mode, with_web, port) -> None:
         click.echo(f"stopped after {service.passes} passes, {service.publisher.writes} writes{sets}")
 
 
+#: seconds a thread holds the GIL while another waits for it (Python's default: 0.005). The service's ~130
+#: threads mostly wait on vCenter: each answer they read must take the GIL back from the one thread judging an
+#: inventory or building a page, and at 5 ms a turn the writes in flight crawled while a `status` was built
+SWITCH_INTERVAL = 0.001
+
+
 def _serve(session, conn, config, remedy_config, lease, level, quiet, with_web, port):
     """The service, its remediation and its plugin server, until stopped; the service."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
     from vsguesttruth.reconcile import Service
     from vsguesttruth.remediation import RemediationLoop
     from vsguesttruth.web import metrics, track
