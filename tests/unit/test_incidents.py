@@ -348,6 +348,17 @@ def test_footprints_kept_across_inventories_are_a_fresh_inventorys(faults, writt
     assert {m: later[m] for m in inv.vms} == {m: fresh[m] for m in inv.vms}
 
 
+def with_delta(old, new):
+    """``new`` stamped with the watch's delta from ``old``: the hosts, datastores and VMs that are new objects."""
+    from vsguesttruth.model import Delta
+
+    def changed(kind):
+        a, b = getattr(old, kind), getattr(new, kind)
+        return frozenset(m for m in a.keys() | b.keys() if a.get(m) is not b.get(m))
+
+    return replace(new).stamped(Delta(old.serial, changed("hosts"), changed("datastores"), changed("vms")))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(FAULTS, min_size=1, max_size=5))
 def test_evidence_kept_across_inventories_gives_a_fresh_inventorys_failures(steps):
@@ -355,21 +366,29 @@ def test_evidence_kept_across_inventories_gives_a_fresh_inventorys_failures(step
     (re-read only where hosts, VMs or datastores changed): any sequence of faults (and their undoing, a path
     back, a VM moved) gives the failures a fresh look at the last inventory gives."""
     from vsguesttruth.incidents.evidence import Evidence
+    from vsguesttruth.incidents.footprint import Footprints
+    from vsguesttruth.incidents.hits import DiskFailures
     from vsguesttruth.truth.hostindex import HostIndex
 
-    evidence, index, inv = Evidence(), HostIndex(), LAB
+    evidence, index, inv = Evidence(), HostIndex(), replace(LAB).stamped(None)
+    kept_prints, kept_disks = Footprints(), DiskFailures()
     failures(inv, TruthContext(inv, index), evidence=evidence)
     for faults in steps:
+        before = inv
         for fault in faults:
             inv = apply(inv, fault)
         inv = set_path(inv, "esx-a01", "vmhba2:C0:T0:L1", "dead" if len(faults) % 2 else "active")
+        inv = with_delta(before, inv)  # what the watch tells of the objects that changed
         ctx = TruthContext(inv, index)
         kept = failures(inv, ctx, evidence=evidence)
         assert kept == failures(inv)
-        # the disks they hit, from the VMs per host the evidence keeps, as from a walk of every VM
+        # the disks they hit, from the VMs per host the evidence keeps (and each host's disks kept while its
+        # failures, VMs and footprints stay), as from a walk of every VM
         prints = footprints(inv, ctx)
-        assert disk_failures(kept, prints, inv, on_host=evidence.placement.vms_on) == \
-            disk_failures(kept, prints, inv)
+        by_host = disk_failures(kept, prints, inv, on_host=evidence.placement.vms_on)
+        assert by_host == disk_failures(kept, prints, inv)
+        assert list(kept_disks(kept, kept_prints.of(inv, ctx), inv, evidence.placement.vms_on).items()) == \
+            list(by_host.items())
 
 
 def test_a_failure_described_before_is_named_anew_after_a_rename():

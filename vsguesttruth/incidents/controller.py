@@ -30,7 +30,7 @@ from .failure import Failure
 from .footprint import Footprints, VmPrint
 from .grouping import failures as group
 from .history import History, StorageEvent
-from .hits import DiskId, Hit, disk_failures
+from .hits import DiskFailures, DiskId, Hit
 from .lifecycle import Incident, Lifecycle, Transition
 from .san import SanMap, san_map
 
@@ -77,6 +77,7 @@ class IncidentController:
         self.history = History()
         self._prints = Footprints()
         self._evidence = Evidence()
+        self._disk_failures = DiskFailures()
         #: the SAN map, the inventory it was last checked against, and each host's HBA-to-target edges then
         self._san: tuple[Inventory, dict[str, frozenset], SanMap] | None = None
         self._lock = threading.Lock()
@@ -128,7 +129,7 @@ class IncidentController:
         lifecycle = self.lifecycle
         new = [f for f in found if f.key not in lifecycle.open]
         starts = self._starts(new) if new else {}
-        by_disk = disk_failures(found, prints, inv, on_host=self._evidence.placement.vms_on)
+        by_disk = self._disk_failures(found, prints, inv, self._evidence.placement.vms_on)
         hits = self._hits(found, by_disk, prints, inv, ctx)
         updated = any(lifecycle.open[f.key].failure != f for f in found if f.key in lifecycle.open)
         before = {k: i.hits for k, i in lifecycle.open.items()}

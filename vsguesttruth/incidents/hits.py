@@ -57,13 +57,19 @@ def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint], i
     if not index:
         return {}
     hosts = {h for h, _, _ in index}
-    out: dict[DiskId, tuple[str, ...]] = {}
     if inv is None:
         candidates: Iterable[VmPrint] = prints.values()
     elif on_host is not None:
         candidates = (prints[m] for h in sorted(hosts) for m in sorted(on_host(h)) if m in inv.vms)
     else:
         candidates = (prints[m] for m, vm in inv.vms.items() if vm.host in hosts)
+    return _disks_hit(index, hosts, candidates)
+
+
+def _disks_hit(index: Mapping[tuple[str, str, str], list[str]], hosts: set[str],
+               candidates: Iterable[VmPrint]) -> dict[DiskId, tuple[str, ...]]:
+    """The disks of ``candidates`` on ``hosts`` that some scope item of ``index`` reaches -> those failures' keys."""
+    out: dict[DiskId, tuple[str, ...]] = {}
     known: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[str, ...]] = {}  # VMs of a host share disks'
     for p in candidates:
         if p.host not in hosts:
@@ -81,6 +87,63 @@ def _disk_failures(failures: Iterable[Failure], prints: Mapping[str, VmPrint], i
             if found:
                 out[p.vm, d.key] = found
     return out
+
+
+class DiskFailures:
+    """:func:`disk_failures` kept across inventories, host by host: a host whose scope items (and the failures
+    reaching them) are the same as before, and none of whose VMs changed their host, disks or name since (the
+    watch's delta says which VMs changed: mostly a guest document written), keeps its disks' entries. Under a
+    storm of path flaps dozens of hosts have a failure and an inventory changes one or two of them."""
+
+    def __init__(self) -> None:
+        #: host moref -> (its scope items and their failures' keys, its disks' entries)
+        self._hosts: dict[str, tuple[tuple, dict[DiskId, tuple[str, ...]]]] = {}
+        self._inv: Inventory | None = None
+
+    def __call__(self, failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory,
+                 on_host: Callable[[str], Iterable[str]]) -> dict[DiskId, tuple[str, ...]]:
+        """What :func:`disk_failures` gives for the same arguments (``on_host``: the VMs on a host in ``inv``)."""
+        with gc_paused():
+            moved = _placed_anew(self._inv, inv)
+            self._inv = inv
+            per_host: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(dict)
+            for f in failures:
+                for host, kind, what in f.scope:
+                    per_host[host].setdefault((kind, what), []).append(f.key)
+            out: dict[DiskId, tuple[str, ...]] = {}
+            kept = {}
+            for host in sorted(per_host):
+                items = per_host[host]
+                scope = tuple(sorted((item, tuple(keys)) for item, keys in items.items()))
+                old = self._hosts.get(host)
+                if old is not None and old[0] == scope and moved is not None and host not in moved:
+                    mine = old[1]
+                else:
+                    index = {(host, kind, what): keys for (kind, what), keys in items.items()}
+                    mine = _disks_hit(index, {host}, (prints[m] for m in sorted(on_host(host)) if m in inv.vms))
+                kept[host] = (scope, mine)
+                out.update(mine)
+            self._hosts = kept
+            return out
+
+
+def _placed_anew(old: Inventory | None, new: Inventory) -> set[str] | None:
+    """The hosts whose VMs' footprints may differ between ``old`` and ``new``: those a VM left or came to, or one
+    of whose VMs changed its disks or name (None: any host, when the watch's delta does not tell, or a datastore's
+    extents or name changed: a disk's LUNs follow from them)."""
+    if old is None or new.delta is None or new.delta.base != old.serial:
+        return None
+    for moref in new.delta.datastores:
+        a, b = old.datastores.get(moref), new.datastores.get(moref)
+        if a is None or b is None or a.extents != b.extents or a.name != b.name:
+            return None
+    hosts: set[str] = set()
+    for moref in new.delta.vms:
+        a, b = old.vms.get(moref), new.vms.get(moref)
+        if a is None or b is None or a.host != b.host or a.name != b.name or (a.disks is not b.disks
+                                                                            and a.disks != b.disks):
+            hosts.update(vm.host for vm in (a, b) if vm is not None)
+    return hosts
 
 
 def hits(failures: Iterable[Failure], prints: Mapping[str, VmPrint], inv: Inventory,
