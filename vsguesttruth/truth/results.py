@@ -399,5 +399,5 @@ class VerdictChange(_Json):
 def count_states(paths: Iterable[Path]) -> dict[str, int]:
     counts = dict.fromkeys(_STATES, 0)
     for path in paths:
-        counts[path.state.value] += 1
+        counts[path.state._value_] += 1  # an enum's ``.value`` is a descriptor call: ten times slower
     return counts
