@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import rss_mb  # noqa: E402  (scripts/ is on the path: the script's own folder)
 from soak_figures import (  # noqa: E402
-    PeakTasks, Profile, cpu_seconds, pacing_table, per_minute_p99, time_status, top, vcenter_section)
+    PeakTasks, Profile, bucket_p99s, cpu_seconds, pacing_table, per_minute_p99, time_status, top, vcenter_section)
 from vsguesttruth.config import PublishConfig  # noqa: E402
 from vsguesttruth.lab import Lab, LabError  # noqa: E402
 
@@ -108,7 +108,7 @@ class Shape:
 
 METRICS = ("vsguesttruth_publishes_total", "vsguesttruth_reconfigure_tasks_total", "vsguesttruth_migrations_total", "vsguesttruth_migrations_in_flight",
            "vsguesttruth_inventory_updates_total", "vsguesttruth_pass_running", "vsguesttruth_inventory_ready",
-           "vsguesttruth_vcenter_errors_total")
+           "vsguesttruth_vcenter_errors_total", "vsguesttruth_write_seconds_bucket")
 
 
 class Serve:
@@ -179,7 +179,7 @@ api_tokens_file = "{run / 'tokens'}"
             for s in family.samples:
                 if s.name.endswith("_created"):
                     continue
-                label = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k in ("outcome", "kind"))
+                label = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k in ("outcome", "kind", "phase", "le"))
                 out[s.name + (f"{{{label}}}" if label else "")] = s.value
         return out
 
@@ -595,6 +595,8 @@ def main() -> int:
         monitor.stop()
         rss_series = monitor.rss
         in_flight_max = monitor.in_flight_max
+        figures["write_p99_by_minute"] = {phase: bucket_p99s(monitor.write_buckets, "vsguesttruth_write_seconds", phase)
+                                          for phase in ("waiting", "writing")}
         m = serve.metrics()
         writes_soak = serve.writes() - writes_start
         figures["inventories_per_s"] = round(
@@ -809,32 +811,41 @@ class VcenterFaults:
 
 
 class Monitor:
-    """The service's RSS every 10 s and its migrations in flight every 0.5 s, in a thread."""
+    """The service's RSS every 10 s, its migrations in flight every 0.5 s and its write timings (the
+    ``vsguesttruth_write_seconds`` buckets) each minute, in a thread."""
 
     def __init__(self, serve: Serve) -> None:
         self.serve = serve
         self.rss: list[tuple[float, float]] = []
         self.in_flight_max = 0.0
+        self.write_buckets: list[dict[str, float]] = []  # at the start of each minute (and at the end)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        start = next_rss = time.monotonic()
+        start = next_rss = next_minute = time.monotonic()
         while not self._stop.wait(0.5):
             now = time.monotonic()
             if now >= next_rss:
                 self.rss.append((round(now - start, 1), rss_mb(self.serve.proc.pid)))
                 next_rss += 10
             try:
-                flying = self.serve.metrics(attempts=1).get("vsguesttruth_migrations_in_flight", 0.0)
-                self.in_flight_max = max(self.in_flight_max, flying)
+                m = self.serve.metrics(attempts=1)
             except OSError:
-                pass
+                continue
+            self.in_flight_max = max(self.in_flight_max, m.get("vsguesttruth_migrations_in_flight", 0.0))
+            if now >= next_minute:
+                self.write_buckets.append(m)
+                next_minute += 60
 
     def stop(self) -> None:
         self._stop.set()
         self.thread.join()
+        try:
+            self.write_buckets.append(self.serve.metrics(attempts=1))
+        except OSError:
+            pass
         self.rss.append((self.rss[-1][0] + 1 if self.rss else 0.0, rss_mb(self.serve.proc.pid)))
 
 
@@ -927,6 +938,9 @@ def report(f: dict, args) -> None:
     minutes = f.get("lag_p99_by_minute") or []
     rows += [
         ("lag p99 by minute", "  ".join(f"{m}: {p99:.2f} s" for m, _, p99 in minutes) or "-"),
+        *((f"writes' {phase} p99 by minute", "  ".join(f"{m}: " + (f"<= {p99:g} s" if p99 < math.inf else "> 120 s") + f" ({n})"
+                                                       for m, n, p99 in p99s) or "-")
+          for phase, p99s in (f.get("write_p99_by_minute") or {}).items()),
         ("slowest timed flaps", "  ".join(f"{lag:.2f} s at {t:.0f} s ({clock})" for t, clock, lag in
                                           f.get("lag_slowest") or ()) or "-"),
         ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "

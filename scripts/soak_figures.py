@@ -36,6 +36,30 @@ def per_minute_p99(samples: list[tuple[float, float]], start: float, percentile)
     return [(m + 1, len(v), round(percentile(v, 99), 3)) for m, v in sorted(minutes.items())]
 
 
+def bucket_p99s(snapshots: list[dict[str, float]], histogram: str, phase: str) -> list[tuple[int, int, float]]:
+    """``(minute, count, p99)`` of a Prometheus histogram's ``phase`` between successive scrapes (one a minute):
+    p99 is the upper bound of the bucket the 99th percentile falls in (math.inf past the last bound)."""
+    def buckets(m: dict[str, float]) -> list[tuple[float, float]]:
+        prefix = f"{histogram}_bucket{{"
+        out = []
+        for key, value in m.items():
+            if key.startswith(prefix) and f"phase={phase}" in key:
+                le = key[len(prefix):-1].split("le=")[1].split(",")[0]
+                out.append((float(le), value))
+        return sorted(out)
+
+    rows = []
+    for minute, (a, b) in enumerate(zip(snapshots, snapshots[1:]), start=1):
+        before = dict(buckets(a))
+        delta = [(le, n - before.get(le, 0.0)) for le, n in buckets(b)]
+        total = delta[-1][1] if delta else 0.0
+        if total <= 0:
+            continue
+        p99 = next(le for le, n in delta if n >= 0.99 * total)
+        rows.append((minute, int(total), p99))
+    return rows
+
+
 # -- the profile ------------------------------------------------------------------------------------
 
 class Profile:

@@ -231,6 +231,31 @@ def test_writes_end_when_the_watch_shows_their_vm(own, si):
         conn.close()
 
 
+def test_each_write_is_timed_waiting_for_a_slot_then_writing(own, si):
+    """/metrics' vsguesttruth_write_seconds splits a write's time: waiting for one of the [publish] concurrency
+    slots, then vCenter's ReconfigVM_Task. Six writes through two slots: the last two wait two reconfigures."""
+    from vsguesttruth.guestinfo import STATE
+    from vsguesttruth.reconcile import Write
+    from vsguesttruth.vcenter import Publisher
+
+    info = own.require()
+    conn = connect(ConnectionSettings(url=info.url, username=info.username, password=info.password, ca_file=info.cert))
+    try:
+        pub = Publisher(conn, concurrency=2)
+        timed: list[tuple[float, float]] = []
+        pub.on_timed = lambda waited, took: timed.append((waited, took))
+        vms = sorted(_objects(si, vim.VirtualMachine).items())[:6]
+        futures = [pub.submit(Write(vm=v._moId, name=n, values={STATE: f"{n}-{time.time()}"})) for n, v in vms]
+        assert all(f.result(timeout=60).ok for f in futures)
+        pub.close()
+    finally:
+        conn.close()
+    waits = sorted(w for w, _ in timed)
+    second = RECONFIGURE_MS / 1000
+    assert len(timed) == 6 and all(second <= took < second + 1.5 for _, took in timed), timed
+    assert waits[1] < 0.5 and waits[-1] >= 2 * second * 0.9, waits
+
+
 def test_timing_control_is_checked_and_restored(own):
     status = own.timing()
     assert status["enabled"] is True and status["host_max_cost"] == 16 and status["network_max_cost"] == 8

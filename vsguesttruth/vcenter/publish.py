@@ -70,6 +70,8 @@ class Publisher:
         self.backoff = backoff
         self.dry_run = dry_run
         self.skipped = 0
+        #: told of each write that succeeded: seconds it waited for a slot, seconds its task took (metrics)
+        self.on_timed: Callable[[float, float], None] | None = None
         self._counters = _Counters()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -137,7 +139,8 @@ class Publisher:
         with self._lock:
             if self._slots is None:
                 self._slots = Slots(self.concurrency)
-        return self._slots.submit(lambda: self._write_one(w), urgent, first)
+        queued = time.monotonic()
+        return self._slots.submit(lambda: self._write_one(w, queued), urgent, first)
 
     @property
     def in_flight(self) -> int:
@@ -205,7 +208,7 @@ class Publisher:
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="vsgt-publish")
         return self._pool
 
-    def _write_one(self, w: Write) -> WriteResult:
+    def _write_one(self, w: Write, queued: float | None = None) -> WriteResult:
         start = time.monotonic()
         tries = [0]
         try:
@@ -220,7 +223,10 @@ class Publisher:
         with self._lock:
             self._counters.writes += 1
             self._counters.log.append(w)
-        return WriteResult(w, True, "", tries[0], time.monotonic() - start)
+        took = time.monotonic() - start
+        if self.on_timed is not None:
+            self.on_timed(0.0 if queued is None else start - queued, took)
+        return WriteResult(w, True, "", tries[0], took)
 
     def _attempt(self, w: Write, tries: list[int]) -> None:
         tries[0] += 1
