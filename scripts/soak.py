@@ -128,6 +128,7 @@ class Serve:
         (run / "config.toml").write_text(f"""{vcenter_section(info, run)}
 [publish]
 concurrency = {args.pacing}
+full_interval = {args.full_interval}
 
 [remediation]
 mode = "auto"
@@ -483,6 +484,8 @@ def main() -> int:
                         help="serve's first full publish with the lab's task timing off (faster; not the figure)")
     parser.add_argument("--profile", metavar="FILE", help="py-spy record serve during the faults (raw stacks) "
                                                           "and print its top entries")
+    parser.add_argument("--full-interval", type=int, default=600,
+                        help="serve's [publish] full_interval: seconds between its checks of every VM (a sweep)")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--max-growth-mb", type=float, default=100.0, help="fail when RSS grows more than this")
     parser.add_argument("--seed", type=int, default=7)
