@@ -352,6 +352,8 @@ class Injector:
         self.bursts = Tally()
         self.failed_calls = 0
         self.samples: list[tuple[int, float, float]] = []  # (sampler id, injected at, down seconds)
+        self.sampled: dict[int, tuple[str, str]] = {}  # sampler id -> (host, sample VM)
+        self.changes: dict[str, list[tuple[float, str]]] = {}  # host -> (when, LUN) of each path change made
         self.missed = 0
         self.paused = threading.Event()
         self.stop = threading.Event()
@@ -369,6 +371,8 @@ class Injector:
         for _ in range(3):
             try:
                 self.lab.fault("path", host=host, path=path, state=state)
+                lun = next((c for p, c in self.shape.paths.get(host, ()) if p == path), "")
+                self.changes.setdefault(host, []).append((time.monotonic(), lun))
                 return True
             except LabError:
                 self.failed_calls += 1
@@ -396,6 +400,7 @@ class Injector:
                     at = time.monotonic()
                     ident = self.sampler.expect(moref, lun, at, until=at + down + SEEN_WITHIN)
                     self.samples.append((ident, at, down))
+                    self.sampled[ident] = (host, vm)
                     self._down(host, [path], now, down, self.flaps)
                 return
         if n % 20 == 5:  # a burst: every path of one LUN on this host
@@ -408,6 +413,14 @@ class Injector:
         done = [p for p in chosen if self._fault(host, p, "dead")]
         if done:
             self._down(host, done, now, down, tally)
+
+    def before(self, ident: int, at: float) -> float | None:
+        """Seconds from the latest path change on the sample's host, on a LUN of the sample VM, to its flap at
+        ``at`` (None: none in the 10 s before): its document changed then, and its write may still have run."""
+        host, vm = self.sampled[ident]
+        luns = self.shape.vm_luns[vm][2]
+        earlier = [t for t, lun in self.changes.get(host, ()) if lun in luns and at - 10 < t < at - 0.01]
+        return round(at - max(earlier), 2) if earlier else None
 
     def _down(self, host: str, paths: list[str], now: float, seconds: float, tally: Tally) -> None:
         tally.injected += 1
@@ -627,13 +640,21 @@ def main() -> int:
             [(at, sampler.lags[i]) for i, at, _ in steady if i in sampler.lags], start, percentile)
         # the slowest timed flaps, when (seconds into the faults, and the clock time serve's log uses)
         to_wall = time.time() - time.monotonic()
-        by_lag = sorted(((sampler.lags[i], at) for i, at, _ in steady if i in sampler.lags), reverse=True)
+        by_lag = sorted(((sampler.lags[i], at, i) for i, at, _ in steady if i in sampler.lags), reverse=True)
         slowest = by_lag[:8]  # and each minute's slowest two
-        for minute in {int((at - start) // 60) for _, at in by_lag}:
+        for minute in {int((at - start) // 60) for _, at, _ in by_lag}:
             slowest += [x for x in by_lag if int((x[1] - start) // 60) == minute and x not in slowest][:2]
         figures["lag_slowest"] = [
-            (round(at - start, 1), time.strftime("%H:%M:%S", time.localtime(at + to_wall)), round(lag, 2))
-            for lag, at in sorted(slowest, key=lambda x: x[1])]
+            (round(at - start, 1), time.strftime("%H:%M:%S", time.localtime(at + to_wall)), round(lag, 2),
+             injector.before(i, at)) for lag, at, i in sorted(slowest, key=lambda x: x[1])]
+        # the timed flaps whose VM's document had changed just before (a path change on its host, on one of its
+        # LUNs, in the 2 s before): its write of that change may still run, and vCenter runs one task at a time
+        # per VM; apart from the others
+        close = [lag for lag, at, i in by_lag if (injector.before(i, at) or 99) < 2.0]
+        others = [lag for lag, at, i in by_lag if (injector.before(i, at) or 99) >= 2.0]
+        figures["lag_after_a_change"] = {
+            "samples": len(close), "p50_s": round(percentile(close, 50), 3) if close else None,
+            "others": len(others), "others_p99_s": round(percentile(others, 99), 3) if others else None}
         figures["serve_cpu_s"] = round(cpu_soak, 1)
         figures["cpu_s_per_1000_flaps"] = round(cpu_soak / flaps * 1000, 1) if flaps else None
         missed = len(steady) - len(lags)
@@ -944,8 +965,11 @@ def report(f: dict, args) -> None:
         *((f"writes' {phase} p99 by minute", "  ".join(f"{m}: " + (f"<= {p99:g} s" if p99 < math.inf else "> 120 s") + f" ({n})"
                                                        for m, n, p99 in p99s) or "-")
           for phase, p99s in (f.get("write_p99_by_minute") or {}).items()),
-        ("slowest timed flaps", "  ".join(f"{lag:.2f} s at {t:.0f} s ({clock})" for t, clock, lag in
-                                          f.get("lag_slowest") or ()) or "-"),
+        ("slowest timed flaps", "  ".join(
+            f"{lag:.2f} s at {t:.0f} s ({clock}" + (f"; its VM's LUNs changed {before:g} s before" if before else "")
+            + ")" for t, clock, lag, before in f.get("lag_slowest") or ()) or "-"),
+        ("timed flaps just after a change of theirs", "{samples} (p50 {p50_s} s); the others' p99 {others_p99_s} s".format(
+            **f["lag_after_a_change"]) if f.get("lag_after_a_change") else "-"),
         ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
                                         f"per 1,000 flaps; {f.get('inventories_per_s', '?')} inventories a second"),
     ]
