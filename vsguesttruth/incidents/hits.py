@@ -140,8 +140,9 @@ def _placed_anew(old: Inventory | None, new: Inventory) -> set[str] | None:
     hosts: set[str] = set()
     for moref in new.delta.vms:
         a, b = old.vms.get(moref), new.vms.get(moref)
-        if a is None or b is None or a.host != b.host or a.name != b.name or (a.disks is not b.disks
-                                                                            and a.disks != b.disks):
+        same = a is not None and b is not None and (a.host, a.name) == (b.host, b.name) and (
+            a.disks is b.disks or a.disks == b.disks)
+        if not same:
             hosts.update(vm.host for vm in (a, b) if vm is not None)
     return hosts
 
