@@ -226,3 +226,34 @@ def test_incidents_that_last_are_recorded_in_vcenter_when_they_open_and_resolve(
     assert posted == [f"incident {i.id} opened [since {i.since.isoformat()}]: {i.failure.line()}; 9 disks of 7 VMs hit",
                       f"incident {i.id} resolved after 8 min [since {i.since.isoformat()} until {at(9).isoformat()}]: "
                       f"{i.failure.line()}"]
+
+
+def test_thousands_of_path_incidents_folded_into_a_port_at_once_are_merged_quickly():
+    """A port that comes back on a thousand hosts at once (or is found dead on all of them at once) resolves
+    thousands of path incidents in one step, each merged into the incident that now explains its evidence: one
+    index of the staying incidents' symptoms per step, not a look at every open incident per resolved one (that
+    took 20 s for 11,000). Resolving incidents are not merged into each other."""
+    import time
+    from dataclasses import replace
+
+    from vsguesttruth.incidents.failure import Symptom
+
+    [path] = failures(set_path(LAB, "esx-a01", "vmhba2:C0:T0:L1", "dead"))
+    paths = [replace(path, key=f"path:host-{i}/vmhba2:C0:T0:L1",
+                     symptoms=(Symptom("path", f"host-{i}", "vmhba2:C0:T0:L1", path.symptoms[0].lun, "dead"),))
+             for i in range(6000)]
+    port = replace(path, key="target:A-ctl0-p0", symptoms=tuple(s for p in paths[:5000] for s in p.symptoms))
+    other = replace(path, key="target:A-ctl1-p0", symptoms=tuple(s for p in paths[4000:] for s in p.symptoms))
+    life = Lifecycle(keep=10000)
+    life.step(paths, at(0))
+    started = time.perf_counter()
+    changes = life.step([port, other], at(1))
+    took = time.perf_counter() - started
+    resolved = {c.incident.failure.key: c.incident.merged_into for c in changes if c.change == "resolved"}
+    ids = {c.incident.failure.key: c.incident.id for c in changes if c.change == "opened"}
+    assert len(resolved) == 6000 and took < 2.0, took
+    assert resolved["path:host-0/vmhba2:C0:T0:L1"] == ids["target:A-ctl0-p0"]
+    assert resolved["path:host-5999/vmhba2:C0:T0:L1"] == ids["target:A-ctl1-p0"]
+    # evidence both explain: the first opened of equals
+    assert resolved["path:host-4500/vmhba2:C0:T0:L1"] == ids["target:A-ctl0-p0"]
+    assert not set(resolved.values()) - set(ids.values())
