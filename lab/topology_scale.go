@@ -4,9 +4,13 @@ package main
 
 import "fmt"
 
-// hostsPerVolume is vSphere's configuration maximum of hosts that share one VMFS volume (64 since
-// vSphere 4; "Configuration Maximums", "Hosts per volume").
-const hostsPerVolume = 64
+const (
+	// hostsPerVolume is vSphere's configuration maximum of hosts that share one VMFS volume (64 since
+	// vSphere 4; "Configuration Maximums", "Hosts per volume").
+	hostsPerVolume = 64
+	// lunIDsPerDomain spaces the LUN ids of successive storage domains on one array.
+	lunIDsPerDomain = 16
+)
 
 // scale replaces the clusters and VMs with generated ones: nhosts hosts in clusters of up to 32,
 // nvms VMs round robin over the hosts, each with 1-3 disks on the datastores its host mounts. The
@@ -41,14 +45,14 @@ func (t *Topology) scale(nhosts, nvms int) error {
 		t.Datastores[i].Clusters = nil
 	}
 	domains := t.storageDomains(hostsPerVolume / perCluster)
+	if nvms > 0 && len(domains[0]) == 0 { // every domain has the same datastores
+		return fmt.Errorf("--vms needs at least one shared datastore in the topology")
+	}
 	t.VMs = nil
 	for i := 0; i < nvms; i++ {
 		c := t.Clusters[i%nclusters]
 		host := c.Hosts[(i/nclusters)%len(c.Hosts)]
 		shared := domains[i%nclusters/(hostsPerVolume/perCluster)]
-		if len(shared) == 0 {
-			return fmt.Errorf("--vms needs at least one shared datastore in the topology")
-		}
 		v := VMSpec{Name: fmt.Sprintf("vm-%05d", i+1), Cluster: c.Name, Host: host}
 		ndisks := 1 + i%3
 		for d := 0; d < ndisks; d++ {
@@ -129,9 +133,6 @@ func (t *Topology) storageDomains(perDomain int) [][]string {
 	}
 	return out
 }
-
-// lunIDsPerDomain spaces the LUN ids of successive storage domains on one array.
-const lunIDsPerDomain = 16
 
 // dropNVMe removes the NVMe arrays, their namespaces and the datastores on them.
 func (t *Topology) dropNVMe() {

@@ -650,8 +650,9 @@ def main() -> int:
         # the timed flaps whose VM's document had changed just before (a path change on its host, on one of its
         # LUNs, in the 2 s before): its write of that change may still run, and vCenter runs one task at a time
         # per VM; apart from the others
-        close = [lag for lag, at, i in by_lag if (injector.before(i, at) or 99) < 2.0]
-        others = [lag for lag, at, i in by_lag if (injector.before(i, at) or 99) >= 2.0]
+        after = [(lag, injector.before(i, at)) for lag, at, i in by_lag]
+        close = [lag for lag, before in after if before is not None and before < 2.0]
+        others = [lag for lag, before in after if before is None or before >= 2.0]
         figures["lag_after_a_change"] = {
             "samples": len(close), "p50_s": round(percentile(close, 50), 3) if close else None,
             "others": len(others), "others_p99_s": round(percentile(others, 99), 3) if others else None}

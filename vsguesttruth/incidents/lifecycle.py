@@ -188,7 +188,7 @@ def _merged(gone: Incident, owners: Mapping[Any, list[tuple[int, str]]]) -> str:
         shared.update(owners.get(symptom, ()))
     if not shared:
         return ""
-    (place, incident_id), _ = min(shared.items(), key=lambda kv: (-kv[1], kv[0][0]))
+    (_, incident_id), _ = min(shared.items(), key=lambda kv: (-kv[1], kv[0][0]))  # most shared, first opened
     return incident_id
 
 

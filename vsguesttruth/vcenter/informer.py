@@ -130,8 +130,12 @@ class Informer:
         if watcher is None:
             return None
         rest = self._delivered + self.pace - time.monotonic()
-        if rest > 0 and self._stop.wait(min(rest, timeout) if timeout is not None else rest):
-            return None
+        if rest > 0:
+            if timeout is not None:
+                rest = min(rest, timeout)
+                timeout -= rest  # the pace is part of the caller's wait, not added to it
+            if self._stop.wait(rest):
+                return None
         try:
             new = watcher.next_inventory(timeout)
         except VsgtError as err:
