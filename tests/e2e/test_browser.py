@@ -150,8 +150,12 @@ def host_moref(web, name: str) -> str:
 
 
 def wait_version(web, after: int) -> None:
-    """Until the plugin server's inventory is newer than ``after`` (a fault reached it)."""
-    assert web.source.wait_version(after, 30) > after
+    """Until the plugin server's inventory is newer than ``after`` and no newer one follows for a second: faults
+    made one after another may come in more than one inventory (a quiet vCenter's first change is read at once)."""
+    version = web.source.wait_version(after, 30)
+    assert version > after
+    while (newer := web.source.wait_version(version, 1.0)) > version:
+        version = newer
 
 
 def axe(page, name: str) -> None:
