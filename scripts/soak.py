@@ -259,6 +259,11 @@ class Sampler:
         with self.cond:
             return {self.morefs[m]: d.get("verdict", "?") for m, d in self.docs.items()}
 
+    def shows_dead(self, moref: str, lun: str) -> bool:
+        """Whether the VM's document shows a dead path on the LUN now (a flap there could not be seen)."""
+        with self.cond:
+            return self._dead(moref, lun) > 0
+
     def _dead(self, moref: str, lun: str) -> int:
         doc = self.docs.get(moref) or {}
         for disk in doc.get("disks") or ():
@@ -354,6 +359,7 @@ class Injector:
         self.samples: list[tuple[int, float, float]] = []  # (sampler id, injected at, down seconds)
         self.sampled: dict[int, tuple[str, str]] = {}  # sampler id -> (host, sample VM)
         self.changes: dict[str, list[tuple[float, str]]] = {}  # host -> (when, LUN) of each path change made
+        self.per_host = {"sample": 0, "other": 0}  # flaps made on the sample hosts, on the others
         self.missed = 0
         self.paused = threading.Event()
         self.stop = threading.Event()
@@ -381,19 +387,26 @@ class Injector:
 
     def _new_flap(self, now: float) -> None:
         n = self.flaps.injected + self.bursts.injected + 1
-        hosts = [h for h in self.shape.paths if h not in self.avoid and self.shape.paths[h]]
+        # the timed flaps go to the sample hosts, the others elsewhere: with one sample host in every
+        # ``sample_every`` (the default) every host sees the same rate of flaps, and a sample VM's document is
+        # no likelier than any other to be changing when its flap comes
+        hosts = [h for h in self.shape.paths if h not in self.avoid and self.shape.paths[h]
+                 and h not in self.shape.samples] or [h for h in self.shape.paths if h not in self.avoid]
         sampled = self.sample_every and n % self.sample_every == 0
         if sampled:
             hosts = [h for h in self.shape.samples if h not in self.avoid]
         host = self.rng.choice(hosts)
+        self.per_host["sample" if host in self.shape.samples else "other"] += 1
         paths = self.shape.paths[host]
         if sampled:
             vm, moref = self.shape.samples[host]
             luns = sorted(self.shape.vm_luns[vm][2] & {c for _, c in paths})
             lun = self.rng.choice(luns)
             on_lun = [p for p, c in paths if c == lun]
-            if any(self.active.get((host, p)) for p in on_lun):
-                sampled = False  # something else flaps there now: the expectation would be ambiguous
+            if any(self.active.get((host, p)) for p in on_lun) or self.sampler.shows_dead(moref, lun):
+                # something else flaps there now, or the guest has not seen the last one end: the expectation
+                # would be ambiguous (met before the flap is seen)
+                sampled = False
             else:
                 path, down = self.rng.choice(on_lun), 10.0
                 if self._fault(host, path, "dead"):
@@ -475,7 +488,10 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--flaps-per-minute", type=int, default=1000)
     parser.add_argument("--sample-every", type=int, default=10, help="every Nth flap is timed end to end")
-    parser.add_argument("--samples", type=int, default=100, help="sample VMs (one per host) the lag is read on")
+    parser.add_argument("--samples", type=int, default=0,
+                        help="sample VMs (one per host) the lag is read on; 0: one host in --sample-every (then "
+                             "every host sees the same rate of flaps: the timed ones on the sample hosts, the others "
+                             "on the rest)")
     parser.add_argument("--restarts", type=int, default=1, help="vCenter kills and restarts during the soak")
     parser.add_argument("--expiries", type=int, default=2, help="session expiries during the soak")
     parser.add_argument("--outage", action=argparse.BooleanOptionalAction, default=True,
@@ -522,7 +538,7 @@ def main() -> int:
     try:
         lab.task_mode("slow", duration_ms=args.migration_ms)
         shape = Shape.of(lab.topology())
-        shape.choose_samples(args.samples, rng)
+        shape.choose_samples(args.samples or max(1, round(args.hosts / max(1, args.sample_every))), rng)
         outage_host = pick_outage_host(shape, args) if args.outage else ""
         names = sorted(shape.vm_luns)
         table = args.pacing_table if args.pacing_table is not None else "8,32,64" if args.timing else ""
@@ -567,11 +583,13 @@ def main() -> int:
         # `status` through the service near the end of the faults; the memory it costs the service (the pages'
         # views of 40,000 disks) is reported apart from the growth the soak checks (measured just before it)
         status_during: dict = {}
+        table_during: dict = {}
         rss_before_status: list[float] = []
 
         def status_probe() -> None:
             time.sleep(duration * 0.9)
             rss_before_status.append(rss_mb(serve.proc.pid))
+            table_during.update(time_status(run / "config.toml", table=True))  # the first ask: views built cold
             status_during.update(time_status(run / "config.toml"))
 
         status_thread = threading.Thread(target=status_probe, daemon=True)
@@ -625,6 +643,8 @@ def main() -> int:
         status_thread.join(600)
         figures["status"] = {"during the faults": status_during, "settled": time_status(run / "config.toml"),
                              "cold snapshot": time_status(run / "config.toml", cold=True)}
+        figures["status_table"] = {"during the faults": table_during,
+                                   "settled": time_status(run / "config.toml", table=True)}
         w0 = serve.writes()
         time.sleep(args.idle_seconds)
         idle_writes = serve.writes() - w0
@@ -656,6 +676,11 @@ def main() -> int:
         figures["lag_after_a_change"] = {
             "samples": len(close), "p50_s": round(percentile(close, 50), 3) if close else None,
             "others": len(others), "others_p99_s": round(percentile(others, 99), 3) if others else None}
+        # how often a host flapped: the sample hosts as often as the others, or the lag is measured on busier VMs
+        rest = len([h for h in shape.paths if h not in shape.samples and h != outage_host]) or 1
+        figures["flaps_per_host_minute"] = {
+            "sample": round(injector.per_host["sample"] / max(1, len(shape.samples)) / args.minutes, 2),
+            "other": round(injector.per_host["other"] / rest / args.minutes, 2), "sample_hosts": len(shape.samples)}
         figures["serve_cpu_s"] = round(cpu_soak, 1)
         figures["cpu_s_per_1000_flaps"] = round(cpu_soak / flaps * 1000, 1) if flaps else None
         missed = len(steady) - len(lags)
@@ -969,14 +994,17 @@ def report(f: dict, args) -> None:
         ("slowest timed flaps", "  ".join(
             f"{lag:.2f} s at {t:.0f} s ({clock}" + (f"; its VM's LUNs changed {before:g} s before" if before else "")
             + ")" for t, clock, lag, before in f.get("lag_slowest") or ()) or "-"),
+        ("flaps a host a minute: sample hosts / others", "{sample} / {other} ({sample_hosts} sample hosts)".format(
+            **f["flaps_per_host_minute"]) if f.get("flaps_per_host_minute") else "-"),
         ("timed flaps just after a change of theirs", "{samples} (p50 {p50_s} s); the others' p99 {others_p99_s} s".format(
             **f["lag_after_a_change"]) if f.get("lag_after_a_change") else "-"),
         ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
                                         f"per 1,000 flaps; {f.get('inventories_per_s', '?')} inventories a second"),
     ]
-    for when, st in (f.get("status") or {}).items():
-        if st:
-            rows.append((f"status --json ({when})", f"{st['seconds']} s, {st['disks']} disks, via {st['via']}"))
+    for what, key in (("status", "status_table"), ("status --json", "status")):
+        for when, st in (f.get(key) or {}).items():
+            if st:
+                rows.append((f"{what} ({when})", f"{st['seconds']} s, {st['disks']} disks, via {st['via']}"))
     for k, v in rows:
         figures.add_row(k, v)
     console.print(figures)
