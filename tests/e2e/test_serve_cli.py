@@ -106,6 +106,16 @@ def test_read_commands_ask_the_running_service_and_say_so(clean, lab, conn):
         assert hit and all(doc["incidents"][0]["id"] in r["incidents"] for r in hit if r["verdict"] != "healthy")
         table = run(lab, "status", "--lab")
         assert table.returncode == 1 and "INCIDENTS" in table.stdout and doc["incidents"][0]["id"] in table.stdout
+        # the table asks the service for the disks that are not healthy only; its count is of every disk
+        counted = f"{len(doc['disks'])} disks, {doc['counts']['healthy']} healthy, " \
+                  f"{len(doc['disks']) - doc['counts']['healthy']} not healthy"
+        assert table.stdout.splitlines()[-1].startswith(counted), table.stdout
+        every = run(lab, "status", "--lab", "--disks")
+        assert every.returncode == 1 and every.stdout.splitlines()[-1].startswith(counted)
+        well = sorted({r["vm"] for r in doc["disks"]} - {r["vm"] for r in doc["disks"] if r["verdict"] != "healthy"})
+        assert well
+        row_of = re.compile(rf"^{well[0]}\b", re.M)  # a VM whose disks are all healthy: a row with --disks only
+        assert row_of.search(every.stdout) and not row_of.search(table.stdout)
         found = run(lab, "incidents", "--lab", "--open", "--json")
         assert found.returncode == 1 and "asked the vsguesttruth service" in found.stderr, found.stderr
         rows = json.loads(found.stdout)

@@ -232,3 +232,30 @@ def test_remediation_reads_the_truth_of_now_for_a_vm_whose_write_is_still_runnin
     rec.reconcile(vc.inv)
     assert vc.in_flight() == ["db01", "web01"]
     assert rec.truths[vc.inv.vm_by_name("web01").moref].verdict.value == "connectivity_lost"
+
+
+def test_the_loop_holds_every_vms_verdicts_for_status():
+    """What a `status` asks a running service: each disk's verdict as the loop judged it last, and the truths of
+    the VMs that are not healthy, kept current while their writes run; nothing while not every VM is judged."""
+    from vsguesttruth.config import ScopeConfig
+    from vsguesttruth.truth import TruthContext
+
+    vc, rec, _ = pipelined()
+    assert rec.judged() is None  # nothing judged yet
+    rec.reconcile(vc.inv)
+    vc.finish()
+    rec.reconcile(vc.inv)
+    vc.inv = f.set_hba(f.set_hba(vc.inv, "esx-a01", "vmhba2", "dead"), "esx-a01", "vmhba3", "dead")
+    rec.reconcile(vc.inv)
+    found = rec.judged()
+    disks = [d for t in TruthContext(vc.inv).vm_truths(rec.level) for d in t.disks]
+    assert found is not None and found.vms == len(vc.inv.vms)
+    assert found.counts == {v: sum(d.verdict.value == v for d in disks) for v in found.counts}
+    assert found.counts["connectivity_lost"] > 0
+    assert sorted(t.name for t in found.unhealthy) == sorted({d.vm_name for d in disks if d.verdict.value != "healthy"})
+    vc.inv = f.set_hba(f.set_hba(vc.inv, "esx-a01", "vmhba2", "active"), "esx-a01", "vmhba3", "active")
+    rec.reconcile(vc.inv)  # the writes of the fault still run: the VMs are judged again all the same
+    assert rec.judged().unhealthy == [] and rec.judged().counts["healthy"] == len(disks)
+    scoped = setup(config=Config(scope=ScopeConfig(vms=("web*",))))[1]
+    scoped.reconcile(vc.inv)
+    assert scoped.judged() is None  # a scope leaves VMs out: `status` judges them all itself

@@ -130,9 +130,32 @@ def test_status_counts_and_filters(client, source):
     assert {d["vm"] for d in status["disks"]} >= {"web01", "db01"}
     assert all(d["host"] == "esx-a01" for d in status["disks"])
     assert any(h["name"] == "esx-a01" and h["verdict"] == "degraded" for h in status["hosts"])
+    bare = client.get("/api/v1/status?unhealthy=true&hosts=false", headers=READ_H).json()
+    assert bare["hosts"] == [] and bare["disks"] == status["disks"] and bare["counts"] == status["counts"]
     only = client.get("/api/v1/status?vm=web02", headers=READ_H).json()
     assert {d["vm"] for d in only["disks"]} == {"web02"}
     assert client.get("/api/v1/status?verdict=bogus", headers=READ_H).status_code == 422
+
+
+def test_the_unhealthy_disks_come_from_the_loops_verdicts_when_it_has_every_vm(client, source):
+    """`status` on a running service: with ``unhealthy`` alone and no hosts, the answer is built from what the
+    reconcile loop judged (a VM judged whenever it changes), the same rows and counts as the views give."""
+    from vsguesttruth.reconcile.verdicts import Verdicts
+    from vsguesttruth.truth import TruthContext
+
+    source.set(set_hba(source.latest(), "esx-a01", "vmhba2", "dead"))
+    views = client.get("/api/v1/status?unhealthy=true", headers=READ_H).json()
+    book, asked = Verdicts(), []
+    ctx = TruthContext(source.latest())
+    for moref in source.latest().vms:
+        book.put(ctx.vm_truth(moref, source.level))
+    source.judged = lambda: asked.append(1) or book.read()
+    loop = client.get("/api/v1/status?unhealthy=true&hosts=false", headers=READ_H).json()
+    assert asked and loop["disks"] and loop["disks"] == views["disks"] and loop["counts"] == views["counts"]
+    assert loop["total"] == views["total"] and loop["hosts"] == []
+    source.judged = lambda: asked.append(2)  # not every VM judged yet: the views answer
+    assert client.get("/api/v1/status?unhealthy=true&hosts=false", headers=READ_H).json()["disks"] == views["disks"]
+    assert asked[-1] == 2
 
 
 def test_map_by_name_or_moref(client):

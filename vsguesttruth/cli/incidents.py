@@ -15,7 +15,7 @@ from rich.text import Text
 
 from vsguesttruth.cli import jsonout
 from vsguesttruth.cli.connection import connection_options
-from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict, snapshot_option
+from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict, print_table, snapshot_option
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.incidents import EVENT_TYPES, History, Incident, Lifecycle, failures, footprints, hits
 from vsguesttruth.incidents.actions import actions, summary
@@ -49,16 +49,12 @@ def _when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
-def incident_table(rows: list[dict]) -> Table:
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "STATE", "KIND", "SINCE", "HOSTS", "VMS", "DISKS", "WHAT FAILED"):
-        table.add_column(column, no_wrap=column != "WHAT FAILED")
-    for r in rows:
-        state = Text(r["state"], style="red" if r["state"] == "open" else "green")
-        table.add_row(Text(r["id"]), state, Text(r["kind"]), Text(_when(datetime.fromisoformat(r["since"]))),
-                      Text(str(r.get("host_count", "-"))), Text(str(r.get("vm_count", "-"))),
-                      Text(str(r.get("disk_count", "-"))), Text(r["line"]))
-    return table
+def print_incidents(rows: list[dict]) -> None:
+    """The incidents' table (one row each)."""
+    print_table(("ID", "STATE", "KIND", "SINCE", "HOSTS", "VMS", "DISKS", "WHAT FAILED"), [
+        (r["id"], Text(r["state"], style="red" if r["state"] == "open" else "green"), r["kind"],
+         _when(datetime.fromisoformat(r["since"])), str(r.get("host_count", "-")), str(r.get("vm_count", "-")),
+         str(r.get("disk_count", "-")), r["line"]) for r in rows])
 
 
 @click.command()
@@ -145,7 +141,7 @@ def _print_incidents(rows: list[dict], only_open: bool, as_json: bool) -> None:
             console.print("no incident: every component the paths show works"
                           + ("" if only_open else f" (none resolved in the last {lookback.total_seconds() / 3600:.0f} h)"))
         else:
-            console.print(incident_table(rows))
+            print_incidents(rows)
             for r in rows:
                 if r["state"] != "open":
                     continue
@@ -323,4 +319,4 @@ def what_if_lun(lun, state, as_json) -> None:
 
 COMMANDS = [incidents, audit_cmd, what_if_cmd]
 
-__all__ = ["COMMANDS", "current", "incident_table"]
+__all__ = ["COMMANDS", "current", "print_incidents"]

@@ -81,11 +81,11 @@ def status(vm_names, cluster, host_names, verdicts, all_disks, cold, as_json) ->
     Asks the running service (`vsguesttruth serve`: VSGT_SERVICE, or [web] in the config) when there is one,
     as kubectl asks its API server, and says so on stderr; else reads vCenter (a cold snapshot)."""
     wanted = Wanted(vm_names, cluster, host_names, verdicts, all_disks, as_json)
-    found = None if cold else _from_service(verdicts)
+    found = None if cold else _from_service(verdicts, wanted.only_unhealthy)
     if found is not None:
-        records, hosts, incidents = found
+        records, hosts, incidents, counts = found
         _check_wanted(wanted, [r["vm"] for r in records], hosts)
-        _print_status(records, hosts, lambda: incidents, wanted)
+        _print_status(records, hosts, lambda: incidents, wanted, counts if wanted.only_unhealthy else None)
         return
     from datetime import timedelta
 
@@ -115,6 +115,12 @@ class Wanted:
     verdicts: tuple = ()
     all_disks: bool = False
     as_json: bool = False
+
+    @property
+    def only_unhealthy(self) -> bool:
+        """Only the disks that are not healthy are printed, of every VM (the service's counts say the rest): the
+        running service is asked for those rows only, not for 40,000."""
+        return not (self.as_json or self.all_disks or self.vm_names or self.host_names or self.cluster)
 
 
 def show_status(inv, levels: Levels, vm_names=(), cluster=(), host_names=(), verdicts=(), as_json=False,
@@ -151,10 +157,12 @@ def _check_wanted(wanted: Wanted, vm_names: list[str], hosts: dict) -> None:
     _check_names("cluster", wanted.cluster, [c for _, c in hosts.values() if c])
 
 
-def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -> None:
+def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted,
+                  counts: dict[str, int] | None = None) -> None:
     """The incidents that hit a shown disk, then the disks (records as `status --json` gives them, with
     ``host_moref``); ``incidents()`` gives the open incidents' rows (asked only when a shown disk is not healthy,
-    and sets each record's ``incidents``). Exit 1 when a shown disk is not healthy."""
+    and sets each record's ``incidents``); ``counts``: the disks per verdict of every VM, when ``records`` holds
+    only those that are not healthy. Exit 1 when a shown disk is not healthy."""
     disks = [
         d for d in records
         if (not wanted.vm_names or any(fnmatch.fnmatchcase(d["vm"], p) for p in wanted.vm_names))
@@ -175,13 +183,18 @@ def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted) -
         click.echo(jsonout.dumps({"incidents": found, "disks": out, "counts": counts}))
     else:
         if found:
-            from vsguesttruth.cli.incidents import incident_table
+            from vsguesttruth.cli.incidents import print_incidents
 
-            _console().print(incident_table(found))
+            print_incidents(found)
             _console().print()
         _print_disks([d for d in disks if wanted.all_disks or d["verdict"] != Verdict.HEALTHY.value])
         counted = f"; {len(found)} incident{'s' if len(found) != 1 else ''}" if found else ""
-        click.echo(f"{len(disks)} disks, {len(disks) - len(unhealthy)} healthy, {len(unhealthy)} not healthy{counted}")
+        total, healthy = len(disks), len(disks) - len(unhealthy)
+        if counts is not None:
+            scope = [v for v in VERDICTS if not wanted.verdicts or v in wanted.verdicts]
+            total = sum(int(counts.get(v) or 0) for v in scope)
+            healthy = total - len(unhealthy)
+        click.echo(f"{total} disks, {healthy} healthy, {len(unhealthy)} not healthy{counted}")
     if unhealthy:
         raise SystemExit(1)
 
@@ -202,16 +215,36 @@ def _json_row(d: dict) -> dict:
     return row
 
 
-#: above this many disks the table is printed as plain aligned lines (a rich table of 40,000 rows takes a minute)
-PLAIN_ROWS = 2000
+#: above this many rows a table is printed as plain aligned lines (rich takes about a second per thousand rows, a
+#: minute for 40,000)
+PLAIN_ROWS = 200
 
 
-def _from_service(verdicts) -> tuple[list[dict], dict, list[dict]] | None:
-    """The disks, the hosts (moref -> (name, cluster)) and the open incidents as the running service judges them
-    now; None when no service answers."""
+def print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -> None:
+    """``rows`` under ``columns``, the last column wrapping: a rich table, or plain aligned lines when there are
+    more than PLAIN_ROWS (cells lose their colours there)."""
+    if len(rows) > PLAIN_ROWS:
+        plain = [[c.plain if isinstance(c, Text) else c for c in r] for r in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in plain]) for i, c in enumerate(columns[:-1])]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:-1], widths)) + "  " + columns[-1]]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in plain]
+        click.echo("\n".join(lines))
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, no_wrap=column != columns[-1])
+    for row in rows:
+        table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))
+    _console().print(table)
+
+
+def _from_service(verdicts, unhealthy: bool = False) -> tuple[list[dict], dict, list[dict], dict] | None:
+    """The disks (``unhealthy``: only those that are not healthy), the hosts (moref -> (name, cluster)), the open
+    incidents and the disks per verdict as the running service judges them now; None when no service answers."""
     from vsguesttruth.cli import service
 
-    found = service.ask("status", [("verdict", v) for v in verdicts])
+    found = service.ask("status", [("verdict", v) for v in verdicts]
+                        + ([("unhealthy", "true"), ("hosts", "false")] if unhealthy else []))
     if found is None:
         return None
     hosts = {h["moref"]: (h["name"], h.get("cluster") or "") for h in found.get("hosts") or ()}
@@ -232,29 +265,16 @@ def _from_service(verdicts) -> tuple[list[dict], dict, list[dict]] | None:
             offset += 500
             if offset >= int(page.get("matched") or 0):
                 break
-    return disks, hosts, rows
+    return disks, hosts, rows, dict(found.get("counts") or {})
 
 
 def _print_disks(disks: list[dict]) -> None:
     if not disks:
         return
-    columns = ("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION")
-    rows = [(d["vm"], f"{d['disk']} ({d['controller']} {d['bus']}:{d['unit']})", d["host"] or "-", d["verdict"],
-             _level(d), ", ".join(d.get("incidents") or ()) or "-", d["explanation"]) for d in disks]
-    if len(rows) > PLAIN_ROWS:
-        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns[:-1])]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:-1], widths)) + "  " + columns[-1]]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
-        click.echo("\n".join(lines))
-        return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, no_wrap=column != "EXPLANATION")
-    for vm, disk, host, verdict, level, incidents, explanation in rows:
-        table.add_row(Text(vm), Text(disk), Text(host), _line(_verdict(verdict)),
-                      Text(level, style="" if level.endswith(" met") else "yellow"), Text(incidents), Text(explanation))
-    console = _console()
-    console.print(table)
+    print_table(("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION"), [
+        (d["vm"], f"{d['disk']} ({d['controller']} {d['bus']}:{d['unit']})", d["host"] or "-",
+         _line(_verdict(d["verdict"])), Text(_level(d), style="" if _level(d).endswith(" met") else "yellow"),
+         ", ".join(d.get("incidents") or ()) or "-", d["explanation"]) for d in disks])
 
 
 def _level(d: dict) -> str:

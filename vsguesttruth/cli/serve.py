@@ -164,7 +164,7 @@ def _start_web(session, service, remedy, with_web, port):
         cert, key = self_signed(Lab().run_dir)
         config = replace(config, cert_file=str(cert), key_file=str(key))
     lab_token = LabToken() if session.use_lab and not config.api_tokens_file else None  # the lab demo's pages
-    source = WatcherSource.sharing(service.informer, service.level, conn=service.conn)
+    source = WatcherSource.sharing(service.informer, service.level, conn=service.conn, judged=service.judged)
     incidents = IncidentSource(service.incidents.state, remedy.config if remedy else session.config.remediation,
                                session.config.audit, (lambda: remedy.replicas) if remedy else dict)
     server = start_web(source, config, auth=make_auth(config, session.settings(), lab_token.tokens if lab_token else None),

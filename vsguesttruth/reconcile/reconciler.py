@@ -31,6 +31,7 @@ from .result import PassResult, VmOutcome
 from .state import Keys, VmState
 from .sweep import SPREAD, Sweep
 from .sync import VmPlan, VmSync
+from .verdicts import Judged, Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,12 @@ class Reconciler:
         self.settle = config.publish.settle_ms / 1000.0
         self.scope = Scope(config.scope)
         self.book = RequestBook(config.guest.requests_per_hour)
-        #: the latest truth of every in-scope VM that is not healthy, as published (remediation plans from it).
-        #: Healthy ones are not kept: a truth holds its pass's evidence of every host that sees its LUNs, so
-        #: 20,000 kept truths kept the evidence of hundreds of passes alive (+300 MB in 10 minutes of flaps).
-        self.truths: dict[str, VmTruth] = {}
+        #: what was judged last of every in-scope VM (``status`` reads it); ``truths``: the latest truth of every
+        #: in-scope VM that is not healthy, as published (remediation plans from it). Healthy ones are not kept: a
+        #: truth holds its pass's evidence of every host that sees its LUNs, so 20,000 kept truths kept the
+        #: evidence of hundreds of passes alive (+300 MB in 10 minutes of flaps).
+        self.verdicts = Verdicts()
+        self.truths: dict[str, VmTruth] = self.verdicts.truths
         self._vms: dict[str, VmState] = {}
         self._in_scope: set[str] = set()
         self._inv: Inventory | None = None
@@ -86,7 +89,7 @@ class Reconciler:
         self._started: dict[int, float] = {}  # and when they started
         self._finished: list[PassResult] = []
         self.queue = WorkQueue(self._vms, self.settle, float(config.guest.min_refresh_interval), clock)
-        self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.truths,
+        self.sync = VmSync(config, self.level, self.book, self.queue, self.index, self._probed, self.verdicts,
                            remediation, wallclock, self._incident_ids)
         #: the incident controller (``vsguesttruth.incidents.IncidentController``) whose open incidents each
         #: document names per disk (``ids_for``); VMs whose ids changed are looked at again (``take_dirty``)
@@ -134,6 +137,15 @@ class Reconciler:
 
     def _incident_ids(self, vm: str) -> dict[int, tuple[str, ...]]:
         return self.incidents.ids_for(vm) if self.incidents is not None else {}
+
+    def judged(self) -> Judged | None:
+        """What was judged last of every VM (``status`` on a running service asks it), or None when that is not
+        every VM of the inventory: a scope leaves VMs out, or the first pass has not judged them all yet."""
+        inv = self._inv
+        if inv is None or not self.scope.config.everything:
+            return None
+        found = self.verdicts.read()
+        return found if found.vms == len(inv.vms) else None
 
     def levels(self) -> dict[str, ServiceLevel]:
         """Each VM's service level from its guest policy, where it is not the service's own :attr:`level`
@@ -410,7 +422,7 @@ class Reconciler:
 
     def _drop(self, moref: str) -> None:
         self._planned.add(moref)
-        self.truths.pop(moref, None)
+        self.verdicts.drop(moref)
         self._vms.pop(moref, None)
         self.queue.forget(moref)
         self.index.drop(moref)

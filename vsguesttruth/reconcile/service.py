@@ -23,6 +23,7 @@ from .ports import Remediation, RemediationHook
 from .reconciler import Reconciler
 from .result import PassResult
 from .stepper import RemediationStepper
+from .verdicts import Judged
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,10 @@ class Service:
     @property
     def stopped(self) -> bool:
         return self.informer.stopped
+
+    def judged(self) -> Judged | None:
+        """What the loop judged last of every VM, while this instance acts (a standby judges nothing)."""
+        return self.reconciler.judged() if self.acting else None
 
     def role(self) -> dict[str, Any]:
         """``{"role": "active" | "passive", "holder": ...}`` for the plugin server and ``/readyz``."""

@@ -32,12 +32,13 @@ from vsguesttruth.guestinfo import (
 )
 from vsguesttruth.model import Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
-from vsguesttruth.truth import TruthContext, Verdict, VmTruth, judged_only
+from vsguesttruth.truth import TruthContext
 
 from .index import Index
 from .ports import NO_REMEDIATION, MigrationRequest, RemediationHook
 from .queue import WorkQueue
 from .state import Pending, VmState, is_interval, lower_keys
+from .verdicts import Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,10 @@ class VmPlan:
 
 class VmSync:
     """Plans VMs with the reconciler's memory: per-VM state, the work queue, the index, the request book,
-    the hosts' last re-probes, and the published truths of VMs that are not healthy."""
+    the hosts' last re-probes, and what it judged of each VM (:class:`.verdicts.Verdicts`)."""
 
     def __init__(self, config: Config, level: ServiceLevel, book: RequestBook, queue: WorkQueue, index: Index,
-                 probed: dict[str, float], truths: dict[str, VmTruth], remediation: RemediationHook | None,
+                 probed: dict[str, float], verdicts: Verdicts, remediation: RemediationHook | None,
                  wallclock: Callable[[], datetime],
                  incidents: Callable[[str], Mapping[int, Sequence[str]]] = lambda vm: {}) -> None:
         self.config = config
@@ -76,7 +77,7 @@ class VmSync:
         self.queue = queue
         self.index = index
         self.probed = probed
-        self.truths = truths
+        self.verdicts = verdicts
         self.remediation = remediation
         self.wallclock = wallclock
         self.incidents = incidents  # vm moref -> disk key -> the open incidents its document names
@@ -95,8 +96,9 @@ class VmSync:
         if host is not None and not host.connected:
             # vCenter refuses what needs the host (ReconfigVM_Task of its VMs fails): nothing is written,
             # answered or re-probed; the host's return makes the VM due again, its requests still waiting.
-            self.index.track(vm, ctx.vm_truth(vm.moref, (st.policy.policy or GuestPolicy(level=self.level)).level))
-            self.truths.pop(vm.moref, None)
+            truth = ctx.vm_truth(vm.moref, (st.policy.policy or GuestPolicy(level=self.level)).level)
+            self.index.track(vm, truth)
+            self.verdicts.put(truth, act=False)
             return VmPlan(vm=vm, policy=st.policy.policy or GuestPolicy(), held=True)
         info = lower_keys(vm.guestinfo)
         current_state = keys.current(STATE, info.get(STATE), now)
@@ -110,10 +112,7 @@ class VmSync:
 
         # the document
         truth = ctx.vm_truth(vm.moref, policy.level)
-        if truth.verdict is Verdict.HEALTHY:
-            self.truths.pop(vm.moref, None)
-        else:
-            self.truths[vm.moref] = judged_only(truth)  # kept: its own host's evidence only
+        self.verdicts.put(truth)
         plan.verdict = truth.verdict.value
         if keys.seen is not None and keys.seen.value == current_state:
             keys.share(current_state)
@@ -148,11 +147,7 @@ class VmSync:
         """Only the VM's truth (for remediation), by the level its guest's policy set last: its document is
         planned in a later pass."""
         policy = st.policy.policy
-        truth = ctx.vm_truth(vm.moref, policy.level if policy is not None else self.level)
-        if truth.verdict is Verdict.HEALTHY:
-            self.truths.pop(vm.moref, None)
-        else:
-            self.truths[vm.moref] = judged_only(truth)  # kept: its own host's evidence only
+        self.verdicts.put(ctx.vm_truth(vm.moref, policy.level if policy is not None else self.level))
 
     def _refresh_timer(self, vm: Vm, st: VmState, policy: GuestPolicy, now: float, plan: VmPlan) -> None:
         """The guest's refresh interval: re-probe its host when due, sharing a re-probe made lately."""

@@ -175,6 +175,9 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         verdict: list[str] = Query(default=[], description="Only disks with these verdicts."),
         unhealthy: bool = Query(default=False, description="Only disks that are not healthy."),
         vm: str | None = Query(default=None, description="Only this VM (name or moref)."),
+        hosts_too: bool = Query(default=True, alias="hosts", description="With every host's path summary (false: "
+                                "`hosts` is empty; with `unhealthy` alone, a running service answers from the "
+                                "verdicts its loop holds, judging nothing again)."),
         after: int | None = Query(default=None, description="Long poll: wait until the inventory version is newer."),
         wait: float = Query(default=0.0, ge=0, le=MAX_WAIT, description="Seconds to wait for `after`."),
         principal: Principal = Depends(who),
@@ -186,24 +189,43 @@ def router(pages: Pages, auth: Auth, *, plan: Callable | None, migrate: Callable
         if after is not None and wait and waiter is not None and pages.version <= after:
             waiter(after, wait)
         updated_at = getattr(source, "updated_at", 0.0)  # read before the inventory: never newer than it
+        version = pages.version
+        judged = getattr(source, "judged", None)
+        found = judged() if judged is not None and unhealthy and not (verdict or vm or hosts_too) else None
+        latest = source.latest() if found is not None else None
+        if found is not None and latest is not None:
+            # the service loop's verdicts of every VM: the counts, and the rows of the disks not healthy, without
+            # judging 20,000 VMs again (`status` during a storm of flaps; the loop judges a VM whenever it changes)
+            behind = pages.disk_incidents()
+            rows = [status_body.row(d, behind) for d in status_body.judged_records(found.unhealthy, latest)]
+            head = schemas.Status.model_validate({
+                **meta(), "version": version, "updated_at": updated_at, "counts": found.counts,
+                "total": sum(found.counts.values()), "disks": [], "hosts": []}).model_dump(mode="json")
+            return Response(status_body.body(head, rows, b"[]"), media_type="application/json")
         inv, _, views = ready()
         warmer.ask()
         behind = pages.disk_incidents()
+
+        def wanted(d: dict) -> bool:
+            return (not verdict or d["verdict"] in verdict) and (not unhealthy or d["verdict"] != "healthy")
+
         if vm is not None:
             target = find_vm(inv, vm)
             disks = [d for d in views.disks if d["vm_moref"] == target.moref]
-            rows = [status_body.row(d, behind) for d in disks]
+            rows = [status_body.row(d, behind) for d in disks if wanted(d)]
             counts = dict.fromkeys(VERDICTS, 0)
             for d in disks:
                 counts[d["verdict"]] += 1
-            hosts, answered = encoded.hosts(views), {}
+            hosts, answered = encoded.hosts(views) if hosts_too else b"[]", {}
+        elif verdict or unhealthy:  # the rows asked for, encoded now (`status`: the few not healthy, not 40,000)
+            disks, counts, hosts = views.disks, views.counts, encoded.hosts(views) if hosts_too else b"[]"
+            rows = [status_body.row(d, behind) for d in disks if wanted(d)]
+            answered = {"version": pages.version_of(views), "updated_at": updated_at}
         else:  # each row's JSON, kept while the row is the same; a build under way is not waited for
             built = encoded.answer(views, behind, pages.version_of(views), updated_at, after)
             disks, counts, rows, hosts = built.views.disks, built.views.counts, built.rows, built.hosts
+            hosts = hosts if hosts_too else b"[]"
             answered = {"version": built.version, "updated_at": built.updated_at}
-        if verdict or unhealthy:
-            rows = [r for d, r in zip(disks, rows) if (not verdict or d["verdict"] in verdict)
-                    and (not unhealthy or d["verdict"] != "healthy")]
         # the rows are the views' own records (the schema's fields): only the head goes through the model
         head = schemas.Status.model_validate({**meta(), **answered, "counts": counts, "total": len(disks), "disks": [],
                                                "hosts": []}).model_dump(mode="json")

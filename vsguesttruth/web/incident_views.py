@@ -106,9 +106,9 @@ class IncidentViews:
 
     # -- incidents ------------------------------------------------------------------------------------
 
-    @cached_property
-    def _disk_now(self) -> dict[tuple[str, int], dict]:
-        return {(d["vm_moref"], d["key"]): d for d in self.views.disks}
+    def _disk_now(self, vm: str, key: int) -> dict | None:
+        """A disk's record as judged now (only its VM judged, unless every VM's is built already)."""
+        return next((d for d in self.views.disks_of(vm) if d["key"] == key), None)
 
     def row(self, i: Incident) -> dict:
         out = i.as_dict(self.now)
@@ -172,7 +172,7 @@ class IncidentViews:
         out = self.row(incident)
         hits = []
         for h in incident.hits:
-            now = self._disk_now.get((h.vm, h.key))
+            now = self._disk_now(h.vm, h.key)
             hits.append({**h.as_dict(), "verdict_when_hit": h.verdict.value if h.verdict else None,
                          "verdict": now["verdict"] if now else None, "explanation": now["explanation"] if now else
                          h.explanation, "host_now": now["host"] if now else None})

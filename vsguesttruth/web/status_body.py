@@ -14,10 +14,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+
+from vsguesttruth.model import Inventory
+from vsguesttruth.truth import Verdict, VmTruth
 
 from .pages import Pages
-from .views import Views
+from .views import Targets, Views, disk_record
 
 #: starlette's JSONResponse encoding (UTF-8, no NaN, no spaces)
 encode: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -116,6 +119,16 @@ def row(d: dict, behind: Mapping[DiskId, tuple[str, ...]]) -> bytes:
     """One disk record's row of ``/status``: with ``incidents`` when an open incident is behind it."""
     ids = behind.get((d["vm_moref"], d["key"]))
     return encode({**d, "incidents": list(ids)} if ids else d).encode()
+
+
+def judged_records(truths: Iterable[VmTruth], inv: Inventory) -> list[dict]:
+    """The records of the disks that are not healthy in ``truths`` (the service loop's, of the VMs that are not
+    healthy), as the views give them: VMs by name, disks in device order, target ports from ``inv``."""
+    targets, out = Targets(inv), []
+    for t in sorted(truths, key=lambda t: (t.name, t.vm)):
+        level = t.level.words()
+        out += [disk_record(d, targets) | {"level": level} for d in t.disks if d.verdict is not Verdict.HEALTHY]
+    return out
 
 
 def body(head: dict, rows: list[bytes], hosts: bytes) -> bytes:

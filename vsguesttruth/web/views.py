@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from vsguesttruth.model import Datastore, Host, Inventory, Vm
 from vsguesttruth.policy import ServiceLevel
@@ -32,6 +32,40 @@ def path_status(p: Any) -> str:
     if p.state.value == "active":
         return "Active (I/O)" if p.io else "Active"
     return p.state.value.capitalize()
+
+
+def disk_record(d: DiskTruth, targets: Callable[[str, list[str]], list[str]]) -> dict:
+    """A disk's compact record (the fields of ``status --json``, and what the filters need); ``targets(host
+    moref, LUN names)``: the target ports of the host's paths to those LUNs."""
+    luns = [lun.canonical_name for lun in d.luns]
+    return {
+        "vm": d.vm_name, "vm_moref": d.vm, "disk": d.label, "key": d.key, "host": d.host,
+        "host_moref": d.host_moref, "controller": d.disk.controller, "bus": d.disk.bus, "unit": d.disk.unit,
+        "uuid": d.disk.uuid, "backing": d.disk.backing, "capacity_bytes": d.disk.capacity_bytes,
+        "datastores": [ds.name for ds in d.datastores], "datastore_morefs": [ds.moref for ds in d.datastores],
+        "luns": luns, "targets": targets(d.host_moref, luns),
+        "verdict": d.verdict.value, "advice": d.advice.value, "explanation": d.explanation,
+        "sla_met": d.sla_met,
+    }
+
+
+class Targets:
+    """``targets(host moref, LUN names)``: the target ports of the host's paths to those LUNs (each host's
+    paths indexed by LUN on first use)."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        self._by_host: dict[str, dict[str, set[str]]] = {}
+
+    def __call__(self, host_moref: str, luns: list[str]) -> list[str]:
+        by_lun = self._by_host.get(host_moref)
+        if by_lun is None:
+            by_lun = self._by_host[host_moref] = defaultdict(set)
+            host = self.inv.hosts.get(host_moref)
+            for p in host.paths if host else ():
+                if p.target:
+                    by_lun[p.lun].add(p.target)
+        return sorted({t for lun in luns for t in by_lun.get(lun, ())})
 
 
 class Views:
@@ -100,13 +134,36 @@ class Views:
                         and kept[0]["verdict"] not in OTHERS_DECIDE:
                     out[moref] = kept
                     continue
-                t = self.ctx.vm_truth(moref, level)
-                row = {"moref": t.vm, "name": t.name, "host": t.host, "host_moref": t.host_moref,
-                       "cluster": t.cluster, "power_state": t.power_state, "verdict": t.verdict.value,
-                       "advice": t.advice.value, "explanation": t.explanation, "disks": len(t.disks),
-                       "sla_met": t.level.met, "level": t.level.words()}
-                out[moref] = (row, [self.disk_record(d) | {"level": row["level"]} for d in t.disks], level)
+                out[moref] = self._judge(moref, level)
         return out
+
+    def _judge(self, moref: str, level: ServiceLevel) -> tuple[dict, list[dict], ServiceLevel]:
+        """A VM's row, its disks' records and the level they were judged by (the caller holds the lock)."""
+        t = self.ctx.vm_truth(moref, level)
+        row = {"moref": t.vm, "name": t.name, "host": t.host, "host_moref": t.host_moref,
+               "cluster": t.cluster, "power_state": t.power_state, "verdict": t.verdict.value,
+               "advice": t.advice.value, "explanation": t.explanation, "disks": len(t.disks),
+               "sla_met": t.level.met, "level": t.level.words()}
+        return row, [self.disk_record(d) | {"level": row["level"]} for d in t.disks], level
+
+    def disks_of(self, moref: str) -> list[dict]:
+        """One VM's disk records: from the table when it is built, else judging that VM alone (the disks an
+        incident hit: a few VMs of 20,000, while the table would judge them all)."""
+        per_vm = self.__dict__.get("_per_vm")
+        found = per_vm.get(moref) if per_vm is not None else None
+        if found is None:
+            vm = self.inv.vms.get(moref)
+            if vm is None:
+                return []
+            with self.lock:
+                found = self._alone.get(moref)
+                if found is None:
+                    found = self._alone[moref] = self._judge(moref, self.level_of(vm)[0])
+        return found[1]
+
+    @cached_property
+    def _alone(self) -> dict[str, tuple[dict, list[dict], ServiceLevel]]:
+        return {}
 
     @cached_property
     def vms(self) -> list[dict]:
@@ -126,31 +183,11 @@ class Views:
 
     def disk_record(self, d: DiskTruth) -> dict:
         """The compact per-disk record (the fields of ``status --json``, and what the filters need)."""
-        luns = [lun.canonical_name for lun in d.luns]
-        return {
-            "vm": d.vm_name, "vm_moref": d.vm, "disk": d.label, "key": d.key, "host": d.host,
-            "host_moref": d.host_moref, "controller": d.disk.controller, "bus": d.disk.bus, "unit": d.disk.unit,
-            "uuid": d.disk.uuid, "backing": d.disk.backing, "capacity_bytes": d.disk.capacity_bytes,
-            "datastores": [ds.name for ds in d.datastores], "datastore_morefs": [ds.moref for ds in d.datastores],
-            "luns": luns, "targets": self._targets(d.host_moref, luns),
-            "verdict": d.verdict.value, "advice": d.advice.value, "explanation": d.explanation,
-            "sla_met": d.sla_met,
-        }
-
-    def _targets(self, host_moref: str, luns: list[str]) -> list[str]:
-        by_lun = self._host_targets.get(host_moref)
-        if by_lun is None:
-            host = self.inv.hosts.get(host_moref)
-            by_lun = defaultdict(set)
-            for p in host.paths if host else ():
-                if p.target:
-                    by_lun[p.lun].add(p.target)
-            self._host_targets[host_moref] = by_lun
-        return sorted({t for lun in luns for t in by_lun.get(lun, ())})
+        return disk_record(d, self._targets)
 
     @cached_property
-    def _host_targets(self) -> dict[str, Mapping[str, set[str]]]:
-        return {}
+    def _targets(self) -> "Targets":
+        return Targets(self.inv)
 
     @cached_property
     def counts(self) -> dict[str, int]:
