@@ -584,12 +584,14 @@ def main() -> int:
         # views of 40,000 disks) is reported apart from the growth the soak checks (measured just before it)
         status_during: dict = {}
         table_during: dict = {}
+        incidents_during: dict = {}
         rss_before_status: list[float] = []
 
         def status_probe() -> None:
             time.sleep(duration * 0.9)
             rss_before_status.append(rss_mb(serve.proc.pid))
             table_during.update(time_status(run / "config.toml", table=True))  # the first ask: views built cold
+            incidents_during.update(time_status(run / "config.toml", table=True, command="incidents"))
             status_during.update(time_status(run / "config.toml"))
 
         status_thread = threading.Thread(target=status_probe, daemon=True)
@@ -645,6 +647,8 @@ def main() -> int:
                              "cold snapshot": time_status(run / "config.toml", cold=True)}
         figures["status_table"] = {"during the faults": table_during,
                                    "settled": time_status(run / "config.toml", table=True)}
+        figures["incidents_table"] = {"during the faults": incidents_during,
+                                      "settled": time_status(run / "config.toml", table=True, command="incidents")}
         w0 = serve.writes()
         time.sleep(args.idle_seconds)
         idle_writes = serve.writes() - w0
@@ -1001,10 +1005,11 @@ def report(f: dict, args) -> None:
         ("serve CPU during the faults", f"{f.get('serve_cpu_s', '?')} s, {f.get('cpu_s_per_1000_flaps', '?')} s "
                                         f"per 1,000 flaps; {f.get('inventories_per_s', '?')} inventories a second"),
     ]
-    for what, key in (("status", "status_table"), ("status --json", "status")):
+    for what, key in (("status", "status_table"), ("incidents", "incidents_table"), ("status --json", "status")):
         for when, st in (f.get(key) or {}).items():
             if st:
-                rows.append((f"{what} ({when})", f"{st['seconds']} s, {st['disks']} disks, via {st['via']}"))
+                rows.append((f"{what} ({when})", f"{st['seconds']} s, {st['disks']} "
+                                                 f"{'lines' if what == 'incidents' else 'disks'}, via {st['via']}"))
     for k, v in rows:
         figures.add_row(k, v)
     console.print(figures)

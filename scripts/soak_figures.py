@@ -194,17 +194,20 @@ class PeakTasks:
         return self.running, self.queued
 
 
-def time_status(config: Path, cold: bool = False, table: bool = False) -> dict:
-    """``vsguesttruth status --json`` (``table``: ``status``, the incidents and the disks that are not healthy)
-    against the running serve (or, ``cold``, a snapshot of vCenter): seconds, disks, and what it said on stderr
-    (which way it went)."""
+def time_status(config: Path, cold: bool = False, table: bool = False, command: str = "status") -> dict:
+    """``vsguesttruth status --json`` (``table``: ``status``, the incidents and the disks that are not healthy;
+    ``command`` "incidents": the incidents' table) against the running serve (or, ``cold``, a snapshot of vCenter):
+    seconds, disks (incidents: the lines printed), and what it said on stderr (which way it went)."""
     exe = Path(sys.executable).parent / "vsguesttruth"
     start = time.monotonic()
-    out = subprocess.run([str(exe), "status", "--config", str(config)] + ([] if table else ["--json"])
+    out = subprocess.run([str(exe), command, "--config", str(config)] + ([] if table else ["--json"])
                          + (["--snapshot"] if cold else []), capture_output=True, text=True, timeout=600)
     seconds = time.monotonic() - start
     try:
-        disks = int(out.stdout.splitlines()[-1].split()[0]) if table else len(json.loads(out.stdout)["disks"])
+        if command != "status":
+            disks = len(out.stdout.splitlines())
+        else:
+            disks = int(out.stdout.splitlines()[-1].split()[0]) if table else len(json.loads(out.stdout)["disks"])
     except (ValueError, KeyError, IndexError):
         disks = 0
     return {"seconds": round(seconds, 2), "disks": disks, "said": out.stderr.strip().splitlines()[-1:] or [""],
