@@ -468,6 +468,9 @@ def test_incident_flow_under_serve_in_auto_mode(lab, conn, placement, browser, t
         page.click("#tab-disks")
         expect(page.locator(f'#incident-timeline li[data-kind="resolved"][data-incident="{incident}"]')).to_be_visible()
         expect(page.locator("#open-incidents-status")).to_contain_text("No open incidents")
+        for kind in ("opened", "moved"):  # the timeline is drawn again as it changes: wait for its whole story
+            expect(page.locator(f'#incident-timeline li[data-kind="{kind}"][data-incident="{incident}"]').first) \
+                .to_be_visible()
         kinds = page.locator(f'#incident-timeline li[data-incident="{incident}"]').evaluate_all(
             "items => items.map(i => i.dataset.kind)")
         assert kinds[0] == "resolved" and kinds[-1] == "opened" and "moved" in kinds, kinds  # newest first
