@@ -85,6 +85,8 @@ def test_a_dead_port_is_one_incident_with_its_hosts_and_vms(world):
     detail = world.get(f"/api/v1/incidents/{row['id']}")
     web01 = next(h for h in detail["hits"] if h["vm"] == "web01" and h["disk"] == "Hard disk 1")
     assert web01["verdict"] == web01["verdict_when_hit"] == "degraded" and web01["host"] == "esx-a01"
+    views = world.client.app.state.pages.newest()[2]
+    assert "_per_vm" not in views.__dict__  # the hits' VMs were judged alone, not every VM's disk table
     assert [h["name"] for h in detail["host_list"]] == ["esx-a01", "esx-a02", "esx-a03", "esx-b01", "esx-b02", "esx-b03"]
     assert detail["evidence_total"] == len(detail["evidence_items"]) == row["paths"]
     assert [a["kind"] for a in detail["actions"]] == ["advice", "moved"]  # db01's refusal came before it

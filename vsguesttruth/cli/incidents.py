@@ -15,7 +15,8 @@ from rich.text import Text
 
 from vsguesttruth.cli import jsonout
 from vsguesttruth.cli.connection import connection_options
-from vsguesttruth.cli.read import _console, _line, _snapshot, _verdict, print_table, snapshot_option
+from vsguesttruth.cli.output import new_console, print_table, styled, verdict_style
+from vsguesttruth.cli.read import _snapshot, snapshot_option
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.incidents import EVENT_TYPES, History, Incident, Lifecycle, failures, footprints, hits
 from vsguesttruth.incidents.actions import actions, summary
@@ -136,7 +137,7 @@ def _print_incidents(rows: list[dict], only_open: bool, as_json: bool) -> None:
     if as_json:
         click.echo(jsonout.dumps({"incidents": rows, "open": len(found)}))
     else:
-        console = _console()
+        console = new_console()
         if not rows:
             console.print("no incident: every component the paths show works"
                           + ("" if only_open else f" (none resolved in the last {lookback.total_seconds() / 3600:.0f} h)"))
@@ -146,11 +147,11 @@ def _print_incidents(rows: list[dict], only_open: bool, as_json: bool) -> None:
                 if r["state"] != "open":
                     continue
                 vms = ", ".join(r["vms"][:8]) + (f" and {len(r['vms']) - 8} more" if len(r["vms"]) > 8 else "")
-                console.print(_line((r["id"], "bold"), f": {r['vm_count']} VMs hit ({vms or '-'}); hosts "
+                console.print(styled((r["id"], "bold"), f": {r['vm_count']} VMs hit ({vms or '-'}); hosts "
                                     f"{', '.join(r['hosts'][:6])}{' ...' if len(r['hosts']) > 6 else ''}"))
                 did = summary(r["actions"])
                 if did:
-                    console.print(_line("  service: ", did))
+                    console.print(styled("  service: ", did))
     if found:
         raise SystemExit(EXIT_UNHEALTHY)
 
@@ -177,7 +178,7 @@ def audit_cmd(as_json) -> None:
     if as_json:
         click.echo(json.dumps({"findings": [f.as_dict() for f in found]}, indent=2))
     else:
-        console = _console()
+        console = new_console()
         if not found:
             console.print("no single point of failure found")
         else:
@@ -225,20 +226,20 @@ def _what_if(failure: Failure, as_json: bool) -> None:
         return
     from vsguesttruth.cli.remediate import _decision_row, _table
 
-    console = _console()
+    console = new_console()
     counts = ", ".join(f"{n} {v}" for v, n in sorted(answer.counts().items()))
-    console.print(_line(("what if ", "bold"), failure.words(), f": {answer.description}"))
+    console.print(styled(("what if ", "bold"), failure.words(), f": {answer.description}"))
     console.print(f"{len(answer.changes)} disks of {len(answer.vms)} VMs change verdict"
                   + (f" ({counts})" if counts else "") + (f" on {', '.join(answer.hosts)}" if answer.hosts else ""))
     for f in answer.incidents:
-        console.print(_line("incident: ", f.line()))
+        console.print(styled("incident: ", f.line()))
     if answer.changes:
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("VM", "DISK", "HOST", "NOW", "THEN", "WHY"):
             table.add_column(column, no_wrap=column != "WHY")
         for c in answer.changes:
-            table.add_row(Text(c.vm_name), Text(c.label), Text(c.host or "-"), _line(_verdict(c.old)),
-                          _line(_verdict(c.new)), Text(c.explanation))
+            table.add_row(Text(c.vm_name), Text(c.label), Text(c.host or "-"), styled(verdict_style(c.old)),
+                          styled(verdict_style(c.new)), Text(c.explanation))
         console.print(table)
     decisions = answer.plan.decisions
     if decisions:

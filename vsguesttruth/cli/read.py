@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from vsguesttruth.cli import jsonout
 from vsguesttruth.cli.connection import connection_options
+from vsguesttruth.cli.output import new_console, print_table, styled, verdict_style
 from vsguesttruth.errors import VsgtError
 from vsguesttruth.guestinfo import Levels
 from vsguesttruth.truth import DiskTruth, TruthContext, Verdict, VmTruth, by_disk, verdict_changes
@@ -24,26 +24,6 @@ VERDICTS = [v.value for v in Verdict]
 #: read vCenter even when a service runs (`status`, `incidents`: they ask the running service first)
 snapshot_option = click.option("--snapshot", "cold", is_flag=True,
                                help="Read vCenter directly, even when a vsguesttruth service runs (a cold snapshot).")
-STYLE = {
-    "healthy": "green", "degraded": "yellow", "below_sla": "yellow", "connectivity_lost": "red",
-    "all_paths_down": "bold red", "media_failure": "bold red", "unknown": "dim",
-}
-
-
-def _console() -> Console:
-    return Console(soft_wrap=False, width=None if click.get_text_stream("stdout").isatty() else 160)
-
-
-def _verdict(v: Verdict | str | None) -> tuple[str, str]:
-    """A verdict (or path state) coloured; data is never parsed as rich markup."""
-    value = getattr(v, "value", v) or "-"
-    return (value, STYLE.get(value, ""))
-
-
-def _line(*parts: str | tuple[str, str]) -> Text:
-    return Text.assemble(*parts)
-
-
 def _snapshot():
     """The inventory (with the hosts' open storage events) and the service levels of its VMs."""
     from vsguesttruth.vcenter import snapshot
@@ -186,7 +166,7 @@ def _print_status(records: list[dict], hosts: dict, incidents, wanted: Wanted,
             from vsguesttruth.cli.incidents import print_incidents
 
             print_incidents(found)
-            _console().print()
+            new_console().print()
         _print_disks([d for d in disks if wanted.all_disks or d["verdict"] != Verdict.HEALTHY.value])
         counted = f"; {len(found)} incident{'s' if len(found) != 1 else ''}" if found else ""
         total, healthy = len(disks), len(disks) - len(unhealthy)
@@ -213,29 +193,6 @@ def _json_row(d: dict) -> dict:
         row = {k: d.get(k) for k in DISK_FIELDS}
     row["incidents"] = list(d.get("incidents") or ())
     return row
-
-
-#: above this many rows a table is printed as plain aligned lines (rich takes about a second per thousand rows, a
-#: minute for 40,000)
-PLAIN_ROWS = 200
-
-
-def print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -> None:
-    """``rows`` under ``columns``, the last column wrapping: a rich table, or plain aligned lines when there are
-    more than PLAIN_ROWS (cells lose their colours there)."""
-    if len(rows) > PLAIN_ROWS:
-        plain = [[c.plain if isinstance(c, Text) else c for c in r] for r in rows]
-        widths = [max([len(c)] + [len(r[i]) for r in plain]) for i, c in enumerate(columns[:-1])]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:-1], widths)) + "  " + columns[-1]]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in plain]
-        click.echo("\n".join(lines))
-        return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, no_wrap=column != columns[-1])
-    for row in rows:
-        table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))
-    _console().print(table)
 
 
 def _from_service(verdicts, unhealthy: bool = False) -> tuple[list[dict], dict, list[dict], dict] | None:
@@ -273,7 +230,7 @@ def _print_disks(disks: list[dict]) -> None:
         return
     print_table(("VM", "DISK", "HOST", "VERDICT", "LEVEL", "INCIDENTS", "EXPLANATION"), [
         (d["vm"], f"{d['disk']} ({d['controller']} {d['bus']}:{d['unit']})", d["host"] or "-",
-         _line(_verdict(d["verdict"])), Text(_level(d), style="" if _level(d).endswith(" met") else "yellow"),
+         styled(verdict_style(d["verdict"])), Text(_level(d), style="" if _level(d).endswith(" met") else "yellow"),
          ", ".join(d.get("incidents") or ()) or "-", d["explanation"]) for d in disks])
 
 
@@ -310,34 +267,34 @@ def map_(vm_name, as_json) -> None:
         out["level"] = {**out["level"], **levels.source(vm)}
         click.echo(json.dumps(out, indent=2))
         return
-    console = _console()
-    console.print(_line((truth.name, "bold"), f" ({truth.vm}, {truth.power_state}) on {truth.host or '?'}"
-                        f"{' in ' + truth.cluster if truth.cluster else ''}: ", _verdict(truth.verdict), f": {truth.explanation}"))
+    console = new_console()
+    console.print(styled((truth.name, "bold"), f" ({truth.vm}, {truth.power_state}) on {truth.host or '?'}"
+                        f"{' in ' + truth.cluster if truth.cluster else ''}: ", verdict_style(truth.verdict), f": {truth.explanation}"))
     source = {"default": "the service's", "applied": "set by its guest", "invalid": "its guest's was refused"}.get(
         levels.source(vm)["source"], "")
-    console.print(_line(f"  service {truth.level.words()} ({source}); advice {truth.advice.value}"))
+    console.print(styled(f"  service {truth.level.words()} ({source}); advice {truth.advice.value}"))
     for d in truth.disks:
         disk = d.disk
-        console.print(_line("  ", (d.label, "bold"), f" {disk.controller} {disk.bus}:{disk.unit}, {disk.capacity_bytes / 2**30:.1f} GiB, "
-                            f"{disk.backing}, uuid {disk.uuid or '-'}: ", _verdict(d.verdict), f": {d.explanation}"))
+        console.print(styled("  ", (d.label, "bold"), f" {disk.controller} {disk.bus}:{disk.unit}, {disk.capacity_bytes / 2**30:.1f} GiB, "
+                            f"{disk.backing}, uuid {disk.uuid or '-'}: ", verdict_style(d.verdict), f": {d.explanation}"))
         for f in disk.files:
-            console.print(_line(f"    file {f}"))
+            console.print(styled(f"    file {f}"))
         if d.mapping is not None:
-            console.print(_line(f"    RDM mapping file on datastore {d.mapping.name} (vMotion and power-on need it; "
-                                "I/O goes to the LUN): ", _verdict(d.mapping.verdict)))
+            console.print(styled(f"    RDM mapping file on datastore {d.mapping.name} (vMotion and power-on need it; "
+                                "I/O goes to the LUN): ", verdict_style(d.mapping.verdict)))
         for ds in d.datastores:
             mounts = ", ".join(f"{m.host}{'' if m.accessible else ' (' + (m.reason or 'inaccessible') + ')'}" for m in ds.mounts)
-            console.print(_line(f"    datastore {ds.name} ({ds.kind}{', ' + ds.remote if ds.remote else ''}): ",
-                                _verdict(ds.verdict), f"; mounted on {mounts or '-'}"))
+            console.print(styled(f"    datastore {ds.name} ({ds.kind}{', ' + ds.remote if ds.remote else ''}): ",
+                                verdict_style(ds.verdict), f"; mounted on {mounts or '-'}"))
         for lun in d.luns:
             policy = f", {lun.path_selection_policy} / {lun.satp}" if lun.path_selection_policy else ""
-            console.print(_line(f"    LUN {lun.canonical_name} {lun.media} {lun.lun_type} VAAI {lun.vaai}{policy}"
-                                f"{' (extent of ' + lun.datastore + ')' if lun.datastore else ''}: ", _verdict(lun.verdict)))
+            console.print(styled(f"    LUN {lun.canonical_name} {lun.media} {lun.lun_type} VAAI {lun.vaai}{policy}"
+                                f"{' (extent of ' + lun.datastore + ')' if lun.datastore else ''}: ", verdict_style(lun.verdict)))
             for hp in lun.hosts:
-                console.print(_line(f"      {hp.host}: {_host_paths_words(hp)}{' <- VM here' if hp.host == truth.host else ''}"))
+                console.print(styled(f"      {hp.host}: {_host_paths_words(hp)}{' <- VM here' if hp.host == truth.host else ''}"))
                 for p in hp.paths:
                     named = f" ({p.target_port_name})" if p.target_port_name else ""
-                    console.print(_line(f"        {p.name:<20} {p.hba:<8} target {(p.target or '-') + named:<24} ",
+                    console.print(styled(f"        {p.name:<20} {p.hba:<8} target {(p.target or '-') + named:<24} ",
                                         _verdict_path(p)))
 
 
@@ -373,18 +330,18 @@ def paths(host_names, as_json) -> None:
     if as_json:
         click.echo(json.dumps({"hosts": [s.as_dict() for s in summaries]}, indent=2))
         return
-    console = _console()
+    console = new_console()
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("HOST", "CLUSTER", "STATE", "VERDICT", "SUMMARY"):
         table.add_column(column, no_wrap=True)
     for s in summaries:
-        table.add_row(Text(s.name), Text(s.cluster or "-"), Text(s.connection_state), _line(_verdict(s.verdict)), Text(s.line))
+        table.add_row(Text(s.name), Text(s.cluster or "-"), Text(s.connection_state), styled(verdict_style(s.verdict)), Text(s.line))
     console.print(table)
     if not host_names:
         return
     for s in summaries:
         hbas = ", ".join(f"{h.device} {h.words} {h.status}{' ' + h.wwpn if h.wwpn else ''}" for h in s.hbas)
-        console.print(_line("\n", (s.name, "bold"), f": {hbas}"))
+        console.print(styled("\n", (s.name, "bold"), f": {hbas}"))
         detail = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("LUN", "DATASTORE", "MEDIA", "VAAI", "STATE", "PSP", "PATHS", "I/O", "BY HBA", "VERDICT"):
             detail.add_column(column, no_wrap=True)
@@ -393,7 +350,7 @@ def paths(host_names, as_json) -> None:
             detail.add_row(*map(Text, (lun.canonical_name, lun.datastore or "-", lun.media, lun.vaai.replace("vStorage", ""),
                            ",".join(lun.operational_state), lun.path_selection_policy or "-",
                            f"{lun.available}/{lun.total}", "-" if lun.io is None else str(lun.io), by_hba)),
-                           _line(_verdict(lun.verdict)))
+                           styled(verdict_style(lun.verdict)))
         console.print(detail)
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vsguesttruth.cli.connection import connection_options
-from vsguesttruth.cli.read import STYLE
+from vsguesttruth.cli.output import STYLE
 from vsguesttruth.errors import VsgtError
 
 

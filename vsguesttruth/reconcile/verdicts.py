@@ -38,12 +38,6 @@ class Verdicts:
         #: the truths remediation plans from: VMs not healthy, on a host vCenter reaches
         self.truths: dict[str, VmTruth] = {}
 
-    def __len__(self) -> int:
-        return len(self._disks)
-
-    def __contains__(self, moref: str) -> bool:
-        return moref in self._disks
-
     def put(self, truth: VmTruth, act: bool = True) -> None:
         """The VM's truth as judged now; ``act``: remediation may act on it (False: its host is not connected)."""
         moref = truth.vm

@@ -20,7 +20,8 @@ from vsguesttruth.model import Inventory
 from vsguesttruth.truth import Verdict, VmTruth
 
 from .pages import Pages
-from .views import Targets, Views, disk_record
+from .diskrecords import Targets, disk_record
+from .views import Views
 
 #: starlette's JSONResponse encoding (UTF-8, no NaN, no spaces)
 encode: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
